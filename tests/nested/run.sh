@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Runs a script inside the nested test host: QEMU-TCG (-M microvm, -cpu EPYC,+svm)
+# booting Debian's cloud kernel as L1, which has /dev/kvm (nested SVM).
+#
+#   tests/nested/run.sh [--timeout SECS] [--boot-timeout SECS] [--mem MIB] [--smp N]
+#                       PAYLOAD_DIR SCRIPT [ARGS...]
+#
+# PAYLOAD_DIR is packed at /payload (symlinks followed); L1 runs
+# /payload/SCRIPT ARGS with cwd /payload. The console streams to stdout and to
+# build/nested/logs/<time>-<script>.log.
+# Exit: the script's rc; 97 = nested host did not come up; 98 = timed out after
+# NESTED-READY; 2 = usage.
+# Defaults: --timeout 600 (whole run), --boot-timeout 120 (until NESTED-READY),
+# --mem 2048, --smp ${NESTED_SMP:-1}.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+nested=${NESTED_DIR:-$root/build/nested}
+
+timeout=600 boot_timeout=120 mem=2048 smp=${NESTED_SMP:-1}
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--timeout) timeout=$2; shift 2 ;;
+	--boot-timeout) boot_timeout=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	-h|--help) usage ;;
+	--) shift; break ;;
+	-*) echo "nested: unknown option $1" >&2; usage ;;
+	*) break ;;
+	esac
+done
+[ $# -ge 2 ] || usage
+payload=$1 script=$2; shift 2
+[ -d "$payload" ] || { echo "nested: payload dir $payload missing" >&2; exit 2; }
+[ -e "$payload/$script" ] || { echo "nested: $payload/$script missing" >&2; exit 2; }
+payload=$(cd "$payload" && pwd)
+case $timeout$boot_timeout$mem$smp in *[!0-9]*) echo "nested: numeric options expected" >&2; exit 2 ;; esac
+[ "$boot_timeout" -le "$timeout" ] || boot_timeout=$timeout
+
+not_up() { echo "nested host did not come up: $*"; exit 97; }
+command -v qemu-system-x86_64 >/dev/null || not_up "qemu-system-x86_64 missing (package qemu-system-x86)"
+l1=$(bash "$here/prepare.sh") || not_up "could not prepare the L1 kernel/initramfs (see above)"
+
+mkdir -p "$nested/logs"
+log=$nested/logs/$(date +%Y%m%d-%H%M%S)-$(basename "$script")-$$.log
+# Keep the 30 newest logs.
+ls -t "$nested/logs"/*.log 2>/dev/null | tail -n +31 | xargs -r rm -f
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ember-nested.XXXXXX")
+qpid="" tpid=""
+cleanup() {
+	local p
+	for p in $tpid $qpid; do
+		kill "$p" 2>/dev/null || true
+	done
+	if [ -n "$qpid" ]; then
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+		kill -9 "$qpid" 2>/dev/null || true
+		wait "$qpid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Payload: a second newc archive appended to the cached base archive.
+mkdir -p "$work/stage/etc/nested"
+ln -s "$payload" "$work/stage/payload"
+printf '%s\n' "$script" "$@" > "$work/stage/etc/nested/cmd"
+(cd "$work/stage" && { echo payload; find -L payload -mindepth 1; echo etc; echo etc/nested; echo etc/nested/cmd; } \
+	| cpio -o -H newc -L -R 0:0 --quiet) > "$work/payload.cpio"
+cat "$l1/base.cpio" "$work/payload.cpio" > "$work/initrd"
+rm -f "$work/payload.cpio"
+
+khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
+append="console=ttyS0 reboot=t panic=-1 quiet pci=off"
+[ -z "$khz" ] || append="$append tsc_early_khz=$khz"
+accel=tcg
+[ "$smp" -le 1 ] || accel=tcg,thread=multi
+
+now_ms() { date +%s%3N; }
+t0=$(now_ms)
+qemu-system-x86_64 \
+	-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -accel "$accel" -cpu EPYC,+svm \
+	-m "$mem" -smp "$smp" -nodefaults -no-user-config -nographic -serial stdio \
+	-kernel "$l1/vmlinux" -initrd "$work/initrd" -no-reboot -append "$append" \
+	</dev/null >"$log" 2>&1 &
+qpid=$!
+echo "nested: L1 = $(basename "$l1"), qemu pid $qpid, -smp $smp -m $mem, log $log"
+
+exec 3< <(exec tail -n +1 -F --pid="$qpid" "$log" 2>/dev/null)
+tpid=$!
+
+ready=0 rc="" partial="" up_ms=""
+deadline=$(( t0 + boot_timeout * 1000 ))
+while :; do
+	if IFS= read -r -t 1 line <&3; then
+		line=$partial$line; partial=""
+	else
+		st=$?
+		if [ "$st" -gt 128 ]; then
+			partial=$partial$line
+		else
+			# EOF: QEMU is gone.
+			[ -z "$partial$line" ] || printf '%s\n' "$partial$line"
+			break
+		fi
+		line=""
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			if [ "$ready" = 0 ]; then
+				echo "nested: no NESTED-READY after ${boot_timeout}s (log: $log)"
+				not_up "no NESTED-READY within ${boot_timeout}s"
+			fi
+			echo "nested: script $script timed out after ${timeout}s (log: $log); killing QEMU pid $qpid"
+			exit 98
+		fi
+		continue
+	fi
+	line=${line%$'\r'}
+	case $line in
+	*"TCG doesn't support requested feature"*) ;;  # QEMU noise about -cpu EPYC; kept in the log
+	*) printf '%s\n' "$line" ;;
+	esac
+	case $line in
+	NESTED-READY*)
+		ready=1
+		up_ms=$(( $(now_ms) - t0 ))
+		printf 'nested: L1 up in %d.%03d s (wall, QEMU start to NESTED-READY)\n' $((up_ms / 1000)) $((up_ms % 1000))
+		deadline=$(( t0 + timeout * 1000 )) ;;
+	NESTED-NOKVM*)
+		not_up "/dev/kvm missing in L1 (kvm-amd did not load; see log $log)" ;;
+	NESTED-EXIT*)
+		rc=${line#NESTED-EXIT }; rc=${rc%% *}
+		break ;;
+	esac
+	if [ "$(now_ms)" -ge "$deadline" ]; then
+		[ "$ready" = 1 ] || not_up "no NESTED-READY within ${boot_timeout}s"
+		echo "nested: script $script timed out after ${timeout}s (log: $log); killing QEMU pid $qpid"
+		exit 98
+	fi
+done
+
+if [ -z "$rc" ]; then
+	if [ "$ready" = 0 ]; then
+		wait "$qpid" 2>/dev/null && qrc=0 || qrc=$?
+		qpid=""
+		not_up "QEMU exited (status $qrc) before NESTED-READY (log: $log)"
+	fi
+	echo "nested: L1 stopped before the script finished (no NESTED-EXIT; kernel panic or QEMU died; log: $log)"
+	exit 98
+fi
+# Let L1 power off by itself for a moment; cleanup kills it otherwise.
+for _ in $(seq 1 25); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+total=$(( $(now_ms) - t0 ))
+printf 'nested: done: script rc %s, %d.%03d s in all\n' "$rc" $((total / 1000)) $((total % 1000))
+case $rc in *[!0-9]*|"") exit 1 ;; esac
+exit "$rc"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Runs inside L1 (busybox only): nested KVM smoke test.
+./kvmcheck
