@@ -1,0 +1,95 @@
+# ember: `make` builds static musl binaries under build/.
+# Subsystems add sources and targets through mk/*.mk fragments.
+
+BUILD    ?= build
+MUSL_CC  ?= musl-gcc
+HOST_CC  ?= gcc
+CLANG    ?= clang
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CSTD     := -std=gnu11 -D_GNU_SOURCE
+INCLUDES := -I. -Ivmm -I$(BUILD)/gen
+CFLAGS   ?= -O2 -g
+BASEFLAGS := $(CSTD) $(WARN) $(INCLUDES) -MMD -MP
+# musl has no kernel UAPI headers; a directory of links to the host's gives it linux/kvm.h.
+KHDR     := $(BUILD)/kheaders
+MUSLFLAGS := -isystem $(KHDR) -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
+MUSL_LDFLAGS := -static -Wl,--gc-sections -s
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Sources of the ember binary. EMBER_MAIN holds main(); everything else is also
+# linked into the unit tests.
+EMBER_MAIN := vmm/main.c
+EMBER_SRCS := $(filter-out $(EMBER_MAIN),$(wildcard vmm/*.c vmm/arch/x86_64/*.c vmm/devices/*.c vmm/api/*.c virtio/*.c))
+EMBER_GEN_SRCS :=
+EMBER_LIBS :=
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+ALL_TARGETS := $(BUILD)/ember $(BUILD)/guest/probe.elf
+
+.PHONY: all test unit asan demo clean format kvm-tier e2e bench fuzz
+all: build-all
+
+-include mk/*.mk
+
+build-all: $(ALL_TARGETS)
+
+# --- kernel UAPI headers for musl -------------------------------------------------
+$(KHDR)/.stamp:
+	@mkdir -p $(KHDR)
+	ln -sfn /usr/include/linux $(KHDR)/linux
+	ln -sfn /usr/include/x86_64-linux-gnu/asm $(KHDR)/asm
+	ln -sfn /usr/include/asm-generic $(KHDR)/asm-generic
+	@touch $@
+
+# --- object flavours: musl (release), host (unit tests), asan ----------------------
+$(BUILD)/musl/%.o: %.c $(KHDR)/.stamp
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(BASEFLAGS) $(CFLAGS) $(MUSLFLAGS) -c $< -o $@
+$(BUILD)/host/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(BASEFLAGS) -O1 -g -c $< -o $@
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+EMBER_ALL_SRCS = $(EMBER_SRCS) $(EMBER_GEN_SRCS)
+MUSL_OBJS = $(patsubst %.c,$(BUILD)/musl/%.o,$(EMBER_ALL_SRCS) $(EMBER_MAIN))
+HOST_OBJS = $(patsubst %.c,$(BUILD)/host/%.o,$(EMBER_ALL_SRCS))
+ASAN_OBJS = $(patsubst %.c,$(BUILD)/asan/%.o,$(EMBER_ALL_SRCS))
+
+$(BUILD)/ember: $(MUSL_OBJS)
+	$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(EMBER_LIBS) -lpthread
+
+# --- unit tests: one binary per tests/unit/test_*.c, linked with all of ember but main
+$(BUILD)/tests/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -o $@ $^ -lpthread
+$(BUILD)/tests/asan/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(SANFLAGS) -o $@ $^ -lpthread
+
+ASAN_TESTS := $(patsubst $(BUILD)/tests/unit/%,$(BUILD)/tests/asan/%,$(UNIT_TESTS))
+
+unit: $(UNIT_TESTS)
+	@tests/unit/run.sh $(UNIT_TESTS)
+
+asan: $(ASAN_TESTS)
+	@tests/unit/run.sh --label asan $(ASAN_TESTS)
+
+# `make test`: every tier; the runner prints the closing `N passed, N failed` line.
+test: build-all $(UNIT_TESTS) $(ASAN_TESTS)
+	@tests/run.sh
+
+demo:
+	bash scripts/deps.sh
+	$(MAKE) all
+	$(MAKE) guest
+	bash scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)/musl $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/ember $(BUILD)/gen
+
+-include $(shell find $(BUILD)/musl $(BUILD)/host $(BUILD)/asan -name '*.d' 2>/dev/null)

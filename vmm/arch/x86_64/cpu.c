@@ -1,0 +1,246 @@
+#include "cpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "layout.h"
+
+#define CPUID_HYPERVISOR_BIT (1u << 31) /* leaf 1 ECX */
+#define CPUID_HTT_BIT        (1u << 28) /* leaf 1 EDX */
+#define KVM_SIGNATURE_LEAF   0x40000000u
+#define KVM_FEATURES_LEAF    0x40000001u
+
+struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
+				     uint32_t function, uint32_t index)
+{
+	for (unsigned i = 0; i < nent; i++)
+		if (entries[i].function == function &&
+		    (!(entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || entries[i].index == index))
+			return &entries[i];
+	return NULL;
+}
+
+static unsigned bits_for(unsigned n)
+{
+	unsigned b = 0;
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+static struct kvm_cpuid_entry2 *add_leaf(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max,
+					 uint32_t function)
+{
+	if (*nent >= max)
+		return NULL;
+	struct kvm_cpuid_entry2 *n = &e[(*nent)++];
+	memset(n, 0, sizeof(*n));
+	n->function = function;
+	return n;
+}
+
+void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsigned index,
+		  unsigned nr_vcpus)
+{
+	unsigned core_bits = bits_for(nr_vcpus);
+	for (unsigned i = 0; i < *nent; i++) {
+		struct kvm_cpuid_entry2 *l = &e[i];
+		switch (l->function) {
+		case 1:
+			l->ecx |= CPUID_HYPERVISOR_BIT;
+			l->ebx = (l->ebx & 0x0000ffffu) | (index << 24) | ((nr_vcpus & 0xff) << 16);
+			if (nr_vcpus > 1)
+				l->edx |= CPUID_HTT_BIT;
+			else
+				l->edx &= ~CPUID_HTT_BIT;
+			break;
+		case 4: {
+			/* Intel deterministic cache leaf: one thread per core, L3 shared by all. */
+			unsigned level = (l->eax >> 5) & 7;
+			unsigned sharing = level >= 3 ? nr_vcpus - 1 : 0;
+			l->eax = (l->eax & 0x3fffu) | (sharing << 14) | ((nr_vcpus - 1) << 26);
+			break;
+		}
+		case 0xb:
+		case 0x1f:
+			/* x2APIC topology: level 0 = SMT (one thread), level 1 = core. */
+			l->edx = index;
+			if (l->index == 0) {
+				l->eax = 0;
+				l->ebx = 1;
+				l->ecx = 0x100;
+			} else if (l->index == 1) {
+				l->eax = core_bits;
+				l->ebx = nr_vcpus;
+				l->ecx = 0x200 | 1;
+			} else {
+				l->eax = l->ebx = 0;
+				l->ecx = l->index;
+			}
+			break;
+		case 0x80000008:
+			/* AMD: NC = cores - 1, ApicIdCoreIdSize. */
+			l->ecx = (l->ecx & ~0xf0ffu) | (nr_vcpus - 1) | (core_bits << 12);
+			break;
+		case 0x8000001e:
+			l->eax = index;
+			l->ebx = index & 0xff; /* compute unit id; one thread per unit */
+			l->ecx = 0;
+			break;
+		}
+	}
+	struct kvm_cpuid_entry2 *sig = cpuid__find(e, *nent, KVM_SIGNATURE_LEAF, 0);
+	if (!sig)
+		sig = add_leaf(e, nent, max, KVM_SIGNATURE_LEAF);
+	if (sig) {
+		sig->eax = KVM_FEATURES_LEAF;
+		memcpy(&sig->ebx, "KVMK", 4);
+		memcpy(&sig->ecx, "VMKV", 4);
+		memcpy(&sig->edx, "M\0\0\0", 4);
+	}
+	if (!cpuid__find(e, *nent, KVM_FEATURES_LEAF, 0)) {
+		struct kvm_cpuid_entry2 *f = add_leaf(e, nent, max, KVM_FEATURES_LEAF);
+		if (f)
+			f->eax = (1u << 3) | (1u << 24); /* CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT */
+	}
+}
+
+int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
+		     unsigned nr_vcpus)
+{
+	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *c = calloc(1, sz);
+	if (!c)
+		return -1;
+	unsigned nent = supported->nent < CPUID_MAX_ENTRIES ? supported->nent : CPUID_MAX_ENTRIES;
+	memcpy(c->entries, supported->entries, nent * sizeof(c->entries[0]));
+	cpuid__shape(c->entries, &nent, CPUID_MAX_ENTRIES, index, nr_vcpus);
+	c->nent = nent;
+	int rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
+	free(c);
+	return rc;
+}
+
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_IA32_TSC          0x10
+
+int cpu__setup_msrs(int vcpu_fd)
+{
+	static const struct {
+		uint32_t index;
+		uint64_t data;
+	} init[] = {
+		{MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
+		{MSR_STAR, 0},		   {MSR_CSTAR, 0},	   {MSR_KERNEL_GS_BASE, 0},
+		{MSR_SYSCALL_MASK, 0},	   {MSR_LSTAR, 0},	   {MSR_IA32_TSC, 0},
+		/* Fast strings on; MTRRs enabled with write-back as the default type, as
+		 * firmware would leave them, or Linux maps all memory uncached. */
+		{MSR_IA32_MISC_ENABLE, 1}, {MSR_MTRR_DEF_TYPE, (1u << 11) | 6},
+	};
+	enum { N = sizeof(init) / sizeof(init[0]) };
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[N];
+	} msrs;
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = N;
+	for (unsigned i = 0; i < N; i++) {
+		msrs.e[i].index = init[i].index;
+		msrs.e[i].data = init[i].data;
+	}
+	int n = ioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
+	if (n < 0)
+		return -1;
+	if (n != N) {
+		errno = EINVAL; /* KVM stops at the first MSR it refuses */
+		return -1;
+	}
+	return 0;
+}
+
+#define APIC_LVT0      0x350
+#define APIC_LVT1      0x360
+#define APIC_MODE_NMI    0x4
+#define APIC_MODE_EXTINT 0x7
+
+static void lvt_set_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
+{
+	uint32_t v;
+	memcpy(&v, l->regs + reg, 4);
+	v = (v & ~0x700u) | (mode << 8);
+	memcpy(l->regs + reg, &v, 4);
+}
+
+int cpu__setup_lapic(int vcpu_fd)
+{
+	/* LINT0 takes the PIC's ExtINT, LINT1 NMIs: what the MP table tells the guest. */
+	struct kvm_lapic_state l;
+	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &l) < 0)
+		return -1;
+	lvt_set_mode(&l, APIC_LVT0, APIC_MODE_EXTINT);
+	lvt_set_mode(&l, APIC_LVT1, APIC_MODE_NMI);
+	return ioctl(vcpu_fd, KVM_SET_LAPIC, &l);
+}
+
+int cpu__setup_fpu(int vcpu_fd)
+{
+	struct kvm_fpu fpu;
+	memset(&fpu, 0, sizeof(fpu));
+	fpu.fcw = 0x37f;
+	fpu.mxcsr = 0x1f80;
+	return ioctl(vcpu_fd, KVM_SET_FPU, &fpu);
+}
+
+#define X86_CR0_PE   0x1ull
+#define X86_CR0_ET   0x10ull
+#define X86_CR0_PG   0x80000000ull
+#define X86_CR4_PAE  0x20ull
+#define X86_EFER_LME 0x100ull
+#define X86_EFER_LMA 0x400ull
+#define X86_BOOT_STACK 0x8ff0ull
+
+static struct kvm_segment flat_segment(uint16_t sel, uint8_t type, int code64)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type, .present = 1,
+		.dpl = 0, .db = code64 ? 0 : 1, .s = 1, .l = code64 ? 1 : 0, .g = 1,
+	};
+}
+
+int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry)
+{
+	struct kvm_sregs s;
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	s.cs = flat_segment(X86_BOOT_CS, 0xb, 1);
+	s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(X86_BOOT_DS, 0x3, 0);
+	s.gdt.base = X86_GDT_ADDR;
+	s.gdt.limit = 4 * 8 - 1;
+	s.idt.base = 0;
+	s.idt.limit = 0;
+	s.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
+	s.cr3 = X86_PML4_ADDR;
+	s.cr4 = X86_CR4_PAE;
+	s.efer = X86_EFER_LME | X86_EFER_LMA;
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		return -1;
+
+	struct kvm_regs r;
+	memset(&r, 0, sizeof(r));
+	r.rflags = 0x2;
+	r.rip = entry;
+	r.rsi = X86_ZERO_PAGE_ADDR;
+	r.rsp = r.rbp = X86_BOOT_STACK;
+	return ioctl(vcpu_fd, KVM_SET_REGS, &r);
+}

@@ -1,0 +1,26 @@
+/* Per-vCPU x86 state at boot: CPUID, MSRs, local APIC, FPU and 64-bit entry registers. */
+#ifndef EMBER_X86_CPU_H
+#define EMBER_X86_CPU_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#define CPUID_MAX_ENTRIES 256
+
+/* Reshapes KVM's supported CPUID for vCPU `index` of `nr_vcpus`: APIC ids, topology,
+ * the hypervisor bit and KVM's signature leaves. Pure: unit-tested without KVM. */
+void cpuid__shape(struct kvm_cpuid_entry2 *entries, unsigned *nent, unsigned max, unsigned index,
+		  unsigned nr_vcpus);
+struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
+				     uint32_t function, uint32_t index);
+
+/* supported: KVM_GET_SUPPORTED_CPUID's answer, fetched once per VM. */
+int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
+		     unsigned nr_vcpus);
+int cpu__setup_msrs(int vcpu_fd);
+int cpu__setup_lapic(int vcpu_fd);
+int cpu__setup_fpu(int vcpu_fd);
+/* Registers and segments of the Linux 64-bit boot protocol (BSP only). */
+int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry);
+
+#endif

@@ -1,0 +1,309 @@
+/* Kernel and initrd loaders. The image is untrusted input: every offset, size and
+ * address it contains is checked against the file and against guest memory. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "layout.h"
+
+#define PAGE_SIZE 4096ull
+#define PAGE_MASK (PAGE_SIZE - 1)
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p)
+{
+	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+/* [off, off+len) inside [0, size) without overflow. */
+static int in_file(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct kernel_info *ki,
+		      char *err, size_t errlen)
+{
+	memset(ki, 0, sizeof(*ki));
+	ki->kind = KERNEL_ELF;
+	if (size < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0)
+		return fail(err, errlen, "not an ELF file");
+	Elf64_Ehdr eh;
+	memcpy(&eh, file, sizeof(eh));
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+		return fail(err, errlen, "not a 64-bit little-endian ELF");
+	if (eh.e_machine != EM_X86_64)
+		return fail(err, errlen, "ELF machine %u is not x86_64", eh.e_machine);
+	if (eh.e_type != ET_EXEC)
+		return fail(err, errlen, "ELF is not an executable (type %u)", eh.e_type);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
+	    !in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), size))
+		return fail(err, errlen, "ELF program headers are missing or truncated");
+
+	uint64_t entry = eh.e_entry;
+	int entry_found = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, file + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		if (ki->nr_segs == LOADER_MAX_SEGMENTS)
+			return fail(err, errlen, "ELF has more than %d loadable segments",
+				    LOADER_MAX_SEGMENTS);
+		if (!in_file(ph.p_offset, ph.p_filesz, size))
+			return fail(err, errlen, "ELF segment %u is truncated (file is %zu bytes)", i,
+				    size);
+		if (ph.p_filesz > ph.p_memsz)
+			return fail(err, errlen, "ELF segment %u: file size exceeds memory size", i);
+		if (ph.p_paddr < X86_HIMEM_START)
+			return fail(err, errlen,
+				    "ELF segment %u at 0x%llx overlaps the boot area below 1 MiB", i,
+				    (unsigned long long)ph.p_paddr);
+		if (ph.p_paddr >= mem_end || ph.p_memsz > mem_end - ph.p_paddr)
+			return fail(err, errlen,
+				    "kernel does not fit in guest memory: segment %u needs up to 0x%llx, "
+				    "low memory ends at 0x%llx",
+				    i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
+				    (unsigned long long)mem_end);
+		for (unsigned j = 0; j < ki->nr_segs; j++) {
+			const struct load_segment *o = &ki->segs[j];
+			if (ph.p_paddr < o->paddr + o->memsz && o->paddr < ph.p_paddr + ph.p_memsz)
+				return fail(err, errlen, "ELF segments %u and %u overlap", j, i);
+		}
+		ki->segs[ki->nr_segs++] = (struct load_segment){ph.p_offset, ph.p_filesz, ph.p_paddr,
+								 ph.p_memsz};
+		if (ph.p_paddr + ph.p_memsz > ki->load_end)
+			ki->load_end = ph.p_paddr + ph.p_memsz;
+		/* vmlinux's e_entry is physical; other linkers give a virtual one. */
+		if (!entry_found && eh.e_entry >= ph.p_paddr && eh.e_entry - ph.p_paddr < ph.p_filesz) {
+			entry = eh.e_entry;
+			entry_found = 1;
+		} else if (!entry_found && eh.e_entry >= ph.p_vaddr &&
+			   eh.e_entry - ph.p_vaddr < ph.p_filesz) {
+			entry = ph.p_paddr + (eh.e_entry - ph.p_vaddr);
+			entry_found = 1;
+		}
+	}
+	if (ki->nr_segs == 0)
+		return fail(err, errlen, "ELF has no loadable segment");
+	if (!entry_found)
+		return fail(err, errlen, "ELF entry point 0x%llx is outside every loaded segment",
+			    (unsigned long long)eh.e_entry);
+	ki->entry = entry;
+	ki->initrd_addr_max = MEM_32BIT_GAP_START - 1;
+	return 0;
+}
+
+#define XLF_KERNEL_64 (1u << 0)
+#define LOADED_HIGH   (1u << 0)
+
+int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
+			  struct kernel_info *ki, char *err, size_t errlen)
+{
+	memset(ki, 0, sizeof(*ki));
+	ki->kind = KERNEL_BZIMAGE;
+	if (size < 0x1000 || rd16(file + BP_BOOT_FLAG) != 0xaa55 ||
+	    memcmp(file + BP_HEADER, "HdrS", 4) != 0)
+		return fail(err, errlen, "not a bzImage (no boot flag / HdrS setup header)");
+	uint16_t version = rd16(file + BP_VERSION);
+	if (version < 0x020c)
+		return fail(err, errlen,
+			    "bzImage boot protocol %u.%02u is too old; 2.12+ is needed for the 64-bit "
+			    "entry",
+			    version >> 8, version & 0xff);
+	if (!(rd16(file + BP_XLOADFLAGS) & XLF_KERNEL_64))
+		return fail(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
+	if (!file[BP_RELOCATABLE])
+		return fail(err, errlen, "bzImage is not relocatable");
+	if (!(file[BP_LOADFLAGS] & LOADED_HIGH))
+		return fail(err, errlen, "bzImage does not load high (zImage is not supported)");
+
+	unsigned setup_sects = file[BP_SETUP_SECTS] ? file[BP_SETUP_SECTS] : 4;
+	uint64_t pm_offset = (uint64_t)(setup_sects + 1) * 512;
+	if (pm_offset >= size)
+		return fail(err, errlen, "bzImage is truncated: no protected-mode code after %u setup "
+				    "sectors", setup_sects);
+	uint64_t pm_size = size - pm_offset;
+
+	size_t hdr_end = 0x202 + file[0x201];
+	size_t hdr_len = hdr_end - BP_SETUP_SECTS;
+	if (hdr_len > sizeof(ki->setup_header))
+		hdr_len = sizeof(ki->setup_header);
+	memcpy(ki->setup_header, file + BP_SETUP_SECTS, hdr_len);
+	ki->setup_header_len = hdr_len;
+
+	uint64_t init_size = rd32(file + BP_INIT_SIZE);
+	uint64_t pref = rd64(file + BP_PREF_ADDRESS);
+	uint64_t end = X86_HIMEM_START + pm_size;
+	/* The decompressor runs at pref_address when loaded below it and needs init_size there. */
+	if (pref > mem_end || init_size > mem_end - pref || pref + init_size < pref)
+		return fail(err, errlen,
+			    "kernel does not fit in guest memory: it needs 0x%llx bytes at 0x%llx, low "
+			    "memory ends at 0x%llx",
+			    (unsigned long long)init_size, (unsigned long long)pref,
+			    (unsigned long long)mem_end);
+	if (pref + init_size > end)
+		end = pref + init_size;
+	if (end > mem_end)
+		return fail(err, errlen, "kernel does not fit in guest memory (needs 0x%llx bytes)",
+			    (unsigned long long)end);
+	ki->segs[0] = (struct load_segment){pm_offset, pm_size, X86_HIMEM_START, pm_size};
+	ki->nr_segs = 1;
+	ki->entry = X86_HIMEM_START + 0x200;
+	ki->load_end = end;
+	ki->initrd_addr_max = rd32(file + BP_INITRD_MAX);
+	return 0;
+}
+
+struct mapped_file {
+	int fd;
+	uint8_t *data;
+	size_t size;
+};
+
+static int map_file(const char *path, const char *what, struct mapped_file *mf, char *err,
+		    size_t errlen)
+{
+	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mf->fd < 0)
+		return fail(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+	struct stat st;
+	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(mf->fd);
+		return fail(err, errlen, "%s '%s': not a regular file", what, path);
+	}
+	mf->size = (size_t)st.st_size;
+	if (mf->size == 0) {
+		close(mf->fd);
+		return fail(err, errlen, "%s '%s': file is empty", what, path);
+	}
+	mf->data = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, mf->fd, 0);
+	if (mf->data == MAP_FAILED) {
+		close(mf->fd);
+		return fail(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+	}
+	return 0;
+}
+
+static void unmap_file(struct mapped_file *mf)
+{
+	munmap(mf->data, mf->size);
+	close(mf->fd);
+}
+
+/* Maps file bytes [off, off+len) at guest address gpa, both page-aligned, copy-on-write.
+ * The bytes of the last page past len are zeroed: they belong to the rest of the file. */
+static int map_into_guest(struct guest_mem *mem, const struct mapped_file *mf, uint64_t off,
+			  uint64_t len, uint64_t gpa)
+{
+	uint64_t maplen = (len + PAGE_MASK) & ~PAGE_MASK;
+	uint8_t *hva = guest_mem__ptr(mem, gpa, maplen);
+	if (!hva)
+		return -1;
+	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, mf->fd, (off_t)off) ==
+	    MAP_FAILED)
+		return -1;
+	memset(hva + len, 0, maplen - len);
+	return 0;
+}
+
+static int copy_into_guest(struct guest_mem *mem, const struct mapped_file *mf, uint64_t off,
+			   uint64_t len, uint64_t gpa)
+{
+	uint8_t *hva = guest_mem__ptr(mem, gpa, len);
+	if (!hva)
+		return -1;
+	memcpy(hva, mf->data + off, len);
+	return 0;
+}
+
+static int place_segment(struct guest_mem *mem, const struct mapped_file *mf,
+			 const struct load_segment *s, int mapped_pass)
+{
+	int aligned = !(s->paddr & PAGE_MASK) && !(s->file_offset & PAGE_MASK) && s->filesz;
+	if (aligned != mapped_pass || !s->filesz)
+		return 0;
+	if (aligned)
+		return map_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
+	return copy_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
+}
+
+int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki,
+			char *err, size_t errlen)
+{
+	struct mapped_file mf;
+	if (map_file(path, "kernel image", &mf, err, errlen))
+		return -1;
+	uint64_t mem_end = guest_mem__low_end(mem);
+	char why[200];
+	int rc;
+	if (mf.size >= SELFMAG && memcmp(mf.data, ELFMAG, SELFMAG) == 0)
+		rc = loader__parse_elf(mf.data, mf.size, mem_end, ki, why, sizeof(why));
+	else if (mf.size > BP_HEADER + 4 && memcmp(mf.data + BP_HEADER, "HdrS", 4) == 0)
+		rc = loader__parse_bzimage(mf.data, mf.size, mem_end, ki, why, sizeof(why));
+	else
+		rc = fail(why, sizeof(why), "not a kernel image (neither ELF vmlinux nor bzImage)");
+	if (rc) {
+		unmap_file(&mf);
+		return fail(err, errlen, "kernel image '%s': %s", path, why);
+	}
+	/* Mapped segments first: their zeroed page tails must not clobber copied ones. */
+	for (int pass = 1; pass >= 0 && rc == 0; pass--)
+		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++)
+			rc = place_segment(mem, &mf, &ki->segs[i], pass);
+	if (rc)
+		rc = fail(err, errlen, "kernel image '%s': loading failed: %s", path, strerror(errno));
+	unmap_file(&mf);
+	return rc;
+}
+
+int loader__load_initrd(struct guest_mem *mem, const char *path, const struct kernel_info *ki,
+			uint64_t *addr, uint64_t *size, char *err, size_t errlen)
+{
+	struct mapped_file mf;
+	if (map_file(path, "initrd", &mf, err, errlen))
+		return -1;
+	uint64_t top = guest_mem__low_end(mem);
+	if (ki->initrd_addr_max && ki->initrd_addr_max < top - 1)
+		top = ki->initrd_addr_max + 1;
+	uint64_t floor = (ki->load_end + PAGE_MASK) & ~PAGE_MASK;
+	if (mf.size > top || ((top - mf.size) & ~PAGE_MASK) < floor) {
+		unmap_file(&mf);
+		return fail(err, errlen,
+			    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
+			    "(ends at 0x%llx) and 0x%llx",
+			    path, mf.size, (unsigned long long)floor, (unsigned long long)top);
+	}
+	uint64_t gpa = (top - mf.size) & ~PAGE_MASK;
+	int rc = map_into_guest(mem, &mf, 0, mf.size, gpa);
+	if (rc)
+		rc = fail(err, errlen, "initrd '%s': loading failed: %s", path, strerror(errno));
+	*addr = gpa;
+	*size = mf.size;
+	unmap_file(&mf);
+	return rc;
+}

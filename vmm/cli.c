@@ -1,0 +1,212 @@
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void cli__usage(void)
+{
+	fputs("usage: ember --kernel PATH [options]\n"
+	      "\n"
+	      "Boot a Linux kernel (ELF vmlinux or bzImage) in a KVM microVM.\n"
+	      "\n"
+	      "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
+	      "  --initrd PATH          initial ramdisk\n"
+	      "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
+	      "  --vcpus N              number of vCPUs, 1..32 (default 1)\n"
+	      "  --mem-mib N            guest memory in MiB (default 128)\n"
+	      "  --serial stdout|none|PATH        where the guest console goes (default stdout)\n"
+	      "  --serial-input stdin|none|PATH   where console input comes from (default none)\n"
+	      "  --drive path=FILE[,ro][,root][,id=ID]   virtio-blk disk (repeatable)\n"
+	      "  --net tap=NAME[,mac=MAC][,id=ID]        virtio-net on a tap device (repeatable)\n"
+	      "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
+	      "  --rng                  virtio-rng fed by getrandom()\n"
+	      "  --boot-timer           also log the kernel entry time\n"
+	      "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
+	      "  --log-path PATH        append logs to PATH instead of stderr\n"
+	      "  --version, --help\n"
+	      "\n"
+	      "Exit codes: 0 guest rebooted or VM stopped, 1 runtime error, 2 bad usage or\n"
+	      "configuration, 3 bad kernel or initrd image, 4 KVM unavailable, 5 guest fault,\n"
+	      "6 stopped by a signal.\n",
+	      stdout);
+}
+
+int cli__parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_VCPUS,
+	OPT_MEM,
+	OPT_SERIAL,
+	OPT_SERIAL_IN,
+	OPT_DRIVE,
+	OPT_NET,
+	OPT_VSOCK,
+	OPT_RNG,
+	OPT_BOOT_TIMER,
+	OPT_LEVEL,
+	OPT_LOG_PATH,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"vcpus", required_argument, NULL, OPT_VCPUS},
+	{"mem-mib", required_argument, NULL, OPT_MEM},
+	{"serial", required_argument, NULL, OPT_SERIAL},
+	{"serial-input", required_argument, NULL, OPT_SERIAL_IN},
+	{"drive", required_argument, NULL, OPT_DRIVE},
+	{"net", required_argument, NULL, OPT_NET},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
+	{"rng", no_argument, NULL, OPT_RNG},
+	{"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+	{"level", required_argument, NULL, OPT_LEVEL},
+	{"log-path", required_argument, NULL, OPT_LOG_PATH},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof(*o));
+	config__init(&o->vm);
+	struct vm_config *c = &o->vm;
+	unsigned long long n;
+	int opt;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL:
+			if (config__set_path(c->kernel_path, sizeof(c->kernel_path), "--kernel",
+					     optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_INITRD:
+			if (config__set_path(c->initrd_path, sizeof(c->initrd_path), "--initrd",
+					     optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_CMDLINE:
+			if (strlen(optarg) >= sizeof(c->cmdline)) {
+				snprintf(err, errlen, "--cmdline: longer than %zu bytes",
+					 sizeof(c->cmdline) - 1);
+				return -1;
+			}
+			strcpy(c->cmdline, optarg);
+			c->has_cmdline = true;
+			break;
+		case OPT_VCPUS:
+			if (cli__parse_u64(optarg, 1u << 20, &n)) {
+				snprintf(err, errlen, "--vcpus: '%s' is not a number", optarg);
+				return -1;
+			}
+			c->vcpus = (unsigned)n;
+			break;
+		case OPT_MEM:
+			if (cli__parse_u64(optarg, 1ull << 40, &n)) {
+				snprintf(err, errlen, "--mem-mib: '%s' is not a number", optarg);
+				return -1;
+			}
+			c->mem_mib = n;
+			break;
+		case OPT_SERIAL:
+			if (strcmp(optarg, "stdout") == 0)
+				c->serial_out = SERIAL_OUT_STDOUT;
+			else if (strcmp(optarg, "none") == 0)
+				c->serial_out = SERIAL_OUT_NONE;
+			else {
+				c->serial_out = SERIAL_OUT_FILE;
+				if (config__set_path(c->serial_out_path, sizeof(c->serial_out_path),
+						     "--serial", optarg, err, errlen))
+					return -1;
+			}
+			break;
+		case OPT_SERIAL_IN:
+			if (strcmp(optarg, "stdin") == 0)
+				c->serial_in = SERIAL_IN_STDIN;
+			else if (strcmp(optarg, "none") == 0)
+				c->serial_in = SERIAL_IN_NONE;
+			else {
+				c->serial_in = SERIAL_IN_FILE;
+				if (config__set_path(c->serial_in_path, sizeof(c->serial_in_path),
+						     "--serial-input", optarg, err, errlen))
+					return -1;
+			}
+			break;
+		case OPT_DRIVE:
+			if (config__add_drive_spec(c, optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_NET:
+			if (config__add_net_spec(c, optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_VSOCK:
+			if (config__set_vsock_spec(c, optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_RNG:
+			c->entropy = true;
+			break;
+		case OPT_BOOT_TIMER:
+			o->boot_timer = true;
+			break;
+		case OPT_LEVEL: {
+			enum log_level lvl;
+			if (log__level_from_name(optarg, &lvl)) {
+				snprintf(err, errlen, "--level: '%s' is not a log level", optarg);
+				return -1;
+			}
+			log__set_level(lvl);
+			break;
+		}
+		case OPT_LOG_PATH:
+			if (log__set_path(optarg)) {
+				snprintf(err, errlen, "--log-path '%s': %s", optarg, strerror(errno));
+				return -1;
+			}
+			break;
+		case OPT_HELP:
+			o->help = true;
+			return 0;
+		case OPT_VERSION:
+			o->version = true;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

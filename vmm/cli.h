@@ -1,0 +1,23 @@
+/* Command-line flags: turned into a vm_config plus process options. */
+#ifndef EMBER_CLI_H
+#define EMBER_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct cli_options {
+	struct vm_config vm;
+	bool boot_timer; /* also time the kernel entry (one extra exit) */
+	bool help;
+	bool version;
+};
+
+/* 0 on success; -1 with a one-line reason in err. */
+int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_t errlen);
+void cli__usage(void);
+/* Strict decimal parse: no sign, no junk, no overflow, value <= max. */
+int cli__parse_u64(const char *s, unsigned long long max, unsigned long long *out);
+
+#endif

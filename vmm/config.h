@@ -1,0 +1,90 @@
+/* The one VM configuration model. The CLI, the JSON config file and the REST API all
+ * fill a struct vm_config; config__validate() is the single set of rules. */
+#ifndef EMBER_CONFIG_H
+#define EMBER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_VCPUS   32
+#define CONFIG_MAX_DRIVES  8
+#define CONFIG_MAX_NETS    4
+#define CONFIG_ID_MAX      64
+#define CONFIG_PATH_MAX    4096
+#define CONFIG_CMDLINE_MAX 2048 /* x86 COMMAND_LINE_SIZE, including the NUL */
+#define CONFIG_IFNAME_MAX  16   /* IFNAMSIZ, including the NUL */
+#define CONFIG_UDS_MAX     108  /* sizeof(sun_path), including the NUL */
+#define CONFIG_MAX_MEM_MIB (1024u * 1024u) /* 1 TiB */
+
+/* Used when no --cmdline / boot_args is given. */
+#define CONFIG_DEFAULT_CMDLINE                                                                     \
+	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp "    \
+	"i8042.dumbkbd"
+
+enum serial_out { SERIAL_OUT_STDOUT, SERIAL_OUT_FILE, SERIAL_OUT_NONE };
+enum serial_in { SERIAL_IN_STDIN, SERIAL_IN_FILE, SERIAL_IN_NONE };
+
+struct drive_config {
+	char id[CONFIG_ID_MAX + 1];
+	char path[CONFIG_PATH_MAX];
+	bool read_only;
+	bool is_root_device;
+	char partuuid[64];
+};
+
+struct net_config {
+	char id[CONFIG_ID_MAX + 1];
+	char host_dev_name[CONFIG_IFNAME_MAX];
+	uint8_t guest_mac[6];
+	bool has_mac;
+};
+
+struct vsock_config {
+	bool present;
+	uint32_t guest_cid;
+	char uds_path[CONFIG_UDS_MAX];
+};
+
+struct vm_config {
+	char kernel_path[CONFIG_PATH_MAX];
+	char initrd_path[CONFIG_PATH_MAX]; /* "" = none */
+	char cmdline[CONFIG_CMDLINE_MAX];  /* "" = CONFIG_DEFAULT_CMDLINE */
+	bool has_cmdline;
+	unsigned vcpus;
+	uint64_t mem_mib;
+	bool smt;
+
+	enum serial_out serial_out;
+	char serial_out_path[CONFIG_PATH_MAX];
+	enum serial_in serial_in;
+	char serial_in_path[CONFIG_PATH_MAX];
+
+	struct drive_config drives[CONFIG_MAX_DRIVES];
+	unsigned nr_drives;
+	struct net_config nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
+	struct vsock_config vsock;
+	bool entropy;
+};
+
+void config__init(struct vm_config *cfg);
+/* 0 if cfg can be built; else -1 and a one-line reason naming the field in err. */
+int config__validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* The command line the guest gets: the configured one or the default. */
+const char *config__cmdline(const struct vm_config *cfg);
+
+/* Field setters shared by every front end. Each checks its value and writes a
+ * reason to err on failure, leaving cfg unchanged. */
+int config__set_path(char *dst, size_t dstlen, const char *field, const char *value, char *err,
+		     size_t errlen);
+int config__parse_mac(const char *s, uint8_t mac[6]);
+int config__check_id(const char *field, const char *id, char *err, size_t errlen);
+
+/* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID]",
+ * "cid=N,uds=PATH". */
+int config__add_drive_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);
+int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);
+int config__set_vsock_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,371 @@
+#include "serial.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+#define UART_RBR_THR 0
+#define UART_IER     1
+#define UART_IIR_FCR 2
+#define UART_LCR     3
+#define UART_MCR     4
+#define UART_LSR     5
+#define UART_MSR     6
+#define UART_SCR     7
+
+#define IER_RDI  0x01 /* received data available */
+#define IER_THRI 0x02 /* transmitter holding register empty */
+#define IER_MASK 0x0f
+
+#define IIR_NONE 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI  0x04
+#define IIR_FIFO 0xc0
+
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define MCR_MASK 0x1f
+
+#define LSR_DR   0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_RI  0x40
+#define MSR_DCD 0x80
+
+void serial__init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void *irq_ctx)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->out_fd = out_fd;
+	s->in_fd = -1;
+	s->set_irq = set_irq;
+	s->irq_ctx = irq_ctx;
+	s->mcr = 0x08; /* OUT2 */
+	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	s->dll = 0x0c; /* 9600 baud */
+}
+
+static uint8_t iir(const struct serial *s)
+{
+	uint8_t fifo = (s->fcr & 1) ? IIR_FIFO : 0;
+	if ((s->ier & IER_RDI) && s->rx_len)
+		return IIR_RDI | fifo;
+	if ((s->ier & IER_THRI) && s->thre_pending)
+		return IIR_THRI | fifo;
+	return IIR_NONE | fifo;
+}
+
+/* Called with the lock held; the line follows the highest pending interrupt. */
+static void update_irq(struct serial *s)
+{
+	int level = !(iir(s) & IIR_NONE);
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		if (s->set_irq)
+			s->set_irq(s->irq_ctx, level);
+	}
+}
+
+static void transmit(struct serial *s, uint8_t byte)
+{
+	if (s->mcr & MCR_LOOP) {
+		if (s->rx_len < SERIAL_FIFO_SIZE)
+			s->rx[(s->rx_head + s->rx_len++) % SERIAL_FIFO_SIZE] = byte;
+		return;
+	}
+	if (s->out_fd >= 0) {
+		ssize_t w;
+		do
+			w = write(s->out_fd, &byte, 1);
+		while (w < 0 && errno == EINTR);
+		/* A console nobody reads must not stall the guest: drop on EAGAIN. */
+	}
+}
+
+static uint8_t modem_status(const struct serial *s)
+{
+	if (!(s->mcr & MCR_LOOP))
+		return s->msr;
+	/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD (Linux probes this). */
+	uint8_t m = 0;
+	if (s->mcr & 0x01)
+		m |= MSR_DSR;
+	if (s->mcr & 0x02)
+		m |= MSR_CTS;
+	if (s->mcr & 0x04)
+		m |= MSR_RI;
+	if (s->mcr & 0x08)
+		m |= MSR_DCD;
+	return m;
+}
+
+void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write)
+{
+	void (*notify)(void *) = NULL;
+	pthread_mutex_lock(&s->lock);
+	bool dlab = s->lcr & LCR_DLAB;
+	if (is_write) {
+		uint8_t v = *data;
+		switch (offset) {
+		case UART_RBR_THR:
+			if (dlab) {
+				s->dll = v;
+				break;
+			}
+			transmit(s, v);
+			/* The byte leaves at once, so THR is empty again right away. */
+			s->thre_pending = true;
+			break;
+		case UART_IER:
+			if (dlab) {
+				s->dlm = v;
+				break;
+			}
+			/* Enabling THRI while THR is empty raises the interrupt, as on a 16550A. */
+			if ((v & IER_THRI) && !(s->ier & IER_THRI))
+				s->thre_pending = true;
+			s->ier = v & IER_MASK;
+			break;
+		case UART_IIR_FCR:
+			s->fcr = v;
+			if (v & 0x02) { /* clear RX FIFO */
+				s->rx_len = 0;
+				notify = s->rx_space;
+			}
+			break;
+		case UART_LCR:
+			s->lcr = v;
+			break;
+		case UART_MCR:
+			s->mcr = v & MCR_MASK;
+			break;
+		case UART_SCR:
+			s->scr = v;
+			break;
+		default: /* LSR and MSR are read-only */
+			break;
+		}
+	} else {
+		switch (offset) {
+		case UART_RBR_THR:
+			if (dlab) {
+				*data = s->dll;
+				break;
+			}
+			*data = 0;
+			if (s->rx_len) {
+				*data = s->rx[s->rx_head];
+				s->rx_head = (s->rx_head + 1) % SERIAL_FIFO_SIZE;
+				s->rx_len--;
+				notify = s->rx_space;
+			}
+			break;
+		case UART_IER:
+			*data = dlab ? s->dlm : s->ier;
+			break;
+		case UART_IIR_FCR:
+			*data = iir(s);
+			/* Reading IIR acknowledges a THRE interrupt. */
+			if ((*data & 0x0f) == IIR_THRI)
+				s->thre_pending = false;
+			break;
+		case UART_LCR:
+			*data = s->lcr;
+			break;
+		case UART_MCR:
+			*data = s->mcr;
+			break;
+		case UART_LSR:
+			*data = LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0);
+			break;
+		case UART_MSR:
+			*data = modem_status(s);
+			break;
+		case UART_SCR:
+			*data = s->scr;
+			break;
+		default:
+			*data = 0xff;
+			break;
+		}
+	}
+	update_irq(s);
+	void *ctx = s->rx_ctx;
+	pthread_mutex_unlock(&s->lock);
+	if (notify)
+		notify(ctx);
+}
+
+unsigned serial__rx(struct serial *s, const uint8_t *buf, unsigned len)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = 0;
+	while (n < len && s->rx_len < SERIAL_FIFO_SIZE) {
+		s->rx[(s->rx_head + s->rx_len) % SERIAL_FIFO_SIZE] = buf[n++];
+		s->rx_len++;
+	}
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+unsigned serial__rx_space(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = SERIAL_FIFO_SIZE - s->rx_len;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* --- wiring into a VM ----------------------------------------------------------- */
+
+struct serial_dev {
+	struct serial uart;
+	struct vm *vm;
+	int wake_fd; /* pipe read end: the guest freed FIFO room, resume reading input */
+	int wake_wr;
+	bool in_is_file; /* regular files cannot be polled: read them as the FIFO drains */
+};
+
+static void serial_set_irq(void *ctx, int level)
+{
+	struct serial_dev *d = ctx;
+	vm__set_irq_line(d->vm, SERIAL_IRQ, level);
+}
+
+static void serial_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct serial_dev *d = opaque;
+	if (len == 1)
+		serial__io(&d->uart, offset, data, is_write);
+}
+
+static void serial_pump_input(struct serial_dev *d)
+{
+	unsigned room = serial__rx_space(&d->uart);
+	if (room == 0) {
+		/* Stop polling until the guest drains the FIFO; nothing is dropped. */
+		if (!d->in_is_file && !d->uart.in_paused &&
+		    event__mod(d->vm->loop, d->uart.in_fd, 0) == 0)
+			d->uart.in_paused = true;
+		return;
+	}
+	uint8_t buf[SERIAL_FIFO_SIZE];
+	ssize_t n = read(d->uart.in_fd, buf, room);
+	if (n > 0) {
+		serial__rx(&d->uart, buf, (unsigned)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (!d->in_is_file)
+			event__del(d->vm->loop, d->uart.in_fd);
+		d->uart.in_fd = -1; /* end of input */
+	}
+}
+
+static void serial_input_ready(void *opaque, uint32_t events)
+{
+	serial_pump_input(opaque);
+}
+
+static void serial_wake(void *opaque, uint32_t events)
+{
+	struct serial_dev *d = opaque;
+	uint8_t b[64];
+	while (read(d->wake_fd, b, sizeof(b)) > 0)
+		;
+	if (d->in_is_file && d->uart.in_fd >= 0) {
+		serial_pump_input(d);
+		return;
+	}
+	if (d->uart.in_fd >= 0 && d->uart.in_paused &&
+	    event__mod(d->vm->loop, d->uart.in_fd, EPOLLIN) == 0)
+		d->uart.in_paused = false;
+}
+
+static void serial_rx_space(void *ctx)
+{
+	struct serial_dev *d = ctx;
+	if (d->uart.in_paused || d->in_is_file) {
+		uint8_t b = 1;
+		ssize_t w = write(d->wake_wr, &b, 1);
+		(void)w;
+	}
+}
+
+static void serial_destroy(void *dev)
+{
+	struct serial_dev *d = dev;
+	if (d->uart.out_fd > STDERR_FILENO)
+		close(d->uart.out_fd);
+	if (d->uart.in_fd > STDERR_FILENO)
+		close(d->uart.in_fd);
+	if (d->wake_fd >= 0) {
+		close(d->wake_fd);
+		close(d->wake_wr);
+	}
+	free(d);
+}
+
+static const struct device_ops serial_ops = {.name = "serial", .destroy = serial_destroy};
+
+struct serial *serial__setup(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct serial_dev *d = calloc(1, sizeof(*d));
+	if (!d)
+		die(EXIT_ERROR, "out of memory");
+	d->vm = vm;
+	d->wake_fd = d->wake_wr = -1;
+	int out = -1;
+	if (cfg->serial_out == SERIAL_OUT_STDOUT)
+		out = STDOUT_FILENO;
+	else if (cfg->serial_out == SERIAL_OUT_FILE) {
+		out = open(cfg->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (out < 0)
+			die(EXIT_USAGE, "serial output '%s': %m", cfg->serial_out_path);
+	}
+	serial__init(&d->uart, out, serial_set_irq, d);
+
+	int in = -1;
+	if (cfg->serial_in == SERIAL_IN_STDIN)
+		in = STDIN_FILENO;
+	else if (cfg->serial_in == SERIAL_IN_FILE) {
+		in = open(cfg->serial_in_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (in < 0)
+			die(EXIT_USAGE, "serial input '%s': %m", cfg->serial_in_path);
+	}
+	if (in >= 0) {
+		int pipefd[2];
+		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+			die(EXIT_ERROR, "serial: pipe: %m");
+		d->wake_fd = pipefd[0];
+		d->wake_wr = pipefd[1];
+		d->uart.rx_space = serial_rx_space;
+		d->uart.rx_ctx = d;
+		d->uart.in_fd = in;
+		if (in == STDIN_FILENO)
+			fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+		if (event__add(vm->loop, in, EPOLLIN, serial_input_ready, d) < 0) {
+			/* Regular files cannot be polled: they are always readable, so read
+			 * them as the guest drains the FIFO instead. */
+			if (errno != EPERM)
+				die(EXIT_USAGE, "serial input: %m");
+			d->in_is_file = true;
+			serial_pump_input(d);
+		}
+		if (event__add(vm->loop, d->wake_fd, EPOLLIN, serial_wake, d) < 0)
+			die(EXIT_ERROR, "serial: %m");
+	}
+	if (bus__register(&vm->pio, SERIAL_PORT_BASE, 8, serial_pio, d) < 0 ||
+	    vm__add_device(vm, &serial_ops, d) < 0)
+		die(EXIT_ERROR, "serial: cannot register the device");
+	return &d->uart;
+}

@@ -1,0 +1,144 @@
+#include "event.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define EVENT_MAX_HANDLERS 256
+
+struct event_handler {
+	int fd;
+	event_fn fn;
+	void *opaque;
+};
+
+struct event_loop {
+	int epfd;
+	int stop_fd;
+	atomic_int stop_code;
+	atomic_bool stopping;
+	struct event_handler handlers[EVENT_MAX_HANDLERS];
+};
+
+struct event_loop *event__create(void)
+{
+	struct event_loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return NULL;
+	for (int i = 0; i < EVENT_MAX_HANDLERS; i++)
+		loop->handlers[i].fd = -1;
+	atomic_init(&loop->stop_code, -1);
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	loop->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->epfd < 0 || loop->stop_fd < 0)
+		goto fail;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->stop_fd, &ev) < 0)
+		goto fail;
+	return loop;
+fail:
+	event__destroy(loop);
+	return NULL;
+}
+
+void event__destroy(struct event_loop *loop)
+{
+	if (!loop)
+		return;
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	if (loop->stop_fd >= 0)
+		close(loop->stop_fd);
+	free(loop);
+}
+
+static struct event_handler *find_handler(struct event_loop *loop, int fd)
+{
+	for (int i = 0; i < EVENT_MAX_HANDLERS; i++)
+		if (loop->handlers[i].fd == fd)
+			return &loop->handlers[i];
+	return NULL;
+}
+
+int event__add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, void *opaque)
+{
+	if (fd < 0 || find_handler(loop, fd)) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct event_handler *h = find_handler(loop, -1);
+	if (!h) {
+		errno = ENOSPC;
+		return -1;
+	}
+	struct epoll_event ev = {.events = events, .data.ptr = h};
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -1;
+	*h = (struct event_handler){fd, fn, opaque};
+	return 0;
+}
+
+int event__mod(struct event_loop *loop, int fd, uint32_t events)
+{
+	struct event_handler *h = find_handler(loop, fd);
+	if (!h) {
+		errno = ENOENT;
+		return -1;
+	}
+	struct epoll_event ev = {.events = events, .data.ptr = h};
+	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+int event__del(struct event_loop *loop, int fd)
+{
+	struct event_handler *h = find_handler(loop, fd);
+	if (!h) {
+		errno = ENOENT;
+		return -1;
+	}
+	h->fd = -1;
+	return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int event__run(struct event_loop *loop)
+{
+	struct epoll_event evs[32];
+	while (!atomic_load(&loop->stopping)) {
+		int n = epoll_wait(loop->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("epoll_wait: %m");
+			event__stop(loop, EXIT_ERROR);
+			break;
+		}
+		for (int i = 0; i < n && !atomic_load(&loop->stopping); i++) {
+			struct event_handler *h = evs[i].data.ptr;
+			/* A handler may delete another one earlier in this batch. */
+			if (h && h->fd >= 0)
+				h->fn(h->opaque, evs[i].events);
+		}
+	}
+	return atomic_load(&loop->stop_code);
+}
+
+void event__stop(struct event_loop *loop, int code)
+{
+	/* The code is published before the flag, so event__run never returns a stale one. */
+	int unset = -1;
+	atomic_compare_exchange_strong(&loop->stop_code, &unset, code);
+	atomic_store(&loop->stopping, true);
+	uint64_t one = 1;
+	ssize_t w = write(loop->stop_fd, &one, sizeof(one));
+	(void)w;
+}
+
+bool event__stopping(const struct event_loop *loop)
+{
+	return atomic_load(&loop->stopping);
+}

@@ -1,0 +1,36 @@
+/* Logging and process exit codes: the one place ember talks to its operator. */
+#ifndef EMBER_LOG_H
+#define EMBER_LOG_H
+
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+/* Exit codes of the ember binary; README.md documents them. */
+enum ember_exit {
+	EXIT_OK = 0,          /* guest rebooted or the VM was stopped cleanly */
+	EXIT_ERROR = 1,       /* internal or host error at run time (KVM, I/O) */
+	EXIT_USAGE = 2,       /* bad flag, config file or value */
+	EXIT_IMAGE = 3,       /* kernel or initrd missing, unreadable, invalid or too big */
+	EXIT_KVM = 4,         /* /dev/kvm missing, inaccessible or lacking a capability */
+	EXIT_GUEST_FAULT = 5, /* triple fault, failed entry or emulation failure */
+	EXIT_SIGNAL = 6,      /* stopped by SIGTERM/SIGINT */
+};
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* The log is process-wide state on purpose: like stderr, there is one per process. */
+void log__set_level(enum log_level level);
+int log__level_from_name(const char *name, enum log_level *level);
+int log__set_path(const char *path); /* -1 with errno on failure */
+void log__msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+noreturn void die(enum ember_exit code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pr_err(...)   log__msg(LOG_ERROR, __VA_ARGS__)
+#define pr_warn(...)  log__msg(LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  log__msg(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) log__msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Microseconds on CLOCK_MONOTONIC. */
+uint64_t now_us(void);
+
+#endif

@@ -1,0 +1,59 @@
+#include "mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int guest_mem__init(struct guest_mem *mem, uint64_t size)
+{
+	memset(mem, 0, sizeof(*mem));
+	if (size == 0 || size > (1ull << 46)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* MAP_NORESERVE: a FaaS host overcommits; pages cost only when the guest touches them. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	mem->base = p;
+	mem->total = size;
+	uint64_t low = size < MEM_32BIT_GAP_START ? size : MEM_32BIT_GAP_START;
+	mem->regions[0] = (struct mem_region){.gpa = 0, .size = low, .hva = p};
+	mem->nr_regions = 1;
+	if (size > low) {
+		mem->regions[1] = (struct mem_region){
+			.gpa = MEM_4G, .size = size - low, .hva = (uint8_t *)p + low};
+		mem->nr_regions = 2;
+	}
+	return 0;
+}
+
+void guest_mem__destroy(struct guest_mem *mem)
+{
+	if (mem->base)
+		munmap(mem->base, mem->total);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct mem_region *r = &mem->regions[i];
+		/* Written so that no sum can overflow: gpa and len are guest-controlled. */
+		if (gpa < r->gpa)
+			continue;
+		uint64_t off = gpa - r->gpa;
+		if (off >= r->size && !(off == r->size && len == 0))
+			continue;
+		if (len > r->size - off)
+			return NULL;
+		return r->hva + off;
+	}
+	return NULL;
+}
+
+uint64_t guest_mem__low_end(const struct guest_mem *mem)
+{
+	return mem->regions[0].size;
+}

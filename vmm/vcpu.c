@@ -1,0 +1,266 @@
+#include "vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86_64/cpu.h"
+#include "log.h"
+#include "vm.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to make KVM_RUN return EINTR */
+}
+
+int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen)
+{
+	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *supported = calloc(1, sz);
+	int rc = -1;
+	if (!supported) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	supported->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) < 0) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		goto out;
+	}
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+		if (!v) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		vm->vcpus[i] = v;
+		v->fd = -1;
+		v->vm = vm;
+		v->index = i;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (v->fd < 0) {
+			snprintf(err, errlen, "vcpu %u: KVM_CREATE_VCPU: %s", i, strerror(errno));
+			goto out;
+		}
+		v->run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			snprintf(err, errlen, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
+			goto out;
+		}
+		const char *step = NULL;
+		if (cpu__setup_cpuid(v->fd, supported, i, vm->nr_vcpus))
+			step = "CPUID";
+		else if (cpu__setup_msrs(v->fd))
+			step = "MSRs";
+		else if (cpu__setup_lapic(v->fd))
+			step = "local APIC";
+		else if (cpu__setup_fpu(v->fd))
+			step = "FPU";
+		else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
+			step = "boot registers";
+		if (step) {
+			snprintf(err, errlen, "vcpu %u: setting up %s: %s", i, step, strerror(errno));
+			goto out;
+		}
+		if (i == 0 && trace_entry) {
+			/* One hardware breakpoint on the entry point times "kernel entry". */
+			struct kvm_guest_debug dbg = {
+				.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP};
+			dbg.arch.debugreg[0] = entry;
+			dbg.arch.debugreg[7] = 0x1;
+			if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
+				v->entry_trap = 1;
+			else
+				pr_debug("kernel entry trap unavailable: %m");
+		}
+	}
+	rc = 0;
+out:
+	free(supported);
+	return rc;
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	uint8_t *data = (uint8_t *)r + r->io.data_offset;
+	for (uint32_t i = 0; i < r->io.count; i++, data += r->io.size)
+		bus__dispatch(&v->vm->pio, r->io.port, data, r->io.size,
+			      r->io.direction == KVM_EXIT_IO_OUT);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	uint32_t len = r->mmio.len <= 8 ? r->mmio.len : 8;
+	if (!bus__dispatch(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, len, r->mmio.is_write))
+		pr_debug("vcpu %u: unclaimed MMIO %s at 0x%llx", v->index,
+			 r->mmio.is_write ? "write" : "read", (unsigned long long)r->mmio.phys_addr);
+}
+
+/* Returns 0 to keep running. */
+static int handle_exit(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	char why[160];
+	switch (r->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return 0;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		return 0;
+	case KVM_EXIT_DEBUG:
+		if (v->entry_trap) {
+			pr_info("kernel entry at %llu us",
+				(unsigned long long)(now_us() - v->vm->start_us));
+			struct kvm_guest_debug off = {0};
+			ioctl(v->fd, KVM_SET_GUEST_DEBUG, &off);
+			v->entry_trap = 0;
+		}
+		return 0;
+	case KVM_EXIT_HLT:
+		/* Only reachable without an in-kernel LAPIC; nothing will wake us. */
+		vm__request_exit(v->vm, EXIT_GUEST_FAULT, "guest halted with interrupts off");
+		return -1;
+	case KVM_EXIT_SHUTDOWN: {
+		struct kvm_regs regs = {0};
+		ioctl(v->fd, KVM_GET_REGS, &regs);
+		snprintf(why, sizeof(why), "guest shutdown (triple fault) on vcpu %u at rip 0x%llx",
+			 v->index, (unsigned long long)regs.rip);
+		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		return -1;
+	}
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (r->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			vm__request_exit(v->vm, EXIT_OK, "guest reboot");
+		} else {
+			vm__request_exit(v->vm, EXIT_OK, "guest shutdown");
+		}
+		return -1;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(why, sizeof(why), "vcpu %u: KVM entry failed, hardware reason 0x%llx",
+			 v->index, (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		return -1;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(why, sizeof(why), "vcpu %u: KVM internal error, suberror %u", v->index,
+			 r->internal.suberror);
+		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		return -1;
+	default:
+		snprintf(why, sizeof(why), "vcpu %u: unexpected KVM exit %u", v->index,
+			 r->exit_reason);
+		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		return -1;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	int first = v->index == 0;
+	while (!atomic_load(&v->stop)) {
+		if (first) {
+			pr_info("first KVM_RUN at %llu us",
+				(unsigned long long)(now_us() - v->vm->start_us));
+			first = 0;
+		}
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			char why[120];
+			snprintf(why, sizeof(why), "vcpu %u: KVM_RUN: %s", v->index, strerror(errno));
+			vm__request_exit(v->vm, EXIT_ERROR, why);
+			break;
+		}
+		if (handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu__start_all(struct vm *vm)
+{
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -1;
+	/* Only vCPU threads take the kick signal. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int rc = 0;
+	for (unsigned i = 0; i < vm->nr_vcpus && rc == 0; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 128 * 1024);
+		errno = pthread_create(&v->thread, &attr, vcpu_thread, v);
+		pthread_attr_destroy(&attr);
+		if (errno)
+			rc = -1;
+		else
+			v->thread_started = 1;
+	}
+	return rc;
+}
+
+void vcpu__stop_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (!v || !v->thread_started)
+			continue;
+		atomic_store(&v->stop, true);
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (!v || !v->thread_started)
+			continue;
+		pthread_join(v->thread, NULL);
+		v->thread_started = 0;
+	}
+}
+
+void vcpu__destroy_all(struct vm *vm)
+{
+	if (!vm->vcpus)
+		return;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		if (!v)
+			continue;
+		if (v->run)
+			munmap(v->run, (size_t)vm->vcpu_mmap_size);
+		if (v->fd >= 0)
+			close(v->fd);
+		free(v);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+}

@@ -1,0 +1,33 @@
+/* One thread per vCPU: KVM_RUN, exits routed to the buses, and a way to stop. */
+#ifndef EMBER_VCPU_H
+#define EMBER_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct vm;
+struct kernel_info;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int thread_started;
+	atomic_bool stop;
+	uint64_t entry; /* BSP: kernel entry, trapped once to time it when asked */
+	int entry_trap;
+};
+
+/* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
+ * registers for `entry`. APs wait for INIT/SIPI in KVM's local APIC. */
+int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen);
+int vcpu__start_all(struct vm *vm);
+/* Kicks every vCPU out of KVM_RUN and joins its thread. */
+void vcpu__stop_all(struct vm *vm);
+void vcpu__destroy_all(struct vm *vm);
+
+#endif

@@ -1,0 +1,208 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vcpu.h"
+
+#define KVM_TSS_ADDR          0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+#define FAIL(code, ...)                                                                            \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return (code);                                                                     \
+	} while (0)
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{KVM_CAP_IRQCHIP, "IRQCHIP"},	{KVM_CAP_USER_MEMORY, "USER_MEMORY"},
+	{KVM_CAP_PIT2, "PIT2"},		{KVM_CAP_IOEVENTFD, "IOEVENTFD"},
+	{KVM_CAP_IRQFD, "IRQFD"},	{KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+	{KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
+};
+
+int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
+	     char *err, size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->loop = loop;
+	vm->start_us = start_us;
+	vm->nr_vcpus = cfg->vcpus;
+	vm->vm_fd = -1;
+	vm->kvm_fd = -1;
+	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", config__cmdline(cfg));
+	uint64_t bytes = cfg->mem_mib << 20;
+	if (guest_mem__init(&vm->mem, bytes) < 0)
+		FAIL(EXIT_USAGE, "mem_size_mib: cannot map %llu MiB of guest memory: %s",
+		     (unsigned long long)cfg->mem_mib, strerror(errno));
+	return 0;
+}
+
+int vm__create_kvm(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = vm->cfg;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		if (errno == ENOENT)
+			FAIL(EXIT_KVM, "/dev/kvm does not exist: KVM is not available on this host");
+		FAIL(EXIT_KVM, "/dev/kvm: %s (is this user allowed to use KVM?)", strerror(errno));
+	}
+	int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION)
+		FAIL(EXIT_KVM, "/dev/kvm: API version %d, expected %d", api, KVM_API_VERSION);
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
+			FAIL(EXIT_KVM, "/dev/kvm lacks the %s capability", required_caps[i].name);
+
+	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus <= 0)
+		max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)
+		FAIL(EXIT_USAGE, "vcpu_count: %u is more than this host's KVM allows (%d)",
+		     cfg->vcpus, max_vcpus);
+
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0)
+		FAIL(EXIT_KVM, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+
+	do
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0)
+		FAIL(EXIT_KVM, "KVM_CREATE_VM: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		FAIL(EXIT_KVM, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		FAIL(EXIT_KVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		FAIL(EXIT_KVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	struct kvm_pit_config pit = {.flags = 0};
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		FAIL(EXIT_KVM, "KVM_CREATE_PIT2: %s", strerror(errno));
+
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			FAIL(EXIT_USAGE, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
+			     (unsigned long long)cfg->mem_mib, strerror(errno));
+	}
+	return 0;
+}
+
+void vm__destroy(struct vm *vm)
+{
+	vcpu__destroy_all(vm);
+	for (unsigned i = vm->nr_devices; i-- > 0;)
+		if (vm->devices[i].ops->destroy)
+			vm->devices[i].ops->destroy(vm->devices[i].dev);
+	vm->nr_devices = 0;
+	guest_mem__destroy(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+}
+
+int vm__add_device(struct vm *vm, const struct device_ops *ops, void *dev)
+{
+	if (vm->nr_devices == VM_MAX_DEVICES) {
+		errno = ENOSPC;
+		return -1;
+	}
+	vm->devices[vm->nr_devices].ops = ops;
+	vm->devices[vm->nr_devices].dev = dev;
+	vm->nr_devices++;
+	return 0;
+}
+
+int vm__alloc_mmio_slot(struct vm *vm, uint64_t *addr, uint32_t *irq)
+{
+	if (VM_MMIO_FIRST_IRQ + vm->next_mmio_slot > VM_MMIO_LAST_IRQ) {
+		errno = ENOSPC;
+		return -1;
+	}
+	*addr = VM_MMIO_SLOT_BASE + vm->next_mmio_slot * VM_MMIO_SLOT_SIZE;
+	*irq = VM_MMIO_FIRST_IRQ + vm->next_mmio_slot;
+	vm->next_mmio_slot++;
+	return 0;
+}
+
+int vm__cmdline_append(struct vm *vm, const char *text)
+{
+	size_t have = strlen(vm->cmdline), add = strlen(text);
+	if (have + 1 + add >= sizeof(vm->cmdline)) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (have)
+		vm->cmdline[have++] = ' ';
+	memcpy(vm->cmdline + have, text, add + 1);
+	return 0;
+}
+
+int vm__set_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = {.irq = gsi, .level = level};
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+int vm__irqfd(struct vm *vm, uint32_t gsi)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi};
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int vm__ioeventfd(struct vm *vm, uint64_t addr, uint32_t datamatch)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	struct kvm_ioeventfd req = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = 4,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+void vm__request_exit(struct vm *vm, int code, const char *why)
+{
+	if (!event__stopping(vm->loop))
+		log__msg(code == EXIT_OK ? LOG_INFO : LOG_ERROR, "%s", why);
+	event__stop(vm->loop, code);
+}
