@@ -42,15 +42,20 @@ $(KHDR)/.stamp:
 	@touch $@
 
 # --- object flavours: musl (release), host (unit tests), asan ----------------------
+# `make V=1` shows whole command lines.
+Q := $(if $(V),,@)
 $(BUILD)/musl/%.o: %.c $(KHDR)/.stamp
 	@mkdir -p $(dir $@)
-	$(MUSL_CC) $(BASEFLAGS) $(CFLAGS) $(MUSLFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(MUSL_CC) $(BASEFLAGS) $(CFLAGS) $(MUSLFLAGS) -c $< -o $@
 $(BUILD)/host/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(BASEFLAGS) -O1 -g -c $< -o $@
+	@$(if $(Q),echo "  CC      $< (host)")
+	$(Q)$(HOST_CC) $(BASEFLAGS) -O1 -g -c $< -o $@
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $< (asan)")
+	$(Q)$(HOST_CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
 EMBER_ALL_SRCS = $(EMBER_SRCS) $(EMBER_GEN_SRCS)
 MUSL_OBJS = $(patsubst %.c,$(BUILD)/musl/%.o,$(EMBER_ALL_SRCS) $(EMBER_MAIN))
@@ -58,15 +63,16 @@ HOST_OBJS = $(patsubst %.c,$(BUILD)/host/%.o,$(EMBER_ALL_SRCS))
 ASAN_OBJS = $(patsubst %.c,$(BUILD)/asan/%.o,$(EMBER_ALL_SRCS))
 
 $(BUILD)/ember: $(MUSL_OBJS)
-	$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(EMBER_LIBS) -lpthread
+	@echo "  LD      $@"
+	$(Q)$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(EMBER_LIBS) -lpthread
 
 # --- unit tests: one binary per tests/unit/test_*.c, linked with all of ember but main
 $(BUILD)/tests/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) -o $@ $^ -lpthread
+	$(Q)$(HOST_CC) -o $@ $^ -lpthread
 $(BUILD)/tests/asan/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(SANFLAGS) -o $@ $^ -lpthread
+	$(Q)$(HOST_CC) $(SANFLAGS) -o $@ $^ -lpthread
 
 ASAN_TESTS := $(patsubst $(BUILD)/tests/unit/%,$(BUILD)/tests/asan/%,$(UNIT_TESTS))
 

@@ -1,0 +1,127 @@
+/* The shared config model and the CLI front end. */
+#include <string.h>
+
+#include "check.h"
+#include "cli.h"
+#include "config.h"
+
+static struct cli_options opts;
+static char err[512];
+
+static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char *argv[8] = {"ember"};
+	int argc = 1;
+	const char *args[] = {a1, a2, a3, a4};
+	for (int i = 0; i < 4 && args[i]; i++)
+		argv[argc++] = (char *)args[i];
+	err[0] = 0;
+	return cli__parse(argc, argv, &opts, err, sizeof(err));
+}
+
+static int parse_and_validate(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	if (parse(a1, a2, a3, a4))
+		return -1;
+	return config__validate(&opts.vm, err, sizeof(err));
+}
+
+static void cli_valid(void)
+{
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "4"), 0);
+	CHECK_STR(opts.vm.kernel_path, "/k");
+	CHECK_EQ(opts.vm.vcpus, 4);
+	CHECK_EQ(opts.vm.mem_mib, 128);
+	CHECK_STR(config__cmdline(&opts.vm), CONFIG_DEFAULT_CMDLINE);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--cmdline", "console=ttyS0"), 0);
+	CHECK_STR(config__cmdline(&opts.vm), "console=ttyS0");
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--serial", "none"), 0);
+	CHECK_EQ(opts.vm.serial_out, SERIAL_OUT_NONE);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--serial", "/tmp/out"), 0);
+	CHECK_EQ(opts.vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(parse("--help", NULL, NULL, NULL), 0);
+	CHECK(opts.help);
+}
+
+static void cli_rejects(void)
+{
+	CHECK_EQ(parse_and_validate("--vcpus", "2", NULL, NULL), -1);
+	CHECK(strstr(err, "kernel") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "0"), -1);
+	CHECK(strstr(err, "vcpu_count") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "33"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "-1"), -1);
+	CHECK(strstr(err, "--vcpus") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "2x"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "99999999999999999999999"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--mem-mib", "0"), -1);
+	CHECK(strstr(err, "mem_size_mib") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--mem-mib", "2000000000"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "", NULL, NULL), -1);
+	CHECK(strstr(err, "empty") != NULL);
+	CHECK_EQ(parse("--bogus", NULL, NULL, NULL), -1);
+	CHECK(strstr(err, "--bogus") != NULL);
+	CHECK_EQ(parse("--kernel", NULL, NULL, NULL), -1);
+	CHECK_EQ(parse("--kernel", "/k", "stray", NULL), -1);
+	CHECK(strstr(err, "stray") != NULL);
+	static char longline[3000];
+	memset(longline, 'a', sizeof(longline) - 1);
+	CHECK_EQ(parse("--kernel", "/k", "--cmdline", longline), -1);
+}
+
+static void device_specs(void)
+{
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d.img,ro,root,id=rootfs"), 0);
+	CHECK_EQ(opts.vm.nr_drives, 1);
+	CHECK_STR(opts.vm.drives[0].path, "/d.img");
+	CHECK_STR(opts.vm.drives[0].id, "rootfs");
+	CHECK(opts.vm.drives[0].read_only && opts.vm.drives[0].is_root_device);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "ro"), -1);
+	CHECK(strstr(err, "path=") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,colour=red"), -1);
+	CHECK(strstr(err, "colour") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,id=bad id"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:01"), 0);
+	CHECK_EQ(opts.vm.nets[0].guest_mac[5], 1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:0g"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=a-very-long-tap-name-0"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/tmp/v.sock"), 0);
+	CHECK_EQ(opts.vm.vsock.guest_cid, 3);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=2,uds=/tmp/v.sock"), -1);
+	CHECK(strstr(err, "guest_cid") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=x,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3"), -1);
+}
+
+static void validate_duplicates(void)
+{
+	struct vm_config c;
+	config__init(&c);
+	strcpy(c.kernel_path, "/k");
+	CHECK_EQ(config__add_drive_spec(&c, "path=/a,id=x,root", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_drive_spec(&c, "path=/b,id=x", err, sizeof(err)), 0);
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "used twice") != NULL);
+	strcpy(c.drives[1].id, "y");
+	c.drives[1].is_root_device = true;
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "root device") != NULL);
+	c.drives[1].is_root_device = false;
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), 0);
+	CHECK_EQ(config__add_net_spec(&c, "tap=t0", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_net_spec(&c, "tap=t0", err, sizeof(err)), 0);
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "host_dev_name") != NULL);
+	c.smt = true;
+	c.nr_nets = 0;
+	c.vcpus = 3;
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "smt") != NULL);
+	for (unsigned i = c.nr_drives; i < CONFIG_MAX_DRIVES; i++)
+		CHECK_EQ(config__add_drive_spec(&c, "path=/z", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_drive_spec(&c, "path=/z", err, sizeof(err)), -1);
+}
+
+CHECK_MAIN("config", CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects), CHECK_CASE(device_specs),
+	   CHECK_CASE(validate_duplicates))
