@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -113,7 +114,8 @@ int main(void)
 {
 	boot_timer();
 
-	mount_one("devtmpfs", "/dev", "devtmpfs", "mode=0755");
+	if (access("/dev/null", F_OK) != 0) /* the kernel mounts it itself for a disk root */
+		mount_one("devtmpfs", "/dev", "devtmpfs", "mode=0755");
 	console_stdio();
 	mount_one("proc", "/proc", "proc", NULL);
 	mount_one("sysfs", "/sys", "sysfs", NULL);

@@ -1,0 +1,180 @@
+# Shared helpers of the e2e tests (POSIX sh; runs under busybox sh inside the
+# nested host). Sourced by tests/e2e/t_*.sh after setting E2E_ROOT.
+#
+# Layout of $E2E_ROOT (the directory given to run.sh; build/ on a dev host):
+#   ember [ember-jailer] guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
+#
+# Output contract: one line per check, `PASS e2e/<name>`, `FAIL e2e/<name>: <reason>`
+# or `SKIP e2e/<name>: <reason>`. Other lines start with "  " (details) or "e2e:".
+
+E2E_ROOT=${E2E_ROOT:?E2E_ROOT not set}
+EMBER=${EMBER:-$E2E_ROOT/ember}
+GUEST=$E2E_ROOT/guest
+VMLINUX=$GUEST/vmlinux
+BZIMAGE=$GUEST/bzImage
+ROOTFS=$GUEST/rootfs.ext4
+INITRD=$GUEST/initramfs.cpio.gz
+VSOCK_HELPER=$GUEST/ember-vsock
+# Kernel command line of every test boot (ember's defaults are repeated on purpose,
+# so that the tests do not depend on whether --cmdline replaces or extends them).
+CMDLINE_BASE=${E2E_CMDLINE_BASE:-"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"}
+# Upper bound of one guest boot; only there to catch hangs (nested TCG is slow).
+VM_TIMEOUT=${E2E_VM_TIMEOUT:-120}
+VM_MEM=${E2E_MEM_MIB:-128}
+
+E2E_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ember-e2e.XXXXXX")
+E2E_PIDS=""
+E2E_CLEANUP=""   # shell commands run at exit (tap removal etc.)
+
+e2e_cleanup() {
+	for p in $E2E_PIDS; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p" 2>/dev/null
+			i=0
+			while kill -0 "$p" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+			kill -KILL "$p" 2>/dev/null
+		fi
+		wait "$p" 2>/dev/null
+	done
+	E2E_PIDS=""
+	[ -z "$E2E_CLEANUP" ] || eval "$E2E_CLEANUP"
+	E2E_CLEANUP=""
+	rm -rf "$E2E_WORK"
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+pass() { echo "PASS e2e/$1"; }
+fail() { n=$1; shift; echo "FAIL e2e/$n: $*"; }
+skip() { n=$1; shift; echo "SKIP e2e/$n: $*"; }
+info() { echo "  $*"; }
+
+# Milliseconds since boot (busybox date has no %N).
+now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+
+forget_pid() { # pid
+	np=""
+	for p in $E2E_PIDS; do [ "$p" = "$1" ] || np="$np $p"; done
+	E2E_PIDS=$np
+}
+
+# Starts ember in the background: vm_start NAME ARGS...
+# Console (stdout) -> $E2E_WORK/NAME.out, stderr -> $E2E_WORK/NAME.err.
+# Sets VM_PID, VM_OUT, VM_ERR, VM_T0.
+vm_start() {
+	VM_NAME=$1; shift
+	VM_OUT=$E2E_WORK/$VM_NAME.out
+	VM_ERR=$E2E_WORK/$VM_NAME.err
+	: > "$VM_OUT"; : > "$VM_ERR"
+	VM_T0=$(now_ms)
+	"$EMBER" "$@" </dev/null >"$VM_OUT" 2>"$VM_ERR" &
+	VM_PID=$!
+	E2E_PIDS="$E2E_PIDS $VM_PID"
+}
+
+# Waits for ember to exit, at most SECS: vm_wait SECS
+# Sets VM_RC (exit status, or "timeout" after killing it by pid) and VM_MS.
+vm_wait() {
+	limit=$(( $(now_ms) + $1 * 1000 ))
+	while kill -0 "$VM_PID" 2>/dev/null; do
+		# A zombie still answers kill -0; `wait` below reaps it.
+		if [ "$(now_ms)" -ge "$limit" ]; then
+			vm_kill
+			VM_RC=timeout
+			VM_MS=$(( $(now_ms) - VM_T0 ))
+			return 0
+		fi
+		if grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	wait "$VM_PID"
+	VM_RC=$?
+	VM_MS=$(( $(now_ms) - VM_T0 ))
+	forget_pid "$VM_PID"
+}
+
+# Kills the running ember by pid (TERM, then KILL after 3 s). Sets VM_KILLED=term|kill|gone.
+vm_kill() {
+	if ! kill -0 "$VM_PID" 2>/dev/null; then VM_KILLED=gone; wait "$VM_PID" 2>/dev/null; forget_pid "$VM_PID"; return 0; fi
+	kill -TERM "$VM_PID" 2>/dev/null
+	i=0
+	while kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null && [ $i -lt 30 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	if kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null; then
+		kill -KILL "$VM_PID" 2>/dev/null
+		VM_KILLED=kill
+	else
+		VM_KILLED=term
+	fi
+	wait "$VM_PID" 2>/dev/null
+	forget_pid "$VM_PID"
+}
+
+# Runs ember to completion: vm_run NAME SECS ARGS...
+vm_run() {
+	n=$1; secs=$2; shift 2
+	vm_start "$n" "$@"
+	vm_wait "$secs"
+}
+
+# Waits until FILE has a line matching the ERE, while ember runs: wait_line FILE ERE SECS
+wait_line() {
+	limit=$(( $(now_ms) + $3 * 1000 ))
+	while [ "$(now_ms)" -lt "$limit" ]; do
+		grep -Eq "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$VM_PID" 2>/dev/null || { grep -Eq "$2" "$1" 2>/dev/null; return $?; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# The EMBER-RESULT line of scenario NAME in the console, or nothing.
+result_line() { tr -d '\r' < "$VM_OUT" | grep "^EMBER-RESULT $1 " | tail -1; }
+
+# One-line summary of why a boot went wrong, for FAIL messages.
+vm_why() {
+	why="ember rc=$VM_RC after ${VM_MS}ms"
+	e=$(grep -v '^$' "$VM_ERR" 2>/dev/null | tail -2 | tr '\n' ' ' | cut -c1-200)
+	[ -z "$e" ] || why="$why; stderr: $e"
+	c=$(tr -d '\r' < "$VM_OUT" 2>/dev/null | grep -v '^$' | tail -1 | cut -c1-160)
+	[ -z "$c" ] || why="$why; console: $c"
+	echo "$why"
+}
+
+# Dumps the tail of console and stderr (indented) after a failure.
+vm_dump() {
+	echo "  --- $VM_NAME: ember stderr (tail) ---"
+	tail -n 15 "$VM_ERR" 2>/dev/null | sed 's/^/  | /'
+	echo "  --- $VM_NAME: guest console (tail) ---"
+	tr -d '\r' < "$VM_OUT" 2>/dev/null | tail -n 25 | sed 's/^/  | /'
+}
+
+# Checks that scenario NAME reported PASS and ember exited 0: expect_pass CHECK SCENARIO
+expect_pass() {
+	r=$(result_line "$2")
+	if [ "$VM_RC" = 0 ] && echo "$r" | grep -q "^EMBER-RESULT $2 PASS"; then
+		pass "$1"
+		info "$r (${VM_MS} ms)"
+		return 0
+	fi
+	if [ -n "$r" ]; then
+		fail "$1" "guest: ${r#EMBER-RESULT }; $(vm_why)"
+	else
+		fail "$1" "no result from the guest; $(vm_why)"
+	fi
+	vm_dump
+	return 1
+}
+
+need_files() { # CHECK FILE...
+	c=$1; shift
+	for f in "$@"; do
+		[ -e "$f" ] || { skip "$c" "$f missing (make guest)"; return 1; }
+	done
+	[ -x "$EMBER" ] || { skip "$c" "$EMBER missing (make)"; return 1; }
+	return 0
+}
+
+# A fresh random-ish token.
+token() { echo "t$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"; }

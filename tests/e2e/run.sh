@@ -1,0 +1,38 @@
+#!/bin/sh
+# e2e tier: boots the real Linux guest with ember and checks what it reports.
+#   tests/e2e/run.sh DIR [TEST...]
+# DIR holds ember and guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
+# (build/ on a dev host, /payload inside the nested host). TEST = boot blk fail dev
+# (default: all). Needs /dev/kvm. POSIX sh: runs under busybox inside the nested host.
+# Prints one PASS/FAIL/SKIP line per check and ends with
+# "e2e: N passed, N failed, N skipped"; exits 1 if anything failed.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+[ $# -ge 1 ] || { echo "usage: $0 DIR [boot|blk|fail|dev ...]" >&2; exit 2; }
+root=$(cd "$1" && pwd) || exit 2
+shift
+tests=${*:-"boot blk fail dev"}
+
+if [ ! -c /dev/kvm ]; then
+	echo "SKIP e2e: no /dev/kvm"
+	echo "e2e: 0 passed, 0 failed, 1 skipped"
+	exit 0
+fi
+
+out=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-out.XXXXXX")
+trap 'rm -f "$out"' EXIT
+for t in $tests; do
+	f=$here/t_$t.sh
+	if [ ! -f "$f" ]; then
+		echo "FAIL e2e/$t: no such test file $f"
+		echo "FAIL e2e/$t: no such test file" >> "$out"
+		continue
+	fi
+	echo "e2e: --- $t ---"
+	sh "$f" "$root" 2>&1 | tee -a "$out"
+done
+p=$(grep -c '^PASS ' "$out")
+f=$(grep -c '^FAIL ' "$out")
+s=$(grep -c '^SKIP ' "$out")
+echo "e2e: $p passed, $f failed, $s skipped"
+[ "$f" = 0 ]

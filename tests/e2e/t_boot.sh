@@ -1,0 +1,47 @@
+#!/bin/sh
+# Boot checks: initrd-only boot, clean reboot exit code, boot timer, bzImage, vCPUs.
+E2E_ROOT=$1
+. "$(dirname "$0")/lib.sh"
+
+# initrd-only boot of the ELF vmlinux
+if need_files initrd-boot "$VMLINUX" "$INITRD"; then
+	vm_run initrd-boot "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus 1 --mem-mib "$VM_MEM" \
+		--serial stdout --cmdline "$CMDLINE_BASE ember.test=boot"
+	expect_pass initrd-boot boot
+	# clean reboot (reboot -f with reboot=k -> i8042 reset) must make ember exit 0
+	if [ "$VM_RC" = 0 ]; then
+		pass reboot-exit-code
+	elif [ "$VM_RC" = timeout ]; then
+		fail reboot-exit-code "ember still running ${VM_TIMEOUT}s after start; killed by pid"
+	else
+		fail reboot-exit-code "ember exited $VM_RC after the guest rebooted (want 0)"
+	fi
+	# the init writes the boot timer; ember logs "guest boot time: N us"
+	bt=$(grep -i 'guest boot time' "$VM_ERR" | head -1)
+	if [ -n "$bt" ]; then
+		pass boot-timer
+		info "$bt"
+	elif result_line boot | grep -q PASS; then
+		fail boot-timer "guest reached init but ember logged no 'guest boot time' line"
+	else
+		fail boot-timer "guest did not boot (see initrd-boot)"
+	fi
+	kr=$(grep -i 'first KVM_RUN' "$VM_ERR" | head -1)
+	[ -z "$kr" ] || info "$kr"
+fi
+
+# the same through the bzImage loader
+if need_files bzimage-boot "$BZIMAGE" "$INITRD"; then
+	vm_run bzimage-boot "$VM_TIMEOUT" --kernel "$BZIMAGE" --initrd "$INITRD" --vcpus 1 --mem-mib "$VM_MEM" \
+		--serial stdout --cmdline "$CMDLINE_BASE ember.test=boot"
+	expect_pass bzimage-boot boot
+fi
+
+# vCPUs online in the guest
+for n in 1 2; do
+	if need_files "cpus-$n" "$VMLINUX" "$INITRD"; then
+		vm_run "cpus-$n" "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus "$n" --mem-mib "$VM_MEM" \
+			--serial stdout --cmdline "$CMDLINE_BASE ember.test=cpus ember.cpus=$n"
+		expect_pass "cpus-$n" cpus
+	fi
+done
