@@ -1,0 +1,121 @@
+#!/bin/sh
+# Issue 2's kvm tier: the probe guest through ember's Linux boot path.
+. "$(dirname "$0")/lib.sh"
+PROBE=$EMBER_DIR/probe.elf
+if [ ! -f "$PROBE" ]; then
+	echo "FAIL kvm/boot: probe.elf missing from $EMBER_DIR"
+	exit 1
+fi
+CMD="console=ttyS0 reboot=k panic=1"
+
+# boot_probe NAME VCPUS MEM [extra ember args...]
+boot_probe() {
+	_name=$1 _cpus=$2 _mem=$3
+	shift 3
+	run_ember "$_name" 300 --kernel "$PROBE" --vcpus "$_cpus" --mem-mib "$_mem" \
+		--cmdline "$CMD probe.cpus=$_cpus probe.mem_mib=$_mem" "$@"
+	if [ "$RC" -ne 0 ]; then
+		fail "$_name" "ember exited $RC"
+		return 1
+	fi
+	if ! has "PROBE DONE pass" "$OUT"; then
+		fail "$_name" "probe did not report DONE pass"
+		return 1
+	fi
+	return 0
+}
+
+for n in 1 2 4; do
+	if boot_probe "boot/vcpus-$n" "$n" 128; then
+		online=$(grep -c "^PROBE cpu [0-9]* online" "$OUT")
+		if [ "$online" -eq "$n" ] && has "PROBE check smp ok" "$OUT"; then
+			pass "boot/vcpus-$n"
+		else
+			fail "boot/vcpus-$n" "$online of $n CPUs reported online"
+		fi
+	fi
+done
+
+for m in 16 128 3072 5000; do
+	if boot_probe "boot/mem-$m" 1 "$m"; then
+		check "boot/mem-$m" "e820 did not match $m MiB" has "PROBE check e820 ok" "$OUT"
+	fi
+done
+
+# The same boot, checked for what ember itself promises around it.
+if boot_probe boot/exit 1 64; then
+	check boot/reboot-exit-code "no 'guest reboot' in ember's log" has "guest reboot" "$ERR"
+	check boot/boot-timer "no boot time logged" has "guest boot time: [0-9]* us" "$ERR"
+	check boot/first-kvm-run "no first KVM_RUN time logged" has "first KVM_RUN at [0-9]* us" "$ERR"
+	check boot/irq-serial "serial interrupts not seen by the probe" has "PROBE check irq-serial ok" "$OUT"
+	check boot/cmdline "command line did not arrive intact" \
+		has "^PROBE cmdline $CMD probe.cpus=1 probe.mem_mib=64\$" "$OUT"
+fi
+
+# Console to a file instead of stdout.
+SER=$TMPDIR/serial.txt
+rm -f "$SER"
+run_ember boot/serial-file 300 --kernel "$PROBE" --mem-mib 64 --serial "$SER"
+if [ "$RC" -eq 0 ] && [ -f "$SER" ] && has "PROBE DONE pass" "$SER" && ! has "PROBE" "$OUT"; then
+	pass boot/serial-file
+else
+	fail boot/serial-file "console output did not go (only) to $SER"
+fi
+
+# initrd round trip: the probe checksums what ember placed in guest memory.
+RD=$TMPDIR/initrd.bin
+dd if=/dev/urandom of="$RD" bs=1024 count=777 2>/dev/null
+SUM=$("$EMBER_DIR/fnv1a" "$RD")
+run_ember boot/initrd 300 --kernel "$PROBE" --mem-mib 64 --initrd "$RD" \
+	--cmdline "$CMD probe.initrd_sum=$SUM"
+if [ "$RC" -eq 0 ] && has "PROBE check initrd ok" "$OUT"; then
+	pass boot/initrd
+else
+	fail boot/initrd "rc=$RC, initrd checksum not confirmed"
+fi
+
+# Bad input: a one-line error, the documented exit code, no crash.
+bad() {
+	_name=$1 _code=$2 _msg=$3
+	shift 3
+	run_ember "bad/$_name" 60 "$@"
+	if [ "$RC" -eq "$_code" ] && has "$_msg" "$ERR" && [ "$(wc -l <"$ERR")" -le 2 ]; then
+		pass "bad/$_name"
+	else
+		fail "bad/$_name" "expected exit $_code and '$_msg', got exit $RC"
+	fi
+}
+echo "not a kernel" >"$TMPDIR/text"
+head -c 3000 "$PROBE" >"$TMPDIR/truncated.elf"
+dd if=/dev/zero of="$TMPDIR/big.initrd" bs=1M count=20 2>/dev/null
+bad missing-kernel 3 "No such file" --kernel /nonexistent/vmlinux
+bad not-a-kernel 3 "not a kernel image" --kernel "$TMPDIR/text"
+bad truncated-kernel 3 "kernel image" --kernel "$TMPDIR/truncated.elf"
+bad directory-kernel 3 "not a regular file" --kernel /
+bad kernel-too-big 3 "does not fit" --kernel "$PROBE" --mem-mib 1
+bad initrd-too-big 3 "does not fit" --kernel "$PROBE" --mem-mib 16 --initrd "$TMPDIR/big.initrd"
+bad missing-initrd 3 "initrd" --kernel "$PROBE" --initrd /nonexistent
+bad vcpus-zero 2 "vcpu_count" --kernel "$PROBE" --vcpus 0
+bad vcpus-33 2 "vcpu_count" --kernel "$PROBE" --vcpus 33
+bad mem-zero 2 "mem_size_mib" --kernel "$PROBE" --mem-mib 0
+bad mem-huge 2 "mem_size_mib" --kernel "$PROBE" --mem-mib 99999999
+bad bad-flag 2 "unknown option" --kernel "$PROBE" --frobnicate
+
+# /dev/kvm missing and inaccessible: we own this host, so move the node aside briefly.
+if mv /dev/kvm /dev/kvm.hidden 2>/dev/null; then
+	bad no-dev-kvm 4 "/dev/kvm does not exist" --kernel "$PROBE"
+	mv /dev/kvm.hidden /dev/kvm
+	chmod 600 /dev/kvm
+
+	timeout 60 "$EMBER_DIR/runas" 65534 65534 "$EMBER_DIR/ember" --kernel "$PROBE" \
+		>"$TMPDIR/noperm.out" 2>"$TMPDIR/noperm.err" </dev/null
+	RC=$?
+	ERR=$TMPDIR/noperm.err
+	if [ "$RC" -eq 4 ] && has "Permission denied" "$ERR"; then
+		pass bad/kvm-inaccessible
+	else
+		fail bad/kvm-inaccessible "expected exit 4 and 'Permission denied', got $RC"
+	fi
+else
+	echo "SKIP kvm/bad/no-dev-kvm: cannot move /dev/kvm aside"
+fi

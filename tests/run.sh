@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test tier and ends with `N passed, N failed, N skipped`.
+# Each tier prints PASS/FAIL/SKIP lines; this script only runs and counts them.
+#   unit   ember's objects in-process (glibc), no KVM
+#   asan   the same under ASan+UBSan
+#   host   tests that need root or sockets but no KVM (API over curl, jailer, fuzz smoke)
+#   kvm    the probe guest on /dev/kvm (here: inside the nested test host)
+#   e2e    a real Linux guest (here: inside the nested test host)
+# TIERS="unit asan" tests/run.sh runs a subset.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD:-build}
+tiers=${TIERS:-unit asan host kvm e2e}
+log=$build/test-results.log
+mkdir -p "$build"
+: >"$log"
+
+# Lines are shown as they come and kept for the count.
+run_tier() {
+	local name=$1
+	shift
+	echo "=== $name"
+	local start=$SECONDS
+	"$@" 2>&1 | tee -a "$log" | grep --line-buffered -v '^$' || true
+	echo "=== $name: $((SECONDS - start)) s"
+}
+
+has_tier() { case " $tiers " in *" $1 "*) return 0 ;; esac; return 1; }
+
+host_tier() {
+	local t ran=0
+	for t in tests/api/t_*.sh tests/jailer/t_*.sh; do
+		[ -f "$t" ] || continue
+		ran=1
+		if ! timeout 600 bash "$t"; then
+			grep -q "^FAIL" "$log" 2>/dev/null || echo "FAIL host/$(basename "$t" .sh): exited non-zero"
+		fi
+	done
+	if make -q fuzz-smoke >/dev/null 2>&1 || make -n fuzz-smoke >/dev/null 2>&1; then
+		make --no-print-directory -s fuzz-smoke || true
+		ran=1
+	fi
+	[ $ran = 1 ] || echo "SKIP host: no host-tier tests in this tree"
+}
+
+# The kvm tier's payload: binaries and scripts that tests/kvm/run.sh needs.
+kvm_payload() {
+	local p=$build/kvm-payload
+	rm -rf "$p"
+	mkdir -p "$p/bin"
+	cp tests/kvm/*.sh "$p/"
+	cp "$build/ember" "$p/bin/"
+	[ -f "$build/ember-jailer" ] && cp "$build/ember-jailer" "$p/bin/"
+	[ -f "$build/guest/probe.elf" ] && cp "$build/guest/probe.elf" "$p/bin/"
+	[ -d "$build/tests/bin" ] && cp "$build"/tests/bin/* "$p/bin/" 2>/dev/null
+	echo "$p"
+}
+
+kvm_tier() {
+	if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		echo "kvm: running on this host's /dev/kvm"
+		local p
+		p=$(kvm_payload)
+		(cd "$p" && EMBER_DIR="$p/bin" sh ./run.sh)
+	elif bash tests/nested/available.sh >/dev/null 2>&1; then
+		echo "kvm: no usable /dev/kvm here; running inside the nested test host"
+		local p rc=0
+		p=$(kvm_payload)
+		bash tests/nested/run.sh --timeout 1500 "$p" run.sh || rc=$?
+		case $rc in
+		0) ;;
+		97) echo "FAIL kvm/nested-host: nested host did not come up" ;;
+		98) echo "FAIL kvm/nested-host: timed out inside the nested host" ;;
+		*) echo "kvm: nested run ended with status $rc" ;;
+		esac
+	else
+		echo "SKIP kvm: no /dev/kvm and no nested test host ($(bash tests/nested/available.sh 2>&1 | head -1))"
+	fi
+}
+
+e2e_tier() {
+	if [ -x tests/e2e/host.sh ] || [ -f tests/e2e/host.sh ]; then
+		bash tests/e2e/host.sh
+	else
+		echo "SKIP e2e: tests/e2e/host.sh missing"
+	fi
+}
+
+has_tier unit && run_tier unit tests/unit/run.sh "$build"/tests/unit/test_*
+has_tier asan && run_tier asan tests/unit/run.sh --label asan "$build"/tests/asan/test_*
+has_tier host && run_tier host host_tier
+has_tier kvm && run_tier kvm kvm_tier
+has_tier e2e && run_tier e2e e2e_tier
+
+passed=$(grep -c '^PASS ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^SKIP ' "$log")
+if [ "$failed" -gt 0 ]; then
+	echo "Failures:"
+	grep '^FAIL ' "$log" | sed 's/^/  /'
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
