@@ -77,11 +77,10 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 			goto out;
 		}
 		if (i == 0 && trace_entry) {
-			/* One hardware breakpoint on the entry point times "kernel entry". */
+			/* Single-stepping the first instruction times "kernel entry" with one
+			 * extra exit; breakpoint registers are not emulated by every nested KVM. */
 			struct kvm_guest_debug dbg = {
-				.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP};
-			dbg.arch.debugreg[0] = entry;
-			dbg.arch.debugreg[7] = 0x1;
+				.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP};
 			if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
 				v->entry_trap = 1;
 			else

@@ -18,8 +18,7 @@ struct vcpu {
 	pthread_t thread;
 	int thread_started;
 	atomic_bool stop;
-	uint64_t entry; /* BSP: kernel entry, trapped once to time it when asked */
-	int entry_trap;
+	int entry_trap; /* BSP: single-step the first instruction to time kernel entry */
 };
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
