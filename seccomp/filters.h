@@ -1,0 +1,24 @@
+/* The contract between the generated $(BUILD)/gen/seccomp_filters.c and install.c.
+ * Not part of the public API: use seccomp.h. */
+#ifndef EMBER_SECCOMP_FILTERS_H
+#define EMBER_SECCOMP_FILTERS_H
+
+#include <linux/filter.h>
+
+#include "seccomp/seccomp.h"
+
+struct seccomp_program {
+	const char *thread;
+	/* Default action SECCOMP_RET_KILL_PROCESS; `trap` is the same list with
+	 * SECCOMP_RET_TRAP (plus rt_sigreturn) for EMBER_SECCOMP_DEBUG builds. */
+	const struct sock_filter *kill;
+	unsigned short kill_len;
+	const struct sock_filter *trap;
+	unsigned short trap_len;
+	unsigned nr_syscalls;
+	const char *const *syscalls;
+};
+
+extern const struct seccomp_program seccomp_programs[SECCOMP_NR_THREADS];
+
+#endif

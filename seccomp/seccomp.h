@@ -1,0 +1,34 @@
+/* Per-thread seccomp filters: each thread class narrows itself to the system calls it
+ * needs before it handles anything the guest or an API client controls. The BPF is
+ * compiled at build time (seccomp/compile.c); no libseccomp at run time. */
+#ifndef EMBER_SECCOMP_H
+#define EMBER_SECCOMP_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum seccomp_thread {
+	SECCOMP_VMM,  /* the main thread once the VM runs: event loop, device back ends */
+	SECCOMP_API,  /* the HTTP API server */
+	SECCOMP_VCPU, /* each vCPU: KVM_RUN and the exits it handles */
+	SECCOMP_NR_THREADS,
+};
+
+/* Start-up configuration, called before any thread starts. The setting is process-wide
+ * (like the log) and read-only once threads run. Default: the built-in filters. */
+void seccomp__disable(void);
+/* Loads FILE, raw `struct sock_filter` records, to be installed on every thread instead
+ * of the built-in filters. Returns 0, or -1 with a one-line reason in err. */
+int seccomp__load_file(const char *path, char *err, size_t errlen);
+
+/* Installs this thread's filter (after PR_SET_NO_NEW_PRIVS). Returns 0, or -1 with
+ * errno set; 0 without doing anything when seccomp is disabled. */
+int seccomp__install(enum seccomp_thread thread);
+
+const char *seccomp__thread_name(enum seccomp_thread thread);
+/* Number of system calls the built-in filter allows on this thread. */
+unsigned seccomp__nr_syscalls(enum seccomp_thread thread);
+/* `ember --print-seccomp-summary`: counts and names per thread class. */
+void seccomp__print_summary(FILE *out);
+
+#endif

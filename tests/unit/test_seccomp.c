@@ -1,0 +1,377 @@
+/* The built-in filters, each applied in a forked child: allowed calls work, anything
+ * else kills the child with SIGSYS. Calls go through syscall(2) so that what is tested
+ * is the filter, not what this test's libc happens to call. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "seccomp/seccomp.h"
+
+typedef int (*child_fn)(void);
+
+/* Runs fn in a child after it installed `thread`'s filter (or after `setup`, when
+ * given); returns the child's wait status. fn returns 0, or the number of the step
+ * that went wrong. */
+static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn fn)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core); /* SIGSYS would dump core */
+		if (setup)
+			setup();
+		if (seccomp__install(thread))
+			_exit(100);
+		/* Raw exit_group: sanitizer runtimes hook _exit() and make calls of their own. */
+		syscall(SYS_exit_group, fn());
+	}
+	int st = -1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	return st;
+}
+
+#define EXITED_OK(st)    (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+#define KILLED_SIGSYS(st) (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+
+/* ioctl as musl issues it: the request is an int, sign-extended into the register. */
+static long musl_ioctl(int fd, unsigned req)
+{
+	return syscall(SYS_ioctl, fd, (long)(int)req, 0L);
+}
+
+static int pipe_fds[2];
+
+static int vcpu_allowed(void)
+{
+	if (syscall(SYS_write, pipe_fds[1], "x", 1) != 1)
+		return 1;
+	/* Allowed KVM requests reach the kernel, which refuses them on a pipe. */
+	if (musl_ioctl(pipe_fds[0], KVM_RUN) != -1 || errno != ENOTTY)
+		return 2;
+	if (musl_ioctl(pipe_fds[0], KVM_GET_REGS) != -1 || errno != ENOTTY)
+		return 3;
+	/* The same request zero-extended, as glibc passes it. */
+	if (syscall(SYS_ioctl, pipe_fds[0], (unsigned long)KVM_IRQ_LINE, 0L) != -1 ||
+	    errno != ENOTTY)
+		return 4;
+	void *p = (void *)syscall(SYS_mmap, NULL, 4096L, (long)(PROT_READ | PROT_WRITE),
+				  (long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+	if (p == MAP_FAILED)
+		return 5;
+	if (syscall(SYS_madvise, p, 4096L, (long)MADV_DONTNEED) != 0)
+		return 6;
+	if (syscall(SYS_munmap, p, 4096L) != 0)
+		return 7;
+	struct timespec ts;
+	if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0)
+		return 8;
+	if (syscall(SYS_close, pipe_fds[1]) != 0)
+		return 9;
+	return 0;
+}
+
+static void make_pipe(void)
+{
+	if (pipe(pipe_fds))
+		_exit(101);
+}
+
+static void test_vcpu_allows_its_calls(void)
+{
+	int st = run_child(SECCOMP_VCPU, make_pipe, vcpu_allowed);
+	CHECK(EXITED_OK(st));
+	if (WIFEXITED(st))
+		CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+static int call_getpid(void)
+{
+	syscall(SYS_getpid);
+	return 0;
+}
+static int call_open(void)
+{
+	syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+	return 0;
+}
+static int ioctl_tcgets(void)
+{
+	musl_ioctl(0, TCGETS);
+	return 0;
+}
+static int ioctl_create_vm(void)
+{
+	musl_ioctl(0, KVM_CREATE_VM);
+	return 0;
+}
+/* Same number as KVM_RUN in the low 32 bits, garbage above: still only KVM_RUN. */
+static int ioctl_high_bits(void)
+{
+	long r = syscall(SYS_ioctl, -1, 0x100000000L | KVM_RUN, 0L);
+	return r == -1 && errno == EBADF ? 0 : 1;
+}
+static int mmap_exec(void)
+{
+	syscall(SYS_mmap, NULL, 4096L, (long)(PROT_READ | PROT_EXEC),
+		(long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+	return 0;
+}
+static int madvise_other(void)
+{
+	syscall(SYS_madvise, NULL, 0L, (long)MADV_WILLNEED);
+	return 0;
+}
+static int call_socket_inet(void)
+{
+	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	return 0;
+}
+static int call_fork(void)
+{
+	syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+	return 0;
+}
+static int call_execve(void)
+{
+	char *argv[] = {"/bin/true", NULL};
+	syscall(SYS_execve, "/bin/true", argv, argv + 1);
+	return 0;
+}
+
+static void test_vcpu_kills_the_rest(void)
+{
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_getpid)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_open)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_socket_inet)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_fork)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_execve)));
+}
+
+static void test_ioctl_filtered_by_request(void)
+{
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, ioctl_tcgets)));
+	/* A VM-level request the vCPU thread never makes. */
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, ioctl_create_vm)));
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU, NULL, ioctl_high_bits)));
+	/* The API thread makes no ioctl at all. */
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, ioctl_high_bits)));
+}
+
+static void test_memory_arguments(void)
+{
+	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
+		CHECK(KILLED_SIGSYS(run_child(t, NULL, mmap_exec)));
+		CHECK(KILLED_SIGSYS(run_child(t, NULL, madvise_other)));
+	}
+}
+
+static int vmm_allowed(void)
+{
+	long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+	if (fl < 0 || syscall(SYS_fcntl, fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		return 2;
+	if (syscall(SYS_accept4, fd, NULL, NULL, SOCK_CLOEXEC) != -1 || errno != EINVAL)
+		return 3;
+	long efd = syscall(SYS_eventfd2, 0, 0);
+	uint64_t one = 1;
+	if (efd < 0 || syscall(SYS_write, efd, &one, sizeof(one)) != sizeof(one) ||
+	    syscall(SYS_read, efd, &one, sizeof(one)) != sizeof(one))
+		return 4;
+	char buf[16];
+	if (syscall(SYS_getrandom, buf, sizeof(buf), 0) != sizeof(buf))
+		return 5;
+	if (syscall(SYS_pread64, efd, buf, 8L, 0L) != -1 || errno != ESPIPE)
+		return 6;
+	if (syscall(SYS_ioctl, efd, (unsigned long)TUNSETOFFLOAD, 0L) != -1 || errno != ENOTTY)
+		return 7;
+	if (syscall(SYS_close, fd) || syscall(SYS_close, efd))
+		return 8;
+	return 0;
+}
+static int fcntl_dupfd(void)
+{
+	syscall(SYS_fcntl, 0, F_DUPFD, 10);
+	return 0;
+}
+static int tkill_sigkill(void)
+{
+	/* Only the vCPU kick (SIGUSR1) may be sent; SIGKILL to ourselves is not. */
+	syscall(SYS_tkill, 1, SIGKILL);
+	return 0;
+}
+
+static void test_vmm_filter(void)
+{
+	int st = run_child(SECCOMP_VMM, NULL, vmm_allowed);
+	CHECK(EXITED_OK(st));
+	if (WIFEXITED(st))
+		CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_socket_inet)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_open)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, fcntl_dupfd)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, tkill_sigkill)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, ioctl_tcgets)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_execve)));
+}
+
+static int api_allowed(void)
+{
+	if (syscall(SYS_accept4, 0, NULL, NULL, SOCK_CLOEXEC) != -1)
+		return 1;
+	if (syscall(SYS_write, 1, "", 0) != 0)
+		return 2;
+	return 0;
+}
+
+static void test_api_filter(void)
+{
+	CHECK(EXITED_OK(run_child(SECCOMP_API, NULL, api_allowed)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_socket_inet)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_open)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_getpid)));
+}
+
+/* The kernel reports the mode in /proc/PID/status while the child waits. */
+static void test_status_shows_filter_mode(void)
+{
+	int ready[2];
+	CHECK(pipe(ready) == 0);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (seccomp__install(SECCOMP_VCPU))
+			_exit(100);
+		syscall(SYS_write, ready[1], "r", 1);
+		int word = 0;
+		for (;;)
+			syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	}
+	char c = 0, path[64], line[256];
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	int mode = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	if (f)
+		fclose(f);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	CHECK_EQ(mode, SECCOMP_MODE_FILTER);
+}
+
+static void disable(void)
+{
+	seccomp__disable();
+}
+
+static void test_no_seccomp(void)
+{
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU, disable, call_getpid)));
+	CHECK(EXITED_OK(run_child(SECCOMP_API, disable, call_open)));
+}
+
+static char filter_path[64];
+
+/* A raw BPF program: kill on getppid, allow everything else. */
+static int write_custom_filter(const char *path, size_t truncate_to)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	size_t len = truncate_to ? truncate_to : sizeof(prog);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	size_t n = fwrite(prog, 1, len, f);
+	return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+static void load_custom(void)
+{
+	char err[256];
+	if (seccomp__load_file(filter_path, err, sizeof(err)))
+		_exit(102);
+}
+static int call_getppid(void)
+{
+	syscall(SYS_getppid);
+	return 0;
+}
+
+static void test_custom_filter_file(void)
+{
+	snprintf(filter_path, sizeof(filter_path), "/tmp/ember-seccomp-test-%d.bpf", (int)getpid());
+	CHECK(write_custom_filter(filter_path, 0) == 0);
+	/* It replaces the built-in filter on every thread class. */
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU, load_custom, call_open)));
+	CHECK(EXITED_OK(run_child(SECCOMP_API, load_custom, call_getpid)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, load_custom, call_getppid)));
+	unlink(filter_path);
+}
+
+static void test_bad_filter_files(void)
+{
+	char err[256], path[64];
+	snprintf(path, sizeof(path), "/tmp/ember-seccomp-bad-%d.bpf", (int)getpid());
+	CHECK_EQ(seccomp__load_file("/nonexistent/filter.bpf", err, sizeof(err)), -1);
+	CHECK(strstr(err, "/nonexistent/filter.bpf") && strstr(err, "No such file"));
+	CHECK_EQ(seccomp__load_file("/tmp", err, sizeof(err)), -1);
+	CHECK(strstr(err, "not a regular file") != NULL);
+	CHECK(write_custom_filter(path, 12) == 0);
+	CHECK_EQ(seccomp__load_file(path, err, sizeof(err)), -1);
+	CHECK(strstr(err, "8-byte") != NULL);
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	CHECK_EQ(seccomp__load_file(path, err, sizeof(err)), -1);
+	CHECK(strstr(err, "8-byte") != NULL);
+	unlink(path);
+}
+
+static void test_fewer_than_firecracker(void)
+{
+	CHECK(seccomp__nr_syscalls(SECCOMP_VMM) > 0 && seccomp__nr_syscalls(SECCOMP_VMM) < 50);
+	CHECK(seccomp__nr_syscalls(SECCOMP_API) > 0 && seccomp__nr_syscalls(SECCOMP_API) < 31);
+	CHECK(seccomp__nr_syscalls(SECCOMP_VCPU) > 0 && seccomp__nr_syscalls(SECCOMP_VCPU) < 27);
+	CHECK_STR(seccomp__thread_name(SECCOMP_VCPU), "vcpu");
+	errno = 0;
+	CHECK_EQ(seccomp__install(SECCOMP_NR_THREADS), -1);
+	CHECK_EQ(errno, EINVAL);
+}
+
+CHECK_MAIN("seccomp", CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vcpu_kills_the_rest),
+	   CHECK_CASE(test_ioctl_filtered_by_request), CHECK_CASE(test_memory_arguments),
+	   CHECK_CASE(test_vmm_filter), CHECK_CASE(test_api_filter),
+	   CHECK_CASE(test_status_shows_filter_mode), CHECK_CASE(test_no_seccomp),
+	   CHECK_CASE(test_custom_filter_file), CHECK_CASE(test_bad_filter_files),
+	   CHECK_CASE(test_fewer_than_firecracker))
