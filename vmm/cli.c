@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "seccomp/seccomp.h"
 
 void cli__usage(void)
 {
@@ -29,6 +30,9 @@ void cli__usage(void)
 	      "  --boot-timer           also log the kernel entry time\n"
 	      "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
 	      "  --log-path PATH        append logs to PATH instead of stderr\n"
+	      "  --no-seccomp           run without the per-thread seccomp filters\n"
+	      "  --seccomp-filter FILE  raw BPF (struct sock_filter records) for every thread\n"
+	      "  --print-seccomp-summary  system calls allowed per thread, then exit\n"
 	      "  --version, --help\n"
 	      "\n"
 	      "Exit codes: 0 guest rebooted or VM stopped, 1 runtime error, 2 bad usage or\n"
@@ -67,6 +71,9 @@ enum {
 	OPT_LOG_PATH,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_NO_SECCOMP,
+	OPT_SECCOMP_FILTER,
+	OPT_SECCOMP_SUMMARY,
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +93,9 @@ static const struct option long_opts[] = {
 	{"log-path", required_argument, NULL, OPT_LOG_PATH},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
+	{"print-seccomp-summary", no_argument, NULL, OPT_SECCOMP_SUMMARY},
 	{NULL, 0, NULL, 0},
 };
 
@@ -196,6 +206,16 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		case OPT_VERSION:
 			o->version = true;
 			return 0;
+		case OPT_NO_SECCOMP:
+			seccomp__disable();
+			break;
+		case OPT_SECCOMP_FILTER:
+			if (seccomp__load_file(optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_SECCOMP_SUMMARY:
+			o->seccomp_summary = true;
+			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
 			return -1;

@@ -12,6 +12,7 @@ struct cli_options {
 	bool boot_timer; /* also time the kernel entry (one extra exit) */
 	bool help;
 	bool version;
+	bool seccomp_summary; /* --print-seccomp-summary */
 };
 
 /* 0 on success; -1 with a one-line reason in err. */

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "event.h"
 #include "log.h"
+#include "seccomp/seccomp.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -50,6 +51,10 @@ int main(int argc, char **argv)
 		printf("ember %s\n", EMBER_VERSION);
 		return EXIT_OK;
 	}
+	if (opts->seccomp_summary) {
+		seccomp__print_summary(stdout);
+		return EXIT_OK;
+	}
 	if (config__validate(&opts->vm, err, sizeof(err))) {
 		pr_err("%s", err);
 		return EXIT_USAGE;
@@ -75,6 +80,11 @@ int main(int argc, char **argv)
 	if (rc) {
 		pr_err("%s", err);
 	} else {
+		/* From here on the event loop serves guest-driven devices. */
+		if (seccomp__install(SECCOMP_VMM)) {
+			pr_err("cannot install the VMM thread's seccomp filter: %m");
+			event__stop(loop, EXIT_ERROR);
+		}
 		rc = event__run(loop);
 		vcpu__stop_all(vm);
 	}

@@ -11,6 +11,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "log.h"
+#include "seccomp/seccomp.h"
 #include "vm.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -176,6 +177,13 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (seccomp__install(SECCOMP_VCPU)) {
+		char why[120];
+		snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s", v->index,
+			 strerror(errno));
+		vm__request_exit(v->vm, EXIT_ERROR, why);
+		return NULL;
+	}
 
 	int first = v->index == 0;
 	while (!atomic_load(&v->stop)) {
