@@ -1,0 +1,91 @@
+/* The probe's BSP path: each check prints its PROBE lines (format: README.md), then
+ * DONE and a reboot through the i8042. */
+#include "probe.h"
+
+#define BP_CMD_LINE_PTR    0x228
+#define BOOT_TIMER_ADDR    0xd0000000ull
+#define BOOT_TIMER_MAGIC   123
+#define DEFAULT_TIMEOUT_MS 5000
+#define SERIAL_PIN         4
+
+void probe_main(uint64_t boot_params);
+
+static void check_irq_serial(struct probe *p)
+{
+	static const char line[] = "PROBE irq-serial this line went out through THRE interrupts\n";
+	unsigned vec = VEC_IRQ_BASE + SERIAL_PIN;
+	trap__set_handler(vec, uart__isr);
+	ioapic__route(SERIAL_PIN, vec, lapic__id());
+	unsigned irqs;
+	size_t sent = uart__irq_write(line, sizeof(line) - 1, p->timeout_us, &irqs);
+	ioapic__mask(SERIAL_PIN);
+	if (sent == sizeof(line) - 1) {
+		probe__check(p, "irq-serial", true, NULL);
+		return;
+	}
+	if (sent)
+		uart__printf("\n");
+	probe__check(p, "irq-serial", false, "%zu of %zu bytes sent, %u THRE interrupts in %lu ms",
+		     sent, sizeof(line) - 1, irqs, p->timeout_us / 1000);
+}
+
+static void check_smp(struct probe *p, unsigned mp_cpus)
+{
+	uint64_t want;
+	int r = cmdline__get_u64("probe.cpus", 10, &want);
+	smp__announce(lapic__id());
+	unsigned target = r == 0 && want ? (unsigned)want : mp_cpus;
+	if (target > PROBE_MAX_CPUS)
+		target = PROBE_MAX_CPUS;
+	unsigned dups;
+	unsigned got = smp__start(target, p->timeout_us, &dups);
+	if (r < 0)
+		return;
+	if (r > 0)
+		probe__check(p, "smp", false, "bad probe.cpus");
+	else if (dups)
+		probe__check(p, "smp", false, "expected=%lu got=%u (%u repeated APIC ids)", want,
+			     got, dups);
+	else
+		probe__check(p, "smp", got == want, "expected=%lu got=%u", want, got);
+}
+
+void probe_main(uint64_t boot_params)
+{
+	uart__init();
+	uart__printf("PROBE hello\n");
+	cpu__init_bsp();
+	time__calibrate();
+
+	struct probe p = {.bp = (const volatile uint8_t *)boot_params};
+	cmdline__init((const char *)(uint64_t)rd32(p.bp + BP_CMD_LINE_PTR));
+	size_t cl_len;
+	const char *cl = cmdline__get_raw(&cl_len);
+	uart__printf("PROBE cmdline %.*s\n", (int)cl_len, cl);
+	bool cal;
+	uint64_t cycles;
+	unsigned spins;
+	uint64_t khz = time__tsc_khz(&cal, &cycles, &spins);
+	uart__printf("PROBE tsc khz=%lu %s (%lu cycles in %u polls of PIT channel 2)\n", khz,
+		     cal ? "calibrated" : "assumed", cycles, spins);
+
+	uint64_t ms;
+	p.timeout_us = (cmdline__get_u64("probe.timeout_ms", 10, &ms) == 0 && ms ? ms
+										  : DEFAULT_TIMEOUT_MS) *
+		       1000;
+
+	boot__e820(&p);
+	boot__initrd(&p);
+	unsigned mp_cpus = boot__mptable(&p);
+
+	pic__disable();
+	lapic__init();
+	check_irq_serial(&p);
+	check_smp(&p, mp_cpus);
+
+	mmio_write8(BOOT_TIMER_ADDR, BOOT_TIMER_MAGIC);
+	uart__printf("PROBE boot-timer\n");
+
+	virtio__run(&p);
+	probe__finish(p.failed == 0);
+}
