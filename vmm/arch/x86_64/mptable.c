@@ -104,15 +104,10 @@ size_t mptable__build(uint8_t *buf, size_t buflen, uint64_t addr, unsigned nr_vc
 	put32(io + 4, (uint32_t)VM_IOAPIC_ADDR);
 	entries++;
 
-	/* ISA IRQ n is IOAPIC pin n, except the PIT's IRQ 0, which KVM wires to pin 2. */
-	io_int(&w, MP_EXTINT, 0, ioapic, 0);
-	entries++;
-	for (unsigned irq = 0; irq < MPTABLE_IRQS; irq++) {
-		if (irq == 2) /* the PIC cascade: no device behind it */
-			continue;
-		io_int(&w, MP_INT, (uint8_t)irq, ioapic, (uint8_t)(irq == 0 ? 2 : irq));
-		entries++;
-	}
+	/* IRQ n is IOAPIC pin n for every n, the PIT's IRQ 0 included: that is KVM's
+	 * default GSI routing, which ember does not change. */
+	for (unsigned irq = 0; irq < MPTABLE_IRQS; irq++, entries++)
+		io_int(&w, MP_INT, (uint8_t)irq, ioapic, (uint8_t)irq);
 	const uint8_t lints[2][2] = {{MP_EXTINT, 0}, {MP_NMI, 1}};
 	for (unsigned i = 0; i < 2; i++, entries++) {
 		uint8_t *e = take(&w, 8);
