@@ -1,0 +1,770 @@
+/*
+ * benchtool: the timing half of the bench harness. Busybox sh (all there is inside
+ * the nested test host) has no sub-second clock, so everything that is timed goes
+ * through here. Static (musl), no dependencies beyond libc.
+ *
+ *   benchtool run [options] -- CMD [ARGS...]
+ *	Starts CMD, watches its stdout/stderr line by line and prints one JSON object
+ *	with the times (us since just before fork) of what it saw.
+ *	--timeout MS        SIGKILL CMD after MS (default 120000)
+ *	--sock PATH         poll connect() on PATH until it succeeds (API socket ready)
+ *	--api-kernel PATH   once the socket answers, configure the VM over the API
+ *	--api-initrd PATH   (Firecracker's PUT /machine-config, /boot-source) and send
+ *	--api-args STR      InstanceStart; times the request
+ *	--api-mem MIB, --api-vcpus N
+ *	--idle PATTERN      when a line containing PATTERN appears, wait --idle-ms
+ *	--idle-ms MS        (default 1000), read /proc/PID/smaps, then stop CMD
+ *	--guest-mib MIB     guest memory size, to find and subtract it in smaps
+ *	--log FILE          copy CMD's output there (stderr lines prefixed "E ")
+ *
+ *   benchtool rate --parallel P --count N [--timeout MS] -- CMD [ARGS...]
+ *	Runs CMD N times with at most P at once; prints VMs per second.
+ *
+ *   benchtool smaps PID GUEST_MIB
+ *	Prints the memory object of `run` for a process that is already running.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define NONE (-1LL)
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void usage(void)
+{
+	fputs("usage: benchtool run [--timeout MS] [--sock PATH] [--api-kernel PATH]\n"
+	      "                     [--api-initrd PATH] [--api-args STR] [--api-mem MIB]\n"
+	      "                     [--api-vcpus N] [--idle PATTERN] [--idle-ms MS]\n"
+	      "                     [--guest-mib MIB] [--log FILE] -- CMD [ARGS...]\n"
+	      "       benchtool rate --parallel P --count N [--timeout MS] -- CMD [ARGS...]\n"
+	      "       benchtool smaps PID GUEST_MIB\n",
+	      stderr);
+	exit(2);
+}
+
+static long long num_arg(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0) {
+		fprintf(stderr, "benchtool: %s: '%s' is not a number\n", opt, s);
+		exit(2);
+	}
+	return v;
+}
+
+/* --- memory: /proc/PID/smaps --------------------------------------------------- */
+
+struct vma {
+	uint64_t start, end;
+	long long rss_kb, pss_kb;
+	bool anon_or_private_file; /* rw-p or r--p etc: could be guest memory */
+};
+
+struct mem_usage {
+	long long rss_kb, pss_kb;             /* whole process */
+	long long guest_rss_kb, guest_pss_kb; /* the guest-memory range */
+	long long guest_span_kb;              /* how much address space it covered */
+	const char *match;                    /* "exact", "approx" or "none" */
+};
+
+/*
+ * Guest memory is one mapping of exactly the guest's size, but pieces of it may be
+ * remapped (an ember kernel image is mapped MAP_PRIVATE|MAP_FIXED from its file), so
+ * it shows as several adjacent VMAs. Look for a run of adjacent private VMAs that
+ * covers exactly guest_kb; failing that, the smallest single private VMA that is at
+ * least that big (QEMU may round up).
+ */
+static void find_guest(const struct vma *v, size_t n, long long guest_kb, struct mem_usage *m)
+{
+	m->match = "none";
+	if (guest_kb <= 0)
+		return;
+	uint64_t want = (uint64_t)guest_kb * 1024;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].anon_or_private_file)
+			continue;
+		uint64_t span = 0;
+		long long rss = 0, pss = 0;
+		for (size_t j = i; j < n && v[j].anon_or_private_file; j++) {
+			if (j > i && v[j].start != v[j - 1].end)
+				break;
+			span += v[j].end - v[j].start;
+			rss += v[j].rss_kb;
+			pss += v[j].pss_kb;
+			if (span >= want)
+				break;
+		}
+		if (span == want) {
+			m->guest_rss_kb = rss;
+			m->guest_pss_kb = pss;
+			m->guest_span_kb = (long long)(span / 1024);
+			m->match = "exact";
+			return;
+		}
+	}
+	size_t best = n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size = v[i].end - v[i].start;
+		if (v[i].anon_or_private_file && size >= want &&
+		    (best == n || size < v[best].end - v[best].start))
+			best = i;
+	}
+	if (best < n) {
+		m->guest_rss_kb = v[best].rss_kb;
+		m->guest_pss_kb = v[best].pss_kb;
+		m->guest_span_kb = (long long)((v[best].end - v[best].start) / 1024);
+		m->match = "approx";
+	}
+}
+
+static int read_smaps(pid_t pid, long long guest_mib, struct mem_usage *m)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	memset(m, 0, sizeof(*m));
+	size_t n = 0, cap = 0;
+	struct vma *v = NULL;
+	char line[4096];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a, b;
+		char perms[8];
+		long long kb;
+		if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) == 3 && strchr(line, '-') &&
+		    strlen(perms) == 4) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				struct vma *nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					fclose(f);
+					return -1;
+				}
+				v = nv;
+			}
+			v[n] = (struct vma){.start = a, .end = b};
+			/* Private and readable; device and shared mappings (kvm_run) never hold RAM. */
+			v[n].anon_or_private_file = perms[0] == 'r' && perms[3] == 'p';
+			n++;
+		} else if (n && sscanf(line, "Rss: %lld kB", &kb) == 1) {
+			v[n - 1].rss_kb = kb;
+			m->rss_kb += kb;
+		} else if (n && sscanf(line, "Pss: %lld kB", &kb) == 1) {
+			v[n - 1].pss_kb = kb;
+			m->pss_kb += kb;
+		}
+	}
+	fclose(f);
+	find_guest(v, n, guest_mib * 1024, m);
+	free(v);
+	return 0;
+}
+
+static void print_mem(const struct mem_usage *m)
+{
+	printf("\"rss_kb\":%lld,\"pss_kb\":%lld,\"guest_rss_kb\":%lld,\"guest_pss_kb\":%lld,"
+	       "\"guest_span_kb\":%lld,\"guest_match\":\"%s\",\"overhead_rss_kb\":%lld,"
+	       "\"overhead_pss_kb\":%lld",
+	       m->rss_kb, m->pss_kb, m->guest_rss_kb, m->guest_pss_kb, m->guest_span_kb, m->match,
+	       m->rss_kb - m->guest_rss_kb, m->pss_kb - m->guest_pss_kb);
+}
+
+/* --- a tiny HTTP/1.1 client for the API socket ---------------------------------- */
+
+static int sock_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends one request on its own connection; returns the HTTP status or -1. */
+static int http_put(const char *sock, const char *uri, const char *body, char *err, size_t errlen)
+{
+	int fd = sock_connect(sock);
+	if (fd < 0) {
+		snprintf(err, errlen, "connect %s: %s", sock, strerror(errno));
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char req[8192];
+	int len = snprintf(req, sizeof(req),
+			   "PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+			   "Accept: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			   uri, strlen(body), body);
+	if (len < 0 || (size_t)len >= sizeof(req)) {
+		close(fd);
+		snprintf(err, errlen, "%s: request too long", uri);
+		return -1;
+	}
+	for (int off = 0; off < len;) {
+		ssize_t w = write(fd, req + off, (size_t)(len - off));
+		if (w <= 0) {
+			snprintf(err, errlen, "%s: write: %s", uri, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		off += (int)w;
+	}
+	/* The status line is all we need; 204 has no body. */
+	char resp[512];
+	size_t got = 0;
+	while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
+		ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	resp[got] = 0;
+	close(fd);
+	int status;
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
+		snprintf(err, errlen, "%s: no HTTP status in the response", uri);
+		return -1;
+	}
+	if (status / 100 != 2) {
+		char *body_start = strstr(resp, "\r\n\r\n");
+		snprintf(err, errlen, "%s: HTTP %d %s", uri, status, body_start ? body_start + 4 : "");
+	}
+	return status;
+}
+
+/* JSON string escaping for paths and boot args (no control characters expected). */
+static void json_str(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+	for (; *s && o + 3 < outlen; s++) {
+		if (*s == '"' || *s == '\\')
+			out[o++] = '\\';
+		out[o++] = *s;
+	}
+	out[o] = 0;
+}
+
+/* --- run ---------------------------------------------------------------------------- */
+
+struct run_opts {
+	long long timeout_ms, idle_ms, guest_mib, api_mem, api_vcpus;
+	const char *sock, *api_kernel, *api_initrd, *api_args, *idle, *log;
+	char **cmd;
+};
+
+struct run_result {
+	int64_t t0;
+	long long first_out_us, first_err_us, exit_us, sock_us, start_sent_us, start_done_us;
+	long long idle_us;
+	long long kvm_run_seen_us, entry_seen_us, boot_seen_us;  /* when the line arrived */
+	long long kvm_run_self_us, entry_self_us, boot_self_us;  /* what ember said */
+	long long self_offset_us; /* best estimate of ember's clock zero on ours */
+	int status;
+	bool timed_out, have_mem;
+	struct mem_usage mem;
+	char api_err[512];
+};
+
+struct stream {
+	int fd;
+	char buf[8192];
+	size_t len;
+	bool is_err;
+};
+
+static long long us_since(const struct run_result *r)
+{
+	return (now_ns() - r->t0) / 1000;
+}
+
+static void note_self(struct run_result *r, long long seen, long long self, long long *seen_slot,
+		      long long *self_slot)
+{
+	if (*self_slot != NONE)
+		return;
+	*seen_slot = seen;
+	*self_slot = self;
+	/* A line arrives after it was logged, so the smallest gap is the closest estimate. */
+	if (r->self_offset_us == NONE || seen - self < r->self_offset_us)
+		r->self_offset_us = seen - self;
+}
+
+static void on_line(const struct run_opts *o, struct run_result *r, const char *line, long long t,
+		    bool *idle_armed)
+{
+	const char *p;
+	unsigned long long v;
+	if ((p = strstr(line, "first KVM_RUN at ")) && sscanf(p, "first KVM_RUN at %llu us", &v) == 1)
+		note_self(r, t, (long long)v, &r->kvm_run_seen_us, &r->kvm_run_self_us);
+	if ((p = strstr(line, "kernel entry at ")) && sscanf(p, "kernel entry at %llu us", &v) == 1)
+		note_self(r, t, (long long)v, &r->entry_seen_us, &r->entry_self_us);
+	if ((p = strstr(line, "guest boot time: ")) && sscanf(p, "guest boot time: %llu us", &v) == 1)
+		note_self(r, t, (long long)v, &r->boot_seen_us, &r->boot_self_us);
+	if (o->idle && !*idle_armed && strstr(line, o->idle)) {
+		*idle_armed = true;
+		r->idle_us = t;
+	}
+}
+
+/* Reads what is there; returns false at EOF. */
+static bool drain(const struct run_opts *o, struct run_result *r, struct stream *s, FILE *log,
+		  bool *idle_armed)
+{
+	ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	long long t = us_since(r);
+	if (n <= 0) {
+		if (s->len) {
+			s->buf[s->len] = 0;
+			on_line(o, r, s->buf, t, idle_armed);
+			s->len = 0;
+		}
+		return false;
+	}
+	long long *first = s->is_err ? &r->first_err_us : &r->first_out_us;
+	if (*first == NONE)
+		*first = t;
+	s->len += (size_t)n;
+	char *start = s->buf, *nl;
+	while ((nl = memchr(start, '\n', s->len - (size_t)(start - s->buf)))) {
+		*nl = 0;
+		if (log)
+			fprintf(log, "%s%s\n", s->is_err ? "E " : "", start);
+		on_line(o, r, start, t, idle_armed);
+		start = nl + 1;
+	}
+	size_t rest = s->len - (size_t)(start - s->buf);
+	if (rest == sizeof(s->buf) - 1) { /* a line longer than the buffer: cut it */
+		s->buf[rest] = 0;
+		on_line(o, r, s->buf, t, idle_armed);
+		rest = 0;
+	}
+	memmove(s->buf, start, rest);
+	s->len = rest;
+	return true;
+}
+
+static void api_start(const struct run_opts *o, struct run_result *r)
+{
+	char body[8192], k[2048], a[2048], i[2048];
+	json_str(k, sizeof(k), o->api_kernel);
+	json_str(a, sizeof(a), o->api_args ? o->api_args : "");
+	json_str(i, sizeof(i), o->api_initrd ? o->api_initrd : "");
+	snprintf(body, sizeof(body), "{\"vcpu_count\":%lld,\"mem_size_mib\":%lld}", o->api_vcpus,
+		 o->api_mem);
+	if (http_put(o->sock, "/machine-config", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
+		return;
+	if (o->api_initrd)
+		snprintf(body, sizeof(body),
+			 "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\",\"boot_args\":\"%s\"}",
+			 k, i, a);
+	else
+		snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}", k,
+			 a);
+	if (http_put(o->sock, "/boot-source", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
+		return;
+	r->start_sent_us = us_since(r);
+	if (http_put(o->sock, "/actions", "{\"action_type\":\"InstanceStart\"}", r->api_err,
+		     sizeof(r->api_err)) / 100 != 2)
+		return;
+	r->start_done_us = us_since(r);
+}
+
+static pid_t spawn(char **cmd, int out_fd, int err_fd)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(out_fd >= 0 ? out_fd : null, 1);
+	dup2(err_fd >= 0 ? err_fd : null, 2);
+	execvp(cmd[0], cmd);
+	fprintf(stderr, "benchtool: exec %s: %s\n", cmd[0], strerror(errno));
+	_exit(127);
+}
+
+static void stop_child(pid_t pid, int pidfd, struct run_result *r)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pid, &r->status, WNOHANG) == pid)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &r->status, 0);
+	(void)pidfd;
+}
+
+static void print_field(const char *name, long long v, bool *first)
+{
+	printf("%s\"%s\":", *first ? "" : ",", name);
+	*first = false;
+	if (v == NONE)
+		fputs("null", stdout);
+	else
+		printf("%lld", v);
+}
+
+static int cmd_run(struct run_opts *o)
+{
+	struct run_result r;
+	memset(&r, 0, sizeof(r));
+	long long *nones[] = {&r.first_out_us, &r.first_err_us, &r.exit_us, &r.sock_us,
+			      &r.start_sent_us, &r.start_done_us, &r.idle_us, &r.kvm_run_seen_us,
+			      &r.entry_seen_us, &r.boot_seen_us, &r.kvm_run_self_us,
+			      &r.entry_self_us, &r.boot_self_us, &r.self_offset_us};
+	for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++)
+		*nones[i] = NONE;
+
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC)) {
+		perror("benchtool: pipe");
+		return 1;
+	}
+	FILE *log = NULL;
+	if (o->log && !(log = fopen(o->log, "w"))) {
+		fprintf(stderr, "benchtool: %s: %s\n", o->log, strerror(errno));
+		return 1;
+	}
+	if (o->sock)
+		unlink(o->sock);
+	r.t0 = now_ns();
+	pid_t pid = spawn(o->cmd, po[1], pe[1]);
+	if (pid < 0) {
+		perror("benchtool: fork");
+		return 1;
+	}
+	close(po[1]);
+	close(pe[1]);
+	fcntl(po[0], F_SETFL, O_NONBLOCK);
+	fcntl(pe[0], F_SETFL, O_NONBLOCK);
+	/* A pidfd makes the exit time exact; without one, poll every millisecond. */
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	struct stream out = {.fd = po[0]}, err = {.fd = pe[0], .is_err = true};
+	bool out_open = true, err_open = true, exited = false, idle_armed = false;
+	bool api_pending = o->sock && o->api_kernel;
+	int64_t deadline = r.t0 + o->timeout_ms * 1000000LL;
+	while (!exited) {
+		if (o->sock && r.sock_us == NONE) {
+			int fd = sock_connect(o->sock);
+			if (fd >= 0) {
+				r.sock_us = us_since(&r);
+				close(fd);
+				if (api_pending) {
+					api_pending = false;
+					api_start(o, &r);
+				}
+			}
+		}
+		struct pollfd pf[3];
+		int n = 0, ip_out = -1, ip_err = -1, ip_pid = -1;
+		if (out_open) {
+			pf[n] = (struct pollfd){.fd = out.fd, .events = POLLIN};
+			ip_out = n++;
+		}
+		if (err_open) {
+			pf[n] = (struct pollfd){.fd = err.fd, .events = POLLIN};
+			ip_err = n++;
+		}
+		if (pidfd >= 0) {
+			pf[n] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+			ip_pid = n++;
+		}
+		int64_t now = now_ns();
+		int64_t wait_ns = deadline - now;
+		/* The socket is polled every 100 us: often enough to see it promptly, rarely
+		 * enough not to take the CPU from the VMM that is starting (L1 may have one). */
+		if (o->sock && r.sock_us == NONE && wait_ns > 100000)
+			wait_ns = 100000;
+		if (pidfd < 0 && wait_ns > 1000000)
+			wait_ns = 1000000;
+		if (wait_ns > 1000000000)
+			wait_ns = 1000000000;
+		if (idle_armed && !r.have_mem) {
+			int64_t due = r.t0 + (r.idle_us + o->idle_ms * 1000) * 1000;
+			int64_t left = due - now;
+			if (left <= 0) {
+				if (read_smaps(pid, o->guest_mib, &r.mem) == 0)
+					r.have_mem = true;
+				stop_child(pid, pidfd, &r);
+				r.exit_us = us_since(&r);
+				break;
+			}
+			if (left < wait_ns)
+				wait_ns = left;
+		}
+		if (now >= deadline) {
+			r.timed_out = true;
+			kill(pid, SIGKILL);
+			waitpid(pid, &r.status, 0);
+			r.exit_us = us_since(&r);
+			break;
+		}
+		if (wait_ns < 0)
+			wait_ns = 0;
+		struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+		int pr = ppoll(pf, (nfds_t)n, &ts, NULL);
+		if (pr < 0 && errno != EINTR) {
+			perror("benchtool: poll");
+			break;
+		}
+		if (ip_pid >= 0 && (pf[ip_pid].revents & POLLIN)) {
+			r.exit_us = us_since(&r);
+			waitpid(pid, &r.status, 0);
+			exited = true;
+		} else if (pidfd < 0 && waitpid(pid, &r.status, WNOHANG) == pid) {
+			r.exit_us = us_since(&r);
+			exited = true;
+		}
+		if (ip_out >= 0 && (pf[ip_out].revents & (POLLIN | POLLHUP)))
+			out_open = drain(o, &r, &out, log, &idle_armed);
+		if (ip_err >= 0 && (pf[ip_err].revents & (POLLIN | POLLHUP)))
+			err_open = drain(o, &r, &err, log, &idle_armed);
+	}
+	/* Whatever is still buffered after the exit (the last log lines). */
+	while (out_open && drain(o, &r, &out, log, &idle_armed) && out.len < sizeof(out.buf))
+		if (poll(&(struct pollfd){.fd = out.fd, .events = POLLIN}, 1, 50) <= 0)
+			break;
+	while (err_open && drain(o, &r, &err, log, &idle_armed) && err.len < sizeof(err.buf))
+		if (poll(&(struct pollfd){.fd = err.fd, .events = POLLIN}, 1, 50) <= 0)
+			break;
+	if (log)
+		fclose(log);
+	if (pidfd >= 0)
+		close(pidfd);
+	close(po[0]);
+	close(pe[0]);
+
+	bool first = true;
+	putchar('{');
+	long long rc = NONE;
+	if (!r.timed_out)
+		rc = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 128 + WTERMSIG(r.status);
+	print_field("rc", rc, &first);
+	printf(",\"timed_out\":%s", r.timed_out ? "true" : "false");
+	print_field("exit_us", r.exit_us, &first);
+	print_field("first_output_us", r.first_out_us, &first);
+	print_field("first_log_us", r.first_err_us, &first);
+	print_field("sock_ready_us", r.sock_us, &first);
+	print_field("start_sent_us", r.start_sent_us, &first);
+	print_field("start_done_us", r.start_done_us, &first);
+	print_field("exec_to_main_us", r.self_offset_us, &first);
+	print_field("first_kvm_run_seen_us", r.kvm_run_seen_us, &first);
+	print_field("first_kvm_run_self_us", r.kvm_run_self_us, &first);
+	print_field("kernel_entry_seen_us", r.entry_seen_us, &first);
+	print_field("kernel_entry_self_us", r.entry_self_us, &first);
+	print_field("boot_time_seen_us", r.boot_seen_us, &first);
+	print_field("boot_time_self_us", r.boot_self_us, &first);
+	/* ember's own numbers moved onto our clock (zero = just before fork). */
+	long long off = r.self_offset_us;
+	print_field("first_kvm_run_us",
+		    off != NONE && r.kvm_run_self_us != NONE ? off + r.kvm_run_self_us : NONE,
+		    &first);
+	print_field("kernel_entry_us",
+		    off != NONE && r.entry_self_us != NONE ? off + r.entry_self_us : NONE, &first);
+	print_field("boot_time_us",
+		    off != NONE && r.boot_self_us != NONE ? off + r.boot_self_us : NONE, &first);
+	print_field("start_to_entry_us",
+		    off != NONE && r.entry_self_us != NONE && r.start_sent_us != NONE
+			    ? off + r.entry_self_us - r.start_sent_us
+			    : NONE,
+		    &first);
+	print_field("idle_seen_us", r.idle_us, &first);
+	if (r.have_mem) {
+		putchar(',');
+		print_mem(&r.mem);
+	}
+	if (r.api_err[0]) {
+		char e[1100];
+		json_str(e, sizeof(e), r.api_err);
+		for (char *c = e; *c; c++)
+			if (*c == '\r' || *c == '\n')
+				*c = ' ';
+		printf(",\"api_error\":\"%s\"", e);
+	}
+	puts("}");
+	return 0;
+}
+
+/* --- rate ----------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t alarm_hit;
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarm_hit = 1;
+}
+
+static int cmd_rate(long long parallel, long long count, long long timeout_ms, char **cmd)
+{
+	pid_t *live = calloc((size_t)parallel, sizeof(*live));
+	if (!live)
+		return 1;
+	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid must return */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm((unsigned)((timeout_ms + 999) / 1000));
+	long long started = 0, ok = 0, failed = 0, running = 0;
+	int64_t t0 = now_ns();
+	while ((started < count || running) && !alarm_hit) {
+		while (started < count && running < parallel) {
+			pid_t p = spawn(cmd, -1, -1);
+			if (p < 0) {
+				perror("benchtool: fork");
+				break;
+			}
+			for (long long i = 0; i < parallel; i++)
+				if (!live[i]) {
+					live[i] = p;
+					break;
+				}
+			started++;
+			running++;
+		}
+		int st;
+		pid_t p = waitpid(-1, &st, 0);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (long long i = 0; i < parallel; i++)
+			if (live[i] == p) {
+				live[i] = 0;
+				running--;
+				if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+					ok++;
+				else
+					failed++;
+			}
+	}
+	int64_t wall = now_ns() - t0;
+	for (long long i = 0; i < parallel; i++)
+		if (live[i]) {
+			kill(live[i], SIGKILL);
+			waitpid(live[i], NULL, 0);
+			failed++;
+		}
+	alarm(0);
+	free(live);
+	printf("{\"parallel\":%lld,\"count\":%lld,\"ok\":%lld,\"failed\":%lld,\"timed_out\":%s,"
+	       "\"wall_us\":%lld,\"per_sec\":%.3f}\n",
+	       parallel, count, ok, failed, alarm_hit ? "true" : "false", (long long)(wall / 1000),
+	       wall > 0 ? (double)ok * 1e9 / (double)wall : 0.0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "smaps")) {
+		if (argc != 4)
+			usage();
+		struct mem_usage m;
+		if (read_smaps((pid_t)num_arg("PID", argv[2]), num_arg("GUEST_MIB", argv[3]), &m)) {
+			fprintf(stderr, "benchtool: /proc/%s/smaps: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		putchar('{');
+		print_mem(&m);
+		puts("}");
+		return 0;
+	}
+	bool run = !strcmp(argv[1], "run"), rate = !strcmp(argv[1], "rate");
+	if (!run && !rate)
+		usage();
+	struct run_opts o = {.timeout_ms = 120000, .idle_ms = 1000, .api_mem = 128, .api_vcpus = 1};
+	long long parallel = 1, count = 1;
+	int i = 2;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			usage();
+		const char *v = argv[++i];
+		if (!strcmp(a, "--timeout"))
+			o.timeout_ms = num_arg(a, v);
+		else if (run && !strcmp(a, "--sock"))
+			o.sock = v;
+		else if (run && !strcmp(a, "--api-kernel"))
+			o.api_kernel = v;
+		else if (run && !strcmp(a, "--api-initrd"))
+			o.api_initrd = v;
+		else if (run && !strcmp(a, "--api-args"))
+			o.api_args = v;
+		else if (run && !strcmp(a, "--api-mem"))
+			o.api_mem = num_arg(a, v);
+		else if (run && !strcmp(a, "--api-vcpus"))
+			o.api_vcpus = num_arg(a, v);
+		else if (run && !strcmp(a, "--idle"))
+			o.idle = v;
+		else if (run && !strcmp(a, "--idle-ms"))
+			o.idle_ms = num_arg(a, v);
+		else if (run && !strcmp(a, "--guest-mib"))
+			o.guest_mib = num_arg(a, v);
+		else if (run && !strcmp(a, "--log"))
+			o.log = v;
+		else if (rate && !strcmp(a, "--parallel"))
+			parallel = num_arg(a, v);
+		else if (rate && !strcmp(a, "--count"))
+			count = num_arg(a, v);
+		else {
+			fprintf(stderr, "benchtool: unknown option %s\n", a);
+			usage();
+		}
+	}
+	if (i >= argc)
+		usage();
+	o.cmd = argv + i;
+	if (rate) {
+		if (parallel < 1 || count < 1)
+			usage();
+		return cmd_rate(parallel, count, o.timeout_ms, o.cmd);
+	}
+	return cmd_run(&o);
+}
