@@ -4,7 +4,8 @@
 run_ember() {
 	_n=$1 _t=$2
 	shift 2
-	OUT=$TMPDIR/$_n.out ERR=$TMPDIR/$_n.err
+	_f=$(echo "$_n" | tr / _)
+	OUT=$TMPDIR/$_f.out ERR=$TMPDIR/$_f.err
 	timeout "$_t" "$EMBER_DIR/ember" "$@" >"$OUT" 2>"$ERR" </dev/null
 	RC=$?
 }
