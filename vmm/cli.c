@@ -13,9 +13,17 @@
 void cli__usage(void)
 {
 	fputs("usage: ember --kernel PATH [options]\n"
+	      "       ember --api-sock PATH [--config-file FILE] [options]\n"
+	      "       ember --no-api --config-file FILE [options]\n"
 	      "\n"
 	      "Boot a Linux kernel (ELF vmlinux or bzImage) in a KVM microVM.\n"
 	      "\n"
+	      "  --api-sock PATH        serve the Firecracker-compatible REST API on a Unix socket\n"
+	      "  --config-file FILE     configure (and start) the VM from a JSON file shaped like\n"
+	      "                         GET /vm/config: boot-source, machine-config, drives, ...\n"
+	      "  --no-api               no API socket; needs --config-file\n"
+	      "  --id ID                instance id, reported by GET / and in metrics\n"
+	      "  --metrics-path PATH    append JSON metrics to PATH (flushed by FlushMetrics, at exit)\n"
 	      "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
 	      "  --initrd PATH          initial ramdisk\n"
 	      "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
@@ -74,6 +82,11 @@ enum {
 	OPT_NO_SECCOMP,
 	OPT_SECCOMP_FILTER,
 	OPT_SECCOMP_SUMMARY,
+	OPT_API_SOCK,
+	OPT_CONFIG_FILE,
+	OPT_NO_API,
+	OPT_ID,
+	OPT_METRICS_PATH,
 };
 
 static const struct option long_opts[] = {
@@ -96,6 +109,11 @@ static const struct option long_opts[] = {
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
 	{"print-seccomp-summary", no_argument, NULL, OPT_SECCOMP_SUMMARY},
+	{"api-sock", required_argument, NULL, OPT_API_SOCK},
+	{"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+	{"no-api", no_argument, NULL, OPT_NO_API},
+	{"id", required_argument, NULL, OPT_ID},
+	{"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
 	{NULL, 0, NULL, 0},
 };
 
@@ -216,6 +234,31 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		case OPT_SECCOMP_SUMMARY:
 			o->seccomp_summary = true;
 			break;
+		case OPT_API_SOCK:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "--api-sock: must not be empty");
+				return -1;
+			}
+			o->api_sock = optarg;
+			break;
+		case OPT_CONFIG_FILE:
+			o->config_file = optarg;
+			break;
+		case OPT_NO_API:
+			o->no_api = true;
+			break;
+		case OPT_ID:
+			if (config__check_id("--id", optarg, err, errlen))
+				return -1;
+			o->id = optarg;
+			break;
+		case OPT_METRICS_PATH:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "--metrics-path: must not be empty");
+				return -1;
+			}
+			o->metrics_path = optarg;
+			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
 			return -1;
@@ -226,6 +269,14 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (o->no_api && !o->config_file) {
+		snprintf(err, errlen, "--no-api needs --config-file");
+		return -1;
+	}
+	if (o->no_api && o->api_sock) {
+		snprintf(err, errlen, "--no-api and --api-sock exclude each other");
 		return -1;
 	}
 	return 0;

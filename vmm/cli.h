@@ -13,6 +13,12 @@ struct cli_options {
 	bool help;
 	bool version;
 	bool seccomp_summary; /* --print-seccomp-summary */
+	/* API and config-file front ends; the strings point into argv. */
+	const char *api_sock;
+	const char *config_file;
+	const char *metrics_path;
+	const char *id;
+	bool no_api;
 };
 
 /* 0 on success; -1 with a one-line reason in err. */

@@ -2,16 +2,20 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "api/server.h"
 #include "builder.h"
 #include "cli.h"
 #include "event.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
 #include "vcpu.h"
+#include "devices/legacy.h"
 #include "vm.h"
 
 #ifndef EMBER_VERSION
@@ -32,10 +36,115 @@ static void on_signal(void *opaque, uint32_t events)
 	event__stop(w->loop, EXIT_SIGNAL);
 }
 
+/* The VM side of the API: what InstanceStart and the other actions do. Runs on
+ * the VMM thread, like every api__handle() call. */
+struct vmm {
+	struct vm *vm; /* NULL until the VM is built */
+	struct event_loop *loop;
+	uint64_t start_us;
+	bool boot_timer;
+	int exit_code; /* the ember_exit code of the last failed start */
+};
+
+static int vmm_start(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct vmm *m = ctx;
+	uint64_t t0 = now_us();
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		snprintf(err, errlen, "out of memory");
+		m->exit_code = EXIT_ERROR;
+		return -1;
+	}
+	int rc = builder__build(vm, cfg, m->loop, m->start_us, m->boot_timer, err, errlen);
+	if (rc == 0) {
+		vm->instance_start_us = t0;
+		if (builder__start(vm, err, errlen))
+			rc = EXIT_ERROR;
+	}
+	if (rc) {
+		vcpu__stop_all(vm);
+		vm__destroy(vm);
+		free(vm);
+		m->exit_code = rc;
+		return -1;
+	}
+	m->vm = vm;
+	pr_info("VM started %llu us after InstanceStart", (unsigned long long)(now_us() - t0));
+	/* From here on the event loop serves guest-driven devices. */
+	if (seccomp__install(SECCOMP_VMM)) {
+		pr_err("cannot install the VMM thread's seccomp filter: %m");
+		event__stop(m->loop, EXIT_ERROR);
+	}
+	return 0;
+}
+
+static int vmm_ctrl_alt_del(void *ctx, char *err, size_t errlen)
+{
+	struct vmm *m = ctx;
+	if (!m->vm || !m->vm->i8042 || i8042__send_ctrl_alt_del(m->vm->i8042)) {
+		snprintf(err, errlen, "SendCtrlAltDel: the guest has not read the previous keys yet");
+		return -1;
+	}
+	return 0;
+}
+
+static int vmm_pause(void *ctx, char *err, size_t errlen)
+{
+	struct vmm *m = ctx;
+	vcpu__pause_all(m->vm);
+	return 0;
+}
+
+static int vmm_resume(void *ctx, char *err, size_t errlen)
+{
+	struct vmm *m = ctx;
+	vcpu__resume_all(m->vm);
+	return 0;
+}
+
+static void vmm_metrics(void *ctx, struct json_out *o)
+{
+	struct vmm *m = ctx;
+	json_out__printf(o, ",\"vmm\":{\"uptime_us\":%llu",
+			 (unsigned long long)(now_us() - m->start_us));
+	if (m->vm) {
+		json_out__printf(o, ",\"vcpu_count\":%u,\"boot_time_us\":%llu", m->vm->nr_vcpus,
+				 (unsigned long long)m->vm->boot_time_us);
+		if (m->vm->instance_start_us)
+			json_out__printf(o, ",\"instance_start_us\":%llu",
+					 (unsigned long long)(m->vm->instance_start_us - m->start_us));
+	}
+	json_out__raw(o, "}", 1);
+}
+
+static const struct api_ops vmm_ops = {
+	.start = vmm_start,
+	.ctrl_alt_del = vmm_ctrl_alt_del,
+	.pause = vmm_pause,
+	.resume = vmm_resume,
+	.metrics = vmm_metrics,
+};
+
+/* --metrics-path is PUT /metrics with that path. */
+static void set_metrics_path(struct api *api, const char *path)
+{
+	struct json_out b = {0};
+	json_out__raw(&b, "{\"metrics_path\":", 16);
+	json_out__str(&b, path);
+	json_out__raw(&b, "}", 1);
+	struct api_response r;
+	api__handle(api, HTTP_PUT, "/metrics", b.buf, b.len, &r);
+	if (r.status != 204)
+		die(EXIT_USAGE, "--metrics-path: %s", r.body.buf ? r.body.buf : "failed");
+	json_out__free(&r.body);
+	json_out__free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t start_us = now_us();
-	char err[512];
+	char err[1024];
 	struct cli_options *opts = calloc(1, sizeof(*opts));
 	if (!opts)
 		die(EXIT_ERROR, "out of memory");
@@ -55,10 +164,32 @@ int main(int argc, char **argv)
 		seccomp__print_summary(stdout);
 		return EXIT_OK;
 	}
-	if (config__validate(&opts->vm, err, sizeof(err))) {
-		pr_err("%s", err);
-		return EXIT_USAGE;
+	/* With an API socket and no config file the VM waits for InstanceStart, so
+	 * the command line may leave the kernel out; otherwise it starts now. */
+	bool start_now = !opts->api_sock || opts->config_file;
+	if (!opts->config_file) {
+		/* With only an API socket the kernel may come later, by PUT /boot-source. */
+		bool later = opts->api_sock && !opts->vm.kernel_path[0];
+		if (later)
+			opts->vm.kernel_path[0] = '/';
+		int bad = config__validate(&opts->vm, err, sizeof(err));
+		if (later)
+			opts->vm.kernel_path[0] = '\0';
+		if (bad) {
+			pr_err("%s", err);
+			return EXIT_USAGE;
+		}
 	}
+
+	struct vmm vmm = {.start_us = start_us, .boot_timer = opts->boot_timer};
+	struct api *api = calloc(1, sizeof(*api));
+	if (!api)
+		die(EXIT_ERROR, "out of memory");
+	api__init(api, &opts->vm, opts->id, EMBER_VERSION, &vmm_ops, &vmm);
+	if (opts->metrics_path)
+		set_metrics_path(api, opts->metrics_path);
+	if (opts->config_file && api__load_config_file(api, opts->config_file, err, sizeof(err)))
+		die(EXIT_USAGE, "%s", err);
 
 	/* SIGINT/SIGTERM arrive through the event loop; every later thread inherits the mask. */
 	sigset_t sigs;
@@ -70,28 +201,45 @@ int main(int argc, char **argv)
 	struct signal_watch sw = {loop, signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)};
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
 		die(EXIT_ERROR, "cannot set up the event loop: %m");
+	vmm.loop = loop;
 
-	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		die(EXIT_ERROR, "out of memory");
-	int rc = builder__build(vm, &opts->vm, loop, start_us, opts->boot_timer, err, sizeof(err));
-	if (rc == 0 && builder__start(vm, err, sizeof(err)))
-		rc = EXIT_ERROR;
-	if (rc) {
-		pr_err("%s", err);
-	} else {
-		/* From here on the event loop serves guest-driven devices. */
-		if (seccomp__install(SECCOMP_VMM)) {
-			pr_err("cannot install the VMM thread's seccomp filter: %m");
-			event__stop(loop, EXIT_ERROR);
-		}
-		rc = event__run(loop);
-		vcpu__stop_all(vm);
+	struct api_server *srv = NULL;
+	if (opts->api_sock) {
+		struct api_server_opts so = {.path = opts->api_sock};
+		srv = api_server__create(&so, err, sizeof(err));
+		if (!srv || api_server__start(srv, api, loop, err, sizeof(err)))
+			die(EXIT_USAGE, "%s", err);
+		pr_debug("API socket ready at %llu us", (unsigned long long)(now_us() - start_us));
 	}
-	vm__destroy(vm);
+
+	int rc = 0;
+	if (start_now) {
+		if (vmm_start(&vmm, &api->cfg.vm, err, sizeof(err))) {
+			pr_err("%s", err);
+			rc = vmm.exit_code;
+		} else {
+			api__set_state(api, API_RUNNING);
+		}
+	}
+	if (rc == 0)
+		rc = event__run(loop);
+	if (vmm.vm)
+		vcpu__stop_all(vmm.vm);
+	/* The VMM thread's seccomp filter has no unlink: a socket of a VM that ran
+	 * stays behind, as Firecracker's does. */
+	api_server__destroy(srv);
+	if (opts->api_sock && !vmm.vm)
+		unlink(opts->api_sock);
+	if (api->metrics_fd >= 0 && api__flush_metrics(api, err, sizeof(err)))
+		pr_warn("%s", err);
+	api__destroy(api);
+	if (vmm.vm) {
+		vm__destroy(vmm.vm);
+		free(vmm.vm);
+	}
 	event__destroy(loop);
 	close(sw.fd);
-	free(vm);
+	free(api);
 	free(opts);
 	return rc;
 }

@@ -47,6 +47,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 			goto out;
 		}
 		vm->vcpus[i] = v;
+		pthread_mutex_init(&v->lock, NULL);
+		pthread_cond_init(&v->cond, NULL);
 		v->fd = -1;
 		v->vm = vm;
 		v->index = i;
@@ -170,9 +172,22 @@ static int handle_exit(struct vcpu *v)
 	}
 }
 
-static void *vcpu_thread(void *arg)
+/* Called between KVM_RUNs: waits here while a pause is asked for. */
+static void park_if_paused(struct vcpu *v)
 {
-	struct vcpu *v = arg;
+	pthread_mutex_lock(&v->lock);
+	if (v->pause) {
+		v->parked = true;
+		pthread_cond_broadcast(&v->cond);
+		while (v->pause && !atomic_load(&v->stop))
+			pthread_cond_wait(&v->cond, &v->lock);
+		v->parked = false;
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void *vcpu_loop(struct vcpu *v)
+{
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
@@ -187,6 +202,9 @@ static void *vcpu_thread(void *arg)
 
 	int first = v->index == 0;
 	while (!atomic_load(&v->stop)) {
+		park_if_paused(v);
+		if (atomic_load(&v->stop))
+			break;
 		if (first) {
 			pr_info("first KVM_RUN at %llu us",
 				(unsigned long long)(now_us() - v->vm->start_us));
@@ -205,6 +223,17 @@ static void *vcpu_thread(void *arg)
 		if (handle_exit(v))
 			break;
 	}
+	return NULL;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	vcpu_loop(v);
+	pthread_mutex_lock(&v->lock);
+	v->exited = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
 	return NULL;
 }
 
@@ -244,6 +273,9 @@ void vcpu__stop_all(struct vm *vm)
 		atomic_store(&v->stop, true);
 		v->run->immediate_exit = 1;
 		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+		pthread_mutex_lock(&v->lock);
+		pthread_cond_broadcast(&v->cond); /* wakes a parked vCPU */
+		pthread_mutex_unlock(&v->lock);
 	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
@@ -251,6 +283,44 @@ void vcpu__stop_all(struct vm *vm)
 			continue;
 		pthread_join(v->thread, NULL);
 		v->thread_started = 0;
+	}
+}
+
+void vcpu__pause_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (!v || !v->thread_started)
+			continue;
+		/* The flag is set before the kick, so a vCPU kicked on its way into
+		 * KVM_RUN sees it when KVM_RUN returns at once (immediate_exit). */
+		pthread_mutex_lock(&v->lock);
+		v->pause = true;
+		pthread_mutex_unlock(&v->lock);
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (!v || !v->thread_started)
+			continue;
+		pthread_mutex_lock(&v->lock);
+		while (!v->parked && !v->exited)
+			pthread_cond_wait(&v->cond, &v->lock);
+		pthread_mutex_unlock(&v->lock);
+	}
+}
+
+void vcpu__resume_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (!v)
+			continue;
+		pthread_mutex_lock(&v->lock);
+		v->pause = false;
+		pthread_cond_broadcast(&v->cond);
+		pthread_mutex_unlock(&v->lock);
 	}
 }
 

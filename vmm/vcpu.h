@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
@@ -19,6 +20,10 @@ struct vcpu {
 	int thread_started;
 	atomic_bool stop;
 	int entry_trap; /* BSP: single-step the first instruction to time kernel entry */
+	/* Pause handshake with vcpu__pause_all(); `lock` guards the three flags. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool pause, parked, exited;
 };
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
@@ -27,6 +32,10 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);
+/* Parks every vCPU outside KVM_RUN and returns once all are parked (or gone);
+ * vcpu__resume_all() lets them run again. VMM thread only. */
+void vcpu__pause_all(struct vm *vm);
+void vcpu__resume_all(struct vm *vm);
 void vcpu__destroy_all(struct vm *vm);
 
 #endif

@@ -44,6 +44,10 @@ struct vm {
 
 	const struct vm_config *cfg;
 	uint64_t start_us; /* process start, the zero of every boot timing */
+	/* When InstanceStart arrived over the API (0 otherwise), and when the guest wrote
+	 * the boot timer (0 until then; read by the metrics on the VMM thread). */
+	uint64_t instance_start_us;
+	_Atomic uint64_t boot_time_us;
 
 	unsigned nr_vcpus;
 	struct vcpu **vcpus;

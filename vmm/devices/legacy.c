@@ -208,8 +208,14 @@ static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32
 			    bool is_write)
 {
 	struct vm *vm = opaque;
-	if (is_write && offset == 0 && len == 1 && data[0] == BOOT_TIMER_MAGIC)
-		pr_info("guest boot time: %llu us", (unsigned long long)(now_us() - vm->start_us));
+	if (is_write && offset == 0 && len == 1 && data[0] == BOOT_TIMER_MAGIC) {
+		uint64_t now = now_us();
+		vm->boot_time_us = now - vm->start_us;
+		pr_info("guest boot time: %llu us", (unsigned long long)(now - vm->start_us));
+		if (vm->instance_start_us)
+			pr_info("guest boot time since InstanceStart: %llu us",
+				(unsigned long long)(now - vm->instance_start_us));
+	}
 }
 
 void boot_timer__setup(struct vm *vm)
