@@ -27,14 +27,14 @@ E2E_PIDS=""
 E2E_CLEANUP=""   # shell commands run at exit (tap removal etc.)
 
 e2e_cleanup() {
-	for p in $E2E_PIDS; do
-		if kill -0 "$p" 2>/dev/null; then
-			kill -TERM "$p" 2>/dev/null
-			i=0
-			while kill -0 "$p" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-			kill -KILL "$p" 2>/dev/null
+	for _p in $E2E_PIDS; do
+		if kill -0 "$_p" 2>/dev/null; then
+			kill -TERM "$_p" 2>/dev/null
+			_i=0
+			while kill -0 "$_p" 2>/dev/null && [ $_i -lt 20 ]; do sleep 0.1; _i=$((_i + 1)); done
+			kill -KILL "$_p" 2>/dev/null
 		fi
-		wait "$p" 2>/dev/null
+		wait "$_p" 2>/dev/null
 	done
 	E2E_PIDS=""
 	[ -z "$E2E_CLEANUP" ] || eval "$E2E_CLEANUP"
@@ -45,17 +45,17 @@ trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 pass() { echo "PASS e2e/$1"; }
-fail() { n=$1; shift; echo "FAIL e2e/$n: $*"; }
-skip() { n=$1; shift; echo "SKIP e2e/$n: $*"; }
+fail() { _fn=$1; shift; echo "FAIL e2e/$_fn: $*"; }
+skip() { _sn=$1; shift; echo "SKIP e2e/$_sn: $*"; }
 info() { echo "  $*"; }
 
 # Milliseconds since boot (busybox date has no %N).
 now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 
 forget_pid() { # pid
-	np=""
-	for p in $E2E_PIDS; do [ "$p" = "$1" ] || np="$np $p"; done
-	E2E_PIDS=$np
+	_np=""
+	for _p in $E2E_PIDS; do [ "$_p" = "$1" ] || _np="$_np $_p"; done
+	E2E_PIDS=$_np
 }
 
 # Starts ember in the background: vm_start NAME ARGS...
@@ -75,10 +75,10 @@ vm_start() {
 # Waits for ember to exit, at most SECS: vm_wait SECS
 # Sets VM_RC (exit status, or "timeout" after killing it by pid) and VM_MS.
 vm_wait() {
-	limit=$(( $(now_ms) + $1 * 1000 ))
+	_limit=$(( $(now_ms) + $1 * 1000 ))
 	while kill -0 "$VM_PID" 2>/dev/null; do
 		# A zombie still answers kill -0; `wait` below reaps it.
-		if [ "$(now_ms)" -ge "$limit" ]; then
+		if [ "$(now_ms)" -ge "$_limit" ]; then
 			vm_kill
 			VM_RC=timeout
 			VM_MS=$(( $(now_ms) - VM_T0 ))
@@ -97,9 +97,9 @@ vm_wait() {
 vm_kill() {
 	if ! kill -0 "$VM_PID" 2>/dev/null; then VM_KILLED=gone; wait "$VM_PID" 2>/dev/null; forget_pid "$VM_PID"; return 0; fi
 	kill -TERM "$VM_PID" 2>/dev/null
-	i=0
-	while kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null && [ $i -lt 30 ]; do
-		sleep 0.1; i=$((i + 1))
+	_i=0
+	while kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null && [ $_i -lt 30 ]; do
+		sleep 0.1; _i=$((_i + 1))
 	done
 	if kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null; then
 		kill -KILL "$VM_PID" 2>/dev/null
@@ -113,15 +113,15 @@ vm_kill() {
 
 # Runs ember to completion: vm_run NAME SECS ARGS...
 vm_run() {
-	n=$1; secs=$2; shift 2
-	vm_start "$n" "$@"
-	vm_wait "$secs"
+	_vn=$1; _secs=$2; shift 2
+	vm_start "$_vn" "$@"
+	vm_wait "$_secs"
 }
 
 # Waits until FILE has a line matching the ERE, while ember runs: wait_line FILE ERE SECS
 wait_line() {
-	limit=$(( $(now_ms) + $3 * 1000 ))
-	while [ "$(now_ms)" -lt "$limit" ]; do
+	_wl=$(( $(now_ms) + $3 * 1000 ))
+	while [ "$(now_ms)" -lt "$_wl" ]; do
 		grep -Eq "$2" "$1" 2>/dev/null && return 0
 		kill -0 "$VM_PID" 2>/dev/null || { grep -Eq "$2" "$1" 2>/dev/null; return $?; }
 		sleep 0.1
@@ -134,12 +134,12 @@ result_line() { tr -d '\r' < "$VM_OUT" | grep "^EMBER-RESULT $1 " | tail -1; }
 
 # One-line summary of why a boot went wrong, for FAIL messages.
 vm_why() {
-	why="ember rc=$VM_RC after ${VM_MS}ms"
-	e=$(grep -v '^$' "$VM_ERR" 2>/dev/null | tail -2 | tr '\n' ' ' | cut -c1-200)
-	[ -z "$e" ] || why="$why; stderr: $e"
-	c=$(tr -d '\r' < "$VM_OUT" 2>/dev/null | grep -v '^$' | tail -1 | cut -c1-160)
-	[ -z "$c" ] || why="$why; console: $c"
-	echo "$why"
+	_why="ember rc=$VM_RC after ${VM_MS}ms"
+	_e=$(grep -v '^$' "$VM_ERR" 2>/dev/null | tail -2 | tr '\n' ' ' | cut -c1-200)
+	[ -z "$_e" ] || _why="$_why; stderr: $_e"
+	_c=$(tr -d '\r' < "$VM_OUT" 2>/dev/null | grep -v '^$' | tail -1 | cut -c1-160)
+	[ -z "$_c" ] || _why="$_why; console: $_c"
+	echo "$_why"
 }
 
 # Dumps the tail of console and stderr (indented) after a failure.
@@ -152,14 +152,14 @@ vm_dump() {
 
 # Checks that scenario NAME reported PASS and ember exited 0: expect_pass CHECK SCENARIO
 expect_pass() {
-	r=$(result_line "$2")
-	if [ "$VM_RC" = 0 ] && echo "$r" | grep -q "^EMBER-RESULT $2 PASS"; then
+	_r=$(result_line "$2")
+	if [ "$VM_RC" = 0 ] && echo "$_r" | grep -q "^EMBER-RESULT $2 PASS"; then
 		pass "$1"
-		info "$r (${VM_MS} ms)"
+		info "$_r (${VM_MS} ms)"
 		return 0
 	fi
-	if [ -n "$r" ]; then
-		fail "$1" "guest: ${r#EMBER-RESULT }; $(vm_why)"
+	if [ -n "$_r" ]; then
+		fail "$1" "guest: ${_r#EMBER-RESULT }; $(vm_why)"
 	else
 		fail "$1" "no result from the guest; $(vm_why)"
 	fi
@@ -168,11 +168,11 @@ expect_pass() {
 }
 
 need_files() { # CHECK FILE...
-	c=$1; shift
-	for f in "$@"; do
-		[ -e "$f" ] || { skip "$c" "$f missing (make guest)"; return 1; }
+	_nc=$1; shift
+	for _nf in "$@"; do
+		[ -e "$_nf" ] || { skip "$_nc" "$_nf missing (make guest)"; return 1; }
 	done
-	[ -x "$EMBER" ] || { skip "$c" "$EMBER missing (make)"; return 1; }
+	[ -x "$EMBER" ] || { skip "$_nc" "$EMBER missing (make)"; return 1; }
 	return 0
 }
 
