@@ -2,14 +2,74 @@
 
 #include <stdio.h>
 
-#include "config.h"
+#include "devices.h"
+#include "vm.h"
+
+void virtio_dev__destroy(struct virtio_dev *dev)
+{
+	if (dev)
+		dev->ops->destroy(dev);
+}
+
+static void destroy(void *dev)
+{
+	virtio_dev__destroy(dev);
+}
+
+/* vm->devices holds every device module; this ops table marks the virtio ones. */
+static const struct device_ops virtio_device_ops = {
+	.name = "virtio",
+	.destroy = destroy,
+};
+
+static int add(struct vm *vm, struct virtio_dev *dev, char *err, size_t errlen)
+{
+	if (!dev)
+		return -1;
+	if (vm__add_device(vm, &virtio_device_ops, dev)) {
+		snprintf(err, errlen, "virtio %s: too many devices", dev->name);
+		virtio_dev__destroy(dev);
+		return -1;
+	}
+	/* From here vm__destroy() frees the device, whatever happens next. */
+	return virtio_dev__attach(dev, vm, err, errlen);
+}
 
 int virtio__setup_all(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-	(void)vm;
-	if (cfg->nr_drives || cfg->nr_nets || cfg->vsock.present || cfg->entropy) {
-		snprintf(err, errlen, "virtio devices are not available in this build yet");
+	for (unsigned i = 0; i < cfg->nr_drives; i++)
+		if (add(vm, blk__create(&cfg->drives[i], &vm->mem, vm->loop, err, errlen), err,
+			errlen))
+			return -1;
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		if (add(vm, net__create(&cfg->nets[i], -1, &vm->mem, vm->loop, err, errlen), err,
+			errlen))
+			return -1;
+	if (cfg->vsock.present &&
+	    add(vm, vsock__create(&cfg->vsock, &vm->mem, vm->loop, err, errlen), err, errlen))
 		return -1;
-	}
+	if (cfg->entropy && add(vm, rng__create(&vm->mem, vm->loop, err, errlen), err, errlen))
+		return -1;
 	return 0;
+}
+
+void virtio__metrics(struct vm *vm, virtio_metric_fn fn, void *opaque)
+{
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		if (vm->devices[i].ops != &virtio_device_ops)
+			continue;
+		struct virtio_dev *d = vm->devices[i].dev;
+		pthread_mutex_lock(&d->lock);
+		const struct virtio_stats *s = &d->stats;
+		fn(opaque, d->name, "requests", s->requests);
+		fn(opaque, d->name, "read_bytes", s->read_bytes);
+		fn(opaque, d->name, "write_bytes", s->write_bytes);
+		fn(opaque, d->name, "errors", s->errors);
+		fn(opaque, d->name, "dropped", s->dropped);
+		fn(opaque, d->name, "interrupts", s->interrupts);
+		fn(opaque, d->name, "ring_errors", s->ring_errors);
+		if (d->ops->metrics)
+			d->ops->metrics(d, fn, opaque);
+		pthread_mutex_unlock(&d->lock);
+	}
 }

@@ -1,0 +1,346 @@
+/* virtio-blk (virtio 1.2 §5.2) on a file or block device. Requests are served
+ * synchronously on the VMM thread; a write is acknowledged only once the host has
+ * taken it, and FLUSH makes everything acknowledged durable (fdatasync). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "log.h"
+
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_ID_BYTES 20
+#define SECTOR              512ull
+#define BLK_MAX_DISCARD     (1u << 22) /* sectors per discard/write-zeroes segment */
+
+/* Config space layout (§5.2.4), the fields up to write_zeroes_may_unmap. */
+struct blk_config {
+	uint64_t capacity;
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint16_t cylinders;
+	uint8_t heads;
+	uint8_t sectors;
+	uint32_t blk_size;
+	uint8_t physical_block_exp;
+	uint8_t alignment_offset;
+	uint16_t min_io_size;
+	uint32_t opt_io_size;
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed));
+
+struct blk_req_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_discard_seg {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+struct blk {
+	struct virtio_dev vdev;
+	int fd;
+	bool read_only;
+	uint64_t sectors;
+	char id[VIRTIO_BLK_ID_BYTES];
+	struct blk_config config;
+	struct virtq_chain chain;
+	struct iovec data[VIRTQ_MAX_SIZE];
+	uint64_t flushes;
+};
+
+/* Moves all of data[] to or from the file at `off`; -1 with errno on failure. A
+ * short transfer that makes no progress (file shrunk under us) is an EIO. */
+static int transfer(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+	while (n) {
+		ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off)
+				  : preadv(fd, iov, (int)n, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += (uint64_t)r;
+		size_t left = (size_t)r;
+		while (n && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (uint8_t *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+static bool in_range(const struct blk *b, uint64_t sector, uint64_t count)
+{
+	return sector <= b->sectors && count <= b->sectors - sector;
+}
+
+static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
+{
+	int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+			 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	if (!punch &&
+	    fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	/* The slow way, still correct: write zeroes. */
+	static const uint8_t zeroes[65536];
+	while (len) {
+		size_t k = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
+		struct iovec v = {(void *)zeroes, k};
+		if (transfer(b->fd, &v, 1, off, true))
+			return -1;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+/* DISCARD and WRITE_ZEROES: one segment (max_*_seg = 1). */
+static uint8_t do_zeroes(struct blk *b, struct virtq_chain *c, bool discard)
+{
+	struct blk_discard_seg s;
+	if (b->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (c->out_len != sizeof(struct blk_req_hdr) + sizeof(s))
+		return VIRTIO_BLK_S_UNSUPP;
+	iov__copy_from(c->iov, c->n_out, sizeof(struct blk_req_hdr), &s, sizeof(s));
+	if (s.num_sectors > BLK_MAX_DISCARD || !in_range(b, s.sector, s.num_sectors) ||
+	    (s.flags & ~1u) || (discard && s.flags))
+		return VIRTIO_BLK_S_UNSUPP;
+	/* A discard may leave any content; punching keeps the file sparse. */
+	if (zero_range(b, s.sector * SECTOR, s.num_sectors * SECTOR, discard || (s.flags & 1)))
+		return VIRTIO_BLK_S_IOERR;
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Serves one request; returns the bytes written to the guest before the status. */
+static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
+{
+	struct virtio_dev *dev = &b->vdev;
+	struct blk_req_hdr h;
+	*written = 0;
+	if (iov__copy_from(c->iov, c->n_out, 0, &h, sizeof(h)) != sizeof(h))
+		return VIRTIO_BLK_S_IOERR;
+	/* The status byte is the last writable byte; data sits between. */
+	size_t in_data = c->in_len - 1;
+	struct iovec *in = c->iov + c->n_out;
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool wr = h.type == VIRTIO_BLK_T_OUT;
+		size_t len = wr ? c->out_len - sizeof(h) : in_data;
+		if (wr && b->read_only)
+			return VIRTIO_BLK_S_IOERR;
+		if (len % SECTOR || !in_range(b, h.sector, len / SECTOR))
+			return VIRTIO_BLK_S_IOERR;
+		unsigned n = wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
+				: iov__slice(in, c->n_in, 0, len, b->data, VIRTQ_MAX_SIZE);
+		if (transfer(b->fd, b->data, n, h.sector * SECTOR, wr)) {
+			pr_debug("virtio %s: %s at sector %llu: %m", dev->name,
+				 wr ? "write" : "read", (unsigned long long)h.sector);
+			return VIRTIO_BLK_S_IOERR;
+		}
+		if (wr) {
+			dev->stats.read_bytes += len;
+		} else {
+			dev->stats.write_bytes += len;
+			*written = (uint32_t)len;
+		}
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		b->flushes++;
+		if (!b->read_only && fdatasync(b->fd) < 0 && errno != EINVAL)
+			return VIRTIO_BLK_S_IOERR;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t k = in_data < sizeof(b->id) ? in_data : sizeof(b->id);
+		iov__copy_to(in, c->n_in, 0, b->id, k);
+		*written = (uint32_t)k;
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return do_zeroes(b, c, h.type == VIRTIO_BLK_T_DISCARD);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static void blk_notify(struct virtio_dev *dev, unsigned qi)
+{
+	struct blk *b = (struct blk *)dev;
+	struct virtq *q = &dev->vq[qi];
+	struct virtq_chain *c = &b->chain;
+	const char *why;
+	do {
+		enum virtq_pop r;
+		while ((r = virtq__pop(q, c, &why)) == VIRTQ_CHAIN) {
+			dev->stats.requests++;
+			if (c->in_len == 0) {
+				/* Nowhere to put a status: the request cannot be answered. */
+				dev->stats.errors++;
+				virtq__add_used(q, c->head, 0);
+				continue;
+			}
+			uint32_t written;
+			uint8_t st = serve(b, c, &written);
+			if (st != VIRTIO_BLK_S_OK) {
+				dev->stats.errors++;
+				written = 0;
+			}
+			iov__copy_to(c->iov + c->n_out, c->n_in, c->in_len - 1, &st, 1);
+			virtq__add_used(q, c->head, written + 1);
+		}
+		virtio_dev__flush(dev, qi);
+		if (r == VIRTQ_BAD) {
+			virtio_dev__fail(dev, why);
+			return;
+		}
+	} while (virtq__arm(q));
+}
+
+static void blk_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
+{
+	struct blk *b = (struct blk *)dev;
+	fn(opaque, dev->name, "flushes", b->flushes);
+}
+
+static void blk_destroy(struct virtio_dev *dev)
+{
+	struct blk *b = (struct blk *)dev;
+	virtio_dev__release(dev);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.notify = blk_notify,
+	.metrics = blk_metrics,
+	.destroy = blk_destroy,
+};
+
+struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
+			       struct event_loop *loop, char *err, size_t errlen)
+{
+	struct blk *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "drive %s: out of memory", dc->id);
+		return NULL;
+	}
+	b->read_only = dc->read_only;
+	b->fd = open(dc->path, (dc->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		snprintf(err, errlen, "drive %s: cannot open %s: %s", dc->id, dc->path,
+			 strerror(errno));
+		goto fail;
+	}
+	struct stat st;
+	uint64_t bytes = 0;
+	if (fstat(b->fd, &st) < 0) {
+		snprintf(err, errlen, "drive %s: %s: %s", dc->id, dc->path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
+			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", dc->id, dc->path,
+				 strerror(errno));
+			goto fail;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		bytes = (uint64_t)st.st_size;
+	} else {
+		snprintf(err, errlen, "drive %s: %s is neither a file nor a block device", dc->id,
+			 dc->path);
+		goto fail;
+	}
+	if (bytes % SECTOR)
+		pr_warn("drive %s: %s is not a multiple of 512 bytes; the tail is not visible",
+			dc->id, dc->path);
+	b->sectors = bytes / SECTOR;
+	/* The ID is at most 20 bytes and NUL-terminated only if shorter. */
+	size_t idlen = strnlen(dc->id, sizeof(b->id));
+	memcpy(b->id, dc->id, idlen);
+
+	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (dc->read_only)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	b->config = (struct blk_config){
+		.capacity = b->sectors,
+		/* Header and status take two descriptors of a chain. */
+		.seg_max = VIRTQ_MAX_SIZE - 2,
+		.blk_size = SECTOR,
+		.num_queues = 1,
+		.max_discard_sectors = BLK_MAX_DISCARD,
+		.max_discard_seg = 1,
+		.discard_sector_alignment = 8,
+		.max_write_zeroes_sectors = BLK_MAX_DISCARD,
+		.max_write_zeroes_seg = 1,
+		.write_zeroes_may_unmap = 1,
+	};
+	char name[CONFIG_ID_MAX + 16];
+	snprintf(name, sizeof(name), "block.%s", dc->id);
+	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
+			 &b->config, sizeof(b->config));
+	return &b->vdev;
+fail:
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+	return NULL;
+}

@@ -1,0 +1,27 @@
+/* The virtio device models. Internal to virtio/ and its unit tests. Each create
+ * function returns a device that is set up but not attached to a VM (see
+ * virtio_dev__attach), or NULL with a one-line reason in err. */
+#ifndef EMBER_VIRTIO_DEVICES_H
+#define EMBER_VIRTIO_DEVICES_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "mmio.h"
+
+struct virtio_dev *rng__create(const struct guest_mem *mem, struct event_loop *loop, char *err,
+			       size_t errlen);
+struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
+			       struct event_loop *loop, char *err, size_t errlen);
+/* tap_fd < 0: open the tap named in nc. Otherwise use tap_fd (a tap, or for tests
+ * any datagram fd that carries 12-byte virtio-net headers), which the device owns. */
+struct virtio_dev *net__create(const struct net_config *nc, int tap_fd,
+			       const struct guest_mem *mem, struct event_loop *loop, char *err,
+			       size_t errlen);
+struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct guest_mem *mem,
+				 struct event_loop *loop, char *err, size_t errlen);
+
+/* Frees a device made by one of the above. */
+void virtio_dev__destroy(struct virtio_dev *dev);
+
+#endif

@@ -1,0 +1,389 @@
+#include "mmio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "log.h"
+#include "vm.h"
+
+void virtio_dev__init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, uint32_t device_id,
+		      const char *name, const struct guest_mem *mem, struct event_loop *loop,
+		      unsigned nr_queues, uint64_t features, void *config, uint32_t config_len)
+{
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->ops = ops;
+	dev->device_id = device_id;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->mem = mem;
+	dev->loop = loop;
+	dev->nr_queues = nr_queues < VIRTIO_MAX_QUEUES ? nr_queues : VIRTIO_MAX_QUEUES;
+	dev->host_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+			     VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	dev->config = config;
+	dev->config_len = config_len;
+	dev->irq_fd = -1;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		dev->kick_fd[i] = -1;
+		dev->kicks[i] = (struct virtio_kick){dev, i};
+		dev->vq[i].mem = mem;
+		dev->pending[i].size = VIRTQ_MAX_SIZE;
+	}
+}
+
+void virtio_dev__release(struct virtio_dev *dev)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (dev->kick_fd[i] < 0)
+			continue;
+		if (dev->loop)
+			event__del(dev->loop, dev->kick_fd[i]); /* ENOENT if never watched */
+		close(dev->kick_fd[i]);
+		dev->kick_fd[i] = -1;
+	}
+	if (dev->irq_fd >= 0)
+		close(dev->irq_fd);
+	dev->irq_fd = -1;
+	pthread_mutex_destroy(&dev->lock);
+}
+
+bool virtio_dev__live(const struct virtio_dev *dev)
+{
+	return (dev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET |
+			       VIRTIO_STATUS_FAILED)) == VIRTIO_STATUS_DRIVER_OK;
+}
+
+bool virtio_dev__has(const struct virtio_dev *dev, unsigned feature)
+{
+	return dev->driver_features & VIRTIO_BIT(feature);
+}
+
+void virtio_dev__interrupt(struct virtio_dev *dev, uint32_t why)
+{
+	dev->int_status |= why;
+	dev->stats.interrupts++;
+	if (dev->irq_fd >= 0) {
+		uint64_t one = 1;
+		/* EAGAIN only if the counter is saturated: an interrupt is pending anyway. */
+		ssize_t w = write(dev->irq_fd, &one, sizeof(one));
+		(void)w;
+	}
+}
+
+void virtio_dev__flush(struct virtio_dev *dev, unsigned q)
+{
+	struct virtq *vq = &dev->vq[q];
+	virtq__flush(vq);
+	if (virtq__should_notify(vq))
+		virtio_dev__interrupt(dev, VIRTIO_INT_VRING);
+}
+
+void virtio_dev__fail(struct virtio_dev *dev, const char *why)
+{
+	dev->stats.ring_errors++;
+	if (dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	if (!dev->broken_logged) {
+		pr_warn("virtio %s: %s; device needs reset", dev->name, why);
+		dev->broken_logged = true;
+	}
+	dev->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	/* §2.1.2: a device that enters NEEDS_RESET while DRIVER_OK sends a config change. */
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_dev__interrupt(dev, VIRTIO_INT_CONFIG);
+}
+
+void virtio_dev__config_changed(struct virtio_dev *dev)
+{
+	dev->config_gen++;
+	if (dev->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_dev__interrupt(dev, VIRTIO_INT_CONFIG);
+}
+
+static void reset(struct virtio_dev *dev)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		virtq__disable(&dev->vq[i]);
+		dev->pending[i] = (struct virtq_layout){.size = VIRTQ_MAX_SIZE};
+	}
+	dev->driver_features = 0;
+	dev->dev_feat_sel = dev->drv_feat_sel = 0;
+	dev->queue_sel = 0;
+	dev->int_status = 0;
+	dev->status = 0;
+	dev->resets++;
+	if (dev->ops->reset)
+		dev->ops->reset(dev);
+}
+
+static bool features_acceptable(struct virtio_dev *dev)
+{
+	uint64_t f = dev->driver_features;
+	if (!(f & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
+		pr_warn("virtio %s: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are "
+			"not supported)",
+			dev->name);
+		return false;
+	}
+	if (f & ~dev->host_features)
+		return false;
+	return !dev->ops->features_ok || dev->ops->features_ok(dev) == 0;
+}
+
+static void write_status(struct virtio_dev *dev, uint32_t val)
+{
+	if (val == 0) {
+		reset(dev);
+		return;
+	}
+	const uint32_t driver_bits = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK |
+				     VIRTIO_STATUS_FAILED;
+	uint32_t old = dev->status, next = val & driver_bits;
+	/* Only a reset clears bits; a driver that tries otherwise is ignored. */
+	if (old & driver_bits & ~next)
+		return;
+	uint32_t added = next & ~old;
+	if ((added & VIRTIO_STATUS_DRIVER) && !(next & VIRTIO_STATUS_ACKNOWLEDGE))
+		next &= ~VIRTIO_STATUS_DRIVER;
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		if (!(next & VIRTIO_STATUS_DRIVER) || !features_acceptable(dev))
+			next &= ~VIRTIO_STATUS_FEATURES_OK;
+	}
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(next & VIRTIO_STATUS_FEATURES_OK))
+		next &= ~VIRTIO_STATUS_DRIVER_OK;
+	dev->status = next | (old & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	/* Buffers made available before DRIVER_OK get served now. */
+	if ((dev->status & ~old & VIRTIO_STATUS_DRIVER_OK))
+		for (unsigned i = 0; i < dev->nr_queues; i++)
+			if (dev->vq[i].ready && dev->kick_fd[i] >= 0) {
+				uint64_t one = 1;
+				ssize_t w = write(dev->kick_fd[i], &one, sizeof(one));
+				(void)w;
+			}
+}
+
+static void set_ready(struct virtio_dev *dev, unsigned q, uint32_t val)
+{
+	if (!val) {
+		virtq__disable(&dev->vq[q]);
+		return;
+	}
+	if (dev->vq[q].ready)
+		return;
+	/* Queues are set up between FEATURES_OK and DRIVER_OK (§3.1.1). */
+	if (!(dev->status & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_dev__fail(dev, "queue enabled before FEATURES_OK");
+		return;
+	}
+	const char *why;
+	if (virtq__enable(&dev->vq[q], dev->mem, &dev->pending[q],
+			  virtio_dev__has(dev, VIRTIO_F_EVENT_IDX),
+			  virtio_dev__has(dev, VIRTIO_F_INDIRECT_DESC), &why))
+		virtio_dev__fail(dev, why);
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t val)
+{
+	if (high)
+		*v = (*v & 0xffffffffull) | ((uint64_t)val << 32);
+	else
+		*v = (*v & ~0xffffffffull) | val;
+}
+
+static void reg_write(struct virtio_dev *dev, uint64_t off, uint32_t val)
+{
+	unsigned q = dev->queue_sel;
+	bool qvalid = q < dev->nr_queues;
+	/* Queue layout registers are frozen while the queue is enabled (§4.2.2.3). */
+	bool qwritable = qvalid && !dev->vq[q].ready;
+	struct virtq_layout *l = qvalid ? &dev->pending[q] : NULL;
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		dev->dev_feat_sel = val;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if ((dev->status & VIRTIO_STATUS_DRIVER) &&
+		    !(dev->status & VIRTIO_STATUS_FEATURES_OK) && dev->drv_feat_sel < 2)
+			set_half(&dev->driver_features, dev->drv_feat_sel == 1, val);
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		dev->drv_feat_sel = val;
+		break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		dev->queue_sel = val;
+		break;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		if (qwritable)
+			l->size = val <= VIRTQ_MAX_SIZE ? (uint16_t)val : 0;
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (qvalid)
+			set_ready(dev, q, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		/* Normally KVM's ioeventfd catches these before they reach us. */
+		if (val < dev->nr_queues && dev->kick_fd[val] >= 0) {
+			uint64_t one = 1;
+			ssize_t w = write(dev->kick_fd[val], &one, sizeof(one));
+			(void)w;
+		}
+		break;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		dev->int_status &= ~val;
+		break;
+	case VIRTIO_MMIO_STATUS:
+		write_status(dev, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		if (qwritable)
+			set_half(&l->desc, off == VIRTIO_MMIO_QUEUE_DESC_HIGH, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+		if (qwritable)
+			set_half(&l->avail, off == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+		if (qwritable)
+			set_half(&l->used, off == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, val);
+		break;
+	default:
+		break; /* read-only or unknown: ignored */
+	}
+}
+
+static uint32_t reg_read(struct virtio_dev *dev, uint64_t off)
+{
+	unsigned q = dev->queue_sel;
+	bool qvalid = q < dev->nr_queues;
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return 2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return dev->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		if (dev->dev_feat_sel == 0)
+			return (uint32_t)dev->host_features;
+		if (dev->dev_feat_sel == 1)
+			return (uint32_t)(dev->host_features >> 32);
+		return 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return qvalid ? VIRTQ_MAX_SIZE : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return qvalid && dev->vq[q].ready;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return dev->int_status;
+	case VIRTIO_MMIO_STATUS:
+		return dev->status;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+		return 0xffffffffu; /* no shared memory regions */
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return dev->config_gen;
+	default:
+		return 0;
+	}
+}
+
+void virtio_mmio__access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_dev *dev = opaque;
+	pthread_mutex_lock(&dev->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		/* Device config: any width; our devices have no writable fields. */
+		uint64_t c = off - VIRTIO_MMIO_CONFIG;
+		if (!is_write) {
+			memset(data, 0, len);
+			if (c < dev->config_len && len <= dev->config_len - c)
+				memcpy(data, dev->config + c, len);
+		}
+	} else if (len == 4 && !(off & 3)) {
+		uint32_t v;
+		if (is_write) {
+			memcpy(&v, data, 4);
+			reg_write(dev, off, v);
+		} else {
+			v = reg_read(dev, off);
+			memcpy(data, &v, 4);
+		}
+	} else if (!is_write) {
+		/* §4.2.2.2: registers are 32-bit; other widths read as zero. */
+		memset(data, 0, len);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_dev__kick(struct virtio_dev *dev, unsigned q)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (q < dev->nr_queues && virtio_dev__live(dev) && dev->vq[q].ready)
+		dev->ops->notify(dev, q);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct virtio_kick *k = opaque;
+	uint64_t n;
+	ssize_t r = read(k->dev->kick_fd[k->q], &n, sizeof(n));
+	(void)r;
+	virtio_dev__kick(k->dev, k->q);
+}
+
+int virtio_dev__watch_kicks(struct virtio_dev *dev)
+{
+	for (unsigned i = 0; i < dev->nr_queues; i++)
+		if (event__add(dev->loop, dev->kick_fd[i], EPOLLIN, on_kick, &dev->kicks[i]))
+			return -1;
+	return 0;
+}
+
+int virtio_dev__attach(struct virtio_dev *dev, struct vm *vm, char *err, size_t errlen)
+{
+	if (vm__alloc_mmio_slot(vm, &dev->addr, &dev->irq)) {
+		snprintf(err, errlen, "virtio %s: no MMIO slot or IRQ left (at most %d devices)",
+			 dev->name, VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1);
+		return -1;
+	}
+	if (bus__register(&vm->mmio, dev->addr, VM_MMIO_SLOT_SIZE, virtio_mmio__access, dev)) {
+		snprintf(err, errlen, "virtio %s: cannot register MMIO range: %s", dev->name,
+			 strerror(errno));
+		return -1;
+	}
+	dev->irq_fd = vm__irqfd(vm, dev->irq);
+	if (dev->irq_fd < 0) {
+		snprintf(err, errlen, "virtio %s: KVM_IRQFD: %s", dev->name, strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < dev->nr_queues; i++) {
+		dev->kick_fd[i] = vm__ioeventfd(vm, dev->addr + VIRTIO_MMIO_QUEUE_NOTIFY, i);
+		if (dev->kick_fd[i] < 0) {
+			snprintf(err, errlen, "virtio %s: KVM_IOEVENTFD: %s", dev->name,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (virtio_dev__watch_kicks(dev)) {
+		snprintf(err, errlen, "virtio %s: cannot watch its queues: %s", dev->name,
+			 strerror(errno));
+		return -1;
+	}
+	char arg[64];
+	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)dev->addr,
+		 dev->irq);
+	if (vm__cmdline_append(vm, arg)) {
+		snprintf(err, errlen, "kernel command line too long to announce virtio %s", dev->name);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,372 @@
+/* virtio-net (virtio 1.2 §5.1) on a tap device. Frames cross the tap with the
+ * 12-byte virtio-net header, so offloads pass straight through between guest and
+ * host kernel. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "event.h"
+#include "log.h"
+
+#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4  11
+#define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_MRG_RXBUF  15
+
+#define NET_HDR_LEN 12 /* struct virtio_net_hdr with num_buffers, as VERSION_1 has it */
+#define NET_HDR_NUM_BUFFERS 10
+/* A GSO frame from the tap: header + 64 KiB of IP payload + Ethernet header. */
+#define NET_MAX_FRAME (NET_HDR_LEN + 65536 + 64)
+
+#define NET_RX_BUDGET 256
+
+#define RXQ 0
+#define TXQ 1
+
+struct net_config_space {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;
+} __attribute__((packed));
+
+struct net {
+	struct virtio_dev vdev;
+	int tap;
+	bool tap_offloads; /* the tap accepted TUNSETOFFLOAD when probed */
+	bool rx_polling;
+	struct net_config_space config;
+
+	/* A frame read from the tap that did not fit the guest's buffers yet. */
+	bool frame_pending;
+	size_t frame_len;
+	struct virtq_chain chain;
+	struct {
+		uint16_t head;
+		uint32_t len;
+	} used[VIRTQ_MAX_SIZE];
+
+	uint64_t rx_frames, rx_bytes, rx_dropped;
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint8_t frame[NET_MAX_FRAME];
+};
+
+static void set_polling(struct net *n, bool on)
+{
+	if (n->rx_polling == on || !n->vdev.loop)
+		return;
+	if (event__mod(n->vdev.loop, n->tap, on ? EPOLLIN : 0) == 0)
+		n->rx_polling = on;
+}
+
+/* Copies the pending frame into one or more receive chains. Returns 1 when the
+ * frame is gone (delivered or dropped), 0 if the guest has too few buffers, -1 if
+ * the driver broke the ring. */
+static int deliver(struct net *n)
+{
+	struct virtio_dev *dev = &n->vdev;
+	struct virtq *q = &dev->vq[RXQ];
+	struct virtq_chain *c = &n->chain;
+	bool mrg = virtio_dev__has(dev, VIRTIO_NET_F_MRG_RXBUF);
+	struct iovec nb_iov[2];
+	unsigned nb_n = 0;
+	uint16_t nbufs = 0;
+	size_t off = 0;
+	const char *why;
+	while (off < n->frame_len) {
+		enum virtq_pop r = virtq__pop(q, c, &why);
+		if (r == VIRTQ_EMPTY) {
+			virtq__unpop(q, nbufs);
+			return 0;
+		}
+		if (r == VIRTQ_BAD) {
+			virtio_dev__fail(dev, why);
+			return -1;
+		}
+		if (c->n_out || (nbufs == 0 && c->in_len < NET_HDR_LEN)) {
+			virtio_dev__fail(dev, "receive buffer is read-only or smaller than the header");
+			return -1;
+		}
+		struct iovec *in = c->iov + c->n_out;
+		size_t k = n->frame_len - off;
+		if (k > c->in_len)
+			k = c->in_len;
+		if (!mrg && k < n->frame_len) {
+			/* Without mergeable buffers a frame must fit one chain. */
+			virtq__unpop(q, 1);
+			n->rx_dropped++;
+			dev->stats.dropped++;
+			return 1;
+		}
+		iov__copy_to(in, c->n_in, 0, n->frame + off, k);
+		if (nbufs == 0)
+			nb_n = iov__slice(in, c->n_in, NET_HDR_NUM_BUFFERS, 2, nb_iov, 2);
+		n->used[nbufs].head = c->head;
+		n->used[nbufs].len = (uint32_t)k;
+		nbufs++;
+		off += k;
+	}
+	iov__copy_to(nb_iov, nb_n, 0, &nbufs, sizeof(nbufs));
+	for (uint16_t i = 0; i < nbufs; i++)
+		virtq__add_used(q, n->used[i].head, n->used[i].len);
+	n->rx_frames++;
+	n->rx_bytes += n->frame_len - NET_HDR_LEN;
+	dev->stats.requests += nbufs;
+	dev->stats.write_bytes += n->frame_len - NET_HDR_LEN;
+	return 1;
+}
+
+/* Moves frames from the tap to the guest until either runs dry. */
+static void net_rx(struct net *n)
+{
+	struct virtio_dev *dev = &n->vdev;
+	struct virtq *q = &dev->vq[RXQ];
+	bool delivered = false;
+	if (!virtio_dev__live(dev) || !q->ready) {
+		set_polling(n, false);
+		return;
+	}
+	/* Bounded, so a flooding peer cannot keep the VMM thread from other work;
+	 * the tap stays readable and epoll brings us back. */
+	for (unsigned budget = NET_RX_BUDGET; budget; budget--) {
+		if (!n->frame_pending) {
+			if (!virtq__has_avail(q) && !virtq__arm(q)) {
+				/* No buffers: leave frames in the tap's queue until the guest
+				 * adds some (its kick resumes polling). */
+				set_polling(n, false);
+				break;
+			}
+			ssize_t r = read(n->tap, n->frame, sizeof(n->frame));
+			if (r < 0) {
+				if (errno != EAGAIN && errno != EINTR) {
+					dev->stats.errors++;
+					pr_debug("virtio %s: tap read: %m", dev->name);
+				}
+				set_polling(n, true);
+				break;
+			}
+			if (r < NET_HDR_LEN) {
+				n->rx_dropped++;
+				dev->stats.dropped++;
+				continue;
+			}
+			n->frame_len = (size_t)r;
+			n->frame_pending = true;
+		}
+		int d = deliver(n);
+		if (d < 0)
+			break;
+		if (d == 0) {
+			if (virtq__arm(q))
+				continue;
+			set_polling(n, false);
+			break;
+		}
+		n->frame_pending = false;
+		delivered = true;
+	}
+	if (delivered)
+		virtio_dev__flush(dev, RXQ);
+}
+
+static void net_tx(struct net *n)
+{
+	struct virtio_dev *dev = &n->vdev;
+	struct virtq *q = &dev->vq[TXQ];
+	struct virtq_chain *c = &n->chain;
+	const char *why;
+	do {
+		enum virtq_pop r;
+		while ((r = virtq__pop(q, c, &why)) == VIRTQ_CHAIN) {
+			dev->stats.requests++;
+			if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME) {
+				n->tx_dropped++;
+				dev->stats.errors++;
+			} else if (writev(n->tap, c->iov, (int)c->n_out) < 0) {
+				/* A full tap queue (EAGAIN) drops the frame like a full NIC ring. */
+				n->tx_dropped++;
+				if (errno == EAGAIN)
+					dev->stats.dropped++;
+				else
+					dev->stats.errors++;
+			} else {
+				n->tx_frames++;
+				n->tx_bytes += c->out_len - NET_HDR_LEN;
+				dev->stats.read_bytes += c->out_len - NET_HDR_LEN;
+			}
+			virtq__add_used(q, c->head, 0);
+		}
+		virtio_dev__flush(dev, TXQ);
+		if (r == VIRTQ_BAD) {
+			virtio_dev__fail(dev, why);
+			return;
+		}
+	} while (virtq__arm(q));
+}
+
+static void net_notify(struct virtio_dev *dev, unsigned q)
+{
+	struct net *n = (struct net *)dev;
+	if (q == TXQ)
+		net_tx(n);
+	else if (q == RXQ)
+		net_rx(n); /* new buffers: resumes polling the tap */
+}
+
+static void on_tap(void *opaque, uint32_t events)
+{
+	struct net *n = opaque;
+	pthread_mutex_lock(&n->vdev.lock);
+	net_rx(n);
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+static int net_features_ok(struct virtio_dev *dev)
+{
+	struct net *n = (struct net *)dev;
+	if (!n->tap_offloads)
+		return 0;
+	/* The tap may hand us only what the driver can take. */
+	unsigned off = 0;
+	if (virtio_dev__has(dev, VIRTIO_NET_F_GUEST_CSUM))
+		off |= TUN_F_CSUM;
+	if (virtio_dev__has(dev, VIRTIO_NET_F_GUEST_TSO4))
+		off |= TUN_F_TSO4;
+	if (virtio_dev__has(dev, VIRTIO_NET_F_GUEST_TSO6))
+		off |= TUN_F_TSO6;
+	if (ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
+		pr_warn("virtio %s: TUNSETOFFLOAD 0x%x: %m", dev->name, off);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *dev)
+{
+	struct net *n = (struct net *)dev;
+	if (n->frame_pending) {
+		n->rx_dropped++;
+		dev->stats.dropped++;
+	}
+	n->frame_pending = false;
+}
+
+static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
+{
+	struct net *n = (struct net *)dev;
+	fn(opaque, dev->name, "rx_frames", n->rx_frames);
+	fn(opaque, dev->name, "rx_bytes", n->rx_bytes);
+	fn(opaque, dev->name, "rx_dropped", n->rx_dropped);
+	fn(opaque, dev->name, "tx_frames", n->tx_frames);
+	fn(opaque, dev->name, "tx_bytes", n->tx_bytes);
+	fn(opaque, dev->name, "tx_dropped", n->tx_dropped);
+}
+
+static void net_destroy(struct virtio_dev *dev)
+{
+	struct net *n = (struct net *)dev;
+	if (n->tap >= 0) {
+		if (dev->loop)
+			event__del(dev->loop, n->tap);
+		close(n->tap);
+	}
+	virtio_dev__release(dev);
+	free(n);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.notify = net_notify,
+	.features_ok = net_features_ok,
+	.reset = net_reset,
+	.metrics = net_metrics,
+	.destroy = net_destroy,
+};
+
+static int open_tap(const char *name, char *err, size_t errlen)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "net %s: /dev/net/tun: %s", name, strerror(errno));
+		return -1;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		snprintf(err, errlen, "net: cannot open tap %s: %s", name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	int hdr = NET_HDR_LEN;
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		snprintf(err, errlen, "net: tap %s: TUNSETVNETHDRSZ: %s", name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct virtio_dev *net__create(const struct net_config *nc, int tap_fd,
+			       const struct guest_mem *mem, struct event_loop *loop, char *err,
+			       size_t errlen)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	if (!n) {
+		snprintf(err, errlen, "net %s: out of memory", nc->id);
+		if (tap_fd >= 0)
+			close(tap_fd);
+		return NULL;
+	}
+	n->tap = tap_fd >= 0 ? tap_fd : open_tap(nc->host_dev_name, err, errlen);
+	if (n->tap < 0) {
+		free(n);
+		return NULL;
+	}
+	/* Offer receive offloads only if this tap can do them; until the driver has
+	 * chosen, the tap checksums and segments everything itself. */
+	unsigned all = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+	n->tap_offloads = ioctl(n->tap, TUNSETOFFLOAD, all) == 0;
+	if (n->tap_offloads)
+		ioctl(n->tap, TUNSETOFFLOAD, 0);
+	uint64_t features = VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+	if (n->tap_offloads)
+		features |= VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+			    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+	if (nc->has_mac) {
+		features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+		memcpy(n->config.mac, nc->guest_mac, 6);
+	}
+	n->config.max_virtqueue_pairs = 1;
+	char name[CONFIG_ID_MAX + 16];
+	snprintf(name, sizeof(name), "net.%s", nc->id);
+	virtio_dev__init(&n->vdev, &net_ops, VIRTIO_ID_NET, name, mem, loop, 2, features,
+			 &n->config, sizeof(n->config));
+	/* Registered now, before vCPUs run, so nothing else touches the loop's table;
+	 * it is enabled and disabled later from the VMM thread only. */
+	if (loop) {
+		if (event__add(loop, n->tap, EPOLLIN, on_tap, n) < 0) {
+			snprintf(err, errlen, "net %s: cannot watch the tap: %s", nc->id,
+				 strerror(errno));
+			n->tap_offloads = false;
+			close(n->tap);
+			n->tap = -1;
+			net_destroy(&n->vdev);
+			return NULL;
+		}
+		n->rx_polling = true;
+	}
+	return &n->vdev;
+}
