@@ -18,7 +18,8 @@
  *	--log FILE          copy CMD's output there (stderr lines prefixed "E ")
  *
  *   benchtool rate --parallel P --count N [--timeout MS] -- CMD [ARGS...]
- *	Runs CMD N times with at most P at once; prints VMs per second.
+ *	Runs CMD N times with at most P at once; prints VMs per second. "{i}" in an
+ *	argument becomes the run's index (0..N-1).
  *
  *   benchtool smaps PID GUEST_MIB
  *	Prints the memory object of `run` for a process that is already running.
@@ -409,11 +410,30 @@ static void api_start(const struct run_opts *o, struct run_result *r)
 	r->start_done_us = us_since(r);
 }
 
-static pid_t spawn(char **cmd, int out_fd, int err_fd)
+/* `rate` gives every run its own names (jail ids, sockets): "{i}" in an argument
+ * becomes the run's index. Done in the child, so the parent's argv stays a template. */
+static void subst_index(char **cmd, long long index)
+{
+	for (; *cmd; cmd++) {
+		char *at = strstr(*cmd, "{i}");
+		if (!at)
+			continue;
+		size_t len = strlen(*cmd) + 24;
+		char *s = malloc(len);
+		if (!s)
+			_exit(127);
+		snprintf(s, len, "%.*s%lld%s", (int)(at - *cmd), *cmd, index, at + 3);
+		*cmd = s;
+	}
+}
+
+static pid_t spawn(char **cmd, int out_fd, int err_fd, long long index)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	if (index >= 0)
+		subst_index(cmd, index);
 	int null = open("/dev/null", O_RDWR);
 	dup2(null, 0);
 	dup2(out_fd >= 0 ? out_fd : null, 1);
@@ -470,7 +490,7 @@ static int cmd_run(struct run_opts *o)
 	if (o->sock)
 		unlink(o->sock);
 	r.t0 = now_ns();
-	pid_t pid = spawn(o->cmd, po[1], pe[1]);
+	pid_t pid = spawn(o->cmd, po[1], pe[1], -1);
 	if (pid < 0) {
 		perror("benchtool: fork");
 		return 1;
@@ -649,7 +669,7 @@ static int cmd_rate(long long parallel, long long count, long long timeout_ms, c
 	int64_t t0 = now_ns();
 	while ((started < count || running) && !alarm_hit) {
 		while (started < count && running < parallel) {
-			pid_t p = spawn(cmd, -1, -1);
+			pid_t p = spawn(cmd, -1, -1, started);
 			if (p < 0) {
 				perror("benchtool: fork");
 				break;
