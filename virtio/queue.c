@@ -213,17 +213,13 @@ bool virtq__should_notify(struct virtq *q)
 	/* The used index must be visible before the driver's suppression hints are read. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint16_t old = q->signalled, now = q->used_idx;
-	bool valid = q->signalled_valid;
-	if (valid && old == now)
-		return false;
+	if (old == now)
+		return false; /* nothing new since the last decision */
 	q->signalled = now;
-	q->signalled_valid = true;
 	if (!q->event_idx)
 		return !(load16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
-	if (!valid)
-		return true;
 	uint16_t ev = load16(used_event(q));
-	/* vring_need_event: did `now` step past the index the driver asked about? */
+	/* vring_need_event: did the used index step past the one the driver named? */
 	return (uint16_t)(now - ev - 1) < (uint16_t)(now - old);
 }
 

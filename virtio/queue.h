@@ -40,8 +40,7 @@ struct virtq {
 	uint8_t *used;
 	uint16_t last_avail; /* next avail ring slot the device will take */
 	uint16_t used_idx;   /* shadow of used->idx, published by virtq__flush */
-	uint16_t signalled;  /* used_idx when the driver was last interrupted */
-	bool signalled_valid;
+	uint16_t signalled;  /* used_idx when notification was last decided */
 };
 
 /* One descriptor chain, already split into device-readable then device-writable
