@@ -83,6 +83,9 @@ struct api {
 	const struct api_ops *ops;
 	void *ctx;
 	int metrics_fd;
+	/* Validate logger/metrics/serial bodies without opening their files, for the
+	 * fuzzer, which must not create files wherever its input says. */
+	bool dry_files;
 	uint64_t requests[ROUTE_COUNT][4]; /* by enum http_method */
 	uint64_t fails[ROUTE_COUNT][4];
 	struct json_tok toks[API_MAX_TOKENS];

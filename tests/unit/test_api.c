@@ -1,0 +1,574 @@
+/* The API router and handlers: every route and method, one negative test per
+ * validation rule, "a rejected request changes nothing", the config file. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "check.h"
+
+static struct api *a;
+static char last[8192];
+static char tmpdir[64];
+static char kernel[128], initrd[128], disk[128], disk2[128];
+static int starts, cads, pauses, resumes, fail_start;
+
+static int fake_start(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (fail_start) {
+		snprintf(err, errlen, "kernel is not an ELF");
+		return -1;
+	}
+	starts++;
+	return 0;
+}
+static int fake_cad(void *ctx, char *err, size_t errlen)
+{
+	cads++;
+	return 0;
+}
+static int fake_pause(void *ctx, char *err, size_t errlen)
+{
+	pauses++;
+	return 0;
+}
+static int fake_resume(void *ctx, char *err, size_t errlen)
+{
+	resumes++;
+	return 0;
+}
+static const struct api_ops ops = {fake_start, fake_cad, fake_pause, fake_resume, NULL};
+
+static int req(enum http_method m, const char *path, const char *body)
+{
+	struct api_response r;
+	api__handle(a, m, path, body, body ? strlen(body) : 0, &r);
+	snprintf(last, sizeof(last), "%s", r.body.buf ? r.body.buf : "");
+	json_out__free(&r.body);
+	return r.status;
+}
+#define GET(p)      req(HTTP_GET, p, NULL)
+#define PUT(p, b)   req(HTTP_PUT, p, b)
+#define PATCH(p, b) req(HTTP_PATCH, p, b)
+
+static void touch(char *out, const char *name)
+{
+	snprintf(out, 128, "%s/%s", tmpdir, name);
+	int fd = open(out, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+}
+
+static void cleanup(void)
+{
+	const char *names[] = {"vmlinux", "initrd", "disk.img", "disk2.img", "serial.out",
+			       "metrics.json"};
+	char p[128];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(tmpdir);
+}
+
+static void fresh(void)
+{
+	if (!a) {
+		atexit(cleanup);
+		a = malloc(sizeof(*a));
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ember-test-api.XXXXXX");
+		if (!mkdtemp(tmpdir))
+			abort();
+		touch(kernel, "vmlinux");
+		touch(initrd, "initrd");
+		touch(disk, "disk.img");
+		touch(disk2, "disk2.img");
+	} else {
+		api__destroy(a);
+	}
+	api__init(a, NULL, "test-vm", "9.9.9", &ops, NULL);
+	starts = cads = pauses = resumes = fail_start = 0;
+	log__set_level(LOG_ERROR);
+}
+
+/* The response body names the field and the reason. */
+#define CHECK_FAULT(status_expr, want_status, needle)                                              \
+	do {                                                                                       \
+		CHECK_EQ(status_expr, want_status);                                                \
+		if (!strstr(last, "\"fault_message\"") || !strstr(last, needle)) {                 \
+			char m_[600];                                                              \
+			snprintf(m_, sizeof(m_), "fault '%.400s' lacks '%.100s'", last, needle);          \
+			check__fail(__FILE__, __LINE__, m_);                                       \
+		}                                                                                  \
+	} while (0)
+
+static void boot_source(void)
+{
+	char b[512];
+	snprintf(b, sizeof(b), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0\"}",
+		 kernel);
+	CHECK_EQ(PUT("/boot-source", b), 204);
+}
+
+static void test_info_and_version(void)
+{
+	fresh();
+	CHECK_EQ(GET("/"), 200);
+	CHECK(strstr(last, "\"id\":\"test-vm\"") && strstr(last, "\"state\":\"Not started\"") &&
+	      strstr(last, "\"vmm_version\":\"9.9.9\""));
+	CHECK_EQ(GET("/version"), 200);
+	CHECK_STR(last, "{\"firecracker_version\":\"9.9.9\"}");
+}
+
+static void test_unknown_paths_and_methods(void)
+{
+	fresh();
+	CHECK_FAULT(GET("/nope"), 400, "/nope");
+	CHECK_FAULT(GET("/drives"), 400, "Invalid request");
+	CHECK_FAULT(GET("/drives/a/b"), 400, "Invalid request");
+	CHECK_FAULT(GET("/machine-configX"), 400, "Invalid request");
+	CHECK_FAULT(req(HTTP_OTHER, "/", NULL), 405, "not allowed");
+	CHECK_FAULT(PUT("/", "{}"), 405, "not allowed");
+	CHECK_FAULT(PUT("/version", "{}"), 405, "not allowed");
+	CHECK_FAULT(GET("/boot-source"), 405, "not allowed");
+	CHECK_FAULT(PATCH("/boot-source", "{}"), 405, "not allowed");
+	CHECK_FAULT(GET("/drives/d1"), 405, "not allowed");
+	CHECK_FAULT(GET("/network-interfaces/n1"), 405, "not allowed");
+	CHECK_FAULT(GET("/actions"), 405, "not allowed");
+	CHECK_FAULT(GET("/vm"), 405, "not allowed");
+	CHECK_FAULT(PUT("/vm", "{}"), 405, "not allowed");
+	CHECK_FAULT(PUT("/vm/config", "{}"), 405, "not allowed");
+	CHECK_FAULT(GET("/logger"), 405, "not allowed");
+	CHECK_FAULT(GET("/metrics"), 405, "not allowed");
+	CHECK_FAULT(PATCH("/vsock", "{}"), 405, "not allowed");
+	CHECK_FAULT(GET("/entropy"), 405, "not allowed");
+	CHECK_EQ(api__route("/machine-config/"), ROUTE_MACHINE_CONFIG);
+	CHECK_EQ(api__route("/drives/x"), ROUTE_DRIVES);
+	CHECK_EQ(api__route("/drives/"), ROUTE_UNKNOWN);
+}
+
+static void test_unsupported_endpoints(void)
+{
+	fresh();
+	const char *paths[] = {"/balloon", "/balloon/statistics", "/snapshot/create",
+			       "/snapshot/load", "/mmds", "/mmds/config", "/cpu-config",
+			       "/pmem/p1", "/hotplug/memory", "/balloon/hinting/start"};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
+	CHECK_FAULT(GET("/mmds"), 400, "not supported");
+}
+
+static void test_bodies_must_be_json_objects(void)
+{
+	fresh();
+	CHECK_FAULT(PUT("/machine-config", NULL), 400, "needs a JSON body");
+	CHECK_FAULT(PUT("/machine-config", "{"), 400, "invalid JSON");
+	CHECK_FAULT(PUT("/machine-config", "[1]"), 400, "must be a JSON object");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64} x"), 400,
+		    "invalid JSON");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"vcpu_count\":2,\"mem_size_mib\":64}"),
+		    400, "given twice");
+}
+
+static void test_machine_config(void)
+{
+	fresh();
+	CHECK_EQ(GET("/machine-config"), 200);
+	CHECK(strstr(last, "\"vcpu_count\":1") && strstr(last, "\"mem_size_mib\":128"));
+	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256,\"smt\":true,"
+					"\"track_dirty_pages\":true,\"cpu_template\":\"None\","
+					"\"huge_pages\":\"None\"}"),
+		 204);
+	CHECK_EQ(GET("/machine-config"), 200);
+	CHECK(strstr(last, "\"vcpu_count\":2") && strstr(last, "\"mem_size_mib\":256") &&
+	      strstr(last, "\"smt\":true") && strstr(last, "\"track_dirty_pages\":true"));
+	/* PUT resets the optional fields */
+	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256}"), 204);
+	GET("/machine-config");
+	CHECK(strstr(last, "\"smt\":false"));
+	CHECK_EQ(PATCH("/machine-config", "{\"mem_size_mib\":512}"), 204);
+	GET("/machine-config");
+	CHECK(strstr(last, "\"vcpu_count\":2") && strstr(last, "\"mem_size_mib\":512"));
+	CHECK_EQ(PATCH("/machine-config", "{}"), 204);
+}
+
+static void test_machine_config_rejections_change_nothing(void)
+{
+	fresh();
+	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256}"), 204);
+	char before[sizeof(last)];
+	GET("/machine-config");
+	snprintf(before, sizeof(before), "%s", last);
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":0,\"mem_size_mib\":64}"), 400,
+		    "vcpu_count");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":33,\"mem_size_mib\":64}"), 400,
+		    "out of range");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":-1,\"mem_size_mib\":64}"), 400,
+		    "vcpu_count");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1.5,\"mem_size_mib\":64}"), 400,
+		    "not an integer");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":\"2\",\"mem_size_mib\":64}"), 400,
+		    "expected a number");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1}"), 400, "mem_size_mib");
+	CHECK_FAULT(PUT("/machine-config", "{\"mem_size_mib\":64}"), 400, "vcpu_count");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":0}"), 400,
+		    "mem_size_mib");
+	CHECK_FAULT(PUT("/machine-config",
+			"{\"vcpu_count\":1,\"mem_size_mib\":99999999999999999999999}"),
+		    400, "mem_size_mib");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":3,\"mem_size_mib\":64,\"smt\":true}"),
+		    400, "smt");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"smt\":1}"),
+		    400, "smt");
+	CHECK_FAULT(PUT("/machine-config",
+			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"huge_pages\":\"2M\"}"),
+		    400, "huge_pages");
+	CHECK_FAULT(PUT("/machine-config",
+			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"T2\"}"),
+		    400, "cpu_template");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"),
+		    400, "unknown field 'foo'");
+	CHECK_FAULT(PATCH("/machine-config", "{\"vcpu_count\":3,\"smt\":true}"), 400, "smt");
+	GET("/machine-config");
+	CHECK_STR(last, before);
+}
+
+static void test_boot_source(void)
+{
+	fresh();
+	char b[600];
+	CHECK_FAULT(PUT("/boot-source", "{}"), 400, "kernel_image_path");
+	CHECK_FAULT(PUT("/boot-source", "{\"kernel_image_path\":\"\"}"), 400, "must not be empty");
+	CHECK_FAULT(PUT("/boot-source", "{\"kernel_image_path\":\"/nonexistent/k\"}"), 400,
+		    "cannot open");
+	snprintf(b, sizeof(b), "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"/nonexistent\"}",
+		 kernel);
+	CHECK_FAULT(PUT("/boot-source", b), 400, "initrd_path");
+	snprintf(b, sizeof(b), "{\"kernel_image_path\":\"%s\",\"boot_args\":7}", kernel);
+	CHECK_FAULT(PUT("/boot-source", b), 400, "boot_args");
+	char *longb = malloc(4000);
+	int n = snprintf(longb, 4000, "{\"kernel_image_path\":\"%s\",\"boot_args\":\"", kernel);
+	memset(longb + n, 'a', 2100);
+	strcpy(longb + n + 2100, "\"}");
+	CHECK_FAULT(PUT("/boot-source", longb), 400, "boot_args");
+	free(longb);
+	GET("/vm/config");
+	CHECK(strstr(last, "\"boot-source\":null"));
+	snprintf(b, sizeof(b), "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\"}", kernel,
+		 initrd);
+	CHECK_EQ(PUT("/boot-source", b), 204);
+	GET("/vm/config");
+	CHECK(strstr(last, initrd) && strstr(last, kernel));
+}
+
+static void test_drives(void)
+{
+	fresh();
+	char b[600];
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":false,\"cache_type\":\"Unsafe\",\"io_engine\":\"Sync\"}",
+		 disk);
+	CHECK_EQ(PUT("/drives/rootfs", b), 204);
+	CHECK_FAULT(PUT("/drives/other", b), 400, "does not match");
+	CHECK_FAULT(PUT("/drives/bad.id", b), 400, "drive_id");
+	snprintf(b, sizeof(b), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":true}",
+		 disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "root device");
+	snprintf(b, sizeof(b), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\"}", disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "is_root_device");
+	CHECK_FAULT(PUT("/drives/d2", "{\"drive_id\":\"d2\",\"is_root_device\":false,"
+				      "\"path_on_host\":\"/nonexistent\"}"),
+		    400, "path_on_host");
+	CHECK_FAULT(PUT("/drives/d2", "{\"drive_id\":\"d2\",\"is_root_device\":false}"), 400,
+		    "path_on_host");
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"io_engine\":\"Async\"}",
+		 disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "io_engine");
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"cache_type\":\"Bogus\"}",
+		 disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "cache_type");
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"rate_limiter\":{\"bandwidth\":{\"size\":1,\"refill_time\":1}}}",
+		 disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "rate_limiter");
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"socket\":\"/x\"}",
+		 disk2);
+	CHECK_FAULT(PUT("/drives/d2", b), 400, "socket");
+	/* update in place, then fill up to the limit */
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":true,\"partuuid\":\"abcd-01\"}",
+		 disk2);
+	CHECK_EQ(PUT("/drives/rootfs", b), 204);
+	GET("/vm/config");
+	CHECK(strstr(last, disk2) && !strstr(last, disk));
+	CHECK(strstr(last, "\"partuuid\":\"abcd-01\""));
+	for (int i = 1; i < CONFIG_MAX_DRIVES; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "/drives/x%d", i);
+		snprintf(b, sizeof(b),
+			 "{\"drive_id\":\"x%d\",\"path_on_host\":\"%s\",\"is_root_device\":false}",
+			 i, disk);
+		CHECK_EQ(PUT(p, b), 204);
+	}
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"x99\",\"path_on_host\":\"%s\",\"is_root_device\":false}", disk);
+	CHECK_FAULT(PUT("/drives/x99", b), 400, "at most");
+	/* PATCH is post-boot only */
+	CHECK_FAULT(PATCH("/drives/rootfs", "{\"drive_id\":\"rootfs\"}"), 400, "before starting");
+}
+
+static void test_network_interfaces(void)
+{
+	fresh();
+	CHECK_EQ(PUT("/network-interfaces/eth0",
+		     "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
+		     "\"AA:FC:00:00:00:01\"}"),
+		 204);
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap0\"}"),
+		    400, "host_dev_name");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":"
+			"\"AA:FC:00:00:00:01\"}"),
+		    400, "guest_mac");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":\"zz\"}"),
+		    400, "guest_mac");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth2\",\"host_dev_name\":\"tap1\"}"),
+		    400, "does not match");
+	CHECK_FAULT(PUT("/network-interfaces/eth1", "{\"iface_id\":\"eth1\"}"), 400,
+		    "host_dev_name");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"a-very-long-tap-name\"}"),
+		    400, "host_dev_name");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"mtu\":10}"),
+		    400, "mtu");
+	CHECK_FAULT(PUT("/network-interfaces/eth1",
+			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"rx_rate_limiter\":{}}"),
+		    400, "rx_rate_limiter");
+	GET("/vm/config");
+	CHECK(strstr(last, "\"guest_mac\":\"aa:fc:00:00:00:01\"") && !strstr(last, "tap1"));
+	CHECK_FAULT(PATCH("/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}"), 400,
+		    "before starting");
+}
+
+static void test_vsock_entropy_serial(void)
+{
+	fresh();
+	CHECK_FAULT(PUT("/vsock", "{\"guest_cid\":2,\"uds_path\":\"/tmp/v.sock\"}"), 400,
+		    "guest_cid");
+	CHECK_FAULT(PUT("/vsock", "{\"guest_cid\":4294967296,\"uds_path\":\"/tmp/v.sock\"}"), 400,
+		    "guest_cid");
+	CHECK_FAULT(PUT("/vsock", "{\"guest_cid\":3}"), 400, "uds_path");
+	char b[400];
+	snprintf(b, sizeof(b), "{\"guest_cid\":3,\"uds_path\":\"/%0200d\"}", 0);
+	CHECK_FAULT(PUT("/vsock", b), 400, "uds_path");
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\",\"vsock_id\":\"v\"}"),
+		 204);
+	CHECK_EQ(PUT("/entropy", "{}"), 204);
+	CHECK_FAULT(PUT("/entropy", "{\"rate_limiter\":{}}"), 400, "rate_limiter");
+	CHECK_FAULT(PUT("/entropy", "{\"x\":1}"), 400, "unknown field");
+	GET("/vm/config");
+	CHECK(strstr(last, "\"guest_cid\":3") && strstr(last, "\"entropy\":{}"));
+	snprintf(b, sizeof(b), "{\"serial_out_path\":\"%s/serial.out\"}", tmpdir);
+	CHECK_EQ(PUT("/serial", b), 204);
+	CHECK_FAULT(PUT("/serial", "{\"serial_out_path\":\"/nonexistent/dir/x\"}"), 400,
+		    "serial_out_path");
+	CHECK_EQ(a->cfg.vm.serial_out, SERIAL_OUT_FILE);
+}
+
+static void test_logger_and_metrics(void)
+{
+	fresh();
+	char b[400], path[200];
+	CHECK_FAULT(PUT("/logger", "{\"level\":\"Loud\"}"), 400, "level");
+	CHECK_FAULT(PUT("/logger", "{\"log_path\":\"/nonexistent/dir/log\"}"), 400, "log_path");
+	CHECK_EQ(PUT("/logger", "{\"level\":\"error\",\"show_level\":true}"), 204);
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 400, "metrics");
+	CHECK_FAULT(PUT("/metrics", "{}"), 400, "metrics_path");
+	CHECK_FAULT(PUT("/metrics", "{\"metrics_path\":\"/nonexistent/dir/m\"}"), 400,
+		    "metrics_path");
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	unlink(path);
+	snprintf(b, sizeof(b),
+		 "{\"metrics_path\":\"%s\",\"emit_id\":true,\"properties\":{\"k\":\"v\"}}", path);
+	CHECK_EQ(PUT("/metrics", b), 204);
+	CHECK_FAULT(PUT("/metrics", b), 400, "already");
+	GET("/nope");
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	char line[4096] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	CHECK(strstr(line, "\"utc_timestamp_ms\":") != NULL);
+	CHECK(strstr(line, "\"id\":\"test-vm\"") != NULL);
+	CHECK(strstr(line, "\"properties\":{\"k\":\"v\"}") != NULL);
+	CHECK(strstr(line, "\"metrics_count\":4,\"metrics_fails\":3") != NULL);
+	CHECK(strstr(line, "\"invalid_path_count\":1") != NULL);
+	CHECK(line[strlen(line) - 1] == '\n');
+	struct json_doc d;
+	struct json_tok t[512];
+	char e[100];
+	line[strlen(line) - 1] = '\0';
+	CHECK_EQ(json__parse(&d, line, strlen(line), t, 512, e, sizeof(e)), 0);
+	log__set_level(LOG_ERROR);
+}
+
+static void test_actions_and_lifecycle(void)
+{
+	fresh();
+	CHECK_FAULT(PUT("/actions", "{}"), 400, "action_type");
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"Reboot\"}"), 400, "InstanceStart");
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 400,
+		    "kernel_image_path");
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"SendCtrlAltDel\"}"), 400,
+		    "before starting");
+	CHECK_FAULT(PATCH("/vm", "{\"state\":\"Paused\"}"), 400, "before starting");
+	boot_source();
+	fail_start = 1;
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 400, "not an ELF");
+	GET("/");
+	CHECK(strstr(last, "Not started"));
+	fail_start = 0;
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+	CHECK_EQ(starts, 1);
+	GET("/");
+	CHECK(strstr(last, "\"state\":\"Running\""));
+	CHECK_FAULT(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 400, "after starting");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64}"), 400,
+		    "after starting");
+	CHECK_FAULT(PATCH("/machine-config", "{\"vcpu_count\":1}"), 400, "after starting");
+	CHECK_FAULT(PUT("/boot-source", "{\"kernel_image_path\":\"/x\"}"), 400, "after starting");
+	CHECK_FAULT(PUT("/drives/a", "{}"), 400, "after starting");
+	CHECK_FAULT(PUT("/network-interfaces/a", "{}"), 400, "after starting");
+	CHECK_FAULT(PUT("/vsock", "{}"), 400, "after starting");
+	CHECK_FAULT(PUT("/entropy", "{}"), 400, "after starting");
+	CHECK_FAULT(PUT("/logger", "{}"), 400, "after starting");
+	CHECK_FAULT(PUT("/metrics", "{}"), 400, "after starting");
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"SendCtrlAltDel\"}"), 204);
+	CHECK_EQ(cads, 1);
+	CHECK_FAULT(PATCH("/vm", "{\"state\":\"Stopped\"}"), 400, "state");
+	CHECK_EQ(PATCH("/vm", "{\"state\":\"Paused\"}"), 204);
+	GET("/");
+	CHECK(strstr(last, "\"state\":\"Paused\""));
+	CHECK_EQ(PATCH("/vm", "{\"state\":\"Resumed\"}"), 204);
+	CHECK_EQ(pauses, 1);
+	CHECK_EQ(resumes, 1);
+	GET("/");
+	CHECK(strstr(last, "\"state\":\"Running\""));
+	CHECK_EQ(GET("/machine-config"), 200);
+	CHECK_EQ(GET("/vm/config"), 200);
+}
+
+static void test_patch_devices_after_boot(void)
+{
+	fresh();
+	char b[600];
+	snprintf(b, sizeof(b), "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true}",
+		 disk);
+	CHECK_EQ(PUT("/drives/d1", b), 204);
+	CHECK_EQ(PUT("/network-interfaces/n1", "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap9\"}"),
+		 204);
+	boot_source();
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+	CHECK_EQ(PATCH("/drives/d1", "{\"drive_id\":\"d1\"}"), 204);
+	CHECK_FAULT(PATCH("/drives/d2", "{\"drive_id\":\"d2\"}"), 400, "no drive");
+	CHECK_FAULT(PATCH("/drives/d1", "{\"drive_id\":\"d2\"}"), 400, "does not match");
+	CHECK_FAULT(PATCH("/drives/d1", "{\"drive_id\":\"d1\",\"path_on_host\":\"/x\"}"), 400,
+		    "path_on_host");
+	CHECK_FAULT(PATCH("/drives/d1", "{\"path_on_host\":\"/x\"}"), 400, "drive_id");
+	CHECK_EQ(PATCH("/network-interfaces/n1", "{\"iface_id\":\"n1\"}"), 204);
+	CHECK_FAULT(PATCH("/network-interfaces/n1",
+			  "{\"iface_id\":\"n1\",\"tx_rate_limiter\":{\"ops\":{}}}"),
+		    400, "tx_rate_limiter");
+	CHECK_FAULT(PATCH("/network-interfaces/n2", "{\"iface_id\":\"n2\"}"), 400,
+		    "no network interface");
+}
+
+static void test_config_file_round_trip(void)
+{
+	fresh();
+	char b[600];
+	boot_source();
+	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":300}"), 204);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":true}",
+		 disk);
+	CHECK_EQ(PUT("/drives/d1", b), 204);
+	CHECK_EQ(PUT("/network-interfaces/n1",
+		     "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap9\",\"guest_mac\":"
+		     "\"02:00:00:00:00:09\"}"),
+		 204);
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":7,\"uds_path\":\"/tmp/v.sock\"}"), 204);
+	CHECK_EQ(PUT("/entropy", "{}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	char exported[8192];
+	snprintf(exported, sizeof(exported), "%s", last);
+
+	fresh();
+	char err[512] = "";
+	CHECK_EQ(api__load_config(a, exported, strlen(exported), err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK_STR(last, exported);
+	CHECK_EQ(a->cfg.vm.vcpus, 2);
+	CHECK(a->cfg.vm.drives[0].read_only);
+}
+
+static void test_config_file_rejections(void)
+{
+	fresh();
+	char err[512], b[600];
+	const char *bad[][2] = {
+		{"[]", "expected an object"},
+		{"{\"boot-source\":{}}", "kernel_image_path"},
+		{"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":64}}", "kernel_image_path"},
+		{"{\"bogus\":{}}", "unknown field 'bogus'"},
+		{"{\"balloon\":{\"amount_mib\":1,\"deflate_on_oom\":true}}", "balloon"},
+		{"{\"drives\":{}}", "drives"},
+		{"{\"drives\":[1]}", "drive"},
+		{"{", "invalid JSON"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ(api__load_config(a, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
+		if (!strstr(err, bad[i][1])) {
+			char m[700];
+			snprintf(m, sizeof(m), "config '%.100s': error '%.300s' lacks '%.100s'", bad[i][0], err,
+				 bad[i][1]);
+			check__fail(__FILE__, __LINE__, m);
+		}
+	}
+	/* A failing file changes nothing. */
+	snprintf(b, sizeof(b),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":"
+		 "4,\"mem_size_mib\":64},\"vsock\":{\"guest_cid\":1,\"uds_path\":\"/x\"}}",
+		 kernel);
+	CHECK_EQ(api__load_config(a, b, strlen(b), err, sizeof(err)), -1);
+	CHECK(strstr(err, "guest_cid") != NULL);
+	CHECK_EQ(a->cfg.vm.vcpus, 1);
+	CHECK_EQ(a->cfg.vm.kernel_path[0], '\0');
+	CHECK_EQ(api__load_config_file(a, "/nonexistent.json", err, sizeof(err)), -1);
+	CHECK(strstr(err, "/nonexistent.json") != NULL);
+}
+
+CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
+	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
+	   CHECK_CASE(test_machine_config),
+	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
+	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
+	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
+	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
+	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))
