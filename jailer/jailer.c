@@ -690,21 +690,27 @@ static void setup_cgroups_v1(const struct jail *j)
 
 static void setup_cgroups_v2(const struct jail *j)
 {
-	char mount[PATH_MAX], rel[PATH_MAX], dir[PATH_MAX];
+	char mount[PATH_MAX], rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
 	if (!find_cgroup_mount(NULL, mount, sizeof(mount)))
 		step_fail(STEP_CGROUP, "/proc/mounts", 0, "no cgroup2 file system is mounted");
 	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
-	make_cgroup_dirs(mount, rel, false);
 	path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
 
-	/* Controllers flow down: each must be in cgroup.subtree_control of every
-	 * ancestor of the jail's cgroup, from the mount root to its parent. */
-	char controllers[MAX_CONTROLLERS][32];
+	/* The controllers the settings name; "cgroup." files are core, always there.
+	 * Checked against the root before anything is created. */
+	char controllers[MAX_CONTROLLERS][32], avail[4096];
 	unsigned nr = 0;
+	path_fmt(avail_path, sizeof(avail_path), STEP_CGROUP, "%s/cgroup.controllers", mount);
+	read_file(avail_path, avail, sizeof(avail));
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
 		const char *c = j->cgroups[i].controller;
-		if (strcmp(c, "cgroup") == 0) /* core files: cgroup.max.depth, ... */
+		if (strcmp(c, "cgroup") == 0)
 			continue;
+		if (!has_word(avail, c))
+			step_fail(STEP_CGROUP, avail_path, 0,
+				  "controller '%s' is not available (bound to a cgroup v1 "
+				  "hierarchy?)",
+				  c);
 		unsigned k;
 		for (k = 0; k < nr; k++)
 			if (strcmp(controllers[k], c) == 0)
@@ -712,29 +718,26 @@ static void setup_cgroups_v2(const struct jail *j)
 		if (k == nr && nr < MAX_CONTROLLERS)
 			snprintf(controllers[nr++], sizeof(controllers[0]), "%s", c);
 	}
+	make_cgroup_dirs(mount, rel, false);
+
+	/* Controllers flow down: each must be in cgroup.subtree_control of every
+	 * ancestor of the jail's cgroup, from the mount root to its parent. */
 	char prefix[PATH_MAX];
 	snprintf(prefix, sizeof(prefix), "%s", mount);
-	const char *r = rel;
-	for (;;) {
+	for (const char *r = rel;;) {
 		for (unsigned k = 0; k < nr; k++) {
-			char sc[PATH_MAX + 32], avail[4096], plus[40];
-			path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.controllers", prefix);
-			read_file(sc, avail, sizeof(avail));
-			if (!has_word(avail, controllers[k]))
-				step_fail(STEP_CGROUP, sc, 0,
-					  "controller '%s' is not available (bound to a cgroup v1 "
-					  "hierarchy?)",
-					  controllers[k]);
+			char sc[PATH_MAX + 32], plus[40];
 			path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
-			snprintf(plus, sizeof(plus), "+%s", controllers[k]);
+			plus[0] = '+';
+			memcpy(plus + 1, controllers[k], sizeof(controllers[k]));
 			write_file(sc, plus, STEP_CGROUP);
 		}
-		/* Stop at the jail's parent: the jail's own cgroup holds the process. */
 		const char *slash = strchr(r, '/');
 		if (!slash)
-			break;
+			break; /* the jail's own cgroup holds the process, not children */
 		size_t len = strlen(prefix);
-		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s", (int)(slash - r), r);
+		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s",
+			 (int)(slash - r), r);
 		r = slash + 1;
 	}
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
@@ -812,27 +815,27 @@ static void write_pid_file(const struct jail *j, pid_t pid, enum step step)
 		step_fail(step, path, errno, NULL);
 }
 
+/* The caller gets control back: the jailer forks, the parent records the daemon's pid
+ * (unless a pid namespace comes next and records its own) and exits 0. */
 static void daemonize(struct jail *j)
 {
 	if (!j->daemonize)
 		return;
-	if (setsid() < 0) {
-		/* A process group leader cannot start a session: continue in a child. */
-		pid_t pid = fork();
-		if (pid < 0)
-			step_fail(STEP_DAEMONIZE, NULL, errno, "fork");
-		if (pid > 0)
-			_exit(0);
-		if (setsid() < 0)
-			step_fail(STEP_DAEMONIZE, NULL, errno, "setsid");
+	pid_t pid = fork();
+	if (pid < 0)
+		step_fail(STEP_DAEMONIZE, NULL, errno, "fork");
+	if (pid > 0) {
+		if (!j->new_pid_ns)
+			write_pid_file(j, pid, STEP_DAEMONIZE);
+		_exit(0);
 	}
+	if (setsid() < 0)
+		step_fail(STEP_DAEMONIZE, NULL, errno, "setsid");
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(j->devnull, fd) < 0)
 			step_fail(STEP_DAEMONIZE, "/dev/null", errno, "dup2");
 	close(j->devnull);
 	j->devnull = -1;
-	if (!j->new_pid_ns)
-		write_pid_file(j, getpid(), STEP_DAEMONIZE);
 }
 
 static void drop_privileges(const struct jail *j)

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# ember-jailer on this host, as root: runs tests/jailer/jailprobe.c in the jail and
+# checks ids, root directory, namespaces, cgroups (v1 and v2), rlimits, daemonizing,
+# exit status and one error per bad argument.
+#   tests/jailer/t_jailer.sh [BUILD_DIR]      (make jailer-test builds what it needs)
+# Removes every jail dir, cgroup and netns it makes; kills every process it starts.
+set -u
+build=${1:-build}
+J=$build/ember-jailer
+PROBE=$build/tests/jailer/jailprobe
+T=jailer
+failed=0
+pass() { echo "PASS $T/$1"; }
+fail() { echo "FAIL $T/$1: $2"; failed=1; }
+skip() { echo "SKIP $T/$1: $2"; }
+
+if [ "$(id -u)" != 0 ]; then
+	skip all "needs root"
+	exit 0
+fi
+for f in "$J" "$PROBE"; do
+	[ -x "$f" ] || { fail build "$f missing (make jailer-test)"; exit 1; }
+done
+
+work=$(mktemp -d /tmp/ember-jailer-test.XXXXXX)
+tag=ejt$$ # parent cgroup and netns name, unique to this run
+netns=""
+pids=()
+cg_dirs=() # parent cgroups to remove (deepest first)
+v2_root_had_hugetlb=""
+v2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+
+cleanup() {
+	local p d
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for d in "${cg_dirs[@]}"; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+	if [ -n "$v2" ] && [ -z "$v2_root_had_hugetlb" ]; then
+		echo -hugetlb >"$v2/cgroup.subtree_control" 2>/dev/null
+	fi
+	[ -z "$netns" ] || ip netns del "$netns" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+v1_mount() { awk -v c="$1" '$3 == "cgroup" && ("," $4 ",") ~ ("," c ",") { print $2; exit }' /proc/mounts; }
+
+# Starts the jailer in the background; its stdout goes to $work/$1.out. Sets $jpid.
+start() {
+	local name=$1
+	shift
+	"$J" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+	jpid=$!
+	pids+=("$jpid")
+}
+# Waits for READY in $work/$1.out (5 s).
+ready() {
+	local i
+	for i in $(seq 1 50); do
+		grep -q '^READY' "$work/$1.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+field() { grep "^$2=" "$work/$1.out" | head -1 | cut -d= -f2-; }
+status_ids() { awk -v k="$2:" '$1 == k { print $2, $3, $4, $5 }' "/proc/$1/status"; }
+ns() { readlink "/proc/$1/ns/$2"; }
+
+base=$work/jails
+
+# --- 1. plain jail: ids, root, env, fds, devices, default rlimit, mount ns -----------
+start basic --id basic-1 --exec-file "$PROBE" --uid 65534 --gid 65534 \
+	--chroot-base-dir "$base" -- --sleep 30 one two 7</etc/hostname
+if ! ready basic; then
+	fail basic "probe never became ready: $(head -c 300 "$work/basic.err")"
+else
+	p=$jpid
+	why=""
+	[ "$(status_ids "$p" Uid)" = "65534 65534 65534 65534" ] || why="$why uid=$(status_ids "$p" Uid)"
+	[ "$(status_ids "$p" Gid)" = "65534 65534 65534 65534" ] || why="$why gid=$(status_ids "$p" Gid)"
+	[ -z "$(awk '$1 == "Groups:" { print $2 }' "/proc/$p/status")" ] || why="$why supplementary groups kept"
+	[ "$(field basic root)" = "dev,jailprobe" ] || why="$why root=$(field basic root)"
+	[ "$(field basic env)" = 0 ] || why="$why env=$(field basic env)"
+	[ "$(field basic fds)" = "0,1,2" ] || why="$why fds=$(field basic fds) (fd 7 leaked)"
+	grep -q '^arg=one$' "$work/basic.out" && grep -q '^arg=two$' "$work/basic.out" || why="$why args not passed"
+	grep -q '^dev /dev/kvm=10:232 owner=65534:65534' "$work/basic.out" || why="$why /dev/kvm"
+	grep -q '^dev /dev/net/tun=10:200 owner=65534:65534' "$work/basic.out" || why="$why /dev/net/tun"
+	grep -q '^dev /dev/urandom=1:9 owner=65534:65534' "$work/basic.out" || why="$why /dev/urandom"
+	grep -q '^rlimit nofile=2048 ' "$work/basic.out" || why="$why default no-file"
+	[ "$(ns "$p" mnt)" != "$(ns $$ mnt)" ] || why="$why same mount ns"
+	[ "$(ns "$p" pid)" = "$(ns $$ pid)" ] || why="$why pid ns changed without --new-pid-ns"
+	[ "$(ns "$p" net)" = "$(ns $$ net)" ] || why="$why net ns changed without --netns"
+	copy=$base/jailprobe/basic-1/root/jailprobe
+	[ -f "$copy" ] && [ ! -L "$copy" ] && cmp -s "$copy" "$PROBE" || why="$why exec file not copied"
+	[ "$(stat -c %u:%a "$copy")" = "0:755" ] || why="$why copy is $(stat -c %u:%a "$copy")"
+	# The host's mount table is untouched.
+	grep -q " $base" /proc/self/mounts && why="$why jail mount leaked to the host"
+	[ -z "$why" ] && pass basic || fail basic "$why"
+fi
+
+# --- 2. new pid ns, netns, cgroup v1, rlimits ----------------------------------------
+netns=$tag
+if ! ip netns add "$netns" 2>/dev/null; then
+	netns=""
+	skip v1_pidns_netns "cannot create a netns"
+else
+	cg_args=()
+	for c in cpu cpuset pids; do
+		m=$(v1_mount $c)
+		[ -n "$m" ] && cg_dirs+=("$m/$tag")
+	done
+	start v1 --id v1 --exec-file "$PROBE" --uid 1234 --gid 4321 --chroot-base-dir "$base" \
+		--netns "/var/run/netns/$netns" --new-pid-ns --parent-cgroup "$tag/sub" \
+		--cgroup cpu.shares=512 --cgroup cpuset.cpus=0 --cgroup pids.max=20 \
+		--resource-limit fsize=1048576 --resource-limit no-file=64 -- --sleep 30
+	if ! ready v1; then
+		fail v1_pidns_netns "probe never became ready: $(head -c 300 "$work/v1.err")"
+	else
+		pidfile=$base/jailprobe/v1/root/jailprobe.pid
+		p=$(cat "$pidfile" 2>/dev/null)
+		pids+=("$p")
+		why=""
+		[ -n "$p" ] && [ -d "/proc/$p" ] || why="no pid file"
+		if [ -z "$why" ]; then
+			[ "$(field v1 pid)" = 1 ] || why="$why pid in ns=$(field v1 pid)"
+			[ "$(ns "$p" pid)" != "$(ns $$ pid)" ] || why="$why same pid ns"
+			[ "$(ns "$p" mnt)" != "$(ns $$ mnt)" ] || why="$why same mount ns"
+			want_net="net:[$(stat -L -c %i "/var/run/netns/$netns")]"
+			[ "$(ns "$p" net)" = "$want_net" ] || why="$why net ns $(ns "$p" net) != $want_net"
+			[ "$(status_ids "$p" Uid)" = "1234 1234 1234 1234" ] || why="$why uid"
+			[ "$(status_ids "$p" Gid)" = "4321 4321 4321 4321" ] || why="$why gid"
+			# The waiting parent outside the namespace is unprivileged too.
+			[ "$(status_ids "$jpid" Uid)" = "1234 1234 1234 1234" ] || why="$why parent uid $(status_ids "$jpid" Uid)"
+			grep -Eq '^Max open files +64 +64 ' "/proc/$p/limits" || why="$why no-file"
+			grep -Eq '^Max file size +1048576 +1048576 ' "/proc/$p/limits" || why="$why fsize"
+			for c in cpu cpuset pids; do
+				m=$(v1_mount $c)
+				grep -Eq "^[0-9]+:([^:]*,)?$c(,[^:]*)?:/$tag/sub/v1\$" "/proc/$p/cgroup" || why="$why not in $c:/$tag/sub/v1"
+			done
+			[ "$(cat "$(v1_mount cpu)/$tag/sub/v1/cpu.shares")" = 512 ] || why="$why cpu.shares"
+			[ "$(cat "$(v1_mount cpuset)/$tag/sub/v1/cpuset.cpus")" = 0 ] || why="$why cpuset.cpus"
+			[ -n "$(cat "$(v1_mount cpuset)/$tag/sub/cpuset.mems")" ] || why="$why cpuset.mems not inherited"
+			[ "$(cat "$(v1_mount pids)/$tag/sub/v1/pids.max")" = 20 ] || why="$why pids.max"
+		fi
+		[ -z "$why" ] && pass v1_pidns_netns || fail v1_pidns_netns "$why"
+	fi
+fi
+
+# v1 memory under this process's own memory cgroup, so the test never leaves it.
+mm=$(v1_mount memory)
+if [ -z "$mm" ]; then
+	skip v1_memory "no cgroup v1 memory hierarchy"
+else
+	own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+	own=${own#/}
+	parent=${own:+$own/}$tag
+	cg_dirs=("$mm/$parent" "${cg_dirs[@]}")
+	start mem --id mem --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+		--parent-cgroup "$parent" --cgroup memory.limit_in_bytes=67108864 -- --sleep 30
+	if ready mem && grep -q ":memory:/$parent/mem\$" "/proc/$jpid/cgroup" &&
+		[ "$(cat "$mm/$parent/mem/memory.limit_in_bytes")" = 67108864 ]; then
+		pass v1_memory
+	else
+		fail v1_memory "$(grep memory "/proc/$jpid/cgroup" 2>/dev/null) $(head -c 300 "$work/mem.err")"
+	fi
+fi
+
+# --- 3. cgroup v2: controllers enabled all the way down -----------------------------
+if [ -z "$v2" ]; then
+	skip v2 "no cgroup2 mount"
+elif ! grep -qw hugetlb "$v2/cgroup.controllers"; then
+	skip v2 "no controller free for cgroup v2 here (cgroup.controllers: $(cat "$v2/cgroup.controllers"))"
+else
+	grep -qw hugetlb "$v2/cgroup.subtree_control" && v2_root_had_hugetlb=1
+	cg_dirs=("$v2/$tag" "${cg_dirs[@]}")
+	hfile=$(cd "$v2" && ls -d hugetlb.*.max 2>/dev/null | head -1)
+	[ -n "$hfile" ] || hfile=hugetlb.2MB.max
+	start v2 --id v2 --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+		--cgroup-version 2 --parent-cgroup "$tag/a/b" --cgroup "$hfile=2097152" \
+		--cgroup cgroup.max.descendants=3 -- --sleep 30
+	if ! ready v2; then
+		fail v2 "probe never became ready: $(head -c 300 "$work/v2.err")"
+	else
+		why=""
+		grep -qx "0::/$tag/a/b/v2" "/proc/$jpid/cgroup" || why="$why membership: $(grep '^0::' "/proc/$jpid/cgroup")"
+		for d in "$v2" "$v2/$tag" "$v2/$tag/a" "$v2/$tag/a/b"; do
+			grep -qw hugetlb "$d/cgroup.subtree_control" || why="$why hugetlb not enabled in $d"
+		done
+		[ "$(cat "$v2/$tag/a/b/v2/cgroup.max.descendants")" = 3 ] || why="$why cgroup.max.descendants"
+		[ -f "$v2/$tag/a/b/v2/$hfile" ] || why="$why $hfile missing"
+		[ -z "$why" ] && pass v2 || fail v2 "$why"
+	fi
+fi
+
+# --- 4. exit status, with and without a pid namespace --------------------------------
+"$J" --id st1 --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+	-- --exit 3 >/dev/null 2>&1
+rc1=$?
+"$J" --id st2 --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+	--new-pid-ns -- --exit 4 >/dev/null 2>&1
+rc2=$?
+[ $rc1 = 3 ] && [ $rc2 = 4 ] && pass exit_status || fail exit_status "got $rc1 and $rc2, want 3 and 4"
+
+# --- 5. --daemonize: new session, stdio on /dev/null, pid file ------------------------
+timeout 10 "$J" --id d1 --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+	--daemonize -- --sleep 30 >"$work/d.out" 2>&1
+rc=$?
+pidfile=$base/jailprobe/d1/root/jailprobe.pid
+for _ in $(seq 1 30); do [ -s "$pidfile" ] && break; sleep 0.1; done
+p=$(cat "$pidfile" 2>/dev/null)
+[ -z "$p" ] || pids+=("$p")
+why=""
+[ $rc = 0 ] || why="jailer rc $rc"
+if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+	[ "$(ps -o sid= -p "$p" | tr -d ' ')" = "$p" ] || why="$why not a session leader"
+	[ "$(readlink "/proc/$p/fd/1")" = /dev/null ] || why="$why stdout is $(readlink "/proc/$p/fd/1")"
+	[ ! -s "$work/d.out" ] || why="$why printed: $(head -c 100 "$work/d.out")"
+else
+	why="$why no daemon (pid file: '$p')"
+fi
+[ -z "$why" ] && pass daemonize || fail daemonize "$why"
+
+# --- 6. one error per bad argument ----------------------------------------------------
+ln -s "$PROBE" "$work/link"
+cp "$PROBE" "$work/hard1" && ln "$work/hard1" "$work/hard2"
+ok=(--exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base")
+# name | expected rc | expected message (grep -E) | arguments
+neg() {
+	local name=$1 want_rc=$2 want=$3
+	shift 3
+	local out rc
+	out=$(timeout 10 "$J" "$@" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" = "$want_rc" ] && printf '%s' "$out" | grep -Eq -e "$want"; then
+		pass "error_$name"
+	else
+		fail "error_$name" "rc $rc (want $want_rc), said: $(printf '%s' "$out" | head -c 200)"
+	fi
+}
+neg id_chars 2 "--id 'a b': 1..64 characters" --id "a b" "${ok[@]}"
+neg id_long 2 "--id '.*': 1..64" --id "$(printf 'a%.0s' $(seq 1 65))" "${ok[@]}"
+neg id_missing 2 "--id is required" "${ok[@]}"
+neg exec_missing 2 "--exec-file is required" --id x --uid 1 --gid 1
+neg uid_missing 2 "--uid and --gid are required" --id x --exec-file "$PROBE" --gid 1
+neg uid_bad 2 "--uid 'abc': expected a number" --id x --exec-file "$PROBE" --uid abc --gid 1
+neg gid_bad 2 "--gid '-1': expected a number" --id x --exec-file "$PROBE" --uid 1 --gid -1
+neg base_relative 2 "--chroot-base-dir 'rel': expected an absolute path" --id x --exec-file "$PROBE" --uid 1 --gid 1 --chroot-base-dir rel
+neg cgroup_version 2 "--cgroup-version '3': expected 1 or 2" --id x "${ok[@]}" --cgroup-version 3
+neg cgroup_format 2 "--cgroup 'cpushares': expected CONTROLLER.FILE=VALUE" --id x "${ok[@]}" --cgroup cpushares
+neg cgroup_path 2 "--cgroup '../x.y=1'" --id x "${ok[@]}" --cgroup ../x.y=1
+neg parent_dotdot 2 "--parent-cgroup '../up'" --id x "${ok[@]}" --parent-cgroup ../up
+neg rlimit_kind 2 "--resource-limit 'stack=5': unknown resource" --id x "${ok[@]}" --resource-limit stack=5
+neg rlimit_value 2 "--resource-limit 'fsize=lots': expected fsize=N or no-file=N" --id x "${ok[@]}" --resource-limit fsize=lots
+neg unknown_option 2 "unknown option '--bogus'" --id x "${ok[@]}" --bogus
+neg missing_value 2 "--uid needs a value" --id x --exec-file "$PROBE" --gid 1 --uid
+neg stray_arg 2 "unexpected argument 'stray'" --id x "${ok[@]}" stray
+neg exec_symlink 1 "step 3 \(copy exec file\): $work/link: is a symbolic link" --id x --exec-file "$work/link" --uid 1 --gid 1 --chroot-base-dir "$base"
+neg exec_hardlink 1 "step 3 \(copy exec file\): $work/hard1: has 2 hard links" --id x --exec-file "$work/hard1" --uid 1 --gid 1 --chroot-base-dir "$base"
+neg exec_absent 1 "step 3 \(copy exec file\): $work/absent: No such file" --id x --exec-file "$work/absent" --uid 1 --gid 1 --chroot-base-dir "$base"
+neg netns_absent 1 "step 4 \(netns\): $work/nons: No such file" --id x "${ok[@]}" --netns "$work/nons"
+neg cgroup_v1_unknown 1 "step 6 \(cgroup\): /proc/mounts: no cgroup v1 hierarchy has the 'nosuch' controller" --id x "${ok[@]}" --cgroup nosuch.value=1
+if [ -n "$v2" ] && ! grep -qw memory "$v2/cgroup.controllers"; then
+	neg cgroup_v2_unavailable 1 "step 6 \(cgroup\): $v2/cgroup.controllers: controller 'memory' is not available" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=1M
+fi
+# A file where the jail directory should be.
+mkdir -p "$work/blocked/jailprobe" && : >"$work/blocked/jailprobe/x"
+neg jail_dir_blocked 1 "step 2 \(jail directory\): $work/blocked/jailprobe/x: exists and is not a directory" --id x --exec-file "$PROBE" --uid 1 --gid 1 --chroot-base-dir "$work/blocked"
+
+exit $failed
