@@ -1,0 +1,106 @@
+#!/bin/sh
+# Issue 6's kvm tier: seccomp filters under a live VM, and ember-jailer + ember together.
+# POSIX sh / busybox (runs inside the nested test host).
+. "$(dirname "$0")/lib.sh"
+PROBE=$EMBER_DIR/probe.elf
+JAILER=$EMBER_DIR/ember-jailer
+if [ ! -f "$PROBE" ]; then
+	echo "FAIL kvm/jail: probe.elf missing from $EMBER_DIR"
+	exit 1
+fi
+W=$TMPDIR/t_jail.$$
+mkdir -p "$W"
+EPID="" CG2=""
+cleanup() {
+	[ -z "$EPID" ] || kill -9 "$EPID" 2>/dev/null
+	[ -z "$CG2" ] || { rmdir "$CG2"/ember/t2 "$CG2"/ember 2>/dev/null; umount "$CG2"; }
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# --- every thread of a running VM is filtered ---------------------------------------
+dd if=/dev/zero of="$W/disk" bs=1024 count=1024 2>/dev/null
+DEVS="blk,rng,vsock"
+"$EMBER_DIR/ember" --kernel "$PROBE" --vcpus 2 --mem-mib 128 \
+	--cmdline "console=ttyS0 reboot=k panic=1 probe.cpus=2 probe.virtio=$DEVS" \
+	--drive "path=$W/disk" --rng --vsock "cid=3,uds=$W/v.sock" \
+	>"$W/seccomp.out" 2>"$W/seccomp.err" </dev/null &
+EPID=$!
+# Sample /proc while it runs: the best snapshot is one where all three threads exist.
+best="" i=0
+while kill -0 "$EPID" 2>/dev/null && [ $i -lt 3000 ]; do
+	snap=""
+	for t in /proc/"$EPID"/task/*; do
+		m=$(awk '$1 == "Seccomp:" { print $2 }' "$t/status" 2>/dev/null)
+		[ -n "$m" ] && snap="$snap$m "
+	done
+	n=$(echo $snap | wc -w)
+	if [ "$n" -ge 3 ]; then
+		best=$snap
+		case " $snap" in *" 0 "*) ;; *) break ;; esac
+	fi
+	i=$((i + 1))
+done
+# Let the guest finish (bounded).
+j=0
+while kill -0 "$EPID" 2>/dev/null && [ $j -lt 300 ]; do sleep 1; j=$((j + 1)); done
+kill -9 "$EPID" 2>/dev/null
+wait "$EPID"
+RC=$?
+EPID=""
+OUT=$W/seccomp.out ERR=$W/seccomp.err
+case " $best" in
+*" 0 "* | " ") fail jail/seccomp-threads "not every thread filtered: Seccomp modes '$best'" ;;
+*) if [ "$(echo $best | wc -w)" -ge 3 ]; then pass jail/seccomp-threads; else fail jail/seccomp-threads "never saw 3 threads (modes '$best')"; fi ;;
+esac
+if [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
+	pass jail/seccomp-boot
+else
+	fail jail/seccomp-boot "ember exited $RC (a SIGSYS kill is 159) or the probe failed"
+fi
+for d in blk rng vsock; do
+	check "jail/seccomp-virtio-$d" "no 'check virtio-$d ok'" has "PROBE check virtio-$d ok" "$OUT"
+done
+
+# --- ember-jailer + ember: the jailed VMM boots the probe ----------------------------
+if [ ! -x "$JAILER" ]; then
+	fail jail/jailer-boot "ember-jailer missing from $EMBER_DIR"
+	exit 1
+fi
+mkdir -p "$W/jail/ember/t1/root"
+cp "$PROBE" "$W/jail/ember/t1/root/probe.elf"
+OUT=$W/jailer.out ERR=$W/jailer.err
+timeout 300 "$JAILER" --id t1 --exec-file "$EMBER_DIR/ember" --uid 65534 --gid 65534 \
+	--chroot-base-dir "$W/jail" -- --kernel /probe.elf --vcpus 2 --mem-mib 128 \
+	>"$OUT" 2>"$ERR" </dev/null
+RC=$?
+if [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
+	pass jail/jailer-boot
+else
+	fail jail/jailer-boot "ember-jailer exited $RC"
+fi
+
+# The same with a pid namespace and a cgroup v2 limit (L1 has no cgroup2 mounted: mount one).
+CG2=$W/cg2
+mkdir -p "$CG2"
+if mount -t cgroup2 none "$CG2" 2>/dev/null && grep -qw pids "$CG2/cgroup.controllers"; then
+	mkdir -p "$W/jail/ember/t2/root"
+	cp "$PROBE" "$W/jail/ember/t2/root/probe.elf"
+	OUT=$W/jailer2.out ERR=$W/jailer2.err
+	timeout 300 "$JAILER" --id t2 --exec-file "$EMBER_DIR/ember" --uid 65534 --gid 65534 \
+		--chroot-base-dir "$W/jail" --new-pid-ns --cgroup-version 2 --cgroup pids.max=64 \
+		-- --kernel /probe.elf --vcpus 2 --mem-mib 128 >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	if [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT" &&
+		[ "$(cat "$CG2/ember/t2/pids.max" 2>/dev/null)" = 64 ]; then
+		pass jail/jailer-pidns-cgroup2
+	else
+		fail jail/jailer-pidns-cgroup2 "ember-jailer exited $RC, pids.max=$(cat "$CG2/ember/t2/pids.max" 2>/dev/null)"
+	fi
+else
+	umount "$CG2" 2>/dev/null
+	rmdir "$CG2" 2>/dev/null
+	CG2=""
+	echo "SKIP kvm/jail/jailer-pidns-cgroup2: cannot mount cgroup2 with the pids controller"
+fi
+exit 0
