@@ -36,7 +36,9 @@ trap 'exit 130' INT TERM
 
 BT=$B/benchtool
 EMBER=$B/ember
-KERNEL=$B/guest/bzImage
+# The ELF vmlinux: ember loads it, and QEMU's microvm boots it through its PVH note.
+KERNEL=$B/guest/vmlinux
+[ -f "$KERNEL" ] || KERNEL=$B/guest/bzImage
 INITRD=$B/guest/initramfs.cpio.gz
 PROBE=$B/probe.elf
 note() { echo "BENCH-NOTE $*"; }
@@ -53,7 +55,7 @@ have_linux=0
 [ -f "$KERNEL" ] && [ -f "$INITRD" ] && have_linux=1
 have_probe=0
 [ -f "$PROBE" ] && have_probe=1
-[ $have_linux = 1 ] || note "no guest/bzImage + initramfs: Linux and peer runs skipped"
+[ $have_linux = 1 ] || note "no guest/vmlinux (or bzImage) + initramfs: Linux and peer runs skipped"
 [ $have_probe = 1 ] || note "no probe.elf: probe runs skipped"
 
 # The peer. Its shared libraries sit in qemu/lib when it was shipped in.
@@ -76,7 +78,21 @@ if [ $peer = 1 ]; then
 	[ $have_linux = 1 ] || QEMU=""
 fi
 
-# --- machine facts --------------------------------------------------------------------
+# --- clock and machine facts -----------------------------------------------------------
+cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)
+fact clocksource "${cs:-unknown}"
+if "$BT" clock-coarse; then
+	# e.g. refined-jiffies in the nested host: time with the TSC instead (see benchtool.c).
+	if khz=$("$BT" tsc-khz 2000); then
+		BENCH_TSC_KHZ=$khz
+		export BENCH_TSC_KHZ
+		fact clock "rdtsc at $khz kHz (calibrated against the coarse CLOCK_MONOTONIC over 2 s)"
+	else
+		fact clock "CLOCK_MONOTONIC (coarse; no TSC)"
+	fi
+else
+	fact clock "CLOCK_MONOTONIC"
+fi
 fact cpu_model "$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1)"
 fact cpus "$(grep -c ^processor /proc/cpuinfo)"
 fact kernel "$(uname -r)"

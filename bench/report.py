@@ -136,7 +136,12 @@ def main():
         "kvm_host_cpu": facts.get("cpu_model"), "kvm_host_kernel": facts.get("kernel"),
         "kvm_host_cpus": facts.get("cpus"), "kvm_host_mem_kb": facts.get("mem_kb"),
         "kvm_modules": facts.get("kvm_modules"),
+        "clocksource": facts.get("clocksource"), "clock": facts.get("clock"),
     }
+    if facts.get("clocksource", "").endswith("jiffies"):
+        notes.append("the KVM host's clocksource is %s: ember's own log times (first KVM_RUN, "
+                     "kernel entry, boot time) step in jiffies; benchtool's times use %s"
+                     % (facts["clocksource"], facts.get("clock")))
 
     # --- latency ---------------------------------------------------------------------
     latency = {}
