@@ -26,3 +26,11 @@ $(BUILD)/guest/probe.elf: $(PROBE_OBJS) $(PROBE_DIR)/probe.ld
 probe: $(BUILD)/guest/probe.elf
 
 -include $(wildcard $(BUILD)/probe/*.d)
+
+# Host side of the probe's vsock check (static: it runs inside the nested test host).
+$(BUILD)/guest/probe-vsock-peer: $(PROBE_DIR)/host/vsockpeer.c
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) -static -Os -std=gnu11 -Wall -Wextra -Werror -o $@ $<
+
+ALL_TARGETS += $(BUILD)/guest/probe-vsock-peer
+probe: $(BUILD)/guest/probe-vsock-peer

@@ -212,5 +212,10 @@ bsp_stack_top:
 user_stack_top:
 ap_stacks:
 	.space	APSTACK_SIZE * MAX_CPUS
+	/* virtio queues and buffers (virtio.c), zeroed when handed out. */
+	.align 4096
+	.globl virtio_pool
+virtio_pool:
+	.space	320 * 1024
 
 	.section .note.GNU-stack, "", @progbits
