@@ -6,18 +6,21 @@
 #   BENCH-JSON {"test":..., "vmm":..., ...}
 #   BENCH-NOTE <text>
 #
-#   inner.sh [--iters N] [--rate-max P] [--rate-per N] [--mems "128 1024"] [--no-peer]
-#            [--smoke]
+#   inner.sh [--iters N] [--rate-max P] [--rate-per N] [--linux-rate-per N]
+#            [--mems "128 1024"] [--no-peer] [--smoke]
+# Rates: P = 1, 2, 4 .. rate-max at once, P * rate-per VMs of the fastest guest (the
+# probe), and P * linux-rate-per Linux VMs under each of ember and the peer.
 # Files come from $BENCH_DIR (default: this script's directory): ember, benchtool,
-# probe.elf, ember-jailer, guest/{bzImage,initramfs.cpio.gz}, qemu/ (optional: the
+# probe.elf, ember-jailer, guest/{vmlinux,initramfs.cpio.gz}, qemu/ (optional: the
 # peer with its libraries and firmware; else qemu-system-x86_64 from PATH).
 B=${BENCH_DIR:-$(cd "$(dirname "$0")" && pwd)}
-iters=5 rate_max=4 rate_per=4 mems="128 1024" peer=1 smoke=0
+iters=5 rate_max=4 rate_per=4 linux_rate_per=1 mems="128 1024" peer=1 smoke=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
 	--rate-max) rate_max=$2; shift 2 ;;
 	--rate-per) rate_per=$2; shift 2 ;;
+	--linux-rate-per) linux_rate_per=$2; shift 2 ;;
 	--mems) mems=$2; shift 2 ;;
 	--no-peer) peer=0; shift ;;
 	--smoke) smoke=1 iters=1 rate_max=1 rate_per=1 mems=128; shift ;;
@@ -83,10 +86,19 @@ cs=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev
 fact clocksource "${cs:-unknown}"
 if "$BT" clock-coarse; then
 	# e.g. refined-jiffies in the nested host: time with the TSC instead (see benchtool.c).
-	if khz=$("$BT" tsc-khz 2000); then
+	# Its rate is the build host's TSC, which the nested runner hands to L1 as
+	# tsc_early_khz; jiffies under TCG lose ticks, so calibrating against them is the
+	# fallback only.
+	khz=$(sed -n 's/.*tsc_early_khz=\([0-9]*\).*/\1/p' /proc/cmdline)
+	how="tsc_early_khz from the kernel command line"
+	if [ -z "$khz" ]; then
+		khz=$("$BT" tsc-khz 2000) || khz=""
+		how="calibrated against the coarse CLOCK_MONOTONIC over 2 s"
+	fi
+	if [ -n "$khz" ]; then
 		BENCH_TSC_KHZ=$khz
 		export BENCH_TSC_KHZ
-		fact clock "rdtsc at $khz kHz (calibrated against the coarse CLOCK_MONOTONIC over 2 s)"
+		fact clock "rdtsc at $khz kHz ($how)"
 	else
 		fact clock "CLOCK_MONOTONIC (coarse; no TSC)"
 	fi
@@ -146,8 +158,9 @@ run_one() {
 	_out=$("$BT" run --log "$T/last-$_t-$_v.log" "$@")
 	[ -n "$_out" ] || _out='{"rc":null,"error":"benchtool printed nothing"}'
 	emit "$_t" "$_v" "$_g" "$_i" "$_x" "$_out"
-	case $_out in
+	case $_t$_out in
 	*'"rc":0,'*) ;;
+	mem*'"overhead_rss_kb":'*) ;; # stopped by benchtool after the reading
 	*) note "$_t/$_v/$_g run $_i did not end cleanly; its last output:"
 	   tail -5 "$T/last-$_t-$_v.log" 2>/dev/null | sed 's/^/BENCH-NOTE   | /' ;;
 	esac
@@ -246,7 +259,7 @@ if [ -n "$rg" ] && [ -x "$B/ember-jailer" ]; then
 	if [ $rg = probe ]; then
 		jargs="--kernel /probe.elf --mem-mib 128 --serial none"
 	else
-		jargs="--kernel /bzImage --initrd /initramfs.cpio.gz --mem-mib 128 --serial none"
+		jargs="--kernel /$(basename "$KERNEL") --initrd /initramfs.cpio.gz --mem-mib 128 --serial none"
 	fi
 	# shellcheck disable=SC2086
 	"$BT" run --timeout 120000 --log "$T/jail-try.log" -- "$B/ember-jailer" --id b0 \
@@ -274,13 +287,24 @@ while [ -n "$rg" ] && [ $p -le "$rate_max" ]; do
 		emit rate ember "$rg" 1 ",\"jailer\":true" "$out"
 		rm -rf "$JB"
 	fi
-	if [ -n "$QEMU" ] && [ $rg = linux ] && [ $smoke = 0 ]; then
-		# shellcheck disable=SC2046
-		out=$("$BT" rate --parallel $p --count $n --timeout $rate_timeout -- $(qemu_cmd 128) \
-			-append "$LINUX_ARGS reboot=t quiet")
-		emit rate qemu linux 1 ",\"jailer\":false" "$out"
-	fi
 	p=$((p * 2))
 done
+# The same Linux guest under both VMMs, so that the rates compare (not in the smoke run).
+if [ -n "$QEMU" ] && [ $smoke = 0 ]; then
+	p=1
+	while [ $p -le "$rate_max" ]; do
+		n=$((p * linux_rate_per))
+		t=$((120000 + 60000 * n))
+		# shellcheck disable=SC2046
+		out=$("$BT" rate --parallel $p --count $n --timeout $t -- $(ember_linux 128 |
+			sed 's/--boot-timer//; s/--serial stdout/--serial none/') --cmdline "$LINUX_ARGS reboot=k quiet")
+		emit rate ember linux 1 ",\"jailer\":false" "$out"
+		# shellcheck disable=SC2046
+		out=$("$BT" rate --parallel $p --count $n --timeout $t -- $(qemu_cmd 128) \
+			-append "$LINUX_ARGS reboot=t quiet")
+		emit rate qemu linux 1 ",\"jailer\":false" "$out"
+		p=$((p * 2))
+	done
+fi
 echo "BENCH-DONE"
 exit 0
