@@ -150,10 +150,10 @@ struct vma {
 };
 
 struct mem_usage {
-	long long rss_kb, pss_kb;             /* whole process */
+	long long rss_kb, pss_kb;	      /* whole process */
 	long long guest_rss_kb, guest_pss_kb; /* the guest-memory range */
-	long long guest_span_kb;              /* how much address space it covered */
-	const char *match;                    /* "exact", "approx" or "none" */
+	long long guest_span_kb;	      /* how much address space it covered */
+	const char *match;		      /* "exact", "approx" or "none" */
 };
 
 /*
@@ -234,7 +234,8 @@ static int read_smaps(pid_t pid, long long guest_mib, struct mem_usage *m)
 				v = nv;
 			}
 			v[n] = (struct vma){.start = a, .end = b};
-			/* Private and readable; device and shared mappings (kvm_run) never hold RAM. */
+			/* Private and readable; device and shared mappings (kvm_run) never hold
+			 * RAM. */
 			v[n].anon_or_private_file = perms[0] == 'r' && perms[3] == 'p';
 			n++;
 		} else if (n && sscanf(line, "Rss: %lld kB", &kb) == 1) {
@@ -293,10 +294,11 @@ static int http_put(const char *sock, const char *uri, const char *body, char *e
 	struct timeval tv = {.tv_sec = 10};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char req[8192];
-	int len = snprintf(req, sizeof(req),
-			   "PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-			   "Accept: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-			   uri, strlen(body), body);
+	int len =
+	    snprintf(req, sizeof(req),
+		     "PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		     "Accept: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		     uri, strlen(body), body);
 	if (len < 0 || (size_t)len >= sizeof(req)) {
 		close(fd);
 		snprintf(err, errlen, "%s: request too long", uri);
@@ -329,7 +331,8 @@ static int http_put(const char *sock, const char *uri, const char *body, char *e
 	}
 	if (status / 100 != 2) {
 		char *body_start = strstr(resp, "\r\n\r\n");
-		snprintf(err, errlen, "%s: HTTP %d %s", uri, status, body_start ? body_start + 4 : "");
+		snprintf(err, errlen, "%s: HTTP %d %s", uri, status,
+			 body_start ? body_start + 4 : "");
 	}
 	return status;
 }
@@ -358,8 +361,8 @@ struct run_result {
 	int64_t t0;
 	long long first_out_us, first_err_us, exit_us, sock_us, start_sent_us, start_done_us;
 	long long idle_us;
-	long long kvm_run_seen_us, entry_seen_us, boot_seen_us;  /* when the line arrived */
-	long long kvm_run_self_us, entry_self_us, boot_self_us;  /* what ember said */
+	long long kvm_run_seen_us, entry_seen_us, boot_seen_us; /* when the line arrived */
+	long long kvm_run_self_us, entry_self_us, boot_self_us; /* what ember said */
 	long long self_offset_us; /* best estimate of ember's clock zero on ours */
 	int status;
 	bool timed_out, have_mem;
@@ -396,11 +399,13 @@ static void on_line(const struct run_opts *o, struct run_result *r, const char *
 {
 	const char *p;
 	unsigned long long v;
-	if ((p = strstr(line, "first KVM_RUN at ")) && sscanf(p, "first KVM_RUN at %llu us", &v) == 1)
+	if ((p = strstr(line, "first KVM_RUN at ")) &&
+	    sscanf(p, "first KVM_RUN at %llu us", &v) == 1)
 		note_self(r, t, (long long)v, &r->kvm_run_seen_us, &r->kvm_run_self_us);
 	if ((p = strstr(line, "kernel entry at ")) && sscanf(p, "kernel entry at %llu us", &v) == 1)
 		note_self(r, t, (long long)v, &r->entry_seen_us, &r->entry_self_us);
-	if ((p = strstr(line, "guest boot time: ")) && sscanf(p, "guest boot time: %llu us", &v) == 1)
+	if ((p = strstr(line, "guest boot time: ")) &&
+	    sscanf(p, "guest boot time: %llu us", &v) == 1)
 		note_self(r, t, (long long)v, &r->boot_seen_us, &r->boot_self_us);
 	if (o->idle && !*idle_armed && strstr(line, o->idle)) {
 		*idle_armed = true;
@@ -458,17 +463,20 @@ static void api_start(const struct run_opts *o, struct run_result *r)
 	if (http_put(o->sock, "/machine-config", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
 		return;
 	if (o->api_initrd)
-		snprintf(body, sizeof(body),
-			 "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\",\"boot_args\":\"%s\"}",
-			 k, i, a);
+		snprintf(
+		    body, sizeof(body),
+		    "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\",\"boot_args\":\"%s\"}", k,
+		    i, a);
 	else
-		snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}", k,
-			 a);
+		snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}",
+			 k, a);
 	if (http_put(o->sock, "/boot-source", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
 		return;
 	r->start_sent_us = us_since(r);
 	if (http_put(o->sock, "/actions", "{\"action_type\":\"InstanceStart\"}", r->api_err,
-		     sizeof(r->api_err)) / 100 != 2)
+		     sizeof(r->api_err)) /
+		100 !=
+	    2)
 		return;
 	r->start_done_us = us_since(r);
 }
@@ -506,7 +514,7 @@ static pid_t spawn(char **cmd, int out_fd, int err_fd, long long index)
 	_exit(127);
 }
 
-static void stop_child(pid_t pid, int pidfd, struct run_result *r)
+static void stop_child(pid_t pid, struct run_result *r)
 {
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 300; i++) {
@@ -516,7 +524,6 @@ static void stop_child(pid_t pid, int pidfd, struct run_result *r)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &r->status, 0);
-	(void)pidfd;
 }
 
 static void print_field(const char *name, long long v, bool *first)
@@ -533,10 +540,11 @@ static int cmd_run(struct run_opts *o)
 {
 	struct run_result r;
 	memset(&r, 0, sizeof(r));
-	long long *nones[] = {&r.first_out_us, &r.first_err_us, &r.exit_us, &r.sock_us,
-			      &r.start_sent_us, &r.start_done_us, &r.idle_us, &r.kvm_run_seen_us,
-			      &r.entry_seen_us, &r.boot_seen_us, &r.kvm_run_self_us,
-			      &r.entry_self_us, &r.boot_self_us, &r.self_offset_us};
+	long long *nones[] = {&r.first_out_us, &r.first_err_us,	   &r.exit_us,
+			      &r.sock_us,      &r.start_sent_us,   &r.start_done_us,
+			      &r.idle_us,      &r.kvm_run_seen_us, &r.entry_seen_us,
+			      &r.boot_seen_us, &r.kvm_run_self_us, &r.entry_self_us,
+			      &r.boot_self_us, &r.self_offset_us};
 	for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++)
 		*nones[i] = NONE;
 
@@ -579,6 +587,13 @@ static int cmd_run(struct run_opts *o)
 				if (api_pending) {
 					api_pending = false;
 					api_start(o, &r);
+					if (r.api_err[0]) { /* no VM will start: don't wait for the
+							       timeout */
+						kill(pid, SIGKILL);
+						waitpid(pid, &r.status, 0);
+						r.exit_us = us_since(&r);
+						break;
+					}
 				}
 			}
 		}
@@ -612,7 +627,7 @@ static int cmd_run(struct run_opts *o)
 			if (left <= 0) {
 				if (read_smaps(pid, o->guest_mib, &r.mem) == 0)
 					r.have_mem = true;
-				stop_child(pid, pidfd, &r);
+				stop_child(pid, &r);
 				r.exit_us = us_since(&r);
 				break;
 			}
@@ -628,7 +643,8 @@ static int cmd_run(struct run_opts *o)
 		}
 		if (wait_ns < 0)
 			wait_ns = 0;
-		struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+		struct timespec ts = {.tv_sec = wait_ns / 1000000000,
+				      .tv_nsec = wait_ns % 1000000000};
 		int pr = ppoll(pf, (nfds_t)n, &ts, NULL);
 		if (pr == 0 && wait_ns == 0)
 			sched_yield(); /* a coarse clock cannot sleep 100 us: let the VMM run */
@@ -694,8 +710,8 @@ static int cmd_run(struct run_opts *o)
 		    off != NONE && r.boot_self_us != NONE ? off + r.boot_self_us : NONE, &first);
 	print_field("start_to_entry_us",
 		    off != NONE && r.entry_self_us != NONE && r.start_sent_us != NONE
-			    ? off + r.entry_self_us - r.start_sent_us
-			    : NONE,
+			? off + r.entry_self_us - r.start_sent_us
+			: NONE,
 		    &first);
 	print_field("idle_seen_us", r.idle_us, &first);
 	if (r.have_mem) {
@@ -797,7 +813,8 @@ int main(int argc, char **argv)
 			usage();
 		struct mem_usage m;
 		if (read_smaps((pid_t)num_arg("PID", argv[2]), num_arg("GUEST_MIB", argv[3]), &m)) {
-			fprintf(stderr, "benchtool: /proc/%s/smaps: %s\n", argv[2], strerror(errno));
+			fprintf(stderr, "benchtool: /proc/%s/smaps: %s\n", argv[2],
+				strerror(errno));
 			return 1;
 		}
 		putchar('{');

@@ -12,8 +12,9 @@ $(BENCHTOOL): bench/benchtool.c
 	@echo "  CC      $@"
 	$(Q)$(MUSL_CC) $(CSTD) $(WARN) -O2 -static -s -o $@ $<
 
-bench: $(BUILD)/ember $(BENCHTOOL)
+# The full run wants both guests; the smoke run uses what is there (the probe at least).
+bench: build-all guest
 	@bash bench/run $(BENCH_ARGS)
 
-bench-smoke: $(BUILD)/ember $(BENCHTOOL)
+bench-smoke: $(BUILD)/ember $(BENCHTOOL) $(BUILD)/guest/probe.elf
 	@bash bench/run --smoke $(BENCH_ARGS)
