@@ -395,31 +395,16 @@ static int connect_host(struct vsock *v, uint32_t port)
 	return fd;
 }
 
-/* Takes guest data for c: straight to the socket if it is keeping up, else into
- * the connection buffer. -1 if the guest overran its credit or the socket broke. */
+/* Takes guest data for c into the connection buffer and passes on what the socket
+ * takes now. -1 if the guest overran its credit or the socket broke. (Copying first
+ * keeps the VMM thread to send(), which its seccomp filter allows.) */
 static int take_data(struct conn *c, const struct virtq_chain *ch, uint32_t len)
 {
-	struct vsock *v = c->v;
-	size_t off = sizeof(struct vsock_hdr);
 	if (len > VSOCK_CONN_BUF - c->buf_len)
 		return -1;
-	if (!c->buf_len) {
-		unsigned n = iov__slice(ch->iov, ch->n_out, off, len, v->slice, VIRTQ_MAX_SIZE);
-		struct msghdr mh = {.msg_iov = v->slice, .msg_iovlen = n};
-		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;
-		if (w > 0) {
-			off += (size_t)w;
-			len -= (uint32_t)w;
-			c->fwd_cnt += (uint32_t)w;
-		}
-	}
-	iov__copy_from(ch->iov, ch->n_out, off, c->buf + c->buf_len, len);
+	iov__copy_from(ch->iov, ch->n_out, sizeof(struct vsock_hdr), c->buf + c->buf_len, len);
 	c->buf_len += len;
-	if (c->fwd_cnt - c->fwd_told >= VSOCK_CONN_BUF / 4)
-		c->want_credit = true;
-	return 0;
+	return drain(c);
 }
 
 static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
@@ -679,10 +664,11 @@ static void vsock_destroy(struct virtio_dev *dev)
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (v->conns[i].state != CONN_FREE)
 			conn_close(&v->conns[i], false);
+	/* The socket file stays: the VMM thread may not unlink() under its seccomp
+	 * filter, and the next ember on this path replaces a stale socket anyway. */
 	if (v->listen_fd >= 0) {
 		event__del(dev->loop, v->listen_fd);
 		close(v->listen_fd);
-		unlink(v->uds_path);
 	}
 	virtio_dev__release(dev);
 	free(v);
