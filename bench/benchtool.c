@@ -363,7 +363,8 @@ struct run_result {
 	long long idle_us;
 	long long kvm_run_seen_us, entry_seen_us, boot_seen_us; /* when the line arrived */
 	long long kvm_run_self_us, entry_self_us, boot_self_us; /* what ember said */
-	long long self_offset_us; /* best estimate of ember's clock zero on ours */
+	long long self_offset_us;      /* best estimate of ember's clock zero on ours */
+	long long boot_since_start_us; /* ember: InstanceStart -> boot timer */
 	int status;
 	bool timed_out, have_mem;
 	struct mem_usage mem;
@@ -407,6 +408,10 @@ static void on_line(const struct run_opts *o, struct run_result *r, const char *
 	if ((p = strstr(line, "guest boot time: ")) &&
 	    sscanf(p, "guest boot time: %llu us", &v) == 1)
 		note_self(r, t, (long long)v, &r->boot_seen_us, &r->boot_self_us);
+	if ((p = strstr(line, "guest boot time since InstanceStart: ")) &&
+	    sscanf(p, "guest boot time since InstanceStart: %llu us", &v) == 1 &&
+	    r->boot_since_start_us == NONE)
+		r->boot_since_start_us = (long long)v;
 	if (o->idle && !*idle_armed && strstr(line, o->idle)) {
 		*idle_armed = true;
 		r->idle_us = t;
@@ -544,7 +549,7 @@ static int cmd_run(struct run_opts *o)
 			      &r.sock_us,      &r.start_sent_us,   &r.start_done_us,
 			      &r.idle_us,      &r.kvm_run_seen_us, &r.entry_seen_us,
 			      &r.boot_seen_us, &r.kvm_run_self_us, &r.entry_self_us,
-			      &r.boot_self_us, &r.self_offset_us};
+			      &r.boot_self_us, &r.self_offset_us,  &r.boot_since_start_us};
 	for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++)
 		*nones[i] = NONE;
 
@@ -713,6 +718,7 @@ static int cmd_run(struct run_opts *o)
 			? off + r.entry_self_us - r.start_sent_us
 			: NONE,
 		    &first);
+	print_field("boot_since_start_self_us", r.boot_since_start_us, &first);
 	print_field("idle_seen_us", r.idle_us, &first);
 	if (r.have_mem) {
 		putchar(',');
