@@ -169,7 +169,8 @@ static void net_rx(struct net *n)
 		if (d < 0)
 			break;
 		if (d == 0) {
-			if (virtq__arm(q))
+			/* The buffers there are were given back: wait for more. */
+			if (virtq__arm_beyond(q))
 				continue;
 			set_polling(n, false);
 			break;

@@ -168,8 +168,10 @@ enum virtq_pop virtq__pop(struct virtq *q, struct virtq_chain *c, const char **w
 	if (!q->ready)
 		return VIRTQ_EMPTY;
 	uint16_t avail_idx = load16(q->avail + 2);
-	if (avail_idx == q->last_avail)
+	if (avail_idx == q->last_avail) {
+		q->avail_seen = avail_idx;
 		return VIRTQ_EMPTY;
+	}
 	if ((uint16_t)(avail_idx - q->last_avail) > q->layout.size) {
 		*why = "available index moved by more than the queue size";
 		return VIRTQ_BAD;
@@ -231,6 +233,16 @@ bool virtq__arm(struct virtq *q)
 		store16(avail_event(q), q->last_avail);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return virtq__has_avail(q);
+}
+
+bool virtq__arm_beyond(struct virtq *q)
+{
+	if (!q->ready)
+		return false;
+	if (q->event_idx)
+		store16(avail_event(q), q->avail_seen);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(q->avail + 2) != q->avail_seen;
 }
 
 size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)

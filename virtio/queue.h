@@ -41,6 +41,7 @@ struct virtq {
 	uint16_t last_avail; /* next avail ring slot the device will take */
 	uint16_t used_idx;   /* shadow of used->idx, published by virtq__flush */
 	uint16_t signalled;  /* used_idx when notification was last decided */
+	uint16_t avail_seen; /* the driver's avail idx when virtq__pop last found no more */
 };
 
 /* One descriptor chain, already split into device-readable then device-writable
@@ -80,6 +81,10 @@ bool virtq__should_notify(struct virtq *q);
 /* Before the device sleeps: asks the driver to kick on the next buffer. Returns true
  * if buffers arrived meanwhile, so the caller must keep going. */
 bool virtq__arm(struct virtq *q);
+
+/* For a device that popped buffers, found them too few and gave them back: asks the
+ * driver to kick once it adds any beyond those seen. True if it already has. */
+bool virtq__arm_beyond(struct virtq *q);
 
 /* Helpers over a chain's iovecs, bounded by what the chain holds. */
 size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);

@@ -345,8 +345,10 @@ static void vsock_rx(struct vsock *v)
 			virtio_dev__fail(dev, why);
 			break;
 		}
-		if (ch->n_out || ch->in_len < sizeof(struct vsock_hdr)) {
-			virtio_dev__fail(dev, "receive buffer is read-only or smaller than a header");
+		/* A buffer must hold a header and at least one byte of data, or data
+		 * could never move. */
+		if (ch->n_out || ch->in_len <= sizeof(struct vsock_hdr)) {
+			virtio_dev__fail(dev, "receive buffer is read-only or too small");
 			break;
 		}
 		uint32_t len = 0;

@@ -177,6 +177,35 @@ static void rx_mergeable(void)
 	rig_down(&r);
 }
 
+static void rx_frame_waits_for_more_buffers(void)
+{
+	struct rig r;
+	CHECK_EQ(rig_up(&r, ~0ull), 0);
+	gq_desc(&r.q[0], 0, BUF, 2048, VIRTQ_DESC_F_WRITE, 0);
+	gq_publish(&r.q[0], 0);
+	kick(r.d, 0);
+	send_frame(&r, 3000, 5); /* needs two buffers; the guest has given one */
+	uint32_t id = 9, len = 0;
+	CHECK_EQ(gq_wait_used(&r.q[0], &id, &len, 100), -1);
+	/* The device gave the buffer back and asks for a kick on the next one. */
+	uint16_t avail_event;
+	memcpy(&avail_event, gp(&mem, r.q[0].l.used + 4 + 8 * 16, 2), 2);
+	CHECK_EQ(avail_event, 1);
+	gq_desc(&r.q[0], 1, BUF + 0x1000, 2048, VIRTQ_DESC_F_WRITE, 0);
+	gq_publish(&r.q[0], 1);
+	kick(r.d, 0);
+	CHECK_EQ(gq_wait_used(&r.q[0], &id, &len, 2000), 0);
+	CHECK_EQ(id, 0);
+	CHECK_EQ(len, 2048);
+	CHECK_EQ(gq_wait_used(&r.q[0], &id, &len, 2000), 0);
+	CHECK_EQ(id, 1);
+	CHECK_EQ(len, HDR + 3000 - 2048);
+	pthread_mutex_lock(&r.d->lock);
+	CHECK_EQ(r.d->stats.dropped, 0);
+	pthread_mutex_unlock(&r.d->lock);
+	rig_down(&r);
+}
+
 static void rx_too_big_without_mrg(void)
 {
 	struct rig r;
@@ -215,4 +244,5 @@ static void hostile_tx(void)
 
 CHECK_MAIN("virtio-net", CHECK_CASE(features_and_config), CHECK_CASE(tx),
 	   CHECK_CASE(rx_waits_for_buffers), CHECK_CASE(rx_mergeable),
+	   CHECK_CASE(rx_frame_waits_for_more_buffers),
 	   CHECK_CASE(rx_too_big_without_mrg), CHECK_CASE(hostile_tx))

@@ -341,6 +341,22 @@ static void refusals(void)
 	rig_down(&r);
 }
 
+static void tiny_rx_buffer(void)
+{
+	struct rig r;
+	CHECK_EQ(rig_up(&r), 0);
+	/* A receive buffer that holds a header but no data: the device needs a reset
+	 * (and must not spin). */
+	gq_desc(&r.q[0], 0, RXBUF, sizeof(struct hdr), VIRTQ_DESC_F_WRITE, 0);
+	gq_publish(&r.q[0], 0);
+	CHECK_EQ(g_send(&r, mk(OP_REQUEST, 5, 99, 4096, 0), NULL, 0), 0);
+	int i = 0;
+	while (!(mmio_r(r.d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && i++ < 2000)
+		usleep(1000);
+	CHECK(mmio_r(r.d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	rig_down(&r);
+}
+
 static void reset_closes(void)
 {
 	struct rig r;
@@ -362,4 +378,5 @@ static void reset_closes(void)
 }
 
 CHECK_MAIN("virtio-vsock", CHECK_CASE(guest_to_host), CHECK_CASE(credit),
-	   CHECK_CASE(host_to_guest), CHECK_CASE(refusals), CHECK_CASE(reset_closes))
+	   CHECK_CASE(host_to_guest), CHECK_CASE(refusals), CHECK_CASE(tiny_rx_buffer),
+	   CHECK_CASE(reset_closes))
