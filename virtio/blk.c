@@ -15,21 +15,21 @@
 #include "devices.h"
 #include "log.h"
 
-#define VIRTIO_BLK_F_SEG_MAX      2
-#define VIRTIO_BLK_F_RO           5
-#define VIRTIO_BLK_F_BLK_SIZE     6
-#define VIRTIO_BLK_F_FLUSH        9
-#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
-#define VIRTIO_BLK_T_IN           0
-#define VIRTIO_BLK_T_OUT          1
-#define VIRTIO_BLK_T_FLUSH        4
-#define VIRTIO_BLK_T_GET_ID       8
-#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
 #define VIRTIO_BLK_T_WRITE_ZEROES 13
 
-#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_OK	    0
 #define VIRTIO_BLK_S_IOERR  1
 #define VIRTIO_BLK_S_UNSUPP 2
 
@@ -42,8 +42,8 @@
 #endif
 
 #define VIRTIO_BLK_ID_BYTES 20
-#define SECTOR              512ull
-#define BLK_MAX_DISCARD     (1u << 22) /* sectors per discard/write-zeroes segment */
+#define SECTOR		    512ull
+#define BLK_MAX_DISCARD	    (1u << 22) /* sectors per discard/write-zeroes segment */
 
 /* Config space layout (§5.2.4), the fields up to write_zeroes_may_unmap. */
 struct blk_config {
@@ -138,8 +138,8 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS)
 		return -1;
-	if (!punch &&
-	    fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+	if (!punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				(off_t)len) == 0)
 		return 0;
 	/* The slow way, still correct: write zeroes. */
 	static const uint8_t zeroes[65536];
@@ -192,8 +192,9 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 			return VIRTIO_BLK_S_IOERR;
 		if (len % SECTOR || !in_range(b, h.sector, len / SECTOR))
 			return VIRTIO_BLK_S_IOERR;
-		unsigned n = wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
-				: iov__slice(in, c->n_in, 0, len, b->data, VIRTQ_MAX_SIZE);
+		unsigned n =
+		    wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
+		       : iov__slice(in, c->n_in, 0, len, b->data, VIRTQ_MAX_SIZE);
 		if (transfer(b->fd, b->data, n, h.sector * SECTOR, wr)) {
 			pr_debug("virtio %s: %s at sector %llu: %m", dev->name,
 				 wr ? "write" : "read", (unsigned long long)h.sector);
@@ -277,9 +278,9 @@ static void blk_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops blk_ops = {
-	.notify = blk_notify,
-	.metrics = blk_metrics,
-	.destroy = blk_destroy,
+    .notify = blk_notify,
+    .metrics = blk_metrics,
+    .destroy = blk_destroy,
 };
 
 struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
@@ -329,19 +330,20 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	if (dc->read_only)
 		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
 	else if (BLK_OFFER_ZEROES)
-		features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+		features |=
+		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	b->config = (struct blk_config){
-		.capacity = b->sectors,
-		/* Header and status take two descriptors of a chain. */
-		.seg_max = VIRTQ_MAX_SIZE - 2,
-		.blk_size = SECTOR,
-		.num_queues = 1,
-		.max_discard_sectors = BLK_MAX_DISCARD,
-		.max_discard_seg = 1,
-		.discard_sector_alignment = 8,
-		.max_write_zeroes_sectors = BLK_MAX_DISCARD,
-		.max_write_zeroes_seg = 1,
-		.write_zeroes_may_unmap = 1,
+	    .capacity = b->sectors,
+	    /* Header and status take two descriptors of a chain. */
+	    .seg_max = VIRTQ_MAX_SIZE - 2,
+	    .blk_size = SECTOR,
+	    .num_queues = 1,
+	    .max_discard_sectors = BLK_MAX_DISCARD,
+	    .max_discard_seg = 1,
+	    .discard_sector_alignment = 8,
+	    .max_write_zeroes_sectors = BLK_MAX_DISCARD,
+	    .max_write_zeroes_seg = 1,
+	    .write_zeroes_may_unmap = 1,
 	};
 	char name[CONFIG_ID_MAX + 16];
 	snprintf(name, sizeof(name), "block.%s", dc->id);

@@ -15,9 +15,8 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 			       struct event_loop *loop, char *err, size_t errlen);
 /* tap_fd < 0: open the tap named in nc. Otherwise use tap_fd (a tap, or for tests
  * any datagram fd that carries 12-byte virtio-net headers), which the device owns. */
-struct virtio_dev *net__create(const struct net_config *nc, int tap_fd,
-			       const struct guest_mem *mem, struct event_loop *loop, char *err,
-			       size_t errlen);
+struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const struct guest_mem *mem,
+			       struct event_loop *loop, char *err, size_t errlen);
 struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct guest_mem *mem,
 				 struct event_loop *loop, char *err, size_t errlen);
 

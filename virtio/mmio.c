@@ -382,7 +382,8 @@ int virtio_dev__attach(struct virtio_dev *dev, struct vm *vm, char *err, size_t 
 	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)dev->addr,
 		 dev->irq);
 	if (vm__cmdline_append(vm, arg)) {
-		snprintf(err, errlen, "kernel command line too long to announce virtio %s", dev->name);
+		snprintf(err, errlen, "kernel command line too long to announce virtio %s",
+			 dev->name);
 		return -1;
 	}
 	return 0;

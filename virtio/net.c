@@ -16,16 +16,16 @@
 #include "event.h"
 #include "log.h"
 
-#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_CSUM	0
 #define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_MAC	5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
-#define VIRTIO_NET_F_HOST_TSO4  11
-#define VIRTIO_NET_F_HOST_TSO6  12
-#define VIRTIO_NET_F_MRG_RXBUF  15
+#define VIRTIO_NET_F_HOST_TSO4	11
+#define VIRTIO_NET_F_HOST_TSO6	12
+#define VIRTIO_NET_F_MRG_RXBUF	15
 
-#define NET_HDR_LEN 12 /* struct virtio_net_hdr with num_buffers, as VERSION_1 has it */
+#define NET_HDR_LEN	    12 /* struct virtio_net_hdr with num_buffers, as VERSION_1 has it */
 #define NET_HDR_NUM_BUFFERS 10
 /* A GSO frame from the tap: header + 64 KiB of IP payload + Ethernet header. */
 #define NET_MAX_FRAME (NET_HDR_LEN + 65536 + 64)
@@ -96,7 +96,8 @@ static int deliver(struct net *n)
 			return -1;
 		}
 		if (c->n_out || (nbufs == 0 && c->in_len < NET_HDR_LEN)) {
-			virtio_dev__fail(dev, "receive buffer is read-only or smaller than the header");
+			virtio_dev__fail(dev,
+					 "receive buffer is read-only or smaller than the header");
 			return -1;
 		}
 		struct iovec *in = c->iov + c->n_out;
@@ -196,7 +197,8 @@ static void net_tx(struct net *n)
 				n->tx_dropped++;
 				dev->stats.errors++;
 			} else if (writev(n->tap, c->iov, (int)c->n_out) < 0) {
-				/* A full tap queue (EAGAIN) drops the frame like a full NIC ring. */
+				/* A full tap queue (EAGAIN) drops the frame like a full NIC ring.
+				 */
 				n->tx_dropped++;
 				if (errno == EAGAIN)
 					dev->stats.dropped++;
@@ -286,11 +288,11 @@ static void net_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops net_ops = {
-	.notify = net_notify,
-	.features_ok = net_features_ok,
-	.reset = net_reset,
-	.metrics = net_metrics,
-	.destroy = net_destroy,
+    .notify = net_notify,
+    .features_ok = net_features_ok,
+    .reset = net_reset,
+    .metrics = net_metrics,
+    .destroy = net_destroy,
 };
 
 static int open_tap(const char *name, char *err, size_t errlen)
@@ -318,9 +320,8 @@ static int open_tap(const char *name, char *err, size_t errlen)
 	return fd;
 }
 
-struct virtio_dev *net__create(const struct net_config *nc, int tap_fd,
-			       const struct guest_mem *mem, struct event_loop *loop, char *err,
-			       size_t errlen)
+struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const struct guest_mem *mem,
+			       struct event_loop *loop, char *err, size_t errlen)
 {
 	struct net *n = calloc(1, sizeof(*n));
 	if (!n) {
@@ -342,10 +343,10 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd,
 		ioctl(n->tap, TUNSETOFFLOAD, 0);
 	uint64_t features = VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	if (n->tap_offloads)
-		features |= VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
-			    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
-			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
-			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+		features |=
+		    VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+		    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
 	if (nc->has_mac) {
 		features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
 		memcpy(n->config.mac, nc->guest_mac, 6);

@@ -134,8 +134,9 @@ static int walk(struct virtq *q, struct virtq_chain *c, const uint8_t *table, ui
 		memcpy(&d, table + 16u * idx, sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (nested || !q->indirect) {
-				*why = nested ? "nested indirect descriptor table"
-					      : "indirect descriptor without VIRTIO_F_INDIRECT_DESC";
+				*why = nested
+					   ? "nested indirect descriptor table"
+					   : "indirect descriptor without VIRTIO_F_INDIRECT_DESC";
 				return -1;
 			}
 			if (d.flags & VIRTQ_DESC_F_NEXT) {
@@ -281,8 +282,8 @@ size_t iov__copy_to(const struct iovec *iov, unsigned n, size_t off, const void 
 	return done;
 }
 
-unsigned iov__slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
-		    struct iovec *out, unsigned max)
+unsigned iov__slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *out,
+		    unsigned max)
 {
 	unsigned k = 0;
 	for (unsigned i = 0; i < n && len && k < max; i++) {

@@ -56,7 +56,7 @@ struct virtq_chain {
 enum virtq_pop {
 	VIRTQ_EMPTY = 0, /* nothing available */
 	VIRTQ_CHAIN = 1, /* *chain is filled in */
-	VIRTQ_BAD = -1,  /* the driver broke the ring rules; `why` says how */
+	VIRTQ_BAD = -1,	 /* the driver broke the ring rules; `why` says how */
 };
 
 /* Checks the layout against guest memory and alignment rules and enables the queue.
@@ -90,7 +90,7 @@ bool virtq__arm_beyond(struct virtq *q);
 size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
 size_t iov__copy_to(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
 /* Fills out[] with the bytes [off, off+len) of iov[]; returns how many entries. */
-unsigned iov__slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
-		    struct iovec *out, unsigned max);
+unsigned iov__slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *out,
+		    unsigned max);
 
 #endif

@@ -67,8 +67,8 @@ static void rng_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops rng_ops = {
-	.notify = rng_notify,
-	.destroy = rng_destroy,
+    .notify = rng_notify,
+    .destroy = rng_destroy,
 };
 
 struct virtio_dev *rng__create(const struct guest_mem *mem, struct event_loop *loop, char *err,

@@ -18,8 +18,8 @@ static void destroy(void *dev)
 
 /* vm->devices holds every device module; this ops table marks the virtio ones. */
 static const struct device_ops virtio_device_ops = {
-	.name = "virtio",
-	.destroy = destroy,
+    .name = "virtio",
+    .destroy = destroy,
 };
 
 static int add(struct vm *vm, struct virtio_dev *dev, char *err, size_t errlen)

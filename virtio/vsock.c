@@ -19,15 +19,15 @@
 #include "event.h"
 #include "log.h"
 
-#define VSOCK_HOST_CID    2
+#define VSOCK_HOST_CID	  2
 #define VSOCK_TYPE_STREAM 1
 
-#define VSOCK_OP_REQUEST        1
-#define VSOCK_OP_RESPONSE       2
-#define VSOCK_OP_RST            3
-#define VSOCK_OP_SHUTDOWN       4
-#define VSOCK_OP_RW             5
-#define VSOCK_OP_CREDIT_UPDATE  6
+#define VSOCK_OP_REQUEST	1
+#define VSOCK_OP_RESPONSE	2
+#define VSOCK_OP_RST		3
+#define VSOCK_OP_SHUTDOWN	4
+#define VSOCK_OP_RW		5
+#define VSOCK_OP_CREDIT_UPDATE	6
 #define VSOCK_OP_CREDIT_REQUEST 7
 
 #define VSOCK_SHUTDOWN_RCV  1
@@ -38,11 +38,11 @@
 #define EVQ 2
 
 /* Guest data the host socket has not taken yet, per connection: our buf_alloc. */
-#define VSOCK_CONN_BUF   (256u * 1024)
-#define VSOCK_MAX_CONNS  64
-#define VSOCK_RST_QUEUE  64
-#define VSOCK_MAX_PKT    (64u * 1024)
-#define VSOCK_LINE_MAX   32
+#define VSOCK_CONN_BUF	 (256u * 1024)
+#define VSOCK_MAX_CONNS	 64
+#define VSOCK_RST_QUEUE	 64
+#define VSOCK_MAX_PKT	 (64u * 1024)
+#define VSOCK_LINE_MAX	 32
 #define VSOCK_FIRST_PORT (1u << 30) /* host ports handed to "CONNECT" clients */
 
 struct vsock_hdr {
@@ -61,7 +61,7 @@ struct vsock_hdr {
 enum conn_state {
 	CONN_FREE,
 	CONN_CONNECT_LINE, /* host client: waiting for "CONNECT <port>\n" */
-	CONN_REQUESTED,    /* host client: REQUEST sent to the guest, no answer yet */
+	CONN_REQUESTED,	   /* host client: REQUEST sent to the guest, no answer yet */
 	CONN_ESTABLISHED,
 };
 
@@ -72,7 +72,7 @@ struct conn {
 	struct vsock *v;
 	int fd;
 	bool watched;
-	uint32_t mask; /* events asked of epoll */
+	uint32_t mask;	     /* events asked of epoll */
 	uint32_t local_port; /* host side */
 	uint32_t peer_port;  /* guest side */
 
@@ -83,10 +83,10 @@ struct conn {
 	uint8_t *buf;
 	size_t buf_len;
 
-	bool readable;  /* the socket has data we have not read */
-	bool host_eof;  /* the socket said EOF; SHUTDOWN sent */
+	bool readable;	/* the socket has data we have not read */
+	bool host_eof;	/* the socket said EOF; SHUTDOWN sent */
 	bool shut_send; /* the guest will send no more */
-	bool shut_rcv;  /* the guest will receive no more */
+	bool shut_rcv;	/* the guest will receive no more */
 	bool want_request, want_response, want_credit;
 };
 
@@ -135,12 +135,12 @@ static void queue_rst(struct vsock *v, uint32_t local_port, uint32_t peer_port)
 		return;
 	}
 	v->rsts[(v->rst_head + v->rst_len++) % VSOCK_RST_QUEUE] = (struct vsock_hdr){
-		.src_cid = VSOCK_HOST_CID,
-		.dst_cid = v->guest_cid,
-		.src_port = local_port,
-		.dst_port = peer_port,
-		.type = VSOCK_TYPE_STREAM,
-		.op = VSOCK_OP_RST,
+	    .src_cid = VSOCK_HOST_CID,
+	    .dst_cid = v->guest_cid,
+	    .src_port = local_port,
+	    .dst_port = peer_port,
+	    .type = VSOCK_TYPE_STREAM,
+	    .op = VSOCK_OP_RST,
 	};
 }
 
@@ -218,7 +218,8 @@ static int drain(struct conn *c)
 {
 	size_t done = 0;
 	while (done < c->buf_len) {
-		ssize_t w = send(c->fd, c->buf + done, c->buf_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w =
+		    send(c->fd, c->buf + done, c->buf_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -242,14 +243,14 @@ static int drain(struct conn *c)
 static void fill_hdr(const struct vsock *v, const struct conn *c, struct vsock_hdr *h, uint16_t op)
 {
 	*h = (struct vsock_hdr){
-		.src_cid = VSOCK_HOST_CID,
-		.dst_cid = v->guest_cid,
-		.src_port = c->local_port,
-		.dst_port = c->peer_port,
-		.type = VSOCK_TYPE_STREAM,
-		.op = op,
-		.buf_alloc = VSOCK_CONN_BUF,
-		.fwd_cnt = c->fwd_cnt,
+	    .src_cid = VSOCK_HOST_CID,
+	    .dst_cid = v->guest_cid,
+	    .src_port = c->local_port,
+	    .dst_port = c->peer_port,
+	    .type = VSOCK_TYPE_STREAM,
+	    .op = op,
+	    .buf_alloc = VSOCK_CONN_BUF,
+	    .fwd_cnt = c->fwd_cnt,
 	};
 }
 
@@ -677,9 +678,9 @@ static void vsock_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vsock_ops = {
-	.notify = vsock_notify,
-	.metrics = vsock_metrics,
-	.destroy = vsock_destroy,
+    .notify = vsock_notify,
+    .metrics = vsock_metrics,
+    .destroy = vsock_destroy,
 };
 
 struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct guest_mem *mem,

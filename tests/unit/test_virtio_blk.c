@@ -14,17 +14,17 @@
 #define STATUS 0x400000ull
 #define DISK   (1 * MIB)
 
-#define T_IN           0
-#define T_OUT          1
-#define T_FLUSH        4
+#define T_IN	       0
+#define T_OUT	       1
+#define T_FLUSH	       4
 #define T_GET_ID       8
 #define T_DISCARD      11
 #define T_WRITE_ZEROES 13
-#define S_OK     0
-#define S_IOERR  1
-#define S_UNSUPP 2
+#define S_OK	       0
+#define S_IOERR	       1
+#define S_UNSUPP       2
 
-#define F_RO           5
+#define F_RO	       5
 #define F_DISCARD      13
 #define F_WRITE_ZEROES 14
 
@@ -126,7 +126,7 @@ static void read_write_flush(void)
 	CHECK_EQ(used, 1);
 	CHECK_EQ(req(d, T_OUT, DISK / 512, 512, false, &used), S_IOERR);
 	CHECK_EQ(req(d, T_IN, ~0ull - 1, 1024, true, &used), S_IOERR); /* sector overflow */
-	CHECK_EQ(req(d, T_IN, 0, 100, true, &used), S_IOERR);	   /* not whole sectors */
+	CHECK_EQ(req(d, T_IN, 0, 100, true, &used), S_IOERR);	       /* not whole sectors */
 	CHECK_EQ(req(d, 99, 0, 0, false, &used), S_UNSUPP);
 	CHECK_EQ(d->stats.errors, 5);
 	CHECK_EQ(d->stats.read_bytes, 512);

@@ -45,7 +45,8 @@ static inline void gq_init(struct gq *q, struct guest_mem *mem, uint64_t base, u
 	q->l.avail = base + 16ull * size;
 	q->l.used = (q->l.avail + 6 + 2ull * size + 3) & ~3ull;
 	q->avail_idx = q->used_seen = 0;
-	memset(gp(mem, base, q->l.used + 6 + 8ull * size - base), 0, q->l.used + 6 + 8ull * size - base);
+	memset(gp(mem, base, q->l.used + 6 + 8ull * size - base), 0,
+	       q->l.used + 6 + 8ull * size - base);
 }
 
 static inline void gq_desc(struct gq *q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,

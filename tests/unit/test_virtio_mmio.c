@@ -6,10 +6,10 @@
 #include "check.h"
 #include "test_virtio_harness.h"
 
-#define MIB  (1ull << 20)
-#define BUF  0x100000ull
-#define ALL  (~0ull)
-#define V1   VIRTIO_BIT(VIRTIO_F_VERSION_1)
+#define MIB (1ull << 20)
+#define BUF 0x100000ull
+#define ALL (~0ull)
+#define V1  VIRTIO_BIT(VIRTIO_F_VERSION_1)
 
 static struct guest_mem mem;
 static char err[256];
@@ -63,9 +63,9 @@ static void negotiation(void)
 	struct virtio_dev *d = new_rng();
 	struct gq q;
 	gq_init(&q, &mem, 0x10000, 8);
-	CHECK_EQ(driver_init(d, ALL, &q, 1),
-		 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			 VIRTIO_STATUS_DRIVER_OK);
+	CHECK_EQ(driver_init(d, ALL, &q, 1), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+						 VIRTIO_STATUS_FEATURES_OK |
+						 VIRTIO_STATUS_DRIVER_OK);
 	CHECK(d->driver_features & V1);
 	CHECK(virtio_dev__has(d, VIRTIO_F_EVENT_IDX));
 	CHECK(d->vq[0].event_idx);
@@ -84,8 +84,8 @@ static void negotiation(void)
 	mmio_w(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	mmio_w(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	mmio_w(d, VIRTIO_MMIO_DRIVER_FEATURES, 1u | (1u << 31));
-	mmio_w(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-					      VIRTIO_STATUS_FEATURES_OK);
+	mmio_w(d, VIRTIO_MMIO_STATUS,
+	       VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	CHECK(!(mmio_r(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK));
 
 	/* Features written before DRIVER, or after FEATURES_OK, are ignored. */

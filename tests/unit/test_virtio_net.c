@@ -7,15 +7,15 @@
 #include "check.h"
 #include "test_virtio_harness.h"
 
-#define MIB   (1ull << 20)
-#define RXQB  0x10000ull
-#define TXQB  0x20000ull
-#define BUF   0x100000ull
-#define F_CSUM       0
+#define MIB	     (1ull << 20)
+#define RXQB	     0x10000ull
+#define TXQB	     0x20000ull
+#define BUF	     0x100000ull
+#define F_CSUM	     0
 #define F_GUEST_CSUM 1
-#define F_MAC        5
+#define F_MAC	     5
 #define F_MRG_RXBUF  15
-#define HDR 12
+#define HDR	     12
 
 static struct guest_mem mem;
 static char err[256];
@@ -231,9 +231,8 @@ static void hostile_tx(void)
 	gq_desc(&r.q[1], 0, mem.total - 8, 64, 0, 0);
 	gq_publish(&r.q[1], 0);
 	kick(r.d, 1);
-	for (int i = 0; i < 2000 && !(mmio_r(r.d, VIRTIO_MMIO_STATUS) &
-				       VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	     i++)
+	for (int i = 0;
+	     i < 2000 && !(mmio_r(r.d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
 		usleep(1000);
 	CHECK(mmio_r(r.d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK(mmio_r(r.d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
@@ -244,5 +243,5 @@ static void hostile_tx(void)
 
 CHECK_MAIN("virtio-net", CHECK_CASE(features_and_config), CHECK_CASE(tx),
 	   CHECK_CASE(rx_waits_for_buffers), CHECK_CASE(rx_mergeable),
-	   CHECK_CASE(rx_frame_waits_for_more_buffers),
-	   CHECK_CASE(rx_too_big_without_mrg), CHECK_CASE(hostile_tx))
+	   CHECK_CASE(rx_frame_waits_for_more_buffers), CHECK_CASE(rx_too_big_without_mrg),
+	   CHECK_CASE(hostile_tx))

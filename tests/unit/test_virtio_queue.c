@@ -3,8 +3,8 @@
 #include "check.h"
 #include "test_virtio_harness.h"
 
-#define MIB (1ull << 20)
-#define GIB (1ull << 30)
+#define MIB   (1ull << 20)
+#define GIB   (1ull << 30)
 #define QBASE 0x10000ull
 #define BUF   0x100000ull
 
@@ -97,7 +97,8 @@ static void chain_longer_than_queue(void)
 	setup();
 	uint64_t table = BUF + 0x10000;
 	for (uint16_t i = 0; i < 12; i++)
-		g_desc_at(&mem, table, i, BUF, 4, i < 11 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+		g_desc_at(&mem, table, i, BUF, 4, i < 11 ? VIRTQ_DESC_F_NEXT : 0,
+			  (uint16_t)(i + 1));
 	gq_desc(&g, 0, table, 12 * 16, VIRTQ_DESC_F_INDIRECT, 0);
 	gq_publish(&g, 0);
 	CHECK_EQ(pop(&ch), VIRTQ_BAD);
@@ -271,14 +272,14 @@ static void region_edges(void)
 		uint32_t len;
 		int expect;
 	} cases[] = {
-		{3 * GIB - 16, 16, VIRTQ_CHAIN},	     /* last bytes below the gap */
-		{3 * GIB - 8, 16, VIRTQ_BAD},		     /* straddles into the gap */
-		{3 * GIB, 16, VIRTQ_BAD},		     /* inside the gap */
-		{4 * GIB - 8, 16, VIRTQ_BAD},		     /* straddles out of the gap */
-		{4 * GIB, 16, VIRTQ_CHAIN},		     /* first bytes above it */
-		{4 * GIB + 64 * MIB - 16, 16, VIRTQ_CHAIN}, /* last bytes of RAM */
-		{4 * GIB + 64 * MIB - 8, 16, VIRTQ_BAD},    /* past the end of RAM */
-		{4 * GIB + 64 * MIB, 1, VIRTQ_BAD},
+	    {3 * GIB - 16, 16, VIRTQ_CHAIN},		/* last bytes below the gap */
+	    {3 * GIB - 8, 16, VIRTQ_BAD},		/* straddles into the gap */
+	    {3 * GIB, 16, VIRTQ_BAD},			/* inside the gap */
+	    {4 * GIB - 8, 16, VIRTQ_BAD},		/* straddles out of the gap */
+	    {4 * GIB, 16, VIRTQ_CHAIN},			/* first bytes above it */
+	    {4 * GIB + 64 * MIB - 16, 16, VIRTQ_CHAIN}, /* last bytes of RAM */
+	    {4 * GIB + 64 * MIB - 8, 16, VIRTQ_BAD},	/* past the end of RAM */
+	    {4 * GIB + 64 * MIB, 1, VIRTQ_BAD},
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bq.last_avail = bg.avail_idx = 0;
@@ -295,14 +296,14 @@ static void region_edges(void)
 		}
 		if (r == VIRTQ_CHAIN) {
 			/* The host pointer is exactly where that guest address lives. */
-			uint64_t hoff = cases[i].addr < 4 * GIB ? cases[i].addr
-							      : cases[i].addr - GIB;
+			uint64_t hoff =
+			    cases[i].addr < 4 * GIB ? cases[i].addr : cases[i].addr - GIB;
 			CHECK(c.iov[0].iov_base == big.base + hoff);
 		}
 	}
 	/* A ring that itself straddles the gap is refused. */
-	struct virtq_layout l = {.desc = 3 * GIB - 64, .avail = QBASE, .used = QBASE + 0x400,
-				 .size = 8};
+	struct virtq_layout l = {
+	    .desc = 3 * GIB - 64, .avail = QBASE, .used = QBASE + 0x400, .size = 8};
 	CHECK_EQ(virtq__enable(&bq, &big, &l, false, true, &why), -1);
 	guest_mem__destroy(&big);
 }

@@ -70,9 +70,9 @@ static void bad_drive(void)
 	struct vm_config cfg;
 	fake_vm(&vm, &cfg);
 	char err[256] = "";
-	CHECK_EQ(config__add_drive_spec(&cfg, "path=/nonexistent/disk.img,id=rootfs", err,
-					sizeof(err)),
-		 0);
+	CHECK_EQ(
+	    config__add_drive_spec(&cfg, "path=/nonexistent/disk.img,id=rootfs", err, sizeof(err)),
+	    0);
 	CHECK_EQ(virtio__setup_all(&vm, &cfg, err, sizeof(err)), -1);
 	CHECK(strstr(err, "drive rootfs: cannot open /nonexistent/disk.img") != NULL);
 	CHECK_EQ(vm.nr_devices, 0);

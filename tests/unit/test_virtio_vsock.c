@@ -20,11 +20,11 @@
 #define GCID  3
 #define QS    16
 
-#define OP_REQUEST        1
-#define OP_RESPONSE       2
-#define OP_RST            3
-#define OP_SHUTDOWN       4
-#define OP_RW             5
+#define OP_REQUEST	  1
+#define OP_RESPONSE	  2
+#define OP_RST		  3
+#define OP_SHUTDOWN	  4
+#define OP_RW		  5
 #define OP_CREDIT_UPDATE  6
 #define OP_CREDIT_REQUEST 7
 
@@ -98,8 +98,14 @@ static void rx_buffers(struct rig *r, unsigned n)
 static struct hdr mk(uint16_t op, uint32_t sport, uint32_t dport, uint32_t buf_alloc,
 		     uint32_t fwd_cnt)
 {
-	return (struct hdr){.src_cid = GCID, .dst_cid = 2, .src_port = sport, .dst_port = dport,
-			    .type = 1, .op = op, .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt};
+	return (struct hdr){.src_cid = GCID,
+			    .dst_cid = 2,
+			    .src_port = sport,
+			    .dst_port = dport,
+			    .type = 1,
+			    .op = op,
+			    .buf_alloc = buf_alloc,
+			    .fwd_cnt = fwd_cnt};
 }
 
 static int g_send(struct rig *r, struct hdr h, const void *data, uint32_t len)
@@ -377,6 +383,5 @@ static void reset_closes(void)
 	rig_down(&r);
 }
 
-CHECK_MAIN("virtio-vsock", CHECK_CASE(guest_to_host), CHECK_CASE(credit),
-	   CHECK_CASE(host_to_guest), CHECK_CASE(refusals), CHECK_CASE(tiny_rx_buffer),
-	   CHECK_CASE(reset_closes))
+CHECK_MAIN("virtio-vsock", CHECK_CASE(guest_to_host), CHECK_CASE(credit), CHECK_CASE(host_to_guest),
+	   CHECK_CASE(refusals), CHECK_CASE(tiny_rx_buffer), CHECK_CASE(reset_closes))
