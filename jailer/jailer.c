@@ -765,8 +765,23 @@ static void enter_jail_root(const struct jail *j)
 		step_fail(STEP_PIVOT_ROOT, j->root, errno, "chdir");
 	if (mkdir("old_root", 0700) < 0 && errno != EEXIST)
 		step_fail(STEP_PIVOT_ROOT, "old_root", errno, "in %s", j->root);
-	if (syscall(SYS_pivot_root, ".", "old_root") < 0)
-		step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root");
+	if (syscall(SYS_pivot_root, ".", "old_root") < 0) {
+		/* The initramfs (rootfs) cannot be pivoted away from: the kernel says EINVAL.
+		 * Do what switch_root does instead: move the jail onto / and chroot into it.
+		 * The old root stays mounted underneath, out of reach once the mount
+		 * namespace is private and the process has no privileges left. */
+		if (errno != EINVAL)
+			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root");
+		rmdir("old_root");
+		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root refused (initramfs?); "
+								   "mount --move");
+		if (chroot(".") < 0)
+			step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
+		if (chdir("/") < 0)
+			step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
+		return;
+	}
 	if (chdir("/") < 0)
 		step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
 	if (umount2("/old_root", MNT_DETACH) < 0)

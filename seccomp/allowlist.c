@@ -83,6 +83,7 @@ static const struct sc_rule vmm_rules[] = {
 	ALLOW(sendto),
 	ALLOW(recvfrom),
 	ALLOW(shutdown),
+	ALLOW(unlink), /* vsock removes its listening socket's path at teardown */
 	FCNTL_FLAGS,
 	/* timers and notifications */
 	ALLOW(timerfd_settime),
