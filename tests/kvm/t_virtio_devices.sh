@@ -6,7 +6,7 @@ PROBE=$EMBER_DIR/probe.elf
 PEER=$EMBER_DIR/probe-vsock-peer
 CMD="console=ttyS0 reboot=k panic=1"
 if [ ! -f "$PROBE" ]; then
-	echo "FAIL kvm/virtio: probe.elf missing from $EMBER_DIR"
+	echo "FAIL kvm/virtio-dev: probe.elf missing from $EMBER_DIR"
 	exit 1
 fi
 W=$(mktemp -d "$TMPDIR/virtio.XXXXXX")
@@ -22,17 +22,17 @@ trap 'exit 1' INT TERM
 probe_run() {
 	_name=$1 _devs=$2 _extra=$3
 	shift 3
-	run_ember "virtio/$_name" 300 --kernel "$PROBE" --mem-mib 64 \
+	run_ember "virtio-dev/$_name" 300 --kernel "$PROBE" --mem-mib 64 \
 		--cmdline "$CMD probe.virtio=$_devs $_extra" "$@"
 }
 # probe_ok NAME DEV: ember exited 0 and the probe's check for DEV passed.
 probe_ok() {
 	if [ "$RC" -eq 0 ] && has "^PROBE check virtio-$2 ok" "$OUT" &&
 		has "^PROBE DONE pass" "$OUT" && ! has "needs reset" "$ERR"; then
-		pass "virtio/$1"
+		pass "virtio-dev/$1"
 		return 0
 	fi
-	fail "virtio/$1" "rc=$RC; $(grep "^PROBE check virtio-$2" "$OUT" | head -1)"
+	fail "virtio-dev/$1" "rc=$RC; $(grep "^PROBE check virtio-$2" "$OUT" | head -1)"
 	return 1
 }
 # wait_for FILE [SECS]: until FILE exists.
@@ -50,17 +50,17 @@ DISK=$W/disk.img
 dd if=/dev/zero of="$DISK" bs=1048576 count=8 2>/dev/null
 probe_run blk-rw blk "probe.blk_sector=4096" --drive "path=$DISK,id=probedisk"
 if probe_ok blk-rw blk; then
-	check virtio/blk-get-id "GET_ID did not return the drive id" \
+	check virtio-dev/blk-get-id "GET_ID did not return the drive id" \
 		has "^PROBE virtio-blk addr=.* id=probedisk " "$OUT"
-	check virtio/blk-announced "no virtio_mmio.device= on the guest command line" \
+	check virtio-dev/blk-announced "no virtio_mmio.device= on the guest command line" \
 		has "^PROBE cmdline .*virtio_mmio.device=4K@0xd0001000:5" "$OUT"
 	# What the guest wrote reached the file at the sector it named, and only there.
 	nz=$(dd if="$DISK" bs=512 skip=4096 count=8 2>/dev/null | tr -d '\000' | wc -c)
 	before=$(dd if="$DISK" bs=512 count=4096 2>/dev/null | tr -d '\000' | wc -c)
 	if [ "$nz" -gt 0 ] && [ "$before" -eq 0 ]; then
-		pass virtio/blk-data-on-disk
+		pass virtio-dev/blk-data-on-disk
 	else
-		fail virtio/blk-data-on-disk "sector 4096 has $nz non-zero bytes, $before before it"
+		fail virtio-dev/blk-data-on-disk "sector 4096 has $nz non-zero bytes, $before before it"
 	fi
 fi
 
@@ -68,12 +68,12 @@ fi
 sum=$(md5sum "$DISK" | cut -d' ' -f1)
 probe_run blk-ro blk "" --drive "path=$DISK,ro,id=rodisk"
 if probe_ok blk-ro blk; then
-	check virtio/blk-ro-flag "the guest did not see VIRTIO_BLK_F_RO" \
+	check virtio-dev/blk-ro-flag "the guest did not see VIRTIO_BLK_F_RO" \
 		has "^PROBE virtio-blk addr=.* ro=1" "$OUT"
 	if [ "$(md5sum "$DISK" | cut -d' ' -f1)" = "$sum" ]; then
-		pass virtio/blk-ro-unchanged
+		pass virtio-dev/blk-ro-unchanged
 	else
-		fail virtio/blk-ro-unchanged "a read-only disk changed"
+		fail virtio-dev/blk-ro-unchanged "a read-only disk changed"
 	fi
 fi
 
@@ -84,17 +84,17 @@ probe_ok rng rng
 # --- several devices at once: one MMIO slot and IRQ each ---------------------------
 probe_run blk-rng-together blk,rng "" --drive "path=$DISK,id=d0" --rng
 if probe_ok blk-rng-together rng && has "^PROBE check virtio-blk ok" "$OUT"; then
-	check virtio/two-slots "second device not announced at slot 1 / IRQ 6" \
+	check virtio-dev/two-slots "second device not announced at slot 1 / IRQ 6" \
 		has "^PROBE cmdline .*virtio_mmio.device=4K@0xd0002000:6" "$OUT"
 else
-	fail virtio/two-slots "blk+rng run failed"
+	fail virtio-dev/two-slots "blk+rng run failed"
 fi
 
 # --- virtio-net: a tap in a throw-away network namespace ----------------------------
 # ember opens the tap (IFF_VNET_HDR); the namespace's kernel answers ARP and ping at
 # 172.16.0.1. The namespace, and with it the tap, is gone when the inner shell exits.
 if [ ! -c /dev/net/tun ] || ! unshare -n true 2>/dev/null; then
-	echo "SKIP kvm/virtio/net: no /dev/net/tun or no network namespaces here"
+	echo "SKIP kvm/virtio-dev/net: no /dev/net/tun or no network namespaces here"
 else
 	cat >"$W/net.sh" <<'EOF'
 set -u
@@ -112,17 +112,17 @@ EOF
 	unshare -n sh "$W/net.sh" "$EMBER_DIR" "$W/net"
 	RC=$? OUT=$W/net.out ERR=$W/net.err
 	if [ "$RC" -eq 113 ]; then
-		echo "SKIP kvm/virtio/net: cannot create a tap in the namespace"
+		echo "SKIP kvm/virtio-dev/net: cannot create a tap in the namespace"
 	elif probe_ok net net; then
-		check virtio/net-mac "the guest did not get the configured MAC" \
+		check virtio-dev/net-mac "the guest did not get the configured MAC" \
 			has "^PROBE virtio-net addr=.* mac=06:00:ac:10:00:02" "$OUT"
 	fi
-	ip link show emtap0 >/dev/null 2>&1 && fail virtio/net-cleanup "tap emtap0 left behind"
+	ip link show emtap0 >/dev/null 2>&1 && fail virtio-dev/net-cleanup "tap emtap0 left behind"
 fi
 
 # --- virtio-vsock, Firecracker's hybrid model --------------------------------------
 if [ ! -x "$PEER" ]; then
-	echo "SKIP kvm/virtio/vsock: probe-vsock-peer missing from $EMBER_DIR"
+	echo "SKIP kvm/virtio-dev/vsock: probe-vsock-peer missing from $EMBER_DIR"
 else
 	UDS=$W/v.sock
 	# Guest -> host: ember connects to <uds>_5000, where the peer listens.
@@ -134,13 +134,13 @@ else
 	wait "$P"
 	prc=$?
 	if probe_ok vsock-guest-connect vsock; then
-		check virtio/vsock-guest-connect-peer "host peer failed (rc=$prc): $(cat "$W/peer1.out")" \
+		check virtio-dev/vsock-guest-connect-peer "host peer failed (rc=$prc): $(cat "$W/peer1.out")" \
 			test "$prc" -eq 0
 	fi
 
 	# Host -> guest: "CONNECT 6000\n" on <uds>, answered "OK <port>\n".
 	rm -f "$UDS"
-	_f=virtio_vsock-host-connect
+	_f=virtio-dev_vsock-host-connect
 	OUT=$TMPDIR/$_f.out ERR=$TMPDIR/$_f.err
 	timeout 300 "$EMBER_DIR/ember" --kernel "$PROBE" --mem-mib 64 \
 		--cmdline "$CMD probe.virtio=vsock probe.vsock_listen=6000" \
@@ -160,7 +160,7 @@ else
 	wait "$E"
 	RC=$?
 	if probe_ok vsock-host-connect vsock; then
-		check virtio/vsock-host-connect-peer "host peer failed (rc=$prc): $(cat "$W/peer2.out")" \
+		check virtio-dev/vsock-host-connect-peer "host peer failed (rc=$prc): $(cat "$W/peer2.out")" \
 			test "$prc" -eq 0
 	fi
 fi
