@@ -20,6 +20,7 @@
 #include "event.h"
 #include "http.h"
 #include "log.h"
+#include "seccomp/seccomp.h"
 
 #define CONN_BUF_MAX (HTTP_MAX_HEAD + HTTP_MAX_BODY)
 
@@ -309,22 +310,26 @@ static void on_response(struct api_server *s)
 	pthread_mutex_unlock(&sl->lock);
 	if (!done)
 		return;
+	/* Take the answer out of the slot first: flushing may submit the next request. */
+	struct api_response resp = sl->resp;
+	sl->resp.body = (struct json_out){0};
 	struct conn *c = s->inflight;
 	s->inflight = NULL;
 	if (c && c->dead) {
 		conn_free(s, c);
 	} else if (c) {
-		int status = sl->resp.status ? sl->resp.status : 500;
-		queue_response(c, status, sl->resp.body.buf, sl->resp.body.len, c->req.keep_alive);
+		int status = resp.status ? resp.status : 500;
+		queue_response(c, status, resp.body.buf, resp.body.len, c->req.keep_alive);
 		/* The request's bytes are no longer referenced: drop them. */
 		memmove(c->in, c->in + c->req_len, c->in_len - (size_t)c->req_len);
 		c->in_len -= (size_t)c->req_len;
 		c->continue_sent = false;
 		c->req_start_ms = now_ms();
 		c->state = CONN_WRITING;
+		json_out__free(&resp.body);
 		conn_flush(s, c);
 	}
-	json_out__free(&sl->resp.body);
+	json_out__free(&resp.body);
 	submit_next(s);
 }
 
@@ -454,6 +459,11 @@ static void *server_thread(void *arg)
 {
 	struct api_server *s = arg;
 	struct epoll_event evs[32];
+	/* Before the first byte from a client is read. */
+	if (seccomp__install(SECCOMP_API)) {
+		pr_err("api: cannot install the seccomp filter: %m");
+		return NULL;
+	}
 	for (;;) {
 		int n = epoll_wait(s->epfd, evs, 32, s->nconns ? 100 : -1);
 		if (n < 0 && errno != EINTR) {
