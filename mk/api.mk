@@ -1,11 +1,12 @@
 # REST API extras.
 #   make fuzz          libFuzzer (clang) over HTTP + JSON + router, FUZZ_SECONDS (default 600)
 #   make fuzz-smoke    a bounded run (FUZZ_SMOKE_SECONDS, default 20) -> one PASS/FAIL line
-#   build/tests/fcclient   static API client for the nested host (busybox has no curl)
+#   build/tests/bin/fcclient   static API client for the nested host (busybox has no curl)
 API_FUZZ      := $(BUILD)/fuzz/fuzz_api
 API_FUZZ_SRCS := tests/fuzz/fuzz_api.c vmm/api/json.c vmm/api/http.c vmm/api/api.c vmm/config.c vmm/log.c
 API_FUZZ_DIR  := $(BUILD)/fuzz/api
-FCCLIENT      := $(BUILD)/tests/fcclient
+# built by mk/tests.mk's rule for tests/kvm/*.c, next to the other kvm-tier tools
+FCCLIENT      := $(BUILD)/tests/bin/fcclient
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
 ALL_TARGETS += $(FCCLIENT)
@@ -18,10 +19,6 @@ $(API_FUZZ): $(API_FUZZ_SRCS) $(wildcard vmm/api/*.h) vmm/config.h vmm/log.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(API_FUZZ_SRCS)
-
-$(FCCLIENT): tests/kvm/fcclient.c
-	@mkdir -p $(dir $@)
-	$(MUSL_CC) $(CSTD) $(WARN) -Os -static -o $@ $<
 
 # The corpus lives under build/ and grows across runs; seeds come from the tree.
 fuzz-api: $(API_FUZZ)

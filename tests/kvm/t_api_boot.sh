@@ -1,0 +1,167 @@
+#!/bin/sh
+# The REST API driving real boots of the probe guest (POSIX sh + busybox; the API
+# client is $EMBER_DIR/fcclient since there is no curl here).
+. "$(dirname "$0")/lib.sh"
+PROBE=$EMBER_DIR/probe.elf
+FC=$EMBER_DIR/fcclient
+for f in "$PROBE" "$FC"; do
+	if [ ! -e "$f" ]; then
+		echo "FAIL kvm/api: $f missing"
+		exit 1
+	fi
+done
+W=$(mktemp -d "$TMPDIR/api.XXXXXX")
+EPID=""
+cleanup() {
+	[ -n "$EPID" ] && kill -9 "$EPID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+CMD="console=ttyS0 reboot=k panic=1"
+
+# api NAME METHOD PATH [BODY]: one request; a failure is a FAIL line naming it.
+api() {
+	_n=$1
+	shift
+	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
+	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
+	return 1
+}
+# wait_exit SECS: waits for ember to end; RC is its exit code (137 = killed by us).
+wait_exit() {
+	_j=0
+	while kill -0 "$EPID" 2>/dev/null && [ $_j -lt "$1" ]; do sleep 1; _j=$((_j + 1)); done
+	kill -9 "$EPID" 2>/dev/null
+	wait "$EPID"
+	RC=$?
+	EPID=""
+}
+
+# --- a probe boot done entirely over the API ----------------------------------------
+S=$W/a.sock OUT=$W/a.out ERR=$W/a.err
+"$EMBER_DIR/ember" --api-sock "$S" --id api-boot >"$OUT" 2>"$ERR" </dev/null &
+EPID=$!
+if "$FC" -w 10 "$S" GET / >"$W/reply" && has '"state":"Not started"' "$W/reply"; then
+	pass api/socket
+else
+	fail api/socket "no answer on $S: $(cat "$W/reply")"
+fi
+ok=1
+api api/machine-config PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}' || ok=0
+api api/boot-source PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.cpus=2\"}" || ok=0
+api api/instance-start PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+"$FC" "$S" PUT /actions '{"action_type": "InstanceStart"}' >"$W/reply" 2>&1
+twice=$(cat "$W/reply")
+wait_exit 300
+if [ $ok -eq 1 ] && [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
+	pass api/boot
+else
+	fail api/boot "ember exited $RC"
+fi
+check api/boot-vcpus "the probe did not see 2 CPUs" has "PROBE cpu 1 online" "$OUT"
+check api/boot-timer-since-start "no boot time since InstanceStart in the log" \
+	has "guest boot time since InstanceStart: [0-9]* us" "$ERR"
+# (the second InstanceStart may also find ember already gone; both are fine)
+case "$twice" in
+400*"after starting"* | "") pass api/start-twice-rejected ;;
+*fcclient:*) pass api/start-twice-rejected ;;
+*) fail api/start-twice-rejected "second InstanceStart answered: $twice" ;;
+esac
+
+# --- pause, resume, Ctrl-Alt-Del and metrics on a guest that waits on vsock ---------
+S=$W/b.sock OUT=$W/b.out ERR=$W/b.err
+"$EMBER_DIR/ember" --api-sock "$S" --metrics-path "$W/metrics.json" >"$OUT" 2>"$ERR" </dev/null &
+EPID=$!
+ok=1
+"$FC" -w 10 "$S" GET / >/dev/null 2>&1
+api api/b-boot-source PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.virtio=vsock probe.vsock_listen=1234 probe.timeout_ms=30000\"}" || ok=0
+api api/b-vsock PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$W/v.sock\"}" || ok=0
+api api/b-start PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+if [ $ok -eq 1 ]; then
+	api api/pause PATCH /vm '{"state": "Paused"}' &&
+		"$FC" "$S" GET / >"$W/reply" && check api/paused-state "GET / after pause: $(cat "$W/reply")" \
+		has '"state":"Paused"' "$W/reply"
+	api api/resume PATCH /vm '{"state": "Resumed"}' &&
+		"$FC" "$S" GET / >"$W/reply" && check api/resumed-state "GET / after resume: $(cat "$W/reply")" \
+		has '"state":"Running"' "$W/reply"
+	if "$FC" "$S" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}' >"$W/reply" 2>&1; then
+		fail api/post-boot-config-rejected "PUT /machine-config after start was accepted"
+	else
+		check api/post-boot-config-rejected "wrong error: $(cat "$W/reply")" has "^400 .*after starting" "$W/reply"
+	fi
+	api api/flush-metrics PUT /actions '{"action_type": "FlushMetrics"}' &&
+		check api/metrics-file "no metrics line" has '"put_api_requests"' "$W/metrics.json"
+	api api/ctrl-alt-del PUT /actions '{"action_type": "SendCtrlAltDel"}' && pass api/ctrl-alt-del
+fi
+wait_exit 120
+# The probe gives up on vsock after its timeout and reboots.
+if [ "$RC" -eq 0 ] && has "PROBE DONE" "$OUT"; then
+	pass api/paused-guest-finishes
+else
+	fail api/paused-guest-finishes "ember exited $RC"
+fi
+
+# --- --no-api --config-file ------------------------------------------------------------
+cat >"$W/vm.json" <<JSON
+{
+  "boot-source": {"kernel_image_path": "$PROBE", "boot_args": "$CMD"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+  "metrics": {"metrics_path": "$W/m2.json"}
+}
+JSON
+run_ember api/config-file 300 --no-api --config-file "$W/vm.json" --boot-timer
+if [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
+	pass api/config-file
+else
+	fail api/config-file "ember exited $RC"
+fi
+# metrics are flushed at exit; the boot time is in them
+if grep -q '"boot_time_us":[1-9]' "$W/m2.json" 2>/dev/null; then
+	pass api/metrics-boot-time
+else
+	fail api/metrics-boot-time "metrics at exit: $(head -c 300 "$W/m2.json" 2>/dev/null)"
+fi
+
+# --- Firecracker's getting-started sequence: machine-config, boot-source, drives,
+# network-interfaces, InstanceStart (the tap lives in a throw-away net namespace) ------
+if [ ! -c /dev/net/tun ] || ! unshare -n true 2>/dev/null; then
+	echo "SKIP kvm/api/getting-started: no /dev/net/tun or no network namespaces here"
+	exit 0
+fi
+dd if=/dev/zero of="$W/rootfs.img" bs=1024 count=1024 2>/dev/null
+cat >"$W/gs.sh" <<'EOF'
+set -u
+D=$1 W=$2 FC=$1/fcclient S=$2/gs.sock
+ip link set lo up
+tunctl -t fctap0 >/dev/null 2>&1 || ip tuntap add fctap0 mode tap 2>/dev/null || exit 113
+ip addr add 172.16.0.1/24 dev fctap0 || exit 113
+ip link set fctap0 up || exit 113
+"$D/ember" --api-sock "$S" >"$W/gs.out" 2>"$W/gs.err" </dev/null &
+P=$!
+r=0
+"$FC" -w 10 "$S" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}' >>"$W/gs.replies" || r=1
+"$FC" "$S" PUT /boot-source "{\"kernel_image_path\": \"$D/probe.elf\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off probe.virtio=blk,net\"}" >>"$W/gs.replies" || r=1
+"$FC" "$S" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$W/rootfs.img\", \"is_root_device\": true, \"is_read_only\": false}" >>"$W/gs.replies" || r=1
+"$FC" "$S" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "guest_mac": "06:00:AC:10:00:02", "host_dev_name": "fctap0"}' >>"$W/gs.replies" || r=1
+"$FC" "$S" PUT /actions '{"action_type": "InstanceStart"}' >>"$W/gs.replies" || r=1
+j=0
+while kill -0 $P 2>/dev/null && [ $j -lt 300 ]; do sleep 1; j=$((j + 1)); done
+kill -9 $P 2>/dev/null
+wait $P
+rc=$?
+tunctl -d fctap0 >/dev/null 2>&1
+[ $r -eq 0 ] || exit 112
+exit $rc
+EOF
+unshare -n sh "$W/gs.sh" "$EMBER_DIR" "$W"
+RC=$? OUT=$W/gs.out ERR=$W/gs.err
+if [ "$RC" -eq 113 ]; then
+	echo "SKIP kvm/api/getting-started: cannot create a tap in the namespace"
+elif [ "$RC" -eq 112 ]; then
+	fail api/getting-started "a request failed: $(tail -c 300 "$W/gs.replies")"
+elif [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
+	pass api/getting-started
+else
+	fail api/getting-started "ember exited $RC"
+fi
+exit 0
