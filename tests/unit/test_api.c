@@ -95,8 +95,8 @@ static void fresh(void)
 	do {                                                                                       \
 		CHECK_EQ(status_expr, want_status);                                                \
 		if (!strstr(last, "\"fault_message\"") || !strstr(last, needle)) {                 \
-			char m_[600];                                                              \
-			snprintf(m_, sizeof(m_), "fault '%.400s' lacks '%.100s'", last, needle);          \
+			char m_[400];                                                              \
+			snprintf(m_, sizeof(m_), "fault '%.250s' lacks '%.80s'", last, needle);          \
 			check__fail(__FILE__, __LINE__, m_);                                       \
 		}                                                                                  \
 	} while (0)
@@ -545,8 +545,8 @@ static void test_config_file_rejections(void)
 		err[0] = '\0';
 		CHECK_EQ(api__load_config(a, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
 		if (!strstr(err, bad[i][1])) {
-			char m[700];
-			snprintf(m, sizeof(m), "config '%.100s': error '%.300s' lacks '%.100s'", bad[i][0], err,
+			char m[400];
+			snprintf(m, sizeof(m), "config '%.80s': error '%.200s' lacks '%.60s'", bad[i][0], err,
 				 bad[i][1]);
 			check__fail(__FILE__, __LINE__, m);
 		}
