@@ -110,4 +110,8 @@ if mkdir -p "$cache" 2>/dev/null; then
 	cp -r "$kdir" "$cache/kernel-$key.tmp" && mv "$cache/kernel-$key.tmp" "$cache/kernel-$key" 2>/dev/null \
 		|| rm -rf "$cache/kernel-$key.tmp"
 fi
+# Object trees of other configurations are large and no longer used.
+for d in "$out"/kobj-*; do
+	[ "$d" = "$obj" ] || [ ! -d "$d" ] || rm -rf "$d"
+done
 echo "guest-kernel: built kernel-$key in $(( $(date +%s) - start )) s"

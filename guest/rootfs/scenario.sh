@@ -75,7 +75,7 @@ blk_dir() { # [ro]
 
 case $name in
 boot)
-	pass "kernel=$(uname -r) online=$(cat /sys/devices/system/cpu/online) nproc=$(nproc)" \
+	pass "kernel=$(uname -r) cpus_online=$(cat /sys/devices/system/cpu/online) nproc=$(nproc)" \
 		"uptime=$(cut -d' ' -f1 /proc/uptime) mem_kb=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" \
 		"root=$(awk '$2 == "/" { print $1 "," $3 }' /proc/mounts | tail -1)"
 	;;

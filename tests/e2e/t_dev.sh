@@ -66,7 +66,7 @@ if need_files vsock-host-to-guest "$VMLINUX" "$INITRD" "$VSOCK_HELPER"; then
 		--cmdline "$CMDLINE_BASE ember.test=vsock ember.vsock_mode=listen ember.vsock_port=5002 ember.token=$tok"
 	if ! wait_line "$VM_OUT" '^EMBER-VSOCK-LISTENING 5002' "$VM_TIMEOUT"; then
 		vm_kill
-		VM_RC=${VM_RC:-killed}
+		VM_RC="killed($VM_KILLED)"
 		fail vsock-host-to-guest "guest never listened on vsock port 5002; $(vm_why)"; vm_dump
 	else
 		sleep 0.5   # the LISTENING line is printed just before listen(2)

@@ -52,6 +52,7 @@ if need_files hang-killed "$VMLINUX" "$INITRD"; then
 		--serial stdout --cmdline "$CMDLINE_BASE ember.test=hang"
 	if ! wait_line "$VM_OUT" '^EMBER-RESULT hang ' "$VM_TIMEOUT"; then
 		vm_kill
+		VM_RC="killed($VM_KILLED)"
 		fail hang-killed "guest did not reach the hang scenario; $(vm_why)"; vm_dump
 	else
 		sleep 3

@@ -3,7 +3,7 @@
 # booting Debian's cloud kernel as L1, which has /dev/kvm (nested SVM).
 #
 #   tests/nested/run.sh [--timeout SECS] [--boot-timeout SECS] [--mem MIB] [--smp N]
-#                       PAYLOAD_DIR SCRIPT [ARGS...]
+#                       [--lock-wait SECS] PAYLOAD_DIR SCRIPT [ARGS...]
 #
 # PAYLOAD_DIR is packed at /payload (symlinks followed); L1 runs
 # /payload/SCRIPT ARGS with cwd /payload. The console streams to stdout and to
@@ -11,14 +11,16 @@
 # Exit: the script's rc; 97 = nested host did not come up; 98 = timed out after
 # NESTED-READY; 2 = usage.
 # Defaults: --timeout 600 (whole run), --boot-timeout 120 (until NESTED-READY),
-# --mem 2048, --smp ${NESTED_SMP:-1}.
+# --mem 2048, --smp ${NESTED_SMP:-1}. One nested host runs at a time on this
+# machine (2 cores, TCG): a run waits up to --lock-wait (default 1800) s for
+# another to finish (NESTED_NOLOCK=1 disables this); timeouts start after that.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 nested=${NESTED_DIR:-$root/build/nested}
 
-timeout=600 boot_timeout=120 mem=2048 smp=${NESTED_SMP:-1}
+timeout=600 boot_timeout=120 mem=2048 smp=${NESTED_SMP:-1} lock_wait=1800
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
 	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
+	--lock-wait) lock_wait=$2; shift 2 ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
 	-*) echo "nested: unknown option $1" >&2; usage ;;
@@ -37,7 +40,7 @@ payload=$1 script=$2; shift 2
 [ -d "$payload" ] || { echo "nested: payload dir $payload missing" >&2; exit 2; }
 [ -e "$payload/$script" ] || { echo "nested: $payload/$script missing" >&2; exit 2; }
 payload=$(cd "$payload" && pwd)
-case $timeout$boot_timeout$mem$smp in *[!0-9]*) echo "nested: numeric options expected" >&2; exit 2 ;; esac
+case $timeout$boot_timeout$mem$smp$lock_wait in *[!0-9]*) echo "nested: numeric options expected" >&2; exit 2 ;; esac
 [ "$boot_timeout" -le "$timeout" ] || boot_timeout=$timeout
 
 not_up() { echo "nested host did not come up: $*"; exit 97; }
@@ -45,6 +48,13 @@ command -v qemu-system-x86_64 >/dev/null || not_up "qemu-system-x86_64 missing (
 l1=$(bash "$here/prepare.sh") || not_up "could not prepare the L1 kernel/initramfs (see above)"
 
 mkdir -p "$nested/logs"
+if [ -z "${NESTED_NOLOCK:-}" ]; then
+	exec 8>"$nested/.run.lock"
+	if ! flock -n 8; then
+		echo "nested: another nested host is running on this machine; waiting up to ${lock_wait}s for it"
+		flock -w "$lock_wait" 8 || not_up "another nested run held the lock for ${lock_wait}s"
+	fi
+fi
 log=$nested/logs/$(date +%Y%m%d-%H%M%S)-$(basename "$script")-$$.log
 # Keep the 30 newest logs.
 ls -t "$nested/logs"/*.log 2>/dev/null | tail -n +31 | xargs -r rm -f
