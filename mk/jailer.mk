@@ -2,7 +2,7 @@
 #   make jailer-test     tests/jailer/t_jailer.sh (needs root; cgroups v1 and v2)
 JAILER := $(BUILD)/ember-jailer
 JAILPROBE := $(BUILD)/tests/jailer/jailprobe
-ALL_TARGETS += $(JAILER)
+ALL_TARGETS += $(JAILER) $(JAILPROBE)
 
 $(JAILER): $(BUILD)/musl/jailer/jailer.o
 	$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^

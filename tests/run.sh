@@ -52,7 +52,9 @@ kvm_payload() {
 	cp tests/kvm/*.sh "$p/"
 	cp "$build/ember" "$p/bin/"
 	[ -f "$build/ember-jailer" ] && cp "$build/ember-jailer" "$p/bin/"
-	[ -f "$build/guest/probe.elf" ] && cp "$build/guest/probe.elf" "$p/bin/"
+	for f in probe.elf probe-vsock-peer; do
+		[ -f "$build/guest/$f" ] && cp "$build/guest/$f" "$p/bin/"
+	done
 	[ -d "$build/tests/bin" ] && cp "$build"/tests/bin/* "$p/bin/" 2>/dev/null
 	echo "$p"
 }

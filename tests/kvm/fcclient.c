@@ -5,6 +5,7 @@
  * 1 for another status, 2 for a usage or connection error. -w retries the
  * connection for up to SECS seconds (the socket may not exist yet). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +52,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fcclient: cannot connect to %s: %s\n", argv[1], strerror(errno));
 		return 2;
 	}
-	char head[4096];
-	int n = snprintf(head, sizeof(head),
+	/* One write for head and body: ember may answer and close before a second
+	 * write, and even an empty write to a closed socket raises SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	static char req[1 << 16];
+	int n = snprintf(req, sizeof(req),
 			 "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-			 argv[2], argv[3], strlen(body));
-	if (n < 0 || (size_t)n >= sizeof(head) || write(fd, head, (size_t)n) != n ||
-	    write(fd, body, strlen(body)) != (ssize_t)strlen(body)) {
-		fprintf(stderr, "fcclient: write failed\n");
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 argv[2], argv[3], strlen(body), body);
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
+		fprintf(stderr, "fcclient: write failed: %s\n", strerror(errno));
 		return 2;
 	}
 	static char resp[1 << 20];
