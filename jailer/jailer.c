@@ -33,10 +33,10 @@
 
 #define JAILER_EXIT_USAGE 2 /* a bad argument; nothing was done */
 #define JAILER_EXIT_STEP  1 /* a step failed; see README.md for what stays behind */
-#define ID_MAX            64
-#define MAX_CGROUPS       32
-#define MAX_CONTROLLERS   16
-#define DEFAULT_NOFILE    2048 /* Firecracker's default */
+#define ID_MAX		  64
+#define MAX_CGROUPS	  32
+#define MAX_CONTROLLERS	  16
+#define DEFAULT_NOFILE	  2048 /* Firecracker's default */
 
 enum step {
 	STEP_FDS = 1,
@@ -55,24 +55,24 @@ enum step {
 };
 
 static const char *const step_names[] = {
-	[STEP_FDS] = "fds and environment",
-	[STEP_JAIL_DIR] = "jail directory",
-	[STEP_COPY] = "copy exec file",
-	[STEP_NETNS] = "netns",
-	[STEP_RLIMITS] = "rlimits",
-	[STEP_CGROUP] = "cgroup",
-	[STEP_MOUNT_NS] = "mount namespace",
-	[STEP_PIVOT_ROOT] = "pivot_root",
-	[STEP_DEVICES] = "devices",
-	[STEP_DAEMONIZE] = "daemonize",
-	[STEP_PID_NS] = "pid namespace",
-	[STEP_PRIVILEGES] = "drop privileges",
-	[STEP_EXEC] = "exec",
+    [STEP_FDS] = "fds and environment",
+    [STEP_JAIL_DIR] = "jail directory",
+    [STEP_COPY] = "copy exec file",
+    [STEP_NETNS] = "netns",
+    [STEP_RLIMITS] = "rlimits",
+    [STEP_CGROUP] = "cgroup",
+    [STEP_MOUNT_NS] = "mount namespace",
+    [STEP_PIVOT_ROOT] = "pivot_root",
+    [STEP_DEVICES] = "devices",
+    [STEP_DAEMONIZE] = "daemonize",
+    [STEP_PID_NS] = "pid namespace",
+    [STEP_PRIVILEGES] = "drop privileges",
+    [STEP_EXEC] = "exec",
 };
 
 struct cgroup_setting {
-	char file[128];	      /* e.g. cpu.shares, memory.max */
-	char controller[32];  /* the part before the first '.' */
+	char file[128];	     /* e.g. cpu.shares, memory.max */
+	char controller[32]; /* the part before the first '.' */
 	char value[256];
 };
 
@@ -114,7 +114,7 @@ static void usage_error(const char *fmt, ...)
 
 /* "ember-jailer: step 6 (cgroup): /sys/fs/cgroup/...: Permission denied" */
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
-	__attribute__((format(printf, 4, 5), noreturn));
+    __attribute__((format(printf, 4, 5), noreturn));
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
 {
 	char msg[512] = "";
@@ -132,7 +132,7 @@ static void step_fail(enum step step, const char *path, int err, const char *wha
 
 /* snprintf for paths: a path that does not fit fails the step instead of being cut. */
 static void path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
 {
 	va_list ap;
@@ -145,19 +145,22 @@ static void path_fmt(char *out, size_t len, enum step step, const char *fmt, ...
 
 static void usage(void)
 {
-	puts("usage: ember-jailer --id ID --exec-file PATH --uid UID --gid GID [options] [-- VMM ARGS]\n"
+	puts("usage: ember-jailer --id ID --exec-file PATH --uid UID --gid GID [options] [-- VMM "
+	     "ARGS]\n"
 	     "\n"
 	     "Builds a jail at <chroot-base-dir>/<exec name>/<id>/root and runs the exec file in\n"
 	     "it as UID:GID, with the arguments after \"--\".\n"
 	     "\n"
 	     "  --id ID                  1..64 characters of [A-Za-z0-9-]\n"
-	     "  --exec-file PATH         the VMM binary; copied into the jail (no symlinks or hard links)\n"
+	     "  --exec-file PATH         the VMM binary; copied into the jail (no symlinks or hard "
+	     "links)\n"
 	     "  --uid UID, --gid GID     the unprivileged user and group it runs as\n"
 	     "  --chroot-base-dir DIR    default /srv/jailer\n"
 	     "  --netns PATH             join this network namespace (e.g. /var/run/netns/NAME)\n"
 	     "  --cgroup-version 1|2     default 1\n"
 	     "  --cgroup FILE=VALUE      e.g. cpu.shares=512, memory.max=128M (repeatable)\n"
-	     "  --parent-cgroup PATH     cgroup the jail's cgroup is made under (default: exec name)\n"
+	     "  --parent-cgroup PATH     cgroup the jail's cgroup is made under (default: exec "
+	     "name)\n"
 	     "  --resource-limit fsize=N|no-file=N   (repeatable; no-file defaults to 2048)\n"
 	     "  --daemonize              new session, stdio on /dev/null\n"
 	     "  --new-pid-ns             run the VMM as pid 1 of a new pid namespace\n"
@@ -220,7 +223,8 @@ static void parse_cgroup(struct jail *j, const char *arg)
 	const char *dot = eq ? memchr(arg, '.', flen) : NULL;
 	if (!eq || !dot || dot == arg || dot + 1 == eq || flen >= sizeof(c->file) ||
 	    (size_t)(dot - arg) >= sizeof(c->controller) || memchr(arg, '/', flen))
-		usage_error("--cgroup '%s': expected CONTROLLER.FILE=VALUE, e.g. cpu.shares=512", arg);
+		usage_error("--cgroup '%s': expected CONTROLLER.FILE=VALUE, e.g. cpu.shares=512",
+			    arg);
 	for (const char *p = arg; p < eq; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_')
 			usage_error("--cgroup '%s': bad character in the file name", arg);
@@ -271,20 +275,20 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"id", required_argument, NULL, OPT_ID},
-	{"exec-file", required_argument, NULL, OPT_EXEC},
-	{"uid", required_argument, NULL, OPT_UID},
-	{"gid", required_argument, NULL, OPT_GID},
-	{"chroot-base-dir", required_argument, NULL, OPT_BASE},
-	{"netns", required_argument, NULL, OPT_NETNS},
-	{"cgroup-version", required_argument, NULL, OPT_CGV},
-	{"cgroup", required_argument, NULL, OPT_CGROUP},
-	{"parent-cgroup", required_argument, NULL, OPT_PARENT},
-	{"resource-limit", required_argument, NULL, OPT_RLIMIT},
-	{"daemonize", no_argument, NULL, OPT_DAEMON},
-	{"new-pid-ns", no_argument, NULL, OPT_PIDNS},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+    {"id", required_argument, NULL, OPT_ID},
+    {"exec-file", required_argument, NULL, OPT_EXEC},
+    {"uid", required_argument, NULL, OPT_UID},
+    {"gid", required_argument, NULL, OPT_GID},
+    {"chroot-base-dir", required_argument, NULL, OPT_BASE},
+    {"netns", required_argument, NULL, OPT_NETNS},
+    {"cgroup-version", required_argument, NULL, OPT_CGV},
+    {"cgroup", required_argument, NULL, OPT_CGROUP},
+    {"parent-cgroup", required_argument, NULL, OPT_PARENT},
+    {"resource-limit", required_argument, NULL, OPT_RLIMIT},
+    {"daemonize", no_argument, NULL, OPT_DAEMON},
+    {"new-pid-ns", no_argument, NULL, OPT_PIDNS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static void parse_args(struct jail *j, int argc, char **argv)
@@ -340,9 +344,10 @@ static void parse_args(struct jail *j, int argc, char **argv)
 			break;
 		case OPT_PARENT:
 			if (!valid_rel_path(optarg))
-				usage_error("--parent-cgroup '%s': expected a relative path of plain "
-					    "names, e.g. ember or fc/tenant1",
-					    optarg);
+				usage_error(
+				    "--parent-cgroup '%s': expected a relative path of plain "
+				    "names, e.g. ember or fc/tenant1",
+				    optarg);
 			j->parent_cgroup = optarg;
 			break;
 		case OPT_RLIMIT:
@@ -383,8 +388,8 @@ static void parse_args(struct jail *j, int argc, char **argv)
 		usage_error("--exec-file '%s': expected a file name", j->exec_file);
 	if (!j->parent_cgroup)
 		j->parent_cgroup = j->exec_name;
-	int n = snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base_dir, j->exec_name,
-			 j->id);
+	int n =
+	    snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base_dir, j->exec_name, j->id);
 	if (n < 0 || (size_t)n >= sizeof(j->root))
 		usage_error("--chroot-base-dir: the jail path is too long");
 }
@@ -639,7 +644,8 @@ static void make_cgroup_dirs(const char *mount, const char *rel, bool cpuset)
 				read_file(mine, v, sizeof(v));
 				if (v[0])
 					continue;
-				path_fmt(theirs, sizeof(theirs), STEP_CGROUP, "%s/%s", parent, files[i]);
+				path_fmt(theirs, sizeof(theirs), STEP_CGROUP, "%s/%s", parent,
+					 files[i]);
 				read_file(theirs, v, sizeof(v));
 				write_file(mine, v, STEP_CGROUP);
 			}
@@ -736,8 +742,8 @@ static void setup_cgroups_v2(const struct jail *j)
 		if (!slash)
 			break; /* the jail's own cgroup holds the process, not children */
 		size_t len = strlen(prefix);
-		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s",
-			 (int)(slash - r), r);
+		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s", (int)(slash - r),
+			 r);
 		r = slash + 1;
 	}
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
@@ -774,8 +780,9 @@ static void enter_jail_root(const struct jail *j)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root");
 		rmdir("old_root");
 		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
-			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root refused (initramfs?); "
-								   "mount --move");
+			step_fail(STEP_PIVOT_ROOT, j->root, errno,
+				  "pivot_root refused (initramfs?); "
+				  "mount --move");
 		if (chroot(".") < 0)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
 		if (chdir("/") < 0)
@@ -798,9 +805,9 @@ static void make_devices(const struct jail *j)
 		const char *path;
 		unsigned major, minor;
 	} nodes[] = {
-		{"/dev/kvm", 10, 232},
-		{"/dev/net/tun", 10, 200},
-		{"/dev/urandom", 1, 9},
+	    {"/dev/kvm", 10, 232},
+	    {"/dev/net/tun", 10, 200},
+	    {"/dev/urandom", 1, 9},
 	};
 	mkdir_p("/dev/net", 0755, STEP_DEVICES);
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
@@ -917,23 +924,23 @@ int main(int argc, char **argv)
 	static struct jail j;
 	parse_args(&j, argc, argv);
 
-	close_inherited_fds(&j);                  /* 1 */
-	mkdir_p(j.root, 0755, STEP_JAIL_DIR);     /* 2 */
-	copy_exec_file(&j);                       /* 3 */
-	join_netns(&j);                           /* 4 */
-	set_rlimits(&j);                          /* 5 */
-	if (j.nr_cgroups) {                       /* 6 */
+	close_inherited_fds(&j);	      /* 1 */
+	mkdir_p(j.root, 0755, STEP_JAIL_DIR); /* 2 */
+	copy_exec_file(&j);		      /* 3 */
+	join_netns(&j);			      /* 4 */
+	set_rlimits(&j);		      /* 5 */
+	if (j.nr_cgroups) {		      /* 6 */
 		if (j.cgroup_version == 1)
 			setup_cgroups_v1(&j);
 		else
 			setup_cgroups_v2(&j);
 	}
-	enter_jail_root(&j);                      /* 7, 8 */
-	make_devices(&j);                         /* 9 */
-	daemonize(&j);                            /* 10 */
+	enter_jail_root(&j); /* 7, 8 */
+	make_devices(&j);    /* 9 */
+	daemonize(&j);	     /* 10 */
 	/* unshare(CLONE_NEWPID) needs CAP_SYS_ADMIN, so it comes before the drop. */
-	new_pid_namespace(&j);                    /* 11 */
-	drop_privileges(&j);                      /* 12 */
-	exec_vmm(&j);                             /* 13 */
+	new_pid_namespace(&j); /* 11 */
+	drop_privileges(&j);   /* 12 */
+	exec_vmm(&j);	       /* 13 */
 	return JAILER_EXIT_STEP;
 }

@@ -14,6 +14,7 @@
  * `ember --print-seccomp-summary` prints ours.
  */
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -25,7 +26,7 @@
 /* Memory management as libc does it: no executable mappings, ever. */
 #define LIBC_MEMORY                                                                                \
 	ALLOW_MASKED(mmap, 2, PROT_EXEC, 0), ALLOW(munmap), ALLOW_ARG(madvise, 2, MADV_FREE),      \
-		ALLOW_ARG(madvise, 2, MADV_DONTNEED), ALLOW(brk)
+	    ALLOW_ARG(madvise, 2, MADV_DONTNEED), ALLOW(brk)
 
 /* Locks, time, signal masks (pthread_exit blocks signals) and leaving. */
 #define LIBC_THREAD                                                                                \
@@ -34,96 +35,93 @@
 /* fcntl only reads and sets status and descriptor flags (O_NONBLOCK, FD_CLOEXEC). */
 #define FCNTL_FLAGS                                                                                \
 	ALLOW_ARG(fcntl, 1, F_GETFL), ALLOW_ARG(fcntl, 1, F_SETFL), ALLOW_ARG(fcntl, 1, F_GETFD),  \
-		ALLOW_ARG(fcntl, 1, F_SETFD)
+	    ALLOW_ARG(fcntl, 1, F_SETFD)
 
 /* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU. */
 static const struct sc_rule vcpu_rules[] = {
-	IOCTL(KVM_RUN),
-	IOCTL(KVM_GET_REGS),        /* reporting a triple fault */
-	IOCTL(KVM_SET_GUEST_DEBUG), /* the kernel-entry timing trap removes itself */
-	IOCTL(KVM_IRQ_LINE),        /* serial, i8042 and virtio interrupt lines */
-	ALLOW(write),               /* serial output, log lines, eventfd/pipe wake-ups */
-	/* virtio-mmio activation runs on the vCPU that writes DRIVER_OK: it wires queue
-	 * notifications and interrupts to eventfds, sets tap offloads, and a device
-	 * reset tears that down again. */
-	IOCTL(KVM_IRQFD),
-	IOCTL(KVM_IOEVENTFD),
-	IOCTL(TUNSETOFFLOAD),
-	IOCTL(TUNSETVNETHDRSZ),
-	ALLOW(eventfd2),
-	ALLOW(epoll_ctl),
-	ALLOW(close),
-	/* The kick (SIGUSR1) interrupts KVM_RUN; its handler returns. */
-	ALLOW(rt_sigreturn),
-	LIBC_MEMORY,
-	LIBC_THREAD,
+    IOCTL(KVM_RUN),
+    IOCTL(KVM_GET_REGS),	/* reporting a triple fault */
+    IOCTL(KVM_SET_GUEST_DEBUG), /* the kernel-entry timing trap removes itself */
+    IOCTL(KVM_IRQ_LINE),	/* serial, i8042 and virtio interrupt lines */
+    ALLOW(write),		/* serial output, log lines, eventfd/pipe wake-ups */
+    /* virtio-mmio activation runs on the vCPU that writes DRIVER_OK: it wires queue
+     * notifications and interrupts to eventfds, sets tap offloads, and a device
+     * reset tears that down again. */
+    IOCTL(KVM_IRQFD),
+    IOCTL(KVM_IOEVENTFD),
+    IOCTL(TUNSETOFFLOAD),
+    IOCTL(TUNSETVNETHDRSZ),
+    ALLOW(eventfd2),
+    ALLOW(epoll_ctl),
+    ALLOW(close),
+    /* The kick (SIGUSR1) interrupts KVM_RUN; its handler returns. */
+    ALLOW(rt_sigreturn),
+    LIBC_MEMORY,
+    LIBC_THREAD,
 };
 
 /* The VMM thread once the VM runs: the event loop and the device back ends. */
 static const struct sc_rule vmm_rules[] = {
-	ALLOW(epoll_pwait),
-	ALLOW(epoll_ctl),
-	ALLOW(read),  /* eventfds, timerfds, signalfd, serial input, tap, sockets */
-	ALLOW(write), /* same, plus log and console */
-	ALLOW(readv), /* tap and vsock frames */
-	ALLOW(writev),
-	/* virtio-blk */
-	ALLOW(pread64),
-	ALLOW(pwrite64),
-	ALLOW(preadv),
-	ALLOW(pwritev),
-	ALLOW(fsync),
-	ALLOW(fdatasync),
-	/* virtio-rng */
-	ALLOW(getrandom),
-	/* virtio-vsock, Firecracker's hybrid model: Unix sockets only. */
-	ALLOW_ARG(socket, 0, AF_UNIX),
-	ALLOW(connect),
-	ALLOW(accept4),
-	ALLOW(sendto),
-	ALLOW(recvfrom),
-	ALLOW(shutdown),
-	ALLOW(unlink), /* vsock removes its listening socket's path at teardown */
-	FCNTL_FLAGS,
-	/* timers and notifications */
-	ALLOW(timerfd_settime),
-	ALLOW(eventfd2),
-	ALLOW(close),
-	/* interrupts: level lines, and notifications wired after activation */
-	IOCTL(KVM_IRQ_LINE),
-	IOCTL(KVM_IRQFD),
-	IOCTL(KVM_IOEVENTFD),
-	IOCTL(TUNSETOFFLOAD),
-	IOCTL(TUNSETVNETHDRSZ),
-	/* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
-	ALLOW_ARG(tkill, 1, SIGUSR1),
-	ALLOW(mremap), /* realloc of large buffers */
-	LIBC_MEMORY,
-	LIBC_THREAD,
+    ALLOW(epoll_pwait),
+    ALLOW(epoll_ctl),
+    ALLOW(read),  /* eventfds, timerfds, signalfd, serial input, tap, sockets */
+    ALLOW(write), /* same, plus log and console */
+    ALLOW(readv), /* tap and vsock frames */
+    ALLOW(writev),
+    /* virtio-blk */
+    ALLOW(pread64),
+    ALLOW(pwrite64),
+    ALLOW(preadv),
+    ALLOW(pwritev),
+    ALLOW(fsync),
+    ALLOW(fdatasync),
+    /* DISCARD punches a hole, WRITE_ZEROES zeroes a range; nothing else. */
+    ALLOW_ARG(fallocate, 1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE),
+    ALLOW_ARG(fallocate, 1, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
+    /* virtio-rng */
+    ALLOW(getrandom),
+    /* virtio-vsock, Firecracker's hybrid model: Unix sockets only. */
+    ALLOW_ARG(socket, 0, AF_UNIX),
+    ALLOW(connect),
+    ALLOW(accept4),
+    ALLOW(sendto),
+    ALLOW(recvfrom),
+    ALLOW(shutdown),
+    ALLOW(unlink), /* vsock removes its listening socket's path at teardown */
+    FCNTL_FLAGS,
+    /* timers and notifications */
+    ALLOW(timerfd_settime),
+    ALLOW(eventfd2),
+    ALLOW(close),
+    /* interrupts: level lines, and notifications wired after activation */
+    IOCTL(KVM_IRQ_LINE),
+    IOCTL(KVM_IRQFD),
+    IOCTL(KVM_IOEVENTFD),
+    IOCTL(TUNSETOFFLOAD),
+    IOCTL(TUNSETVNETHDRSZ),
+    /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
+    ALLOW_ARG(tkill, 1, SIGUSR1),
+    ALLOW(mremap), /* realloc of large buffers */
+    LIBC_MEMORY,
+    LIBC_THREAD,
 };
 
 /* The API thread: HTTP/1.1 on an accepted Unix socket; requests go to the VMM thread. */
 static const struct sc_rule api_rules[] = {
-	ALLOW(accept4),
-	ALLOW(epoll_pwait),
-	ALLOW(epoll_ctl),
-	ALLOW(read),
-	ALLOW(write), /* responses, log lines, eventfd wake-ups of the VMM thread */
-	ALLOW(writev),
-	ALLOW(recvfrom),
-	ALLOW(sendto),
-	ALLOW(shutdown),
-	ALLOW(close),
-	FCNTL_FLAGS,
-	ALLOW(mremap),
-	LIBC_MEMORY,
-	LIBC_THREAD,
+    ALLOW(accept4),  ALLOW(epoll_pwait), ALLOW(epoll_ctl),
+    ALLOW(read),     ALLOW(write), /* responses, log lines, eventfd wake-ups of the VMM thread */
+    ALLOW(writev),   ALLOW(recvfrom),	 ALLOW(sendto),
+    ALLOW(shutdown), ALLOW(close),	 FCNTL_FLAGS,
+    ALLOW(mremap),   LIBC_MEMORY,	 LIBC_THREAD,
 };
 
-#define LIST(r) {r, sizeof(r) / sizeof(r[0])}
+#define LIST(r)                                                                                    \
+	{                                                                                          \
+		r, sizeof(r) / sizeof(r[0])                                                        \
+	}
 
 const struct sc_list sc_lists[SECCOMP_NR_THREADS] = {
-	[SECCOMP_VMM] = LIST(vmm_rules),
-	[SECCOMP_API] = LIST(api_rules),
-	[SECCOMP_VCPU] = LIST(vcpu_rules),
+    [SECCOMP_VMM] = LIST(vmm_rules),
+    [SECCOMP_API] = LIST(api_rules),
+    [SECCOMP_VCPU] = LIST(vcpu_rules),
 };

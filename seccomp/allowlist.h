@@ -28,10 +28,34 @@ struct sc_rule {
  * only looks at 32 bits of them. */
 #define SC_INT 0xffffffffull
 
-#define ALLOW(name)                     {#name, 0, {{0, 0, 0}}}
-#define ALLOW_ARG(name, arg, val)       {#name, 1, {{arg, SC_INT, (uint64_t)(val)}}}
-#define ALLOW_MASKED(name, arg, m, val) {#name, 1, {{arg, m, (uint64_t)(val)}}}
-#define IOCTL(req)                      ALLOW_ARG(ioctl, 1, req)
+#define ALLOW(name)                                                                                \
+	{                                                                                          \
+#name, 0,                                                                          \
+		{                                                                                  \
+			{                                                                          \
+				0, 0, 0                                                            \
+			}                                                                          \
+		}                                                                                  \
+	}
+#define ALLOW_ARG(name, arg, val)                                                                  \
+	{                                                                                          \
+#name, 1,                                                                          \
+		{                                                                                  \
+			{                                                                          \
+				arg, SC_INT, (uint64_t)(val)                                       \
+			}                                                                          \
+		}                                                                                  \
+	}
+#define ALLOW_MASKED(name, arg, m, val)                                                            \
+	{                                                                                          \
+#name, 1,                                                                          \
+		{                                                                                  \
+			{                                                                          \
+				arg, m, (uint64_t)(val)                                            \
+			}                                                                          \
+		}                                                                                  \
+	}
+#define IOCTL(req) ALLOW_ARG(ioctl, 1, req)
 
 struct sc_list {
 	const struct sc_rule *rules;

@@ -15,9 +15,9 @@
 #include "seccomp/allowlist.h"
 
 static const char *const thread_names[SECCOMP_NR_THREADS] = {
-	[SECCOMP_VMM] = "vmm",
-	[SECCOMP_API] = "api",
-	[SECCOMP_VCPU] = "vcpu",
+    [SECCOMP_VMM] = "vmm",
+    [SECCOMP_API] = "api",
+    [SECCOMP_VCPU] = "vcpu",
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -148,14 +148,13 @@ int main(int argc, char **argv)
 
 	fprintf(out, "const struct seccomp_program seccomp_programs[SECCOMP_NR_THREADS] = {\n");
 	static const char *const enum_names[SECCOMP_NR_THREADS] = {
-		[SECCOMP_VMM] = "SECCOMP_VMM",
-		[SECCOMP_API] = "SECCOMP_API",
-		[SECCOMP_VCPU] = "SECCOMP_VCPU",
+	    [SECCOMP_VMM] = "SECCOMP_VMM",
+	    [SECCOMP_API] = "SECCOMP_API",
+	    [SECCOMP_VCPU] = "SECCOMP_VCPU",
 	};
 	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
 		const char *n = thread_names[t];
-		fprintf(out,
-			"\t[%s] = {\"%s\", %s_kill, %u, %s_trap, %u, %u, %s_names},\n",
+		fprintf(out, "\t[%s] = {\"%s\", %s_kill, %u, %s_trap, %u, %u, %s_names},\n",
 			enum_names[t], n, n, kill_len[t], n, trap_len[t], nr_names[t], n);
 	}
 	fprintf(out, "};\n");

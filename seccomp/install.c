@@ -24,9 +24,9 @@
 
 /* Firecracker v1.x, x86_64: the counts to beat. */
 static const unsigned firecracker_counts[SECCOMP_NR_THREADS] = {
-	[SECCOMP_VMM] = 50,
-	[SECCOMP_API] = 31,
-	[SECCOMP_VCPU] = 27,
+    [SECCOMP_VMM] = 50,
+    [SECCOMP_API] = 31,
+    [SECCOMP_VCPU] = 27,
 };
 
 /* Process-wide on purpose: chosen once at start-up, before any thread exists, and
@@ -79,7 +79,9 @@ int seccomp__load_file(const char *path, char *err, size_t errlen)
 	close(fd);
 	if (!prog || got != len) {
 		snprintf(err, errlen, "--seccomp-filter '%s': %s", path,
-			 !prog ? "out of memory" : got < len && e ? strerror(e) : "short read");
+			 !prog		  ? "out of memory"
+			 : got < len && e ? strerror(e)
+					  : "short read");
 		free(prog);
 		return -1;
 	}
@@ -156,12 +158,14 @@ void seccomp__print_summary(FILE *out)
 	if (seccomp_cfg.disabled)
 		fprintf(out, "seccomp: disabled by --no-seccomp\n");
 	else if (seccomp_cfg.custom)
-		fprintf(out, "seccomp: --seccomp-filter replaces them: %u instructions on every "
-			     "thread\n",
+		fprintf(out,
+			"seccomp: --seccomp-filter replaces them: %u instructions on every "
+			"thread\n",
 			seccomp_cfg.custom_len);
 	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
 		const struct seccomp_program *p = &seccomp_programs[t];
-		fprintf(out, "%-5s %2u system calls (Firecracker: %u), %u BPF instructions:", p->thread,
+		fprintf(out,
+			"%-5s %2u system calls (Firecracker: %u), %u BPF instructions:", p->thread,
 			p->nr_syscalls, firecracker_counts[t], p->kill_len);
 		for (unsigned i = 0; i < p->nr_syscalls; i++)
 			fprintf(out, " %s", p->syscalls[i]);

@@ -33,14 +33,6 @@
 #define VIRTIO_BLK_S_IOERR  1
 #define VIRTIO_BLK_S_UNSUPP 2
 
-/* DISCARD and WRITE_ZEROES are only worth offering when fallocate() (punch hole,
- * zero range) makes them cheap, and the VMM thread's seccomp allowlist does not
- * allow fallocate yet: a guest discard would then kill ember. Flip this to 1 once
- * seccomp/allowlist.c lists fallocate for the VMM thread. */
-#ifndef BLK_OFFER_ZEROES
-#define BLK_OFFER_ZEROES 0
-#endif
-
 #define VIRTIO_BLK_ID_BYTES 20
 #define SECTOR		    512ull
 #define BLK_MAX_DISCARD	    (1u << 22) /* sectors per discard/write-zeroes segment */
@@ -221,8 +213,6 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (!BLK_OFFER_ZEROES)
-			return VIRTIO_BLK_S_UNSUPP;
 		return do_zeroes(b, c, h.type == VIRTIO_BLK_T_DISCARD);
 	default:
 		return VIRTIO_BLK_S_UNSUPP;
@@ -329,7 +319,7 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
 	if (dc->read_only)
 		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	else if (BLK_OFFER_ZEROES)
+	else
 		features |=
 		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	b->config = (struct blk_config){

@@ -667,11 +667,11 @@ static void vsock_destroy(struct virtio_dev *dev)
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (v->conns[i].state != CONN_FREE)
 			conn_close(&v->conns[i], false);
-	/* The socket file stays: the VMM thread may not unlink() under its seccomp
-	 * filter, and the next ember on this path replaces a stale socket anyway. */
+	/* Like Firecracker, leave no socket file behind for the next microVM. */
 	if (v->listen_fd >= 0) {
 		event__del(dev->loop, v->listen_fd);
 		close(v->listen_fd);
+		unlink(v->uds_path);
 	}
 	virtio_dev__release(dev);
 	free(v);

@@ -26,9 +26,8 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 	if (loader__load_kernel(&vm->mem, cfg->kernel_path, &ki, err, errlen))
 		return EXIT_IMAGE;
 	uint64_t initrd_addr = 0, initrd_size = 0;
-	if (cfg->initrd_path[0] &&
-	    loader__load_initrd(&vm->mem, cfg->initrd_path, &ki, &initrd_addr, &initrd_size, err,
-				errlen))
+	if (cfg->initrd_path[0] && loader__load_initrd(&vm->mem, cfg->initrd_path, &ki,
+						       &initrd_addr, &initrd_size, err, errlen))
 		return EXIT_IMAGE;
 	if (guest_mem__low_end(&vm->mem) < X86_MIN_MEM_BYTES) {
 		snprintf(err, errlen, "mem_size_mib: the guest needs at least %llu MiB",

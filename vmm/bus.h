@@ -28,6 +28,7 @@ struct bus {
 
 int bus__register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn fn, void *opaque);
 /* false if no device claims the access. */
-bool bus__dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
+bool bus__dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
+		   bool is_write);
 
 #endif

@@ -12,41 +12,44 @@
 
 void cli__usage(void)
 {
-	fputs("usage: ember --kernel PATH [options]\n"
-	      "       ember --api-sock PATH [--config-file FILE] [options]\n"
-	      "       ember --no-api --config-file FILE [options]\n"
-	      "\n"
-	      "Boot a Linux kernel (ELF vmlinux or bzImage) in a KVM microVM.\n"
-	      "\n"
-	      "  --api-sock PATH        serve the Firecracker-compatible REST API on a Unix socket\n"
-	      "  --config-file FILE     configure (and start) the VM from a JSON file shaped like\n"
-	      "                         GET /vm/config: boot-source, machine-config, drives, ...\n"
-	      "  --no-api               no API socket; needs --config-file\n"
-	      "  --id ID                instance id, reported by GET / and in metrics\n"
-	      "  --metrics-path PATH    append JSON metrics to PATH (flushed by FlushMetrics, at exit)\n"
-	      "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
-	      "  --initrd PATH          initial ramdisk\n"
-	      "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
-	      "  --vcpus N              number of vCPUs, 1..32 (default 1)\n"
-	      "  --mem-mib N            guest memory in MiB (default 128)\n"
-	      "  --serial stdout|none|PATH        where the guest console goes (default stdout)\n"
-	      "  --serial-input stdin|none|PATH   where console input comes from (default none)\n"
-	      "  --drive path=FILE[,ro][,root][,id=ID]   virtio-blk disk (repeatable)\n"
-	      "  --net tap=NAME[,mac=MAC][,id=ID]        virtio-net on a tap device (repeatable)\n"
-	      "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
-	      "  --rng                  virtio-rng fed by getrandom()\n"
-	      "  --boot-timer           also log the kernel entry time\n"
-	      "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
-	      "  --log-path PATH        append logs to PATH instead of stderr\n"
-	      "  --no-seccomp           run without the per-thread seccomp filters\n"
-	      "  --seccomp-filter FILE  raw BPF (struct sock_filter records) for every thread\n"
-	      "  --print-seccomp-summary  system calls allowed per thread, then exit\n"
-	      "  --version, --help\n"
-	      "\n"
-	      "Exit codes: 0 guest rebooted or VM stopped, 1 runtime error, 2 bad usage or\n"
-	      "configuration, 3 bad kernel or initrd image, 4 KVM unavailable, 5 guest fault,\n"
-	      "6 stopped by a signal.\n",
-	      stdout);
+	fputs(
+	    "usage: ember --kernel PATH [options]\n"
+	    "       ember --api-sock PATH [--config-file FILE] [options]\n"
+	    "       ember --no-api --config-file FILE [options]\n"
+	    "\n"
+	    "Boot a Linux kernel (ELF vmlinux or bzImage) in a KVM microVM.\n"
+	    "\n"
+	    "  --api-sock PATH        serve the Firecracker-compatible REST API on a Unix socket\n"
+	    "  --config-file FILE     configure (and start) the VM from a JSON file shaped like\n"
+	    "                         GET /vm/config: boot-source, machine-config, drives, ...\n"
+	    "  --no-api               no API socket; needs --config-file\n"
+	    "  --id ID                instance id, reported by GET / and in metrics\n"
+	    "  --metrics-path PATH    append JSON metrics to PATH (flushed by FlushMetrics, at "
+	    "exit)\n"
+	    "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
+	    "  --initrd PATH          initial ramdisk\n"
+	    "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE
+	    "\")\n"
+	    "  --vcpus N              number of vCPUs, 1..32 (default 1)\n"
+	    "  --mem-mib N            guest memory in MiB (default 128)\n"
+	    "  --serial stdout|none|PATH        where the guest console goes (default stdout)\n"
+	    "  --serial-input stdin|none|PATH   where console input comes from (default none)\n"
+	    "  --drive path=FILE[,ro][,root][,id=ID]   virtio-blk disk (repeatable)\n"
+	    "  --net tap=NAME[,mac=MAC][,id=ID]        virtio-net on a tap device (repeatable)\n"
+	    "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
+	    "  --rng                  virtio-rng fed by getrandom()\n"
+	    "  --boot-timer           also log the kernel entry time\n"
+	    "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
+	    "  --log-path PATH        append logs to PATH instead of stderr\n"
+	    "  --no-seccomp           run without the per-thread seccomp filters\n"
+	    "  --seccomp-filter FILE  raw BPF (struct sock_filter records) for every thread\n"
+	    "  --print-seccomp-summary  system calls allowed per thread, then exit\n"
+	    "  --version, --help\n"
+	    "\n"
+	    "Exit codes: 0 guest rebooted or VM stopped, 1 runtime error, 2 bad usage or\n"
+	    "configuration, 3 bad kernel or initrd image, 4 KVM unavailable, 5 guest fault,\n"
+	    "6 stopped by a signal.\n",
+	    stdout);
 }
 
 int cli__parse_u64(const char *s, unsigned long long max, unsigned long long *out)
@@ -90,31 +93,31 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"kernel", required_argument, NULL, OPT_KERNEL},
-	{"initrd", required_argument, NULL, OPT_INITRD},
-	{"cmdline", required_argument, NULL, OPT_CMDLINE},
-	{"vcpus", required_argument, NULL, OPT_VCPUS},
-	{"mem-mib", required_argument, NULL, OPT_MEM},
-	{"serial", required_argument, NULL, OPT_SERIAL},
-	{"serial-input", required_argument, NULL, OPT_SERIAL_IN},
-	{"drive", required_argument, NULL, OPT_DRIVE},
-	{"net", required_argument, NULL, OPT_NET},
-	{"vsock", required_argument, NULL, OPT_VSOCK},
-	{"rng", no_argument, NULL, OPT_RNG},
-	{"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
-	{"level", required_argument, NULL, OPT_LEVEL},
-	{"log-path", required_argument, NULL, OPT_LOG_PATH},
-	{"help", no_argument, NULL, OPT_HELP},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
-	{"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
-	{"print-seccomp-summary", no_argument, NULL, OPT_SECCOMP_SUMMARY},
-	{"api-sock", required_argument, NULL, OPT_API_SOCK},
-	{"config-file", required_argument, NULL, OPT_CONFIG_FILE},
-	{"no-api", no_argument, NULL, OPT_NO_API},
-	{"id", required_argument, NULL, OPT_ID},
-	{"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
-	{NULL, 0, NULL, 0},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"vcpus", required_argument, NULL, OPT_VCPUS},
+    {"mem-mib", required_argument, NULL, OPT_MEM},
+    {"serial", required_argument, NULL, OPT_SERIAL},
+    {"serial-input", required_argument, NULL, OPT_SERIAL_IN},
+    {"drive", required_argument, NULL, OPT_DRIVE},
+    {"net", required_argument, NULL, OPT_NET},
+    {"vsock", required_argument, NULL, OPT_VSOCK},
+    {"rng", no_argument, NULL, OPT_RNG},
+    {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"log-path", required_argument, NULL, OPT_LOG_PATH},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+    {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
+    {"print-seccomp-summary", no_argument, NULL, OPT_SECCOMP_SUMMARY},
+    {"api-sock", required_argument, NULL, OPT_API_SOCK},
+    {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+    {"no-api", no_argument, NULL, OPT_NO_API},
+    {"id", required_argument, NULL, OPT_ID},
+    {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
+    {NULL, 0, NULL, 0},
 };
 
 int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
@@ -214,7 +217,8 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		}
 		case OPT_LOG_PATH:
 			if (log__set_path(optarg)) {
-				snprintf(err, errlen, "--log-path '%s': %s", optarg, strerror(errno));
+				snprintf(err, errlen, "--log-path '%s': %s", optarg,
+					 strerror(errno));
 				return -1;
 			}
 			break;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -52,8 +53,9 @@ int config__check_id(const char *field, const char *id, char *err, size_t errlen
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)id[i];
 		if (!isalnum(c) && c != '_' && c != '-')
-			return fail(err, errlen, "%s: '%s' may hold only letters, digits, '_' and '-'",
-				    field, id);
+			return fail(err, errlen,
+				    "%s: '%s' may hold only letters, digits, '_' and '-'", field,
+				    id);
 	}
 	return 0;
 }
@@ -62,8 +64,8 @@ int config__parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
 	char tail;
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &tail) != 6)
 		return -1;
 	for (int i = 0; i < 6; i++) {
 		if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
@@ -98,7 +100,8 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 		if (config__check_id("drive_id", d->id, err, errlen))
 			return -1;
 		if (!d->path[0])
-			return fail(err, errlen, "drives[%s].path_on_host: must not be empty", d->id);
+			return fail(err, errlen, "drives[%s].path_on_host: must not be empty",
+				    d->id);
 		roots += d->is_root_device;
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(cfg->drives[j].id, d->id) == 0)
@@ -112,7 +115,8 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 		if (config__check_id("iface_id", n->id, err, errlen))
 			return -1;
 		if (!n->host_dev_name[0])
-			return fail(err, errlen, "network-interfaces[%s].host_dev_name: must not be empty",
+			return fail(err, errlen,
+				    "network-interfaces[%s].host_dev_name: must not be empty",
 				    n->id);
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(cfg->nets[j].id, n->id) == 0)
@@ -160,7 +164,8 @@ static int drive_kv(void *ctx, const char *key, const char *value, char *err, si
 {
 	struct drive_config *d = ctx;
 	if (strcmp(key, "path") == 0 && value)
-		return config__set_path(d->path, sizeof(d->path), "--drive path", value, err, errlen);
+		return config__set_path(d->path, sizeof(d->path), "--drive path", value, err,
+					errlen);
 	if (strcmp(key, "id") == 0 && value)
 		return config__set_path(d->id, sizeof(d->id), "--drive id", value, err, errlen);
 	if (strcmp(key, "ro") == 0 && !value) {
@@ -171,7 +176,8 @@ static int drive_kv(void *ctx, const char *key, const char *value, char *err, si
 		d->is_root_device = true;
 		return 0;
 	}
-	return fail(err, errlen, "--drive: unknown option '%s' (expected path=, id=, ro, root)", key);
+	return fail(err, errlen, "--drive: unknown option '%s' (expected path=, id=, ro, root)",
+		    key);
 }
 
 int config__add_drive_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
@@ -193,8 +199,8 @@ static int net_kv(void *ctx, const char *key, const char *value, char *err, size
 {
 	struct net_config *n = ctx;
 	if (strcmp(key, "tap") == 0 && value)
-		return config__set_path(n->host_dev_name, sizeof(n->host_dev_name), "--net tap", value,
-					err, errlen);
+		return config__set_path(n->host_dev_name, sizeof(n->host_dev_name), "--net tap",
+					value, err, errlen);
 	if (strcmp(key, "id") == 0 && value)
 		return config__set_path(n->id, sizeof(n->id), "--net id", value, err, errlen);
 	if (strcmp(key, "mac") == 0 && value) {

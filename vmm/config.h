@@ -9,17 +9,17 @@
 
 #define CONFIG_MAX_VCPUS   32
 #define CONFIG_MAX_DRIVES  8
-#define CONFIG_MAX_NETS    4
-#define CONFIG_ID_MAX      64
-#define CONFIG_PATH_MAX    4096
-#define CONFIG_CMDLINE_MAX 2048 /* x86 COMMAND_LINE_SIZE, including the NUL */
-#define CONFIG_IFNAME_MAX  16   /* IFNAMSIZ, including the NUL */
-#define CONFIG_UDS_MAX     108  /* sizeof(sun_path), including the NUL */
+#define CONFIG_MAX_NETS	   4
+#define CONFIG_ID_MAX	   64
+#define CONFIG_PATH_MAX	   4096
+#define CONFIG_CMDLINE_MAX 2048		   /* x86 COMMAND_LINE_SIZE, including the NUL */
+#define CONFIG_IFNAME_MAX  16		   /* IFNAMSIZ, including the NUL */
+#define CONFIG_UDS_MAX	   108		   /* sizeof(sun_path), including the NUL */
 #define CONFIG_MAX_MEM_MIB (1024u * 1024u) /* 1 TiB */
 
 /* Used when no --cmdline / boot_args is given. */
 #define CONFIG_DEFAULT_CMDLINE                                                                     \
-	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp "    \
+	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp "     \
 	"i8042.dumbkbd"
 
 enum serial_out { SERIAL_OUT_STDOUT, SERIAL_OUT_FILE, SERIAL_OUT_NONE };

@@ -26,7 +26,7 @@ int log__level_from_name(const char *name, enum log_level *level)
 		const char *name;
 		enum log_level level;
 	} names[] = {{"error", LOG_ERROR}, {"warning", LOG_WARN}, {"warn", LOG_WARN},
-		     {"info", LOG_INFO},   {"debug", LOG_DEBUG},    {"trace", LOG_DEBUG},
+		     {"info", LOG_INFO},   {"debug", LOG_DEBUG},  {"trace", LOG_DEBUG},
 		     {"off", LOG_ERROR}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcasecmp(name, names[i].name) == 0) {
@@ -51,8 +51,9 @@ int log__set_path(const char *path)
 static void log__vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "ember: %s%s", level <= LOG_WARN ? level_names[level] : "",
-			 level <= LOG_WARN ? ": " : "");
+	int n =
+	    snprintf(line, sizeof(line), "ember: %s%s", level <= LOG_WARN ? level_names[level] : "",
+		     level <= LOG_WARN ? ": " : "");
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 	if (len > sizeof(line) - 2)

@@ -7,11 +7,11 @@
 
 /* Exit codes of the ember binary; README.md documents them. */
 enum ember_exit {
-	EXIT_OK = 0,          /* guest rebooted or the VM was stopped cleanly */
-	EXIT_ERROR = 1,       /* internal or host error at run time (KVM, I/O) */
-	EXIT_USAGE = 2,       /* bad flag, config file or value */
-	EXIT_IMAGE = 3,       /* kernel or initrd missing, unreadable, invalid or too big */
-	EXIT_KVM = 4,         /* /dev/kvm missing, inaccessible or lacking a capability */
+	EXIT_OK = 0,	      /* guest rebooted or the VM was stopped cleanly */
+	EXIT_ERROR = 1,	      /* internal or host error at run time (KVM, I/O) */
+	EXIT_USAGE = 2,	      /* bad flag, config file or value */
+	EXIT_IMAGE = 3,	      /* kernel or initrd missing, unreadable, invalid or too big */
+	EXIT_KVM = 4,	      /* /dev/kvm missing, inaccessible or lacking a capability */
 	EXIT_GUEST_FAULT = 5, /* triple fault, failed entry or emulation failure */
 	EXIT_SIGNAL = 6,      /* stopped by SIGTERM/SIGINT */
 };

@@ -83,7 +83,8 @@ static int vmm_ctrl_alt_del(void *ctx, char *err, size_t errlen)
 {
 	struct vmm *m = ctx;
 	if (!m->vm || !m->vm->i8042 || i8042__send_ctrl_alt_del(m->vm->i8042)) {
-		snprintf(err, errlen, "SendCtrlAltDel: the guest has not read the previous keys yet");
+		snprintf(err, errlen,
+			 "SendCtrlAltDel: the guest has not read the previous keys yet");
 		return -1;
 	}
 	return 0;
@@ -112,18 +113,19 @@ static void vmm_metrics(void *ctx, struct json_out *o)
 		json_out__printf(o, ",\"vcpu_count\":%u,\"boot_time_us\":%llu", m->vm->nr_vcpus,
 				 (unsigned long long)m->vm->boot_time_us);
 		if (m->vm->instance_start_us)
-			json_out__printf(o, ",\"instance_start_us\":%llu",
-					 (unsigned long long)(m->vm->instance_start_us - m->start_us));
+			json_out__printf(
+			    o, ",\"instance_start_us\":%llu",
+			    (unsigned long long)(m->vm->instance_start_us - m->start_us));
 	}
 	json_out__raw(o, "}", 1);
 }
 
 static const struct api_ops vmm_ops = {
-	.start = vmm_start,
-	.ctrl_alt_del = vmm_ctrl_alt_del,
-	.pause = vmm_pause,
-	.resume = vmm_resume,
-	.metrics = vmm_metrics,
+    .start = vmm_start,
+    .ctrl_alt_del = vmm_ctrl_alt_del,
+    .pause = vmm_pause,
+    .resume = vmm_resume,
+    .metrics = vmm_metrics,
 };
 
 /* --metrics-path is PUT /metrics with that path. */

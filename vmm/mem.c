@@ -23,7 +23,7 @@ int guest_mem__init(struct guest_mem *mem, uint64_t size)
 	mem->nr_regions = 1;
 	if (size > low) {
 		mem->regions[1] = (struct mem_region){
-			.gpa = MEM_4G, .size = size - low, .hva = (uint8_t *)p + low};
+		    .gpa = MEM_4G, .size = size - low, .hva = (uint8_t *)p + low};
 		mem->nr_regions = 2;
 	}
 	return 0;

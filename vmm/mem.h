@@ -8,8 +8,8 @@
 
 /* x86_64 layout: RAM below the 32-bit MMIO gap, the rest above 4 GiB. */
 #define MEM_32BIT_GAP_START 0xc0000000ull
-#define MEM_4G              0x100000000ull
-#define MEM_MAX_REGIONS     2
+#define MEM_4G		    0x100000000ull
+#define MEM_MAX_REGIONS	    2
 
 struct mem_region {
 	uint64_t gpa;

@@ -76,14 +76,15 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
 			step = "boot registers";
 		if (step) {
-			snprintf(err, errlen, "vcpu %u: setting up %s: %s", i, step, strerror(errno));
+			snprintf(err, errlen, "vcpu %u: setting up %s: %s", i, step,
+				 strerror(errno));
 			goto out;
 		}
 		if (i == 0 && trace_entry) {
 			/* Single-stepping the first instruction times "kernel entry" with one
 			 * extra exit; breakpoint registers are not emulated by every nested KVM. */
-			struct kvm_guest_debug dbg = {
-				.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP};
+			struct kvm_guest_debug dbg = {.control = KVM_GUESTDBG_ENABLE |
+								 KVM_GUESTDBG_SINGLESTEP};
 			if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
 				v->entry_trap = 1;
 			else
@@ -111,7 +112,8 @@ static void handle_mmio(struct vcpu *v)
 	uint32_t len = r->mmio.len <= 8 ? r->mmio.len : 8;
 	if (!bus__dispatch(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, len, r->mmio.is_write))
 		pr_debug("vcpu %u: unclaimed MMIO %s at 0x%llx", v->index,
-			 r->mmio.is_write ? "write" : "read", (unsigned long long)r->mmio.phys_addr);
+			 r->mmio.is_write ? "write" : "read",
+			 (unsigned long long)r->mmio.phys_addr);
 }
 
 /* Returns 0 to keep running. */
@@ -194,8 +196,8 @@ static void *vcpu_loop(struct vcpu *v)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (seccomp__install(SECCOMP_VCPU)) {
 		char why[120];
-		snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s", v->index,
-			 strerror(errno));
+		snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s",
+			 v->index, strerror(errno));
 		vm__request_exit(v->vm, EXIT_ERROR, why);
 		return NULL;
 	}
@@ -216,7 +218,8 @@ static void *vcpu_loop(struct vcpu *v)
 				continue;
 			}
 			char why[120];
-			snprintf(why, sizeof(why), "vcpu %u: KVM_RUN: %s", v->index, strerror(errno));
+			snprintf(why, sizeof(why), "vcpu %u: KVM_RUN: %s", v->index,
+				 strerror(errno));
 			vm__request_exit(v->vm, EXIT_ERROR, why);
 			break;
 		}

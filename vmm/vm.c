@@ -12,7 +12,7 @@
 #include "log.h"
 #include "vcpu.h"
 
-#define KVM_TSS_ADDR          0xfffbd000ull
+#define KVM_TSS_ADDR	      0xfffbd000ull
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
 
 #define FAIL(code, ...)                                                                            \
@@ -25,10 +25,13 @@ static const struct {
 	int cap;
 	const char *name;
 } required_caps[] = {
-	{KVM_CAP_IRQCHIP, "IRQCHIP"},	{KVM_CAP_USER_MEMORY, "USER_MEMORY"},
-	{KVM_CAP_PIT2, "PIT2"},		{KVM_CAP_IOEVENTFD, "IOEVENTFD"},
-	{KVM_CAP_IRQFD, "IRQFD"},	{KVM_CAP_EXT_CPUID, "EXT_CPUID"},
-	{KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
+    {KVM_CAP_IRQCHIP, "IRQCHIP"},
+    {KVM_CAP_USER_MEMORY, "USER_MEMORY"},
+    {KVM_CAP_PIT2, "PIT2"},
+    {KVM_CAP_IOEVENTFD, "IOEVENTFD"},
+    {KVM_CAP_IRQFD, "IRQFD"},
+    {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+    {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
 };
 
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
@@ -55,7 +58,8 @@ int vm__create_kvm(struct vm *vm, char *err, size_t errlen)
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		if (errno == ENOENT)
-			FAIL(EXIT_KVM, "/dev/kvm does not exist: KVM is not available on this host");
+			FAIL(EXIT_KVM,
+			     "/dev/kvm does not exist: KVM is not available on this host");
 		FAIL(EXIT_KVM, "/dev/kvm: %s (is this user allowed to use KVM?)", strerror(errno));
 	}
 	int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -96,13 +100,14 @@ int vm__create_kvm(struct vm *vm, char *err, size_t errlen)
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		struct mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uintptr_t)r->hva,
+		    .slot = i,
+		    .guest_phys_addr = r->gpa,
+		    .memory_size = r->size,
+		    .userspace_addr = (uintptr_t)r->hva,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			FAIL(EXIT_USAGE, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
+			FAIL(EXIT_USAGE,
+			     "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 			     (unsigned long long)cfg->mem_mib, strerror(errno));
 	}
 	return 0;
@@ -186,11 +191,11 @@ int vm__ioeventfd(struct vm *vm, uint64_t addr, uint32_t datamatch)
 	if (fd < 0)
 		return -1;
 	struct kvm_ioeventfd req = {
-		.datamatch = datamatch,
-		.addr = addr,
-		.len = 4,
-		.fd = fd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	    .datamatch = datamatch,
+	    .addr = addr,
+	    .len = 4,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
 	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0) {
 		int e = errno;

@@ -14,13 +14,13 @@
 
 /* MMIO layout above the 32-bit gap start. The boot timer is at a fixed address so
  * guest init programs can hard-code it (Firecracker uses the same one). */
-#define VM_BOOT_TIMER_ADDR  0xd0000000ull
-#define VM_MMIO_SLOT_BASE   0xd0001000ull
-#define VM_MMIO_SLOT_SIZE   0x1000ull
-#define VM_MMIO_FIRST_IRQ   5
-#define VM_MMIO_LAST_IRQ    23
-#define VM_IOAPIC_ADDR      0xfec00000ull
-#define VM_LAPIC_ADDR       0xfee00000ull
+#define VM_BOOT_TIMER_ADDR 0xd0000000ull
+#define VM_MMIO_SLOT_BASE  0xd0001000ull
+#define VM_MMIO_SLOT_SIZE  0x1000ull
+#define VM_MMIO_FIRST_IRQ  5
+#define VM_MMIO_LAST_IRQ   23
+#define VM_IOAPIC_ADDR	   0xfec00000ull
+#define VM_LAPIC_ADDR	   0xfee00000ull
 
 struct vcpu;
 struct i8042;

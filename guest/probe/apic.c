@@ -1,26 +1,26 @@
 /* Local APIC, IOAPIC and 8259 PIC, and bringing the APs up with INIT-SIPI-SIPI. */
 #include "probe.h"
 
-#define LAPIC_BASE  0xfee00000ull
-#define LAPIC_ID    0x020
-#define LAPIC_TPR   0x080
-#define LAPIC_EOI   0x0b0
-#define LAPIC_SVR   0x0f0
-#define LAPIC_ESR   0x280
+#define LAPIC_BASE   0xfee00000ull
+#define LAPIC_ID     0x020
+#define LAPIC_TPR    0x080
+#define LAPIC_EOI    0x0b0
+#define LAPIC_SVR    0x0f0
+#define LAPIC_ESR    0x280
 #define LAPIC_ICR_LO 0x300
 #define LAPIC_ICR_HI 0x310
 
-#define ICR_INIT      0x00000500u
-#define ICR_STARTUP   0x00000600u
-#define ICR_PENDING   0x00001000u
-#define ICR_ASSERT    0x00004000u
-#define ICR_LEVEL     0x00008000u
+#define ICR_INIT       0x00000500u
+#define ICR_STARTUP    0x00000600u
+#define ICR_PENDING    0x00001000u
+#define ICR_ASSERT     0x00004000u
+#define ICR_LEVEL      0x00008000u
 #define ICR_ALL_BUT_ME 0x000c0000u
 
-#define IOAPIC_BASE  0xfec00000ull
-#define IOAPIC_SEL   0x00
-#define IOAPIC_WIN   0x10
-#define IOAPIC_REDIR 0x10
+#define IOAPIC_BASE   0xfec00000ull
+#define IOAPIC_SEL    0x00
+#define IOAPIC_WIN    0x10
+#define IOAPIC_REDIR  0x10
 #define IOAPIC_MASKED 0x10000u
 
 static uint32_t lapic_read(unsigned reg)

@@ -4,17 +4,17 @@
 
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
-#define BP_E820_ENTRIES      0x1e8
+#define BP_E820_ENTRIES	     0x1e8
 #define BP_RAMDISK_IMAGE     0x218
-#define BP_RAMDISK_SIZE      0x21c
-#define BP_E820_TABLE        0x2d0
-#define E820_MAX             128 /* what fits in boot_params */
-#define E820_RAM             1
+#define BP_RAMDISK_SIZE	     0x21c
+#define BP_E820_TABLE	     0x2d0
+#define E820_MAX	     128 /* what fits in boot_params */
+#define E820_RAM	     1
 
 #define GAP_START 0xc0000000ull /* start of ember's 32-bit MMIO gap */
-#define MEM_4G    0x100000000ull
-#define EBDA      0x9fc00ull
-#define HIMEM     0x100000ull
+#define MEM_4G	  0x100000000ull
+#define EBDA	  0x9fc00ull
+#define HIMEM	  0x100000ull
 
 void probe__check(struct probe *p, const char *name, bool ok, const char *why_fmt, ...)
 {
@@ -67,8 +67,7 @@ void boot__e820(struct probe *p)
 		if (e.addr + e.size > top)
 			top = e.addr + e.size;
 	}
-	uart__printf("PROBE e820 entries=%u ram=%lu top=0x%lx\n", p->bp[BP_E820_ENTRIES], ram,
-		     top);
+	uart__printf("PROBE e820 entries=%u ram=%lu top=0x%lx\n", p->bp[BP_E820_ENTRIES], ram, top);
 
 	uint64_t mib;
 	int r = cmdline__get_u64("probe.mem_mib", 10, &mib);
@@ -82,15 +81,15 @@ void boot__e820(struct probe *p)
 	 * and what does not fit below the gap above 4 GiB. */
 	uint64_t m = mib << 20;
 	struct e820 want[4] = {
-		{0, EBDA, E820_RAM},
-		{EBDA, HIMEM - EBDA, 2},
-		{HIMEM, (m < GAP_START ? m : GAP_START) - HIMEM, E820_RAM},
-		{MEM_4G, m > GAP_START ? m - GAP_START : 0, E820_RAM},
+	    {0, EBDA, E820_RAM},
+	    {EBDA, HIMEM - EBDA, 2},
+	    {HIMEM, (m < GAP_START ? m : GAP_START) - HIMEM, E820_RAM},
+	    {MEM_4G, m > GAP_START ? m - GAP_START : 0, E820_RAM},
 	};
 	unsigned nwant = m > GAP_START ? 4 : m > HIMEM ? 3 : 2;
 	if (p->bp[BP_E820_ENTRIES] != nwant) {
-		probe__check(p, "e820", false, "expected %u entries for %lu MiB, got %u", nwant, mib,
-			     p->bp[BP_E820_ENTRIES]);
+		probe__check(p, "e820", false, "expected %u entries for %lu MiB, got %u", nwant,
+			     mib, p->bp[BP_E820_ENTRIES]);
 		return;
 	}
 	for (unsigned i = 0; i < nwant; i++) {
@@ -135,8 +134,8 @@ static bool in_ram(const struct probe *p, uint64_t addr, uint64_t len)
 
 void boot__initrd(struct probe *p)
 {
-	uint64_t addr = rd32(p->bp + BP_RAMDISK_IMAGE) | (uint64_t)rd32(p->bp + BP_EXT_RAMDISK_IMAGE)
-							     << 32;
+	uint64_t addr =
+	    rd32(p->bp + BP_RAMDISK_IMAGE) | (uint64_t)rd32(p->bp + BP_EXT_RAMDISK_IMAGE) << 32;
 	uint64_t size = rd32(p->bp + BP_RAMDISK_SIZE) | (uint64_t)rd32(p->bp + BP_EXT_RAMDISK_SIZE)
 							    << 32;
 	uint64_t want;

@@ -33,12 +33,13 @@ struct table_desc {
 /* The descriptor tables are per machine, not per call: the CPU reads them in place.
  * Every CPU shares the GDT and IDT; only the BSP loads the TSS (only it enters ring 3). */
 static uint64_t gdt[7] __attribute__((aligned(16))) = {
-	0,
-	0x00af9a000000ffffull, /* 0x08 kernel code, 64-bit */
-	0x00cf92000000ffffull, /* 0x10 kernel data */
-	0x00cff2000000ffffull, /* 0x18 user data, DPL 3 */
-	0x00affa000000ffffull, /* 0x20 user code, 64-bit, DPL 3 */
-	0, 0,                  /* 0x28 TSS, filled at run time */
+    0,
+    0x00af9a000000ffffull, /* 0x08 kernel code, 64-bit */
+    0x00cf92000000ffffull, /* 0x10 kernel data */
+    0x00cff2000000ffffull, /* 0x18 user data, DPL 3 */
+    0x00affa000000ffffull, /* 0x20 user code, 64-bit, DPL 3 */
+    0,
+    0, /* 0x28 TSS, filled at run time */
 };
 static struct tss tss __attribute__((aligned(16)));
 static struct idt_entry idt[256] __attribute__((aligned(16)));
@@ -70,11 +71,11 @@ static void load_gdt_idt(void)
 static void set_gate(unsigned v, uint64_t addr, unsigned dpl)
 {
 	idt[v] = (struct idt_entry){
-		.off0 = (uint16_t)addr,
-		.sel = SEL_KCODE,
-		.attr = (uint8_t)(0x8e | dpl << 5), /* present 64-bit interrupt gate */
-		.off1 = (uint16_t)(addr >> 16),
-		.off2 = (uint32_t)(addr >> 32),
+	    .off0 = (uint16_t)addr,
+	    .sel = SEL_KCODE,
+	    .attr = (uint8_t)(0x8e | dpl << 5), /* present 64-bit interrupt gate */
+	    .off1 = (uint16_t)(addr >> 16),
+	    .off2 = (uint32_t)(addr >> 32),
 	};
 }
 
@@ -137,17 +138,18 @@ uint64_t user__call(uint64_t (*fn)(void *), void *arg)
 		probe__finish(false);
 	}
 	in_user = true;
-	uint64_t r = user_enter(fn, arg, user_stack_top, (uint8_t *)&tss + offsetof(struct tss, rsp0));
+	uint64_t r =
+	    user_enter(fn, arg, user_stack_top, (uint8_t *)&tss + offsetof(struct tss, rsp0));
 	in_user = false;
 	return r;
 }
 
 /* --- time --------------------------------------------------------------------------- */
 
-#define PIT_HZ         1193182u
-#define CALIBRATE_MS   20u
-#define ASSUMED_KHZ    2000000u
-#define CALIBRATE_SPIN 1000000u
+#define PIT_HZ		     1193182u
+#define CALIBRATE_MS	     20u
+#define ASSUMED_KHZ	     2000000u
+#define CALIBRATE_SPIN	     1000000u
 #define CALIBRATE_MAX_CYCLES 10000000000ull /* seconds at any plausible TSC rate */
 
 /* Written once by the BSP before other CPUs run. */

@@ -96,17 +96,17 @@ void fmt__v(void (*emit)(void *ctx, char c), void *ctx, const char *f, va_list a
 			break;
 		case 'd': {
 			int64_t v = lng >= 2 ? va_arg(ap, long long)
-			            : lng     ? va_arg(ap, long)
-			                      : va_arg(ap, int);
-			emit_num(emit, ctx, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, width,
-				 zero, v < 0);
+				    : lng    ? va_arg(ap, long)
+					     : va_arg(ap, int);
+			emit_num(emit, ctx, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10,
+				 width, zero, v < 0);
 			break;
 		}
 		case 'u':
 		case 'x': {
 			uint64_t v = lng >= 2 ? va_arg(ap, unsigned long long)
-			             : lng    ? va_arg(ap, unsigned long)
-			                      : va_arg(ap, unsigned);
+				     : lng    ? va_arg(ap, unsigned long)
+					      : va_arg(ap, unsigned);
 			emit_num(emit, ctx, v, c == 'x' ? 16 : 10, width, zero, false);
 			break;
 		}

@@ -2,11 +2,11 @@
  * DONE and a reboot through the i8042. */
 #include "probe.h"
 
-#define BP_CMD_LINE_PTR    0x228
-#define BOOT_TIMER_ADDR    0xd0000000ull
+#define BP_CMD_LINE_PTR	   0x228
+#define BOOT_TIMER_ADDR	   0xd0000000ull
 #define BOOT_TIMER_MAGIC   123
 #define DEFAULT_TIMEOUT_MS 5000
-#define SERIAL_PIN         4
+#define SERIAL_PIN	   4
 
 void probe_main(uint64_t boot_params);
 
@@ -70,9 +70,9 @@ void probe_main(uint64_t boot_params)
 		     cal ? "calibrated" : "assumed", cycles, spins);
 
 	uint64_t ms;
-	p.timeout_us = (cmdline__get_u64("probe.timeout_ms", 10, &ms) == 0 && ms ? ms
-										  : DEFAULT_TIMEOUT_MS) *
-		       1000;
+	p.timeout_us =
+	    (cmdline__get_u64("probe.timeout_ms", 10, &ms) == 0 && ms ? ms : DEFAULT_TIMEOUT_MS) *
+	    1000;
 
 	boot__e820(&p);
 	boot__initrd(&p);

@@ -16,7 +16,7 @@
 #define SEL_KDATA 0x10
 #define SEL_UDATA 0x1b /* 0x18 | RPL 3 */
 #define SEL_UCODE 0x23 /* 0x20 | RPL 3 */
-#define SEL_TSS   0x28
+#define SEL_TSS	  0x28
 
 /* IDT vectors. ISA IRQs routed through the IOAPIC land at VEC_IRQ_BASE + pin. */
 #define VEC_IRQ_BASE 0x20
@@ -172,7 +172,7 @@ struct probe {
 };
 /* Prints "PROBE check <name> ok" or "... fail <why>" and counts it. */
 void probe__check(struct probe *p, const char *name, bool ok, const char *why_fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void boot__e820(struct probe *p);
 void boot__initrd(struct probe *p);
 /* Returns the number of enabled processors in the MP table, 0 if none is found. */

@@ -2,7 +2,7 @@
  * that proves THRE interrupts reach the guest. */
 #include "probe.h"
 
-#define COM1     0x3f8
+#define COM1	 0x3f8
 #define UART_THR 0
 #define UART_IER 1
 #define UART_IIR 2
@@ -12,12 +12,12 @@
 #define UART_LSR 5
 
 #define IER_THRI 0x02
-#define IIR_ID   0x0f
+#define IIR_ID	 0x0f
 #define IIR_THRI 0x02
 #define LSR_THRE 0x20
 
-#define LOCK_SPINS    2000000u /* then take it anyway: a faulting holder must not hide a report */
-#define THRE_SPINS    100000u
+#define LOCK_SPINS 2000000u /* then take it anyway: a faulting holder must not hide a report */
+#define THRE_SPINS 100000u
 
 /* One UART shared by every CPU: the lock keeps their lines whole. */
 static volatile int uart_lock_word;

@@ -5,51 +5,51 @@
 #include "probe.h"
 
 /* --- MMIO transport -------------------------------------------------------------- */
-#define VIRTIO_MAGIC         0x74726976u /* "virt" */
-#define REG_MAGIC            0x000
-#define REG_VERSION          0x004
-#define REG_DEVICE_ID        0x008
+#define VIRTIO_MAGIC	     0x74726976u /* "virt" */
+#define REG_MAGIC	     0x000
+#define REG_VERSION	     0x004
+#define REG_DEVICE_ID	     0x008
 #define REG_DEVICE_FEATURES  0x010
 #define REG_DEVICE_FEAT_SEL  0x014
 #define REG_DRIVER_FEATURES  0x020
 #define REG_DRIVER_FEAT_SEL  0x024
-#define REG_QUEUE_SEL        0x030
+#define REG_QUEUE_SEL	     0x030
 #define REG_QUEUE_NUM_MAX    0x034
-#define REG_QUEUE_NUM        0x038
-#define REG_QUEUE_READY      0x044
+#define REG_QUEUE_NUM	     0x038
+#define REG_QUEUE_READY	     0x044
 #define REG_QUEUE_NOTIFY     0x050
 #define REG_INTERRUPT_STATUS 0x060
 #define REG_INTERRUPT_ACK    0x064
-#define REG_STATUS           0x070
-#define REG_QUEUE_DESC       0x080
+#define REG_STATUS	     0x070
+#define REG_QUEUE_DESC	     0x080
 #define REG_QUEUE_DRIVER     0x090
 #define REG_QUEUE_DEVICE     0x0a0
-#define REG_CONFIG           0x100
+#define REG_CONFIG	     0x100
 
-#define STATUS_ACK         1u
-#define STATUS_DRIVER      2u
+#define STATUS_ACK	   1u
+#define STATUS_DRIVER	   2u
 #define STATUS_DRIVER_OK   4u
 #define STATUS_FEATURES_OK 8u
 #define STATUS_NEEDS_RESET 64u
-#define STATUS_FAILED      128u
+#define STATUS_FAILED	   128u
 
 #define F_VERSION_1 (1ull << 32)
 
-#define ID_NET   1
-#define ID_BLK   2
-#define ID_RNG   4
+#define ID_NET	 1
+#define ID_BLK	 2
+#define ID_RNG	 4
 #define ID_VSOCK 19
 
 /* The virtio_mmio.device= window: inside the 32-bit MMIO gap, below the IOAPIC. */
 #define MMIO_MIN 0xc0000000ull
 #define MMIO_MAX 0xfec00000ull
 #define MAX_DEVS 16
-#define MAX_IRQ  23
+#define MAX_IRQ	 23
 
 /* --- split virtqueue ---------------------------------------------------------------- */
-#define QSZ            16
-#define DESC_F_NEXT    1
-#define DESC_F_WRITE   2
+#define QSZ	     16
+#define DESC_F_NEXT  1
+#define DESC_F_WRITE 2
 
 struct vring_desc {
 	uint64_t addr;
@@ -82,7 +82,7 @@ struct vdev {
 	unsigned irq;
 	uint32_t id;
 	volatile unsigned irqs; /* counted by the ISR */
-	uint64_t features;      /* negotiated */
+	uint64_t features;	/* negotiated */
 	struct vq vq[3];
 };
 
@@ -93,7 +93,7 @@ static unsigned nr_devs;
 
 /* Buffers come from a bump pool outside .bss (entry.S; zeroed on allocation, at CPL3). */
 extern uint8_t virtio_pool[];
-#define pool      virtio_pool
+#define pool	  virtio_pool
 #define POOL_SIZE (320u * 1024u)
 static size_t pool_used;
 
@@ -350,14 +350,18 @@ static void check_done(struct probe *p, const char *name, struct vdev *d, const 
 }
 
 /* --- blk (§5.2) -------------------------------------------------------------------- */
-#define BLK_F_RO    (1ull << 5)
-#define BLK_F_FLUSH (1ull << 9)
-#define BLK_T_IN     0
-#define BLK_T_OUT    1
-#define BLK_T_FLUSH  4
-#define BLK_T_GET_ID 8
-#define BLK_S_OK     0
-#define BLK_SECTORS  8 /* 4 KiB per test */
+#define BLK_F_RO	   (1ull << 5)
+#define BLK_F_FLUSH	   (1ull << 9)
+#define BLK_F_DISCARD	   (1ull << 13)
+#define BLK_F_WRITE_ZEROES (1ull << 14)
+#define BLK_T_IN	   0
+#define BLK_T_OUT	   1
+#define BLK_T_FLUSH	   4
+#define BLK_T_GET_ID	   8
+#define BLK_T_DISCARD	   11
+#define BLK_T_WRITE_ZEROES 13
+#define BLK_S_OK	   0
+#define BLK_SECTORS	   8 /* 4 KiB per test */
 
 struct blk_hdr {
 	uint32_t type, reserved;
@@ -381,9 +385,56 @@ static const char *blk_do(struct probe *p, struct vdev *d, uint32_t type, uint64
 	return why;
 }
 
+/* One DISCARD or WRITE_ZEROES segment (§5.2.6): 16 bytes the device reads. */
+static const char *blk_zeroes(struct probe *p, struct vdev *d, uint32_t type, uint64_t sector,
+			      uint32_t count, uint8_t *status)
+{
+	struct blk_hdr *h = pool_alloc(sizeof(*h) + 16 + 1, 16);
+	if (!h)
+		return "probe out of buffer memory";
+	uint64_t *seg = (uint64_t *)(h + 1);
+	uint8_t *st = (uint8_t *)(seg + 2);
+	*h = (struct blk_hdr){type, 0, sector};
+	seg[0] = sector;
+	seg[1] = count; /* num_sectors, then flags = 0 */
+	*st = 0xff;
+	struct seg s[3] = {{h, sizeof(*h), false}, {seg, 16, false}, {st, 1, true}};
+	const char *why = vq_request(d, &d->vq[0], s, 3, p->timeout_us, NULL);
+	*status = *(volatile uint8_t *)st;
+	return why;
+}
+
+/* Zeroes the first half of the test range: it must read back as zeroes while the
+ * second half keeps what was written. Then discards the zeroed half. */
+static const char *blk_zero_test(struct probe *p, struct vdev *d, uint64_t sector,
+				 const uint8_t *written, uint8_t *rbuf)
+{
+	const uint32_t half = BLK_SECTORS / 2;
+	uint8_t st;
+	const char *why = blk_zeroes(p, d, BLK_T_WRITE_ZEROES, sector, half, &st);
+	if (why || st != BLK_S_OK)
+		return why ? why : "write-zeroes failed (status not OK)";
+	why = blk_do(p, d, BLK_T_IN, sector, rbuf, BLK_SECTORS * 512, &st);
+	if (why || st != BLK_S_OK)
+		return why ? why : "read after write-zeroes failed (status not OK)";
+	for (unsigned i = 0; i < half * 512; i++)
+		if (rbuf[i])
+			return "write-zeroes left data behind";
+	if (memcmp(rbuf + half * 512, written + half * 512, half * 512))
+		return "write-zeroes touched sectors outside its range";
+	if (d->features & BLK_F_DISCARD) {
+		why = blk_zeroes(p, d, BLK_T_DISCARD, sector, half, &st);
+		if (why || st != BLK_S_OK)
+			return why ? why : "discard failed (status not OK)";
+	}
+	uart__printf("PROBE virtio-blk write-zeroes ok discard=%u\n",
+		     !!(d->features & BLK_F_DISCARD));
+	return NULL;
+}
+
 static const char *blk_test(struct probe *p, struct vdev *d, char *id_out)
 {
-	const char *why = dev_begin(d, BLK_F_RO | BLK_F_FLUSH);
+	const char *why = dev_begin(d, BLK_F_RO | BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES);
 	if (!why)
 		why = vq_setup(d, 0);
 	if (why)
@@ -391,7 +442,8 @@ static const char *blk_test(struct probe *p, struct vdev *d, char *id_out)
 	dev_driver_ok(d);
 	uint64_t cap = cfg64(d, 0);
 	bool ro = d->features & BLK_F_RO;
-	uint8_t *wbuf = pool_alloc(BLK_SECTORS * 512, 512), *rbuf = pool_alloc(BLK_SECTORS * 512, 512);
+	uint8_t *wbuf = pool_alloc(BLK_SECTORS * 512, 512),
+		*rbuf = pool_alloc(BLK_SECTORS * 512, 512);
 	char *id = pool_alloc(21, 1);
 	if (!wbuf || !rbuf || !id)
 		return "probe out of buffer memory";
@@ -420,6 +472,11 @@ static const char *blk_test(struct probe *p, struct vdev *d, char *id_out)
 		return why ? why : "read failed (status not OK)";
 	if (!ro && memcmp(wbuf, rbuf, BLK_SECTORS * 512))
 		return "read-back differs from what was written";
+	if (!ro && (d->features & BLK_F_WRITE_ZEROES)) {
+		why = blk_zero_test(p, d, sector, wbuf, rbuf);
+		if (why)
+			return why;
+	}
 	/* A request past the end must be refused, not served from elsewhere. */
 	why = blk_do(p, d, BLK_T_IN, cap, rbuf, 512, &st);
 	if (why || st == BLK_S_OK)
@@ -442,8 +499,8 @@ static void run_blk(struct probe *p)
 		char id[21] = {0};
 		route_irq(d);
 		const char *w = blk_test(p, d, id);
-		uart__printf("PROBE virtio-blk addr=0x%lx id=%s irqs=%u %s%s\n", d->base, id, d->irqs,
-			     w ? "fail: " : "ok", w ? w : "");
+		uart__printf("PROBE virtio-blk addr=0x%lx id=%s irqs=%u %s%s\n", d->base, id,
+			     d->irqs, w ? "fail: " : "ok", w ? w : "");
 		if (w && !why)
 			why = w;
 		if (!d->irqs)
@@ -491,8 +548,8 @@ static void run_rng(struct probe *p)
 		unsigned nonzero = 0;
 		for (unsigned i = 0; i < 64; i++)
 			nonzero += buf[i] != 0;
-		uart__printf("PROBE virtio-rng bytes=%u requests=%u nonzero=%u irqs=%u\n", got, reqs,
-			     nonzero, d->irqs);
+		uart__printf("PROBE virtio-rng bytes=%u requests=%u nonzero=%u irqs=%u\n", got,
+			     reqs, nonzero, d->irqs);
 		if (!nonzero)
 			why = "64 zero bytes";
 	}
@@ -500,12 +557,12 @@ static void run_rng(struct probe *p)
 }
 
 /* --- net (§5.1) --------------------------------------------------------------------- */
-#define NET_F_MAC    (1ull << 5)
-#define NET_HDR_LEN  12 /* virtio_net_hdr with num_buffers: always, with VERSION_1 */
-#define NET_RX_BUFS  8
-#define NET_BUF_LEN  2048
-#define ETH_ARP      0x0806
-#define ETH_IP       0x0800
+#define NET_F_MAC   (1ull << 5)
+#define NET_HDR_LEN 12 /* virtio_net_hdr with num_buffers: always, with VERSION_1 */
+#define NET_RX_BUFS 8
+#define NET_BUF_LEN 2048
+#define ETH_ARP	    0x0806
+#define ETH_IP	    0x0800
 
 struct net {
 	struct vdev *d;
@@ -597,7 +654,7 @@ static const char *send_arp(struct probe *p, struct net *nt, uint16_t op, const 
 	return net_send(p, nt, 14 + 28);
 }
 
-#define PING_ID      0x7072 /* "pr" */
+#define PING_ID	     0x7072 /* "pr" */
 #define PING_PAYLOAD 32
 
 static const char *send_ping(struct probe *p, struct net *nt)
@@ -666,8 +723,7 @@ static int net_rx_frame(struct probe *p, struct net *nt, const uint8_t *f, uint3
 }
 
 /* Receives until `want` is seen or the deadline; every buffer goes back to the device. */
-static bool net_wait(struct probe *p, struct net *nt, int want, uint64_t deadline,
-		     unsigned *frames)
+static bool net_wait(struct probe *p, struct net *nt, int want, uint64_t deadline, unsigned *frames)
 {
 	struct vq *q = &nt->d->vq[0];
 	uint32_t id, len;
@@ -760,19 +816,19 @@ static void run_net(struct probe *p)
 }
 
 /* --- vsock (§5.10) ------------------------------------------------------------------ */
-#define VSOCK_RX_BUFS  8
-#define VSOCK_BUF_LEN  2048
-#define VSOCK_HOST_CID 2
+#define VSOCK_RX_BUFS	  8
+#define VSOCK_BUF_LEN	  2048
+#define VSOCK_HOST_CID	  2
 #define VSOCK_TYPE_STREAM 1
-#define OP_REQUEST  1
-#define OP_RESPONSE 2
-#define OP_RST      3
-#define OP_SHUTDOWN 4
-#define OP_RW       5
+#define OP_REQUEST	  1
+#define OP_RESPONSE	  2
+#define OP_RST		  3
+#define OP_SHUTDOWN	  4
+#define OP_RW		  5
 #define OP_CREDIT_UPDATE  6
 #define OP_CREDIT_REQUEST 7
-#define VSOCK_BUF_ALLOC 65536
-#define LINE_MAX 128
+#define VSOCK_BUF_ALLOC	  65536
+#define LINE_MAX	  128
 
 struct vsock_hdr {
 	uint64_t src_cid, dst_cid;
@@ -793,9 +849,16 @@ static const char *vsock_send(struct probe *p, struct vsock *vs, uint32_t lport,
 			      uint16_t op, uint32_t flags, const void *data, uint32_t len)
 {
 	struct vsock_hdr h = {
-		.src_cid = vs->cid, .dst_cid = VSOCK_HOST_CID, .src_port = lport,
-		.dst_port = rport, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
-		.flags = flags, .buf_alloc = VSOCK_BUF_ALLOC, .fwd_cnt = vs->fwd_cnt,
+	    .src_cid = vs->cid,
+	    .dst_cid = VSOCK_HOST_CID,
+	    .src_port = lport,
+	    .dst_port = rport,
+	    .len = len,
+	    .type = VSOCK_TYPE_STREAM,
+	    .op = op,
+	    .flags = flags,
+	    .buf_alloc = VSOCK_BUF_ALLOC,
+	    .fwd_cnt = vs->fwd_cnt,
 	};
 	if (len > VSOCK_BUF_LEN - sizeof(h))
 		return "line too long";
@@ -819,7 +882,8 @@ static bool vsock_recv(struct probe *p, struct vsock *vs, uint32_t lport, uint32
 		bool mine = false;
 		if (len >= sizeof(*h) && len <= VSOCK_BUF_LEN) {
 			memcpy(h, vs->rx[id], sizeof(*h));
-			uint32_t l = h->len <= len - sizeof(*h) ? h->len : len - (uint32_t)sizeof(*h);
+			uint32_t l =
+			    h->len <= len - sizeof(*h) ? h->len : len - (uint32_t)sizeof(*h);
 			mine = h->dst_port == lport && h->src_cid == VSOCK_HOST_CID &&
 			       (!rport || h->src_port == rport);
 			if (mine) {
@@ -988,7 +1052,8 @@ static void run_vsock(struct probe *p)
 {
 	struct vsock vs = {.d = find_dev(ID_VSOCK, 0)};
 	if (!vs.d) {
-		probe__check(p, "virtio-vsock", false, "no virtio-vsock device on the command line");
+		probe__check(p, "virtio-vsock", false,
+			     "no virtio-vsock device on the command line");
 		return;
 	}
 	route_irq(vs.d);

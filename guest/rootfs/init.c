@@ -21,7 +21,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define BOOT_TIMER_ADDR 0xd0000000UL
+#define BOOT_TIMER_ADDR	 0xd0000000UL
 #define BOOT_TIMER_MAGIC 123
 
 static void say(const char *msg)
@@ -52,7 +52,8 @@ static void boot_timer(void)
 		return;
 	}
 	long page = sysconf(_SC_PAGESIZE);
-	volatile uint8_t *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, BOOT_TIMER_ADDR);
+	volatile uint8_t *p =
+	    mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, BOOT_TIMER_ADDR);
 	if (p != MAP_FAILED) {
 		*p = BOOT_TIMER_MAGIC;
 		munmap((void *)p, (size_t)page);
@@ -69,7 +70,8 @@ static void mount_one(const char *src, const char *dir, const char *type, const 
 	mkdir(dir, 0755);
 	if (mount(src, dir, type, MS_NOSUID, opts) < 0 && errno != EBUSY) {
 		char buf[160];
-		snprintf(buf, sizeof(buf), "ember-init: mount %s on %s: %s\n", type, dir, strerror(errno));
+		snprintf(buf, sizeof(buf), "ember-init: mount %s on %s: %s\n", type, dir,
+			 strerror(errno));
 		say(buf);
 	}
 }
@@ -127,7 +129,8 @@ int main(void)
 	if (cmdline_get("ember.test", name, sizeof(name)) == 0 && name[0]) {
 		execl("/bin/sh", "sh", "/etc/ember/scenario.sh", name, (char *)NULL);
 		char buf[200];
-		snprintf(buf, sizeof(buf), "EMBER-RESULT %s FAIL cannot exec /bin/sh: %s\n", name, strerror(errno));
+		snprintf(buf, sizeof(buf), "EMBER-RESULT %s FAIL cannot exec /bin/sh: %s\n", name,
+			 strerror(errno));
 		say(buf);
 	} else {
 		say("ember-init: no ember.test= on the kernel command line; rebooting\n");

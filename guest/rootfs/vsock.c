@@ -48,7 +48,7 @@ static int die(const char *what)
 
 static int wait_fd(int fd, short ev)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 	int r = poll(&p, 1, timeout_ms);
 	if (r == 0) {
 		errno = ETIMEDOUT;
@@ -165,8 +165,9 @@ int main(int argc, char **argv)
 		int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (fd < 0)
 			return die("socket(AF_VSOCK)");
-		struct sockaddr_vm_ sa = { .svm_family = AF_VSOCK, .svm_port = (unsigned)atoi(argv[2]),
-					  .svm_cid = 0xFFFFFFFFu /* VMADDR_CID_ANY */ };
+		struct sockaddr_vm_ sa = {.svm_family = AF_VSOCK,
+					  .svm_port = (unsigned)atoi(argv[2]),
+					  .svm_cid = 0xFFFFFFFFu /* VMADDR_CID_ANY */};
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			return die("bind");
 		if (listen(fd, 1) < 0)
@@ -181,8 +182,9 @@ int main(int argc, char **argv)
 		int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 		if (fd < 0)
 			return die("socket(AF_VSOCK)");
-		struct sockaddr_vm_ sa = { .svm_family = AF_VSOCK, .svm_cid = (unsigned)atoi(argv[2]),
-					  .svm_port = (unsigned)atoi(argv[3]) };
+		struct sockaddr_vm_ sa = {.svm_family = AF_VSOCK,
+					  .svm_cid = (unsigned)atoi(argv[2]),
+					  .svm_port = (unsigned)atoi(argv[3])};
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			return die("connect");
 		return talk(fd, argv[4]);
@@ -231,10 +233,9 @@ int main(int argc, char **argv)
 		return r;
 	}
 usage:
-	fprintf(stderr,
-		"usage: ember-vsock listen PORT [TIMEOUT]\n"
-		"       ember-vsock connect CID PORT MSG [TIMEOUT]\n"
-		"       ember-vsock uds-connect PATH PORT MSG [TIMEOUT]\n"
-		"       ember-vsock uds-listen PATH [TIMEOUT]\n");
+	fprintf(stderr, "usage: ember-vsock listen PORT [TIMEOUT]\n"
+			"       ember-vsock connect CID PORT MSG [TIMEOUT]\n"
+			"       ember-vsock uds-connect PATH PORT MSG [TIMEOUT]\n"
+			"       ember-vsock uds-listen PATH [TIMEOUT]\n");
 	return 2;
 }

@@ -31,6 +31,8 @@ dd if=/dev/zero of="$TMPDIR/pv-ro.img" bs=1024 count=64 2>/dev/null
 run_ember virtio/blk 300 --kernel "$PROBE" --mem-mib 64 --drive path="$TMPDIR/pv-rw.img" \
 	--drive path="$TMPDIR/pv-ro.img",ro --cmdline "$CMD probe.virtio=blk probe.blk_sector=100"
 probe_ok virtio/blk virtio-blk
+check virtio/blk-write-zeroes "the probe did not zero and discard" \
+	has "PROBE virtio-blk write-zeroes ok discard=1" "$OUT"
 # The pattern really reached the file: sector 100 is no longer zero.
 if [ -n "$(dd if="$TMPDIR/pv-rw.img" bs=512 skip=100 count=8 2>/dev/null | tr -d '\000' | head -c 1)" ]; then
 	pass virtio/blk-persisted
@@ -83,6 +85,7 @@ if [ -x "$PEER" ]; then
 		has "got hello from probe cid 9" "$TMPDIR/pv-peer1.txt"
 	check virtio/vsock-host-echo "host did not get its line echoed" \
 		has "echo ping from host" "$TMPDIR/pv-peer2.txt"
+	check virtio/vsock-socket-removed "$S still exists after ember exited" test ! -e "$S"
 else
 	echo "SKIP kvm/virtio/vsock: probe-vsock-peer missing from $EMBER_DIR"
 fi

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MEM_SIZE 0x10000
+#define MEM_SIZE  0x10000
 #define CODE_ADDR 0x1000
 
 static void fail(const char *what)
@@ -46,26 +46,33 @@ static double now_us(void)
 static const char *exit_name(unsigned r)
 {
 	switch (r) {
-	case KVM_EXIT_IO: return "IO";
-	case KVM_EXIT_HLT: return "HLT";
-	case KVM_EXIT_MMIO: return "MMIO";
-	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
-	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-	default: return "other";
+	case KVM_EXIT_IO:
+		return "IO";
+	case KVM_EXIT_HLT:
+		return "HLT";
+	case KVM_EXIT_MMIO:
+		return "MMIO";
+	case KVM_EXIT_SHUTDOWN:
+		return "SHUTDOWN";
+	case KVM_EXIT_FAIL_ENTRY:
+		return "FAIL_ENTRY";
+	case KVM_EXIT_INTERNAL_ERROR:
+		return "INTERNAL_ERROR";
+	default:
+		return "other";
 	}
 }
 
 int main(void)
 {
 	static const uint8_t code[] = {
-		0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
-		0xb0, 'K',        /* mov al, 'K' */
-		0xee,             /* out dx, al */
-		0xb0, 0x02,       /* mov al, 2 */
-		0x04, 0x03,       /* add al, 3 */
-		0xe6, 0x10,       /* out 0x10, al */
-		0xf4,             /* hlt */
+	    0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
+	    0xb0, 'K',	      /* mov al, 'K' */
+	    0xee,	      /* out dx, al */
+	    0xb0, 0x02,	      /* mov al, 2 */
+	    0x04, 0x03,	      /* add al, 3 */
+	    0xe6, 0x10,	      /* out 0x10, al */
+	    0xf4,	      /* hlt */
 	};
 	double t0 = now_us();
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -73,7 +80,8 @@ int main(void)
 		fail("open /dev/kvm");
 	int api = ioctl(kvm, KVM_GET_API_VERSION, 0);
 	if (api != KVM_API_VERSION) {
-		fprintf(stderr, "kvmcheck: FAIL: KVM_GET_API_VERSION = %d, want %d\n", api, KVM_API_VERSION);
+		fprintf(stderr, "kvmcheck: FAIL: KVM_GET_API_VERSION = %d, want %d\n", api,
+			KVM_API_VERSION);
 		return 1;
 	}
 	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0)
@@ -82,13 +90,16 @@ int main(void)
 	if (vm < 0)
 		fail("KVM_CREATE_VM");
 
-	uint8_t *mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem =
+	    mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		fail("mmap guest memory");
 	memcpy(mem + CODE_ADDR, code, sizeof(code));
 	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = MEM_SIZE,
-		.userspace_addr = (uint64_t)(uintptr_t)mem,
+	    .slot = 0,
+	    .guest_phys_addr = 0,
+	    .memory_size = MEM_SIZE,
+	    .userspace_addr = (uint64_t)(uintptr_t)mem,
 	};
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		fail("KVM_SET_USER_MEMORY_REGION");
@@ -110,7 +121,7 @@ int main(void)
 	sregs.cs.selector = 0;
 	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0)
 		fail("KVM_SET_SREGS");
-	struct kvm_regs regs = { .rip = CODE_ADDR, .rflags = 0x2 };
+	struct kvm_regs regs = {.rip = CODE_ADDR, .rflags = 0x2};
 	if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
 		fail("KVM_SET_REGS");
 
@@ -134,15 +145,19 @@ int main(void)
 				step = 2;
 				continue;
 			}
-			fprintf(stderr, "kvmcheck: FAIL: unexpected out to port 0x%x value 0x%x at step %d\n",
-				run->io.port, v, step);
+			fprintf(
+			    stderr,
+			    "kvmcheck: FAIL: unexpected out to port 0x%x value 0x%x at step %d\n",
+			    run->io.port, v, step);
 			return 1;
 		}
 		if (r == KVM_EXIT_HLT && step == 2)
 			break;
-		fprintf(stderr, "kvmcheck: FAIL: unexpected exit %u (%s) at step %d\n", r, exit_name(r), step);
+		fprintf(stderr, "kvmcheck: FAIL: unexpected exit %u (%s) at step %d\n", r,
+			exit_name(r), step);
 		if (r == KVM_EXIT_INTERNAL_ERROR)
-			fprintf(stderr, "kvmcheck: internal error suberror %u\n", run->internal.suberror);
+			fprintf(stderr, "kvmcheck: internal error suberror %u\n",
+				run->internal.suberror);
 		if (r == KVM_EXIT_FAIL_ENTRY)
 			fprintf(stderr, "kvmcheck: hardware entry failure reason 0x%llx\n",
 				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -151,7 +166,8 @@ int main(void)
 	if (step != 2)
 		failx("guest did not reach HLT");
 	if (serial != 'K' || value != 5) {
-		fprintf(stderr, "kvmcheck: FAIL: got serial '%c' value %u, want 'K' 5\n", serial, value);
+		fprintf(stderr, "kvmcheck: FAIL: got serial '%c' value %u, want 'K' 5\n", serial,
+			value);
 		return 1;
 	}
 	if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0)

@@ -41,8 +41,9 @@ static inline void check__fail(const char *file, int line, const char *what)
 		const char *check_a_ = (a), *check_b_ = (b);                                       \
 		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_)) {                        \
 			char check_m_[400];                                                        \
-			snprintf(check_m_, sizeof(check_m_), "%s == \"%.150s\" (got \"%.150s\")", #a, \
-				 check_b_ ? check_b_ : "(null)", check_a_ ? check_a_ : "(null)");  \
+			snprintf(check_m_, sizeof(check_m_), "%s == \"%.150s\" (got \"%.150s\")",  \
+				 #a, check_b_ ? check_b_ : "(null)",                               \
+				 check_a_ ? check_a_ : "(null)");                                  \
 			check__fail(__FILE__, __LINE__, check_m_);                                 \
 		}                                                                                  \
 	} while (0)
@@ -66,7 +67,10 @@ static inline int check__run(const char *suite, const struct check_case *cases, 
 	return failed ? 1 : 0;
 }
 
-#define CHECK_CASE(fn) {#fn, fn}
+#define CHECK_CASE(fn)                                                                             \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
 #define CHECK_MAIN(suite, ...)                                                                     \
 	int main(void)                                                                             \
 	{                                                                                          \

@@ -47,7 +47,7 @@ static int req(enum http_method m, const char *path, const char *body)
 	json_out__free(&r.body);
 	return r.status;
 }
-#define GET(p)      req(HTTP_GET, p, NULL)
+#define GET(p)	    req(HTTP_GET, p, NULL)
 #define PUT(p, b)   req(HTTP_PUT, p, b)
 #define PATCH(p, b) req(HTTP_PATCH, p, b)
 
@@ -60,8 +60,8 @@ static void touch(char *out, const char *name)
 
 static void cleanup(void)
 {
-	const char *names[] = {"vmlinux", "initrd", "disk.img", "disk2.img", "serial.out",
-			       "metrics.json"};
+	const char *names[] = {"vmlinux",   "initrd",	  "disk.img",
+			       "disk2.img", "serial.out", "metrics.json"};
 	char p[128];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", tmpdir, names[i]);
@@ -96,7 +96,7 @@ static void fresh(void)
 		CHECK_EQ(status_expr, want_status);                                                \
 		if (!strstr(last, "\"fault_message\"") || !strstr(last, needle)) {                 \
 			char m_[400];                                                              \
-			snprintf(m_, sizeof(m_), "fault '%.250s' lacks '%.80s'", last, needle);          \
+			snprintf(m_, sizeof(m_), "fault '%.250s' lacks '%.80s'", last, needle);    \
 			check__fail(__FILE__, __LINE__, m_);                                       \
 		}                                                                                  \
 	} while (0)
@@ -149,9 +149,10 @@ static void test_unknown_paths_and_methods(void)
 static void test_unsupported_endpoints(void)
 {
 	fresh();
-	const char *paths[] = {"/balloon", "/balloon/statistics", "/snapshot/create",
-			       "/snapshot/load", "/mmds", "/mmds/config", "/cpu-config",
-			       "/pmem/p1", "/hotplug/memory", "/balloon/hinting/start"};
+	const char *paths[] = {
+	    "/balloon",	       "/balloon/statistics",	"/snapshot/create", "/snapshot/load",
+	    "/mmds",	       "/mmds/config",		"/cpu-config",	    "/pmem/p1",
+	    "/hotplug/memory", "/balloon/hinting/start"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
 	CHECK_FAULT(GET("/mmds"), 400, "not supported");
@@ -165,8 +166,9 @@ static void test_bodies_must_be_json_objects(void)
 	CHECK_FAULT(PUT("/machine-config", "[1]"), 400, "must be a JSON object");
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64} x"), 400,
 		    "invalid JSON");
-	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"vcpu_count\":2,\"mem_size_mib\":64}"),
-		    400, "given twice");
+	CHECK_FAULT(
+	    PUT("/machine-config", "{\"vcpu_count\":1,\"vcpu_count\":2,\"mem_size_mib\":64}"), 400,
+	    "given twice");
 }
 
 static void test_machine_config(void)
@@ -212,21 +214,21 @@ static void test_machine_config_rejections_change_nothing(void)
 	CHECK_FAULT(PUT("/machine-config", "{\"mem_size_mib\":64}"), 400, "vcpu_count");
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":0}"), 400,
 		    "mem_size_mib");
-	CHECK_FAULT(PUT("/machine-config",
-			"{\"vcpu_count\":1,\"mem_size_mib\":99999999999999999999999}"),
-		    400, "mem_size_mib");
+	CHECK_FAULT(
+	    PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":99999999999999999999999}"),
+	    400, "mem_size_mib");
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":3,\"mem_size_mib\":64,\"smt\":true}"),
 		    400, "smt");
-	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"smt\":1}"),
-		    400, "smt");
-	CHECK_FAULT(PUT("/machine-config",
-			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"huge_pages\":\"2M\"}"),
-		    400, "huge_pages");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"smt\":1}"), 400,
+		    "smt");
+	CHECK_FAULT(
+	    PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"huge_pages\":\"2M\"}"),
+	    400, "huge_pages");
 	CHECK_FAULT(PUT("/machine-config",
 			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"T2\"}"),
 		    400, "cpu_template");
-	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"),
-		    400, "unknown field 'foo'");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"), 400,
+		    "unknown field 'foo'");
 	CHECK_FAULT(PATCH("/machine-config", "{\"vcpu_count\":3,\"smt\":true}"), 400, "smt");
 	GET("/machine-config");
 	CHECK_STR(last, before);
@@ -271,8 +273,8 @@ static void test_drives(void)
 	CHECK_EQ(PUT("/drives/rootfs", b), 204);
 	CHECK_FAULT(PUT("/drives/other", b), 400, "does not match");
 	CHECK_FAULT(PUT("/drives/bad.id", b), 400, "drive_id");
-	snprintf(b, sizeof(b), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":true}",
-		 disk2);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\",\"is_root_device\":true}", disk2);
 	CHECK_FAULT(PUT("/drives/d2", b), 400, "root device");
 	snprintf(b, sizeof(b), "{\"drive_id\":\"d2\",\"path_on_host\":\"%s\"}", disk2);
 	CHECK_FAULT(PUT("/drives/d2", b), 400, "is_root_device");
@@ -332,9 +334,9 @@ static void test_network_interfaces(void)
 		     "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 		     "\"AA:FC:00:00:00:01\"}"),
 		 204);
-	CHECK_FAULT(PUT("/network-interfaces/eth1",
-			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap0\"}"),
-		    400, "host_dev_name");
+	CHECK_FAULT(
+	    PUT("/network-interfaces/eth1", "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap0\"}"),
+	    400, "host_dev_name");
 	CHECK_FAULT(PUT("/network-interfaces/eth1",
 			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":"
 			"\"AA:FC:00:00:00:01\"}"),
@@ -342,9 +344,9 @@ static void test_network_interfaces(void)
 	CHECK_FAULT(PUT("/network-interfaces/eth1",
 			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":\"zz\"}"),
 		    400, "guest_mac");
-	CHECK_FAULT(PUT("/network-interfaces/eth1",
-			"{\"iface_id\":\"eth2\",\"host_dev_name\":\"tap1\"}"),
-		    400, "does not match");
+	CHECK_FAULT(
+	    PUT("/network-interfaces/eth1", "{\"iface_id\":\"eth2\",\"host_dev_name\":\"tap1\"}"),
+	    400, "does not match");
 	CHECK_FAULT(PUT("/network-interfaces/eth1", "{\"iface_id\":\"eth1\"}"), 400,
 		    "host_dev_name");
 	CHECK_FAULT(PUT("/network-interfaces/eth1",
@@ -353,9 +355,10 @@ static void test_network_interfaces(void)
 	CHECK_FAULT(PUT("/network-interfaces/eth1",
 			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"mtu\":10}"),
 		    400, "mtu");
-	CHECK_FAULT(PUT("/network-interfaces/eth1",
-			"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"rx_rate_limiter\":{}}"),
-		    400, "rx_rate_limiter");
+	CHECK_FAULT(
+	    PUT("/network-interfaces/eth1",
+		"{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"rx_rate_limiter\":{}}"),
+	    400, "rx_rate_limiter");
 	GET("/vm/config");
 	CHECK(strstr(last, "\"guest_mac\":\"aa:fc:00:00:00:01\"") && !strstr(last, "tap1"));
 	CHECK_FAULT(PATCH("/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}"), 400,
@@ -475,8 +478,8 @@ static void test_patch_devices_after_boot(void)
 {
 	fresh();
 	char b[600];
-	snprintf(b, sizeof(b), "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true}",
-		 disk);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true}", disk);
 	CHECK_EQ(PUT("/drives/d1", b), 204);
 	CHECK_EQ(PUT("/network-interfaces/n1", "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap9\"}"),
 		 204);
@@ -532,30 +535,31 @@ static void test_config_file_rejections(void)
 	fresh();
 	char err[512], b[600];
 	const char *bad[][2] = {
-		{"[]", "expected an object"},
-		{"{\"boot-source\":{}}", "kernel_image_path"},
-		{"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":64}}", "kernel_image_path"},
-		{"{\"bogus\":{}}", "unknown field 'bogus'"},
-		{"{\"balloon\":{\"amount_mib\":1,\"deflate_on_oom\":true}}", "balloon"},
-		{"{\"drives\":{}}", "drives"},
-		{"{\"drives\":[1]}", "drive"},
-		{"{", "invalid JSON"},
+	    {"[]", "expected an object"},
+	    {"{\"boot-source\":{}}", "kernel_image_path"},
+	    {"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":64}}", "kernel_image_path"},
+	    {"{\"bogus\":{}}", "unknown field 'bogus'"},
+	    {"{\"balloon\":{\"amount_mib\":1,\"deflate_on_oom\":true}}", "balloon"},
+	    {"{\"drives\":{}}", "drives"},
+	    {"{\"drives\":[1]}", "drive"},
+	    {"{", "invalid JSON"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		CHECK_EQ(api__load_config(a, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
 		if (!strstr(err, bad[i][1])) {
 			char m[400];
-			snprintf(m, sizeof(m), "config '%.80s': error '%.200s' lacks '%.60s'", bad[i][0], err,
-				 bad[i][1]);
+			snprintf(m, sizeof(m), "config '%.80s': error '%.200s' lacks '%.60s'",
+				 bad[i][0], err, bad[i][1]);
 			check__fail(__FILE__, __LINE__, m);
 		}
 	}
 	/* A failing file changes nothing. */
-	snprintf(b, sizeof(b),
-		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":"
-		 "4,\"mem_size_mib\":64},\"vsock\":{\"guest_cid\":1,\"uds_path\":\"/x\"}}",
-		 kernel);
+	snprintf(
+	    b, sizeof(b),
+	    "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":"
+	    "4,\"mem_size_mib\":64},\"vsock\":{\"guest_cid\":1,\"uds_path\":\"/x\"}}",
+	    kernel);
 	CHECK_EQ(api__load_config(a, b, strlen(b), err, sizeof(err)), -1);
 	CHECK(strstr(err, "guest_cid") != NULL);
 	CHECK_EQ(a->cfg.vm.vcpus, 1);

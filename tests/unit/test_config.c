@@ -71,7 +71,8 @@ static void cli_rejects(void)
 
 static void device_specs(void)
 {
-	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d.img,ro,root,id=rootfs"), 0);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d.img,ro,root,id=rootfs"),
+		 0);
 	CHECK_EQ(opts.vm.nr_drives, 1);
 	CHECK_STR(opts.vm.drives[0].path, "/d.img");
 	CHECK_STR(opts.vm.drives[0].id, "rootfs");
@@ -81,10 +82,12 @@ static void device_specs(void)
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,colour=red"), -1);
 	CHECK(strstr(err, "colour") != NULL);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,id=bad id"), -1);
-	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:01"), 0);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:01"),
+		 0);
 	CHECK_EQ(opts.vm.nets[0].guest_mac[5], 1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00"), -1);
-	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:0g"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:0g"),
+		 -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=a-very-long-tap-name-0"), -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/tmp/v.sock"), 0);
 	CHECK_EQ(opts.vm.vsock.guest_cid, 3);

@@ -9,11 +9,19 @@ static unsigned base_leaves(struct kvm_cpuid_entry2 *e)
 	unsigned n = 0;
 	memset(e, 0, sizeof(*e) * CPUID_MAX_ENTRIES);
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0, .eax = 0xd};
-	e[n++] = (struct kvm_cpuid_entry2){.function = 1, .ebx = 0xff0f0800, .ecx = 0x1, .edx = 1u << 28};
-	e[n++] = (struct kvm_cpuid_entry2){.function = 4, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = (1 << 5) | 0x121};
-	e[n++] = (struct kvm_cpuid_entry2){.function = 4, .index = 3, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = (3 << 5) | 0x163};
+	e[n++] = (struct kvm_cpuid_entry2){
+	    .function = 1, .ebx = 0xff0f0800, .ecx = 0x1, .edx = 1u << 28};
+	e[n++] = (struct kvm_cpuid_entry2){.function = 4,
+					   .index = 0,
+					   .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+					   .eax = (1 << 5) | 0x121};
+	e[n++] = (struct kvm_cpuid_entry2){.function = 4,
+					   .index = 3,
+					   .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+					   .eax = (3 << 5) | 0x163};
 	for (unsigned i = 0; i < 3; i++)
-		e[n++] = (struct kvm_cpuid_entry2){.function = 0xb, .index = i, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+		e[n++] = (struct kvm_cpuid_entry2){
+		    .function = 0xb, .index = i, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x80000008, .ecx = 0x7007};
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x8000001e, .eax = 99, .ebx = 0x100};
 	return n;
@@ -26,13 +34,14 @@ static void shapes_each_vcpu(void)
 		unsigned n = base_leaves(e);
 		cpuid__shape(e, &n, CPUID_MAX_ENTRIES, idx, 4);
 		struct kvm_cpuid_entry2 *l1 = cpuid__find(e, n, 1, 0);
-		CHECK(l1 && (l1->ecx & (1u << 31)));       /* hypervisor */
-		CHECK(l1 && (l1->ecx & 1));                /* untouched feature bits stay */
-		CHECK_EQ(l1->ebx >> 24, idx);              /* initial APIC id */
-		CHECK_EQ((l1->ebx >> 16) & 0xff, 4);       /* logical processors */
-		CHECK_EQ(l1->ebx & 0xffff, 0x0800);        /* CLFLUSH size kept */
-		CHECK(l1->edx & (1u << 28));               /* HTT with several CPUs */
-		struct kvm_cpuid_entry2 *b0 = cpuid__find(e, n, 0xb, 0), *b1 = cpuid__find(e, n, 0xb, 1),
+		CHECK(l1 && (l1->ecx & (1u << 31))); /* hypervisor */
+		CHECK(l1 && (l1->ecx & 1));	     /* untouched feature bits stay */
+		CHECK_EQ(l1->ebx >> 24, idx);	     /* initial APIC id */
+		CHECK_EQ((l1->ebx >> 16) & 0xff, 4); /* logical processors */
+		CHECK_EQ(l1->ebx & 0xffff, 0x0800);  /* CLFLUSH size kept */
+		CHECK(l1->edx & (1u << 28));	     /* HTT with several CPUs */
+		struct kvm_cpuid_entry2 *b0 = cpuid__find(e, n, 0xb, 0),
+					*b1 = cpuid__find(e, n, 0xb, 1),
 					*b2 = cpuid__find(e, n, 0xb, 2);
 		CHECK(b0 && b1 && b2);
 		CHECK_EQ(b0->ebx, 1);
@@ -43,7 +52,8 @@ static void shapes_each_vcpu(void)
 		CHECK_EQ(b2->ecx & 0xff00, 0); /* invalid level ends the list */
 		CHECK_EQ(b0->edx, idx);
 		CHECK_EQ(b1->edx, idx);
-		struct kvm_cpuid_entry2 *c0 = cpuid__find(e, n, 4, 0), *c3 = cpuid__find(e, n, 4, 3);
+		struct kvm_cpuid_entry2 *c0 = cpuid__find(e, n, 4, 0),
+					*c3 = cpuid__find(e, n, 4, 3);
 		CHECK_EQ(c0->eax >> 26, 3);
 		CHECK_EQ((c0->eax >> 14) & 0xfff, 0);
 		CHECK_EQ((c3->eax >> 14) & 0xfff, 3);

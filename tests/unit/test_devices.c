@@ -84,7 +84,7 @@ static void uart_registers_and_loopback(void)
 	serial__init(&s, -1, NULL, NULL);
 	wr(&s, 7, 0xa5);
 	CHECK_EQ(rd(&s, 7), 0xa5); /* scratch */
-	wr(&s, 3, 0x83);           /* DLAB + 8N1 */
+	wr(&s, 3, 0x83);	   /* DLAB + 8N1 */
 	wr(&s, 0, 0x01);
 	wr(&s, 1, 0x00);
 	CHECK_EQ(rd(&s, 0), 0x01); /* divisor latch, not THR */

@@ -96,20 +96,20 @@ static void test_rejects_malformed(void)
 {
 	struct http_request r;
 	const char *bad[] = {
-		"GET/ HTTP/1.1\r\n\r\n",
-		"get / HTTP/1.1\r\n\r\n",
-		"GET  / HTTP/1.1\r\n\r\n",
-		"GET http://x/ HTTP/1.1\r\n\r\n",
-		"GET / HTTP/1.1\n\n",
-		"GET / HTTP/1.1\r\nHost localhost\r\n\r\n",
-		"GET / HTTP/1.1\r\n Folded: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
-		"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-		"GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
-		"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-		"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-		"\r\n\r\n",
-		"GET /\x01 HTTP/1.1\r\n\r\n",
+	    "GET/ HTTP/1.1\r\n\r\n",
+	    "get / HTTP/1.1\r\n\r\n",
+	    "GET  / HTTP/1.1\r\n\r\n",
+	    "GET http://x/ HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.1\n\n",
+	    "GET / HTTP/1.1\r\nHost localhost\r\n\r\n",
+	    "GET / HTTP/1.1\r\n Folded: x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+	    "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+	    "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+	    "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	    "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	    "\r\n\r\n",
+	    "GET /\x01 HTTP/1.1\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (parse(bad[i], &r) != -1) {
@@ -136,7 +136,8 @@ static void test_limits(void)
 	CHECK_EQ(http__parse(big, HTTP_MAX_HEAD + 50, &r), -1);
 	free(big);
 	char head[128];
-	snprintf(head, sizeof(head), "PUT /x HTTP/1.1\r\nContent-Length: %d\r\n\r\n", HTTP_MAX_BODY);
+	snprintf(head, sizeof(head), "PUT /x HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
+		 HTTP_MAX_BODY);
 	CHECK_EQ(parse(head, &r), 0);
 	snprintf(head, sizeof(head), "PUT /x HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
 		 HTTP_MAX_BODY + 1);
@@ -170,7 +171,8 @@ static void test_response(void)
 {
 	struct json_out o = {0};
 	http__write_response(&o, 204, NULL, 0, true);
-	CHECK_STR(o.buf, "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: keep-alive\r\n\r\n");
+	CHECK_STR(o.buf,
+		  "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: keep-alive\r\n\r\n");
 	json_out__free(&o);
 	http__write_response(&o, 400, "{}", 2, false);
 	CHECK(strstr(o.buf, "HTTP/1.1 400 Bad Request\r\n") == o.buf);

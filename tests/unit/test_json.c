@@ -114,14 +114,14 @@ static void test_strings_escapes(void)
 	CHECK_EQ(json__string(&d, 0, out, sizeof(out)), -1); /* a C string cannot hold it */
 	CHECK(rejects("\"\\x\""));
 	CHECK(rejects("\"\\u12\""));
-	CHECK(rejects("\"\\ud83d\""));       /* lone high surrogate */
-	CHECK(rejects("\"\\ude00\""));       /* lone low surrogate */
+	CHECK(rejects("\"\\ud83d\""));	      /* lone high surrogate */
+	CHECK(rejects("\"\\ude00\""));	      /* lone low surrogate */
 	CHECK(rejects("\"\\ud83d\\u0041\"")); /* high + non-low */
-	CHECK(rejects("\"a\nb\""));          /* raw control character */
+	CHECK(rejects("\"a\nb\""));	      /* raw control character */
 	CHECK(rejects("\"abc"));
-	CHECK(rejects("\"\xff\""));         /* invalid UTF-8 */
-	CHECK(rejects("\"\xc0\xaf\""));     /* overlong */
-	CHECK(rejects("\"\xed\xa0\x80\""));  /* encoded surrogate */
+	CHECK(rejects("\"\xff\""));	    /* invalid UTF-8 */
+	CHECK(rejects("\"\xc0\xaf\""));	    /* overlong */
+	CHECK(rejects("\"\xed\xa0\x80\"")); /* encoded surrogate */
 	CHECK(!rejects("\"\xe2\x82\xac\""));
 	/* too long for the buffer */
 	CHECK_EQ(parse("\"abcdefgh\"", &d), 0);
@@ -153,7 +153,8 @@ static void test_depth_and_token_limits(void)
 static void test_writer_escapes(void)
 {
 	struct json_out o = {0};
-	json_out__str(&o, "a\"b\\c\n\x01\xff" "\xe2\x82\xac");
+	json_out__str(&o, "a\"b\\c\n\x01\xff"
+			  "\xe2\x82\xac");
 	CHECK_STR(o.buf, "\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xe2\x82\xac\"");
 	/* and what it writes parses back */
 	struct json_doc d;

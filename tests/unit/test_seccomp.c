@@ -50,7 +50,7 @@ static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn f
 	return st;
 }
 
-#define EXITED_OK(st)    (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+#define EXITED_OK(st)	  (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 #define KILLED_SIGSYS(st) (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
 
 /* ioctl as musl issues it: the request is an int, sign-extended into the register. */
@@ -303,10 +303,10 @@ static char filter_path[64];
 static int write_custom_filter(const char *path, size_t truncate_to)
 {
 	struct sock_filter prog[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	size_t len = truncate_to ? truncate_to : sizeof(prog);
 	FILE *f = fopen(path, "w");

@@ -204,14 +204,7 @@ static void discard_write_zeroes(void)
 	} seg = {8, 16, 0};
 	memcpy(gp(&mem, DATA, 16), &seg, 16);
 	uint32_t used;
-	if (!(dev_features(d) & VIRTIO_BIT(F_WRITE_ZEROES))) {
-		/* Not offered in this build (see BLK_OFFER_ZEROES): refused, not served. */
-		CHECK(!(dev_features(d) & VIRTIO_BIT(F_DISCARD)));
-		CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_UNSUPP);
-		CHECK_EQ(req(d, T_DISCARD, 0, 16, false, &used), S_UNSUPP);
-		close_disk(d);
-		return;
-	}
+	CHECK(dev_features(d) & VIRTIO_BIT(F_WRITE_ZEROES));
 	CHECK(dev_features(d) & VIRTIO_BIT(F_DISCARD));
 	CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_OK);
 	static uint8_t zero[16 * 512];

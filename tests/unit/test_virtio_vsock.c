@@ -75,6 +75,8 @@ static void rig_down(struct rig *r)
 	vmm_stop(&r->vmm);
 	virtio_dev__destroy(r->d);
 	event__destroy(r->vmm.loop);
+	/* The device removes its own socket file. */
+	CHECK(access(r->uds, F_OK) < 0 && errno == ENOENT);
 	unlink(r->uds);
 	char p[200];
 	for (int port = 0; port < 100; port++) {

@@ -10,10 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ERR_AFTER_START  "The requested operation is not supported after starting the microVM."
+#define ERR_AFTER_START	 "The requested operation is not supported after starting the microVM."
 #define ERR_BEFORE_START "The requested operation is not supported before starting the microVM."
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -23,8 +24,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-void api__init(struct api *a, const struct vm_config *initial, const char *id,
-	       const char *version, const struct api_ops *ops, void *ctx)
+void api__init(struct api *a, const struct vm_config *initial, const char *id, const char *version,
+	       const struct api_ops *ops, void *ctx)
 {
 	memset(a, 0, sizeof(*a));
 	if (initial)
@@ -98,7 +99,8 @@ static int bind(const struct json_doc *d, unsigned obj, const char *what, struct
 	}
 	for (size_t i = 0; i < nf; i++)
 		if (f[i].required && f[i].tok < 0)
-			return fail(err, errlen, "%s: missing required field '%s'", what, f[i].name);
+			return fail(err, errlen, "%s: missing required field '%s'", what,
+				    f[i].name);
 	return 0;
 }
 
@@ -165,8 +167,7 @@ static int unsupported_if(const struct field *f, char *err, size_t errlen)
 	return 0;
 }
 
-static int check_readable(const char *field, const char *path, bool write, char *err,
-			  size_t errlen)
+static int check_readable(const char *field, const char *path, bool write, char *err, size_t errlen)
 {
 	if (access(path, write ? R_OK | W_OK : R_OK))
 		return fail(err, errlen, "%s: cannot open '%s': %s", field, path, strerror(errno));
@@ -195,12 +196,12 @@ static int machine_config(struct api_config *c, const struct json_doc *d, unsign
 			  bool partial, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"vcpu_count", JSON_NUMBER, !partial, -1},
-		{"mem_size_mib", JSON_NUMBER, !partial, -1},
-		{"smt", JSON_BOOL, false, -1},
-		{"track_dirty_pages", JSON_BOOL, false, -1},
-		{"cpu_template", JSON_STRING, false, -1},
-		{"huge_pages", JSON_STRING, false, -1},
+	    {"vcpu_count", JSON_NUMBER, !partial, -1},
+	    {"mem_size_mib", JSON_NUMBER, !partial, -1},
+	    {"smt", JSON_BOOL, false, -1},
+	    {"track_dirty_pages", JSON_BOOL, false, -1},
+	    {"cpu_template", JSON_STRING, false, -1},
+	    {"huge_pages", JSON_STRING, false, -1},
 	};
 	if (bind(d, obj, "machine-config", f, 6, err, errlen))
 		return -1;
@@ -244,9 +245,9 @@ static int h_boot_source(struct api *a, struct api_config *c, const struct json_
 			 unsigned obj, const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"kernel_image_path", JSON_STRING, true, -1},
-		{"initrd_path", JSON_STRING, false, -1},
-		{"boot_args", JSON_STRING, false, -1},
+	    {"kernel_image_path", JSON_STRING, true, -1},
+	    {"initrd_path", JSON_STRING, false, -1},
+	    {"boot_args", JSON_STRING, false, -1},
 	};
 	if (bind(d, obj, "boot-source", f, 3, err, errlen))
 		return -1;
@@ -269,19 +270,15 @@ static int h_boot_source(struct api *a, struct api_config *c, const struct json_
 static const char *const cache_types[] = {"Unsafe", "Writeback", NULL};
 static const char *const io_engines[] = {"Sync", NULL};
 
-static int h_drive_put(struct api *a, struct api_config *c, const struct json_doc *d,
-		       unsigned obj, const char *id, char *err, size_t errlen)
+static int h_drive_put(struct api *a, struct api_config *c, const struct json_doc *d, unsigned obj,
+		       const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"drive_id", JSON_STRING, true, -1},
-		{"is_root_device", JSON_BOOL, true, -1},
-		{"path_on_host", JSON_STRING, false, -1},
-		{"is_read_only", JSON_BOOL, false, -1},
-		{"partuuid", JSON_STRING, false, -1},
-		{"cache_type", JSON_STRING, false, -1},
-		{"io_engine", JSON_STRING, false, -1},
-		{"rate_limiter", JSON_OBJECT, false, -1},
-		{"socket", JSON_STRING, false, -1},
+	    {"drive_id", JSON_STRING, true, -1},      {"is_root_device", JSON_BOOL, true, -1},
+	    {"path_on_host", JSON_STRING, false, -1}, {"is_read_only", JSON_BOOL, false, -1},
+	    {"partuuid", JSON_STRING, false, -1},     {"cache_type", JSON_STRING, false, -1},
+	    {"io_engine", JSON_STRING, false, -1},    {"rate_limiter", JSON_OBJECT, false, -1},
+	    {"socket", JSON_STRING, false, -1},
 	};
 	if (bind(d, obj, "drive", f, 9, err, errlen))
 		return -1;
@@ -324,12 +321,12 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 		     const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"iface_id", JSON_STRING, true, -1},
-		{"host_dev_name", JSON_STRING, true, -1},
-		{"guest_mac", JSON_STRING, false, -1},
-		{"mtu", JSON_NUMBER, false, -1},
-		{"rx_rate_limiter", JSON_OBJECT, false, -1},
-		{"tx_rate_limiter", JSON_OBJECT, false, -1},
+	    {"iface_id", JSON_STRING, true, -1},
+	    {"host_dev_name", JSON_STRING, true, -1},
+	    {"guest_mac", JSON_STRING, false, -1},
+	    {"mtu", JSON_NUMBER, false, -1},
+	    {"rx_rate_limiter", JSON_OBJECT, false, -1},
+	    {"tx_rate_limiter", JSON_OBJECT, false, -1},
 	};
 	if (bind(d, obj, "network-interface", f, 6, err, errlen))
 		return -1;
@@ -348,7 +345,8 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 		char mac[32];
 		if (get_str(d, &f[2], mac, sizeof(mac), err, errlen) ||
 		    config__parse_mac(mac, nc.guest_mac))
-			return fail(err, errlen, "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
+			return fail(err, errlen,
+				    "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
 		nc.has_mac = true;
 	}
 	uint64_t mtu;
@@ -363,7 +361,8 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 			break;
 	if (i == c->vm.nr_nets) {
 		if (i == CONFIG_MAX_NETS)
-			return fail(err, errlen, "iface_id: at most %d interfaces", CONFIG_MAX_NETS);
+			return fail(err, errlen, "iface_id: at most %d interfaces",
+				    CONFIG_MAX_NETS);
 		c->vm.nr_nets++;
 	}
 	c->vm.nets[i] = nc;
@@ -374,9 +373,9 @@ static int h_vsock(struct api *a, struct api_config *c, const struct json_doc *d
 		   const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"guest_cid", JSON_NUMBER, true, -1},
-		{"uds_path", JSON_STRING, true, -1},
-		{"vsock_id", JSON_STRING, false, -1},
+	    {"guest_cid", JSON_NUMBER, true, -1},
+	    {"uds_path", JSON_STRING, true, -1},
+	    {"vsock_id", JSON_STRING, false, -1},
 	};
 	if (bind(d, obj, "vsock", f, 3, err, errlen))
 		return -1;
@@ -409,8 +408,8 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 		    const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"serial_out_path", JSON_STRING, false, -1},
-		{"rate_limiter", JSON_OBJECT, false, -1},
+	    {"serial_out_path", JSON_STRING, false, -1},
+	    {"rate_limiter", JSON_OBJECT, false, -1},
 	};
 	if (bind(d, obj, "serial", f, 2, err, errlen) || unsupported_if(&f[1], err, errlen))
 		return -1;
@@ -420,7 +419,9 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 	if (get_path(d, &f[0], path, sizeof(path), err, errlen))
 		return -1;
 	/* The serial device opens it at start, where failing would end the process. */
-	int fd = a->dry_files ? -2 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
+	int fd = a->dry_files
+		     ? -2
+		     : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd == -1)
 		return fail(err, errlen, "serial_out_path: cannot open '%s': %s", path,
 			    strerror(errno));
@@ -431,16 +432,16 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 	return 0;
 }
 
-static const char *const level_names[] = {"Error", "Warning", "Info",  "Debug",
+static const char *const level_names[] = {"Error", "Warning", "Info", "Debug",
 					  "Trace", "Off",     "Warn", NULL};
 
 static int h_logger(struct api *a, struct api_config *c, const struct json_doc *d, unsigned obj,
 		    const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"level", JSON_STRING, false, -1},	    {"log_path", JSON_STRING, false, -1},
-		{"show_level", JSON_BOOL, false, -1},	    {"show_log_origin", JSON_BOOL, false, -1},
-		{"module", JSON_STRING, false, -1},
+	    {"level", JSON_STRING, false, -1},	  {"log_path", JSON_STRING, false, -1},
+	    {"show_level", JSON_BOOL, false, -1}, {"show_log_origin", JSON_BOOL, false, -1},
+	    {"module", JSON_STRING, false, -1},
 	};
 	if (bind(d, obj, "logger", f, 5, err, errlen))
 		return -1;
@@ -475,9 +476,9 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 		     const char *id, char *err, size_t errlen)
 {
 	struct field f[] = {
-		{"metrics_path", JSON_STRING, true, -1},
-		{"emit_id", JSON_BOOL, false, -1},
-		{"properties", JSON_OBJECT, false, -1},
+	    {"metrics_path", JSON_STRING, true, -1},
+	    {"emit_id", JSON_BOOL, false, -1},
+	    {"properties", JSON_OBJECT, false, -1},
 	};
 	if (bind(d, obj, "metrics", f, 3, err, errlen))
 		return -1;
@@ -685,14 +686,14 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 			  char *err, size_t errlen)
 {
 	struct field df[] = {
-		{"drive_id", JSON_STRING, true, -1},
-		{"path_on_host", JSON_STRING, false, -1},
-		{"rate_limiter", JSON_OBJECT, false, -1},
+	    {"drive_id", JSON_STRING, true, -1},
+	    {"path_on_host", JSON_STRING, false, -1},
+	    {"rate_limiter", JSON_OBJECT, false, -1},
 	};
 	struct field nf[] = {
-		{"iface_id", JSON_STRING, true, -1},
-		{"rx_rate_limiter", JSON_OBJECT, false, -1},
-		{"tx_rate_limiter", JSON_OBJECT, false, -1},
+	    {"iface_id", JSON_STRING, true, -1},
+	    {"rx_rate_limiter", JSON_OBJECT, false, -1},
+	    {"tx_rate_limiter", JSON_OBJECT, false, -1},
 	};
 	struct field *f = drive ? df : nf;
 	if (bind(d, 0, drive ? "drive" : "network-interface", f, 3, err, errlen))
@@ -725,43 +726,51 @@ static const struct {
 	enum api_route route;
 	bool has_id; /* path is prefix + "/" + id */
 } routes[] = {
-	{"/", ROUTE_ROOT, false},
-	{"/version", ROUTE_VERSION, false},
-	{"/machine-config", ROUTE_MACHINE_CONFIG, false},
-	{"/boot-source", ROUTE_BOOT_SOURCE, false},
-	{"/drives", ROUTE_DRIVES, true},
-	{"/network-interfaces", ROUTE_NETWORK, true},
-	{"/vsock", ROUTE_VSOCK, false},
-	{"/entropy", ROUTE_ENTROPY, false},
-	{"/serial", ROUTE_SERIAL, false},
-	{"/logger", ROUTE_LOGGER, false},
-	{"/metrics", ROUTE_METRICS, false},
-	{"/actions", ROUTE_ACTIONS, false},
-	{"/vm", ROUTE_VM, false},
-	{"/vm/config", ROUTE_VM_CONFIG, false},
-	{"/balloon", ROUTE_UNSUPPORTED, false},
-	{"/balloon/statistics", ROUTE_UNSUPPORTED, false},
-	{"/balloon/hinting/start", ROUTE_UNSUPPORTED, false},
-	{"/balloon/hinting/status", ROUTE_UNSUPPORTED, false},
-	{"/balloon/hinting/stop", ROUTE_UNSUPPORTED, false},
-	{"/snapshot/create", ROUTE_UNSUPPORTED, false},
-	{"/snapshot/load", ROUTE_UNSUPPORTED, false},
-	{"/mmds", ROUTE_UNSUPPORTED, false},
-	{"/mmds/config", ROUTE_UNSUPPORTED, false},
-	{"/cpu-config", ROUTE_UNSUPPORTED, false},
-	{"/pmem", ROUTE_UNSUPPORTED, true},
-	{"/hotplug/memory", ROUTE_UNSUPPORTED, false},
+    {"/", ROUTE_ROOT, false},
+    {"/version", ROUTE_VERSION, false},
+    {"/machine-config", ROUTE_MACHINE_CONFIG, false},
+    {"/boot-source", ROUTE_BOOT_SOURCE, false},
+    {"/drives", ROUTE_DRIVES, true},
+    {"/network-interfaces", ROUTE_NETWORK, true},
+    {"/vsock", ROUTE_VSOCK, false},
+    {"/entropy", ROUTE_ENTROPY, false},
+    {"/serial", ROUTE_SERIAL, false},
+    {"/logger", ROUTE_LOGGER, false},
+    {"/metrics", ROUTE_METRICS, false},
+    {"/actions", ROUTE_ACTIONS, false},
+    {"/vm", ROUTE_VM, false},
+    {"/vm/config", ROUTE_VM_CONFIG, false},
+    {"/balloon", ROUTE_UNSUPPORTED, false},
+    {"/balloon/statistics", ROUTE_UNSUPPORTED, false},
+    {"/balloon/hinting/start", ROUTE_UNSUPPORTED, false},
+    {"/balloon/hinting/status", ROUTE_UNSUPPORTED, false},
+    {"/balloon/hinting/stop", ROUTE_UNSUPPORTED, false},
+    {"/snapshot/create", ROUTE_UNSUPPORTED, false},
+    {"/snapshot/load", ROUTE_UNSUPPORTED, false},
+    {"/mmds", ROUTE_UNSUPPORTED, false},
+    {"/mmds/config", ROUTE_UNSUPPORTED, false},
+    {"/cpu-config", ROUTE_UNSUPPORTED, false},
+    {"/pmem", ROUTE_UNSUPPORTED, true},
+    {"/hotplug/memory", ROUTE_UNSUPPORTED, false},
 };
 
 static const char *const route_metric[ROUTE_COUNT] = {
-	[ROUTE_ROOT] = "instance_info",	 [ROUTE_VERSION] = "vmm_version",
-	[ROUTE_MACHINE_CONFIG] = "machine_cfg", [ROUTE_BOOT_SOURCE] = "boot_source",
-	[ROUTE_DRIVES] = "drive",		 [ROUTE_NETWORK] = "network",
-	[ROUTE_VSOCK] = "vsock",		 [ROUTE_ENTROPY] = "entropy",
-	[ROUTE_SERIAL] = "serial",		 [ROUTE_LOGGER] = "logger",
-	[ROUTE_METRICS] = "metrics",		 [ROUTE_ACTIONS] = "actions",
-	[ROUTE_VM] = "vm_state",		 [ROUTE_VM_CONFIG] = "vm_config",
-	[ROUTE_UNSUPPORTED] = "unsupported",	 [ROUTE_UNKNOWN] = "invalid_path",
+    [ROUTE_ROOT] = "instance_info",
+    [ROUTE_VERSION] = "vmm_version",
+    [ROUTE_MACHINE_CONFIG] = "machine_cfg",
+    [ROUTE_BOOT_SOURCE] = "boot_source",
+    [ROUTE_DRIVES] = "drive",
+    [ROUTE_NETWORK] = "network",
+    [ROUTE_VSOCK] = "vsock",
+    [ROUTE_ENTROPY] = "entropy",
+    [ROUTE_SERIAL] = "serial",
+    [ROUTE_LOGGER] = "logger",
+    [ROUTE_METRICS] = "metrics",
+    [ROUTE_ACTIONS] = "actions",
+    [ROUTE_VM] = "vm_state",
+    [ROUTE_VM_CONFIG] = "vm_config",
+    [ROUTE_UNSUPPORTED] = "unsupported",
+    [ROUTE_UNKNOWN] = "invalid_path",
 };
 
 /* Matches path against the table; *id points into path for routes with an id. */
@@ -817,8 +826,8 @@ static int parse_body(struct api *a, struct json_doc *d, const char *body, size_
 }
 
 /* Applies a body handler to a copy of the configuration, validates, commits. */
-static int apply(struct api *a, body_fn fn, const struct json_doc *d, unsigned obj,
-		 const char *id, char *err, size_t errlen)
+static int apply(struct api *a, body_fn fn, const struct json_doc *d, unsigned obj, const char *id,
+		 char *err, size_t errlen)
 {
 	a->scratch = a->cfg;
 	if (fn(a, &a->scratch, d, obj, id, err, errlen) ||
@@ -883,8 +892,8 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			return 204;
 		}
 		fn = m != HTTP_PUT ? NULL : route == ROUTE_DRIVES ? h_drive_put : h_net_put;
-		if (fn && config__check_id(route == ROUTE_DRIVES ? "drive_id" : "iface_id", id,
-					   err, errlen))
+		if (fn && config__check_id(route == ROUTE_DRIVES ? "drive_id" : "iface_id", id, err,
+					   errlen))
 			return 400;
 		break;
 	case ROUTE_VSOCK:
@@ -915,7 +924,8 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			return 400;
 		return 204;
 	case ROUTE_UNSUPPORTED:
-		fail(err, errlen, "%s is not supported by ember yet", id ? "/pmem" : "this endpoint");
+		fail(err, errlen, "%s is not supported by ember yet",
+		     id ? "/pmem" : "this endpoint");
 		return 400;
 	default:
 		fail(err, errlen, "Invalid request method and/or path: %s", http__method_name(m));
@@ -982,20 +992,20 @@ int api__load_config(struct api *a, const char *json, size_t len, char *err, siz
 		body_fn fn;
 		bool array;
 	} sections[] = {
-		{"boot-source", h_boot_source, false},
-		{"machine-config", h_machine_put, false},
-		{"drives", h_drive_put, true},
-		{"network-interfaces", h_net_put, true},
-		{"vsock", h_vsock, false},
-		{"entropy", h_entropy, false},
-		{"serial", h_serial, false},
-		{"logger", h_logger, false},
-		{"metrics", h_metrics, false},
-		{"balloon", NULL, false},
-		{"mmds-config", NULL, false},
-		{"cpu-config", NULL, false},
-		{"pmem", NULL, false},
-		{"memory-hotplug", NULL, false},
+	    {"boot-source", h_boot_source, false},
+	    {"machine-config", h_machine_put, false},
+	    {"drives", h_drive_put, true},
+	    {"network-interfaces", h_net_put, true},
+	    {"vsock", h_vsock, false},
+	    {"entropy", h_entropy, false},
+	    {"serial", h_serial, false},
+	    {"logger", h_logger, false},
+	    {"metrics", h_metrics, false},
+	    {"balloon", NULL, false},
+	    {"mmds-config", NULL, false},
+	    {"cpu-config", NULL, false},
+	    {"pmem", NULL, false},
+	    {"memory-hotplug", NULL, false},
 	};
 	enum { NSEC = sizeof(sections) / sizeof(sections[0]) };
 	struct field f[NSEC];
@@ -1014,7 +1024,8 @@ int api__load_config(struct api *a, const char *json, size_t len, char *err, siz
 		if (f[i].tok < 0)
 			continue;
 		if (!sections[i].fn)
-			return fail(err, errlen, "%s: not supported by ember yet", sections[i].name);
+			return fail(err, errlen, "%s: not supported by ember yet",
+				    sections[i].name);
 		unsigned t = (unsigned)f[i].tok;
 		if (!sections[i].array) {
 			if (sections[i].fn(a, c, &d, t, NULL, err, errlen))
@@ -1078,12 +1089,14 @@ out:
 int api__flush_metrics(struct api *a, char *err, size_t errlen)
 {
 	if (a->metrics_fd < 0)
-		return fail(err, errlen, "FlushMetrics: no metrics path is configured (PUT /metrics)");
+		return fail(err, errlen,
+			    "FlushMetrics: no metrics path is configured (PUT /metrics)");
 	struct json_out o = {0};
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_out__printf(&o, "{\"utc_timestamp_ms\":%llu",
-			 (unsigned long long)ts.tv_sec * 1000ull + (unsigned long long)ts.tv_nsec / 1000000ull);
+			 (unsigned long long)ts.tv_sec * 1000ull +
+			     (unsigned long long)ts.tv_nsec / 1000000ull);
 	if (a->cfg.metrics.emit_id) {
 		json_out__raw(&o, ",\"id\":", 6);
 		json_out__str(&o, a->id);

@@ -98,8 +98,8 @@ struct api_response {
 
 /* `initial` is what the command line configured (may be NULL); ops may be NULL
  * (every action then fails). The caller owns `a`; it is large, so heap it. */
-void api__init(struct api *a, const struct vm_config *initial, const char *id,
-	       const char *version, const struct api_ops *ops, void *ctx);
+void api__init(struct api *a, const struct vm_config *initial, const char *id, const char *version,
+	       const struct api_ops *ops, void *ctx);
 void api__destroy(struct api *a);
 
 /* Handles one request; resp->body must be freed by the caller (json_out__free). */

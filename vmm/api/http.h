@@ -9,9 +9,9 @@
 
 #include "json.h"
 
-#define HTTP_MAX_HEAD    8192  /* request line + headers */
-#define HTTP_MAX_BODY    51200 /* Firecracker's payload limit */
-#define HTTP_MAX_PATH    1024
+#define HTTP_MAX_HEAD	 8192  /* request line + headers */
+#define HTTP_MAX_BODY	 51200 /* Firecracker's payload limit */
+#define HTTP_MAX_PATH	 1024
 #define HTTP_MAX_HEADERS 64
 
 enum http_method { HTTP_GET, HTTP_PUT, HTTP_PATCH, HTTP_OTHER };
@@ -20,9 +20,9 @@ struct http_request {
 	enum http_method method;
 	char method_name[16];
 	char path[HTTP_MAX_PATH]; /* origin-form, query string removed */
-	size_t head_len;          /* bytes of request line + headers, incl. the blank line */
-	size_t body_len;          /* Content-Length; the body starts at head_len */
-	bool head_done;           /* the head parsed; only body bytes are missing */
+	size_t head_len;	  /* bytes of request line + headers, incl. the blank line */
+	size_t body_len;	  /* Content-Length; the body starts at head_len */
+	bool head_done;		  /* the head parsed; only body bytes are missing */
 	bool keep_alive;
 	bool expect_continue;
 	char error[128]; /* why the request was rejected */

@@ -123,8 +123,9 @@ static int parse_string(struct parser *p, unsigned *idx)
 					return perr(p, "lone low surrogate");
 				if (u >= 0xd800 && u <= 0xdbff) {
 					if (p->pos + 6 > p->len || p->s[p->pos] != '\\' ||
-					    p->s[p->pos + 1] != 'u' || hex4(p->s + p->pos + 2, &u2) ||
-					    u2 < 0xdc00 || u2 > 0xdfff)
+					    p->s[p->pos + 1] != 'u' ||
+					    hex4(p->s + p->pos + 2, &u2) || u2 < 0xdc00 ||
+					    u2 > 0xdfff)
 						return perr(p, "unpaired high surrogate");
 					p->pos += 6;
 				}
@@ -284,8 +285,8 @@ static int parse_value(struct parser *p, unsigned depth)
 int json__parse(struct json_doc *doc, const char *text, size_t len, struct json_tok *toks,
 		unsigned cap, char *err, size_t errlen)
 {
-	struct parser p = {.s = text, .len = len, .toks = toks, .cap = cap, .err = err,
-			   .errlen = errlen};
+	struct parser p = {
+	    .s = text, .len = len, .toks = toks, .cap = cap, .err = err, .errlen = errlen};
 	doc->text = text;
 	doc->toks = toks;
 	doc->ntoks = 0;
@@ -302,8 +303,8 @@ int json__parse(struct json_doc *doc, const char *text, size_t len, struct json_
 
 const char *json__type_name(enum json_type t)
 {
-	static const char *const names[] = {"null", "a boolean", "a number",
-					    "a string", "an array", "an object"};
+	static const char *const names[] = {"null",	"a boolean", "a number",
+					    "a string", "an array",  "an object"};
 	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 

@@ -16,7 +16,7 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 struct json_tok {
 	uint8_t type;
 	uint32_t start; /* byte offset of the value's text (strings: after the quote) */
-	uint32_t len;   /* raw length (strings: between the quotes, escapes undecoded) */
+	uint32_t len;	/* raw length (strings: between the quotes, escapes undecoded) */
 	uint32_t next;
 	uint32_t count; /* arrays: elements; objects: members */
 };
@@ -55,7 +55,8 @@ struct json_out {
 };
 
 void json_out__raw(struct json_out *o, const char *s, size_t n);
-void json_out__printf(struct json_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void json_out__printf(struct json_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Appends s as a quoted, escaped JSON string. */
 void json_out__str(struct json_out *o, const char *s);
 void json_out__free(struct json_out *o);

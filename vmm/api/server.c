@@ -411,9 +411,9 @@ static void on_accept(struct api_server *s)
 			return;
 		if (s->nconns == s->max_conns) {
 			static const char busy[] =
-				"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-				"Content-Type: application/json\r\nContent-Length: 46\r\n\r\n"
-				"{\"fault_message\":\"too many API connections\"}\n";
+			    "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+			    "Content-Type: application/json\r\nContent-Length: 46\r\n\r\n"
+			    "{\"fault_message\":\"too many API connections\"}\n";
 			ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			(void)w;
 			close(fd);
@@ -442,8 +442,8 @@ static void expire(struct api_server *s)
 	for (unsigned i = 0; i < s->nconns;) {
 		struct conn *c = s->conns[i];
 		unsigned before = s->nconns;
-		if (c->state == CONN_READING && c->in_len && now - c->req_start_ms > s->request_ms &&
-		    c->out.len == c->out_off) {
+		if (c->state == CONN_READING && c->in_len &&
+		    now - c->req_start_ms > s->request_ms && c->out.len == c->out_off) {
 			queue_error(c, 408, "the request did not arrive in time");
 			conn_flush(s, c);
 		} else if ((c->state == CONN_READING || c->state == CONN_WRITING) &&

@@ -20,8 +20,7 @@ struct api_server_opts {
 struct api_server;
 
 /* Binds and listens on opts->path, which must not exist yet. NULL with err on failure. */
-struct api_server *api_server__create(const struct api_server_opts *opts, char *err,
-				      size_t errlen);
+struct api_server *api_server__create(const struct api_server_opts *opts, char *err, size_t errlen);
 /* Starts the API thread. Requests run on the thread of `loop` when it is given,
  * else on the API thread itself (tests, fuzzing). 0, or -1 with err. */
 int api_server__start(struct api_server *s, struct api *api, struct event_loop *loop, char *err,

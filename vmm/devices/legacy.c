@@ -10,24 +10,24 @@
 #define STATUS_SYS 0x04
 #define STATUS_CMD 0x08
 
-#define CTR_KBD_INT     0x01
-#define CTR_SYS         0x04
+#define CTR_KBD_INT	0x01
+#define CTR_SYS		0x04
 #define CTR_KBD_DISABLE 0x10
 #define CTR_AUX_DISABLE 0x20
-#define CTR_XLATE       0x40
+#define CTR_XLATE	0x40
 
-#define CMD_READ_CTR     0x20
-#define CMD_WRITE_CTR    0x60
-#define CMD_AUX_DISABLE  0xa7
-#define CMD_AUX_ENABLE   0xa8
-#define CMD_AUX_TEST     0xa9
-#define CMD_SELF_TEST    0xaa
-#define CMD_KBD_TEST     0xab
-#define CMD_KBD_DISABLE  0xad
-#define CMD_KBD_ENABLE   0xae
-#define CMD_WRITE_OUTP   0xd1
+#define CMD_READ_CTR	 0x20
+#define CMD_WRITE_CTR	 0x60
+#define CMD_AUX_DISABLE	 0xa7
+#define CMD_AUX_ENABLE	 0xa8
+#define CMD_AUX_TEST	 0xa9
+#define CMD_SELF_TEST	 0xaa
+#define CMD_KBD_TEST	 0xab
+#define CMD_KBD_DISABLE	 0xad
+#define CMD_KBD_ENABLE	 0xae
+#define CMD_WRITE_OUTP	 0xd1
 #define CMD_WRITE_KBD_OB 0xd2
-#define CMD_PULSE_RESET  0xfe
+#define CMD_PULSE_RESET	 0xfe
 
 void i8042__init(struct i8042 *k, void (*reset)(void *), void (*set_irq)(void *, int), void *ctx)
 {

@@ -9,8 +9,8 @@
 struct vm;
 
 #define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT  0x64
-#define I8042_IRQ       1
+#define I8042_CMD_PORT	0x64
+#define I8042_IRQ	1
 
 /* Enough of an 8042 for Linux's probe, a reset through 0xFE, and injected keys. */
 struct i8042 {

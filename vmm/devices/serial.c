@@ -19,26 +19,26 @@
 #define UART_MSR     6
 #define UART_SCR     7
 
-#define IER_RDI  0x01 /* received data available */
+#define IER_RDI	 0x01 /* received data available */
 #define IER_THRI 0x02 /* transmitter holding register empty */
 #define IER_MASK 0x0f
 
 #define IIR_NONE 0x01
 #define IIR_THRI 0x02
-#define IIR_RDI  0x04
+#define IIR_RDI	 0x04
 #define IIR_FIFO 0xc0
 
 #define LCR_DLAB 0x80
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1f
 
-#define LSR_DR   0x01
+#define LSR_DR	 0x01
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
 #define MSR_CTS 0x10
 #define MSR_DSR 0x20
-#define MSR_RI  0x40
+#define MSR_RI	0x40
 #define MSR_DCD 0x80
 
 void serial__init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void *irq_ctx)

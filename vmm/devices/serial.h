@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define SERIAL_PORT_BASE 0x3f8
-#define SERIAL_IRQ       4
+#define SERIAL_IRQ	 4
 #define SERIAL_FIFO_SIZE 64
 
 struct vm;

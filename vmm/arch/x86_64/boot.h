@@ -41,8 +41,8 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 /* Loads a kernel image into guest memory. Page-aligned ELF segments are mapped
  * MAP_PRIVATE|MAP_FIXED straight from the file, so loading costs the same whatever
  * the kernel's size. */
-int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki,
-			char *err, size_t errlen);
+int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki, char *err,
+			size_t errlen);
 /* Places the initrd at the top of low memory, page-aligned, above the kernel. */
 int loader__load_initrd(struct guest_mem *mem, const char *path, const struct kernel_info *ki,
 			uint64_t *addr, uint64_t *size, char *err, size_t errlen);
@@ -66,27 +66,27 @@ int bootparams__write(struct guest_mem *mem, const struct kernel_info *ki, const
 void bootparams__write_tables(struct guest_mem *mem);
 
 /* boot_params offsets we use (Documentation/arch/x86/zero-page.rst). */
-#define BP_E820_ENTRIES   0x1e8
-#define BP_SETUP_SECTS    0x1f1
-#define BP_BOOT_FLAG      0x1fe
-#define BP_JUMP           0x200
-#define BP_HEADER         0x202
-#define BP_VERSION        0x206
-#define BP_TYPE_OF_LOADER 0x210
-#define BP_LOADFLAGS      0x211
-#define BP_RAMDISK_IMAGE  0x218
-#define BP_RAMDISK_SIZE   0x21c
-#define BP_CMD_LINE_PTR   0x228
-#define BP_INITRD_MAX     0x22c
-#define BP_KERNEL_ALIGN   0x230
-#define BP_RELOCATABLE    0x234
-#define BP_XLOADFLAGS     0x236
-#define BP_CMDLINE_SIZE   0x238
-#define BP_PREF_ADDRESS   0x258
-#define BP_INIT_SIZE      0x260
+#define BP_E820_ENTRIES	     0x1e8
+#define BP_SETUP_SECTS	     0x1f1
+#define BP_BOOT_FLAG	     0x1fe
+#define BP_JUMP		     0x200
+#define BP_HEADER	     0x202
+#define BP_VERSION	     0x206
+#define BP_TYPE_OF_LOADER    0x210
+#define BP_LOADFLAGS	     0x211
+#define BP_RAMDISK_IMAGE     0x218
+#define BP_RAMDISK_SIZE	     0x21c
+#define BP_CMD_LINE_PTR	     0x228
+#define BP_INITRD_MAX	     0x22c
+#define BP_KERNEL_ALIGN	     0x230
+#define BP_RELOCATABLE	     0x234
+#define BP_XLOADFLAGS	     0x236
+#define BP_CMDLINE_SIZE	     0x238
+#define BP_PREF_ADDRESS	     0x258
+#define BP_INIT_SIZE	     0x260
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
 #define BP_EXT_CMD_LINE_PTR  0x0c8
-#define BP_E820_TABLE     0x2d0
+#define BP_E820_TABLE	     0x2d0
 
 #endif

@@ -8,7 +8,7 @@
 #include "layout.h"
 
 #define CPUID_HYPERVISOR_BIT (1u << 31) /* leaf 1 ECX */
-#define CPUID_HTT_BIT        (1u << 28) /* leaf 1 EDX */
+#define CPUID_HTT_BIT	     (1u << 28) /* leaf 1 EDX */
 #define KVM_SIGNATURE_LEAF   0x40000000u
 #define KVM_FEATURES_LEAF    0x40000001u
 
@@ -17,7 +17,8 @@ struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned 
 {
 	for (unsigned i = 0; i < nent; i++)
 		if (entries[i].function == function &&
-		    (!(entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || entries[i].index == index))
+		    (!(entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     entries[i].index == index))
 			return &entries[i];
 	return NULL;
 }
@@ -128,12 +129,12 @@ int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned i
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE  0x1a0
 #define MSR_MTRR_DEF_TYPE     0x2ff
-#define MSR_STAR              0xc0000081
-#define MSR_LSTAR             0xc0000082
-#define MSR_CSTAR             0xc0000083
+#define MSR_STAR	      0xc0000081
+#define MSR_LSTAR	      0xc0000082
+#define MSR_CSTAR	      0xc0000083
 #define MSR_SYSCALL_MASK      0xc0000084
 #define MSR_KERNEL_GS_BASE    0xc0000102
-#define MSR_IA32_TSC          0x10
+#define MSR_IA32_TSC	      0x10
 
 int cpu__setup_msrs(int vcpu_fd)
 {
@@ -141,12 +142,19 @@ int cpu__setup_msrs(int vcpu_fd)
 		uint32_t index;
 		uint64_t data;
 	} init[] = {
-		{MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
-		{MSR_STAR, 0},		   {MSR_CSTAR, 0},	   {MSR_KERNEL_GS_BASE, 0},
-		{MSR_SYSCALL_MASK, 0},	   {MSR_LSTAR, 0},	   {MSR_IA32_TSC, 0},
-		/* Fast strings on; MTRRs enabled with write-back as the default type, as
-		 * firmware would leave them, or Linux maps all memory uncached. */
-		{MSR_IA32_MISC_ENABLE, 1}, {MSR_MTRR_DEF_TYPE, (1u << 11) | 6},
+	    {MSR_IA32_SYSENTER_CS, 0},
+	    {MSR_IA32_SYSENTER_ESP, 0},
+	    {MSR_IA32_SYSENTER_EIP, 0},
+	    {MSR_STAR, 0},
+	    {MSR_CSTAR, 0},
+	    {MSR_KERNEL_GS_BASE, 0},
+	    {MSR_SYSCALL_MASK, 0},
+	    {MSR_LSTAR, 0},
+	    {MSR_IA32_TSC, 0},
+	    /* Fast strings on; MTRRs enabled with write-back as the default type, as
+	     * firmware would leave them, or Linux maps all memory uncached. */
+	    {MSR_IA32_MISC_ENABLE, 1},
+	    {MSR_MTRR_DEF_TYPE, (1u << 11) | 6},
 	};
 	enum { N = sizeof(init) / sizeof(init[0]) };
 	struct {
@@ -169,9 +177,9 @@ int cpu__setup_msrs(int vcpu_fd)
 	return 0;
 }
 
-#define APIC_LVT0      0x350
-#define APIC_LVT1      0x360
-#define APIC_MODE_NMI    0x4
+#define APIC_LVT0	 0x350
+#define APIC_LVT1	 0x360
+#define APIC_MODE_NMI	 0x4
 #define APIC_MODE_EXTINT 0x7
 
 static void lvt_set_mode(struct kvm_lapic_state *l, unsigned reg, uint32_t mode)
@@ -202,19 +210,27 @@ int cpu__setup_fpu(int vcpu_fd)
 	return ioctl(vcpu_fd, KVM_SET_FPU, &fpu);
 }
 
-#define X86_CR0_PE   0x1ull
-#define X86_CR0_ET   0x10ull
-#define X86_CR0_PG   0x80000000ull
-#define X86_CR4_PAE  0x20ull
-#define X86_EFER_LME 0x100ull
-#define X86_EFER_LMA 0x400ull
+#define X86_CR0_PE     0x1ull
+#define X86_CR0_ET     0x10ull
+#define X86_CR0_PG     0x80000000ull
+#define X86_CR4_PAE    0x20ull
+#define X86_EFER_LME   0x100ull
+#define X86_EFER_LMA   0x400ull
 #define X86_BOOT_STACK 0x8ff0ull
 
 static struct kvm_segment flat_segment(uint16_t sel, uint8_t type, int code64)
 {
 	return (struct kvm_segment){
-		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type, .present = 1,
-		.dpl = 0, .db = code64 ? 0 : 1, .s = 1, .l = code64 ? 1 : 0, .g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .dpl = 0,
+	    .db = code64 ? 0 : 1,
+	    .s = 1,
+	    .l = code64 ? 1 : 0,
+	    .g = 1,
 	};
 }
 

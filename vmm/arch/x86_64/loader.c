@@ -16,7 +16,8 @@
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (PAGE_SIZE - 1)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -75,31 +76,34 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 			return fail(err, errlen, "ELF has more than %d loadable segments",
 				    LOADER_MAX_SEGMENTS);
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
-			return fail(err, errlen, "ELF segment %u is truncated (file is %zu bytes)", i,
-				    size);
+			return fail(err, errlen, "ELF segment %u is truncated (file is %zu bytes)",
+				    i, size);
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, "ELF segment %u: file size exceeds memory size", i);
+			return fail(err, errlen, "ELF segment %u: file size exceeds memory size",
+				    i);
 		if (ph.p_paddr < X86_HIMEM_START)
 			return fail(err, errlen,
-				    "ELF segment %u at 0x%llx overlaps the boot area below 1 MiB", i,
-				    (unsigned long long)ph.p_paddr);
+				    "ELF segment %u at 0x%llx overlaps the boot area below 1 MiB",
+				    i, (unsigned long long)ph.p_paddr);
 		if (ph.p_paddr >= mem_end || ph.p_memsz > mem_end - ph.p_paddr)
-			return fail(err, errlen,
-				    "kernel does not fit in guest memory: segment %u needs up to 0x%llx, "
-				    "low memory ends at 0x%llx",
-				    i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
-				    (unsigned long long)mem_end);
+			return fail(
+			    err, errlen,
+			    "kernel does not fit in guest memory: segment %u needs up to 0x%llx, "
+			    "low memory ends at 0x%llx",
+			    i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
+			    (unsigned long long)mem_end);
 		for (unsigned j = 0; j < ki->nr_segs; j++) {
 			const struct load_segment *o = &ki->segs[j];
 			if (ph.p_paddr < o->paddr + o->memsz && o->paddr < ph.p_paddr + ph.p_memsz)
 				return fail(err, errlen, "ELF segments %u and %u overlap", j, i);
 		}
-		ki->segs[ki->nr_segs++] = (struct load_segment){ph.p_offset, ph.p_filesz, ph.p_paddr,
-								 ph.p_memsz};
+		ki->segs[ki->nr_segs++] =
+		    (struct load_segment){ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz};
 		if (ph.p_paddr + ph.p_memsz > ki->load_end)
 			ki->load_end = ph.p_paddr + ph.p_memsz;
 		/* vmlinux's e_entry is physical; other linkers give a virtual one. */
-		if (!entry_found && eh.e_entry >= ph.p_paddr && eh.e_entry - ph.p_paddr < ph.p_filesz) {
+		if (!entry_found && eh.e_entry >= ph.p_paddr &&
+		    eh.e_entry - ph.p_paddr < ph.p_filesz) {
 			entry = eh.e_entry;
 			entry_found = 1;
 		} else if (!entry_found && eh.e_entry >= ph.p_vaddr &&
@@ -131,10 +135,11 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 		return fail(err, errlen, "not a bzImage (no boot flag / HdrS setup header)");
 	uint16_t version = rd16(file + BP_VERSION);
 	if (version < 0x020c)
-		return fail(err, errlen,
-			    "bzImage boot protocol %u.%02u is too old; 2.12+ is needed for the 64-bit "
-			    "entry",
-			    version >> 8, version & 0xff);
+		return fail(
+		    err, errlen,
+		    "bzImage boot protocol %u.%02u is too old; 2.12+ is needed for the 64-bit "
+		    "entry",
+		    version >> 8, version & 0xff);
 	if (!(rd16(file + BP_XLOADFLAGS) & XLF_KERNEL_64))
 		return fail(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
 	if (!file[BP_RELOCATABLE])
@@ -145,8 +150,10 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	unsigned setup_sects = file[BP_SETUP_SECTS] ? file[BP_SETUP_SECTS] : 4;
 	uint64_t pm_offset = (uint64_t)(setup_sects + 1) * 512;
 	if (pm_offset >= size)
-		return fail(err, errlen, "bzImage is truncated: no protected-mode code after %u setup "
-				    "sectors", setup_sects);
+		return fail(err, errlen,
+			    "bzImage is truncated: no protected-mode code after %u setup "
+			    "sectors",
+			    setup_sects);
 	uint64_t pm_size = size - pm_offset;
 
 	size_t hdr_end = 0x202 + file[0x201];
@@ -161,11 +168,12 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	uint64_t end = X86_HIMEM_START + pm_size;
 	/* The decompressor runs at pref_address when loaded below it and needs init_size there. */
 	if (pref > mem_end || init_size > mem_end - pref || pref + init_size < pref)
-		return fail(err, errlen,
-			    "kernel does not fit in guest memory: it needs 0x%llx bytes at 0x%llx, low "
-			    "memory ends at 0x%llx",
-			    (unsigned long long)init_size, (unsigned long long)pref,
-			    (unsigned long long)mem_end);
+		return fail(
+		    err, errlen,
+		    "kernel does not fit in guest memory: it needs 0x%llx bytes at 0x%llx, low "
+		    "memory ends at 0x%llx",
+		    (unsigned long long)init_size, (unsigned long long)pref,
+		    (unsigned long long)mem_end);
 	if (pref + init_size > end)
 		end = pref + init_size;
 	if (end > mem_end)
@@ -224,8 +232,8 @@ static int map_into_guest(struct guest_mem *mem, const struct mapped_file *mf, u
 	uint8_t *hva = guest_mem__ptr(mem, gpa, maplen);
 	if (!hva)
 		return -1;
-	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, mf->fd, (off_t)off) ==
-	    MAP_FAILED)
+	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, mf->fd,
+		 (off_t)off) == MAP_FAILED)
 		return -1;
 	memset(hva + len, 0, maplen - len);
 	return 0;
@@ -252,8 +260,8 @@ static int place_segment(struct guest_mem *mem, const struct mapped_file *mf,
 	return copy_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
 }
 
-int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki,
-			char *err, size_t errlen)
+int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki, char *err,
+			size_t errlen)
 {
 	struct mapped_file mf;
 	if (map_file(path, "kernel image", &mf, err, errlen))
@@ -276,7 +284,8 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++)
 			rc = place_segment(mem, &mf, &ki->segs[i], pass);
 	if (rc)
-		rc = fail(err, errlen, "kernel image '%s': loading failed: %s", path, strerror(errno));
+		rc = fail(err, errlen, "kernel image '%s': loading failed: %s", path,
+			  strerror(errno));
 	unmap_file(&mf);
 	return rc;
 }
@@ -293,10 +302,11 @@ int loader__load_initrd(struct guest_mem *mem, const char *path, const struct ke
 	uint64_t floor = (ki->load_end + PAGE_MASK) & ~PAGE_MASK;
 	if (mf.size > top || ((top - mf.size) & ~PAGE_MASK) < floor) {
 		unmap_file(&mf);
-		return fail(err, errlen,
-			    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
-			    "(ends at 0x%llx) and 0x%llx",
-			    path, mf.size, (unsigned long long)floor, (unsigned long long)top);
+		return fail(
+		    err, errlen,
+		    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
+		    "(ends at 0x%llx) and 0x%llx",
+		    path, mf.size, (unsigned long long)floor, (unsigned long long)top);
 	}
 	uint64_t gpa = (top - mf.size) & ~PAGE_MASK;
 	int rc = map_into_guest(mem, &mf, 0, mf.size, gpa);

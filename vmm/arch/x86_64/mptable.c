@@ -5,15 +5,15 @@
 #include "layout.h"
 #include "vm.h"
 
-#define MP_ENTRY_CPU    0
-#define MP_ENTRY_BUS    1
-#define MP_ENTRY_IOAPIC 2
-#define MP_ENTRY_IOINT  3
-#define MP_ENTRY_LOCINT 4
-#define MP_INT          0
-#define MP_NMI          1
-#define MP_EXTINT       3
-#define MP_APIC_VERSION 0x14
+#define MP_ENTRY_CPU	  0
+#define MP_ENTRY_BUS	  1
+#define MP_ENTRY_IOAPIC	  2
+#define MP_ENTRY_IOINT	  3
+#define MP_ENTRY_LOCINT	  4
+#define MP_INT		  0
+#define MP_NMI		  1
+#define MP_EXTINT	  3
+#define MP_APIC_VERSION	  0x14
 #define MP_IOAPIC_VERSION 0x11
 
 static uint8_t checksum(const uint8_t *p, size_t n)
@@ -84,8 +84,8 @@ size_t mptable__build(uint8_t *buf, size_t buflen, uint64_t addr, unsigned nr_vc
 		e[1] = (uint8_t)i;
 		e[2] = MP_APIC_VERSION;
 		e[3] = 1 | (i == 0 ? 2 : 0); /* enabled, BSP */
-		put32(e + 4, 0x600);          /* family 6: a signature Linux accepts */
-		put32(e + 8, 0x201);          /* FPU + APIC */
+		put32(e + 4, 0x600);	     /* family 6: a signature Linux accepts */
+		put32(e + 8, 0x201);	     /* FPU + APIC */
 	}
 	uint8_t *bus = take(&w, 8);
 	if (!bus)

@@ -8,7 +8,7 @@
 #include "mem.h"
 
 #define MPTABLE_MAX_SIZE 1024 /* room between the EBDA start and 640 KiB */
-#define MPTABLE_IRQS     24   /* IOAPIC pins */
+#define MPTABLE_IRQS	 24   /* IOAPIC pins */
 
 /* Builds the floating pointer + configuration table for nr_vcpus into buf, as if
  * placed at guest address `addr`. Returns the size written, 0 if it does not fit. */
