@@ -908,12 +908,15 @@ static void exec_vmm(const struct jail *j)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "/%s", j->exec_name);
-	char **argv = calloc((size_t)j->vmm_argc + 2, sizeof(*argv));
+	char **argv = calloc((size_t)j->vmm_argc + 4, sizeof(*argv));
 	if (!argv)
 		step_fail(STEP_EXEC, NULL, ENOMEM, NULL);
+	/* As Firecracker's jailer does: the VMM learns its id (for its API and logs). */
 	argv[0] = (char *)j->exec_name;
+	argv[1] = "--id";
+	argv[2] = (char *)j->id;
 	for (int i = 0; i < j->vmm_argc; i++)
-		argv[i + 1] = j->vmm_argv[i];
+		argv[i + 3] = j->vmm_argv[i];
 	char *envp[] = {NULL};
 	execve(path, argv, envp);
 	step_fail(STEP_EXEC, path, errno, NULL);

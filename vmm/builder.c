@@ -38,9 +38,11 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 	rc = vm__create_kvm(vm, err, errlen);
 	if (rc)
 		return rc;
-	serial__setup(vm);
-	vm->i8042 = i8042__setup(vm);
-	boot_timer__setup(vm);
+	if (serial__setup(vm, err, errlen))
+		return EXIT_USAGE;
+	vm->i8042 = i8042__setup(vm, err, errlen);
+	if (!vm->i8042 || boot_timer__setup(vm, err, errlen))
+		return EXIT_ERROR;
 	/* Devices announce themselves on the command line, so they come before it is written. */
 	if (virtio__setup_all(vm, cfg, err, errlen))
 		return EXIT_USAGE;

@@ -90,6 +90,7 @@ else
 	[ "$(field basic env)" = 0 ] || why="$why env=$(field basic env)"
 	[ "$(field basic fds)" = "0,1,2" ] || why="$why fds=$(field basic fds) (fd 7 leaked)"
 	grep -q '^arg=one$' "$work/basic.out" && grep -q '^arg=two$' "$work/basic.out" || why="$why args not passed"
+	[ "$(grep '^arg=' "$work/basic.out" | head -2 | tr '\n' ' ')" = "arg=--id arg=basic-1 " ] || why="$why --id not passed first"
 	grep -q '^dev /dev/kvm=10:232 owner=65534:65534' "$work/basic.out" || why="$why /dev/kvm"
 	grep -q '^dev /dev/net/tun=10:200 owner=65534:65534' "$work/basic.out" || why="$why /dev/net/tun"
 	grep -q '^dev /dev/urandom=1:9 owner=65534:65534' "$work/basic.out" || why="$why /dev/urandom"

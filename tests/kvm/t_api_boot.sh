@@ -103,6 +103,24 @@ else
 	fail api/paused-guest-finishes "ember exited $RC"
 fi
 
+# --- a start that fails (the console file's directory vanished) is an error answer,
+# and ember stays up to be told again --------------------------------------------------
+S=$W/c.sock OUT=$W/c.out ERR=$W/c.err
+mkdir -p "$W/sdir"
+"$EMBER_DIR/ember" --api-sock "$S" >"$OUT" 2>"$ERR" </dev/null &
+EPID=$!
+"$FC" -w 10 "$S" GET / >/dev/null 2>&1
+api api/c-boot-source PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD\"}"
+api api/c-serial PUT /serial "{\"serial_out_path\": \"$W/sdir/console.txt\"}"
+rm -rf "$W/sdir"
+"$FC" "$S" PUT /actions '{"action_type": "InstanceStart"}' >"$W/reply" 2>&1
+check api/start-error-answered "InstanceStart answered: $(cat "$W/reply")" \
+	has "^400 .*serial output.*console.txt" "$W/reply"
+"$FC" "$S" GET / >"$W/reply" 2>&1
+check api/start-error-survived "GET / after the failed start: $(cat "$W/reply")" \
+	has '"state":"Not started"' "$W/reply"
+wait_exit 0
+
 # --- --no-api --config-file ------------------------------------------------------------
 cat >"$W/vm.json" <<JSON
 {

@@ -1,5 +1,6 @@
 #include "legacy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,17 +191,22 @@ static void i8042_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 
 static const struct device_ops i8042_ops = {.name = "i8042", .destroy = free};
 
-struct i8042 *i8042__setup(struct vm *vm)
+struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen)
 {
 	struct i8042_dev *d = calloc(1, sizeof(*d));
-	if (!d)
-		die(EXIT_ERROR, "out of memory");
+	if (!d) {
+		snprintf(err, errlen, "i8042: out of memory");
+		return NULL;
+	}
 	d->vm = vm;
 	i8042__init(&d->kbd, i8042_reset, i8042_set_irq, d);
 	/* Ports 0x60..0x64 as one range; 0x61..0x63 read as 0xff and ignore writes. */
 	if (bus__register(&vm->pio, I8042_DATA_PORT, 5, i8042_pio, d) < 0 ||
-	    vm__add_device(vm, &i8042_ops, d) < 0)
-		die(EXIT_ERROR, "i8042: cannot register the device");
+	    vm__add_device(vm, &i8042_ops, d) < 0) {
+		snprintf(err, errlen, "i8042: cannot register the device");
+		free(d);
+		return NULL;
+	}
 	return &d->kbd;
 }
 
@@ -218,8 +224,11 @@ static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32
 	}
 }
 
-void boot_timer__setup(struct vm *vm)
+int boot_timer__setup(struct vm *vm, char *err, size_t errlen)
 {
-	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, vm) < 0)
-		die(EXIT_ERROR, "boot timer: cannot register the device");
+	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, vm) < 0) {
+		snprintf(err, errlen, "boot timer: cannot register the device");
+		return -1;
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -29,11 +30,12 @@ void i8042__init(struct i8042 *k, void (*reset)(void *), void (*set_irq)(void *,
 void i8042__io(struct i8042 *k, uint64_t port, uint8_t *data, bool is_write);
 /* Queues Ctrl+Alt+Del scancodes; -1 if the guest has not drained the previous keys. */
 int i8042__send_ctrl_alt_del(struct i8042 *k);
-struct i8042 *i8042__setup(struct vm *vm);
+/* NULL and a message in err on failure. */
+struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen);
 
 #define BOOT_TIMER_MAGIC 123
 
 /* Logs "guest boot time" when the guest writes 123 to VM_BOOT_TIMER_ADDR. */
-void boot_timer__setup(struct vm *vm);
+int boot_timer__setup(struct vm *vm, char *err, size_t errlen);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -316,12 +317,14 @@ static void serial_destroy(void *dev)
 
 static const struct device_ops serial_ops = {.name = "serial", .destroy = serial_destroy};
 
-struct serial *serial__setup(struct vm *vm)
+int serial__setup(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = vm->cfg;
 	struct serial_dev *d = calloc(1, sizeof(*d));
-	if (!d)
-		die(EXIT_ERROR, "out of memory");
+	if (!d) {
+		snprintf(err, errlen, "serial: out of memory");
+		return -1;
+	}
 	d->vm = vm;
 	d->wake_fd = d->wake_wr = -1;
 	int out = -1;
@@ -329,43 +332,69 @@ struct serial *serial__setup(struct vm *vm)
 		out = STDOUT_FILENO;
 	else if (cfg->serial_out == SERIAL_OUT_FILE) {
 		out = open(cfg->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (out < 0)
-			die(EXIT_USAGE, "serial output '%s': %m", cfg->serial_out_path);
+		if (out < 0) {
+			snprintf(err, errlen, "serial output '%s': %s", cfg->serial_out_path,
+				 strerror(errno));
+			free(d);
+			return -1;
+		}
 	}
 	serial__init(&d->uart, out, serial_set_irq, d);
 
+	/* From here on serial_destroy() undoes whatever was done. */
 	int in = -1;
 	if (cfg->serial_in == SERIAL_IN_STDIN)
 		in = STDIN_FILENO;
 	else if (cfg->serial_in == SERIAL_IN_FILE) {
 		in = open(cfg->serial_in_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (in < 0)
-			die(EXIT_USAGE, "serial input '%s': %m", cfg->serial_in_path);
+		if (in < 0) {
+			snprintf(err, errlen, "serial input '%s': %s", cfg->serial_in_path,
+				 strerror(errno));
+			goto fail;
+		}
 	}
 	if (in >= 0) {
+		d->uart.in_fd = in;
 		int pipefd[2];
-		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
-			die(EXIT_ERROR, "serial: pipe: %m");
+		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+			snprintf(err, errlen, "serial: pipe: %s", strerror(errno));
+			goto fail;
+		}
 		d->wake_fd = pipefd[0];
 		d->wake_wr = pipefd[1];
 		d->uart.rx_space = serial_rx_space;
 		d->uart.rx_ctx = d;
-		d->uart.in_fd = in;
 		if (in == STDIN_FILENO)
 			fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
 		if (event__add(vm->loop, in, EPOLLIN, serial_input_ready, d) < 0) {
 			/* Regular files cannot be polled: they are always readable, so read
 			 * them as the guest drains the FIFO instead. */
-			if (errno != EPERM)
-				die(EXIT_USAGE, "serial input: %m");
+			if (errno != EPERM) {
+				snprintf(err, errlen, "serial input: %s", strerror(errno));
+				goto fail;
+			}
 			d->in_is_file = true;
 			serial_pump_input(d);
 		}
-		if (event__add(vm->loop, d->wake_fd, EPOLLIN, serial_wake, d) < 0)
-			die(EXIT_ERROR, "serial: %m");
+		if (event__add(vm->loop, d->wake_fd, EPOLLIN, serial_wake, d) < 0) {
+			snprintf(err, errlen, "serial: %s", strerror(errno));
+			if (!d->in_is_file)
+				event__del(vm->loop, in);
+			goto fail;
+		}
 	}
 	if (bus__register(&vm->pio, SERIAL_PORT_BASE, 8, serial_pio, d) < 0 ||
-	    vm__add_device(vm, &serial_ops, d) < 0)
-		die(EXIT_ERROR, "serial: cannot register the device");
-	return &d->uart;
+	    vm__add_device(vm, &serial_ops, d) < 0) {
+		snprintf(err, errlen, "serial: cannot register the device");
+		if (in >= 0) {
+			event__del(vm->loop, d->wake_fd);
+			if (!d->in_is_file)
+				event__del(vm->loop, in);
+		}
+		goto fail;
+	}
+	return 0;
+fail:
+	serial_destroy(d);
+	return -1;
 }

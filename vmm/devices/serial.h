@@ -37,7 +37,8 @@ void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write)
 unsigned serial__rx(struct serial *s, const uint8_t *buf, unsigned len);
 unsigned serial__rx_space(struct serial *s);
 
-/* Creates the console for vm from its config (output and input). Fatal on error. */
-struct serial *serial__setup(struct vm *vm);
+/* Creates the console for vm from its config (output and input). On error: -1 and
+ * a message in err, and nothing is left behind. */
+int serial__setup(struct vm *vm, char *err, size_t errlen);
 
 #endif
