@@ -83,8 +83,12 @@ asan: $(ASAN_TESTS)
 	@tests/unit/run.sh --label asan $(ASAN_TESTS)
 
 # `make test`: every tier; the runner prints the closing `N passed, N failed` line.
-test: build-all $(UNIT_TESTS) $(ASAN_TESTS)
+# The e2e tier boots the guest images, so they are built (or taken from the cache) first.
+test: build-all guest $(UNIT_TESTS) $(ASAN_TESTS)
 	@tests/run.sh
+
+# Objects are kept between runs, not removed as intermediates of the test binaries.
+.SECONDARY:
 
 demo:
 	bash scripts/deps.sh
