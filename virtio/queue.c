@@ -246,7 +246,9 @@ bool virtq__arm_beyond(struct virtq *q)
 	return load16(q->avail + 2) != q->avail_seen;
 }
 
-size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+/* Copies between a flat buffer and the bytes [off, off + len) of an iovec array. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
@@ -257,29 +259,25 @@ size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst
 		size_t k = iov[i].iov_len - off;
 		if (k > len - done)
 			k = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off, k);
+		uint8_t *at = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(at, buf + done, k);
+		else
+			memcpy(buf + done, at, k);
 		done += k;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov__copy_from(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	return iov_copy(iov, n, off, dst, len, false);
+}
+
 size_t iov__copy_to(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
 {
-	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t k = iov[i].iov_len - off;
-		if (k > len - done)
-			k = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, k);
-		done += k;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, n, off, (uint8_t *)src, len, true);
 }
 
 unsigned iov__slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *out,

@@ -7,17 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+#include "log.h"
 
 void config__init(struct vm_config *cfg)
 {
@@ -38,9 +28,9 @@ int config__set_path(char *dst, size_t dstlen, const char *field, const char *va
 {
 	size_t n = strlen(value);
 	if (n == 0)
-		return fail(err, errlen, "%s: must not be empty", field);
+		return error__set(err, errlen, "%s: must not be empty", field);
 	if (n >= dstlen)
-		return fail(err, errlen, "%s: longer than %zu bytes", field, dstlen - 1);
+		return error__set(err, errlen, "%s: longer than %zu bytes", field, dstlen - 1);
 	memcpy(dst, value, n + 1);
 	return 0;
 }
@@ -49,13 +39,14 @@ int config__check_id(const char *field, const char *id, char *err, size_t errlen
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > CONFIG_ID_MAX)
-		return fail(err, errlen, "%s: must be 1 to %d characters", field, CONFIG_ID_MAX);
+		return error__set(err, errlen, "%s: must be 1 to %d characters", field,
+				  CONFIG_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)id[i];
 		if (!isalnum(c) && c != '_' && c != '-')
-			return fail(err, errlen,
-				    "%s: '%s' may hold only letters, digits, '_' and '-'", field,
-				    id);
+			return error__set(err, errlen,
+					  "%s: '%s' may hold only letters, digits, '_' and '-'",
+					  field, id);
 	}
 	return 0;
 }
@@ -78,21 +69,22 @@ int config__parse_mac(const char *s, uint8_t mac[6])
 int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->kernel_path[0] == '\0')
-		return fail(err, errlen, "kernel_image_path: no kernel image given");
+		return error__set(err, errlen, "kernel_image_path: no kernel image given");
 	if (cfg->vcpus < 1 || cfg->vcpus > CONFIG_MAX_VCPUS)
-		return fail(err, errlen, "vcpu_count: %u is out of range 1..%d", cfg->vcpus,
-			    CONFIG_MAX_VCPUS);
+		return error__set(err, errlen, "vcpu_count: %u is out of range 1..%d", cfg->vcpus,
+				  CONFIG_MAX_VCPUS);
 	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2)
-		return fail(err, errlen, "vcpu_count: must be 1 or even when smt is enabled");
+		return error__set(err, errlen, "vcpu_count: must be 1 or even when smt is enabled");
 	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)
-		return fail(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
-			    (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
+		return error__set(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
+				  (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
 	if (strlen(config__cmdline(cfg)) >= CONFIG_CMDLINE_MAX)
-		return fail(err, errlen, "boot_args: longer than %d bytes", CONFIG_CMDLINE_MAX - 1);
+		return error__set(err, errlen, "boot_args: longer than %d bytes",
+				  CONFIG_CMDLINE_MAX - 1);
 	if (cfg->serial_out == SERIAL_OUT_FILE && !cfg->serial_out_path[0])
-		return fail(err, errlen, "serial: no output path");
+		return error__set(err, errlen, "serial: no output path");
 	if (cfg->serial_in == SERIAL_IN_FILE && !cfg->serial_in_path[0])
-		return fail(err, errlen, "serial: no input path");
+		return error__set(err, errlen, "serial: no input path");
 
 	unsigned roots = 0;
 	for (unsigned i = 0; i < cfg->nr_drives; i++) {
@@ -100,42 +92,45 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 		if (config__check_id("drive_id", d->id, err, errlen))
 			return -1;
 		if (!d->path[0])
-			return fail(err, errlen, "drives[%s].path_on_host: must not be empty",
-				    d->id);
+			return error__set(err, errlen, "drives[%s].path_on_host: must not be empty",
+					  d->id);
 		roots += d->is_root_device;
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(cfg->drives[j].id, d->id) == 0)
-				return fail(err, errlen, "drive_id: '%s' is used twice", d->id);
+				return error__set(err, errlen, "drive_id: '%s' is used twice",
+						  d->id);
 	}
 	if (roots > 1)
-		return fail(err, errlen, "is_root_device: only one drive can be the root device");
+		return error__set(err, errlen,
+				  "is_root_device: only one drive can be the root device");
 
 	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *n = &cfg->nets[i];
 		if (config__check_id("iface_id", n->id, err, errlen))
 			return -1;
 		if (!n->host_dev_name[0])
-			return fail(err, errlen,
-				    "network-interfaces[%s].host_dev_name: must not be empty",
-				    n->id);
+			return error__set(err, errlen,
+					  "network-interfaces[%s].host_dev_name: must not be empty",
+					  n->id);
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(cfg->nets[j].id, n->id) == 0)
-				return fail(err, errlen, "iface_id: '%s' is used twice", n->id);
+				return error__set(err, errlen, "iface_id: '%s' is used twice",
+						  n->id);
 			if (strcmp(cfg->nets[j].host_dev_name, n->host_dev_name) == 0)
-				return fail(err, errlen, "host_dev_name: '%s' is used twice",
-					    n->host_dev_name);
+				return error__set(err, errlen, "host_dev_name: '%s' is used twice",
+						  n->host_dev_name);
 			if (n->has_mac && cfg->nets[j].has_mac &&
 			    memcmp(n->guest_mac, cfg->nets[j].guest_mac, 6) == 0)
-				return fail(err, errlen, "guest_mac: used by two interfaces");
+				return error__set(err, errlen, "guest_mac: used by two interfaces");
 		}
 	}
 
 	if (cfg->vsock.present) {
 		if (cfg->vsock.guest_cid < 3)
-			return fail(err, errlen, "guest_cid: %u is reserved; use 3 or more",
-				    cfg->vsock.guest_cid);
+			return error__set(err, errlen, "guest_cid: %u is reserved; use 3 or more",
+					  cfg->vsock.guest_cid);
 		if (!cfg->vsock.uds_path[0])
-			return fail(err, errlen, "uds_path: must not be empty");
+			return error__set(err, errlen, "uds_path: must not be empty");
 	}
 	return 0;
 }
@@ -147,7 +142,7 @@ static int parse_spec(const char *spec, const char *what, spec_fn fn, void *ctx,
 {
 	char buf[CONFIG_PATH_MAX + 256];
 	if (strlen(spec) >= sizeof(buf))
-		return fail(err, errlen, "%s: specification too long", what);
+		return error__set(err, errlen, "%s: specification too long", what);
 	strcpy(buf, spec);
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -176,19 +171,19 @@ static int drive_kv(void *ctx, const char *key, const char *value, char *err, si
 		d->is_root_device = true;
 		return 0;
 	}
-	return fail(err, errlen, "--drive: unknown option '%s' (expected path=, id=, ro, root)",
-		    key);
+	return error__set(err, errlen,
+			  "--drive: unknown option '%s' (expected path=, id=, ro, root)", key);
 }
 
 int config__add_drive_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
 	if (cfg->nr_drives == CONFIG_MAX_DRIVES)
-		return fail(err, errlen, "--drive: at most %d drives", CONFIG_MAX_DRIVES);
+		return error__set(err, errlen, "--drive: at most %d drives", CONFIG_MAX_DRIVES);
 	struct drive_config d = {0};
 	if (parse_spec(spec, "--drive", drive_kv, &d, err, errlen))
 		return -1;
 	if (!d.path[0])
-		return fail(err, errlen, "--drive: path= is required");
+		return error__set(err, errlen, "--drive: path= is required");
 	if (!d.id[0])
 		snprintf(d.id, sizeof(d.id), "drive%u", cfg->nr_drives);
 	cfg->drives[cfg->nr_drives++] = d;
@@ -205,22 +200,24 @@ static int net_kv(void *ctx, const char *key, const char *value, char *err, size
 		return config__set_path(n->id, sizeof(n->id), "--net id", value, err, errlen);
 	if (strcmp(key, "mac") == 0 && value) {
 		if (config__parse_mac(value, n->guest_mac))
-			return fail(err, errlen, "--net mac: '%s' is not a MAC address", value);
+			return error__set(err, errlen, "--net mac: '%s' is not a MAC address",
+					  value);
 		n->has_mac = true;
 		return 0;
 	}
-	return fail(err, errlen, "--net: unknown option '%s' (expected tap=, mac=, id=)", key);
+	return error__set(err, errlen, "--net: unknown option '%s' (expected tap=, mac=, id=)",
+			  key);
 }
 
 int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
 {
 	if (cfg->nr_nets == CONFIG_MAX_NETS)
-		return fail(err, errlen, "--net: at most %d interfaces", CONFIG_MAX_NETS);
+		return error__set(err, errlen, "--net: at most %d interfaces", CONFIG_MAX_NETS);
 	struct net_config n = {0};
 	if (parse_spec(spec, "--net", net_kv, &n, err, errlen))
 		return -1;
 	if (!n.host_dev_name[0])
-		return fail(err, errlen, "--net: tap= is required");
+		return error__set(err, errlen, "--net: tap= is required");
 	if (!n.id[0])
 		snprintf(n.id, sizeof(n.id), "eth%u", cfg->nr_nets);
 	cfg->nets[cfg->nr_nets++] = n;
@@ -235,14 +232,14 @@ static int vsock_kv(void *ctx, const char *key, const char *value, char *err, si
 		errno = 0;
 		unsigned long cid = strtoul(value, &end, 10);
 		if (errno || *end || end == value || cid > UINT32_MAX)
-			return fail(err, errlen, "--vsock cid: '%s' is not a number", value);
+			return error__set(err, errlen, "--vsock cid: '%s' is not a number", value);
 		v->guest_cid = (uint32_t)cid;
 		return 0;
 	}
 	if (strcmp(key, "uds") == 0 && value)
 		return config__set_path(v->uds_path, sizeof(v->uds_path), "--vsock uds", value, err,
 					errlen);
-	return fail(err, errlen, "--vsock: unknown option '%s' (expected cid=, uds=)", key);
+	return error__set(err, errlen, "--vsock: unknown option '%s' (expected cid=, uds=)", key);
 }
 
 int config__set_vsock_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)
@@ -251,7 +248,7 @@ int config__set_vsock_spec(struct vm_config *cfg, const char *spec, char *err, s
 	if (parse_spec(spec, "--vsock", vsock_kv, &v, err, errlen))
 		return -1;
 	if (!v.guest_cid || !v.uds_path[0])
-		return fail(err, errlen, "--vsock: cid= and uds= are required");
+		return error__set(err, errlen, "--vsock: cid= and uds= are required");
 	cfg->vsock = v;
 	return 0;
 }

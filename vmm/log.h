@@ -2,6 +2,7 @@
 #ifndef EMBER_LOG_H
 #define EMBER_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
 
@@ -29,6 +30,10 @@ noreturn void die(enum ember_exit code, const char *fmt, ...) __attribute__((for
 #define pr_warn(...)  log__msg(LOG_WARN, __VA_ARGS__)
 #define pr_info(...)  log__msg(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log__msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Run-time errors go back to the caller as text: formats into err, returns -1. */
+int error__set(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Microseconds on CLOCK_MONOTONIC. */
 uint64_t now_us(void);

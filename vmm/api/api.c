@@ -13,17 +13,6 @@
 #define ERR_AFTER_START	 "The requested operation is not supported after starting the microVM."
 #define ERR_BEFORE_START "The requested operation is not supported before starting the microVM."
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 void api__init(struct api *a, const struct vm_config *initial, const char *id, const char *version,
 	       const struct api_ops *ops, void *ctx)
 {
@@ -67,8 +56,8 @@ static int bind(const struct json_doc *d, unsigned obj, const char *what, struct
 		size_t nf, char *err, size_t errlen)
 {
 	if (d->toks[obj].type != JSON_OBJECT)
-		return fail(err, errlen, "%s: expected an object, got %s", what,
-			    json__type_name(d->toks[obj].type));
+		return error__set(err, errlen, "%s: expected an object, got %s", what,
+				  json__type_name(d->toks[obj].type));
 	for (size_t i = 0; i < nf; i++)
 		f[i].tok = -1;
 	bool seen[16] = {0};
@@ -84,23 +73,24 @@ static int bind(const struct json_doc *d, unsigned obj, const char *what, struct
 			char name[64];
 			if (json__string(d, key, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(long or invalid name)");
-			return fail(err, errlen, "%s: unknown field '%s'", what, name);
+			return error__set(err, errlen, "%s: unknown field '%s'", what, name);
 		}
 		if (seen[i])
-			return fail(err, errlen, "%s: field '%s' given twice", what, f[i].name);
+			return error__set(err, errlen, "%s: field '%s' given twice", what,
+					  f[i].name);
 		seen[i] = true;
 		enum json_type t = d->toks[val].type;
 		if (t == JSON_NULL && !f[i].required)
 			continue;
 		if (t != f[i].type)
-			return fail(err, errlen, "%s: expected %s, got %s", f[i].name,
-				    json__type_name(f[i].type), json__type_name(t));
+			return error__set(err, errlen, "%s: expected %s, got %s", f[i].name,
+					  json__type_name(f[i].type), json__type_name(t));
 		f[i].tok = (int)val;
 	}
 	for (size_t i = 0; i < nf; i++)
 		if (f[i].required && f[i].tok < 0)
-			return fail(err, errlen, "%s: missing required field '%s'", what,
-				    f[i].name);
+			return error__set(err, errlen, "%s: missing required field '%s'", what,
+					  f[i].name);
 	return 0;
 }
 
@@ -108,8 +98,8 @@ static int get_str(const struct json_doc *d, const struct field *f, char *out, s
 		   char *err, size_t errlen)
 {
 	if (json__string(d, (unsigned)f->tok, out, outlen))
-		return fail(err, errlen, "%s: longer than %zu bytes or holds a NUL character",
-			    f->name, outlen - 1);
+		return error__set(err, errlen, "%s: longer than %zu bytes or holds a NUL character",
+				  f->name, outlen - 1);
 	return 0;
 }
 
@@ -128,12 +118,12 @@ static int get_u64(const struct json_doc *d, const struct field *f, uint64_t min
 	const struct json_tok *t = &d->toks[f->tok];
 	int rc = json__u64(d, (unsigned)f->tok, max, out);
 	if (rc == JSON_ENOTINT)
-		return fail(err, errlen, "%s: %.*s is not an integer", f->name,
-			    (int)(t->len > 40 ? 40 : t->len), d->text + t->start);
+		return error__set(err, errlen, "%s: %.*s is not an integer", f->name,
+				  (int)(t->len > 40 ? 40 : t->len), d->text + t->start);
 	if (rc == JSON_ERANGE || *out < min)
-		return fail(err, errlen, "%s: %.*s is out of range %llu..%llu", f->name,
-			    (int)(t->len > 40 ? 40 : t->len), d->text + t->start,
-			    (unsigned long long)min, (unsigned long long)max);
+		return error__set(err, errlen, "%s: %.*s is out of range %llu..%llu", f->name,
+				  (int)(t->len > 40 ? 40 : t->len), d->text + t->start,
+				  (unsigned long long)min, (unsigned long long)max);
 	return 0;
 }
 
@@ -163,14 +153,15 @@ static int get_enum(const struct json_doc *d, const struct field *f, const char 
 static int unsupported_if(const struct field *f, char *err, size_t errlen)
 {
 	if (f->tok >= 0)
-		return fail(err, errlen, "%s: not supported yet", f->name);
+		return error__set(err, errlen, "%s: not supported yet", f->name);
 	return 0;
 }
 
 static int check_readable(const char *field, const char *path, bool write, char *err, size_t errlen)
 {
 	if (access(path, write ? R_OK | W_OK : R_OK))
-		return fail(err, errlen, "%s: cannot open '%s': %s", field, path, strerror(errno));
+		return error__set(err, errlen, "%s: cannot open '%s': %s", field, path,
+				  strerror(errno));
 	return 0;
 }
 
@@ -287,12 +278,13 @@ static int h_drive_put(struct api *a, struct api_config *c, const struct json_do
 	    config__check_id("drive_id", dc.id, err, errlen))
 		return -1;
 	if (id && strcmp(id, dc.id) != 0)
-		return fail(err, errlen, "drive_id: '%s' does not match the id in the path '%s'",
-			    dc.id, id);
+		return error__set(err, errlen,
+				  "drive_id: '%s' does not match the id in the path '%s'", dc.id,
+				  id);
 	if (unsupported_if(&f[7], err, errlen) || unsupported_if(&f[8], err, errlen))
 		return -1;
 	if (f[2].tok < 0)
-		return fail(err, errlen, "drive: missing required field 'path_on_host'");
+		return error__set(err, errlen, "drive: missing required field 'path_on_host'");
 	if (f[5].tok >= 0 && get_enum(d, &f[5], cache_types, err, errlen) < 0)
 		return -1;
 	if (f[6].tok >= 0 && get_enum(d, &f[6], io_engines, err, errlen) < 0)
@@ -310,7 +302,8 @@ static int h_drive_put(struct api *a, struct api_config *c, const struct json_do
 			break;
 	if (i == c->vm.nr_drives) {
 		if (i == CONFIG_MAX_DRIVES)
-			return fail(err, errlen, "drive_id: at most %d drives", CONFIG_MAX_DRIVES);
+			return error__set(err, errlen, "drive_id: at most %d drives",
+					  CONFIG_MAX_DRIVES);
 		c->vm.nr_drives++;
 	}
 	c->vm.drives[i] = dc;
@@ -335,18 +328,19 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 	    config__check_id("iface_id", nc.id, err, errlen))
 		return -1;
 	if (id && strcmp(id, nc.id) != 0)
-		return fail(err, errlen, "iface_id: '%s' does not match the id in the path '%s'",
-			    nc.id, id);
+		return error__set(err, errlen,
+				  "iface_id: '%s' does not match the id in the path '%s'", nc.id,
+				  id);
 	if (get_str(d, &f[1], nc.host_dev_name, sizeof(nc.host_dev_name), err, errlen))
 		return -1;
 	if (!nc.host_dev_name[0])
-		return fail(err, errlen, "host_dev_name: must not be empty");
+		return error__set(err, errlen, "host_dev_name: must not be empty");
 	if (f[2].tok >= 0) {
 		char mac[32];
 		if (get_str(d, &f[2], mac, sizeof(mac), err, errlen) ||
 		    config__parse_mac(mac, nc.guest_mac))
-			return fail(err, errlen,
-				    "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
+			return error__set(err, errlen,
+					  "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
 		nc.has_mac = true;
 	}
 	uint64_t mtu;
@@ -361,8 +355,8 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 			break;
 	if (i == c->vm.nr_nets) {
 		if (i == CONFIG_MAX_NETS)
-			return fail(err, errlen, "iface_id: at most %d interfaces",
-				    CONFIG_MAX_NETS);
+			return error__set(err, errlen, "iface_id: at most %d interfaces",
+					  CONFIG_MAX_NETS);
 		c->vm.nr_nets++;
 	}
 	c->vm.nets[i] = nc;
@@ -423,8 +417,8 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 		     ? -2
 		     : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd == -1)
-		return fail(err, errlen, "serial_out_path: cannot open '%s': %s", path,
-			    strerror(errno));
+		return error__set(err, errlen, "serial_out_path: cannot open '%s': %s", path,
+				  strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	c->vm.serial_out = SERIAL_OUT_FILE;
@@ -466,7 +460,8 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 		return 0;
 	}
 	if (l.path[0] && log__set_path(l.path))
-		return fail(err, errlen, "log_path: cannot open '%s': %s", l.path, strerror(errno));
+		return error__set(err, errlen, "log_path: cannot open '%s': %s", l.path,
+				  strerror(errno));
 	log__set_level(l.level);
 	c->logger = l;
 	return 0;
@@ -483,7 +478,8 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 	if (bind(d, obj, "metrics", f, 3, err, errlen))
 		return -1;
 	if (c->metrics.configured)
-		return fail(err, errlen, "metrics: the metrics system is already initialized");
+		return error__set(err, errlen,
+				  "metrics: the metrics system is already initialized");
 	struct api_metrics m = {.configured = true};
 	if (get_path(d, &f[0], m.path, sizeof(m.path), err, errlen))
 		return -1;
@@ -492,10 +488,11 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 		const struct json_tok *p = &d->toks[f[2].tok];
 		for (unsigned k = (unsigned)f[2].tok + 2; k < p->next; k = d->toks[k].next + 1)
 			if (d->toks[k].type != JSON_STRING)
-				return fail(err, errlen, "properties: values must be strings");
+				return error__set(err, errlen,
+						  "properties: values must be strings");
 		if (p->len >= sizeof(m.properties))
-			return fail(err, errlen, "properties: longer than %zu bytes",
-				    sizeof(m.properties) - 1);
+			return error__set(err, errlen, "properties: longer than %zu bytes",
+					  sizeof(m.properties) - 1);
 		memcpy(m.properties, d->text + p->start, p->len);
 	}
 	if (a->dry_files) {
@@ -504,8 +501,8 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 	}
 	int fd = open(m.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd < 0)
-		return fail(err, errlen, "metrics_path: cannot open '%s': %s", m.path,
-			    strerror(errno));
+		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m.path,
+				  strerror(errno));
 	if (a->metrics_fd >= 0)
 		close(a->metrics_fd);
 	a->metrics_fd = fd;
@@ -617,14 +614,14 @@ static void put_vm_config(struct json_out *o, const struct api_config *c)
 static int do_start(struct api *a, char *err, size_t errlen)
 {
 	if (a->state != API_NOT_STARTED)
-		return fail(err, errlen, ERR_AFTER_START);
+		return error__set(err, errlen, ERR_AFTER_START);
 	if (config__validate(&a->cfg.vm, err, errlen))
 		return -1;
 	if (!a->ops || !a->ops->start)
-		return fail(err, errlen, "InstanceStart: this process cannot start a VM");
+		return error__set(err, errlen, "InstanceStart: this process cannot start a VM");
 	char why[400];
 	if (a->ops->start(a->ctx, &a->cfg.vm, why, sizeof(why)))
-		return fail(err, errlen, "Failed to start the microVM: %s", why);
+		return error__set(err, errlen, "Failed to start the microVM: %s", why);
 	a->state = API_RUNNING;
 	return 0;
 }
@@ -633,9 +630,9 @@ static int do_op(struct api *a, int (*op)(void *, char *, size_t), const char *n
 		 size_t errlen)
 {
 	if (a->state == API_NOT_STARTED)
-		return fail(err, errlen, ERR_BEFORE_START);
+		return error__set(err, errlen, ERR_BEFORE_START);
 	if (!op)
-		return fail(err, errlen, "%s: not supported by this process", name);
+		return error__set(err, errlen, "%s: not supported by this process", name);
 	return op(a->ctx, err, errlen);
 }
 
@@ -699,10 +696,10 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 	if (bind(d, 0, drive ? "drive" : "network-interface", f, 3, err, errlen))
 		return -1;
 	if (!json__string_eq(d, (unsigned)f[0].tok, id))
-		return fail(err, errlen, "%s: does not match the id in the path '%s'", f[0].name,
-			    id);
+		return error__set(err, errlen, "%s: does not match the id in the path '%s'",
+				  f[0].name, id);
 	if (a->state == API_NOT_STARTED)
-		return fail(err, errlen, ERR_BEFORE_START);
+		return error__set(err, errlen, ERR_BEFORE_START);
 	bool found = false;
 	if (drive) {
 		for (unsigned i = 0; i < a->cfg.vm.nr_drives; i++)
@@ -712,8 +709,8 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 			found |= strcmp(a->cfg.vm.nets[i].id, id) == 0;
 	}
 	if (!found)
-		return fail(err, errlen, "%s: no %s with id '%s'", f[0].name,
-			    drive ? "drive" : "network interface", id);
+		return error__set(err, errlen, "%s: no %s with id '%s'", f[0].name,
+				  drive ? "drive" : "network interface", id);
 	if (unsupported_if(&f[1], err, errlen) || unsupported_if(&f[2], err, errlen))
 		return -1;
 	return 0;
@@ -815,13 +812,13 @@ static int parse_body(struct api *a, struct json_doc *d, const char *body, size_
 		      size_t errlen)
 {
 	if (!body || len == 0)
-		return fail(err, errlen, "the request needs a JSON body");
+		return error__set(err, errlen, "the request needs a JSON body");
 	char why[200];
 	if (json__parse(d, body, len, a->toks, API_MAX_TOKENS, why, sizeof(why)))
-		return fail(err, errlen, "invalid JSON body: %s", why);
+		return error__set(err, errlen, "invalid JSON body: %s", why);
 	if (d->toks[0].type != JSON_OBJECT)
-		return fail(err, errlen, "the request body must be a JSON object, not %s",
-			    json__type_name(d->toks[0].type));
+		return error__set(err, errlen, "the request body must be a JSON object, not %s",
+				  json__type_name(d->toks[0].type));
 	return 0;
 }
 
@@ -924,22 +921,23 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			return 400;
 		return 204;
 	case ROUTE_UNSUPPORTED:
-		fail(err, errlen, "%s is not supported by ember yet",
-		     id ? "/pmem" : "this endpoint");
+		error__set(err, errlen, "%s is not supported by ember yet",
+			   id ? "/pmem" : "this endpoint");
 		return 400;
 	default:
-		fail(err, errlen, "Invalid request method and/or path: %s", http__method_name(m));
+		error__set(err, errlen, "Invalid request method and/or path: %s",
+			   http__method_name(m));
 		return 400;
 	}
 	if (!fn) {
-		fail(err, errlen, "method %s is not allowed on this path",
-		     m == HTTP_OTHER ? "(unknown)" : http__method_name(m));
+		error__set(err, errlen, "method %s is not allowed on this path",
+			   m == HTTP_OTHER ? "(unknown)" : http__method_name(m));
 		return 405;
 	}
 	/* Every configuration PUT is pre-boot only; after InstanceStart the VMM thread's
 	 * seccomp filter would not even allow opening the files they name. */
 	if (a->state != API_NOT_STARTED) {
-		fail(err, errlen, ERR_AFTER_START);
+		error__set(err, errlen, ERR_AFTER_START);
 		return 400;
 	}
 	if (parse_body(a, &d, body, len, err, errlen) || apply(a, fn, &d, 0, id, err, errlen))
@@ -986,7 +984,7 @@ int api__load_config(struct api *a, const char *json, size_t len, char *err, siz
 	struct json_doc d;
 	char why[200];
 	if (json__parse(&d, json, len, a->toks, API_MAX_TOKENS, why, sizeof(why)))
-		return fail(err, errlen, "invalid JSON: %s", why);
+		return error__set(err, errlen, "invalid JSON: %s", why);
 	static const struct {
 		const char *name;
 		body_fn fn;
@@ -1024,8 +1022,8 @@ int api__load_config(struct api *a, const char *json, size_t len, char *err, siz
 		if (f[i].tok < 0)
 			continue;
 		if (!sections[i].fn)
-			return fail(err, errlen, "%s: not supported by ember yet",
-				    sections[i].name);
+			return error__set(err, errlen, "%s: not supported by ember yet",
+					  sections[i].name);
 		unsigned t = (unsigned)f[i].tok;
 		if (!sections[i].array) {
 			if (sections[i].fn(a, c, &d, t, NULL, err, errlen))
@@ -1046,36 +1044,36 @@ int api__load_config_file(struct api *a, const char *path, char *err, size_t err
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, "config file '%s': %s", path, strerror(errno));
+		return error__set(err, errlen, "config file '%s': %s", path, strerror(errno));
 	struct stat st;
 	char *buf = NULL;
 	int rc = -1;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		fail(err, errlen, "config file '%s': not a regular file", path);
+		error__set(err, errlen, "config file '%s': not a regular file", path);
 		goto out;
 	}
 	if (st.st_size > 1024 * 1024) {
-		fail(err, errlen, "config file '%s': larger than 1 MiB", path);
+		error__set(err, errlen, "config file '%s': larger than 1 MiB", path);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
-		fail(err, errlen, "out of memory");
+		error__set(err, errlen, "out of memory");
 		goto out;
 	}
 	size_t got = 0;
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
 		if (n <= 0) {
-			fail(err, errlen, "config file '%s': %s", path,
-			     n < 0 ? strerror(errno) : "short read");
+			error__set(err, errlen, "config file '%s': %s", path,
+				   n < 0 ? strerror(errno) : "short read");
 			goto out;
 		}
 		got += (size_t)n;
 	}
 	char why[512];
 	if (api__load_config(a, buf, got, why, sizeof(why)))
-		fail(err, errlen, "config file '%s': %s", path, why);
+		error__set(err, errlen, "config file '%s': %s", path, why);
 	else
 		rc = 0;
 out:
@@ -1089,8 +1087,8 @@ out:
 int api__flush_metrics(struct api *a, char *err, size_t errlen)
 {
 	if (a->metrics_fd < 0)
-		return fail(err, errlen,
-			    "FlushMetrics: no metrics path is configured (PUT /metrics)");
+		return error__set(err, errlen,
+				  "FlushMetrics: no metrics path is configured (PUT /metrics)");
 	struct json_out o = {0};
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -1124,12 +1122,12 @@ int api__flush_metrics(struct api *a, char *err, size_t errlen)
 	json_out__raw(&o, "}\n", 2);
 	int rc = 0;
 	if (o.oom) {
-		rc = fail(err, errlen, "FlushMetrics: out of memory");
+		rc = error__set(err, errlen, "FlushMetrics: out of memory");
 	} else {
 		ssize_t n = write(a->metrics_fd, o.buf, o.len);
 		if (n != (ssize_t)o.len)
-			rc = fail(err, errlen, "FlushMetrics: cannot write the metrics: %s",
-				  n < 0 ? strerror(errno) : "short write");
+			rc = error__set(err, errlen, "FlushMetrics: cannot write the metrics: %s",
+					n < 0 ? strerror(errno) : "short write");
 	}
 	json_out__free(&o);
 	return rc;

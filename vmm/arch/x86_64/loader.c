@@ -12,20 +12,10 @@
 
 #include "boot.h"
 #include "layout.h"
+#include "log.h"
 
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (PAGE_SIZE - 1)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -52,18 +42,18 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 	memset(ki, 0, sizeof(*ki));
 	ki->kind = KERNEL_ELF;
 	if (size < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0)
-		return fail(err, errlen, "not an ELF file");
+		return error__set(err, errlen, "not an ELF file");
 	Elf64_Ehdr eh;
 	memcpy(&eh, file, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return fail(err, errlen, "not a 64-bit little-endian ELF");
+		return error__set(err, errlen, "not a 64-bit little-endian ELF");
 	if (eh.e_machine != EM_X86_64)
-		return fail(err, errlen, "ELF machine %u is not x86_64", eh.e_machine);
+		return error__set(err, errlen, "ELF machine %u is not x86_64", eh.e_machine);
 	if (eh.e_type != ET_EXEC)
-		return fail(err, errlen, "ELF is not an executable (type %u)", eh.e_type);
+		return error__set(err, errlen, "ELF is not an executable (type %u)", eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    !in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), size))
-		return fail(err, errlen, "ELF program headers are missing or truncated");
+		return error__set(err, errlen, "ELF program headers are missing or truncated");
 
 	uint64_t entry = eh.e_entry;
 	int entry_found = 0;
@@ -73,20 +63,22 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ki->nr_segs == LOADER_MAX_SEGMENTS)
-			return fail(err, errlen, "ELF has more than %d loadable segments",
-				    LOADER_MAX_SEGMENTS);
+			return error__set(err, errlen, "ELF has more than %d loadable segments",
+					  LOADER_MAX_SEGMENTS);
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
-			return fail(err, errlen, "ELF segment %u is truncated (file is %zu bytes)",
-				    i, size);
+			return error__set(err, errlen,
+					  "ELF segment %u is truncated (file is %zu bytes)", i,
+					  size);
 		if (ph.p_filesz > ph.p_memsz)
-			return fail(err, errlen, "ELF segment %u: file size exceeds memory size",
-				    i);
+			return error__set(err, errlen,
+					  "ELF segment %u: file size exceeds memory size", i);
 		if (ph.p_paddr < X86_HIMEM_START)
-			return fail(err, errlen,
-				    "ELF segment %u at 0x%llx overlaps the boot area below 1 MiB",
-				    i, (unsigned long long)ph.p_paddr);
+			return error__set(
+			    err, errlen,
+			    "ELF segment %u at 0x%llx overlaps the boot area below 1 MiB", i,
+			    (unsigned long long)ph.p_paddr);
 		if (ph.p_paddr >= mem_end || ph.p_memsz > mem_end - ph.p_paddr)
-			return fail(
+			return error__set(
 			    err, errlen,
 			    "kernel does not fit in guest memory: segment %u needs up to 0x%llx, "
 			    "low memory ends at 0x%llx",
@@ -95,7 +87,8 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 		for (unsigned j = 0; j < ki->nr_segs; j++) {
 			const struct load_segment *o = &ki->segs[j];
 			if (ph.p_paddr < o->paddr + o->memsz && o->paddr < ph.p_paddr + ph.p_memsz)
-				return fail(err, errlen, "ELF segments %u and %u overlap", j, i);
+				return error__set(err, errlen, "ELF segments %u and %u overlap", j,
+						  i);
 		}
 		ki->segs[ki->nr_segs++] =
 		    (struct load_segment){ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz};
@@ -113,10 +106,11 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 		}
 	}
 	if (ki->nr_segs == 0)
-		return fail(err, errlen, "ELF has no loadable segment");
+		return error__set(err, errlen, "ELF has no loadable segment");
 	if (!entry_found)
-		return fail(err, errlen, "ELF entry point 0x%llx is outside every loaded segment",
-			    (unsigned long long)eh.e_entry);
+		return error__set(err, errlen,
+				  "ELF entry point 0x%llx is outside every loaded segment",
+				  (unsigned long long)eh.e_entry);
 	ki->entry = entry;
 	ki->initrd_addr_max = MEM_32BIT_GAP_START - 1;
 	return 0;
@@ -132,28 +126,30 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	ki->kind = KERNEL_BZIMAGE;
 	if (size < 0x1000 || rd16(file + BP_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(file + BP_HEADER, "HdrS", 4) != 0)
-		return fail(err, errlen, "not a bzImage (no boot flag / HdrS setup header)");
+		return error__set(err, errlen, "not a bzImage (no boot flag / HdrS setup header)");
 	uint16_t version = rd16(file + BP_VERSION);
 	if (version < 0x020c)
-		return fail(
+		return error__set(
 		    err, errlen,
 		    "bzImage boot protocol %u.%02u is too old; 2.12+ is needed for the 64-bit "
 		    "entry",
 		    version >> 8, version & 0xff);
 	if (!(rd16(file + BP_XLOADFLAGS) & XLF_KERNEL_64))
-		return fail(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
+		return error__set(err, errlen,
+				  "bzImage has no 64-bit entry point (XLF_KERNEL_64 unset)");
 	if (!file[BP_RELOCATABLE])
-		return fail(err, errlen, "bzImage is not relocatable");
+		return error__set(err, errlen, "bzImage is not relocatable");
 	if (!(file[BP_LOADFLAGS] & LOADED_HIGH))
-		return fail(err, errlen, "bzImage does not load high (zImage is not supported)");
+		return error__set(err, errlen,
+				  "bzImage does not load high (zImage is not supported)");
 
 	unsigned setup_sects = file[BP_SETUP_SECTS] ? file[BP_SETUP_SECTS] : 4;
 	uint64_t pm_offset = (uint64_t)(setup_sects + 1) * 512;
 	if (pm_offset >= size)
-		return fail(err, errlen,
-			    "bzImage is truncated: no protected-mode code after %u setup "
-			    "sectors",
-			    setup_sects);
+		return error__set(err, errlen,
+				  "bzImage is truncated: no protected-mode code after %u setup "
+				  "sectors",
+				  setup_sects);
 	uint64_t pm_size = size - pm_offset;
 
 	size_t hdr_end = 0x202 + file[0x201];
@@ -168,7 +164,7 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	uint64_t end = X86_HIMEM_START + pm_size;
 	/* The decompressor runs at pref_address when loaded below it and needs init_size there. */
 	if (pref > mem_end || init_size > mem_end - pref || pref + init_size < pref)
-		return fail(
+		return error__set(
 		    err, errlen,
 		    "kernel does not fit in guest memory: it needs 0x%llx bytes at 0x%llx, low "
 		    "memory ends at 0x%llx",
@@ -177,8 +173,9 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	if (pref + init_size > end)
 		end = pref + init_size;
 	if (end > mem_end)
-		return fail(err, errlen, "kernel does not fit in guest memory (needs 0x%llx bytes)",
-			    (unsigned long long)end);
+		return error__set(err, errlen,
+				  "kernel does not fit in guest memory (needs 0x%llx bytes)",
+				  (unsigned long long)end);
 	ki->segs[0] = (struct load_segment){pm_offset, pm_size, X86_HIMEM_START, pm_size};
 	ki->nr_segs = 1;
 	ki->entry = X86_HIMEM_START + 0x200;
@@ -198,21 +195,21 @@ static int map_file(const char *path, const char *what, struct mapped_file *mf, 
 {
 	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (mf->fd < 0)
-		return fail(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
 	struct stat st;
 	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(mf->fd);
-		return fail(err, errlen, "%s '%s': not a regular file", what, path);
+		return error__set(err, errlen, "%s '%s': not a regular file", what, path);
 	}
 	mf->size = (size_t)st.st_size;
 	if (mf->size == 0) {
 		close(mf->fd);
-		return fail(err, errlen, "%s '%s': file is empty", what, path);
+		return error__set(err, errlen, "%s '%s': file is empty", what, path);
 	}
 	mf->data = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, mf->fd, 0);
 	if (mf->data == MAP_FAILED) {
 		close(mf->fd);
-		return fail(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
 	}
 	return 0;
 }
@@ -274,18 +271,19 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 	else if (mf.size > BP_HEADER + 4 && memcmp(mf.data + BP_HEADER, "HdrS", 4) == 0)
 		rc = loader__parse_bzimage(mf.data, mf.size, mem_end, ki, why, sizeof(why));
 	else
-		rc = fail(why, sizeof(why), "not a kernel image (neither ELF vmlinux nor bzImage)");
+		rc = error__set(why, sizeof(why),
+				"not a kernel image (neither ELF vmlinux nor bzImage)");
 	if (rc) {
 		unmap_file(&mf);
-		return fail(err, errlen, "kernel image '%s': %s", path, why);
+		return error__set(err, errlen, "kernel image '%s': %s", path, why);
 	}
 	/* Mapped segments first: their zeroed page tails must not clobber copied ones. */
 	for (int pass = 1; pass >= 0 && rc == 0; pass--)
 		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++)
 			rc = place_segment(mem, &mf, &ki->segs[i], pass);
 	if (rc)
-		rc = fail(err, errlen, "kernel image '%s': loading failed: %s", path,
-			  strerror(errno));
+		rc = error__set(err, errlen, "kernel image '%s': loading failed: %s", path,
+				strerror(errno));
 	unmap_file(&mf);
 	return rc;
 }
@@ -302,7 +300,7 @@ int loader__load_initrd(struct guest_mem *mem, const char *path, const struct ke
 	uint64_t floor = (ki->load_end + PAGE_MASK) & ~PAGE_MASK;
 	if (mf.size > top || ((top - mf.size) & ~PAGE_MASK) < floor) {
 		unmap_file(&mf);
-		return fail(
+		return error__set(
 		    err, errlen,
 		    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
 		    "(ends at 0x%llx) and 0x%llx",
@@ -311,7 +309,8 @@ int loader__load_initrd(struct guest_mem *mem, const char *path, const struct ke
 	uint64_t gpa = (top - mf.size) & ~PAGE_MASK;
 	int rc = map_into_guest(mem, &mf, 0, mf.size, gpa);
 	if (rc)
-		rc = fail(err, errlen, "initrd '%s': loading failed: %s", path, strerror(errno));
+		rc = error__set(err, errlen, "initrd '%s': loading failed: %s", path,
+				strerror(errno));
 	*addr = gpa;
 	*size = mf.size;
 	unmap_file(&mf);
