@@ -22,7 +22,7 @@ if need_files net "$VMLINUX" "$INITRD"; then
 		if [ -z "$made" ]; then
 			fail net "cannot create tap $tap (ip tuntap / tunctl)"
 		else
-			E2E_CLEANUP="$E2E_CLEANUP; $made >/dev/null 2>&1"
+			E2E_CLEANUP="${E2E_CLEANUP:+$E2E_CLEANUP; }$made >/dev/null 2>&1"
 			ip addr add 172.30.0.1/30 dev "$tap"
 			ip link set "$tap" up
 			vm_run net "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus 1 --mem-mib "$VM_MEM" \
