@@ -91,10 +91,11 @@ test: build-all guest $(UNIT_TESTS) $(ASAN_TESTS)
 .SECONDARY:
 
 demo:
-	bash scripts/deps.sh
-	$(MAKE) all
-	$(MAKE) guest
-	bash scripts/demo.sh
+	@echo "demo: the first run builds the guest kernel (about 7 minutes on 2 cores); later runs reuse it and take seconds"
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory guest
+	@bash scripts/demo.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -360,6 +360,7 @@ struct run_opts {
 struct run_result {
 	int64_t t0;
 	long long first_out_us, first_err_us, exit_us, sock_us, start_sent_us, start_done_us;
+	long long put_us; /* the slower of the pre-boot PUTs (machine-config, boot-source) */
 	long long idle_us;
 	long long kvm_run_seen_us, entry_seen_us, boot_seen_us; /* when the line arrived */
 	long long kvm_run_self_us, entry_self_us, boot_self_us; /* what ember said */
@@ -465,8 +466,10 @@ static void api_start(const struct run_opts *o, struct run_result *r)
 	json_str(i, sizeof(i), o->api_initrd ? o->api_initrd : "");
 	snprintf(body, sizeof(body), "{\"vcpu_count\":%lld,\"mem_size_mib\":%lld}", o->api_vcpus,
 		 o->api_mem);
+	long long t = us_since(r);
 	if (http_put(o->sock, "/machine-config", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
 		return;
+	r->put_us = us_since(r) - t;
 	if (o->api_initrd)
 		snprintf(
 		    body, sizeof(body),
@@ -475,8 +478,11 @@ static void api_start(const struct run_opts *o, struct run_result *r)
 	else
 		snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"%s\"}",
 			 k, a);
+	t = us_since(r);
 	if (http_put(o->sock, "/boot-source", body, r->api_err, sizeof(r->api_err)) / 100 != 2)
 		return;
+	if (us_since(r) - t > r->put_us)
+		r->put_us = us_since(r) - t;
 	r->start_sent_us = us_since(r);
 	if (http_put(o->sock, "/actions", "{\"action_type\":\"InstanceStart\"}", r->api_err,
 		     sizeof(r->api_err)) /
@@ -549,7 +555,7 @@ static int cmd_run(struct run_opts *o)
 			      &r.sock_us,      &r.start_sent_us,   &r.start_done_us,
 			      &r.idle_us,      &r.kvm_run_seen_us, &r.entry_seen_us,
 			      &r.boot_seen_us, &r.kvm_run_self_us, &r.entry_self_us,
-			      &r.boot_self_us, &r.self_offset_us,  &r.boot_since_start_us};
+			      &r.boot_self_us, &r.self_offset_us,  &r.boot_since_start_us, &r.put_us};
 	for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++)
 		*nones[i] = NONE;
 
@@ -697,6 +703,7 @@ static int cmd_run(struct run_opts *o)
 	print_field("sock_ready_us", r.sock_us, &first);
 	print_field("start_sent_us", r.start_sent_us, &first);
 	print_field("start_done_us", r.start_done_us, &first);
+	print_field("put_us", r.put_us, &first);
 	print_field("exec_to_main_us", r.self_offset_us, &first);
 	print_field("first_kvm_run_seen_us", r.kvm_run_seen_us, &first);
 	print_field("first_kvm_run_self_us", r.kvm_run_self_us, &first);

@@ -25,6 +25,8 @@ FIRECRACKER = {
 # (key in results, test, vmm, guest, field, label)
 LATENCY = [
     ("api_sock_ready", "api", "ember", None, "sock_ready_us", "exec -> API socket ready"),
+    ("api_put", "api", "ember", None, "put_us",
+     "pre-boot PUT answered (slower of machine-config, boot-source)"),
     ("api_start_to_entry", "api", "ember", None, "start_to_entry_us",
      "InstanceStart -> first guest instruction"),
     ("api_boot_time", "api", "ember", None, "boot_since_start_self_us",
