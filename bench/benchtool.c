@@ -555,7 +555,8 @@ static int cmd_run(struct run_opts *o)
 			      &r.sock_us,      &r.start_sent_us,   &r.start_done_us,
 			      &r.idle_us,      &r.kvm_run_seen_us, &r.entry_seen_us,
 			      &r.boot_seen_us, &r.kvm_run_self_us, &r.entry_self_us,
-			      &r.boot_self_us, &r.self_offset_us,  &r.boot_since_start_us, &r.put_us};
+			      &r.boot_self_us, &r.self_offset_us,  &r.boot_since_start_us,
+			      &r.put_us};
 	for (size_t i = 0; i < sizeof(nones) / sizeof(nones[0]); i++)
 		*nones[i] = NONE;
 

@@ -26,6 +26,7 @@ void cli__usage(void)
 	    "  --id ID                instance id, reported by GET / and in metrics\n"
 	    "  --metrics-path PATH    append JSON metrics to PATH (flushed by FlushMetrics, at "
 	    "exit)\n"
+	    "  --metrics-interval S   also flush them every S seconds (default 60, 0: never)\n"
 	    "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
 	    "  --initrd PATH          initial ramdisk\n"
 	    "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE
@@ -90,6 +91,7 @@ enum {
 	OPT_NO_API,
 	OPT_ID,
 	OPT_METRICS_PATH,
+	OPT_METRICS_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -117,6 +119,7 @@ static const struct option long_opts[] = {
     {"no-api", no_argument, NULL, OPT_NO_API},
     {"id", required_argument, NULL, OPT_ID},
     {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
+    {"metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -124,6 +127,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 {
 	memset(o, 0, sizeof(*o));
 	config__init(&o->vm);
+	o->metrics_interval_s = 60; /* as Firecracker */
 	struct vm_config *c = &o->vm;
 	unsigned long long n;
 	int opt;
@@ -262,6 +266,15 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 				return -1;
 			}
 			o->metrics_path = optarg;
+			break;
+		case OPT_METRICS_INTERVAL:
+			if (cli__parse_u64(optarg, 86400, &n)) {
+				snprintf(err, errlen,
+					 "--metrics-interval: '%s' is not 0..86400 seconds",
+					 optarg);
+				return -1;
+			}
+			o->metrics_interval_s = (unsigned)n;
 			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);

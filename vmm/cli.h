@@ -17,6 +17,7 @@ struct cli_options {
 	const char *api_sock;
 	const char *config_file;
 	const char *metrics_path;
+	unsigned metrics_interval_s; /* periodic metrics flush; 0 = none */
 	const char *id;
 	bool no_api;
 };

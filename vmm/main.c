@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -128,6 +129,39 @@ static const struct api_ops vmm_ops = {
     .metrics = vmm_metrics,
 };
 
+/* Metrics are also written every interval, as Firecracker does, so that a VM that runs
+ * for hours shows up without anyone asking. The timer runs on the VMM thread, like
+ * every API handler, so it needs no lock. */
+struct metrics_timer {
+	struct api *api;
+	int fd;
+};
+
+static void on_metrics_timer(void *opaque, uint32_t events)
+{
+	struct metrics_timer *t = opaque;
+	uint64_t expirations;
+	if (read(t->fd, &expirations, sizeof(expirations)) != sizeof(expirations))
+		return;
+	char err[256];
+	if (t->api->metrics_fd >= 0 && api__flush_metrics(t->api, err, sizeof(err)))
+		pr_warn("%s", err);
+}
+
+static int metrics_timer__start(struct metrics_timer *t, struct event_loop *loop,
+				unsigned interval_s)
+{
+	t->fd = -1;
+	if (!interval_s)
+		return 0;
+	t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = {{interval_s, 0}, {interval_s, 0}};
+	if (t->fd < 0 || timerfd_settime(t->fd, 0, &its, NULL) < 0 ||
+	    event__add(loop, t->fd, EPOLLIN, on_metrics_timer, t) < 0)
+		return -1;
+	return 0;
+}
+
 /* --metrics-path is PUT /metrics with that path. */
 static void set_metrics_path(struct api *api, const char *path)
 {
@@ -204,6 +238,9 @@ int main(int argc, char **argv)
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
 		die(EXIT_ERROR, "cannot set up the event loop: %m");
 	vmm.loop = loop;
+	struct metrics_timer mt = {.api = api};
+	if (metrics_timer__start(&mt, loop, opts->metrics_interval_s))
+		die(EXIT_ERROR, "cannot set up the metrics timer: %m");
 
 	struct api_server *srv = NULL;
 	if (opts->api_sock) {
@@ -227,10 +264,8 @@ int main(int argc, char **argv)
 		rc = event__run(loop);
 	if (vmm.vm)
 		vcpu__stop_all(vmm.vm);
-	/* The VMM thread's seccomp filter has no unlink: a socket of a VM that ran
-	 * stays behind, as Firecracker's does. */
 	api_server__destroy(srv);
-	if (opts->api_sock && !vmm.vm)
+	if (opts->api_sock)
 		unlink(opts->api_sock);
 	if (api->metrics_fd >= 0 && api__flush_metrics(api, err, sizeof(err)))
 		pr_warn("%s", err);
@@ -241,6 +276,8 @@ int main(int argc, char **argv)
 	}
 	event__destroy(loop);
 	close(sw.fd);
+	if (mt.fd >= 0)
+		close(mt.fd);
 	free(api);
 	free(opts);
 	return rc;

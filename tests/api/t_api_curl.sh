@@ -252,6 +252,15 @@ rc=$?
 [ "$rc" -eq 6 ]; check sigterm-exit-code $? "exit code $rc (want 6)"
 [ ! -e "$sock" ]; check socket-removed $? "socket still exists after exit"
 
+# Metrics are flushed on a timer too (Firecracker: every 60 s; here every second).
+start_ember --metrics-path "$work/periodic.json" --metrics-interval 1
+sleep 2.6
+n=$(grep -c '"utc_timestamp_ms"' "$work/periodic.json" 2>/dev/null)
+[ "${n:-0}" -ge 2 ]; check metrics-periodic $? "${n:-0} metrics lines after 2.6 s at one per second"
+kill -TERM "$epid"; wait "$epid"
+"$ember" --api-sock "$sock" --metrics-interval 1x >/dev/null 2>"$work/err"; rc=$?
+[ "$rc" -eq 2 ] && grep -q 'metrics-interval' "$work/err"; check metrics-interval-bad $? "rc $rc: $(cat "$work/err")"
+
 # Front-end flags.
 "$ember" --no-api >/dev/null 2>"$work/err"; rc=$?
 [ "$rc" -eq 2 ] && grep -q 'config-file' "$work/err"; check no-api-needs-config $? "rc $rc: $(cat "$work/err")"

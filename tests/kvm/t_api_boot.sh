@@ -59,6 +59,7 @@ else
 	fail api/boot "ember exited $RC"
 fi
 check api/boot-vcpus "the probe did not see 2 CPUs" has "PROBE cpu 1 online" "$OUT"
+check api/socket-removed-after-run "$S still exists after the VM ended" test ! -e "$S"
 check api/boot-timer-since-start "no boot time since InstanceStart in the log" \
 	has "guest boot time since InstanceStart: [0-9]* us" "$ERR"
 # (the second InstanceStart may also find ember already gone; both are fine)
