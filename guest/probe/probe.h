@@ -130,6 +130,9 @@ void uart__vprintf_locked(const char *fmt, va_list ap);
 /* Sends s through THRE interrupts (vector VEC_IRQ_BASE + 4 must reach uart__isr).
  * Waits with interrupts enabled at most timeout_us; returns bytes sent. */
 size_t uart__irq_write(const char *s, size_t n, uint64_t timeout_us, unsigned *irqs);
+/* Polls the receiver for up to n bytes within timeout_us, ending early once idle_us
+ * pass without a byte after the first; returns bytes read. */
+size_t uart__read(char *buf, size_t n, uint64_t timeout_us, uint64_t idle_us);
 void uart__isr(void);
 
 /* --- cpu.c: descriptor tables, traps, rings, time --------------------------------- */

@@ -14,7 +14,9 @@
 #define IER_THRI 0x02
 #define IIR_ID	 0x0f
 #define IIR_THRI 0x02
+#define LSR_DR	 0x01
 #define LSR_THRE 0x20
+#define UART_RBR 0
 
 #define LOCK_SPINS 2000000u /* then take it anyway: a faulting holder must not hide a report */
 #define THRE_SPINS 100000u
@@ -121,4 +123,22 @@ size_t uart__irq_write(const char *s, size_t n, uint64_t timeout_us, unsigned *i
 	uart__unlock();
 	*irqs = tx.irqs;
 	return tx.pos;
+}
+
+size_t uart__read(char *buf, size_t n, uint64_t timeout_us, uint64_t idle_us)
+{
+	uint64_t now = time__us(), end = now + timeout_us;
+	size_t got = 0;
+	while (got < n && now < end) {
+		if (inb(COM1 + UART_LSR) & LSR_DR) {
+			buf[got++] = (char)inb(COM1 + UART_RBR);
+			uint64_t quiet_end = time__us() + idle_us;
+			if (quiet_end < end)
+				end = quiet_end;
+		} else {
+			cpu_relax();
+		}
+		now = time__us();
+	}
+	return got;
 }

@@ -84,11 +84,13 @@ static void transmit(struct serial *s, uint8_t byte)
 		return;
 	}
 	if (s->out_fd >= 0) {
+		/* Blocking, like a UART with flow control: a stalled reader stalls the
+		 * writing vCPU rather than losing console output. The fd may be shared
+		 * with the caller (stdout), so ember does not make it non-blocking. */
 		ssize_t w;
 		do
 			w = write(s->out_fd, &byte, 1);
 		while (w < 0 && errno == EINTR);
-		/* A console nobody reads must not stall the guest: drop on EAGAIN. */
 	}
 }
 
@@ -167,7 +169,9 @@ void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write)
 				*data = s->rx[s->rx_head];
 				s->rx_head = (s->rx_head + 1) % SERIAL_FIFO_SIZE;
 				s->rx_len--;
-				notify = s->rx_space;
+				/* Refill once the guest has drained the FIFO, not per byte. */
+				if (!s->rx_len)
+					notify = s->rx_space;
 			}
 			break;
 		case UART_IER:
@@ -267,6 +271,8 @@ static void serial_pump_input(struct serial_dev *d)
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		if (!d->in_is_file)
 			event__del(d->vm->loop, d->uart.in_fd);
+		if (d->uart.in_fd > STDERR_FILENO)
+			close(d->uart.in_fd);
 		d->uart.in_fd = -1; /* end of input */
 	}
 }
@@ -294,11 +300,11 @@ static void serial_wake(void *opaque, uint32_t events)
 static void serial_rx_space(void *ctx)
 {
 	struct serial_dev *d = ctx;
-	if (d->uart.in_paused || d->in_is_file) {
-		uint8_t b = 1;
-		ssize_t w = write(d->wake_wr, &b, 1);
-		(void)w;
-	}
+	/* Always wake the VMM thread: in_paused belongs to it, and reading it here
+	 * could miss a pause that is being set right now. */
+	uint8_t b = 1;
+	ssize_t w = write(d->wake_wr, &b, 1);
+	(void)w;
 }
 
 static void serial_destroy(void *dev)
@@ -364,8 +370,8 @@ int serial__setup(struct vm *vm, char *err, size_t errlen)
 		d->wake_wr = pipefd[1];
 		d->uart.rx_space = serial_rx_space;
 		d->uart.rx_ctx = d;
-		if (in == STDIN_FILENO)
-			fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+		/* stdin stays blocking: its file description is shared with the caller
+		 * (often a terminal), and one read per EPOLLIN never blocks. */
 		if (event__add(vm->loop, in, EPOLLIN, serial_input_ready, d) < 0) {
 			/* Regular files cannot be polled: they are always readable, so read
 			 * them as the guest drains the FIFO instead. */
