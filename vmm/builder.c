@@ -47,6 +47,14 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 	if (virtio__setup_all(vm, cfg, err, errlen))
 		return EXIT_USAGE;
 
+	size_t cmdlen = strlen(vm->cmdline);
+	if (cmdlen > ki.cmdline_max) {
+		snprintf(err, errlen,
+			 "boot_args: the command line is %zu bytes with the device announcements; "
+			 "this kernel accepts at most %u",
+			 cmdlen, ki.cmdline_max);
+		return EXIT_USAGE;
+	}
 	bootparams__write_tables(&vm->mem);
 	if (bootparams__write(&vm->mem, &ki, vm->cmdline, initrd_addr, initrd_size) ||
 	    mptable__write(&vm->mem, vm->nr_vcpus)) {

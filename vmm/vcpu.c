@@ -204,7 +204,10 @@ static void *vcpu_loop(struct vcpu *v)
 
 	int first = v->index == 0;
 	while (!atomic_load(&v->stop)) {
-		park_if_paused(v);
+		/* The flag is set before the kick, so a pause asked for while this vCPU
+		 * enters KVM_RUN makes KVM_RUN return at once and is seen here next. */
+		if (atomic_load(&v->pause))
+			park_if_paused(v);
 		if (atomic_load(&v->stop))
 			break;
 		if (first) {

@@ -20,10 +20,13 @@ struct vcpu {
 	int thread_started;
 	atomic_bool stop;
 	int entry_trap; /* BSP: single-step the first instruction to time kernel entry */
-	/* Pause handshake with vcpu__pause_all(); `lock` guards the three flags. */
+	/* Pause handshake with vcpu__pause_all(). `pause` is written under `lock` but
+	 * atomic, so the exit path can test it without taking the lock; `lock` guards
+	 * parked and exited. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool pause, parked, exited;
+	atomic_bool pause;
+	bool parked, exited;
 };
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot

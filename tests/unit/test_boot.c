@@ -140,9 +140,10 @@ static size_t make_bzimage(uint8_t *buf, size_t cap)
 	buf[BP_LOADFLAGS] = 1;
 	buf[BP_RELOCATABLE] = 1;
 	buf[BP_XLOADFLAGS] = 1 | 2;
-	uint32_t initrd_max = 0x7fffffff, init_size = 4 * MiB;
+	uint32_t initrd_max = 0x7fffffff, init_size = 4 * MiB, cmdline_size = 2047;
 	uint64_t pref = 16 * MiB;
 	memcpy(buf + BP_INITRD_MAX, &initrd_max, 4);
+	memcpy(buf + BP_CMDLINE_SIZE, &cmdline_size, 4);
 	memcpy(buf + BP_PREF_ADDRESS, &pref, 8);
 	memcpy(buf + BP_INIT_SIZE, &init_size, 4);
 	return 16384;
@@ -160,6 +161,7 @@ static void bzimage_valid(void)
 	CHECK_EQ(ki.load_end, 20 * MiB);
 	CHECK_EQ(ki.setup_header_len, 0x268 - 0x1f1);
 	CHECK_EQ(ki.initrd_addr_max, 0x7fffffff);
+	CHECK_EQ(ki.cmdline_max, 2047);
 }
 
 static int bz_rejects(size_t n, uint64_t mem_end, const char *needle)
@@ -315,6 +317,11 @@ static void boot_params_fields(void)
 	CHECK_EQ(zp[BP_RELOCATABLE], 1);
 	CHECK_EQ(zp[BP_TYPE_OF_LOADER], 0xff);
 	CHECK_EQ(zp[BP_XLOADFLAGS], 3);
+	/* cmdline_size is the kernel's limit, not ours to write. */
+	uint32_t hdr_cmdline_size;
+	memcpy(&hdr_cmdline_size, image + BP_CMDLINE_SIZE, 4);
+	memcpy(&v32, zp + BP_CMDLINE_SIZE, 4);
+	CHECK_EQ(v32, hdr_cmdline_size);
 
 	bootparams__write_tables(&mem);
 	uint64_t *pml4 = guest_mem__ptr(&mem, X86_PML4_ADDR, 8);

@@ -29,6 +29,9 @@ struct kernel_info {
 	size_t setup_header_len;
 	uint64_t initrd_addr_max;
 	uint64_t load_end; /* first byte above everything the kernel occupies */
+	/* Longest command line the kernel accepts, without the NUL (bzImage: its header's
+	 * cmdline_size, which the loader must not overwrite). */
+	uint32_t cmdline_max;
 };
 
 /* Image parsers: pure functions over the file's bytes, safe on hostile input.

@@ -47,18 +47,19 @@ int bootparams__write(struct guest_mem *mem, const struct kernel_info *ki, const
 	memset(zp, 0, 4096);
 	memcpy(cl, cmdline, cmdlen);
 
-	if (ki->kind == KERNEL_BZIMAGE)
+	if (ki->kind == KERNEL_BZIMAGE) {
+		/* The header as the kernel wrote it; cmdline_size in it is read-only. */
 		memcpy(zp + BP_SETUP_SECTS, ki->setup_header, ki->setup_header_len);
-	else {
+	} else {
 		wr16(zp + BP_BOOT_FLAG, 0xaa55);
 		memcpy(zp + BP_HEADER, "HdrS", 4);
 		wr16(zp + BP_VERSION, 0x020f);
 		wr32(zp + BP_KERNEL_ALIGN, 0x1000000);
+		wr32(zp + BP_CMDLINE_SIZE, (uint32_t)(cmdlen - 1));
 	}
 	zp[BP_TYPE_OF_LOADER] = 0xff;
 	zp[BP_LOADFLAGS] |= 1; /* LOADED_HIGH */
 	wr32(zp + BP_CMD_LINE_PTR, (uint32_t)X86_CMDLINE_ADDR);
-	wr32(zp + BP_CMDLINE_SIZE, (uint32_t)(cmdlen - 1));
 	wr32(zp + BP_RAMDISK_IMAGE, (uint32_t)initrd_addr);
 	wr32(zp + BP_RAMDISK_SIZE, (uint32_t)initrd_size);
 	wr32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_addr >> 32));

@@ -112,6 +112,7 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 				  "ELF entry point 0x%llx is outside every loaded segment",
 				  (unsigned long long)eh.e_entry);
 	ki->entry = entry;
+	ki->cmdline_max = UINT32_MAX; /* no header to say otherwise; ember's own limit applies */
 	ki->initrd_addr_max = MEM_32BIT_GAP_START - 1;
 	return 0;
 }
@@ -158,6 +159,7 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 		hdr_len = sizeof(ki->setup_header);
 	memcpy(ki->setup_header, file + BP_SETUP_SECTS, hdr_len);
 	ki->setup_header_len = hdr_len;
+	ki->cmdline_max = rd32(file + BP_CMDLINE_SIZE);
 
 	uint64_t init_size = rd32(file + BP_INIT_SIZE);
 	uint64_t pref = rd64(file + BP_PREF_ADDRESS);
