@@ -29,12 +29,8 @@ int guest_mem__init(struct guest_mem *mem, uint64_t size);
 void guest_mem__destroy(struct guest_mem *mem);
 
 /* Host pointer to [gpa, gpa+len) if the whole range lies in one region, else NULL.
- * Every guest-supplied address goes through here (or guest_mem__check). */
+ * Every guest-supplied address goes through here. */
 void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
-static inline bool guest_mem__check(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
-{
-	return guest_mem__ptr(mem, gpa, len) != NULL;
-}
 
 /* Highest guest-physical address of RAM below the 32-bit gap (exclusive). */
 uint64_t guest_mem__low_end(const struct guest_mem *mem);

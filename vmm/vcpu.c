@@ -250,10 +250,10 @@ int vcpu__start_all(struct vm *vm)
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
 		return -1;
 	/* Only vCPU threads take the kick signal. */
-	sigset_t set, old;
+	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	int rc = 0;
 	for (unsigned i = 0; i < vm->nr_vcpus && rc == 0; i++) {
 		struct vcpu *v = vm->vcpus[i];

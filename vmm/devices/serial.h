@@ -16,7 +16,7 @@ struct vm;
  * its interrupt line through `set_irq` and its output through `out_fd`. */
 struct serial {
 	pthread_mutex_t lock;
-	uint8_t ier, lcr, mcr, lsr_extra, msr, scr, dll, dlm, fcr;
+	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
 	bool thre_pending; /* THR empty interrupt not yet acknowledged by an IIR read */
 	uint8_t rx[SERIAL_FIFO_SIZE];
 	unsigned rx_head, rx_len;

@@ -8,7 +8,6 @@
 #define X86_PML4_ADDR	   0x9000ull
 #define X86_PDPT_ADDR	   0xa000ull
 #define X86_PD_ADDR	   0xb000ull /* 4 pages: identity map of 4 GiB in 2 MiB pages */
-#define X86_IDENTITY_MAP   0x100000000ull
 #define X86_CMDLINE_ADDR   0x20000ull
 #define X86_EBDA_START	   0x9fc00ull  /* MP table lives here */
 #define X86_HIMEM_START	   0x100000ull /* bzImage protected-mode code; lowest kernel segment */

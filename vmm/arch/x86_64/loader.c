@@ -165,7 +165,7 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	uint64_t pref = rd64(file + BP_PREF_ADDRESS);
 	uint64_t end = X86_HIMEM_START + pm_size;
 	/* The decompressor runs at pref_address when loaded below it and needs init_size there. */
-	if (pref > mem_end || init_size > mem_end - pref || pref + init_size < pref)
+	if (pref > mem_end || init_size > mem_end - pref)
 		return error__set(
 		    err, errlen,
 		    "kernel does not fit in guest memory: it needs 0x%llx bytes at 0x%llx, low "
