@@ -28,17 +28,31 @@ run_tier() {
 
 has_tier() { case " $tiers " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# run_verdict NAME CMD...: CMD prints its own PASS/FAIL/SKIP lines; if it fails
+# without saying so (a build error, a crash), that is a FAIL of its own.
+run_verdict() {
+	local name=$1 out rc=0
+	shift
+	out=$(mktemp)
+	"$@" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out"; then
+		echo "FAIL $name: exited with status $rc without a FAIL line"
+	elif ! grep -qE '^(PASS|FAIL|SKIP) ' "$out"; then
+		echo "FAIL $name: printed no PASS, FAIL or SKIP line"
+	fi
+	rm -f "$out"
+}
+
 host_tier() {
 	local t ran=0
 	for t in tests/api/t_*.sh tests/jailer/t_*.sh; do
 		[ -f "$t" ] || continue
 		ran=1
-		if ! timeout 600 bash "$t"; then
-			grep -q "^FAIL" "$log" 2>/dev/null || echo "FAIL host/$(basename "$t" .sh): exited non-zero"
-		fi
+		run_verdict "host/$(basename "$t" .sh)" timeout 600 bash "$t"
 	done
 	[ $ran = 1 ] || echo "FAIL host: no host-tier tests in this tree"
-	make --no-print-directory -s fuzz-smoke || true
+	run_verdict fuzz/api make --no-print-directory -s fuzz-smoke
 }
 
 # The kvm tier's payload: binaries and scripts that tests/kvm/run.sh needs.
@@ -71,21 +85,21 @@ kvm_tier() {
 		0) ;;
 		97) echo "FAIL kvm/nested-host: nested host did not come up" ;;
 		98) echo "FAIL kvm/nested-host: timed out inside the nested host" ;;
-		*) echo "kvm: nested run ended with status $rc" ;;
+		*) echo "FAIL kvm/nested-host: the kvm tier ended with status $rc" ;;
 		esac
 	else
 		echo "SKIP kvm: no /dev/kvm and no nested test host ($(bash tests/nested/available.sh 2>&1 | head -1))"
 		return
 	fi
 	# One iteration of every benchmark, ember beside its peers: proves the harness runs.
-	make --no-print-directory -s bench-smoke || true
+	run_verdict bench/smoke make --no-print-directory -s bench-smoke
 }
 
 e2e_tier() {
 	if [ -x tests/e2e/host.sh ] || [ -f tests/e2e/host.sh ]; then
 		bash tests/e2e/host.sh
 	else
-		echo "SKIP e2e: tests/e2e/host.sh missing"
+		echo "FAIL e2e: tests/e2e/host.sh missing"
 	fi
 }
 

@@ -29,7 +29,14 @@ for t in $tests; do
 		continue
 	fi
 	echo "e2e: --- $t ---"
-	sh "$f" "$root" 2>&1 | tee -a "$out"
+	one=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-one.XXXXXX")
+	sh "$f" "$root" >"$one" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$one"; then
+		echo "FAIL e2e/$t: the script exited with status $rc" >>"$one"
+	fi
+	tee -a "$out" <"$one"
+	rm -f "$one"
 done
 p=$(grep -c '^PASS ' "$out")
 f=$(grep -c '^FAIL ' "$out")

@@ -106,7 +106,7 @@ if [ -x "$FC" ]; then
 		fail jail/seccomp-api-boot "ember exited $RC; GET: $(cat "$W/api.get" 2>/dev/null | head -c 100)"
 	fi
 else
-	echo "SKIP kvm/jail/seccomp-api: fcclient missing from $EMBER_DIR"
+	fail jail/seccomp-api "fcclient missing from $EMBER_DIR (make builds it)"
 fi
 
 # --- ember-jailer + ember: the jailed VMM boots the probe ----------------------------

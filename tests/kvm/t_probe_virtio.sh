@@ -87,5 +87,5 @@ if [ -x "$PEER" ]; then
 		has "echo ping from host" "$TMPDIR/pv-peer2.txt"
 	check virtio/vsock-socket-removed "$S still exists after ember exited" test ! -e "$S"
 else
-	echo "SKIP kvm/virtio/vsock: probe-vsock-peer missing from $EMBER_DIR"
+	fail virtio/vsock "probe-vsock-peer missing from $EMBER_DIR (make builds it)"
 fi
