@@ -43,13 +43,13 @@ enum step {
 	STEP_JAIL_DIR,
 	STEP_COPY,
 	STEP_NETNS,
-	STEP_RLIMITS,
 	STEP_CGROUP,
 	STEP_MOUNT_NS,
 	STEP_PIVOT_ROOT,
 	STEP_DEVICES,
 	STEP_DAEMONIZE,
 	STEP_PID_NS,
+	STEP_RLIMITS,
 	STEP_PRIVILEGES,
 	STEP_EXEC,
 };
@@ -59,13 +59,13 @@ static const char *const step_names[] = {
     [STEP_JAIL_DIR] = "jail directory",
     [STEP_COPY] = "copy exec file",
     [STEP_NETNS] = "netns",
-    [STEP_RLIMITS] = "rlimits",
     [STEP_CGROUP] = "cgroup",
     [STEP_MOUNT_NS] = "mount namespace",
     [STEP_PIVOT_ROOT] = "pivot_root",
     [STEP_DEVICES] = "devices",
     [STEP_DAEMONIZE] = "daemonize",
     [STEP_PID_NS] = "pid namespace",
+    [STEP_RLIMITS] = "rlimits",
     [STEP_PRIVILEGES] = "drop privileges",
     [STEP_EXEC] = "exec",
 };
@@ -112,7 +112,7 @@ static void usage_error(const char *fmt, ...)
 	exit(JAILER_EXIT_USAGE);
 }
 
-/* "ember-jailer: step 6 (cgroup): /sys/fs/cgroup/...: Permission denied" */
+/* "ember-jailer: step 5 (cgroup): /sys/fs/cgroup/...: Permission denied" */
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
     __attribute__((format(printf, 4, 5), noreturn));
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
@@ -517,22 +517,7 @@ static void join_netns(const struct jail *j)
 	close(fd);
 }
 
-/* --- step 5: resource limits -------------------------------------------------------- */
-
-static void set_rlimits(const struct jail *j)
-{
-	struct rlimit nofile = {j->nofile, j->nofile};
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu", (unsigned long long)j->nofile);
-	if (j->have_fsize) {
-		struct rlimit fsize = {j->fsize, j->fsize};
-		if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
-			step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
-				  (unsigned long long)j->fsize);
-	}
-}
-
-/* --- step 6: cgroups ---------------------------------------------------------------- */
+/* --- step 5: cgroups ---------------------------------------------------------------- */
 
 static void write_file(const char *path, const char *value, enum step step)
 {
@@ -754,7 +739,7 @@ static void setup_cgroups_v2(const struct jail *j)
 	attach(dir);
 }
 
-/* --- steps 7 and 8: mount namespace and pivot_root ---------------------------------- */
+/* --- steps 6 and 7: mount namespace and pivot_root ---------------------------------- */
 
 static void enter_jail_root(const struct jail *j)
 {
@@ -797,7 +782,7 @@ static void enter_jail_root(const struct jail *j)
 		step_fail(STEP_PIVOT_ROOT, "/old_root", errno, "rmdir");
 }
 
-/* --- step 9: device nodes ----------------------------------------------------------- */
+/* --- step 8: device nodes ----------------------------------------------------------- */
 
 static void make_devices(const struct jail *j)
 {
@@ -823,7 +808,7 @@ static void make_devices(const struct jail *j)
 	}
 }
 
-/* --- steps 10 to 13 ------------------------------------------------------------------ */
+/* --- steps 9 to 13 ------------------------------------------------------------------- */
 
 static void write_pid_file(const struct jail *j, pid_t pid, enum step step)
 {
@@ -858,6 +843,23 @@ static void daemonize(struct jail *j)
 			step_fail(STEP_DAEMONIZE, "/dev/null", errno, "dup2");
 	close(j->devnull);
 	j->devnull = -1;
+}
+
+/* --- step 11: resource limits ------------------------------------------------------- */
+
+/* Set last, in the process that execs: the jailer's own work (the pid file, reading
+ * /proc/mounts, ...) never runs under the user's limits. */
+static void set_rlimits(const struct jail *j)
+{
+	struct rlimit nofile = {j->nofile, j->nofile};
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu", (unsigned long long)j->nofile);
+	if (j->have_fsize) {
+		struct rlimit fsize = {j->fsize, j->fsize};
+		if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+			step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
+				  (unsigned long long)j->fsize);
+	}
 }
 
 static void drop_privileges(const struct jail *j)
@@ -931,18 +933,18 @@ int main(int argc, char **argv)
 	mkdir_p(j.root, 0755, STEP_JAIL_DIR); /* 2 */
 	copy_exec_file(&j);		      /* 3 */
 	join_netns(&j);			      /* 4 */
-	set_rlimits(&j);		      /* 5 */
-	if (j.nr_cgroups) {		      /* 6 */
+	if (j.nr_cgroups) {		      /* 5 */
 		if (j.cgroup_version == 1)
 			setup_cgroups_v1(&j);
 		else
 			setup_cgroups_v2(&j);
 	}
-	enter_jail_root(&j); /* 7, 8 */
-	make_devices(&j);    /* 9 */
-	daemonize(&j);	     /* 10 */
+	enter_jail_root(&j); /* 6, 7 */
+	make_devices(&j);    /* 8 */
+	daemonize(&j);	     /* 9 */
 	/* unshare(CLONE_NEWPID) needs CAP_SYS_ADMIN, so it comes before the drop. */
-	new_pid_namespace(&j); /* 11 */
+	new_pid_namespace(&j); /* 10 */
+	set_rlimits(&j);       /* 11 */
 	drop_privileges(&j);   /* 12 */
 	exec_vmm(&j);	       /* 13 */
 	return JAILER_EXIT_STEP;
