@@ -413,6 +413,9 @@ static void close_inherited_fds(struct jail *j)
 	}
 	if (clearenv() != 0)
 		step_fail(STEP_FDS, NULL, 0, "cannot clear the environment");
+	/* The modes below (0755 directories) are meant as given, whatever umask the
+	 * caller had: under 077 the jailed user could not even reach its own root. */
+	umask(022);
 	if (j->daemonize) {
 		/* Opened now: there is no /dev/null inside the jail. */
 		j->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

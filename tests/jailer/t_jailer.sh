@@ -106,6 +106,17 @@ else
 	[ -z "$why" ] && pass basic || fail basic "$why"
 fi
 
+# --- 1b. the caller's umask does not reach the jail ----------------------------------
+out=$(umask 077 && timeout 10 "$J" --id um --exec-file "$PROBE" --uid 65534 --gid 65534 \
+	--chroot-base-dir "$base" -- --exit 5 2>&1 </dev/null)
+rc=$?
+why=""
+[ $rc = 5 ] || why="rc $rc (want 5), said: $(printf '%s' "$out" | head -c 200)"
+for d in jailprobe/um jailprobe/um/root jailprobe/um/root/dev jailprobe/um/root/dev/net; do
+	[ "$(stat -c %a "$base/$d" 2>/dev/null)" = 755 ] || why="$why $d is $(stat -c %a "$base/$d" 2>/dev/null)"
+done
+[ -z "$why" ] && pass umask_077 || fail umask_077 "$why"
+
 # --- 2. new pid ns, netns, cgroup v1, rlimits ----------------------------------------
 netns=$tag
 if ! ip netns add "$netns" 2>/dev/null; then
