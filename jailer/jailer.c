@@ -228,6 +228,8 @@ static void parse_cgroup(struct jail *j, const char *arg)
 	for (const char *p = arg; p < eq; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_')
 			usage_error("--cgroup '%s': bad character in the file name", arg);
+	if (!eq[1])
+		usage_error("--cgroup '%s': the value is empty", arg);
 	if (strlen(eq + 1) >= sizeof(c->value) || strchr(eq + 1, '\n'))
 		usage_error("--cgroup '%s': the value must be one line of under %zu bytes", arg,
 			    sizeof(c->value));
@@ -388,6 +390,17 @@ static void parse_args(struct jail *j, int argc, char **argv)
 		usage_error("--exec-file '%s': expected a file name", j->exec_file);
 	if (!j->parent_cgroup)
 		j->parent_cgroup = j->exec_name;
+	/* Of the core files only the two limits on the subtree: the others (cgroup.procs,
+	 * cgroup.threads, cgroup.type, cgroup.subtree_control, ...) would move processes
+	 * or reshape the hierarchy as root. v1 has no "cgroup" controller to match. */
+	for (unsigned i = 0; j->cgroup_version == 2 && i < j->nr_cgroups; i++) {
+		const char *f = j->cgroups[i].file;
+		if (strcmp(j->cgroups[i].controller, "cgroup") == 0 &&
+		    strcmp(f, "cgroup.max.descendants") != 0 && strcmp(f, "cgroup.max.depth") != 0)
+			usage_error("--cgroup '%s=%s': of the cgroup.* files only "
+				    "cgroup.max.descendants and cgroup.max.depth can be set",
+				    f, j->cgroups[i].value);
+	}
 	int n =
 	    snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base_dir, j->exec_name, j->id);
 	if (n < 0 || (size_t)n >= sizeof(j->root))

@@ -303,6 +303,9 @@ neg base_relative 2 "--chroot-base-dir 'rel': expected an absolute path" --id x 
 neg cgroup_version 2 "--cgroup-version '3': expected 1 or 2" --id x "${ok[@]}" --cgroup-version 3
 neg cgroup_format 2 "--cgroup 'cpushares': expected CONTROLLER.FILE=VALUE" --id x "${ok[@]}" --cgroup cpushares
 neg cgroup_path 2 "--cgroup '../x.y=1'" --id x "${ok[@]}" --cgroup ../x.y=1
+# A pid that cannot exist: were the file accepted, no real process would be moved.
+neg cgroup_v2_core 2 "--cgroup 'cgroup.procs=2147483647': of the cgroup.\* files only cgroup.max.descendants and cgroup.max.depth" --id x "${ok[@]}" --cgroup-version 2 --cgroup cgroup.procs=2147483647
+neg cgroup_empty_value 2 "--cgroup 'memory.max=': the value is empty" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=
 neg parent_dotdot 2 "--parent-cgroup '../up'" --id x "${ok[@]}" --parent-cgroup ../up
 neg rlimit_kind 2 "--resource-limit 'stack=5': unknown resource" --id x "${ok[@]}" --resource-limit stack=5
 neg rlimit_value 2 "--resource-limit 'fsize=lots': expected fsize=N or no-file=N" --id x "${ok[@]}" --resource-limit fsize=lots
