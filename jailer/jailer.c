@@ -204,7 +204,7 @@ static bool valid_rel_path(const char *p)
 		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 			return false;
 		for (const char *c = s; c < e; c++)
-			if (*c == '\n' || (unsigned char)*c < 0x20)
+			if ((unsigned char)*c < 0x20)
 				return false;
 		s = *e ? e + 1 : e;
 		if (*e && !*s)
@@ -222,7 +222,7 @@ static void parse_cgroup(struct jail *j, const char *arg)
 	size_t flen = eq ? (size_t)(eq - arg) : 0;
 	const char *dot = eq ? memchr(arg, '.', flen) : NULL;
 	if (!eq || !dot || dot == arg || dot + 1 == eq || flen >= sizeof(c->file) ||
-	    (size_t)(dot - arg) >= sizeof(c->controller) || memchr(arg, '/', flen))
+	    (size_t)(dot - arg) >= sizeof(c->controller))
 		usage_error("--cgroup '%s': expected CONTROLLER.FILE=VALUE, e.g. cpu.shares=512",
 			    arg);
 	for (const char *p = arg; p < eq; p++)
@@ -328,7 +328,7 @@ static void parse_args(struct jail *j, int argc, char **argv)
 			}
 			break;
 		case OPT_BASE:
-			if (optarg[0] != '/' || strlen(optarg) > PATH_MAX / 2)
+			if (optarg[0] != '/')
 				usage_error("--chroot-base-dir '%s': expected an absolute path",
 					    optarg);
 			j->base_dir = optarg;
@@ -390,6 +390,11 @@ static void parse_args(struct jail *j, int argc, char **argv)
 		usage_error("--exec-file '%s': expected a file name", j->exec_file);
 	if (!j->parent_cgroup)
 		j->parent_cgroup = j->exec_name;
+	/* The default is checked like a given one: the exec name can hold anything. */
+	if (j->nr_cgroups && !valid_rel_path(j->parent_cgroup))
+		usage_error("--parent-cgroup '%s' (by default the exec file name): expected a "
+			    "plain name; give --parent-cgroup",
+			    j->parent_cgroup);
 	/* Of the core files only the two limits on the subtree: the others (cgroup.procs,
 	 * cgroup.threads, cgroup.type, cgroup.subtree_control, ...) would move processes
 	 * or reshape the hierarchy as root. v1 has no "cgroup" controller to match. */

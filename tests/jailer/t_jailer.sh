@@ -307,6 +307,11 @@ neg cgroup_path 2 "--cgroup '../x.y=1'" --id x "${ok[@]}" --cgroup ../x.y=1
 neg cgroup_v2_core 2 "--cgroup 'cgroup.procs=2147483647': of the cgroup.\* files only cgroup.max.descendants and cgroup.max.depth" --id x "${ok[@]}" --cgroup-version 2 --cgroup cgroup.procs=2147483647
 neg cgroup_empty_value 2 "--cgroup 'memory.max=': the value is empty" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=
 neg parent_dotdot 2 "--parent-cgroup '../up'" --id x "${ok[@]}" --parent-cgroup ../up
+# The default parent cgroup is the exec file name, checked like a given one.
+cp "$PROBE" "$work/tab$(printf '\t')name"
+pm=$(v1_mount pids)
+[ -z "$pm" ] || cg_dirs+=("$pm/tab$(printf '\t')name") # made only if the check is missing
+neg parent_default 2 "--parent-cgroup 'tab.name' \(by default the exec file name\)" --id x --exec-file "$work/tab$(printf '\t')name" --uid 1 --gid 1 --chroot-base-dir "$base" --cgroup pids.max=5
 neg rlimit_kind 2 "--resource-limit 'stack=5': unknown resource" --id x "${ok[@]}" --resource-limit stack=5
 neg rlimit_value 2 "--resource-limit 'fsize=lots': expected fsize=N or no-file=N" --id x "${ok[@]}" --resource-limit fsize=lots
 neg unknown_option 2 "unknown option '--bogus'" --id x "${ok[@]}" --bogus
