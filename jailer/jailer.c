@@ -35,7 +35,6 @@
 #define JAILER_EXIT_STEP  1 /* a step failed; see README.md for what stays behind */
 #define ID_MAX		  64
 #define MAX_CGROUPS	  32
-#define MAX_CONTROLLERS	  16
 #define DEFAULT_NOFILE	  2048 /* Firecracker's default */
 
 enum step {
@@ -596,34 +595,50 @@ static bool has_word(const char *list, const char *word)
 	return false;
 }
 
-/* The mount point of the v1 hierarchy carrying `controller`, or of cgroup2 when
- * controller is NULL. */
-static bool find_cgroup_mount(const char *controller, char *out, size_t outlen)
+/* The cgroup file systems in /proc/mounts, read once for the whole step. */
+#define MAX_CGROUP_MOUNTS 64
+struct cgroup_mount {
+	char dir[2048];
+	char opts[1024];
+	bool v2;
+};
+static struct cgroup_mount cg_mounts[MAX_CGROUP_MOUNTS];
+static unsigned nr_cg_mounts;
+
+static void read_cgroup_mounts(void)
 {
 	FILE *f = fopen("/proc/mounts", "re");
 	if (!f)
 		step_fail(STEP_CGROUP, "/proc/mounts", errno, NULL);
 	char line[4096];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char dev[256], dir[2048], type[64], opts[1024];
 		if (sscanf(line, "%255s %2047s %63s %1023s", dev, dir, type, opts) != 4)
 			continue;
-		if (controller ? strcmp(type, "cgroup") == 0 && has_option(opts, controller)
-			       : strcmp(type, "cgroup2") == 0) {
-			snprintf(out, outlen, "%s", dir);
-			found = true;
-		}
+		bool v2 = strcmp(type, "cgroup2") == 0;
+		if (!v2 && strcmp(type, "cgroup") != 0)
+			continue;
+		if (nr_cg_mounts == MAX_CGROUP_MOUNTS)
+			step_fail(STEP_CGROUP, "/proc/mounts", 0, "more than %d cgroup mounts",
+				  MAX_CGROUP_MOUNTS);
+		struct cgroup_mount *m = &cg_mounts[nr_cg_mounts++];
+		memcpy(m->dir, dir, sizeof(m->dir));
+		memcpy(m->opts, opts, sizeof(m->opts));
+		m->v2 = v2;
 	}
 	fclose(f);
-	return found;
 }
 
-/* Whether the v1 hierarchy mounted at `mount` carries `controller`. */
-static bool hierarchy_has(const char *mount, const char *controller)
+/* The index of the first v1 hierarchy carrying `controller`, or of the first cgroup2
+ * mount when controller is NULL; -1 if there is none. */
+static int find_cgroup_mount(const char *controller)
 {
-	char m[PATH_MAX];
-	return find_cgroup_mount(controller, m, sizeof(m)) && strcmp(m, mount) == 0;
+	for (unsigned i = 0; i < nr_cg_mounts; i++) {
+		const struct cgroup_mount *m = &cg_mounts[i];
+		if (controller ? !m->v2 && has_option(m->opts, controller) : m->v2)
+			return (int)i;
+	}
+	return -1;
 }
 
 /* Creates mount/rel level by level. On v1 cpuset an empty cpuset.cpus/mems would
@@ -674,44 +689,49 @@ static void setup_cgroups_v1(const struct jail *j)
 {
 	/* One cgroup per hierarchy that a setting names; several controllers may share
 	 * one hierarchy (cpu,cpuacct), which is then set up once. */
-	char done[MAX_CGROUPS][PATH_MAX];
-	unsigned nr_done = 0;
+	bool made[MAX_CGROUP_MOUNTS] = {false};
+	char rel[PATH_MAX];
+	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
 		const struct cgroup_setting *c = &j->cgroups[i];
-		char mount[PATH_MAX], dir[PATH_MAX], file[PATH_MAX + 160];
-		if (!find_cgroup_mount(c->controller, mount, sizeof(mount)))
+		int m = find_cgroup_mount(c->controller);
+		if (m < 0)
 			step_fail(STEP_CGROUP, "/proc/mounts", 0,
 				  "no cgroup v1 hierarchy has the '%s' controller", c->controller);
-		char rel[PATH_MAX];
-		path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
-		path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
-		unsigned k;
-		for (k = 0; k < nr_done; k++)
-			if (strcmp(done[k], dir) == 0)
-				break;
-		if (k == nr_done) {
-			make_cgroup_dirs(mount, rel, hierarchy_has(mount, "cpuset"));
-			snprintf(done[nr_done++], PATH_MAX, "%s", dir);
+		if (!made[m]) {
+			make_cgroup_dirs(cg_mounts[m].dir, rel,
+					 has_option(cg_mounts[m].opts, "cpuset"));
+			made[m] = true;
 		}
-		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s", dir, c->file);
+		char file[PATH_MAX + 160];
+		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s/%s", cg_mounts[m].dir, rel,
+			 c->file);
 		write_file(file, c->value, STEP_CGROUP);
 	}
-	for (unsigned k = 0; k < nr_done; k++)
-		attach(done[k]);
+	for (unsigned m = 0; m < nr_cg_mounts; m++) {
+		if (!made[m])
+			continue;
+		char dir[PATH_MAX];
+		path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", cg_mounts[m].dir, rel);
+		attach(dir);
+	}
 }
 
 static void setup_cgroups_v2(const struct jail *j)
 {
-	char mount[PATH_MAX], rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
-	if (!find_cgroup_mount(NULL, mount, sizeof(mount)))
+	char rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
+	int m = find_cgroup_mount(NULL);
+	if (m < 0)
 		step_fail(STEP_CGROUP, "/proc/mounts", 0, "no cgroup2 file system is mounted");
+	const char *mount = cg_mounts[m].dir;
 	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
 	path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
 
-	/* The controllers the settings name; "cgroup." files are core, always there.
-	 * Checked against the root before anything is created. */
-	char controllers[MAX_CONTROLLERS][32], avail[4096];
-	unsigned nr = 0;
+	/* The controllers the settings name, as one "+a +b" line for subtree_control;
+	 * "cgroup." files are core, always there. Checked against the root before
+	 * anything is created. */
+	char enable[MAX_CGROUPS * (sizeof(j->cgroups[0].controller) + 2)] = "", avail[4096];
+	size_t len = 0;
 	path_fmt(avail_path, sizeof(avail_path), STEP_CGROUP, "%s/cgroup.controllers", mount);
 	read_file(avail_path, avail, sizeof(avail));
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
@@ -724,11 +744,12 @@ static void setup_cgroups_v2(const struct jail *j)
 				  "hierarchy?)",
 				  c);
 		unsigned k;
-		for (k = 0; k < nr; k++)
-			if (strcmp(controllers[k], c) == 0)
+		for (k = 0; k < i; k++)
+			if (strcmp(j->cgroups[k].controller, c) == 0)
 				break;
-		if (k == nr && nr < MAX_CONTROLLERS)
-			snprintf(controllers[nr++], sizeof(controllers[0]), "%s", c);
+		if (k == i)
+			len += (size_t)snprintf(enable + len, sizeof(enable) - len, "%s+%s",
+						len ? " " : "", c);
 	}
 	make_cgroup_dirs(mount, rel, false);
 
@@ -736,20 +757,16 @@ static void setup_cgroups_v2(const struct jail *j)
 	 * ancestor of the jail's cgroup, from the mount root to its parent. */
 	char prefix[PATH_MAX];
 	snprintf(prefix, sizeof(prefix), "%s", mount);
-	for (const char *r = rel;;) {
-		for (unsigned k = 0; k < nr; k++) {
-			char sc[PATH_MAX + 32], plus[40];
-			path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
-			plus[0] = '+';
-			memcpy(plus + 1, controllers[k], sizeof(controllers[k]));
-			write_file(sc, plus, STEP_CGROUP);
-		}
+	for (const char *r = rel; len;) {
+		char sc[PATH_MAX + 32];
+		path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
+		write_file(sc, enable, STEP_CGROUP);
 		const char *slash = strchr(r, '/');
 		if (!slash)
 			break; /* the jail's own cgroup holds the process, not children */
-		size_t len = strlen(prefix);
-		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s", (int)(slash - r),
-			 r);
+		size_t plen = strlen(prefix);
+		path_fmt(prefix + plen, sizeof(prefix) - plen, STEP_CGROUP, "/%.*s",
+			 (int)(slash - r), r);
 		r = slash + 1;
 	}
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
@@ -955,6 +972,7 @@ int main(int argc, char **argv)
 	copy_exec_file(&j);		      /* 3 */
 	join_netns(&j);			      /* 4 */
 	if (j.nr_cgroups) {		      /* 5 */
+		read_cgroup_mounts();
 		if (j.cgroup_version == 1)
 			setup_cgroups_v1(&j);
 		else
