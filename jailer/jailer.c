@@ -539,17 +539,20 @@ static void join_netns(const struct jail *j)
 
 /* --- step 5: cgroups ---------------------------------------------------------------- */
 
-static void write_file(const char *path, const char *value, enum step step)
+/* Writes value to path in one write(). flags adds to O_WRONLY|O_NOFOLLOW, e.g.
+ * O_CREAT|O_EXCL for a new file (made 0644). */
+static void write_file(const char *path, const char *value, int flags, enum step step)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | flags, 0644);
 	if (fd < 0)
 		step_fail(step, path, errno, NULL);
 	size_t len = strlen(value);
+	int shown = (int)strcspn(value, "\n"); /* the error stays one line */
 	ssize_t w = write(fd, value, len);
 	if (w < 0 || (size_t)w != len)
-		step_fail(step, path, w < 0 ? errno : EIO, "writing '%s'", value);
+		step_fail(step, path, w < 0 ? errno : EIO, "writing '%.*s'", shown, value);
 	if (close(fd) < 0)
-		step_fail(step, path, errno, "writing '%s'", value);
+		step_fail(step, path, errno, "writing '%.*s'", shown, value);
 }
 
 /* Reads a small file, without its trailing newline; "" if it cannot be read. */
@@ -668,7 +671,7 @@ static void make_cgroup_dirs(const char *mount, const char *rel, bool cpuset)
 				path_fmt(theirs, sizeof(theirs), STEP_CGROUP, "%s/%s", parent,
 					 files[i]);
 				read_file(theirs, v, sizeof(v));
-				write_file(mine, v, STEP_CGROUP);
+				write_file(mine, v, 0, STEP_CGROUP);
 			}
 		}
 		*s = c;
@@ -682,7 +685,7 @@ static void attach(const char *dir)
 	char path[PATH_MAX + 16], pid[32];
 	path_fmt(path, sizeof(path), STEP_CGROUP, "%s/cgroup.procs", dir);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	write_file(path, pid, STEP_CGROUP);
+	write_file(path, pid, 0, STEP_CGROUP);
 }
 
 static void setup_cgroups_v1(const struct jail *j)
@@ -706,7 +709,7 @@ static void setup_cgroups_v1(const struct jail *j)
 		char file[PATH_MAX + 160];
 		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s/%s", cg_mounts[m].dir, rel,
 			 c->file);
-		write_file(file, c->value, STEP_CGROUP);
+		write_file(file, c->value, 0, STEP_CGROUP);
 	}
 	for (unsigned m = 0; m < nr_cg_mounts; m++) {
 		if (!made[m])
@@ -760,7 +763,7 @@ static void setup_cgroups_v2(const struct jail *j)
 	for (const char *r = rel; len;) {
 		char sc[PATH_MAX + 32];
 		path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
-		write_file(sc, enable, STEP_CGROUP);
+		write_file(sc, enable, 0, STEP_CGROUP);
 		const char *slash = strchr(r, '/');
 		if (!slash)
 			break; /* the jail's own cgroup holds the process, not children */
@@ -772,7 +775,7 @@ static void setup_cgroups_v2(const struct jail *j)
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
 		char file[PATH_MAX + 160];
 		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s", dir, j->cgroups[i].file);
-		write_file(file, j->cgroups[i].value, STEP_CGROUP);
+		write_file(file, j->cgroups[i].value, 0, STEP_CGROUP);
 	}
 	attach(dir);
 }
@@ -853,11 +856,10 @@ static void write_pid_file(const struct jail *j, pid_t pid, enum step step)
 	char path[PATH_MAX], v[32];
 	snprintf(path, sizeof(path), "/%s.pid", j->exec_name);
 	snprintf(v, sizeof(v), "%d\n", (int)pid);
+	/* Anything planted in its place is replaced, never written through. */
 	if (unlink(path) < 0 && errno != ENOENT)
 		step_fail(step, path, errno, NULL);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v) || close(fd) < 0)
-		step_fail(step, path, errno, NULL);
+	write_file(path, v, O_CREAT | O_EXCL, step);
 }
 
 /* The caller gets control back: the jailer forks, the parent records the daemon's pid
