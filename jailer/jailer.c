@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -782,6 +784,30 @@ static void setup_cgroups_v2(const struct jail *j)
 
 /* --- steps 6 and 7: mount namespace and pivot_root ---------------------------------- */
 
+/* Whether / is the initramfs (rootfs), which pivot_root cannot move away from: the
+ * topmost mount on "/" in mountinfo has the type rootfs, and / is ramfs or tmpfs. */
+static bool root_is_rootfs(void)
+{
+	struct statfs sf;
+	if (statfs("/", &sf) < 0 || (sf.f_type != RAMFS_MAGIC && sf.f_type != TMPFS_MAGIC))
+		return false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		step_fail(STEP_PIVOT_ROOT, "/proc/self/mountinfo", errno, NULL);
+	char line[4096], type[64] = "";
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent dev root mountpoint options [optional...] - type source ... */
+		char point[8];
+		if (sscanf(line, "%*s %*s %*s %*s %7s", point) != 1 || strcmp(point, "/") != 0)
+			continue;
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%63s", type) != 1)
+			type[0] = 0;
+	}
+	fclose(f);
+	return strcmp(type, "rootfs") == 0;
+}
+
 static void enter_jail_root(const struct jail *j)
 {
 	if (unshare(CLONE_NEWNS) < 0)
@@ -795,32 +821,29 @@ static void enter_jail_root(const struct jail *j)
 		step_fail(STEP_PIVOT_ROOT, j->root, errno, "bind mount");
 	if (chdir(j->root) < 0)
 		step_fail(STEP_PIVOT_ROOT, j->root, errno, "chdir");
-	if (mkdir("old_root", 0700) < 0 && errno != EEXIST)
-		step_fail(STEP_PIVOT_ROOT, "old_root", errno, "in %s", j->root);
-	if (syscall(SYS_pivot_root, ".", "old_root") < 0) {
+	/* new_root == put_old: the old root ends up stacked on the jail's root, from
+	 * where umount2(".") detaches it; no old_root directory is needed. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
 		/* The initramfs (rootfs) cannot be pivoted away from: the kernel says EINVAL.
-		 * Do what switch_root does instead: move the jail onto / and chroot into it.
-		 * The old root stays mounted underneath, out of reach once the mount
+		 * Only then, do what switch_root does: move the jail onto / and chroot into
+		 * it. The old root stays mounted underneath, out of reach once the mount
 		 * namespace is private and the process has no privileges left. */
-		if (errno != EINVAL)
-			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root");
-		rmdir("old_root");
+		int e = errno;
+		if (e != EINVAL || !root_is_rootfs())
+			step_fail(STEP_PIVOT_ROOT, j->root, e, "pivot_root");
 		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno,
-				  "pivot_root refused (initramfs?); "
-				  "mount --move");
+				  "pivot_root refused (initramfs); mount --move");
 		if (chroot(".") < 0)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
 		if (chdir("/") < 0)
 			step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
 		return;
 	}
+	if (umount2(".", MNT_DETACH) < 0)
+		step_fail(STEP_PIVOT_ROOT, "/", errno, "umount2 of the old root");
 	if (chdir("/") < 0)
 		step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
-	if (umount2("/old_root", MNT_DETACH) < 0)
-		step_fail(STEP_PIVOT_ROOT, "/old_root", errno, "umount2");
-	if (rmdir("/old_root") < 0)
-		step_fail(STEP_PIVOT_ROOT, "/old_root", errno, "rmdir");
 }
 
 /* --- step 8: device nodes ----------------------------------------------------------- */
