@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -35,7 +37,6 @@
 #define JAILER_EXIT_STEP  1 /* a step failed; see README.md for what stays behind */
 #define ID_MAX		  64
 #define MAX_CGROUPS	  32
-#define MAX_CONTROLLERS	  16
 #define DEFAULT_NOFILE	  2048 /* Firecracker's default */
 
 enum step {
@@ -43,13 +44,13 @@ enum step {
 	STEP_JAIL_DIR,
 	STEP_COPY,
 	STEP_NETNS,
-	STEP_RLIMITS,
 	STEP_CGROUP,
 	STEP_MOUNT_NS,
 	STEP_PIVOT_ROOT,
 	STEP_DEVICES,
 	STEP_DAEMONIZE,
 	STEP_PID_NS,
+	STEP_RLIMITS,
 	STEP_PRIVILEGES,
 	STEP_EXEC,
 };
@@ -59,13 +60,13 @@ static const char *const step_names[] = {
     [STEP_JAIL_DIR] = "jail directory",
     [STEP_COPY] = "copy exec file",
     [STEP_NETNS] = "netns",
-    [STEP_RLIMITS] = "rlimits",
     [STEP_CGROUP] = "cgroup",
     [STEP_MOUNT_NS] = "mount namespace",
     [STEP_PIVOT_ROOT] = "pivot_root",
     [STEP_DEVICES] = "devices",
     [STEP_DAEMONIZE] = "daemonize",
     [STEP_PID_NS] = "pid namespace",
+    [STEP_RLIMITS] = "rlimits",
     [STEP_PRIVILEGES] = "drop privileges",
     [STEP_EXEC] = "exec",
 };
@@ -112,7 +113,7 @@ static void usage_error(const char *fmt, ...)
 	exit(JAILER_EXIT_USAGE);
 }
 
-/* "ember-jailer: step 6 (cgroup): /sys/fs/cgroup/...: Permission denied" */
+/* "ember-jailer: step 5 (cgroup): /sys/fs/cgroup/...: Permission denied" */
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
     __attribute__((format(printf, 4, 5), noreturn));
 static void step_fail(enum step step, const char *path, int err, const char *what, ...)
@@ -204,7 +205,7 @@ static bool valid_rel_path(const char *p)
 		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 			return false;
 		for (const char *c = s; c < e; c++)
-			if (*c == '\n' || (unsigned char)*c < 0x20)
+			if ((unsigned char)*c < 0x20)
 				return false;
 		s = *e ? e + 1 : e;
 		if (*e && !*s)
@@ -222,12 +223,14 @@ static void parse_cgroup(struct jail *j, const char *arg)
 	size_t flen = eq ? (size_t)(eq - arg) : 0;
 	const char *dot = eq ? memchr(arg, '.', flen) : NULL;
 	if (!eq || !dot || dot == arg || dot + 1 == eq || flen >= sizeof(c->file) ||
-	    (size_t)(dot - arg) >= sizeof(c->controller) || memchr(arg, '/', flen))
+	    (size_t)(dot - arg) >= sizeof(c->controller))
 		usage_error("--cgroup '%s': expected CONTROLLER.FILE=VALUE, e.g. cpu.shares=512",
 			    arg);
 	for (const char *p = arg; p < eq; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_')
 			usage_error("--cgroup '%s': bad character in the file name", arg);
+	if (!eq[1])
+		usage_error("--cgroup '%s': the value is empty", arg);
 	if (strlen(eq + 1) >= sizeof(c->value) || strchr(eq + 1, '\n'))
 		usage_error("--cgroup '%s': the value must be one line of under %zu bytes", arg,
 			    sizeof(c->value));
@@ -326,7 +329,7 @@ static void parse_args(struct jail *j, int argc, char **argv)
 			}
 			break;
 		case OPT_BASE:
-			if (optarg[0] != '/' || strlen(optarg) > PATH_MAX / 2)
+			if (optarg[0] != '/')
 				usage_error("--chroot-base-dir '%s': expected an absolute path",
 					    optarg);
 			j->base_dir = optarg;
@@ -388,6 +391,22 @@ static void parse_args(struct jail *j, int argc, char **argv)
 		usage_error("--exec-file '%s': expected a file name", j->exec_file);
 	if (!j->parent_cgroup)
 		j->parent_cgroup = j->exec_name;
+	/* The default is checked like a given one: the exec name can hold anything. */
+	if (j->nr_cgroups && !valid_rel_path(j->parent_cgroup))
+		usage_error("--parent-cgroup '%s' (by default the exec file name): expected a "
+			    "plain name; give --parent-cgroup",
+			    j->parent_cgroup);
+	/* Of the core files only the two limits on the subtree: the others (cgroup.procs,
+	 * cgroup.threads, cgroup.type, cgroup.subtree_control, ...) would move processes
+	 * or reshape the hierarchy as root. v1 has no "cgroup" controller to match. */
+	for (unsigned i = 0; j->cgroup_version == 2 && i < j->nr_cgroups; i++) {
+		const char *f = j->cgroups[i].file;
+		if (strcmp(j->cgroups[i].controller, "cgroup") == 0 &&
+		    strcmp(f, "cgroup.max.descendants") != 0 && strcmp(f, "cgroup.max.depth") != 0)
+			usage_error("--cgroup '%s=%s': of the cgroup.* files only "
+				    "cgroup.max.descendants and cgroup.max.depth can be set",
+				    f, j->cgroups[i].value);
+	}
 	int n =
 	    snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base_dir, j->exec_name, j->id);
 	if (n < 0 || (size_t)n >= sizeof(j->root))
@@ -413,6 +432,9 @@ static void close_inherited_fds(struct jail *j)
 	}
 	if (clearenv() != 0)
 		step_fail(STEP_FDS, NULL, 0, "cannot clear the environment");
+	/* The modes below (0755 directories) are meant as given, whatever umask the
+	 * caller had: under 077 the jailed user could not even reach its own root. */
+	umask(022);
 	if (j->daemonize) {
 		/* Opened now: there is no /dev/null inside the jail. */
 		j->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -517,34 +539,22 @@ static void join_netns(const struct jail *j)
 	close(fd);
 }
 
-/* --- step 5: resource limits -------------------------------------------------------- */
+/* --- step 5: cgroups ---------------------------------------------------------------- */
 
-static void set_rlimits(const struct jail *j)
+/* Writes value to path in one write(). flags adds to O_WRONLY|O_NOFOLLOW, e.g.
+ * O_CREAT|O_EXCL for a new file (made 0644). */
+static void write_file(const char *path, const char *value, int flags, enum step step)
 {
-	struct rlimit nofile = {j->nofile, j->nofile};
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu", (unsigned long long)j->nofile);
-	if (j->have_fsize) {
-		struct rlimit fsize = {j->fsize, j->fsize};
-		if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
-			step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
-				  (unsigned long long)j->fsize);
-	}
-}
-
-/* --- step 6: cgroups ---------------------------------------------------------------- */
-
-static void write_file(const char *path, const char *value, enum step step)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | flags, 0644);
 	if (fd < 0)
 		step_fail(step, path, errno, NULL);
 	size_t len = strlen(value);
+	int shown = (int)strcspn(value, "\n"); /* the error stays one line */
 	ssize_t w = write(fd, value, len);
 	if (w < 0 || (size_t)w != len)
-		step_fail(step, path, w < 0 ? errno : EIO, "writing '%s'", value);
+		step_fail(step, path, w < 0 ? errno : EIO, "writing '%.*s'", shown, value);
 	if (close(fd) < 0)
-		step_fail(step, path, errno, "writing '%s'", value);
+		step_fail(step, path, errno, "writing '%.*s'", shown, value);
 }
 
 /* Reads a small file, without its trailing newline; "" if it cannot be read. */
@@ -590,34 +600,50 @@ static bool has_word(const char *list, const char *word)
 	return false;
 }
 
-/* The mount point of the v1 hierarchy carrying `controller`, or of cgroup2 when
- * controller is NULL. */
-static bool find_cgroup_mount(const char *controller, char *out, size_t outlen)
+/* The cgroup file systems in /proc/mounts, read once for the whole step. */
+#define MAX_CGROUP_MOUNTS 64
+struct cgroup_mount {
+	char dir[2048];
+	char opts[1024];
+	bool v2;
+};
+static struct cgroup_mount cg_mounts[MAX_CGROUP_MOUNTS];
+static unsigned nr_cg_mounts;
+
+static void read_cgroup_mounts(void)
 {
 	FILE *f = fopen("/proc/mounts", "re");
 	if (!f)
 		step_fail(STEP_CGROUP, "/proc/mounts", errno, NULL);
 	char line[4096];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char dev[256], dir[2048], type[64], opts[1024];
 		if (sscanf(line, "%255s %2047s %63s %1023s", dev, dir, type, opts) != 4)
 			continue;
-		if (controller ? strcmp(type, "cgroup") == 0 && has_option(opts, controller)
-			       : strcmp(type, "cgroup2") == 0) {
-			snprintf(out, outlen, "%s", dir);
-			found = true;
-		}
+		bool v2 = strcmp(type, "cgroup2") == 0;
+		if (!v2 && strcmp(type, "cgroup") != 0)
+			continue;
+		if (nr_cg_mounts == MAX_CGROUP_MOUNTS)
+			step_fail(STEP_CGROUP, "/proc/mounts", 0, "more than %d cgroup mounts",
+				  MAX_CGROUP_MOUNTS);
+		struct cgroup_mount *m = &cg_mounts[nr_cg_mounts++];
+		memcpy(m->dir, dir, sizeof(m->dir));
+		memcpy(m->opts, opts, sizeof(m->opts));
+		m->v2 = v2;
 	}
 	fclose(f);
-	return found;
 }
 
-/* Whether the v1 hierarchy mounted at `mount` carries `controller`. */
-static bool hierarchy_has(const char *mount, const char *controller)
+/* The index of the first v1 hierarchy carrying `controller`, or of the first cgroup2
+ * mount when controller is NULL; -1 if there is none. */
+static int find_cgroup_mount(const char *controller)
 {
-	char m[PATH_MAX];
-	return find_cgroup_mount(controller, m, sizeof(m)) && strcmp(m, mount) == 0;
+	for (unsigned i = 0; i < nr_cg_mounts; i++) {
+		const struct cgroup_mount *m = &cg_mounts[i];
+		if (controller ? !m->v2 && has_option(m->opts, controller) : m->v2)
+			return (int)i;
+	}
+	return -1;
 }
 
 /* Creates mount/rel level by level. On v1 cpuset an empty cpuset.cpus/mems would
@@ -647,7 +673,7 @@ static void make_cgroup_dirs(const char *mount, const char *rel, bool cpuset)
 				path_fmt(theirs, sizeof(theirs), STEP_CGROUP, "%s/%s", parent,
 					 files[i]);
 				read_file(theirs, v, sizeof(v));
-				write_file(mine, v, STEP_CGROUP);
+				write_file(mine, v, 0, STEP_CGROUP);
 			}
 		}
 		*s = c;
@@ -661,51 +687,56 @@ static void attach(const char *dir)
 	char path[PATH_MAX + 16], pid[32];
 	path_fmt(path, sizeof(path), STEP_CGROUP, "%s/cgroup.procs", dir);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	write_file(path, pid, STEP_CGROUP);
+	write_file(path, pid, 0, STEP_CGROUP);
 }
 
 static void setup_cgroups_v1(const struct jail *j)
 {
 	/* One cgroup per hierarchy that a setting names; several controllers may share
 	 * one hierarchy (cpu,cpuacct), which is then set up once. */
-	char done[MAX_CGROUPS][PATH_MAX];
-	unsigned nr_done = 0;
+	bool made[MAX_CGROUP_MOUNTS] = {false};
+	char rel[PATH_MAX];
+	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
 		const struct cgroup_setting *c = &j->cgroups[i];
-		char mount[PATH_MAX], dir[PATH_MAX], file[PATH_MAX + 160];
-		if (!find_cgroup_mount(c->controller, mount, sizeof(mount)))
+		int m = find_cgroup_mount(c->controller);
+		if (m < 0)
 			step_fail(STEP_CGROUP, "/proc/mounts", 0,
 				  "no cgroup v1 hierarchy has the '%s' controller", c->controller);
-		char rel[PATH_MAX];
-		path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
-		path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
-		unsigned k;
-		for (k = 0; k < nr_done; k++)
-			if (strcmp(done[k], dir) == 0)
-				break;
-		if (k == nr_done) {
-			make_cgroup_dirs(mount, rel, hierarchy_has(mount, "cpuset"));
-			snprintf(done[nr_done++], PATH_MAX, "%s", dir);
+		if (!made[m]) {
+			make_cgroup_dirs(cg_mounts[m].dir, rel,
+					 has_option(cg_mounts[m].opts, "cpuset"));
+			made[m] = true;
 		}
-		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s", dir, c->file);
-		write_file(file, c->value, STEP_CGROUP);
+		char file[PATH_MAX + 160];
+		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s/%s", cg_mounts[m].dir, rel,
+			 c->file);
+		write_file(file, c->value, 0, STEP_CGROUP);
 	}
-	for (unsigned k = 0; k < nr_done; k++)
-		attach(done[k]);
+	for (unsigned m = 0; m < nr_cg_mounts; m++) {
+		if (!made[m])
+			continue;
+		char dir[PATH_MAX];
+		path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", cg_mounts[m].dir, rel);
+		attach(dir);
+	}
 }
 
 static void setup_cgroups_v2(const struct jail *j)
 {
-	char mount[PATH_MAX], rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
-	if (!find_cgroup_mount(NULL, mount, sizeof(mount)))
+	char rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
+	int m = find_cgroup_mount(NULL);
+	if (m < 0)
 		step_fail(STEP_CGROUP, "/proc/mounts", 0, "no cgroup2 file system is mounted");
+	const char *mount = cg_mounts[m].dir;
 	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
 	path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
 
-	/* The controllers the settings name; "cgroup." files are core, always there.
-	 * Checked against the root before anything is created. */
-	char controllers[MAX_CONTROLLERS][32], avail[4096];
-	unsigned nr = 0;
+	/* The controllers the settings name, as one "+a +b" line for subtree_control;
+	 * "cgroup." files are core, always there. Checked against the root before
+	 * anything is created. */
+	char enable[MAX_CGROUPS * (sizeof(j->cgroups[0].controller) + 2)] = "", avail[4096];
+	size_t len = 0;
 	path_fmt(avail_path, sizeof(avail_path), STEP_CGROUP, "%s/cgroup.controllers", mount);
 	read_file(avail_path, avail, sizeof(avail));
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
@@ -718,11 +749,12 @@ static void setup_cgroups_v2(const struct jail *j)
 				  "hierarchy?)",
 				  c);
 		unsigned k;
-		for (k = 0; k < nr; k++)
-			if (strcmp(controllers[k], c) == 0)
+		for (k = 0; k < i; k++)
+			if (strcmp(j->cgroups[k].controller, c) == 0)
 				break;
-		if (k == nr && nr < MAX_CONTROLLERS)
-			snprintf(controllers[nr++], sizeof(controllers[0]), "%s", c);
+		if (k == i)
+			len += (size_t)snprintf(enable + len, sizeof(enable) - len, "%s+%s",
+						len ? " " : "", c);
 	}
 	make_cgroup_dirs(mount, rel, false);
 
@@ -730,31 +762,51 @@ static void setup_cgroups_v2(const struct jail *j)
 	 * ancestor of the jail's cgroup, from the mount root to its parent. */
 	char prefix[PATH_MAX];
 	snprintf(prefix, sizeof(prefix), "%s", mount);
-	for (const char *r = rel;;) {
-		for (unsigned k = 0; k < nr; k++) {
-			char sc[PATH_MAX + 32], plus[40];
-			path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
-			plus[0] = '+';
-			memcpy(plus + 1, controllers[k], sizeof(controllers[k]));
-			write_file(sc, plus, STEP_CGROUP);
-		}
+	for (const char *r = rel; len;) {
+		char sc[PATH_MAX + 32];
+		path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
+		write_file(sc, enable, 0, STEP_CGROUP);
 		const char *slash = strchr(r, '/');
 		if (!slash)
 			break; /* the jail's own cgroup holds the process, not children */
-		size_t len = strlen(prefix);
-		path_fmt(prefix + len, sizeof(prefix) - len, STEP_CGROUP, "/%.*s", (int)(slash - r),
-			 r);
+		size_t plen = strlen(prefix);
+		path_fmt(prefix + plen, sizeof(prefix) - plen, STEP_CGROUP, "/%.*s",
+			 (int)(slash - r), r);
 		r = slash + 1;
 	}
 	for (unsigned i = 0; i < j->nr_cgroups; i++) {
 		char file[PATH_MAX + 160];
 		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s", dir, j->cgroups[i].file);
-		write_file(file, j->cgroups[i].value, STEP_CGROUP);
+		write_file(file, j->cgroups[i].value, 0, STEP_CGROUP);
 	}
 	attach(dir);
 }
 
-/* --- steps 7 and 8: mount namespace and pivot_root ---------------------------------- */
+/* --- steps 6 and 7: mount namespace and pivot_root ---------------------------------- */
+
+/* Whether / is the initramfs (rootfs), which pivot_root cannot move away from: the
+ * topmost mount on "/" in mountinfo has the type rootfs, and / is ramfs or tmpfs. */
+static bool root_is_rootfs(void)
+{
+	struct statfs sf;
+	if (statfs("/", &sf) < 0 || (sf.f_type != RAMFS_MAGIC && sf.f_type != TMPFS_MAGIC))
+		return false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		step_fail(STEP_PIVOT_ROOT, "/proc/self/mountinfo", errno, NULL);
+	char line[4096], type[64] = "";
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent dev root mountpoint options [optional...] - type source ... */
+		char point[8];
+		if (sscanf(line, "%*s %*s %*s %*s %7s", point) != 1 || strcmp(point, "/") != 0)
+			continue;
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%63s", type) != 1)
+			type[0] = 0;
+	}
+	fclose(f);
+	return strcmp(type, "rootfs") == 0;
+}
 
 static void enter_jail_root(const struct jail *j)
 {
@@ -769,35 +821,32 @@ static void enter_jail_root(const struct jail *j)
 		step_fail(STEP_PIVOT_ROOT, j->root, errno, "bind mount");
 	if (chdir(j->root) < 0)
 		step_fail(STEP_PIVOT_ROOT, j->root, errno, "chdir");
-	if (mkdir("old_root", 0700) < 0 && errno != EEXIST)
-		step_fail(STEP_PIVOT_ROOT, "old_root", errno, "in %s", j->root);
-	if (syscall(SYS_pivot_root, ".", "old_root") < 0) {
+	/* new_root == put_old: the old root ends up stacked on the jail's root, from
+	 * where umount2(".") detaches it; no old_root directory is needed. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
 		/* The initramfs (rootfs) cannot be pivoted away from: the kernel says EINVAL.
-		 * Do what switch_root does instead: move the jail onto / and chroot into it.
-		 * The old root stays mounted underneath, out of reach once the mount
+		 * Only then, do what switch_root does: move the jail onto / and chroot into
+		 * it. The old root stays mounted underneath, out of reach once the mount
 		 * namespace is private and the process has no privileges left. */
-		if (errno != EINVAL)
-			step_fail(STEP_PIVOT_ROOT, j->root, errno, "pivot_root");
-		rmdir("old_root");
+		int e = errno;
+		if (e != EINVAL || !root_is_rootfs())
+			step_fail(STEP_PIVOT_ROOT, j->root, e, "pivot_root");
 		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno,
-				  "pivot_root refused (initramfs?); "
-				  "mount --move");
+				  "pivot_root refused (initramfs); mount --move");
 		if (chroot(".") < 0)
 			step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
 		if (chdir("/") < 0)
 			step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
 		return;
 	}
+	if (umount2(".", MNT_DETACH) < 0)
+		step_fail(STEP_PIVOT_ROOT, "/", errno, "umount2 of the old root");
 	if (chdir("/") < 0)
 		step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
-	if (umount2("/old_root", MNT_DETACH) < 0)
-		step_fail(STEP_PIVOT_ROOT, "/old_root", errno, "umount2");
-	if (rmdir("/old_root") < 0)
-		step_fail(STEP_PIVOT_ROOT, "/old_root", errno, "rmdir");
 }
 
-/* --- step 9: device nodes ----------------------------------------------------------- */
+/* --- step 8: device nodes ----------------------------------------------------------- */
 
 static void make_devices(const struct jail *j)
 {
@@ -823,18 +872,17 @@ static void make_devices(const struct jail *j)
 	}
 }
 
-/* --- steps 10 to 13 ------------------------------------------------------------------ */
+/* --- steps 9 to 13 ------------------------------------------------------------------- */
 
 static void write_pid_file(const struct jail *j, pid_t pid, enum step step)
 {
 	char path[PATH_MAX], v[32];
 	snprintf(path, sizeof(path), "/%s.pid", j->exec_name);
 	snprintf(v, sizeof(v), "%d\n", (int)pid);
+	/* Anything planted in its place is replaced, never written through. */
 	if (unlink(path) < 0 && errno != ENOENT)
 		step_fail(step, path, errno, NULL);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v) || close(fd) < 0)
-		step_fail(step, path, errno, NULL);
+	write_file(path, v, O_CREAT | O_EXCL, step);
 }
 
 /* The caller gets control back: the jailer forks, the parent records the daemon's pid
@@ -858,6 +906,23 @@ static void daemonize(struct jail *j)
 			step_fail(STEP_DAEMONIZE, "/dev/null", errno, "dup2");
 	close(j->devnull);
 	j->devnull = -1;
+}
+
+/* --- step 11: resource limits ------------------------------------------------------- */
+
+/* Set last, in the process that execs: the jailer's own work (the pid file, reading
+ * /proc/mounts, ...) never runs under the user's limits. */
+static void set_rlimits(const struct jail *j)
+{
+	struct rlimit nofile = {j->nofile, j->nofile};
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu", (unsigned long long)j->nofile);
+	if (j->have_fsize) {
+		struct rlimit fsize = {j->fsize, j->fsize};
+		if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+			step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
+				  (unsigned long long)j->fsize);
+	}
 }
 
 static void drop_privileges(const struct jail *j)
@@ -931,18 +996,19 @@ int main(int argc, char **argv)
 	mkdir_p(j.root, 0755, STEP_JAIL_DIR); /* 2 */
 	copy_exec_file(&j);		      /* 3 */
 	join_netns(&j);			      /* 4 */
-	set_rlimits(&j);		      /* 5 */
-	if (j.nr_cgroups) {		      /* 6 */
+	if (j.nr_cgroups) {		      /* 5 */
+		read_cgroup_mounts();
 		if (j.cgroup_version == 1)
 			setup_cgroups_v1(&j);
 		else
 			setup_cgroups_v2(&j);
 	}
-	enter_jail_root(&j); /* 7, 8 */
-	make_devices(&j);    /* 9 */
-	daemonize(&j);	     /* 10 */
+	enter_jail_root(&j); /* 6, 7 */
+	make_devices(&j);    /* 8 */
+	daemonize(&j);	     /* 9 */
 	/* unshare(CLONE_NEWPID) needs CAP_SYS_ADMIN, so it comes before the drop. */
-	new_pid_namespace(&j); /* 11 */
+	new_pid_namespace(&j); /* 10 */
+	set_rlimits(&j);       /* 11 */
 	drop_privileges(&j);   /* 12 */
 	exec_vmm(&j);	       /* 13 */
 	return JAILER_EXIT_STEP;

@@ -106,6 +106,17 @@ else
 	[ -z "$why" ] && pass basic || fail basic "$why"
 fi
 
+# --- 1b. the caller's umask does not reach the jail ----------------------------------
+out=$(umask 077 && timeout 10 "$J" --id um --exec-file "$PROBE" --uid 65534 --gid 65534 \
+	--chroot-base-dir "$base" -- --exit 5 2>&1 </dev/null)
+rc=$?
+why=""
+[ $rc = 5 ] || why="rc $rc (want 5), said: $(printf '%s' "$out" | head -c 200)"
+for d in jailprobe/um jailprobe/um/root jailprobe/um/root/dev jailprobe/um/root/dev/net; do
+	[ "$(stat -c %a "$base/$d" 2>/dev/null)" = 755 ] || why="$why $d is $(stat -c %a "$base/$d" 2>/dev/null)"
+done
+[ -z "$why" ] && pass umask_077 || fail umask_077 "$why"
+
 # --- 2. new pid ns, netns, cgroup v1, rlimits ----------------------------------------
 netns=$tag
 if ! ip netns add "$netns" 2>/dev/null; then
@@ -228,6 +239,42 @@ else
 fi
 [ -z "$why" ] && pass daemonize || fail daemonize "$why"
 
+# --- 5b. rlimits bind the VMM only, never the jailer working as root ----------------
+# fsize=2 once killed the jailer with SIGXFSZ while it wrote the pid file.
+timeout 10 "$J" --id rl1 --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+	--daemonize --resource-limit fsize=2 -- --sleep 30 >"$work/rl1.out" 2>&1
+rc=$?
+pidfile=$base/jailprobe/rl1/root/jailprobe.pid
+p=$(cat "$pidfile" 2>/dev/null)
+[ -z "$p" ] || pids+=("$p")
+why=""
+[ $rc = 0 ] || why="jailer rc $rc: $(head -c 200 "$work/rl1.out")"
+grep -Eqx '[0-9]+' "$pidfile" 2>/dev/null || why="$why pid file holds '$p'"
+if [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = jailprobe ]; then
+	grep -Eq '^Max file size +2 +2 ' "/proc/$p/limits" || why="$why VMM fsize not 2"
+else
+	why="$why no daemon"
+fi
+[ -z "$why" ] && pass rlimit_fsize_daemonize || fail rlimit_fsize_daemonize "$why"
+
+# no-file=3 once made the jailer fail to open /proc/mounts in the cgroup step.
+pm=$(v1_mount pids)
+if [ -z "$pm" ]; then
+	skip rlimit_nofile_cgroup "no cgroup v1 pids hierarchy"
+else
+	cg_dirs+=("$pm/$tag-rl")
+	out=$(timeout 10 "$J" --id rl2 --exec-file "$PROBE" --uid 65534 --gid 65534 \
+		--chroot-base-dir "$base" --parent-cgroup "$tag-rl" --cgroup pids.max=10 \
+		--resource-limit no-file=3 -- --exit 0 2>&1 </dev/null)
+	rc=$?
+	if [ $rc = 0 ] && printf '%s\n' "$out" | grep -q '^rlimit nofile=3 ' &&
+		[ "$(cat "$pm/$tag-rl/rl2/pids.max")" = 10 ]; then
+		pass rlimit_nofile_cgroup
+	else
+		fail rlimit_nofile_cgroup "rc $rc, said: $(printf '%s' "$out" | head -c 200)"
+	fi
+fi
+
 # --- 6. one error per bad argument ----------------------------------------------------
 ln -s "$PROBE" "$work/link"
 cp "$PROBE" "$work/hard1" && ln "$work/hard1" "$work/hard2"
@@ -256,7 +303,15 @@ neg base_relative 2 "--chroot-base-dir 'rel': expected an absolute path" --id x 
 neg cgroup_version 2 "--cgroup-version '3': expected 1 or 2" --id x "${ok[@]}" --cgroup-version 3
 neg cgroup_format 2 "--cgroup 'cpushares': expected CONTROLLER.FILE=VALUE" --id x "${ok[@]}" --cgroup cpushares
 neg cgroup_path 2 "--cgroup '../x.y=1'" --id x "${ok[@]}" --cgroup ../x.y=1
+# A pid that cannot exist: were the file accepted, no real process would be moved.
+neg cgroup_v2_core 2 "--cgroup 'cgroup.procs=2147483647': of the cgroup.\* files only cgroup.max.descendants and cgroup.max.depth" --id x "${ok[@]}" --cgroup-version 2 --cgroup cgroup.procs=2147483647
+neg cgroup_empty_value 2 "--cgroup 'memory.max=': the value is empty" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=
 neg parent_dotdot 2 "--parent-cgroup '../up'" --id x "${ok[@]}" --parent-cgroup ../up
+# The default parent cgroup is the exec file name, checked like a given one.
+cp "$PROBE" "$work/tab$(printf '\t')name"
+pm=$(v1_mount pids)
+[ -z "$pm" ] || cg_dirs+=("$pm/tab$(printf '\t')name") # made only if the check is missing
+neg parent_default 2 "--parent-cgroup 'tab.name' \(by default the exec file name\)" --id x --exec-file "$work/tab$(printf '\t')name" --uid 1 --gid 1 --chroot-base-dir "$base" --cgroup pids.max=5
 neg rlimit_kind 2 "--resource-limit 'stack=5': unknown resource" --id x "${ok[@]}" --resource-limit stack=5
 neg rlimit_value 2 "--resource-limit 'fsize=lots': expected fsize=N or no-file=N" --id x "${ok[@]}" --resource-limit fsize=lots
 neg unknown_option 2 "unknown option '--bogus'" --id x "${ok[@]}" --bogus
@@ -266,9 +321,9 @@ neg exec_symlink 1 "step 3 \(copy exec file\): $work/link: is a symbolic link" -
 neg exec_hardlink 1 "step 3 \(copy exec file\): $work/hard1: has 2 hard links" --id x --exec-file "$work/hard1" --uid 1 --gid 1 --chroot-base-dir "$base"
 neg exec_absent 1 "step 3 \(copy exec file\): $work/absent: No such file" --id x --exec-file "$work/absent" --uid 1 --gid 1 --chroot-base-dir "$base"
 neg netns_absent 1 "step 4 \(netns\): $work/nons: No such file" --id x "${ok[@]}" --netns "$work/nons"
-neg cgroup_v1_unknown 1 "step 6 \(cgroup\): /proc/mounts: no cgroup v1 hierarchy has the 'nosuch' controller" --id x "${ok[@]}" --cgroup nosuch.value=1
+neg cgroup_v1_unknown 1 "step 5 \(cgroup\): /proc/mounts: no cgroup v1 hierarchy has the 'nosuch' controller" --id x "${ok[@]}" --cgroup nosuch.value=1
 if [ -n "$v2" ] && ! grep -qw memory "$v2/cgroup.controllers"; then
-	neg cgroup_v2_unavailable 1 "step 6 \(cgroup\): $v2/cgroup.controllers: controller 'memory' is not available" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=1M
+	neg cgroup_v2_unavailable 1 "step 5 \(cgroup\): $v2/cgroup.controllers: controller 'memory' is not available" --id x "${ok[@]}" --cgroup-version 2 --cgroup memory.max=1M
 fi
 # A file where the jail directory should be.
 mkdir -p "$work/blocked/jailprobe" && : >"$work/blocked/jailprobe/x"
