@@ -223,8 +223,21 @@ held = []
 for i in range(64):
     s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); held.append(s)
 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-s.sendall(b"GET / HTTP/1.1\r\n\r\n")
-first = s.recv(4096).split(b"\r\n")[0].decode()
+first = ""
+# the whole 503 is there: a body of exactly Content-Length bytes with the fault_message
+resp = b""
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk: break
+        resp += chunk
+except ConnectionResetError:
+    pass
+head, _, body = resp.partition(b"\r\n\r\n")
+clen = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+if clen != [len(body)] or body != b'{"fault_message":"too many API connections"}':
+    first += " bad-503 %r" % resp
+first = resp.split(b"\r\n")[0].decode() + first
 # every held connection is still served
 ok = 0
 for h in held:

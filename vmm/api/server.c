@@ -193,14 +193,21 @@ static void queue_response(struct conn *c, int status, const char *body, size_t 
 		c->close_after = true;
 }
 
-static void queue_error(struct conn *c, int status, const char *msg)
+/* Writes a whole `Connection: close` error response with a fault_message body to o. */
+static void write_error(struct json_out *o, int status, const char *msg)
 {
 	struct json_out b = {0};
 	json_out__raw(&b, "{\"fault_message\":", 17);
 	json_out__str(&b, msg);
 	json_out__raw(&b, "}", 1);
-	queue_response(c, status, b.buf, b.len, false);
+	http__write_response(o, status, b.buf, b.len, false);
 	json_out__free(&b);
+}
+
+static void queue_error(struct conn *c, int status, const char *msg)
+{
+	write_error(&c->out, status, msg);
+	c->close_after = true;
 	c->state = CONN_WRITING;
 }
 
@@ -410,12 +417,14 @@ static void on_accept(struct api_server *s)
 		if (fd < 0)
 			return;
 		if (s->nconns == s->max_conns) {
-			static const char busy[] =
-			    "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-			    "Content-Type: application/json\r\nContent-Length: 46\r\n\r\n"
-			    "{\"fault_message\":\"too many API connections\"}\n";
-			ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)w;
+			struct json_out busy = {0};
+			write_error(&busy, 503, "too many API connections");
+			if (!busy.oom) {
+				ssize_t w =
+				    send(fd, busy.buf, busy.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void)w;
+			}
+			json_out__free(&busy);
 			close(fd);
 			continue;
 		}
