@@ -428,6 +428,32 @@ static void test_logger_and_metrics(void)
 	log__set_level(LOG_ERROR);
 }
 
+/* properties arrive with any whitespace; the metrics file holds one object a line. */
+static void test_metrics_properties_compacted(void)
+{
+	fresh();
+	char b[400], path[200];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	unlink(path);
+	snprintf(b, sizeof(b),
+		 "{\"metrics_path\":\"%s\",\"properties\":{\n  \"k\" : \"v w\",\r\n\t\"q\":"
+		 "\"a\\\" b\"\n}}",
+		 path);
+	CHECK_EQ(PUT("/metrics", b), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
+	CHECK(strchr(last, '\n') == NULL);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	char line[4096] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	CHECK(n > 0 && line[n - 1] == '\n');
+	CHECK(strchr(line, '\n') == line + n - 1);
+	CHECK(strstr(line, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
+}
+
 static void test_actions_and_lifecycle(void)
 {
 	fresh();
@@ -574,5 +600,6 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
-	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
-	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))
+	   CHECK_CASE(test_metrics_properties_compacted), CHECK_CASE(test_actions_and_lifecycle),
+	   CHECK_CASE(test_patch_devices_after_boot), CHECK_CASE(test_config_file_round_trip),
+	   CHECK_CASE(test_config_file_rejections))

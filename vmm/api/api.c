@@ -467,6 +467,33 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 	return 0;
 }
 
+/* Copies validated JSON text without the whitespace outside strings; -1 if it does not fit. */
+static int compact_json(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	bool in_str = false, esc = false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			continue;
+		} else if (ch == '"') {
+			in_str = true;
+		}
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 static int h_metrics(struct api *a, struct api_config *c, const struct json_doc *d, unsigned obj,
 		     const char *id, char *err, size_t errlen)
 {
@@ -490,10 +517,10 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 			if (d->toks[k].type != JSON_STRING)
 				return error__set(err, errlen,
 						  "properties: values must be strings");
-		if (p->len >= sizeof(m.properties))
+		/* Kept compacted: it is written inside one-object-per-line output. */
+		if (compact_json(d->text + p->start, p->len, m.properties, sizeof(m.properties)))
 			return error__set(err, errlen, "properties: longer than %zu bytes",
 					  sizeof(m.properties) - 1);
-		memcpy(m.properties, d->text + p->start, p->len);
 	}
 	if (a->dry_files) {
 		c->metrics = m;
