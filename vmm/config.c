@@ -70,6 +70,11 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->kernel_path[0] == '\0')
 		return error__set(err, errlen, "kernel_image_path: no kernel image given");
+	return config__validate_pending(cfg, err, errlen);
+}
+
+int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen)
+{
 	if (cfg->vcpus < 1 || cfg->vcpus > CONFIG_MAX_VCPUS)
 		return error__set(err, errlen, "vcpu_count: %u is out of range 1..%d", cfg->vcpus,
 				  CONFIG_MAX_VCPUS);

@@ -205,12 +205,8 @@ int main(int argc, char **argv)
 	bool start_now = !opts->api_sock || opts->config_file;
 	if (!opts->config_file) {
 		/* With only an API socket the kernel may come later, by PUT /boot-source. */
-		bool later = opts->api_sock && !opts->vm.kernel_path[0];
-		if (later)
-			opts->vm.kernel_path[0] = '/';
-		int bad = config__validate(&opts->vm, err, sizeof(err));
-		if (later)
-			opts->vm.kernel_path[0] = '\0';
+		int bad = opts->api_sock ? config__validate_pending(&opts->vm, err, sizeof(err))
+					 : config__validate(&opts->vm, err, sizeof(err));
 		if (bad) {
 			pr_err("%s", err);
 			return EXIT_USAGE;

@@ -165,19 +165,6 @@ static int check_readable(const char *field, const char *path, bool write, char 
 	return 0;
 }
 
-/* Rules that need the whole configuration, run on every candidate. The kernel
- * may legitimately be missing until InstanceStart, so it is not required here. */
-static int validate_partial(struct vm_config *c, char *err, size_t errlen)
-{
-	bool no_kernel = c->kernel_path[0] == '\0';
-	if (no_kernel)
-		c->kernel_path[0] = '/';
-	int rc = config__validate(c, err, errlen);
-	if (no_kernel)
-		c->kernel_path[0] = '\0';
-	return rc;
-}
-
 /* --- handlers: each applies one body to a candidate configuration ------------------ */
 
 typedef int (*body_fn)(struct api *a, struct api_config *c, const struct json_doc *d, unsigned obj,
@@ -855,7 +842,7 @@ static int apply(struct api *a, body_fn fn, const struct json_doc *d, unsigned o
 {
 	a->scratch = a->cfg;
 	if (fn(a, &a->scratch, d, obj, id, err, errlen) ||
-	    validate_partial(&a->scratch.vm, err, errlen))
+	    config__validate_pending(&a->scratch.vm, err, errlen))
 		return -1;
 	a->cfg = a->scratch;
 	return 0;
