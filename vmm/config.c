@@ -51,6 +51,19 @@ int config__check_id(const char *field, const char *id, char *err, size_t errlen
 	return 0;
 }
 
+int config__parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int config__parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -233,10 +246,8 @@ static int vsock_kv(void *ctx, const char *key, const char *value, char *err, si
 {
 	struct vsock_config *v = ctx;
 	if (strcmp(key, "cid") == 0 && value) {
-		char *end;
-		errno = 0;
-		unsigned long cid = strtoul(value, &end, 10);
-		if (errno || *end || end == value || cid > UINT32_MAX)
+		unsigned long long cid;
+		if (config__parse_u64(value, UINT32_MAX, &cid))
 			return error__set(err, errlen, "--vsock cid: '%s' is not a number", value);
 		v->guest_cid = (uint32_t)cid;
 		return 0;

@@ -147,5 +147,32 @@ static void validate_pending(void)
 	CHECK(c.kernel_path[0] == '\0');
 }
 
+/* Numbers from the command line: plain decimal only. */
+static void parse_u64_strict(void)
+{
+	unsigned long long v = 7;
+	CHECK_EQ(config__parse_u64("42", 100, &v), 0);
+	CHECK_EQ(v, 42);
+	CHECK_EQ(config__parse_u64("100", 100, &v), 0);
+	CHECK_EQ(config__parse_u64("101", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("-1", ~0ull, &v), -1);
+	CHECK_EQ(config__parse_u64(" 1", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("+1", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("1x", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("18446744073709551616", ~0ull, &v), -1);
+	CHECK_EQ(v, 100);
+	/* --vsock cid= goes through it: strtoul wrapped these around to 3. */
+	CHECK_EQ(
+	    parse_and_validate("--kernel", "/k", "--vsock", "cid=-18446744073709551613,uds=/v"),
+	    -1);
+	CHECK(strstr(err, "cid") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid= 3,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=+3,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=4294967296,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/v"), 0);
+}
+
 CHECK_MAIN("config", CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects), CHECK_CASE(device_specs),
-	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending))
+	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
+	   CHECK_CASE(parse_u64_strict))
