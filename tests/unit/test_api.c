@@ -454,6 +454,42 @@ static void test_metrics_properties_compacted(void)
 	CHECK(strstr(line, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
 }
 
+/* The command line's --metrics-path and start are not client requests. */
+static void test_set_metrics_and_start_directly(void)
+{
+	fresh();
+	char path[200], err[300];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	unlink(path);
+	CHECK_EQ(api__set_metrics(a, "/nonexistent/dir/m", err, sizeof(err)), -1);
+	CHECK(strstr(err, "metrics_path") != NULL);
+	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), 0);
+	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), -1);
+	CHECK(strstr(err, "already") != NULL);
+	CHECK_FAULT(PUT("/metrics", "{\"metrics_path\":\"/tmp/x\"}"), 400, "already");
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK(strstr(err, "kernel_image_path") != NULL);
+	boot_source();
+	fail_start = 1;
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK(strstr(err, "not an ELF") != NULL);
+	fail_start = 0;
+	CHECK_EQ(api__start(a, err, sizeof(err)), 0);
+	CHECK_EQ(starts, 1);
+	CHECK_EQ(GET("/"), 200);
+	CHECK(strstr(last, "\"state\":\"Running\"") != NULL);
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(starts, 1);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	char line[4096] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	/* only the PUT /metrics above counts, failed, and the PUT /actions */
+	CHECK(strstr(line, "\"metrics_count\":1,\"metrics_fails\":1") != NULL);
+}
+
 static void test_actions_and_lifecycle(void)
 {
 	fresh();
@@ -600,6 +636,7 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
-	   CHECK_CASE(test_metrics_properties_compacted), CHECK_CASE(test_actions_and_lifecycle),
+	   CHECK_CASE(test_metrics_properties_compacted),
+	   CHECK_CASE(test_set_metrics_and_start_directly), CHECK_CASE(test_actions_and_lifecycle),
 	   CHECK_CASE(test_patch_devices_after_boot), CHECK_CASE(test_config_file_round_trip),
 	   CHECK_CASE(test_config_file_rejections))

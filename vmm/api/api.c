@@ -36,11 +36,6 @@ void api__destroy(struct api *a)
 	a->metrics_fd = -1;
 }
 
-void api__set_state(struct api *a, enum api_state state)
-{
-	a->state = state;
-}
-
 /* --- request body schemas ---------------------------------------------------------- */
 
 struct field {
@@ -481,6 +476,25 @@ static int compact_json(const char *in, size_t n, char *out, size_t cap)
 	return 0;
 }
 
+/* The metrics file is opened last: the only side effect of configuring metrics. */
+static int open_metrics(struct api *a, struct api_config *c, const struct api_metrics *m, char *err,
+			size_t errlen)
+{
+	if (a->dry_files) {
+		c->metrics = *m;
+		return 0;
+	}
+	int fd = open(m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m->path,
+				  strerror(errno));
+	if (a->metrics_fd >= 0)
+		close(a->metrics_fd);
+	a->metrics_fd = fd;
+	c->metrics = *m;
+	return 0;
+}
+
 static int h_metrics(struct api *a, struct api_config *c, const struct json_doc *d, unsigned obj,
 		     const char *id, char *err, size_t errlen)
 {
@@ -509,19 +523,18 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 			return error__set(err, errlen, "properties: longer than %zu bytes",
 					  sizeof(m.properties) - 1);
 	}
-	if (a->dry_files) {
-		c->metrics = m;
-		return 0;
-	}
-	int fd = open(m.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-	if (fd < 0)
-		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m.path,
-				  strerror(errno));
-	if (a->metrics_fd >= 0)
-		close(a->metrics_fd);
-	a->metrics_fd = fd;
-	c->metrics = m;
-	return 0;
+	return open_metrics(a, c, &m, err, errlen);
+}
+
+int api__set_metrics(struct api *a, const char *path, char *err, size_t errlen)
+{
+	if (a->cfg.metrics.configured)
+		return error__set(err, errlen,
+				  "metrics: the metrics system is already initialized");
+	struct api_metrics m = {.configured = true};
+	if (config__set_path(m.path, sizeof(m.path), "metrics_path", path, err, errlen))
+		return -1;
+	return open_metrics(a, &a->cfg, &m, err, errlen);
 }
 
 /* --- GET bodies -------------------------------------------------------------------- */
@@ -625,7 +638,7 @@ static void put_vm_config(struct json_out *o, const struct api_config *c)
 
 /* --- actions ----------------------------------------------------------------------- */
 
-static int do_start(struct api *a, char *err, size_t errlen)
+int api__start(struct api *a, char *err, size_t errlen)
 {
 	if (a->state != API_NOT_STARTED)
 		return error__set(err, errlen, ERR_AFTER_START);
@@ -659,7 +672,7 @@ static int h_actions(struct api *a, const struct json_doc *d, char *err, size_t 
 					    NULL};
 	switch (get_enum(d, &f[0], types, err, errlen)) {
 	case 0:
-		return do_start(a, err, errlen);
+		return api__start(a, err, errlen);
 	case 1:
 		return do_op(a, a->ops ? a->ops->ctrl_alt_del : NULL, "SendCtrlAltDel", err,
 			     errlen);
