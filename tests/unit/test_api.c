@@ -490,6 +490,24 @@ static void test_set_metrics_and_start_directly(void)
 	CHECK(strstr(line, "\"metrics_count\":1,\"metrics_fails\":1") != NULL);
 }
 
+/* Log lines hold client strings; control bytes must not reach the log raw. */
+static void test_log_escapes_control_bytes(void)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "%s/log.txt", tmpdir);
+	unlink(path);
+	CHECK_EQ(log__set_path(path), 0);
+	pr_err("id '%s' done", "a\nb\x1b[2J\x7f\tc");
+	log__set_path("/dev/stderr");
+	char buf[512] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK(strcmp(buf, "ember: error: id 'a\\x0ab\\x1b[2J\\x7f\\x09c' done\n") == 0);
+}
+
 static void test_actions_and_lifecycle(void)
 {
 	fresh();
@@ -637,6 +655,7 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
 	   CHECK_CASE(test_metrics_properties_compacted),
-	   CHECK_CASE(test_set_metrics_and_start_directly), CHECK_CASE(test_actions_and_lifecycle),
+	   CHECK_CASE(test_set_metrics_and_start_directly),
+	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_actions_and_lifecycle),
 	   CHECK_CASE(test_patch_devices_after_boot), CHECK_CASE(test_config_file_round_trip),
 	   CHECK_CASE(test_config_file_rejections))
