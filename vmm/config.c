@@ -96,9 +96,6 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)
 		return error__set(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
 				  (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
-	if (strlen(config__cmdline(cfg)) >= CONFIG_CMDLINE_MAX)
-		return error__set(err, errlen, "boot_args: longer than %d bytes",
-				  CONFIG_CMDLINE_MAX - 1);
 	if (cfg->serial_out == SERIAL_OUT_FILE && !cfg->serial_out_path[0])
 		return error__set(err, errlen, "serial: no output path");
 	if (cfg->serial_in == SERIAL_IN_FILE && !cfg->serial_in_path[0])

@@ -43,7 +43,6 @@ struct conn {
 	bool dead; /* the client went away while its request was in flight */
 	uint64_t last_ms, req_start_ms;
 	struct http_request req;
-	long req_len;
 };
 
 /* The request slot shared with the VMM thread; `lock` guards it. */
@@ -232,7 +231,6 @@ static void conn_parse(struct api_server *s, struct conn *c)
 		}
 		return;
 	}
-	c->req_len = n;
 	c->state = CONN_WAITING;
 	submit_next(s);
 }
@@ -328,12 +326,12 @@ static void on_response(struct api_server *s)
 		int status = resp.status ? resp.status : 500;
 		queue_response(c, status, resp.body.buf, resp.body.len, c->req.keep_alive);
 		/* The request's bytes are no longer referenced: drop them. */
-		memmove(c->in, c->in + c->req_len, c->in_len - (size_t)c->req_len);
-		c->in_len -= (size_t)c->req_len;
+		size_t used = c->req.head_len + c->req.body_len;
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
 		c->continue_sent = false;
 		c->req_start_ms = now_ms();
 		c->state = CONN_WRITING;
-		json_out__free(&resp.body);
 		conn_flush(s, c);
 	}
 	json_out__free(&resp.body);
