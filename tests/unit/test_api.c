@@ -490,6 +490,23 @@ static void test_set_metrics_and_start_directly(void)
 	CHECK(strstr(line, "\"metrics_count\":1,\"metrics_fails\":1") != NULL);
 }
 
+/* "Off" is a Firecracker level: GET /vm/config reports what was set. */
+static void test_logger_off(void)
+{
+	fresh();
+	CHECK_EQ(PUT("/logger", "{\"level\":\"Off\",\"module\":\"api\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"logger\":{\"level\":\"Off\"") != NULL);
+	CHECK_EQ(PUT("/logger", "{\"level\":\"error\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"logger\":{\"level\":\"Error\"") != NULL);
+	CHECK_FAULT(PUT("/logger", "{\"module\":7}"), 400, "module");
+	CHECK_FAULT(PUT("/network-interfaces/eth0",
+			"{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"mtu\":1500}"),
+		    400, "mtu");
+	log__set_level(LOG_ERROR);
+}
+
 /* Log lines hold client strings; control bytes must not reach the log raw. */
 static void test_log_escapes_control_bytes(void)
 {
@@ -656,6 +673,6 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
 	   CHECK_CASE(test_metrics_properties_compacted),
 	   CHECK_CASE(test_set_metrics_and_start_directly),
-	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_actions_and_lifecycle),
-	   CHECK_CASE(test_patch_devices_after_boot), CHECK_CASE(test_config_file_round_trip),
-	   CHECK_CASE(test_config_file_rejections))
+	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_logger_off),
+	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
+	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))

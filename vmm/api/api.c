@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -325,9 +326,6 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 					  "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
 		nc.has_mac = true;
 	}
-	uint64_t mtu;
-	if (f[3].tok >= 0 && get_u64(d, &f[3], 68, 65535, &mtu, err, errlen))
-		return -1;
 	if (unsupported_if(&f[3], err, errlen) || unsupported_if(&f[4], err, errlen) ||
 	    unsupported_if(&f[5], err, errlen))
 		return -1;
@@ -429,10 +427,12 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 			get_enum(d, &f[0], level_names, err, errlen);
 			return -1;
 		}
+		l.off = strcasecmp(name, "off") == 0;
 	}
 	if (f[1].tok >= 0 && get_path(d, &f[1], l.path, sizeof(l.path), err, errlen))
 		return -1;
-	if (f[4].tok >= 0 && get_str(d, &f[4], l.module, sizeof(l.module), err, errlen))
+	char module[128]; /* accepted for Firecracker clients; ember has no modules to filter */
+	if (f[4].tok >= 0 && get_str(d, &f[4], module, sizeof(module), err, errlen))
 		return -1;
 	l.show_level = get_bool(d, &f[2], false);
 	l.show_log_origin = get_bool(d, &f[3], false);
@@ -611,7 +611,8 @@ static void put_vm_config(struct json_out *o, const struct api_config *c)
 	json_out__raw(o, ",\"logger\":", 10);
 	if (c->logger.configured) {
 		static const char *const names[] = {"Error", "Warning", "Info", "Debug"};
-		json_out__printf(o, "{\"level\":\"%s\"", names[c->logger.level]);
+		json_out__printf(o, "{\"level\":\"%s\"",
+				 c->logger.off ? "Off" : names[c->logger.level]);
 		if (c->logger.path[0]) {
 			json_out__raw(o, ",\"log_path\":", 12);
 			json_out__str(o, c->logger.path);

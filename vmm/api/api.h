@@ -43,7 +43,7 @@ struct api_logger {
 	char path[CONFIG_PATH_MAX]; /* "" = stderr */
 	enum log_level level;
 	bool show_level, show_log_origin;
-	char module[128];
+	bool off; /* "Off" was asked for: logs like "Error", GET reports "Off" */
 };
 
 #define API_METRICS_PROPS_MAX 4096
