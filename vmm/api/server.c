@@ -64,6 +64,8 @@ struct api_server {
 	struct conn **conns;
 	unsigned nconns, rr;
 	struct conn *inflight;
+	uint64_t
+	    accept_resume_ms; /* out of fds: the listen fd is unwatched until then; 0 = watched */
 	struct slot slot;
 	struct api *api;
 	struct event_loop *loop;
@@ -408,10 +410,26 @@ static void conn_read(struct api_server *s, struct conn *c)
 		conn_watch(s, c);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+/* Watches the listen fd for new connections, or stops (events 0) while out of fds. */
+static void watch_listen(struct api_server *s, bool on)
+{
+	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = &s->listen_fd};
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+}
+
 static void on_accept(struct api_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* The pending connection stays queued and the level-triggered listen
+			 * fd would wake us at once, forever: look again a little later. */
+			watch_listen(s, false);
+			s->accept_resume_ms = now_ms() + ACCEPT_PAUSE_MS;
+			return;
+		}
 		if (fd < 0)
 			return;
 		if (s->nconns == s->max_conns) {
@@ -446,6 +464,10 @@ static void on_accept(struct api_server *s)
 static void expire(struct api_server *s)
 {
 	uint64_t now = now_ms();
+	if (s->accept_resume_ms && now >= s->accept_resume_ms) {
+		s->accept_resume_ms = 0;
+		watch_listen(s, true);
+	}
 	for (unsigned i = 0; i < s->nconns;) {
 		struct conn *c = s->conns[i];
 		unsigned before = s->nconns;
@@ -474,7 +496,7 @@ static void *server_thread(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		int n = epoll_wait(s->epfd, evs, 32, s->nconns ? 100 : -1);
+		int n = epoll_wait(s->epfd, evs, 32, s->nconns || s->accept_resume_ms ? 100 : -1);
 		if (n < 0 && errno != EINTR) {
 			pr_err("api: epoll_wait: %m");
 			break;
