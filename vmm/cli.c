@@ -53,19 +53,6 @@ void cli__usage(void)
 	    stdout);
 }
 
-int cli__parse_u64(const char *s, unsigned long long max, unsigned long long *out)
-{
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -1;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -155,14 +142,14 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			c->has_cmdline = true;
 			break;
 		case OPT_VCPUS:
-			if (cli__parse_u64(optarg, 1u << 20, &n)) {
+			if (config__parse_u64(optarg, 1u << 20, &n)) {
 				snprintf(err, errlen, "--vcpus: '%s' is not a number", optarg);
 				return -1;
 			}
 			c->vcpus = (unsigned)n;
 			break;
 		case OPT_MEM:
-			if (cli__parse_u64(optarg, 1ull << 40, &n)) {
+			if (config__parse_u64(optarg, 1ull << 40, &n)) {
 				snprintf(err, errlen, "--mem-mib: '%s' is not a number", optarg);
 				return -1;
 			}
@@ -268,7 +255,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			o->metrics_path = optarg;
 			break;
 		case OPT_METRICS_INTERVAL:
-			if (cli__parse_u64(optarg, 86400, &n)) {
+			if (config__parse_u64(optarg, 86400, &n)) {
 				snprintf(err, errlen,
 					 "--metrics-interval: '%s' is not 0..86400 seconds",
 					 optarg);

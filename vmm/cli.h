@@ -25,7 +25,5 @@ struct cli_options {
 /* 0 on success; -1 with a one-line reason in err. */
 int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_t errlen);
 void cli__usage(void);
-/* Strict decimal parse: no sign, no junk, no overflow, value <= max. */
-int cli__parse_u64(const char *s, unsigned long long max, unsigned long long *out);
 
 #endif

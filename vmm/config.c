@@ -51,6 +51,19 @@ int config__check_id(const char *field, const char *id, char *err, size_t errlen
 	return 0;
 }
 
+int config__parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int config__parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -70,6 +83,11 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->kernel_path[0] == '\0')
 		return error__set(err, errlen, "kernel_image_path: no kernel image given");
+	return config__validate_pending(cfg, err, errlen);
+}
+
+int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen)
+{
 	if (cfg->vcpus < 1 || cfg->vcpus > CONFIG_MAX_VCPUS)
 		return error__set(err, errlen, "vcpu_count: %u is out of range 1..%d", cfg->vcpus,
 				  CONFIG_MAX_VCPUS);
@@ -78,9 +96,6 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)
 		return error__set(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
 				  (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
-	if (strlen(config__cmdline(cfg)) >= CONFIG_CMDLINE_MAX)
-		return error__set(err, errlen, "boot_args: longer than %d bytes",
-				  CONFIG_CMDLINE_MAX - 1);
 	if (cfg->serial_out == SERIAL_OUT_FILE && !cfg->serial_out_path[0])
 		return error__set(err, errlen, "serial: no output path");
 	if (cfg->serial_in == SERIAL_IN_FILE && !cfg->serial_in_path[0])
@@ -228,10 +243,8 @@ static int vsock_kv(void *ctx, const char *key, const char *value, char *err, si
 {
 	struct vsock_config *v = ctx;
 	if (strcmp(key, "cid") == 0 && value) {
-		char *end;
-		errno = 0;
-		unsigned long cid = strtoul(value, &end, 10);
-		if (errno || *end || end == value || cid > UINT32_MAX)
+		unsigned long long cid;
+		if (config__parse_u64(value, UINT32_MAX, &cid))
 			return error__set(err, errlen, "--vsock cid: '%s' is not a number", value);
 		v->guest_cid = (uint32_t)cid;
 		return 0;

@@ -70,7 +70,12 @@ struct vm_config {
 
 void config__init(struct vm_config *cfg);
 /* 0 if cfg can be built; else -1 and a one-line reason naming the field in err. */
+/* Strict decimal parse: no sign, no space, no junk, no overflow, value <= max; 0 or -1. */
+int config__parse_u64(const char *s, unsigned long long max, unsigned long long *out);
 int config__validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* Every rule of config__validate() but the kernel's presence: for a configuration
+ * that may still get its kernel (by PUT /boot-source) before it starts. */
+int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen);
 /* The command line the guest gets: the configured one or the default. */
 const char *config__cmdline(const struct vm_config *cfg);
 

@@ -50,14 +50,27 @@ int log__set_path(const char *path)
 
 static void log__vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char msg[1024], line[1024];
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (m < 0)
+		msg[0] = '\0';
 	int n =
 	    snprintf(line, sizeof(line), "ember: %s%s", level <= LOG_WARN ? level_names[level] : "",
 		     level <= LOG_WARN ? ": " : "");
-	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
+	size_t len = (size_t)n;
+	/* Messages carry client strings: control bytes are shown as \xNN, so one
+	 * message stays one line and cannot drive a terminal. */
+	for (const char *p = msg; *p && len < sizeof(line) - 1; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != 0x7f) {
+			line[len++] = (char)c;
+		} else if (len + 4 < sizeof(line) - 1) {
+			snprintf(line + len, 5, "\\x%02x", c);
+			len += 4;
+		} else {
+			break;
+		}
+	}
 	line[len++] = '\n';
 	/* One write per line keeps lines whole when several threads log. */
 	ssize_t w = write(log_fd, line, len);

@@ -163,20 +163,6 @@ static int metrics_timer__start(struct metrics_timer *t, struct event_loop *loop
 }
 
 /* --metrics-path is PUT /metrics with that path. */
-static void set_metrics_path(struct api *api, const char *path)
-{
-	struct json_out b = {0};
-	json_out__raw(&b, "{\"metrics_path\":", 16);
-	json_out__str(&b, path);
-	json_out__raw(&b, "}", 1);
-	struct api_response r;
-	api__handle(api, HTTP_PUT, "/metrics", b.buf, b.len, &r);
-	if (r.status != 204)
-		die(EXIT_USAGE, "--metrics-path: %s", r.body.buf ? r.body.buf : "failed");
-	json_out__free(&r.body);
-	json_out__free(&b);
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t start_us = now_us();
@@ -205,12 +191,8 @@ int main(int argc, char **argv)
 	bool start_now = !opts->api_sock || opts->config_file;
 	if (!opts->config_file) {
 		/* With only an API socket the kernel may come later, by PUT /boot-source. */
-		bool later = opts->api_sock && !opts->vm.kernel_path[0];
-		if (later)
-			opts->vm.kernel_path[0] = '/';
-		int bad = config__validate(&opts->vm, err, sizeof(err));
-		if (later)
-			opts->vm.kernel_path[0] = '\0';
+		int bad = opts->api_sock ? config__validate_pending(&opts->vm, err, sizeof(err))
+					 : config__validate(&opts->vm, err, sizeof(err));
 		if (bad) {
 			pr_err("%s", err);
 			return EXIT_USAGE;
@@ -223,7 +205,8 @@ int main(int argc, char **argv)
 		die(EXIT_ERROR, "out of memory");
 	api__init(api, &opts->vm, opts->id, EMBER_VERSION, &vmm_ops, &vmm);
 	if (opts->metrics_path)
-		set_metrics_path(api, opts->metrics_path);
+		if (api__set_metrics(api, opts->metrics_path, err, sizeof(err)))
+			die(EXIT_USAGE, "--metrics-path: %s", err);
 	if (opts->config_file && api__load_config_file(api, opts->config_file, err, sizeof(err)))
 		die(EXIT_USAGE, "%s", err);
 
@@ -253,11 +236,9 @@ int main(int argc, char **argv)
 
 	int rc = 0;
 	if (start_now) {
-		if (vmm_start(&vmm, &api->cfg.vm, err, sizeof(err))) {
+		if (api__start(api, err, sizeof(err))) {
 			pr_err("%s", err);
-			rc = vmm.exit_code;
-		} else {
-			api__set_state(api, API_RUNNING);
+			rc = vmm.exit_code ? vmm.exit_code : EXIT_USAGE;
 		}
 	}
 	if (rc == 0)

@@ -223,8 +223,21 @@ held = []
 for i in range(64):
     s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); held.append(s)
 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-s.sendall(b"GET / HTTP/1.1\r\n\r\n")
-first = s.recv(4096).split(b"\r\n")[0].decode()
+first = ""
+# the whole 503 is there: a body of exactly Content-Length bytes with the fault_message
+resp = b""
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk: break
+        resp += chunk
+except ConnectionResetError:
+    pass
+head, _, body = resp.partition(b"\r\n\r\n")
+clen = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+if clen != [len(body)] or body != b'{"fault_message":"too many API connections"}':
+    first += " bad-503 %r" % resp
+first = resp.split(b"\r\n")[0].decode() + first
 # every held connection is still served
 ok = 0
 for h in held:
@@ -251,6 +264,38 @@ wait "$epid"
 rc=$?
 [ "$rc" -eq 6 ]; check sigterm-exit-code $? "exit code $rc (want 6)"
 [ ! -e "$sock" ]; check socket-removed $? "socket still exists after exit"
+
+# Out of file descriptors: the API neither spins on the pending connection nor dies,
+# and serves again once descriptors are free.
+rm -f "$sock"
+(ulimit -n 40 && exec "$ember" --api-sock "$sock" --log-path "$work/emfile.log") &
+epid=$!
+pids="$pids $epid"
+for _ in $(seq 1 200); do
+	curl -s -m 1 --unix-socket "$sock" http://localhost/ >/dev/null 2>&1 && break
+	sleep 0.01
+done
+out=$(raw "$epid" <<'EOF'
+import socket, sys, time
+def cpu(pid):
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+held = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); held.append(s)
+time.sleep(0.3)
+t0 = cpu(sys.argv[2]); time.sleep(1); ticks = cpu(sys.argv[2]) - t0
+for h in held: h.close()
+time.sleep(0.3)
+s = socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect(sys.argv[1])
+s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+print(ticks, s.recv(4096).split(b"\r\n")[0].decode())
+EOF
+)
+ticks=${out%% *}
+[ "${ticks:-999}" -lt 20 ] && [[ "$out" == *"HTTP/1.1 200 OK" ]]
+check emfile-no-spin $? "$out (CPU ticks in 1 s while out of fds, then the answer)"
+kill -TERM "$epid"; wait "$epid"
 
 # Metrics are flushed on a timer too (Firecracker: every 60 s; here every second).
 start_ember --metrics-path "$work/periodic.json" --metrics-interval 1

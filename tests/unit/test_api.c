@@ -428,6 +428,103 @@ static void test_logger_and_metrics(void)
 	log__set_level(LOG_ERROR);
 }
 
+/* properties arrive with any whitespace; the metrics file holds one object a line. */
+static void test_metrics_properties_compacted(void)
+{
+	fresh();
+	char b[400], path[200];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	unlink(path);
+	snprintf(b, sizeof(b),
+		 "{\"metrics_path\":\"%s\",\"properties\":{\n  \"k\" : \"v w\",\r\n\t\"q\":"
+		 "\"a\\\" b\"\n}}",
+		 path);
+	CHECK_EQ(PUT("/metrics", b), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
+	CHECK(strchr(last, '\n') == NULL);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	char line[4096] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	CHECK(n > 0 && line[n - 1] == '\n');
+	CHECK(strchr(line, '\n') == line + n - 1);
+	CHECK(strstr(line, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
+}
+
+/* The command line's --metrics-path and start are not client requests. */
+static void test_set_metrics_and_start_directly(void)
+{
+	fresh();
+	char path[200], err[300];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	unlink(path);
+	CHECK_EQ(api__set_metrics(a, "/nonexistent/dir/m", err, sizeof(err)), -1);
+	CHECK(strstr(err, "metrics_path") != NULL);
+	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), 0);
+	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), -1);
+	CHECK(strstr(err, "already") != NULL);
+	CHECK_FAULT(PUT("/metrics", "{\"metrics_path\":\"/tmp/x\"}"), 400, "already");
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK(strstr(err, "kernel_image_path") != NULL);
+	boot_source();
+	fail_start = 1;
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK(strstr(err, "not an ELF") != NULL);
+	fail_start = 0;
+	CHECK_EQ(api__start(a, err, sizeof(err)), 0);
+	CHECK_EQ(starts, 1);
+	CHECK_EQ(GET("/"), 200);
+	CHECK(strstr(last, "\"state\":\"Running\"") != NULL);
+	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(starts, 1);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	char line[4096] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	/* only the PUT /metrics above counts, failed, and the PUT /actions */
+	CHECK(strstr(line, "\"metrics_count\":1,\"metrics_fails\":1") != NULL);
+}
+
+/* "Off" is a Firecracker level: GET /vm/config reports what was set. */
+static void test_logger_off(void)
+{
+	fresh();
+	CHECK_EQ(PUT("/logger", "{\"level\":\"Off\",\"module\":\"api\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"logger\":{\"level\":\"Off\"") != NULL);
+	CHECK_EQ(PUT("/logger", "{\"level\":\"error\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"logger\":{\"level\":\"Error\"") != NULL);
+	CHECK_FAULT(PUT("/logger", "{\"module\":7}"), 400, "module");
+	CHECK_FAULT(PUT("/network-interfaces/eth0",
+			"{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"mtu\":1500}"),
+		    400, "mtu");
+	log__set_level(LOG_ERROR);
+}
+
+/* Log lines hold client strings; control bytes must not reach the log raw. */
+static void test_log_escapes_control_bytes(void)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "%s/log.txt", tmpdir);
+	unlink(path);
+	CHECK_EQ(log__set_path(path), 0);
+	pr_err("id '%s' done", "a\nb\x1b[2J\x7f\tc");
+	log__set_path("/dev/stderr");
+	char buf[512] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK(strcmp(buf, "ember: error: id 'a\\x0ab\\x1b[2J\\x7f\\x09c' done\n") == 0);
+}
+
 static void test_actions_and_lifecycle(void)
 {
 	fresh();
@@ -574,5 +671,8 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
+	   CHECK_CASE(test_metrics_properties_compacted),
+	   CHECK_CASE(test_set_metrics_and_start_directly),
+	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_logger_off),
 	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
 	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))

@@ -126,5 +126,53 @@ static void validate_duplicates(void)
 	CHECK_EQ(config__add_drive_spec(&c, "path=/z", err, sizeof(err)), -1);
 }
 
+/* The pre-boot rules: everything but the kernel, and the configuration is not touched. */
+static void validate_pending(void)
+{
+	struct vm_config c, before;
+	config__init(&c);
+	before = c;
+	CHECK_EQ(config__validate(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "kernel_image_path") != NULL);
+	CHECK_EQ(config__validate_pending(&c, err, sizeof(err)), 0);
+	CHECK(memcmp(&c, &before, sizeof(c)) == 0);
+	c.vcpus = 0;
+	CHECK_EQ(config__validate_pending(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "vcpu_count") != NULL);
+	c.vcpus = 1;
+	CHECK_EQ(config__add_drive_spec(&c, "path=/a,id=x", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_drive_spec(&c, "path=/b,id=x", err, sizeof(err)), 0);
+	CHECK_EQ(config__validate_pending(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "used twice") != NULL);
+	CHECK(c.kernel_path[0] == '\0');
+}
+
+/* Numbers from the command line: plain decimal only. */
+static void parse_u64_strict(void)
+{
+	unsigned long long v = 7;
+	CHECK_EQ(config__parse_u64("42", 100, &v), 0);
+	CHECK_EQ(v, 42);
+	CHECK_EQ(config__parse_u64("100", 100, &v), 0);
+	CHECK_EQ(config__parse_u64("101", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("-1", ~0ull, &v), -1);
+	CHECK_EQ(config__parse_u64(" 1", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("+1", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("1x", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("", 100, &v), -1);
+	CHECK_EQ(config__parse_u64("18446744073709551616", ~0ull, &v), -1);
+	CHECK_EQ(v, 100);
+	/* --vsock cid= goes through it: strtoul wrapped these around to 3. */
+	CHECK_EQ(
+	    parse_and_validate("--kernel", "/k", "--vsock", "cid=-18446744073709551613,uds=/v"),
+	    -1);
+	CHECK(strstr(err, "cid") != NULL);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid= 3,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=+3,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=4294967296,uds=/v"), -1);
+	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/v"), 0);
+}
+
 CHECK_MAIN("config", CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects), CHECK_CASE(device_specs),
-	   CHECK_CASE(validate_duplicates))
+	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
+	   CHECK_CASE(parse_u64_strict))

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,11 +35,6 @@ void api__destroy(struct api *a)
 	if (a->metrics_fd >= 0)
 		close(a->metrics_fd);
 	a->metrics_fd = -1;
-}
-
-void api__set_state(struct api *a, enum api_state state)
-{
-	a->state = state;
 }
 
 /* --- request body schemas ---------------------------------------------------------- */
@@ -163,19 +159,6 @@ static int check_readable(const char *field, const char *path, bool write, char 
 		return error__set(err, errlen, "%s: cannot open '%s': %s", field, path,
 				  strerror(errno));
 	return 0;
-}
-
-/* Rules that need the whole configuration, run on every candidate. The kernel
- * may legitimately be missing until InstanceStart, so it is not required here. */
-static int validate_partial(struct vm_config *c, char *err, size_t errlen)
-{
-	bool no_kernel = c->kernel_path[0] == '\0';
-	if (no_kernel)
-		c->kernel_path[0] = '/';
-	int rc = config__validate(c, err, errlen);
-	if (no_kernel)
-		c->kernel_path[0] = '\0';
-	return rc;
 }
 
 /* --- handlers: each applies one body to a candidate configuration ------------------ */
@@ -343,9 +326,6 @@ static int h_net_put(struct api *a, struct api_config *c, const struct json_doc 
 					  "guest_mac: not a MAC address (xx:xx:xx:xx:xx:xx)");
 		nc.has_mac = true;
 	}
-	uint64_t mtu;
-	if (f[3].tok >= 0 && get_u64(d, &f[3], 68, 65535, &mtu, err, errlen))
-		return -1;
 	if (unsupported_if(&f[3], err, errlen) || unsupported_if(&f[4], err, errlen) ||
 	    unsupported_if(&f[5], err, errlen))
 		return -1;
@@ -447,10 +427,12 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 			get_enum(d, &f[0], level_names, err, errlen);
 			return -1;
 		}
+		l.off = strcasecmp(name, "off") == 0;
 	}
 	if (f[1].tok >= 0 && get_path(d, &f[1], l.path, sizeof(l.path), err, errlen))
 		return -1;
-	if (f[4].tok >= 0 && get_str(d, &f[4], l.module, sizeof(l.module), err, errlen))
+	char module[128]; /* accepted for Firecracker clients; ember has no modules to filter */
+	if (f[4].tok >= 0 && get_str(d, &f[4], module, sizeof(module), err, errlen))
 		return -1;
 	l.show_level = get_bool(d, &f[2], false);
 	l.show_log_origin = get_bool(d, &f[3], false);
@@ -464,6 +446,52 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 				  strerror(errno));
 	log__set_level(l.level);
 	c->logger = l;
+	return 0;
+}
+
+/* Copies validated JSON text without the whitespace outside strings; -1 if it does not fit. */
+static int compact_json(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	bool in_str = false, esc = false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			continue;
+		} else if (ch == '"') {
+			in_str = true;
+		}
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* The metrics file is opened last: the only side effect of configuring metrics. */
+static int open_metrics(struct api *a, struct api_config *c, const struct api_metrics *m, char *err,
+			size_t errlen)
+{
+	if (a->dry_files) {
+		c->metrics = *m;
+		return 0;
+	}
+	int fd = open(m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m->path,
+				  strerror(errno));
+	if (a->metrics_fd >= 0)
+		close(a->metrics_fd);
+	a->metrics_fd = fd;
+	c->metrics = *m;
 	return 0;
 }
 
@@ -490,24 +518,23 @@ static int h_metrics(struct api *a, struct api_config *c, const struct json_doc 
 			if (d->toks[k].type != JSON_STRING)
 				return error__set(err, errlen,
 						  "properties: values must be strings");
-		if (p->len >= sizeof(m.properties))
+		/* Kept compacted: it is written inside one-object-per-line output. */
+		if (compact_json(d->text + p->start, p->len, m.properties, sizeof(m.properties)))
 			return error__set(err, errlen, "properties: longer than %zu bytes",
 					  sizeof(m.properties) - 1);
-		memcpy(m.properties, d->text + p->start, p->len);
 	}
-	if (a->dry_files) {
-		c->metrics = m;
-		return 0;
-	}
-	int fd = open(m.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-	if (fd < 0)
-		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m.path,
-				  strerror(errno));
-	if (a->metrics_fd >= 0)
-		close(a->metrics_fd);
-	a->metrics_fd = fd;
-	c->metrics = m;
-	return 0;
+	return open_metrics(a, c, &m, err, errlen);
+}
+
+int api__set_metrics(struct api *a, const char *path, char *err, size_t errlen)
+{
+	if (a->cfg.metrics.configured)
+		return error__set(err, errlen,
+				  "metrics: the metrics system is already initialized");
+	struct api_metrics m = {.configured = true};
+	if (config__set_path(m.path, sizeof(m.path), "metrics_path", path, err, errlen))
+		return -1;
+	return open_metrics(a, &a->cfg, &m, err, errlen);
 }
 
 /* --- GET bodies -------------------------------------------------------------------- */
@@ -584,7 +611,8 @@ static void put_vm_config(struct json_out *o, const struct api_config *c)
 	json_out__raw(o, ",\"logger\":", 10);
 	if (c->logger.configured) {
 		static const char *const names[] = {"Error", "Warning", "Info", "Debug"};
-		json_out__printf(o, "{\"level\":\"%s\"", names[c->logger.level]);
+		json_out__printf(o, "{\"level\":\"%s\"",
+				 c->logger.off ? "Off" : names[c->logger.level]);
 		if (c->logger.path[0]) {
 			json_out__raw(o, ",\"log_path\":", 12);
 			json_out__str(o, c->logger.path);
@@ -611,7 +639,7 @@ static void put_vm_config(struct json_out *o, const struct api_config *c)
 
 /* --- actions ----------------------------------------------------------------------- */
 
-static int do_start(struct api *a, char *err, size_t errlen)
+int api__start(struct api *a, char *err, size_t errlen)
 {
 	if (a->state != API_NOT_STARTED)
 		return error__set(err, errlen, ERR_AFTER_START);
@@ -645,7 +673,7 @@ static int h_actions(struct api *a, const struct json_doc *d, char *err, size_t 
 					    NULL};
 	switch (get_enum(d, &f[0], types, err, errlen)) {
 	case 0:
-		return do_start(a, err, errlen);
+		return api__start(a, err, errlen);
 	case 1:
 		return do_op(a, a->ops ? a->ops->ctrl_alt_del : NULL, "SendCtrlAltDel", err,
 			     errlen);
@@ -828,7 +856,7 @@ static int apply(struct api *a, body_fn fn, const struct json_doc *d, unsigned o
 {
 	a->scratch = a->cfg;
 	if (fn(a, &a->scratch, d, obj, id, err, errlen) ||
-	    validate_partial(&a->scratch.vm, err, errlen))
+	    config__validate_pending(&a->scratch.vm, err, errlen))
 		return -1;
 	a->cfg = a->scratch;
 	return 0;

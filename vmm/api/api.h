@@ -43,7 +43,7 @@ struct api_logger {
 	char path[CONFIG_PATH_MAX]; /* "" = stderr */
 	enum log_level level;
 	bool show_level, show_log_origin;
-	char module[128];
+	bool off; /* "Off" was asked for: logs like "Error", GET reports "Off" */
 };
 
 #define API_METRICS_PROPS_MAX 4096
@@ -113,8 +113,13 @@ enum api_route api__route(const char *path);
 int api__load_config(struct api *a, const char *json, size_t len, char *err, size_t errlen);
 int api__load_config_file(struct api *a, const char *path, char *err, size_t errlen);
 
-/* Tells the API that the VM runs (used when the config file started it). */
-void api__set_state(struct api *a, enum api_state state);
+/* InstanceStart without a request (a VM started from the command line or a
+ * config file): validates, starts through ops->start, and marks the VM running. */
+int api__start(struct api *a, char *err, size_t errlen);
+
+/* Opens the metrics file, as PUT /metrics with only metrics_path does, but is not
+ * counted as an API request. */
+int api__set_metrics(struct api *a, const char *path, char *err, size_t errlen);
 
 /* Appends one JSON line to the metrics file; -1 with err if none is configured
  * or the write fails. */

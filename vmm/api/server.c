@@ -43,7 +43,6 @@ struct conn {
 	bool dead; /* the client went away while its request was in flight */
 	uint64_t last_ms, req_start_ms;
 	struct http_request req;
-	long req_len;
 };
 
 /* The request slot shared with the VMM thread; `lock` guards it. */
@@ -65,6 +64,8 @@ struct api_server {
 	struct conn **conns;
 	unsigned nconns, rr;
 	struct conn *inflight;
+	uint64_t
+	    accept_resume_ms; /* out of fds: the listen fd is unwatched until then; 0 = watched */
 	struct slot slot;
 	struct api *api;
 	struct event_loop *loop;
@@ -193,14 +194,21 @@ static void queue_response(struct conn *c, int status, const char *body, size_t 
 		c->close_after = true;
 }
 
-static void queue_error(struct conn *c, int status, const char *msg)
+/* Writes a whole `Connection: close` error response with a fault_message body to o. */
+static void write_error(struct json_out *o, int status, const char *msg)
 {
 	struct json_out b = {0};
 	json_out__raw(&b, "{\"fault_message\":", 17);
 	json_out__str(&b, msg);
 	json_out__raw(&b, "}", 1);
-	queue_response(c, status, b.buf, b.len, false);
+	http__write_response(o, status, b.buf, b.len, false);
 	json_out__free(&b);
+}
+
+static void queue_error(struct conn *c, int status, const char *msg)
+{
+	write_error(&c->out, status, msg);
+	c->close_after = true;
 	c->state = CONN_WRITING;
 }
 
@@ -225,7 +233,6 @@ static void conn_parse(struct api_server *s, struct conn *c)
 		}
 		return;
 	}
-	c->req_len = n;
 	c->state = CONN_WAITING;
 	submit_next(s);
 }
@@ -321,12 +328,12 @@ static void on_response(struct api_server *s)
 		int status = resp.status ? resp.status : 500;
 		queue_response(c, status, resp.body.buf, resp.body.len, c->req.keep_alive);
 		/* The request's bytes are no longer referenced: drop them. */
-		memmove(c->in, c->in + c->req_len, c->in_len - (size_t)c->req_len);
-		c->in_len -= (size_t)c->req_len;
+		size_t used = c->req.head_len + c->req.body_len;
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
 		c->continue_sent = false;
 		c->req_start_ms = now_ms();
 		c->state = CONN_WRITING;
-		json_out__free(&resp.body);
 		conn_flush(s, c);
 	}
 	json_out__free(&resp.body);
@@ -403,19 +410,37 @@ static void conn_read(struct api_server *s, struct conn *c)
 		conn_watch(s, c);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+/* Watches the listen fd for new connections, or stops (events 0) while out of fds. */
+static void watch_listen(struct api_server *s, bool on)
+{
+	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = &s->listen_fd};
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+}
+
 static void on_accept(struct api_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* The pending connection stays queued and the level-triggered listen
+			 * fd would wake us at once, forever: look again a little later. */
+			watch_listen(s, false);
+			s->accept_resume_ms = now_ms() + ACCEPT_PAUSE_MS;
+			return;
+		}
 		if (fd < 0)
 			return;
 		if (s->nconns == s->max_conns) {
-			static const char busy[] =
-			    "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-			    "Content-Type: application/json\r\nContent-Length: 46\r\n\r\n"
-			    "{\"fault_message\":\"too many API connections\"}\n";
-			ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)w;
+			struct json_out busy = {0};
+			write_error(&busy, 503, "too many API connections");
+			if (!busy.oom) {
+				ssize_t w =
+				    send(fd, busy.buf, busy.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void)w;
+			}
+			json_out__free(&busy);
 			close(fd);
 			continue;
 		}
@@ -439,6 +464,10 @@ static void on_accept(struct api_server *s)
 static void expire(struct api_server *s)
 {
 	uint64_t now = now_ms();
+	if (s->accept_resume_ms && now >= s->accept_resume_ms) {
+		s->accept_resume_ms = 0;
+		watch_listen(s, true);
+	}
 	for (unsigned i = 0; i < s->nconns;) {
 		struct conn *c = s->conns[i];
 		unsigned before = s->nconns;
@@ -467,7 +496,7 @@ static void *server_thread(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		int n = epoll_wait(s->epfd, evs, 32, s->nconns ? 100 : -1);
+		int n = epoll_wait(s->epfd, evs, 32, s->nconns || s->accept_resume_ms ? 100 : -1);
 		if (n < 0 && errno != EINTR) {
 			pr_err("api: epoll_wait: %m");
 			break;
