@@ -100,6 +100,11 @@ static int deliver(struct net *n)
 					 "receive buffer is read-only or smaller than the header");
 			return -1;
 		}
+		if (c->in_len == 0) {
+			/* Would take a used entry without moving the frame on. */
+			virtio_dev__fail(dev, "empty receive buffer");
+			return -1;
+		}
 		struct iovec *in = c->iov + c->n_out;
 		size_t k = n->frame_len - off;
 		if (k > c->in_len)

@@ -177,6 +177,13 @@ enum virtq_pop virtq__pop(struct virtq *q, struct virtq_chain *c, const char **w
 		*why = "available index moved by more than the queue size";
 		return VIRTQ_BAD;
 	}
+	/* Chains popped but not yet used count too: otherwise a driver that moves
+	 * its index on while a device holds chains (net rx gathering one frame) can
+	 * hand out more chains than the queue has, overrunning the device's arrays. */
+	if ((uint16_t)(avail_idx - q->used_idx) > q->layout.size) {
+		*why = "more chains in flight than the queue size";
+		return VIRTQ_BAD;
+	}
 	uint16_t head = load16(avail_ring(q, q->last_avail));
 	if (head >= q->layout.size) {
 		*why = "available ring entry out of range";
