@@ -569,10 +569,13 @@ static void read_connect_line(struct vsock *v, struct conn *c, uint32_t events)
 		return;
 	}
 	line[take - 1] = 0;
-	char *end;
+	char *end = line;
+	unsigned long port = 0;
 	errno = 0;
-	unsigned long port = strtoul(line + 8, &end, 10);
-	if (strncmp(line, "CONNECT ", 8) || end == line + 8 || (*end && *end != '\r') || errno ||
+	/* The prefix first: a shorter line ends before line + 8. */
+	if (!strncmp(line, "CONNECT ", 8))
+		port = strtoul(line + 8, &end, 10);
+	if (end == line || end == line + 8 || (*end && *end != '\r') || errno ||
 	    port > UINT32_MAX) {
 		pr_debug("virtio %s: bad request line from a host client", v->vdev.name);
 		conn_close(c, false);
