@@ -122,7 +122,9 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t count)
 	return sector <= b->sectors && count <= b->sectors - sector;
 }
 
-static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
+/* Zeroes [off, off + len), or for a discard (which may leave any content) at most
+ * tries to punch it. */
+static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch, bool discard)
 {
 	int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 			 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
@@ -130,6 +132,8 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS)
 		return -1;
+	if (discard)
+		return 0;
 	if (!punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len) == 0)
 		return 0;
@@ -159,7 +163,8 @@ static uint8_t do_zeroes(struct blk *b, struct virtq_chain *c, bool discard)
 	    (s.flags & ~1u) || (discard && s.flags))
 		return VIRTIO_BLK_S_UNSUPP;
 	/* A discard may leave any content; punching keeps the file sparse. */
-	if (zero_range(b, s.sector * SECTOR, s.num_sectors * SECTOR, discard || (s.flags & 1)))
+	if (zero_range(b, s.sector * SECTOR, s.num_sectors * SECTOR, discard || (s.flags & 1),
+		       discard))
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
 }
@@ -182,7 +187,8 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 		size_t len = wr ? c->out_len - sizeof(h) : in_data;
 		if (wr && b->read_only)
 			return VIRTIO_BLK_S_IOERR;
-		if (len % SECTOR || !in_range(b, h.sector, len / SECTOR))
+		/* The used length (data + status byte) is a u32. */
+		if (len % SECTOR || len > UINT32_MAX - 1 || !in_range(b, h.sector, len / SECTOR))
 			return VIRTIO_BLK_S_IOERR;
 		unsigned n =
 		    wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
