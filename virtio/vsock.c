@@ -100,6 +100,7 @@ struct vsock {
 	struct conn conns[VSOCK_MAX_CONNS];
 	struct vsock_hdr rsts[VSOCK_RST_QUEUE];
 	unsigned rst_head, rst_len;
+	unsigned rx_next; /* round robin: the connection vsock_rx looks at first */
 	struct virtq_chain chain;
 	struct iovec slice[VIRTQ_MAX_SIZE];
 	uint64_t cfg_cid; /* config space: guest_cid */
@@ -332,7 +333,6 @@ static void vsock_rx(struct vsock *v)
 	struct virtq_chain *ch = &v->chain;
 	const char *why;
 	bool used = false;
-	unsigned next = 0;
 	if (!virtio_dev__live(dev) || !q->ready)
 		return;
 	while (rx_has_work(v)) {
@@ -362,10 +362,10 @@ static void vsock_rx(struct vsock *v)
 		} else {
 			/* Round robin, so one busy connection cannot starve the others. */
 			for (unsigned k = 0; k < VSOCK_MAX_CONNS && !len; k++) {
-				struct conn *c = &v->conns[(next + k) % VSOCK_MAX_CONNS];
+				struct conn *c = &v->conns[(v->rx_next + k) % VSOCK_MAX_CONNS];
 				if (c->state == CONN_FREE || !conn_has_work(c))
 					continue;
-				next = (next + k + 1) % VSOCK_MAX_CONNS;
+				v->rx_next = (v->rx_next + k + 1) % VSOCK_MAX_CONNS;
 				len = conn_produce(v, c, ch);
 			}
 		}
