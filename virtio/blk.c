@@ -288,6 +288,18 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 		return NULL;
 	}
 	b->read_only = dc->read_only;
+	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (dc->read_only)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		features |=
+		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	char name[CONFIG_ID_MAX + 16];
+	snprintf(name, sizeof(name), "block.%s", dc->id);
+	/* Set up first, so every failure below can end in blk_destroy. */
+	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
+			 &b->config, sizeof(b->config));
 	b->fd = open(dc->path, (dc->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0) {
 		snprintf(err, errlen, "drive %s: cannot open %s: %s", dc->id, dc->path,
@@ -321,13 +333,6 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	size_t idlen = strnlen(dc->id, sizeof(b->id));
 	memcpy(b->id, dc->id, idlen);
 
-	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
-			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
-	if (dc->read_only)
-		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	else
-		features |=
-		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	b->config = (struct blk_config){
 	    .capacity = b->sectors,
 	    /* Header and status take two descriptors of a chain. */
@@ -341,14 +346,8 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	    .max_write_zeroes_seg = 1,
 	    .write_zeroes_may_unmap = 1,
 	};
-	char name[CONFIG_ID_MAX + 16];
-	snprintf(name, sizeof(name), "block.%s", dc->id);
-	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
-			 &b->config, sizeof(b->config));
 	return &b->vdev;
 fail:
-	if (b->fd >= 0)
-		close(b->fd);
-	free(b);
+	blk_destroy(&b->vdev);
 	return NULL;
 }

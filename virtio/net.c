@@ -367,9 +367,6 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 		if (event__add(loop, n->tap, EPOLLIN, on_tap, n) < 0) {
 			snprintf(err, errlen, "net %s: cannot watch the tap: %s", nc->id,
 				 strerror(errno));
-			n->tap_offloads = false;
-			close(n->tap);
-			n->tap = -1;
 			net_destroy(&n->vdev);
 			return NULL;
 		}

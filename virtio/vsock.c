@@ -716,12 +716,12 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 	    listen(fd, 64) < 0 || event__add(loop, fd, EPOLLIN, on_listen, v) < 0) {
 		snprintf(err, errlen, "vsock: cannot listen on %s: %s", vc->uds_path,
 			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		/* Once bound, the socket file is ours: vsock_destroy removes it. */
 		if (bound)
-			unlink(sa.sun_path);
-		virtio_dev__release(&v->vdev);
-		free(v);
+			v->listen_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+		vsock_destroy(&v->vdev);
 		return NULL;
 	}
 	v->listen_fd = fd;
