@@ -303,10 +303,8 @@ static const struct virtio_dev_ops net_ops = {
 static int open_tap(const char *name, char *err, size_t errlen)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "net %s: /dev/net/tun: %s", name, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return error__set(err, errlen, "net %s: /dev/net/tun: %s", name, strerror(errno));
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
