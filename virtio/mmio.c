@@ -29,7 +29,6 @@ void virtio_dev__init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, 
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		dev->kick_fd[i] = -1;
 		dev->kicks[i] = (struct virtio_kick){dev, i};
-		dev->vq[i].mem = mem;
 		dev->pending[i].size = VIRTQ_MAX_SIZE;
 	}
 }

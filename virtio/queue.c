@@ -72,9 +72,7 @@ int virtq__enable(struct virtq *q, const struct guest_mem *mem, const struct vir
 
 void virtq__disable(struct virtq *q)
 {
-	const struct guest_mem *mem = q->mem;
 	memset(q, 0, sizeof(*q));
-	q->mem = mem;
 }
 
 bool virtq__has_avail(struct virtq *q)

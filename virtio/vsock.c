@@ -35,7 +35,6 @@
 
 #define RXQ 0
 #define TXQ 1
-#define EVQ 2
 
 /* Guest data the host socket has not taken yet, per connection: our buf_alloc. */
 #define VSOCK_CONN_BUF	 (256u * 1024)
@@ -92,7 +91,7 @@ struct conn {
 
 struct vsock {
 	struct virtio_dev vdev;
-	uint64_t guest_cid;
+	uint64_t guest_cid; /* also the config space (le64 guest_cid) */
 	char uds_path[CONFIG_UDS_MAX];
 	int listen_fd;
 	uint32_t seen_resets;
@@ -103,7 +102,6 @@ struct vsock {
 	unsigned rx_next; /* round robin: the connection vsock_rx looks at first */
 	struct virtq_chain chain;
 	struct iovec slice[VIRTQ_MAX_SIZE];
-	uint64_t cfg_cid; /* config space: guest_cid */
 	uint64_t conns_opened, conns_reset, rx_pkts, tx_pkts;
 };
 
@@ -695,13 +693,12 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 		return NULL;
 	}
 	v->guest_cid = vc->guest_cid;
-	v->cfg_cid = vc->guest_cid;
 	v->next_port = VSOCK_FIRST_PORT;
 	snprintf(v->uds_path, sizeof(v->uds_path), "%s", vc->uds_path);
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		v->conns[i] = (struct conn){.state = CONN_FREE, .v = v, .fd = -1};
 	virtio_dev__init(&v->vdev, &vsock_ops, VIRTIO_ID_VSOCK, "vsock", mem, loop, 3, 0,
-			 &v->cfg_cid, sizeof(v->cfg_cid));
+			 &v->guest_cid, sizeof(v->guest_cid));
 	v->listen_fd = -1;
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
