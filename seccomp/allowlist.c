@@ -44,15 +44,11 @@ static const struct sc_rule vcpu_rules[] = {
     IOCTL(KVM_SET_GUEST_DEBUG), /* the kernel-entry timing trap removes itself */
     IOCTL(KVM_IRQ_LINE),	/* serial, i8042 and virtio interrupt lines */
     ALLOW(write),		/* serial output, log lines, eventfd/pipe wake-ups */
-    /* virtio-mmio activation runs on the vCPU that writes DRIVER_OK: it wires queue
-     * notifications and interrupts to eventfds, sets tap offloads, and a device
-     * reset tears that down again. */
-    IOCTL(KVM_IRQFD),
-    IOCTL(KVM_IOEVENTFD),
+    /* Queue notifications and interrupts are wired to eventfds when a device is
+     * attached, before any filter; a driver's FEATURES_OK, written on a vCPU, still
+     * sets the tap's offloads. */
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
-    ALLOW(eventfd2),
-    ALLOW(epoll_ctl),
     ALLOW(close),
     /* The kick (SIGUSR1) interrupts KVM_RUN; its handler returns. */
     ALLOW(rt_sigreturn),
@@ -93,10 +89,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(timerfd_settime),
     ALLOW(eventfd2),
     ALLOW(close),
-    /* interrupts: level lines, and notifications wired after activation */
+    /* interrupts: level lines (eventfd-wired ones are set up before the filter) */
     IOCTL(KVM_IRQ_LINE),
-    IOCTL(KVM_IRQFD),
-    IOCTL(KVM_IOEVENTFD),
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */

@@ -122,7 +122,9 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t count)
 	return sector <= b->sectors && count <= b->sectors - sector;
 }
 
-static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
+/* Zeroes [off, off + len), or for a discard (which may leave any content) at most
+ * tries to punch it. */
+static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch, bool discard)
 {
 	int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 			 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
@@ -130,6 +132,8 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS)
 		return -1;
+	if (discard)
+		return 0;
 	if (!punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len) == 0)
 		return 0;
@@ -159,7 +163,8 @@ static uint8_t do_zeroes(struct blk *b, struct virtq_chain *c, bool discard)
 	    (s.flags & ~1u) || (discard && s.flags))
 		return VIRTIO_BLK_S_UNSUPP;
 	/* A discard may leave any content; punching keeps the file sparse. */
-	if (zero_range(b, s.sector * SECTOR, s.num_sectors * SECTOR, discard || (s.flags & 1)))
+	if (zero_range(b, s.sector * SECTOR, s.num_sectors * SECTOR, discard || (s.flags & 1),
+		       discard))
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
 }
@@ -182,7 +187,8 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 		size_t len = wr ? c->out_len - sizeof(h) : in_data;
 		if (wr && b->read_only)
 			return VIRTIO_BLK_S_IOERR;
-		if (len % SECTOR || !in_range(b, h.sector, len / SECTOR))
+		/* The used length (data + status byte) is a u32. */
+		if (len % SECTOR || len > UINT32_MAX - 1 || !in_range(b, h.sector, len / SECTOR))
 			return VIRTIO_BLK_S_IOERR;
 		unsigned n =
 		    wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
@@ -282,6 +288,18 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 		return NULL;
 	}
 	b->read_only = dc->read_only;
+	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (dc->read_only)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		features |=
+		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	char name[CONFIG_ID_MAX + 16];
+	snprintf(name, sizeof(name), "block.%s", dc->id);
+	/* Set up first, so every failure below can end in blk_destroy. */
+	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
+			 &b->config, sizeof(b->config));
 	b->fd = open(dc->path, (dc->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0) {
 		snprintf(err, errlen, "drive %s: cannot open %s: %s", dc->id, dc->path,
@@ -315,13 +333,6 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	size_t idlen = strnlen(dc->id, sizeof(b->id));
 	memcpy(b->id, dc->id, idlen);
 
-	uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
-			    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
-	if (dc->read_only)
-		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	else
-		features |=
-		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	b->config = (struct blk_config){
 	    .capacity = b->sectors,
 	    /* Header and status take two descriptors of a chain. */
@@ -335,14 +346,8 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	    .max_write_zeroes_seg = 1,
 	    .write_zeroes_may_unmap = 1,
 	};
-	char name[CONFIG_ID_MAX + 16];
-	snprintf(name, sizeof(name), "block.%s", dc->id);
-	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
-			 &b->config, sizeof(b->config));
 	return &b->vdev;
 fail:
-	if (b->fd >= 0)
-		close(b->fd);
-	free(b);
+	blk_destroy(&b->vdev);
 	return NULL;
 }

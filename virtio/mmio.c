@@ -29,7 +29,6 @@ void virtio_dev__init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, 
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		dev->kick_fd[i] = -1;
 		dev->kicks[i] = (struct virtio_kick){dev, i};
-		dev->vq[i].mem = mem;
 		dev->pending[i].size = VIRTQ_MAX_SIZE;
 	}
 }
@@ -350,41 +349,31 @@ int virtio_dev__watch_kicks(struct virtio_dev *dev)
 
 int virtio_dev__attach(struct virtio_dev *dev, struct vm *vm, char *err, size_t errlen)
 {
-	if (vm__alloc_mmio_slot(vm, &dev->addr, &dev->irq)) {
-		snprintf(err, errlen, "virtio %s: no MMIO slot or IRQ left (at most %d devices)",
-			 dev->name, VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1);
-		return -1;
-	}
-	if (bus__register(&vm->mmio, dev->addr, VM_MMIO_SLOT_SIZE, virtio_mmio__access, dev)) {
-		snprintf(err, errlen, "virtio %s: cannot register MMIO range: %s", dev->name,
-			 strerror(errno));
-		return -1;
-	}
+	if (vm__alloc_mmio_slot(vm, &dev->addr, &dev->irq))
+		return error__set(err, errlen,
+				  "virtio %s: no MMIO slot or IRQ left (at most %d devices)",
+				  dev->name, VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1);
+	if (bus__register(&vm->mmio, dev->addr, VM_MMIO_SLOT_SIZE, virtio_mmio__access, dev))
+		return error__set(err, errlen, "virtio %s: cannot register MMIO range: %s",
+				  dev->name, strerror(errno));
 	dev->irq_fd = vm__irqfd(vm, dev->irq);
-	if (dev->irq_fd < 0) {
-		snprintf(err, errlen, "virtio %s: KVM_IRQFD: %s", dev->name, strerror(errno));
-		return -1;
-	}
+	if (dev->irq_fd < 0)
+		return error__set(err, errlen, "virtio %s: KVM_IRQFD: %s", dev->name,
+				  strerror(errno));
 	for (unsigned i = 0; i < dev->nr_queues; i++) {
 		dev->kick_fd[i] = vm__ioeventfd(vm, dev->addr + VIRTIO_MMIO_QUEUE_NOTIFY, i);
-		if (dev->kick_fd[i] < 0) {
-			snprintf(err, errlen, "virtio %s: KVM_IOEVENTFD: %s", dev->name,
-				 strerror(errno));
-			return -1;
-		}
+		if (dev->kick_fd[i] < 0)
+			return error__set(err, errlen, "virtio %s: KVM_IOEVENTFD: %s", dev->name,
+					  strerror(errno));
 	}
-	if (virtio_dev__watch_kicks(dev)) {
-		snprintf(err, errlen, "virtio %s: cannot watch its queues: %s", dev->name,
-			 strerror(errno));
-		return -1;
-	}
+	if (virtio_dev__watch_kicks(dev))
+		return error__set(err, errlen, "virtio %s: cannot watch its queues: %s", dev->name,
+				  strerror(errno));
 	char arg[64];
 	snprintf(arg, sizeof(arg), "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)dev->addr,
 		 dev->irq);
-	if (vm__cmdline_append(vm, arg)) {
-		snprintf(err, errlen, "kernel command line too long to announce virtio %s",
-			 dev->name);
-		return -1;
-	}
+	if (vm__cmdline_append(vm, arg))
+		return error__set(err, errlen, "kernel command line too long to announce virtio %s",
+				  dev->name);
 	return 0;
 }

@@ -100,6 +100,11 @@ static int deliver(struct net *n)
 					 "receive buffer is read-only or smaller than the header");
 			return -1;
 		}
+		if (c->in_len == 0) {
+			/* Would take a used entry without moving the frame on. */
+			virtio_dev__fail(dev, "empty receive buffer");
+			return -1;
+		}
 		struct iovec *in = c->iov + c->n_out;
 		size_t k = n->frame_len - off;
 		if (k > c->in_len)
@@ -298,10 +303,8 @@ static const struct virtio_dev_ops net_ops = {
 static int open_tap(const char *name, char *err, size_t errlen)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "net %s: /dev/net/tun: %s", name, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return error__set(err, errlen, "net %s: /dev/net/tun: %s", name, strerror(errno));
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
@@ -362,9 +365,6 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 		if (event__add(loop, n->tap, EPOLLIN, on_tap, n) < 0) {
 			snprintf(err, errlen, "net %s: cannot watch the tap: %s", nc->id,
 				 strerror(errno));
-			n->tap_offloads = false;
-			close(n->tap);
-			n->tap = -1;
 			net_destroy(&n->vdev);
 			return NULL;
 		}

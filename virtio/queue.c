@@ -72,9 +72,7 @@ int virtq__enable(struct virtq *q, const struct guest_mem *mem, const struct vir
 
 void virtq__disable(struct virtq *q)
 {
-	const struct guest_mem *mem = q->mem;
 	memset(q, 0, sizeof(*q));
-	q->mem = mem;
 }
 
 bool virtq__has_avail(struct virtq *q)
@@ -175,6 +173,13 @@ enum virtq_pop virtq__pop(struct virtq *q, struct virtq_chain *c, const char **w
 	}
 	if ((uint16_t)(avail_idx - q->last_avail) > q->layout.size) {
 		*why = "available index moved by more than the queue size";
+		return VIRTQ_BAD;
+	}
+	/* Chains popped but not yet used count too: otherwise a driver that moves
+	 * its index on while a device holds chains (net rx gathering one frame) can
+	 * hand out more chains than the queue has, overrunning the device's arrays. */
+	if ((uint16_t)(avail_idx - q->used_idx) > q->layout.size) {
+		*why = "more chains in flight than the queue size";
 		return VIRTQ_BAD;
 	}
 	uint16_t head = load16(avail_ring(q, q->last_avail));

@@ -35,7 +35,6 @@
 
 #define RXQ 0
 #define TXQ 1
-#define EVQ 2
 
 /* Guest data the host socket has not taken yet, per connection: our buf_alloc. */
 #define VSOCK_CONN_BUF	 (256u * 1024)
@@ -92,7 +91,7 @@ struct conn {
 
 struct vsock {
 	struct virtio_dev vdev;
-	uint64_t guest_cid;
+	uint64_t guest_cid; /* also the config space (le64 guest_cid) */
 	char uds_path[CONFIG_UDS_MAX];
 	int listen_fd;
 	uint32_t seen_resets;
@@ -100,9 +99,9 @@ struct vsock {
 	struct conn conns[VSOCK_MAX_CONNS];
 	struct vsock_hdr rsts[VSOCK_RST_QUEUE];
 	unsigned rst_head, rst_len;
+	unsigned rx_next; /* round robin: the connection vsock_rx looks at first */
 	struct virtq_chain chain;
 	struct iovec slice[VIRTQ_MAX_SIZE];
-	uint64_t cfg_cid; /* config space: guest_cid */
 	uint64_t conns_opened, conns_reset, rx_pkts, tx_pkts;
 };
 
@@ -332,7 +331,6 @@ static void vsock_rx(struct vsock *v)
 	struct virtq_chain *ch = &v->chain;
 	const char *why;
 	bool used = false;
-	unsigned next = 0;
 	if (!virtio_dev__live(dev) || !q->ready)
 		return;
 	while (rx_has_work(v)) {
@@ -362,10 +360,10 @@ static void vsock_rx(struct vsock *v)
 		} else {
 			/* Round robin, so one busy connection cannot starve the others. */
 			for (unsigned k = 0; k < VSOCK_MAX_CONNS && !len; k++) {
-				struct conn *c = &v->conns[(next + k) % VSOCK_MAX_CONNS];
+				struct conn *c = &v->conns[(v->rx_next + k) % VSOCK_MAX_CONNS];
 				if (c->state == CONN_FREE || !conn_has_work(c))
 					continue;
-				next = (next + k + 1) % VSOCK_MAX_CONNS;
+				v->rx_next = (v->rx_next + k + 1) % VSOCK_MAX_CONNS;
 				len = conn_produce(v, c, ch);
 			}
 		}
@@ -569,10 +567,13 @@ static void read_connect_line(struct vsock *v, struct conn *c, uint32_t events)
 		return;
 	}
 	line[take - 1] = 0;
-	char *end;
+	char *end = line;
+	unsigned long port = 0;
 	errno = 0;
-	unsigned long port = strtoul(line + 8, &end, 10);
-	if (strncmp(line, "CONNECT ", 8) || end == line + 8 || (*end && *end != '\r') || errno ||
+	/* The prefix first: a shorter line ends before line + 8. */
+	if (!strncmp(line, "CONNECT ", 8))
+		port = strtoul(line + 8, &end, 10);
+	if (end == line || end == line + 8 || (*end && *end != '\r') || errno ||
 	    port > UINT32_MAX) {
 		pr_debug("virtio %s: bad request line from a host client", v->vdev.name);
 		conn_close(c, false);
@@ -692,13 +693,12 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 		return NULL;
 	}
 	v->guest_cid = vc->guest_cid;
-	v->cfg_cid = vc->guest_cid;
 	v->next_port = VSOCK_FIRST_PORT;
 	snprintf(v->uds_path, sizeof(v->uds_path), "%s", vc->uds_path);
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		v->conns[i] = (struct conn){.state = CONN_FREE, .v = v, .fd = -1};
 	virtio_dev__init(&v->vdev, &vsock_ops, VIRTIO_ID_VSOCK, "vsock", mem, loop, 3, 0,
-			 &v->cfg_cid, sizeof(v->cfg_cid));
+			 &v->guest_cid, sizeof(v->guest_cid));
 	v->listen_fd = -1;
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -713,12 +713,12 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 	    listen(fd, 64) < 0 || event__add(loop, fd, EPOLLIN, on_listen, v) < 0) {
 		snprintf(err, errlen, "vsock: cannot listen on %s: %s", vc->uds_path,
 			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		/* Once bound, the socket file is ours: vsock_destroy removes it. */
 		if (bound)
-			unlink(sa.sun_path);
-		virtio_dev__release(&v->vdev);
-		free(v);
+			v->listen_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+		vsock_destroy(&v->vdev);
 		return NULL;
 	}
 	v->listen_fd = fd;

@@ -244,6 +244,55 @@ static void host_io_error(void)
 	close_disk(d);
 }
 
+/* The used length of a read is the data plus the status byte, a u32: a chain
+ * whose buffers add up to more (descriptors may overlap) is refused, not served
+ * with a truncated length. */
+static void transfer_longer_than_u32(void)
+{
+	struct guest_mem big;
+	if (guest_mem__init(&big, 64 * MIB))
+		abort();
+	char bpath[64];
+	snprintf(bpath, sizeof(bpath), "/tmp/ember-virtio-blk-XXXXXX");
+	int fd = mkstemp(bpath);
+	if (fd < 0 || ftruncate(fd, 5ll << 30)) /* sparse, big enough for the range */
+		abort();
+	close(fd);
+	struct drive_config dc = {.read_only = false};
+	snprintf(dc.id, sizeof(dc.id), "big");
+	snprintf(dc.path, sizeof(dc.path), "%s", bpath);
+	struct virtio_dev *d = blk__create(&dc, &big, NULL, err, sizeof(err));
+	CHECK(d != NULL);
+	if (!d) {
+		unlink(bpath);
+		guest_mem__destroy(&big);
+		return;
+	}
+	struct gq bq;
+	gq_init(&bq, &big, QB, 256);
+	driver_init(d, ~0ull, &bq, 1);
+	uint32_t t[4] = {T_IN, 0, 0, 0}; /* type, reserved, sector 0 */
+	memcpy(gp(&big, HDR, 16), t, 16);
+	*(uint8_t *)gp(&big, STATUS, 1) = 0xee;
+	/* 129 writable buffers of 32 MiB over the same guest pages: 4128 MiB. */
+	const uint16_t nd = 129;
+	gq_desc(&bq, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	for (uint16_t i = 1; i <= nd; i++)
+		gq_desc(&bq, i, 16 * MIB, 32 * MIB, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+			(uint16_t)(i + 1));
+	gq_desc(&bq, nd + 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	gq_publish(&bq, 0);
+	virtio_dev__kick(d, 0);
+	uint32_t id = 99, used = 99;
+	CHECK_EQ(gq_take_used(&bq, &id, &used), 0);
+	CHECK_EQ(id, 0);
+	CHECK_EQ(used, 1);
+	CHECK_EQ(*(uint8_t *)gp(&big, STATUS, 1), S_IOERR);
+	virtio_dev__destroy(d);
+	unlink(bpath);
+	guest_mem__destroy(&big);
+}
+
 static void malformed(void)
 {
 	struct virtio_dev *d = open_disk(false, "m");
@@ -279,4 +328,4 @@ static void malformed(void)
 
 CHECK_MAIN("virtio-blk", CHECK_CASE(read_write_flush), CHECK_CASE(header_split_and_indirect),
 	   CHECK_CASE(get_id), CHECK_CASE(read_only), CHECK_CASE(discard_write_zeroes),
-	   CHECK_CASE(host_io_error), CHECK_CASE(malformed))
+	   CHECK_CASE(host_io_error), CHECK_CASE(malformed), CHECK_CASE(transfer_longer_than_u32))

@@ -334,10 +334,17 @@ static void enable_rules(void)
 	CHECK(q.ready);
 }
 
+/* Completes n chains, each one made available and popped first as a driver and
+ * device would. */
 static void used_n(unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		virtq__add_used(&vq, 0, 0);
+	for (unsigned i = 0; i < n; i++) {
+		gq_desc(&g, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+		gq_publish(&g, 0);
+		if (pop(&ch) != VIRTQ_CHAIN)
+			abort();
+		virtq__add_used(&vq, ch.head, 0);
+	}
 	virtq__flush(&vq);
 }
 
@@ -358,6 +365,7 @@ static void event_idx(void)
 	CHECK(!virtq__should_notify(&vq)); /* nothing new */
 
 	/* arm publishes avail_event = next slot the device will read. */
+	setup_flags(8, true, true);
 	gq_desc(&g, 0, BUF, 4, 0, 0);
 	gq_publish(&g, 0);
 	gq_publish(&g, 0);
@@ -377,6 +385,52 @@ static void event_idx(void)
 	*flags = 0;
 	used_n(1);
 	CHECK(virtq__should_notify(&vq));
+}
+
+/* A driver that moves its index on while the device still holds popped chains
+ * (net rx gathering the buffers for one frame) must not get more chains in flight
+ * than the queue has: net keeps one used entry per chain in an array of
+ * VIRTQ_MAX_SIZE. */
+static void chains_in_flight(void)
+{
+	setup();
+	for (uint16_t i = 0; i < 8; i++)
+		gq_desc(&g, i, BUF, 0, VIRTQ_DESC_F_WRITE, 0); /* empty chains */
+	for (uint16_t i = 0; i < 8; i++)
+		gq_publish(&g, i);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK_EQ(pop(&ch), VIRTQ_CHAIN);
+	CHECK_EQ(pop(&ch), VIRTQ_EMPTY);
+	/* Nothing used yet; one more is only size ahead of last_avail but size + 1
+	 * ahead of the used index. */
+	gq_publish(&g, 0);
+	CHECK_EQ(pop(&ch), VIRTQ_BAD);
+	CHECK_EQ(vq.last_avail, 8);
+
+	/* The same, moved by the whole ring in one step between two pops. */
+	setup();
+	gq_desc(&g, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+	gq_publish(&g, 0);
+	CHECK_EQ(pop(&ch), VIRTQ_CHAIN);
+	gq_set_avail_idx(&g, 9);
+	CHECK_EQ(pop(&ch), VIRTQ_BAD);
+
+	/* Once chains are used, the driver may make that many available again. */
+	setup();
+	gq_desc(&g, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+	for (unsigned i = 0; i < 8; i++)
+		gq_publish(&g, 0);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK_EQ(pop(&ch), VIRTQ_CHAIN);
+	virtq__add_used(&vq, 0, 0);
+	virtq__add_used(&vq, 0, 0);
+	gq_publish(&g, 0);
+	gq_publish(&g, 0);
+	CHECK_EQ(pop(&ch), VIRTQ_CHAIN);
+	CHECK_EQ(pop(&ch), VIRTQ_CHAIN);
+	CHECK_EQ(pop(&ch), VIRTQ_EMPTY);
+	gq_publish(&g, 0);
+	CHECK_EQ(pop(&ch), VIRTQ_BAD);
 }
 
 static void unpop(void)
@@ -414,4 +468,5 @@ CHECK_MAIN("virtio-queue", CHECK_CASE(good_chain), CHECK_CASE(out_of_range_addre
 	   CHECK_CASE(index_out_of_range), CHECK_CASE(zero_length_buffers),
 	   CHECK_CASE(readable_after_writable), CHECK_CASE(idx_wraparound),
 	   CHECK_CASE(indirect_tables), CHECK_CASE(region_edges), CHECK_CASE(enable_rules),
-	   CHECK_CASE(event_idx), CHECK_CASE(unpop), CHECK_CASE(iov_helpers))
+	   CHECK_CASE(event_idx), CHECK_CASE(chains_in_flight), CHECK_CASE(unpop),
+	   CHECK_CASE(iov_helpers))
