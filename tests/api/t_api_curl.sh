@@ -70,11 +70,14 @@ start_ember() { # extra args...
 	"$ember" --api-sock "$sock" --log-path "$work/ember.log" "$@" &
 	epid=$!
 	pids="$pids $epid"
+	wait_socket
+	ready_ms=$((($(date +%s%N) - t0) / 1000000))
+}
+wait_socket() { # up to 2 s for the API socket to answer
 	for _ in $(seq 1 200); do
 		curl -s -m 1 --unix-socket "$sock" http://localhost/ >/dev/null 2>&1 && break
 		sleep 0.01
 	done
-	ready_ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
 touch "$work/vmlinux" "$work/initrd" "$work/rootfs.ext4"
@@ -271,10 +274,7 @@ rm -f "$sock"
 (ulimit -n 40 && exec "$ember" --api-sock "$sock" --log-path "$work/emfile.log") &
 epid=$!
 pids="$pids $epid"
-for _ in $(seq 1 200); do
-	curl -s -m 1 --unix-socket "$sock" http://localhost/ >/dev/null 2>&1 && break
-	sleep 0.01
-done
+wait_socket
 out=$(raw "$epid" <<'EOF'
 import socket, sys, time
 def cpu(pid):

@@ -51,6 +51,17 @@ static int req(enum http_method m, const char *path, const char *body)
 #define PUT(p, b)   req(HTTP_PUT, p, b)
 #define PATCH(p, b) req(HTTP_PATCH, p, b)
 
+/* The whole (small) file as a string; returns its length, or -1. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
 static void touch(char *out, const char *name)
 {
 	snprintf(out, 128, "%s/%s", tmpdir, name);
@@ -410,10 +421,7 @@ static void test_logger_and_metrics(void)
 	GET("/nope");
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
 	char line[4096] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n = read(fd, line, sizeof(line) - 1);
-	close(fd);
-	line[n > 0 ? n : 0] = '\0';
+	read_text(path, line, sizeof(line));
 	CHECK(strstr(line, "\"utc_timestamp_ms\":") != NULL);
 	CHECK(strstr(line, "\"id\":\"test-vm\"") != NULL);
 	CHECK(strstr(line, "\"properties\":{\"k\":\"v\"}") != NULL);
@@ -445,10 +453,7 @@ static void test_metrics_properties_compacted(void)
 	CHECK(strchr(last, '\n') == NULL);
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
 	char line[4096] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n = read(fd, line, sizeof(line) - 1);
-	close(fd);
-	line[n > 0 ? n : 0] = '\0';
+	ssize_t n = read_text(path, line, sizeof(line));
 	CHECK(n > 0 && line[n - 1] == '\n');
 	CHECK(strchr(line, '\n') == line + n - 1);
 	CHECK(strstr(line, "\"properties\":{\"k\":\"v w\",\"q\":\"a\\\" b\"}") != NULL);
@@ -482,10 +487,7 @@ static void test_set_metrics_and_start_directly(void)
 	CHECK_EQ(starts, 1);
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
 	char line[4096] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n = read(fd, line, sizeof(line) - 1);
-	close(fd);
-	line[n > 0 ? n : 0] = '\0';
+	read_text(path, line, sizeof(line));
 	/* only the PUT /metrics above counts, failed, and the PUT /actions */
 	CHECK(strstr(line, "\"metrics_count\":1,\"metrics_fails\":1") != NULL);
 }
@@ -517,11 +519,8 @@ static void test_log_escapes_control_bytes(void)
 	pr_err("id '%s' done", "a\nb\x1b[2J\x7f\tc");
 	log__set_path("/dev/stderr");
 	char buf[512] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	read_text(path, buf, sizeof(buf));
 	unlink(path);
-	buf[n > 0 ? n : 0] = '\0';
 	CHECK(strcmp(buf, "ember: error: id 'a\\x0ab\\x1b[2J\\x7f\\x09c' done\n") == 0);
 }
 
