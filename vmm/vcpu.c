@@ -40,6 +40,7 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
@@ -65,7 +66,7 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 			goto out;
 		}
 		const char *step = NULL;
-		if (cpu__setup_cpuid(v->fd, supported, i, vm->nr_vcpus))
+		if (cpu__setup_cpuid(v->fd, supported, i, vm->nr_vcpus, threads_per_core))
 			step = "CPUID";
 		else if (cpu__setup_msrs(v->fd))
 			step = "MSRs";

@@ -47,7 +47,7 @@ else
 	fail api/socket "no answer on $S: $(cat "$W/reply")"
 fi
 ok=1
-api api/machine-config PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}' || ok=0
+api api/machine-config PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128, "smt": true}' || ok=0
 api api/boot-source PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.cpus=2\"}" || ok=0
 api api/instance-start PUT /actions '{"action_type": "InstanceStart"}' || ok=0
 "$FC" "$S" PUT /actions '{"action_type": "InstanceStart"}' >"$W/reply" 2>&1

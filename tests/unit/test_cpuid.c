@@ -32,7 +32,7 @@ static void shapes_each_vcpu(void)
 	static struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
 	for (unsigned idx = 0; idx < 4; idx++) {
 		unsigned n = base_leaves(e);
-		cpuid__shape(e, &n, CPUID_MAX_ENTRIES, idx, 4);
+		cpuid__shape(e, &n, CPUID_MAX_ENTRIES, idx, 4, 1);
 		struct kvm_cpuid_entry2 *l1 = cpuid__find(e, n, 1, 0);
 		CHECK(l1 && (l1->ecx & (1u << 31))); /* hypervisor */
 		CHECK(l1 && (l1->ecx & 1));	     /* untouched feature bits stay */
@@ -78,22 +78,48 @@ static void single_vcpu_and_full_table(void)
 {
 	static struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
 	unsigned n = base_leaves(e);
-	cpuid__shape(e, &n, CPUID_MAX_ENTRIES, 0, 1);
+	cpuid__shape(e, &n, CPUID_MAX_ENTRIES, 0, 1, 1);
 	CHECK_EQ(cpuid__find(e, n, 1, 0)->edx & (1u << 28), 0);
 	CHECK_EQ(cpuid__find(e, n, 0xb, 1)->eax, 0);
 	/* A table with no room left is not overrun. */
 	n = base_leaves(e);
 	unsigned max = n;
-	cpuid__shape(e, &n, max, 0, 2);
+	cpuid__shape(e, &n, max, 0, 2, 1);
 	CHECK_EQ(n, max);
 	/* KVM's own signature leaf is rewritten, not duplicated. */
 	n = base_leaves(e);
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x40000000, .eax = 0x40000001};
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x40000001, .eax = 0x1234};
 	unsigned before = n;
-	cpuid__shape(e, &n, CPUID_MAX_ENTRIES, 0, 2);
+	cpuid__shape(e, &n, CPUID_MAX_ENTRIES, 0, 2, 1);
 	CHECK_EQ(n, before);
 	CHECK_EQ(cpuid__find(e, n, 0x40000001, 0)->eax, 0x1234);
 }
 
-CHECK_MAIN("cpuid", CHECK_CASE(shapes_each_vcpu), CHECK_CASE(single_vcpu_and_full_table))
+/* smt: two threads per core, so 4 vCPUs are 2 cores of 2 threads. */
+static void smt_topology(void)
+{
+	static struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
+	for (unsigned idx = 0; idx < 4; idx++) {
+		unsigned n = base_leaves(e);
+		cpuid__shape(e, &n, CPUID_MAX_ENTRIES, idx, 4, 2);
+		struct kvm_cpuid_entry2 *b0 = cpuid__find(e, n, 0xb, 0),
+					*b1 = cpuid__find(e, n, 0xb, 1);
+		CHECK_EQ(b0->eax, 1); /* one bit of thread id */
+		CHECK_EQ(b0->ebx, 2);
+		CHECK_EQ(b1->eax, 2);
+		CHECK_EQ(b1->ebx, 4);
+		CHECK_EQ(b0->edx, idx);
+		struct kvm_cpuid_entry2 *c0 = cpuid__find(e, n, 4, 0),
+					*c3 = cpuid__find(e, n, 4, 3);
+		CHECK_EQ((c0->eax >> 14) & 0xfff, 1); /* L1 shared by the 2 threads */
+		CHECK_EQ((c3->eax >> 14) & 0xfff, 3); /* L3 by all 4 */
+		CHECK_EQ(c0->eax >> 26, 1);	      /* 2 cores */
+		struct kvm_cpuid_entry2 *a1e = cpuid__find(e, n, 0x8000001e, 0);
+		CHECK_EQ(a1e->ebx & 0xff, idx / 2);
+		CHECK_EQ((a1e->ebx >> 8) & 0xff, 1);
+	}
+}
+
+CHECK_MAIN("cpuid", CHECK_CASE(shapes_each_vcpu), CHECK_CASE(single_vcpu_and_full_table),
+	   CHECK_CASE(smt_topology))

@@ -43,8 +43,10 @@ static struct kvm_cpuid_entry2 *add_leaf(struct kvm_cpuid_entry2 *e, unsigned *n
 }
 
 void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsigned index,
-		  unsigned nr_vcpus)
+		  unsigned nr_vcpus, unsigned threads_per_core)
 {
+	/* APIC id = core << smt_bits | thread; ids are consecutive vCPU indices. */
+	unsigned smt_bits = bits_for(threads_per_core);
 	unsigned core_bits = bits_for(nr_vcpus);
 	for (unsigned i = 0; i < *nent; i++) {
 		struct kvm_cpuid_entry2 *l = &e[i];
@@ -58,19 +60,20 @@ void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsi
 				l->edx &= ~CPUID_HTT_BIT;
 			break;
 		case 4: {
-			/* Intel deterministic cache leaf: one thread per core, L3 shared by all. */
+			/* Intel deterministic cache leaf: L1/L2 per core, L3 shared by all. */
 			unsigned level = (l->eax >> 5) & 7;
-			unsigned sharing = level >= 3 ? nr_vcpus - 1 : 0;
-			l->eax = (l->eax & 0x3fffu) | (sharing << 14) | ((nr_vcpus - 1) << 26);
+			unsigned sharing = level >= 3 ? nr_vcpus - 1 : threads_per_core - 1;
+			unsigned cores = nr_vcpus / threads_per_core;
+			l->eax = (l->eax & 0x3fffu) | (sharing << 14) | ((cores - 1) << 26);
 			break;
 		}
 		case 0xb:
 		case 0x1f:
-			/* x2APIC topology: level 0 = SMT (one thread), level 1 = core. */
+			/* x2APIC topology: level 0 = SMT, level 1 = core. */
 			l->edx = index;
 			if (l->index == 0) {
-				l->eax = 0;
-				l->ebx = 1;
+				l->eax = smt_bits;
+				l->ebx = threads_per_core;
 				l->ecx = 0x100;
 			} else if (l->index == 1) {
 				l->eax = core_bits;
@@ -87,7 +90,8 @@ void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsi
 			break;
 		case 0x8000001e:
 			l->eax = index;
-			l->ebx = index & 0xff; /* compute unit id; one thread per unit */
+			/* compute unit id, and threads per unit - 1 in bits 15:8 */
+			l->ebx = ((index >> smt_bits) & 0xff) | ((threads_per_core - 1) << 8);
 			l->ecx = 0;
 			break;
 		}
@@ -109,7 +113,7 @@ void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsi
 }
 
 int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
-		     unsigned nr_vcpus)
+		     unsigned nr_vcpus, unsigned threads_per_core)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, sz);
@@ -117,7 +121,7 @@ int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned i
 		return -1;
 	unsigned nent = supported->nent < CPUID_MAX_ENTRIES ? supported->nent : CPUID_MAX_ENTRIES;
 	memcpy(c->entries, supported->entries, nent * sizeof(c->entries[0]));
-	cpuid__shape(c->entries, &nent, CPUID_MAX_ENTRIES, index, nr_vcpus);
+	cpuid__shape(c->entries, &nent, CPUID_MAX_ENTRIES, index, nr_vcpus, threads_per_core);
 	c->nent = nent;
 	int rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 	free(c);

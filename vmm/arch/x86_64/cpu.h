@@ -7,16 +7,17 @@
 
 #define CPUID_MAX_ENTRIES 256
 
-/* Reshapes KVM's supported CPUID for vCPU `index` of `nr_vcpus`: APIC ids, topology,
- * the hypervisor bit and KVM's signature leaves. Pure: unit-tested without KVM. */
+/* Reshapes KVM's supported CPUID for vCPU `index` of `nr_vcpus`, grouped
+ * threads_per_core (1, or 2 with smt) to a core: APIC ids, topology, the hypervisor
+ * bit and KVM's signature leaves. Pure: unit-tested without KVM. */
 void cpuid__shape(struct kvm_cpuid_entry2 *entries, unsigned *nent, unsigned max, unsigned index,
-		  unsigned nr_vcpus);
+		  unsigned nr_vcpus, unsigned threads_per_core);
 struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
 				     uint32_t function, uint32_t index);
 
 /* supported: KVM_GET_SUPPORTED_CPUID's answer, fetched once per VM. */
 int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
-		     unsigned nr_vcpus);
+		     unsigned nr_vcpus, unsigned threads_per_core);
 int cpu__setup_msrs(int vcpu_fd);
 int cpu__setup_lapic(int vcpu_fd);
 int cpu__setup_fpu(int vcpu_fd);
