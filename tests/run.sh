@@ -4,14 +4,18 @@
 #   unit   ember's objects in-process (glibc), no KVM
 #   asan   the same under ASan+UBSan
 #   host   tests that need root or sockets but no KVM (API over curl, jailer, fuzz smoke)
-#   kvm    the probe guest on /dev/kvm (here: inside the nested test host)
-#   e2e    a real Linux guest (here: inside the nested test host)
+#   kvm    the probe guest on any usable /dev/kvm, else inside the nested test host
+#   e2e    a real Linux guest on hardware KVM, else inside the nested test host
+# tests/lib/kvmhost.sh decides where (EMBER_KVM_WHERE=direct|nested forces it).
 # TIERS="unit asan" tests/run.sh runs a subset.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
 tiers=${TIERS:-unit asan host kvm e2e}
+kvmhost_root=$root
+. tests/lib/kvmhost.sh
 log=$build/test-results.log
 mkdir -p "$build"
 : >"$log"
@@ -71,26 +75,16 @@ kvm_payload() {
 }
 
 kvm_tier() {
-	if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		echo "kvm: running on this host's /dev/kvm"
-		local p
-		p=$(kvm_payload)
-		(cd "$p" && EMBER_DIR="$p/bin" sh ./run.sh)
-	elif bash tests/nested/available.sh >/dev/null 2>&1; then
-		echo "kvm: no usable /dev/kvm here; running inside the nested test host"
-		local p rc=0
-		p=$(kvm_payload)
-		bash tests/nested/run.sh --timeout 1500 "$p" run.sh || rc=$?
-		case $rc in
-		0) ;;
-		97) echo "FAIL kvm/nested-host: nested host did not come up" ;;
-		98) echo "FAIL kvm/nested-host: timed out inside the nested host" ;;
-		*) echo "FAIL kvm/nested-host: the kvm tier ended with status $rc" ;;
-		esac
-	else
-		echo "SKIP kvm: no /dev/kvm and no nested test host ($(bash tests/nested/available.sh 2>&1 | head -1))"
+	local where p rc=0
+	if ! where=$(kvmhost_where probe); then
+		echo "SKIP kvm: $where"
 		return
 	fi
+	p=$(kvm_payload)
+	echo "kvm: $(kvmhost_kind) /dev/kvm here; the probe runs $where"
+	kvmhost_run "$where" 1500 "$p" run.sh || rc=$?
+	kvmhost_status $rc kvm/launcher
+	case $rc in 0 | 97 | 98 | 124) ;; *) echo "FAIL kvm/launcher: the kvm tier ended with status $rc" ;; esac
 	# One iteration of every benchmark, ember beside its peers: proves the harness runs.
 	run_verdict bench/smoke make --no-print-directory -s bench-smoke
 }

@@ -146,7 +146,7 @@ void boot__initrd(struct probe *p)
 	uint32_t sum = 0;
 	if (inside) {
 		struct span s = {(const uint8_t *)addr, size};
-		sum = (uint32_t)user__call(fnv1a_user, &s);
+		sum = (uint32_t)user__call(fnv1a_user, &s, false);
 		uart__printf("PROBE initrd addr=0x%lx size=%lu fnv1a=%08x\n", addr, size, sum);
 	} else {
 		uart__printf("PROBE initrd addr=0x%lx size=%lu\n", addr, size);

@@ -83,10 +83,9 @@ void cpu__init_bsp(void)
 {
 	for (unsigned v = 0; v < 256; v++)
 		set_gate(v, (uint64_t)trap_stubs + v * 16, 0);
-	set_gate(VEC_USER_RET, (uint64_t)user_return, 3);
 
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
-	tss.iopb = sizeof(tss); /* no I/O bitmap: IOPL alone decides */
+	tss.iopb = sizeof(tss); /* no I/O bitmap and IOPL 0: ring 3 has no ports */
 	gdt[5] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
 		 ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
 	gdt[6] = base >> 32;
@@ -116,6 +115,21 @@ void trap__dispatch(struct trap_frame *f);
 void trap__dispatch(struct trap_frame *f)
 {
 	unsigned v = (unsigned)f->vector;
+	if (v == 6 && (f->cs & 3) && (f->rcx & ~0xffull) == USER_CALL_MAGIC &&
+	    *(const uint16_t *)f->rip == 0x0b0f) {
+		/* A user call (probe.h): an exception, so no EOI; resume after the ud2. */
+		f->rip += 2;
+		switch (f->rcx & 0xff) {
+		case USER_OP_RETURN:
+			user_return(f->rax);
+		case USER_OP_OUTB:
+			outb((uint16_t)f->rdx, (uint8_t)f->rax);
+			return;
+		case USER_OP_INB:
+			f->rax = inb((uint16_t)f->rdx);
+			return;
+		}
+	}
 	if (v < 32) {
 		/* An exception is a probe bug or a broken boot path: report it and stop. */
 		uart__printf("PROBE fault cpu=%u vector=%u error=0x%lx rip=0x%lx cs=0x%lx "
@@ -130,7 +144,7 @@ void trap__dispatch(struct trap_frame *f)
 		lapic__eoi();
 }
 
-uint64_t user__call(uint64_t (*fn)(void *), void *arg)
+uint64_t user__call(uint64_t (*fn)(void *), void *arg, bool irqs_on)
 {
 	extern char user_stack_top[];
 	if (in_user) {
@@ -139,7 +153,8 @@ uint64_t user__call(uint64_t (*fn)(void *), void *arg)
 	}
 	in_user = true;
 	uint64_t r =
-	    user_enter(fn, arg, user_stack_top, (uint8_t *)&tss + offsetof(struct tss, rsp0));
+	    user_enter(fn, arg, user_stack_top, (uint8_t *)&tss + offsetof(struct tss, rsp0),
+		       irqs_on ? RFLAGS_IF : 0);
 	in_user = false;
 	return r;
 }

@@ -83,8 +83,9 @@ trap_common:
 	add	$16, %rsp
 	iretq
 
-/* uint64_t user_enter(fn, arg, ustack_top, rsp0): runs fn(arg) at CPL3 and comes back
- * through int $0x80, whose gate lands on rsp0 = our own stack pointer. */
+/* uint64_t user_enter(fn, arg, ustack_top, rsp0, rflags): runs fn(arg) at CPL3 with
+ * rflags ORed into its flags (IOPL stays 0) and comes back through a user call
+ * (probe.h), whose #UD lands on rsp0 = our own stack pointer with interrupts off. */
 	.globl user_enter
 user_enter:
 	push	%rbx
@@ -98,7 +99,7 @@ user_enter:
 	pushq	$0x1b			/* ss: user data */
 	pushq	%rdx			/* rsp */
 	pushfq
-	orq	$0x3000, (%rsp)		/* IOPL 3: ring 3 may use ports */
+	orq	%r8, (%rsp)		/* IF from the caller: ring 3 cannot sti on kvm_pvm */
 	pushq	$0x23			/* cs: user code */
 	lea	user_trampoline(%rip), %rax
 	pushq	%rax
@@ -108,13 +109,14 @@ user_enter:
 
 user_trampoline:
 	call	*%rax
-	int	$0x80
+	movabs	$0x4542524f50000000, %rcx	/* USER_CALL_MAGIC | USER_OP_RETURN, rax = result */
 	ud2
 
-/* The DPL3 gate of vector 0x80: drop the interrupt frame, back to user_enter's caller
- * with rax = fn's result. */
+/* void user_return(result), called by the trap dispatcher for USER_OP_RETURN: drop the
+ * trap frame and everything above user_enter's own, back to its caller with rax = result. */
 	.globl user_return
 user_return:
+	mov	%rdi, %rax
 	mov	user_saved_rsp(%rip), %rsp
 	mov	$0x10, %ecx
 	mov	%ecx, %ss

@@ -20,19 +20,54 @@
 
 /* IDT vectors. ISA IRQs routed through the IOAPIC land at VEC_IRQ_BASE + pin. */
 #define VEC_IRQ_BASE 0x20
-#define VEC_USER_RET 0x80 /* int $0x80 from ring 3 returns to user__call()'s caller */
-#define VEC_SPURIOUS 0xff
+/* Ring 3 enters ring 0 with `ud2` and rcx = USER_CALL_MAGIC | USER_OP_*: the #UD
+ * handler does the operation and steps over the ud2. An exception is the one way in
+ * that every host delivers: kvm_pvm raises #UD for `int $0x80` and `int $0x81` from
+ * the guest's ring 3 instead of taking the DPL3 gate. */
+#define USER_CALL_MAGIC 0x4542524f50000000ull /* "PROBE" */
+#define USER_OP_RETURN	0		      /* rax = fn's result: back to user__call()'s caller */
+#define USER_OP_OUTB	1		      /* port rdx, value rax */
+#define USER_OP_INB	2		      /* port rdx; the value comes back in rax */
+#define VEC_SPURIOUS	0xff
+
+#define RFLAGS_IF 0x200ull
 
 /* Where the AP start-up code is copied: SIPI vector 0x10. */
 #define AP_TRAMP_ADDR 0x10000
 
 /* --- port and memory-mapped I/O ----------------------------------------------- */
+/* Ring 3 never executes in/out itself: kvm_pvm runs the guest's ring 3 as host user
+ * mode, where IOPL is not honoured and port I/O raises #GP. It asks ring 0 through
+ * a user call instead (see USER_CALL_MAGIC), the same way on every host, so that no
+ * host takes a path the others do not test. */
+static inline bool cpu__in_user(void)
+{
+	uint16_t cs;
+	asm volatile("mov %%cs, %0" : "=r"(cs));
+	return (cs & 3) != 0;
+}
 static inline void outb(uint16_t port, uint8_t v)
 {
+	if (cpu__in_user()) {
+		uint64_t rax = v;
+		asm volatile("ud2"
+			     : "+a"(rax)
+			     : "d"((uint64_t)port), "c"(USER_CALL_MAGIC | USER_OP_OUTB)
+			     : "memory");
+		return;
+	}
 	asm volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 static inline uint8_t inb(uint16_t port)
 {
+	if (cpu__in_user()) {
+		uint64_t rax = 0;
+		asm volatile("ud2"
+			     : "+a"(rax)
+			     : "d"((uint64_t)port), "c"(USER_CALL_MAGIC | USER_OP_INB)
+			     : "memory");
+		return (uint8_t)rax;
+	}
 	uint8_t v;
 	asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
@@ -140,9 +175,10 @@ void cpu__init_bsp(void);
 void cpu__init_ap(void);
 typedef void (*trap_handler)(void);
 void trap__set_handler(unsigned vector, trap_handler fn);
-/* Runs fn(arg) at CPL3 with IOPL 3 (ports allowed) and interrupts off, on the BSP's
- * user stack, and returns its result. Not reentrant. */
-uint64_t user__call(uint64_t (*fn)(void *), void *arg);
+/* Runs fn(arg) at CPL3 on the BSP's user stack and returns its result; interrupts are
+ * on in ring 3 iff irqs_on (set through the iret frame: ring 3 cannot sti on kvm_pvm),
+ * and off again on return. Port I/O from fn goes through a user call. Not reentrant. */
+uint64_t user__call(uint64_t (*fn)(void *), void *arg, bool irqs_on);
 /* TSC calibrated against the PIT; falls back to an assumed frequency. */
 void time__calibrate(void);
 /* cycles/spins: what the calibration measured, for the log. */
@@ -187,8 +223,10 @@ void virtio__run(struct probe *p);
 /* --- entry.S ------------------------------------------------------------------------- */
 extern const char ap_tramp_start[], ap_tramp_end[];
 extern const char trap_stubs[];
-extern const char user_return[];
+/* Unwinds to user_enter()'s caller with `result`: the end of a user__call(). */
+void user_return(uint64_t result) __attribute__((noreturn));
 /* rsp0 points at the TSS field (unaligned, offset 4) that the int gate loads. */
-uint64_t user_enter(uint64_t (*fn)(void *), void *arg, void *ustack_top, void *rsp0);
+uint64_t user_enter(uint64_t (*fn)(void *), void *arg, void *ustack_top, void *rsp0,
+		    uint64_t rflags);
 
 #endif

@@ -107,6 +107,14 @@ void uart__isr(void)
 	}
 }
 
+static uint64_t wait_tx_user(void *arg)
+{
+	const uint64_t *deadline = arg;
+	while (tx.pos < tx.len && time__us() < *deadline)
+		cpu_relax();
+	return 0;
+}
+
 size_t uart__irq_write(const char *s, size_t n, uint64_t timeout_us, unsigned *irqs)
 {
 	tx.buf = s;
@@ -117,8 +125,10 @@ size_t uart__irq_write(const char *s, size_t n, uint64_t timeout_us, unsigned *i
 	uart__lock();
 	/* Enabling THRI while THR is empty raises the first interrupt. */
 	outb(COM1 + UART_IER, IER_THRI);
-	while (tx.pos < tx.len && time__us() < deadline)
-		asm volatile("sti; pause; cli" ::: "memory");
+	/* Wait at ring 3 with interrupts on: a ring-0 `sti; pause; cli` window is a single
+	 * instruction boundary, which kvm_pvm's ring-0 emulation can pass without
+	 * delivering the pending interrupt. */
+	user__call(wait_tx_user, &deadline, true);
 	outb(COM1 + UART_IER, 0);
 	uart__unlock();
 	*irqs = tx.irqs;

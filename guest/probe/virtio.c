@@ -1,6 +1,6 @@
 /* Minimal virtio-mmio (version 2) drivers with split virtqueues, written from the
  * virtio 1.2 spec (§4.2 MMIO transport, §2.7 split virtqueues, §5.2 blk, §5.1 net,
- * §5.4 rng, §5.10 vsock). Everything here runs at CPL3 (IOPL 3, user-mapped MMIO):
+ * §5.4 rng, §5.10 vsock). Everything here runs at CPL3 (user-mapped MMIO, ports through int $0x81):
  * the queues are polled, and used-buffer interrupts are counted by a ring-0 ISR. */
 #include "probe.h"
 
@@ -1074,8 +1074,6 @@ static void run_vsock(struct probe *p)
 static uint64_t virtio_user(void *arg)
 {
 	struct probe *p = arg;
-	/* IOPL 3 lets ring 3 take interrupts on and off itself. */
-	asm volatile("sti" ::: "memory");
 	discover();
 	if (cmdline__has_word("probe.virtio", "blk"))
 		run_blk(p);
@@ -1085,7 +1083,6 @@ static uint64_t virtio_user(void *arg)
 		run_vsock(p);
 	if (cmdline__has_word("probe.virtio", "rng"))
 		run_rng(p);
-	asm volatile("cli" ::: "memory");
 	return 0;
 }
 
@@ -1097,7 +1094,7 @@ void virtio__run(struct probe *p)
 		return;
 	for (unsigned irq = 5; irq <= MAX_IRQ; irq++)
 		trap__set_handler(VEC_IRQ_BASE + irq, virtio_isr);
-	user__call(virtio_user, p);
+	user__call(virtio_user, p, true);
 	for (unsigned i = 0; i < nr_devs; i++) {
 		ioapic__mask(devs[i].irq);
 		w32(&devs[i], REG_STATUS, 0); /* leave the devices reset */
