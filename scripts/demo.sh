@@ -15,33 +15,34 @@ if [ ! -s "$build/guest/vmlinux" ] || [ ! -s "$build/guest/initramfs.cpio.gz" ];
 fi
 [ -x "$build/ember" ] || make --no-print-directory all
 
-where=${DEMO_WHERE:-}
-if [ -z "$where" ]; then
-	if [ -c /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
-		where=direct
-	elif reason=$(bash tests/nested/available.sh); then
-		where=nested
-	else
-		echo "demo: cannot run: no hardware KVM here, and the nested test host is unavailable: $reason"
-		exit 1
-	fi
+kvmhost_root=$root
+. tests/lib/kvmhost.sh
+[ -z "${DEMO_WHERE:-}" ] || EMBER_KVM_WHERE=$DEMO_WHERE
+if ! where=$(kvmhost_where linux); then
+	echo "demo: cannot run: $where"
+	exit 1
 fi
 mode=direct
 [ ! -x "$build/ember-jailer" ] || mode=jailer
 [ "$(id -u)" = 0 ] || mode=direct   # the jailer needs root
 
-if [ "$where" = direct ]; then
-	echo "demo: running on this host's hardware KVM"
-	exec sh tests/nested/demo-l1.sh "$build" "$mode" "hardware KVM"
-fi
-
-echo "demo: no hardware KVM here: running inside the nested test host (QEMU-TCG + nested SVM)."
-echo "demo: all guest times below are nested-TCG times, far slower than hardware."
 payload=$build/nested/demo-payload
 rm -rf "$payload"
 mkdir -p "$payload/guest"
-ln -s "$(cd "$build" && pwd)/ember" "$payload/ember"
+cp "$build/ember" "$payload/ember"
 [ ! -x "$build/ember-jailer" ] || cp "$build/ember-jailer" "$payload/ember-jailer"
-cp "$build/guest/vmlinux" "$build/guest/initramfs.cpio.gz" "$payload/guest/"
+ln -s "$(cd "$build" && pwd)/guest/vmlinux" "$payload/guest/vmlinux"
+ln -s "$(cd "$build" && pwd)/guest/initramfs.cpio.gz" "$payload/guest/initramfs.cpio.gz"
 cp tests/nested/demo-l1.sh "$payload/"
-exec bash tests/nested/run.sh --timeout 300 "$payload" demo-l1.sh . "$mode" "nested-TCG"
+if [ "$where" = direct ]; then
+	echo "demo: running on this host's hardware KVM"
+	label="hardware KVM"
+else
+	echo "demo: no hardware KVM here ($(kvmhost_kind) /dev/kvm): running inside the nested test host (QEMU-TCG + nested SVM)."
+	echo "demo: all guest times below are nested-TCG times, far slower than hardware."
+	label=nested-TCG
+fi
+rc=0
+kvmhost_run "$where" 300 "$payload" demo-l1.sh . "$mode" "$label" || rc=$?
+kvmhost_status "$rc" demo
+exit "$rc"

@@ -50,7 +50,7 @@ run_verdict() {
 
 host_tier() {
 	local t ran=0
-	for t in tests/api/t_*.sh tests/jailer/t_*.sh; do
+	for t in tests/lib/t_*.sh tests/api/t_*.sh tests/jailer/t_*.sh; do
 		[ -f "$t" ] || continue
 		ran=1
 		run_verdict "host/$(basename "$t" .sh)" timeout 600 bash "$t"

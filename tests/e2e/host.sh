@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the e2e tier where it can run:
-#   1. /dev/kvm with hardware virtualization (vmx|svm) -> tests/e2e/run.sh directly;
+#   1. /dev/kvm with hardware virtualization (vmx|svm) -> directly;
 #   2. else, if the nested test host is available     -> inside it (tests/nested/run.sh);
 #   3. else prints "SKIP e2e: <reason>".
+# tests/lib/kvmhost.sh decides; both launchers run tests/e2e/launch.sh in one payload.
 #   tests/e2e/host.sh [BUILD_DIR] [TEST...]     (BUILD_DIR defaults to $BUILD or build)
-# Env: E2E_WHERE=direct|nested to force a path; E2E_NESTED_TIMEOUT (s, default 1500).
+# Env: E2E_WHERE (or EMBER_KVM_WHERE)=direct|nested to force a path; E2E_NESTED_TIMEOUT
+# (s, default 1500) bounds the run either way.
 # Output: the PASS/FAIL/SKIP lines (plus details) of tests/e2e/run.sh; exit 1 if any failed.
 set -eu
 
@@ -14,16 +16,12 @@ build=${1:-${BUILD:-build}}
 [ $# -eq 0 ] || shift
 case $build in /*) ;; *) build=$root/$build ;; esac
 
-where=${E2E_WHERE:-}
-if [ -z "$where" ]; then
-	if [ -c /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
-		where=direct
-	elif reason=$(bash "$root/tests/nested/available.sh"); then
-		where=nested
-	else
-		echo "SKIP e2e: no hardware KVM here and the nested host cannot run: $reason"
-		exit 0
-	fi
+kvmhost_root=$root
+. "$root/tests/lib/kvmhost.sh"
+[ -z "${E2E_WHERE:-}" ] || EMBER_KVM_WHERE=$E2E_WHERE
+if ! where=$(kvmhost_where linux); then
+	echo "SKIP e2e: $where"
+	exit 0
 fi
 
 missing=""
@@ -35,12 +33,9 @@ if [ -n "$missing" ]; then
 	exit 1
 fi
 
-if [ "$where" = direct ]; then
-	echo "e2e: running on this host's hardware KVM"
-	exec sh "$here/run.sh" "$build" "$@"
-fi
-
-# Nested: a payload of symlinks (tests/nested/run.sh packs it with links followed).
+# A payload of symlinks, the same for both launchers (the nested one packs it with links
+# followed). tests/e2e/launch.sh, run in it, proves the host it lands on is the one
+# kvmhost_where chose for it.
 payload=$build/nested/e2e-payload
 rm -rf "$payload"
 mkdir -p "$payload/guest" "$payload/tests"
@@ -51,18 +46,21 @@ for f in vmlinux bzImage rootfs.ext4 initramfs.cpio.gz probe.elf ember-vsock; do
 done
 ln -s "$here" "$payload/tests/e2e"
 [ ! -d "$root/tests/kvm" ] || ln -s "$root/tests/kvm" "$payload/tests/kvm"
+ln -s "$root/tests/lib" "$payload/tests/lib"
 
-echo "e2e: running inside the nested test host (QEMU-TCG L1 with nested SVM; guest timings are TCG times)"
+case $where in
+direct) echo "e2e: running on this host's hardware KVM" ;;
+*) echo "e2e: running inside the nested test host (QEMU-TCG L1 with nested SVM; guest timings are TCG times)" ;;
+esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
-bash "$root/tests/nested/run.sh" --timeout "${E2E_NESTED_TIMEOUT:-1500}" "$payload" tests/e2e/run.sh . "$@" \
-	| tee "$out" || rc=${PIPESTATUS[0]}
+kvmhost_run "$where" "${E2E_NESTED_TIMEOUT:-1500}" "$payload" tests/e2e/launch.sh "$@" | tee "$out" || rc=${PIPESTATUS[0]}
 rc=${PIPESTATUS[0]:-$rc}
-case $rc in
-97) echo "FAIL e2e: nested host did not come up (not an ember failure; see build/nested/logs/)"; exit 1 ;;
-98) echo "FAIL e2e: the e2e run timed out inside the nested host (see build/nested/logs/)"; exit 1 ;;
-esac
+if [ -n "$(kvmhost_status "$rc" e2e)" ]; then
+	kvmhost_status "$rc" e2e
+	exit 1
+fi
 if ! grep -q '^e2e: [0-9]* passed' "$out"; then
 	echo "FAIL e2e: tests/e2e/run.sh ended (rc $rc) without its summary line"
 	exit 1

@@ -39,7 +39,7 @@ probe_ok() {
 wait_for() {
 	_i=0
 	while [ ! -e "$1" ] && [ $_i -lt $((${2:-60} * 10)) ]; do
-		usleep 100000
+		sleep 0.1
 		_i=$((_i + 1))
 	done
 	[ -e "$1" ]
@@ -150,7 +150,7 @@ else
 	if wait_for "$UDS" 60; then
 		i=0
 		while ! has "PROBE virtio-vsock listening port=6000" "$OUT" && [ $i -lt 600 ]; do
-			usleep 100000
+			sleep 0.1
 			i=$((i + 1))
 		done
 		timeout 120 "$PEER" connect "$UDS" 6000 >"$W/peer2.out" 2>&1
