@@ -2,10 +2,13 @@
 #   make jailer-test     tests/jailer/t_jailer.sh (needs root; cgroups v1 and v2)
 JAILER := $(BUILD)/ember-jailer
 JAILPROBE := $(BUILD)/tests/jailer/jailprobe
+JAILER_OBJS := $(patsubst %.c,$(BUILD)/musl/%.o,jailer/jailer.c jailer/args.c jailer/cgroup.c)
 ALL_TARGETS += $(JAILER) $(JAILPROBE)
 
-$(JAILER): $(BUILD)/musl/jailer/jailer.o
+$(JAILER): $(JAILER_OBJS)
 	$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^
+
+$(JAILER_OBJS): jailer/jailer.h
 
 # The program the jailer tests run in the jail: reports what it sees from inside.
 $(JAILPROBE): tests/jailer/jailprobe.c

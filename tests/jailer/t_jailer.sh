@@ -86,7 +86,7 @@ else
 	[ "$(status_ids "$p" Uid)" = "65534 65534 65534 65534" ] || why="$why uid=$(status_ids "$p" Uid)"
 	[ "$(status_ids "$p" Gid)" = "65534 65534 65534 65534" ] || why="$why gid=$(status_ids "$p" Gid)"
 	[ -z "$(awk '$1 == "Groups:" { print $2 }' "/proc/$p/status")" ] || why="$why supplementary groups kept"
-	[ "$(field basic root)" = "dev,jailprobe" ] || why="$why root=$(field basic root)"
+	[ "$(field basic root)" = "dev,jailprobe,jailprobe.pid,run" ] || why="$why root=$(field basic root)"
 	[ "$(field basic env)" = 0 ] || why="$why env=$(field basic env)"
 	[ "$(field basic fds)" = "0,1,2" ] || why="$why fds=$(field basic fds) (fd 7 leaked)"
 	grep -q '^arg=one$' "$work/basic.out" && grep -q '^arg=two$' "$work/basic.out" || why="$why args not passed"
