@@ -15,7 +15,7 @@ struct sc_cmp {
 	uint64_t value;
 };
 
-#define SC_MAX_CMPS 2
+#define SC_MAX_CMPS 3
 
 struct sc_rule {
 	const char *syscall; /* libseccomp's name for it */

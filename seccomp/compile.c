@@ -18,6 +18,7 @@ static const char *const thread_names[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = "vmm",
     [SECCOMP_API] = "api",
     [SECCOMP_VCPU] = "vcpu",
+    [SECCOMP_VCPU_BOOT_TIMER] = "vcpu_boot_timer",
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
 	    [SECCOMP_VMM] = "SECCOMP_VMM",
 	    [SECCOMP_API] = "SECCOMP_API",
 	    [SECCOMP_VCPU] = "SECCOMP_VCPU",
+	    [SECCOMP_VCPU_BOOT_TIMER] = "SECCOMP_VCPU_BOOT_TIMER",
 	};
 	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
 		const char *n = thread_names[t];

@@ -27,6 +27,7 @@ static const unsigned firecracker_counts[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = 50,
     [SECCOMP_API] = 31,
     [SECCOMP_VCPU] = 27,
+    [SECCOMP_VCPU_BOOT_TIMER] = 27,
 };
 
 /* Process-wide on purpose: chosen once at start-up, before any thread exists, and

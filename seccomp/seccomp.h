@@ -11,6 +11,9 @@ enum seccomp_thread {
 	SECCOMP_VMM,  /* the main thread once the VM runs: event loop, device back ends */
 	SECCOMP_API,  /* the HTTP API server */
 	SECCOMP_VCPU, /* each vCPU: KVM_RUN and the exits it handles */
+	/* The vCPU that times the kernel entry (--boot-timer): SECCOMP_VCPU plus
+	 * KVM_SET_GUEST_DEBUG, which the trap needs to remove itself. */
+	SECCOMP_VCPU_BOOT_TIMER,
 	SECCOMP_NR_THREADS,
 };
 
