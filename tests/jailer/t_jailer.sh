@@ -381,6 +381,8 @@ neg base_not_root 1 "step 2 \(jail directory\): $work/owned: owned by uid 65534,
 neg dir_group_writable 1 "step 2 \(jail directory\): $work/gw/jailprobe: writable by group or others \(mode 775\)" --id x "${ok[@]:0:6}" --chroot-base-dir "$work/gw"
 neg dir_symlink 1 "step 2 \(jail directory\): $work/ln/jailprobe: is a symbolic link" --id x "${ok[@]:0:6}" --chroot-base-dir "$work/ln"
 [ -z "$(ls -A "$work/elsewhere")" ] && pass dir_symlink_untouched || fail dir_symlink_untouched "$(ls -A "$work/elsewhere")"
+# A jail root an earlier run gave to its uid is not built on again.
+neg jail_reused 1 "step 2 \(jail directory\): $base/jailprobe/basic-1/root: owned by uid 65534, not root" --id basic-1 "${ok[@]}"
 
 # --- 10. the jail root swapped for a symlink to a decoy while the jailer runs ---------
 # As the review did it: jailrace waits until the jailer's copy of the exec file
