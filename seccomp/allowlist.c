@@ -38,27 +38,27 @@
 	ALLOW_ARG(fcntl, 1, F_GETFL), ALLOW_ARG(fcntl, 1, F_SETFL), ALLOW_ARG(fcntl, 1, F_GETFD),  \
 	    ALLOW_ARG(fcntl, 1, F_SETFD)
 
-/* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU. */
+/* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU.
+ * - KVM_RUN and KVM_GET_REGS (a triple fault's report) on this vCPU's descriptor,
+ *   KVM_IRQ_LINE (serial, i8042 and virtio interrupt lines) on the VM's only;
+ * - write: serial output, log lines, eventfd/pipe wake-ups;
+ * - the tap requests: queue notifications and interrupts are wired to eventfds when
+ *   a device is attached, before any filter, but a driver's FEATURES_OK, written on
+ *   a vCPU, still sets the tap's offloads;
+ * - rt_sigreturn: the kick (SIGUSR1) interrupts KVM_RUN and its handler returns. */
+/* clang-format off */
 #define VCPU_RULES                                                                                 \
-	IOCTL(KVM_RUN), IOCTL(KVM_GET_REGS), /* reporting a triple fault */                        \
-	    IOCTL(KVM_IRQ_LINE),	     /* serial, i8042 and virtio interrupt lines */        \
-	    ALLOW(write),                                                                          \
-	    /* serial output, log lines, eventfd/pipe wake-ups */ /* Queue                         \
-								   * notifications and             \
-								   * interrupts are                \
-								   * wired to eventfds             \
-								   * when a device is              \
-								   * attached, before              \
-								   * any filter; a                 \
-								   * driver's                      \
-								   * FEATURES_OK,                  \
-								   * written on a                  \
-								   * vCPU, still sets              \
-								   * the tap's                     \
-								   * offloads. */                  \
-	    IOCTL(TUNSETOFFLOAD), IOCTL(TUNSETVNETHDRSZ),                                          \
-	    ALLOW(close), /* The kick (SIGUSR1) interrupts KVM_RUN; its handler returns. */        \
-	    ALLOW(rt_sigreturn), LIBC_MEMORY, LIBC_THREAD
+	IOCTL_ON(SECCOMP_FD_VCPU, KVM_RUN),                                                        \
+	IOCTL_ON(SECCOMP_FD_VCPU, KVM_GET_REGS),                                                   \
+	IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),                                                     \
+	ALLOW(write),                                                                              \
+	IOCTL(TUNSETOFFLOAD),                                                                      \
+	IOCTL(TUNSETVNETHDRSZ),                                                                    \
+	ALLOW(close),                                                                              \
+	ALLOW(rt_sigreturn),                                                                       \
+	LIBC_MEMORY,                                                                               \
+	LIBC_THREAD
+/* clang-format on */
 
 static const struct sc_rule vcpu_rules[] = {VCPU_RULES};
 
@@ -68,7 +68,7 @@ static const struct sc_rule vcpu_rules[] = {VCPU_RULES};
  * guest. */
 static const struct sc_rule vcpu_boot_timer_rules[] = {
     VCPU_RULES,
-    IOCTL(KVM_SET_GUEST_DEBUG),
+    IOCTL_ON(SECCOMP_FD_VCPU, KVM_SET_GUEST_DEBUG),
 };
 
 /* The VMM thread once the VM runs: the event loop and the device back ends. */
@@ -115,7 +115,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(eventfd2),
     ALLOW(close),
     /* interrupts: level lines (eventfd-wired ones are set up before the filter) */
-    IOCTL(KVM_IRQ_LINE),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),
+    /* Taps: one per interface, their descriptors are not checked. */
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */

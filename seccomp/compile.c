@@ -87,6 +87,11 @@ static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name)
 	unsigned n = 0;
 	struct sock_filter insn;
 	while (fread(&insn, sizeof(insn), 1, tmp) == 1) {
+		/* install.c patches descriptor stand-ins in JEQ instructions only. */
+		if ((insn.k == SECCOMP_FD_VM || insn.k == SECCOMP_FD_VCPU) &&
+		    insn.code != (BPF_JMP | BPF_JEQ | BPF_K))
+			fail("%s: a descriptor stand-in outside a BPF_JEQ (code 0x%04x)", name,
+			     insn.code);
 		fprintf(out, "\t{0x%04x, %u, %u, 0x%08x},\n", insn.code, insn.jt, insn.jf, insn.k);
 		n++;
 	}

@@ -277,6 +277,106 @@ static void test_guest_debug_only_with_boot_timer(void)
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, guest_debug)));
 }
 
+/* Two descriptors made before the fork: KVM requests on them fail with ENOTTY when
+ * the filter lets them through. */
+static int fd_vm = -1, fd_vcpu = -1;
+
+static int req_ok(int fd, unsigned req)
+{
+	return musl_ioctl(fd, req) == -1 && errno == ENOTTY ? 0 : 1;
+}
+static int run_on_vcpu(void)
+{
+	return req_ok(fd_vcpu, KVM_RUN) | req_ok(fd_vcpu, KVM_GET_REGS) |
+	       req_ok(fd_vm, KVM_IRQ_LINE) | req_ok(fd_vm, TUNSETOFFLOAD) |
+	       req_ok(fd_vcpu, TUNSETOFFLOAD);
+}
+static int run_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_RUN);
+	return 0;
+}
+static int regs_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_GET_REGS);
+	return 0;
+}
+static int irq_on_vcpu(void)
+{
+	musl_ioctl(fd_vcpu, KVM_IRQ_LINE);
+	return 0;
+}
+static int irq_on_other(void)
+{
+	musl_ioctl(0, KVM_IRQ_LINE);
+	return 0;
+}
+static int debug_on_vcpu(void)
+{
+	return req_ok(fd_vcpu, KVM_SET_GUEST_DEBUG);
+}
+static int debug_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_SET_GUEST_DEBUG);
+	return 0;
+}
+static int irq_on_vm(void)
+{
+	return req_ok(fd_vm, KVM_IRQ_LINE) | req_ok(fd_vcpu, TUNSETOFFLOAD);
+}
+/* Like run_child(), with the filter installed by `install` (which checks fds). */
+static int run_child_fds(int (*install)(void), child_fn fn)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
+		if (install())
+			_exit(100);
+		syscall(SYS_exit_group, fn());
+	}
+	int st = -1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	return st;
+}
+static int vcpu_fds(void)
+{
+	return seccomp__install_vcpu(false, fd_vm, fd_vcpu);
+}
+static int boot_timer_fds(void)
+{
+	return seccomp__install_vcpu(true, fd_vm, fd_vcpu);
+}
+static int vmm_fds(void)
+{
+	return seccomp__install_fds(SECCOMP_VMM, fd_vm, -1);
+}
+
+static void test_ioctl_descriptors_checked(void)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	fd_vm = p[0];
+	fd_vcpu = p[1];
+	CHECK(EXITED_OK(run_child_fds(vcpu_fds, run_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, run_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, regs_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, irq_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, irq_on_other)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, debug_on_vcpu)));
+	CHECK(EXITED_OK(run_child_fds(boot_timer_fds, debug_on_vcpu)));
+	CHECK(EXITED_OK(run_child_fds(boot_timer_fds, run_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(boot_timer_fds, debug_on_vm)));
+	CHECK(EXITED_OK(run_child_fds(vmm_fds, irq_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vmm_fds, irq_on_vcpu)));
+	/* Without descriptors (seccomp__install) any descriptor passes, as before. */
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU, NULL, irq_on_vm)));
+	close(p[0]);
+	close(p[1]);
+}
+
 /* vsock's own calls: a non-blocking stream socket connected to a sockaddr_un (the
  * path does not exist: ENOENT comes from the kernel, past the filter). */
 static int vsock_connect(void)
@@ -450,4 +550,4 @@ CHECK_MAIN("seccomp", CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vc
 	   CHECK_CASE(test_custom_filter_file), CHECK_CASE(test_bad_filter_files),
 	   CHECK_CASE(test_fewer_than_firecracker),
 	   CHECK_CASE(test_guest_debug_only_with_boot_timer),
-	   CHECK_CASE(test_vmm_unix_sockets_only))
+	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked))
