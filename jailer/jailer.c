@@ -512,11 +512,10 @@ static bool capabilities_gone(void)
 		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
 		if (r < 0)
 			break;
-		if (r)
+		if (r || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != 0)
 			return false;
 	}
-	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) == 0 &&
-	       prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+	return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
 }
 
 static void drop_privileges(const struct jail *j)
