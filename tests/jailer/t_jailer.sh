@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ember-jailer on this host, as root: runs tests/jailer/jailprobe.c in the jail and
 # checks ids, root directory, namespaces, cgroups (v1 and v2), rlimits, daemonizing,
-# exit status and one error per bad argument.
+# exit status, capabilities, one error per bad argument, the jail path checks, the
+# symlink race of issue 17 (tests/jailer/jailrace.c, on a decoy directory only) and
+# the argument shapes of Firecracker's clients.
 #   tests/jailer/t_jailer.sh [BUILD_DIR]      (make jailer-test builds what it needs)
 # Removes every jail dir, cgroup and netns it makes; kills every process it starts.
 set -u
