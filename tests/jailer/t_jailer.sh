@@ -412,6 +412,11 @@ race_round() {
 		out=$(timeout 20 "$J" --id "r$i" --exec-file "$work/jailprobe-big" --uid 65534 \
 			--gid 65534 --chroot-base-dir "$rb" -- --exit 0 2>&1 </dev/null)
 		rc=$?
+		# A run that got past step 2 has made the copy: the swap is due (the machine
+		# may be busy), so it is waited for; a refused run made nothing to wait for.
+		if [ $rc = 0 ]; then
+			for _ in $(seq 1 30); do grep -q swapped "$work/race.out" && break; sleep 0.1; done
+		fi
 		grep -q swapped "$work/race.out" || kill "$rp" 2>/dev/null
 		wait "$rp" 2>/dev/null
 		grep -q swapped "$work/race.out" && swapped=$((swapped + 1))
