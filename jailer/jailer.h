@@ -80,5 +80,8 @@ void jail__path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
 void jail__parse_args(struct jail *j, int argc, char **argv);
 /* Step 5: the --cgroup settings, or Firecracker's move into --parent-cgroup. */
 void jail__setup_cgroups(const struct jail *j);
+/* Step 12: groups, gid, capabilities (bounding set included), uid, no_new_privs;
+ * checked afterwards. Exits 1 if any of it did not take. */
+void jail__drop_privileges(const struct jail *j);
 
 #endif

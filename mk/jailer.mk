@@ -3,7 +3,7 @@
 JAILER := $(BUILD)/ember-jailer
 JAILPROBE := $(BUILD)/tests/jailer/jailprobe
 JAILRACE := $(BUILD)/tests/jailer/jailrace
-JAILER_OBJS := $(patsubst %.c,$(BUILD)/musl/%.o,jailer/jailer.c jailer/args.c jailer/cgroup.c)
+JAILER_OBJS := $(patsubst %.c,$(BUILD)/musl/%.o,jailer/jailer.c jailer/args.c jailer/cgroup.c jailer/privileges.c)
 ALL_TARGETS += $(JAILER) $(JAILPROBE) $(JAILRACE)
 
 $(JAILER): $(JAILER_OBJS)
