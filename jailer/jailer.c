@@ -1,5 +1,6 @@
 /* ember-jailer: builds a jail for one ember process and execs it there, unprivileged.
- * Firecracker's jailer arguments (args.c); jailer/README.md lists the steps and what
+ * Firecracker's jailer arguments (args.c); cgroups (cgroup.c) and the privilege drop
+ * (privileges.c) are steps 5 and 12. jailer/README.md lists the steps and what
  * each leaves behind when it fails. Runs as root, single-threaded, start to exec.
  *
  * The jail path is walked once, in step 2, one directory at a time with
