@@ -1,59 +1,41 @@
 /* ember-jailer: builds a jail for one ember process and execs it there, unprivileged.
- * Firecracker's jailer arguments; jailer/README.md lists the steps and what each
- * leaves behind when it fails. Runs as root, single-threaded, start to exec: the
- * configuration below is filled once by parse_args() and only read afterwards. */
+ * Firecracker's jailer arguments (args.c); cgroups (cgroup.c) and the privilege drop
+ * (privileges.c) are steps 5 and 12. jailer/README.md lists the steps and what
+ * each leaves behind when it fails. Runs as root, single-threaded, start to exec.
+ *
+ * The jail path is walked once, in step 2, one directory at a time with
+ * O_NOFOLLOW; every later step works from the directory descriptors kept then, so
+ * a name swapped for a symbolic link after the walk changes nothing. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <grp.h>
-#include <limits.h>
 #include <linux/magic.h>
 #include <sched.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
-#include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef SYS_pivot_root
-#define SYS_pivot_root 155
-#endif
+#include "jailer/jailer.h"
 
-#define JAILER_EXIT_USAGE 2 /* a bad argument; nothing was done */
-#define JAILER_EXIT_STEP  1 /* a step failed; see README.md for what stays behind */
-#define ID_MAX		  64
-#define MAX_CGROUPS	  32
-#define DEFAULT_NOFILE	  2048 /* Firecracker's default */
-
-enum step {
-	STEP_FDS = 1,
-	STEP_JAIL_DIR,
-	STEP_COPY,
-	STEP_NETNS,
-	STEP_CGROUP,
-	STEP_MOUNT_NS,
-	STEP_PIVOT_ROOT,
-	STEP_DEVICES,
-	STEP_DAEMONIZE,
-	STEP_PID_NS,
-	STEP_RLIMITS,
-	STEP_PRIVILEGES,
-	STEP_EXEC,
-};
+/* From linux/mount.h and linux/fcntl.h, which clash with libc's sys/mount.h. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 
 static const char *const step_names[] = {
     [STEP_FDS] = "fds and environment",
@@ -71,52 +53,7 @@ static const char *const step_names[] = {
     [STEP_EXEC] = "exec",
 };
 
-struct cgroup_setting {
-	char file[128];	     /* e.g. cpu.shares, memory.max */
-	char controller[32]; /* the part before the first '.' */
-	char value[256];
-};
-
-struct jail {
-	const char *id;
-	const char *exec_file;
-	const char *exec_name; /* basename of exec_file: its name inside the jail */
-	uid_t uid;
-	gid_t gid;
-	bool have_uid, have_gid;
-	const char *base_dir;
-	const char *netns;
-	int cgroup_version;
-	struct cgroup_setting cgroups[MAX_CGROUPS];
-	unsigned nr_cgroups;
-	const char *parent_cgroup;
-	rlim_t fsize, nofile;
-	bool have_fsize;
-	bool daemonize;
-	bool new_pid_ns;
-	char **vmm_argv; /* after "--" */
-	int vmm_argc;
-
-	char root[PATH_MAX]; /* <base>/<exec_name>/<id>/root */
-	int devnull;
-};
-
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("ember-jailer: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (see ember-jailer --help)\n", stderr);
-	va_end(ap);
-	exit(JAILER_EXIT_USAGE);
-}
-
-/* "ember-jailer: step 5 (cgroup): /sys/fs/cgroup/...: Permission denied" */
-static void step_fail(enum step step, const char *path, int err, const char *what, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-static void step_fail(enum step step, const char *path, int err, const char *what, ...)
+void jail__step_fail(enum step step, const char *path, int err, const char *what, ...)
 {
 	char msg[512] = "";
 	if (what) {
@@ -131,286 +68,14 @@ static void step_fail(enum step step, const char *path, int err, const char *wha
 	exit(JAILER_EXIT_STEP);
 }
 
-/* snprintf for paths: a path that does not fit fails the step instead of being cut. */
-static void path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
+void jail__path_fmt(char *out, size_t len, enum step step, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(out, len, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= len)
-		step_fail(step, out, ENAMETOOLONG, NULL);
-}
-
-static void usage(void)
-{
-	puts("usage: ember-jailer --id ID --exec-file PATH --uid UID --gid GID [options] [-- VMM "
-	     "ARGS]\n"
-	     "\n"
-	     "Builds a jail at <chroot-base-dir>/<exec name>/<id>/root and runs the exec file in\n"
-	     "it as UID:GID, with the arguments after \"--\".\n"
-	     "\n"
-	     "  --id ID                  1..64 characters of [A-Za-z0-9-]\n"
-	     "  --exec-file PATH         the VMM binary; copied into the jail (no symlinks or hard "
-	     "links)\n"
-	     "  --uid UID, --gid GID     the unprivileged user and group it runs as\n"
-	     "  --chroot-base-dir DIR    default /srv/jailer\n"
-	     "  --netns PATH             join this network namespace (e.g. /var/run/netns/NAME)\n"
-	     "  --cgroup-version 1|2     default 1\n"
-	     "  --cgroup FILE=VALUE      e.g. cpu.shares=512, memory.max=128M (repeatable)\n"
-	     "  --parent-cgroup PATH     cgroup the jail's cgroup is made under (default: exec "
-	     "name)\n"
-	     "  --resource-limit fsize=N|no-file=N   (repeatable; no-file defaults to 2048)\n"
-	     "  --daemonize              new session, stdio on /dev/null\n"
-	     "  --new-pid-ns             run the VMM as pid 1 of a new pid namespace\n"
-	     "\n"
-	     "Exit: the VMM's status; 1 a jail step failed; 2 bad arguments.");
-}
-
-static bool parse_u64(const char *s, unsigned long long max, unsigned long long *out)
-{
-	if (!s || !isdigit((unsigned char)s[0]))
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool valid_id(const char *id)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && id[i] != '-')
-			return false;
-	return true;
-}
-
-/* A relative path of plain names: no "..", no "//", no leading or trailing '/'. */
-static bool valid_rel_path(const char *p)
-{
-	if (!p[0] || p[0] == '/' || strlen(p) >= 1024)
-		return false;
-	const char *s = p;
-	while (*s) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		for (const char *c = s; c < e; c++)
-			if ((unsigned char)*c < 0x20)
-				return false;
-		s = *e ? e + 1 : e;
-		if (*e && !*s)
-			return false;
-	}
-	return true;
-}
-
-static void parse_cgroup(struct jail *j, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	if (j->nr_cgroups == MAX_CGROUPS)
-		usage_error("--cgroup: at most %d settings", MAX_CGROUPS);
-	struct cgroup_setting *c = &j->cgroups[j->nr_cgroups];
-	size_t flen = eq ? (size_t)(eq - arg) : 0;
-	const char *dot = eq ? memchr(arg, '.', flen) : NULL;
-	if (!eq || !dot || dot == arg || dot + 1 == eq || flen >= sizeof(c->file) ||
-	    (size_t)(dot - arg) >= sizeof(c->controller))
-		usage_error("--cgroup '%s': expected CONTROLLER.FILE=VALUE, e.g. cpu.shares=512",
-			    arg);
-	for (const char *p = arg; p < eq; p++)
-		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_')
-			usage_error("--cgroup '%s': bad character in the file name", arg);
-	if (!eq[1])
-		usage_error("--cgroup '%s': the value is empty", arg);
-	if (strlen(eq + 1) >= sizeof(c->value) || strchr(eq + 1, '\n'))
-		usage_error("--cgroup '%s': the value must be one line of under %zu bytes", arg,
-			    sizeof(c->value));
-	memcpy(c->file, arg, flen);
-	c->file[flen] = 0;
-	memcpy(c->controller, arg, (size_t)(dot - arg));
-	c->controller[dot - arg] = 0;
-	snprintf(c->value, sizeof(c->value), "%s", eq + 1);
-	j->nr_cgroups++;
-}
-
-static void parse_rlimit(struct jail *j, const char *arg)
-{
-	unsigned long long v;
-	const char *eq = strchr(arg, '=');
-	if (!eq || !parse_u64(eq + 1, RLIM_INFINITY - 1, &v))
-		usage_error("--resource-limit '%s': expected fsize=N or no-file=N", arg);
-	size_t n = (size_t)(eq - arg);
-	if (n == 5 && strncmp(arg, "fsize", 5) == 0) {
-		j->fsize = (rlim_t)v;
-		j->have_fsize = true;
-	} else if (n == 7 && strncmp(arg, "no-file", 7) == 0) {
-		if (v == 0)
-			usage_error("--resource-limit '%s': no-file must be at least 1", arg);
-		j->nofile = (rlim_t)v;
-	} else {
-		usage_error("--resource-limit '%s': unknown resource (fsize or no-file)", arg);
-	}
-}
-
-enum {
-	OPT_ID = 256,
-	OPT_EXEC,
-	OPT_UID,
-	OPT_GID,
-	OPT_BASE,
-	OPT_NETNS,
-	OPT_CGV,
-	OPT_CGROUP,
-	OPT_PARENT,
-	OPT_RLIMIT,
-	OPT_DAEMON,
-	OPT_PIDNS,
-	OPT_HELP,
-};
-
-static const struct option long_opts[] = {
-    {"id", required_argument, NULL, OPT_ID},
-    {"exec-file", required_argument, NULL, OPT_EXEC},
-    {"uid", required_argument, NULL, OPT_UID},
-    {"gid", required_argument, NULL, OPT_GID},
-    {"chroot-base-dir", required_argument, NULL, OPT_BASE},
-    {"netns", required_argument, NULL, OPT_NETNS},
-    {"cgroup-version", required_argument, NULL, OPT_CGV},
-    {"cgroup", required_argument, NULL, OPT_CGROUP},
-    {"parent-cgroup", required_argument, NULL, OPT_PARENT},
-    {"resource-limit", required_argument, NULL, OPT_RLIMIT},
-    {"daemonize", no_argument, NULL, OPT_DAEMON},
-    {"new-pid-ns", no_argument, NULL, OPT_PIDNS},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static void parse_args(struct jail *j, int argc, char **argv)
-{
-	unsigned long long v;
-	int opt;
-	j->base_dir = "/srv/jailer";
-	j->cgroup_version = 1;
-	j->nofile = DEFAULT_NOFILE;
-	j->devnull = -1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
-		switch (opt) {
-		case OPT_ID:
-			if (!valid_id(optarg))
-				usage_error("--id '%s': 1..%d characters of A-Z, a-z, 0-9 and '-'",
-					    optarg, ID_MAX);
-			j->id = optarg;
-			break;
-		case OPT_EXEC:
-			j->exec_file = optarg;
-			break;
-		case OPT_UID:
-		case OPT_GID:
-			/* (uid_t)-1 means "unchanged" to setuid-style calls, so it is refused. */
-			if (!parse_u64(optarg, 0xfffffffeull, &v))
-				usage_error("--%s '%s': expected a number 0..4294967294",
-					    opt == OPT_UID ? "uid" : "gid", optarg);
-			if (opt == OPT_UID) {
-				j->uid = (uid_t)v;
-				j->have_uid = true;
-			} else {
-				j->gid = (gid_t)v;
-				j->have_gid = true;
-			}
-			break;
-		case OPT_BASE:
-			if (optarg[0] != '/')
-				usage_error("--chroot-base-dir '%s': expected an absolute path",
-					    optarg);
-			j->base_dir = optarg;
-			break;
-		case OPT_NETNS:
-			j->netns = optarg;
-			break;
-		case OPT_CGV:
-			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
-				usage_error("--cgroup-version '%s': expected 1 or 2", optarg);
-			j->cgroup_version = optarg[0] - '0';
-			break;
-		case OPT_CGROUP:
-			parse_cgroup(j, optarg);
-			break;
-		case OPT_PARENT:
-			if (!valid_rel_path(optarg))
-				usage_error(
-				    "--parent-cgroup '%s': expected a relative path of plain "
-				    "names, e.g. ember or fc/tenant1",
-				    optarg);
-			j->parent_cgroup = optarg;
-			break;
-		case OPT_RLIMIT:
-			parse_rlimit(j, optarg);
-			break;
-		case OPT_DAEMON:
-			j->daemonize = true;
-			break;
-		case OPT_PIDNS:
-			j->new_pid_ns = true;
-			break;
-		case OPT_HELP:
-			usage();
-			exit(0);
-		default:
-			if (optopt >= 256)
-				usage_error("%s needs a value", argv[optind - 1]);
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) {
-		if (strcmp(argv[optind - 1], "--") != 0)
-			usage_error("unexpected argument '%s' (VMM arguments go after \"--\")",
-				    argv[optind]);
-	}
-	j->vmm_argv = argv + optind;
-	j->vmm_argc = argc - optind;
-
-	if (!j->id)
-		usage_error("--id is required");
-	if (!j->exec_file || !j->exec_file[0])
-		usage_error("--exec-file is required");
-	if (!j->have_uid || !j->have_gid)
-		usage_error("--uid and --gid are required");
-	const char *slash = strrchr(j->exec_file, '/');
-	j->exec_name = slash ? slash + 1 : j->exec_file;
-	if (!j->exec_name[0] || strcmp(j->exec_name, ".") == 0 || strcmp(j->exec_name, "..") == 0)
-		usage_error("--exec-file '%s': expected a file name", j->exec_file);
-	if (!j->parent_cgroup)
-		j->parent_cgroup = j->exec_name;
-	/* The default is checked like a given one: the exec name can hold anything. */
-	if (j->nr_cgroups && !valid_rel_path(j->parent_cgroup))
-		usage_error("--parent-cgroup '%s' (by default the exec file name): expected a "
-			    "plain name; give --parent-cgroup",
-			    j->parent_cgroup);
-	/* Of the core files only the two limits on the subtree: the others (cgroup.procs,
-	 * cgroup.threads, cgroup.type, cgroup.subtree_control, ...) would move processes
-	 * or reshape the hierarchy as root. v1 has no "cgroup" controller to match. */
-	for (unsigned i = 0; j->cgroup_version == 2 && i < j->nr_cgroups; i++) {
-		const char *f = j->cgroups[i].file;
-		if (strcmp(j->cgroups[i].controller, "cgroup") == 0 &&
-		    strcmp(f, "cgroup.max.descendants") != 0 && strcmp(f, "cgroup.max.depth") != 0)
-			usage_error("--cgroup '%s=%s': of the cgroup.* files only "
-				    "cgroup.max.descendants and cgroup.max.depth can be set",
-				    f, j->cgroups[i].value);
-	}
-	int n =
-	    snprintf(j->root, sizeof(j->root), "%s/%s/%s/root", j->base_dir, j->exec_name, j->id);
-	if (n < 0 || (size_t)n >= sizeof(j->root))
-		usage_error("--chroot-base-dir: the jail path is too long");
+		jail__step_fail(step, out, ENAMETOOLONG, NULL);
 }
 
 /* --- step 1: descriptors and environment ------------------------------------------- */
@@ -421,7 +86,7 @@ static void close_inherited_fds(struct jail *j)
 		/* Kernels before 5.9: close what /proc says is open. */
 		DIR *d = opendir("/proc/self/fd");
 		if (!d)
-			step_fail(STEP_FDS, "/proc/self/fd", errno, NULL);
+			jail__step_fail(STEP_FDS, "/proc/self/fd", errno, NULL);
 		int dfd = dirfd(d);
 		struct dirent *e;
 		while ((e = readdir(d)))
@@ -431,7 +96,7 @@ static void close_inherited_fds(struct jail *j)
 		closedir(d);
 	}
 	if (clearenv() != 0)
-		step_fail(STEP_FDS, NULL, 0, "cannot clear the environment");
+		jail__step_fail(STEP_FDS, NULL, 0, "cannot clear the environment");
 	/* The modes below (0755 directories) are meant as given, whatever umask the
 	 * caller had: under 077 the jailed user could not even reach its own root. */
 	umask(022);
@@ -439,90 +104,186 @@ static void close_inherited_fds(struct jail *j)
 		/* Opened now: there is no /dev/null inside the jail. */
 		j->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (j->devnull < 0)
-			step_fail(STEP_FDS, "/dev/null", errno, NULL);
+			jail__step_fail(STEP_FDS, "/dev/null", errno, NULL);
 	}
 }
 
 /* --- step 2: jail directory --------------------------------------------------------- */
 
-static void mkdir_p(const char *path, mode_t mode, enum step step)
+/* A directory the jailer works in must be one that only root can change: owned by
+ * root and not writable by group or others. A root-owned sticky directory (/tmp)
+ * passes: there, nobody else can rename or remove what root made, and what
+ * somebody else made is refused one level down, being theirs. */
+static void check_dir(enum step step, const char *shown, const struct stat *st)
 {
-	char p[PATH_MAX];
-	snprintf(p, sizeof(p), "%s", path);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char c = *s;
-		*s = 0;
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			step_fail(step, p, errno, NULL);
-		struct stat st;
-		/* lstat: a symlink planted anywhere on the way is refused. */
-		if (lstat(p, &st) < 0)
-			step_fail(step, p, errno, NULL);
-		if (!S_ISDIR(st.st_mode))
-			step_fail(step, p, 0, "exists and is not a directory");
-		*s = c;
-		if (!c)
-			break;
+	if (st->st_uid != 0)
+		jail__step_fail(step, shown, 0,
+				"owned by uid %u, not root: its owner could swap what the jail "
+				"is built from; refusing it",
+				(unsigned)st->st_uid);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
+		jail__step_fail(step, shown, 0,
+				"writable by group or others (mode %03o): refusing a directory "
+				"that another user can change",
+				(unsigned)(st->st_mode & 07777));
+}
+
+/* Opens (making it first when missing) the directory `name` in `parent`, never
+ * through a symbolic link, and checks it with check_dir(). */
+static int open_subdir(int parent, const char *name, mode_t mode, enum step step, const char *shown)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
+			jail__step_fail(step, shown, errno, "mkdir");
+		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
+	if (fd < 0) {
+		int e = errno;
+		struct stat st;
+		if ((e == ENOTDIR || e == ELOOP) &&
+		    fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			jail__step_fail(step, shown, 0,
+					S_ISLNK(st.st_mode)
+					    ? "is a symbolic link; refusing to follow it"
+					    : "exists and is not a directory");
+		jail__step_fail(step, shown, e, NULL);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		jail__step_fail(step, shown, errno, NULL);
+	check_dir(step, shown, &st);
+	return fd;
+}
+
+/* mkdir -p of <base>/<exec>/<id>/root, one component at a time from "/", keeping
+ * the last directory open as j->root_fd. */
+static void make_jail_dir(struct jail *j)
+{
+	char shown[PATH_MAX] = "";
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		jail__step_fail(STEP_JAIL_DIR, "/", errno, NULL);
+	check_dir(STEP_JAIL_DIR, "/", &st);
+	size_t shown_len = 0;
+	for (const char *s = j->root; *s;) {
+		while (*s == '/')
+			s++;
+		size_t n = strcspn(s, "/");
+		if (n == 0)
+			break;
+		char name[NAME_MAX + 1];
+		if (n > NAME_MAX)
+			jail__step_fail(STEP_JAIL_DIR, j->root, ENAMETOOLONG, NULL);
+		memcpy(name, s, n);
+		name[n] = 0;
+		s += n;
+		/* The prefix walked so far, for messages; never longer than j->root. */
+		shown_len +=
+		    (size_t)snprintf(shown + shown_len, sizeof(shown) - shown_len, "/%s", name);
+		if (strcmp(name, ".") == 0)
+			continue;
+		int next = open_subdir(fd, name, 0755, STEP_JAIL_DIR, shown);
+		close(fd);
+		fd = next;
+	}
+	j->root_fd = fd;
 }
 
 /* --- step 3: copy the exec file ----------------------------------------------------- */
 
-static void copy_exec_file(const struct jail *j)
+static const char *file_kind(mode_t m)
+{
+	return S_ISFIFO(m)   ? "a FIFO"
+	       : S_ISSOCK(m) ? "a socket"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISDIR(m)  ? "a directory"
+	       : S_ISLNK(m)  ? "a symbolic link"
+			     : "not a regular file";
+}
+
+/* Opens the source for reading without ever blocking: a FIFO (or a device) named as
+ * --exec-file would otherwise hang open() until a writer came. */
+static int open_exec_source(const struct jail *j, struct stat *st)
+{
+	if (lstat(j->exec_file, st) < 0)
+		jail__step_fail(STEP_COPY, j->exec_file, errno, NULL);
+	if (S_ISLNK(st->st_mode))
+		jail__step_fail(STEP_COPY, j->exec_file, 0, "is a symbolic link");
+	if (!S_ISREG(st->st_mode))
+		jail__step_fail(STEP_COPY, j->exec_file, 0, "not a regular file (%s)",
+				file_kind(st->st_mode));
+	int in = open(j->exec_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in < 0)
+		jail__step_fail(STEP_COPY, j->exec_file, errno,
+				errno == ELOOP ? "is a symbolic link" : NULL);
+	struct stat now;
+	if (fstat(in, &now) < 0)
+		jail__step_fail(STEP_COPY, j->exec_file, errno, NULL);
+	/* Swapped between lstat() and open(): refused all the same. */
+	if (!S_ISREG(now.st_mode))
+		jail__step_fail(STEP_COPY, j->exec_file, 0, "not a regular file (%s)",
+				file_kind(now.st_mode));
+	if (now.st_nlink != 1)
+		jail__step_fail(STEP_COPY, j->exec_file, 0,
+				"has %lu hard links; refusing to copy it",
+				(unsigned long)now.st_nlink);
+	*st = now;
+	return in;
+}
+
+static void copy_fail(const struct jail *j, const char *shown, int err)
+{
+	unlinkat(j->root_fd, j->exec_name, 0);
+	jail__step_fail(STEP_COPY, shown, err, NULL);
+}
+
+static void copy_exec_file(struct jail *j)
 {
 	char dst[PATH_MAX];
-	path_fmt(dst, sizeof(dst), STEP_COPY, "%s/%s", j->root, j->exec_name);
-	int in = open(j->exec_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		step_fail(STEP_COPY, j->exec_file, errno,
-			  errno == ELOOP ? "is a symbolic link" : NULL);
+	jail__path_fmt(dst, sizeof(dst), STEP_COPY, "%s/%s", j->root, j->exec_name);
 	struct stat st;
-	if (fstat(in, &st) < 0)
-		step_fail(STEP_COPY, j->exec_file, errno, NULL);
-	if (!S_ISREG(st.st_mode))
-		step_fail(STEP_COPY, j->exec_file, 0, "not a regular file");
-	if (st.st_nlink != 1)
-		step_fail(STEP_COPY, j->exec_file, 0, "has %lu hard links; refusing to copy it",
-			  (unsigned long)st.st_nlink);
-	/* A stale copy (or anything planted in its place) is replaced, never written through. */
-	if (unlink(dst) < 0 && errno != ENOENT)
-		step_fail(STEP_COPY, dst, errno, NULL);
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+	int in = open_exec_source(j, &st);
+	/* A stale copy (or anything planted in its place) is replaced, never written
+	 * through. */
+	if (unlinkat(j->root_fd, j->exec_name, 0) < 0 && errno != ENOENT)
+		jail__step_fail(STEP_COPY, dst, errno, NULL);
+	int out = openat(j->root_fd, j->exec_name,
+			 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
 	if (out < 0)
-		step_fail(STEP_COPY, dst, errno, NULL);
+		jail__step_fail(STEP_COPY, dst, errno, NULL);
 	char buf[65536];
 	for (;;) {
 		ssize_t n = read(in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			int e = errno;
-			unlink(dst);
-			step_fail(STEP_COPY, j->exec_file, e, NULL);
-		}
+		if (n < 0)
+			copy_fail(j, j->exec_file, errno);
 		if (n == 0)
 			break;
 		for (ssize_t off = 0; off < n;) {
 			ssize_t w = write(out, buf + off, (size_t)(n - off));
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w < 0) {
-				int e = errno;
-				unlink(dst);
-				step_fail(STEP_COPY, dst, e, NULL);
-			}
+			if (w < 0)
+				copy_fail(j, dst, errno);
 			off += w;
 		}
 	}
 	/* Root-owned and not writable by the jailed user, who may only run it. */
-	if (fchmod(out, 0755) < 0 || close(out) < 0) {
-		int e = errno;
-		unlink(dst);
-		step_fail(STEP_COPY, dst, e, NULL);
-	}
+	struct stat made;
+	if (fchmod(out, 0755) < 0 || fstat(out, &made) < 0 || close(out) < 0)
+		copy_fail(j, dst, errno);
 	close(in);
+	/* Step 13 executes this very file: the descriptor cannot be redirected. */
+	j->exec_fd = openat(j->root_fd, j->exec_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat again;
+	if (j->exec_fd < 0 || fstat(j->exec_fd, &again) < 0)
+		copy_fail(j, dst, errno);
+	if (again.st_dev != made.st_dev || again.st_ino != made.st_ino)
+		jail__step_fail(STEP_COPY, dst, 0, "replaced while it was being copied");
 }
 
 /* --- step 4: network namespace ------------------------------------------------------ */
@@ -533,253 +294,10 @@ static void join_netns(const struct jail *j)
 		return;
 	int fd = open(j->netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		step_fail(STEP_NETNS, j->netns, errno, NULL);
+		jail__step_fail(STEP_NETNS, j->netns, errno, NULL);
 	if (setns(fd, CLONE_NEWNET) < 0)
-		step_fail(STEP_NETNS, j->netns, errno, "setns");
+		jail__step_fail(STEP_NETNS, j->netns, errno, "setns");
 	close(fd);
-}
-
-/* --- step 5: cgroups ---------------------------------------------------------------- */
-
-/* Writes value to path in one write(). flags adds to O_WRONLY|O_NOFOLLOW, e.g.
- * O_CREAT|O_EXCL for a new file (made 0644). */
-static void write_file(const char *path, const char *value, int flags, enum step step)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | flags, 0644);
-	if (fd < 0)
-		step_fail(step, path, errno, NULL);
-	size_t len = strlen(value);
-	int shown = (int)strcspn(value, "\n"); /* the error stays one line */
-	ssize_t w = write(fd, value, len);
-	if (w < 0 || (size_t)w != len)
-		step_fail(step, path, w < 0 ? errno : EIO, "writing '%.*s'", shown, value);
-	if (close(fd) < 0)
-		step_fail(step, path, errno, "writing '%.*s'", shown, value);
-}
-
-/* Reads a small file, without its trailing newline; "" if it cannot be read. */
-static void read_file(const char *path, char *buf, size_t len)
-{
-	buf[0] = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		n = 0;
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-}
-
-static bool has_option(const char *opts, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *s = opts; s;) {
-		if (strncmp(s, name, n) == 0 && (s[n] == ',' || s[n] == 0))
-			return true;
-		s = strchr(s, ',');
-		if (s)
-			s++;
-	}
-	return false;
-}
-
-/* Whether a space-separated list (cgroup.controllers) holds word. */
-static bool has_word(const char *list, const char *word)
-{
-	size_t n = strlen(word);
-	for (const char *s = list; *s;) {
-		while (*s == ' ')
-			s++;
-		if (strncmp(s, word, n) == 0 && (s[n] == ' ' || s[n] == 0))
-			return true;
-		s = strchrnul(s, ' ');
-	}
-	return false;
-}
-
-/* The cgroup file systems in /proc/mounts, read once for the whole step. */
-#define MAX_CGROUP_MOUNTS 64
-struct cgroup_mount {
-	char dir[2048];
-	char opts[1024];
-	bool v2;
-};
-static struct cgroup_mount cg_mounts[MAX_CGROUP_MOUNTS];
-static unsigned nr_cg_mounts;
-
-static void read_cgroup_mounts(void)
-{
-	FILE *f = fopen("/proc/mounts", "re");
-	if (!f)
-		step_fail(STEP_CGROUP, "/proc/mounts", errno, NULL);
-	char line[4096];
-	while (fgets(line, sizeof(line), f)) {
-		char dev[256], dir[2048], type[64], opts[1024];
-		if (sscanf(line, "%255s %2047s %63s %1023s", dev, dir, type, opts) != 4)
-			continue;
-		bool v2 = strcmp(type, "cgroup2") == 0;
-		if (!v2 && strcmp(type, "cgroup") != 0)
-			continue;
-		if (nr_cg_mounts == MAX_CGROUP_MOUNTS)
-			step_fail(STEP_CGROUP, "/proc/mounts", 0, "more than %d cgroup mounts",
-				  MAX_CGROUP_MOUNTS);
-		struct cgroup_mount *m = &cg_mounts[nr_cg_mounts++];
-		memcpy(m->dir, dir, sizeof(m->dir));
-		memcpy(m->opts, opts, sizeof(m->opts));
-		m->v2 = v2;
-	}
-	fclose(f);
-}
-
-/* The index of the first v1 hierarchy carrying `controller`, or of the first cgroup2
- * mount when controller is NULL; -1 if there is none. */
-static int find_cgroup_mount(const char *controller)
-{
-	for (unsigned i = 0; i < nr_cg_mounts; i++) {
-		const struct cgroup_mount *m = &cg_mounts[i];
-		if (controller ? !m->v2 && has_option(m->opts, controller) : m->v2)
-			return (int)i;
-	}
-	return -1;
-}
-
-/* Creates mount/rel level by level. On v1 cpuset an empty cpuset.cpus/mems would
- * refuse every task, so each new level inherits its parent's. */
-static void make_cgroup_dirs(const char *mount, const char *rel, bool cpuset)
-{
-	char path[PATH_MAX], parent[PATH_MAX];
-	path_fmt(path, sizeof(path), STEP_CGROUP, "%s/%s", mount, rel);
-	size_t start = strlen(mount);
-	for (char *s = path + start + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char c = *s;
-		*s = 0;
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			step_fail(STEP_CGROUP, path, errno, NULL);
-		if (cpuset) {
-			snprintf(parent, sizeof(parent), "%s", path);
-			*strrchr(parent, '/') = 0;
-			static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
-			for (int i = 0; i < 2; i++) {
-				char mine[PATH_MAX + 32], theirs[PATH_MAX + 32], v[4096];
-				path_fmt(mine, sizeof(mine), STEP_CGROUP, "%s/%s", path, files[i]);
-				read_file(mine, v, sizeof(v));
-				if (v[0])
-					continue;
-				path_fmt(theirs, sizeof(theirs), STEP_CGROUP, "%s/%s", parent,
-					 files[i]);
-				read_file(theirs, v, sizeof(v));
-				write_file(mine, v, 0, STEP_CGROUP);
-			}
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-}
-
-static void attach(const char *dir)
-{
-	char path[PATH_MAX + 16], pid[32];
-	path_fmt(path, sizeof(path), STEP_CGROUP, "%s/cgroup.procs", dir);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	write_file(path, pid, 0, STEP_CGROUP);
-}
-
-static void setup_cgroups_v1(const struct jail *j)
-{
-	/* One cgroup per hierarchy that a setting names; several controllers may share
-	 * one hierarchy (cpu,cpuacct), which is then set up once. */
-	bool made[MAX_CGROUP_MOUNTS] = {false};
-	char rel[PATH_MAX];
-	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
-	for (unsigned i = 0; i < j->nr_cgroups; i++) {
-		const struct cgroup_setting *c = &j->cgroups[i];
-		int m = find_cgroup_mount(c->controller);
-		if (m < 0)
-			step_fail(STEP_CGROUP, "/proc/mounts", 0,
-				  "no cgroup v1 hierarchy has the '%s' controller", c->controller);
-		if (!made[m]) {
-			make_cgroup_dirs(cg_mounts[m].dir, rel,
-					 has_option(cg_mounts[m].opts, "cpuset"));
-			made[m] = true;
-		}
-		char file[PATH_MAX + 160];
-		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s/%s", cg_mounts[m].dir, rel,
-			 c->file);
-		write_file(file, c->value, 0, STEP_CGROUP);
-	}
-	for (unsigned m = 0; m < nr_cg_mounts; m++) {
-		if (!made[m])
-			continue;
-		char dir[PATH_MAX];
-		path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", cg_mounts[m].dir, rel);
-		attach(dir);
-	}
-}
-
-static void setup_cgroups_v2(const struct jail *j)
-{
-	char rel[PATH_MAX], dir[PATH_MAX], avail_path[PATH_MAX + 32];
-	int m = find_cgroup_mount(NULL);
-	if (m < 0)
-		step_fail(STEP_CGROUP, "/proc/mounts", 0, "no cgroup2 file system is mounted");
-	const char *mount = cg_mounts[m].dir;
-	path_fmt(rel, sizeof(rel), STEP_CGROUP, "%s/%s", j->parent_cgroup, j->id);
-	path_fmt(dir, sizeof(dir), STEP_CGROUP, "%s/%s", mount, rel);
-
-	/* The controllers the settings name, as one "+a +b" line for subtree_control;
-	 * "cgroup." files are core, always there. Checked against the root before
-	 * anything is created. */
-	char enable[MAX_CGROUPS * (sizeof(j->cgroups[0].controller) + 2)] = "", avail[4096];
-	size_t len = 0;
-	path_fmt(avail_path, sizeof(avail_path), STEP_CGROUP, "%s/cgroup.controllers", mount);
-	read_file(avail_path, avail, sizeof(avail));
-	for (unsigned i = 0; i < j->nr_cgroups; i++) {
-		const char *c = j->cgroups[i].controller;
-		if (strcmp(c, "cgroup") == 0)
-			continue;
-		if (!has_word(avail, c))
-			step_fail(STEP_CGROUP, avail_path, 0,
-				  "controller '%s' is not available (bound to a cgroup v1 "
-				  "hierarchy?)",
-				  c);
-		unsigned k;
-		for (k = 0; k < i; k++)
-			if (strcmp(j->cgroups[k].controller, c) == 0)
-				break;
-		if (k == i)
-			len += (size_t)snprintf(enable + len, sizeof(enable) - len, "%s+%s",
-						len ? " " : "", c);
-	}
-	make_cgroup_dirs(mount, rel, false);
-
-	/* Controllers flow down: each must be in cgroup.subtree_control of every
-	 * ancestor of the jail's cgroup, from the mount root to its parent. */
-	char prefix[PATH_MAX];
-	snprintf(prefix, sizeof(prefix), "%s", mount);
-	for (const char *r = rel; len;) {
-		char sc[PATH_MAX + 32];
-		path_fmt(sc, sizeof(sc), STEP_CGROUP, "%s/cgroup.subtree_control", prefix);
-		write_file(sc, enable, 0, STEP_CGROUP);
-		const char *slash = strchr(r, '/');
-		if (!slash)
-			break; /* the jail's own cgroup holds the process, not children */
-		size_t plen = strlen(prefix);
-		path_fmt(prefix + plen, sizeof(prefix) - plen, STEP_CGROUP, "/%.*s",
-			 (int)(slash - r), r);
-		r = slash + 1;
-	}
-	for (unsigned i = 0; i < j->nr_cgroups; i++) {
-		char file[PATH_MAX + 160];
-		path_fmt(file, sizeof(file), STEP_CGROUP, "%s/%s", dir, j->cgroups[i].file);
-		write_file(file, j->cgroups[i].value, 0, STEP_CGROUP);
-	}
-	attach(dir);
 }
 
 /* --- steps 6 and 7: mount namespace and pivot_root ---------------------------------- */
@@ -793,7 +311,7 @@ static bool root_is_rootfs(void)
 		return false;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		step_fail(STEP_PIVOT_ROOT, "/proc/self/mountinfo", errno, NULL);
+		jail__step_fail(STEP_PIVOT_ROOT, "/proc/self/mountinfo", errno, NULL);
 	char line[4096], type[64] = "";
 	while (fgets(line, sizeof(line), f)) {
 		/* id parent dev root mountpoint options [optional...] - type source ... */
@@ -808,19 +326,31 @@ static bool root_is_rootfs(void)
 	return strcmp(type, "rootfs") == 0;
 }
 
-static void enter_jail_root(const struct jail *j)
+static void enter_jail_root(struct jail *j)
 {
+	/* The jail root becomes the working directory before the namespace is made:
+	 * unshare() carries the working directory over into the new namespace, where
+	 * mounts can be made on it; an fd opened before would stay in the host's. */
+	if (fchdir(j->root_fd) < 0)
+		jail__step_fail(STEP_MOUNT_NS, j->root, errno, "fchdir");
 	if (unshare(CLONE_NEWNS) < 0)
-		step_fail(STEP_MOUNT_NS, NULL, errno, "unshare(CLONE_NEWNS)");
+		jail__step_fail(STEP_MOUNT_NS, NULL, errno, "unshare(CLONE_NEWNS)");
 	/* Nothing mounted from here on propagates back to the host. */
 	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-		step_fail(STEP_MOUNT_NS, "/", errno, "making / a recursive slave");
+		jail__step_fail(STEP_MOUNT_NS, "/", errno, "making / a recursive slave");
 
-	/* pivot_root wants the new root to be a mount point. */
-	if (mount(j->root, j->root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		step_fail(STEP_PIVOT_ROOT, j->root, errno, "bind mount");
-	if (chdir(j->root) < 0)
-		step_fail(STEP_PIVOT_ROOT, j->root, errno, "chdir");
+	/* pivot_root wants the new root to be a mount point: a recursive bind of the
+	 * working directory onto itself, made and entered through a descriptor
+	 * (open_tree + move_mount, Linux 5.2) instead of the path. */
+	int tree =
+	    (int)syscall(SYS_open_tree, AT_FDCWD, ".", OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		jail__step_fail(STEP_PIVOT_ROOT, j->root, errno, "open_tree (Linux 5.2 or later)");
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		jail__step_fail(STEP_PIVOT_ROOT, j->root, errno, "move_mount");
+	if (fchdir(tree) < 0)
+		jail__step_fail(STEP_PIVOT_ROOT, j->root, errno, "fchdir");
+	close(tree);
 	/* new_root == put_old: the old root ends up stacked on the jail's root, from
 	 * where umount2(".") detaches it; no old_root directory is needed. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0) {
@@ -830,59 +360,84 @@ static void enter_jail_root(const struct jail *j)
 		 * namespace is private and the process has no privileges left. */
 		int e = errno;
 		if (e != EINVAL || !root_is_rootfs())
-			step_fail(STEP_PIVOT_ROOT, j->root, e, "pivot_root");
+			jail__step_fail(STEP_PIVOT_ROOT, j->root, e, "pivot_root");
 		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
-			step_fail(STEP_PIVOT_ROOT, j->root, errno,
-				  "pivot_root refused (initramfs); mount --move");
+			jail__step_fail(STEP_PIVOT_ROOT, j->root, errno,
+					"pivot_root refused (initramfs); mount --move");
 		if (chroot(".") < 0)
-			step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
-		if (chdir("/") < 0)
-			step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
-		return;
+			jail__step_fail(STEP_PIVOT_ROOT, j->root, errno, "chroot");
+	} else if (umount2(".", MNT_DETACH) < 0) {
+		jail__step_fail(STEP_PIVOT_ROOT, "/", errno, "umount2 of the old root");
 	}
-	if (umount2(".", MNT_DETACH) < 0)
-		step_fail(STEP_PIVOT_ROOT, "/", errno, "umount2 of the old root");
 	if (chdir("/") < 0)
-		step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
+		jail__step_fail(STEP_PIVOT_ROOT, "/", errno, "chdir");
+	j->jail_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->jail_fd < 0)
+		jail__step_fail(STEP_PIVOT_ROOT, "/", errno, NULL);
+	/* Of the descriptors into the host's mount tree only exec_fd is kept: step 13
+	 * executes it, and exec closes it. */
+	close(j->root_fd);
+	j->root_fd = -1;
 }
 
-/* --- step 8: device nodes ----------------------------------------------------------- */
+/* --- step 8: device nodes and ownership --------------------------------------------- */
 
+static void make_node(const struct jail *j, int dir, const char *path, const char *name,
+		      unsigned major, unsigned minor)
+{
+	if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
+		jail__step_fail(STEP_DEVICES, path, errno, NULL);
+	if (mknodat(dir, name, S_IFCHR | 0600, makedev(major, minor)) < 0)
+		jail__step_fail(STEP_DEVICES, path, errno, "mknod %u:%u", major, minor);
+	if (fchownat(dir, name, j->uid, j->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		jail__step_fail(STEP_DEVICES, path, errno, "chown %u:%u", (unsigned)j->uid,
+				(unsigned)j->gid);
+}
+
+/* As Firecracker's jailer: the nodes, then /, /dev, /dev/net and /run given to
+ * uid:gid, so that the VMM can make its API socket (/run/firecracker.socket is the
+ * SDK's default) and vsock sockets in its root. The copy of the exec file stays
+ * root's. */
 static void make_devices(const struct jail *j)
 {
-	static const struct {
+	int dev = open_subdir(j->jail_fd, "dev", 0755, STEP_DEVICES, "/dev");
+	int net = open_subdir(dev, "net", 0755, STEP_DEVICES, "/dev/net");
+	int run = open_subdir(j->jail_fd, "run", 0755, STEP_DEVICES, "/run");
+	make_node(j, dev, "/dev/kvm", "kvm", 10, 232);
+	make_node(j, net, "/dev/net/tun", "tun", 10, 200);
+	make_node(j, dev, "/dev/urandom", "urandom", 1, 9);
+	const struct {
+		int fd;
 		const char *path;
-		unsigned major, minor;
-	} nodes[] = {
-	    {"/dev/kvm", 10, 232},
-	    {"/dev/net/tun", 10, 200},
-	    {"/dev/urandom", 1, 9},
-	};
-	mkdir_p("/dev/net", 0755, STEP_DEVICES);
-	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-		const char *p = nodes[i].path;
-		if (unlink(p) < 0 && errno != ENOENT)
-			step_fail(STEP_DEVICES, p, errno, NULL);
-		if (mknod(p, S_IFCHR | 0600, makedev(nodes[i].major, nodes[i].minor)) < 0)
-			step_fail(STEP_DEVICES, p, errno, "mknod %u:%u", nodes[i].major,
-				  nodes[i].minor);
-		if (chown(p, j->uid, j->gid) < 0)
-			step_fail(STEP_DEVICES, p, errno, "chown %u:%u", (unsigned)j->uid,
-				  (unsigned)j->gid);
-	}
+	} dirs[] = {{j->jail_fd, "/"}, {dev, "/dev"}, {net, "/dev/net"}, {run, "/run"}};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (fchown(dirs[i].fd, j->uid, j->gid) < 0)
+			jail__step_fail(STEP_DEVICES, dirs[i].path, errno, "chown %u:%u",
+					(unsigned)j->uid, (unsigned)j->gid);
+	close(run);
+	close(net);
+	close(dev);
 }
 
 /* --- steps 9 to 13 ------------------------------------------------------------------- */
 
+/* <jail>/<exec>.pid, as Firecracker's jailer writes it: the pid of the process that
+ * runs the VMM, as the host sees it. */
 static void write_pid_file(const struct jail *j, pid_t pid, enum step step)
 {
-	char path[PATH_MAX], v[32];
-	snprintf(path, sizeof(path), "/%s.pid", j->exec_name);
-	snprintf(v, sizeof(v), "%d\n", (int)pid);
+	char name[NAME_MAX + 1], shown[NAME_MAX + 2], v[32];
+	jail__path_fmt(name, sizeof(name), step, "%s.pid", j->exec_name);
+	snprintf(shown, sizeof(shown), "/%s", name);
+	int len = snprintf(v, sizeof(v), "%d\n", (int)pid);
 	/* Anything planted in its place is replaced, never written through. */
-	if (unlink(path) < 0 && errno != ENOENT)
-		step_fail(step, path, errno, NULL);
-	write_file(path, v, O_CREAT | O_EXCL, step);
+	if (unlinkat(j->jail_fd, name, 0) < 0 && errno != ENOENT)
+		jail__step_fail(step, shown, errno, NULL);
+	int fd =
+	    openat(j->jail_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		jail__step_fail(step, shown, errno, NULL);
+	if (write(fd, v, (size_t)len) != len || close(fd) < 0)
+		jail__step_fail(step, shown, errno ? errno : EIO, "writing the pid");
 }
 
 /* The caller gets control back: the jailer forks, the parent records the daemon's pid
@@ -893,17 +448,17 @@ static void daemonize(struct jail *j)
 		return;
 	pid_t pid = fork();
 	if (pid < 0)
-		step_fail(STEP_DAEMONIZE, NULL, errno, "fork");
+		jail__step_fail(STEP_DAEMONIZE, NULL, errno, "fork");
 	if (pid > 0) {
 		if (!j->new_pid_ns)
 			write_pid_file(j, pid, STEP_DAEMONIZE);
 		_exit(0);
 	}
 	if (setsid() < 0)
-		step_fail(STEP_DAEMONIZE, NULL, errno, "setsid");
+		jail__step_fail(STEP_DAEMONIZE, NULL, errno, "setsid");
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(j->devnull, fd) < 0)
-			step_fail(STEP_DAEMONIZE, "/dev/null", errno, "dup2");
+			jail__step_fail(STEP_DAEMONIZE, "/dev/null", errno, "dup2");
 	close(j->devnull);
 	j->devnull = -1;
 }
@@ -916,33 +471,14 @@ static void set_rlimits(const struct jail *j)
 {
 	struct rlimit nofile = {j->nofile, j->nofile};
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu", (unsigned long long)j->nofile);
+		jail__step_fail(STEP_RLIMITS, NULL, errno, "no-file=%llu",
+				(unsigned long long)j->nofile);
 	if (j->have_fsize) {
 		struct rlimit fsize = {j->fsize, j->fsize};
 		if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
-			step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
-				  (unsigned long long)j->fsize);
+			jail__step_fail(STEP_RLIMITS, NULL, errno, "fsize=%llu",
+					(unsigned long long)j->fsize);
 	}
-}
-
-static void drop_privileges(const struct jail *j)
-{
-	if (setgroups(0, NULL) < 0)
-		step_fail(STEP_PRIVILEGES, NULL, errno, "setgroups");
-	if (setgid(j->gid) < 0)
-		step_fail(STEP_PRIVILEGES, NULL, errno, "setgid(%u)", (unsigned)j->gid);
-	if (setuid(j->uid) < 0)
-		step_fail(STEP_PRIVILEGES, NULL, errno, "setuid(%u)", (unsigned)j->uid);
-	/* Check that it took, all of it: real, effective and saved ids. */
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != j->uid ||
-	    eu != j->uid || su != j->uid || rg != j->gid || eg != j->gid || sg != j->gid ||
-	    getgroups(0, NULL) != 0)
-		step_fail(STEP_PRIVILEGES, NULL, 0, "the ids did not change to %u:%u",
-			  (unsigned)j->uid, (unsigned)j->gid);
-	if (j->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-		step_fail(STEP_PRIVILEGES, NULL, 0, "root could be regained");
 }
 
 /* The parent of a new pid namespace stays outside it, unprivileged, and passes on
@@ -952,20 +488,20 @@ static void new_pid_namespace(struct jail *j)
 	if (!j->new_pid_ns)
 		return;
 	if (unshare(CLONE_NEWPID) < 0)
-		step_fail(STEP_PID_NS, NULL, errno, "unshare(CLONE_NEWPID)");
+		jail__step_fail(STEP_PID_NS, NULL, errno, "unshare(CLONE_NEWPID)");
 	pid_t pid = fork();
 	if (pid < 0)
-		step_fail(STEP_PID_NS, NULL, errno, "fork");
+		jail__step_fail(STEP_PID_NS, NULL, errno, "fork");
 	if (pid == 0)
 		return; /* pid 1 of the new namespace */
 	write_pid_file(j, pid, STEP_PID_NS);
 	if (j->daemonize)
 		_exit(0);
-	drop_privileges(j);
+	jail__drop_privileges(j);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			step_fail(STEP_PID_NS, NULL, errno, "waitpid");
+			jail__step_fail(STEP_PID_NS, NULL, errno, "waitpid");
 	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }
 
@@ -975,7 +511,7 @@ static void exec_vmm(const struct jail *j)
 	snprintf(path, sizeof(path), "/%s", j->exec_name);
 	char **argv = calloc((size_t)j->vmm_argc + 4, sizeof(*argv));
 	if (!argv)
-		step_fail(STEP_EXEC, NULL, ENOMEM, NULL);
+		jail__step_fail(STEP_EXEC, NULL, ENOMEM, NULL);
 	/* As Firecracker's jailer does: the VMM learns its id (for its API and logs). */
 	argv[0] = (char *)j->exec_name;
 	argv[1] = "--id";
@@ -983,33 +519,32 @@ static void exec_vmm(const struct jail *j)
 	for (int i = 0; i < j->vmm_argc; i++)
 		argv[i + 3] = j->vmm_argv[i];
 	char *envp[] = {NULL};
-	execve(path, argv, envp);
-	step_fail(STEP_EXEC, path, errno, NULL);
+	/* The file copied in step 3, whatever its name in the jail points to now. */
+	syscall(SYS_execveat, j->exec_fd, "", argv, envp, AT_EMPTY_PATH);
+	jail__step_fail(STEP_EXEC, path, errno, NULL);
 }
 
 int main(int argc, char **argv)
 {
 	static struct jail j;
-	parse_args(&j, argc, argv);
+	jail__parse_args(&j, argc, argv);
 
-	close_inherited_fds(&j);	      /* 1 */
-	mkdir_p(j.root, 0755, STEP_JAIL_DIR); /* 2 */
-	copy_exec_file(&j);		      /* 3 */
-	join_netns(&j);			      /* 4 */
-	if (j.nr_cgroups) {		      /* 5 */
-		read_cgroup_mounts();
-		if (j.cgroup_version == 1)
-			setup_cgroups_v1(&j);
-		else
-			setup_cgroups_v2(&j);
-	}
-	enter_jail_root(&j); /* 6, 7 */
-	make_devices(&j);    /* 8 */
-	daemonize(&j);	     /* 9 */
+	close_inherited_fds(&j); /* 1 */
+	make_jail_dir(&j);	 /* 2 */
+	copy_exec_file(&j);	 /* 3 */
+	join_netns(&j);		 /* 4 */
+	jail__setup_cgroups(&j); /* 5 */
+	enter_jail_root(&j);	 /* 6, 7 */
+	make_devices(&j);	 /* 8 */
+	daemonize(&j);		 /* 9 */
 	/* unshare(CLONE_NEWPID) needs CAP_SYS_ADMIN, so it comes before the drop. */
 	new_pid_namespace(&j); /* 10 */
-	set_rlimits(&j);       /* 11 */
-	drop_privileges(&j);   /* 12 */
-	exec_vmm(&j);	       /* 13 */
+	/* Firecracker's jailer writes the pid file in every mode; here the process that
+	 * execs writes it when no parent did. */
+	if (!j.daemonize && !j.new_pid_ns)
+		write_pid_file(&j, getpid(), STEP_EXEC);
+	set_rlimits(&j);	   /* 11 */
+	jail__drop_privileges(&j); /* 12 */
+	exec_vmm(&j);		   /* 13 */
 	return JAILER_EXIT_STEP;
 }

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "seccomp/allowlist.h"
 
@@ -37,23 +38,37 @@
 	ALLOW_ARG(fcntl, 1, F_GETFL), ALLOW_ARG(fcntl, 1, F_SETFL), ALLOW_ARG(fcntl, 1, F_GETFD),  \
 	    ALLOW_ARG(fcntl, 1, F_SETFD)
 
-/* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU. */
-static const struct sc_rule vcpu_rules[] = {
-    IOCTL(KVM_RUN),
-    IOCTL(KVM_GET_REGS),	/* reporting a triple fault */
-    IOCTL(KVM_SET_GUEST_DEBUG), /* the kernel-entry timing trap removes itself */
-    IOCTL(KVM_IRQ_LINE),	/* serial, i8042 and virtio interrupt lines */
-    ALLOW(write),		/* serial output, log lines, eventfd/pipe wake-ups */
-    /* Queue notifications and interrupts are wired to eventfds when a device is
-     * attached, before any filter; a driver's FEATURES_OK, written on a vCPU, still
-     * sets the tap's offloads. */
-    IOCTL(TUNSETOFFLOAD),
-    IOCTL(TUNSETVNETHDRSZ),
-    ALLOW(close),
-    /* The kick (SIGUSR1) interrupts KVM_RUN; its handler returns. */
-    ALLOW(rt_sigreturn),
-    LIBC_MEMORY,
-    LIBC_THREAD,
+/* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU.
+ * - KVM_RUN and KVM_GET_REGS (a triple fault's report) on this vCPU's descriptor,
+ *   KVM_IRQ_LINE (serial, i8042 and virtio interrupt lines) on the VM's only;
+ * - write: serial output, log lines, eventfd/pipe wake-ups;
+ * - the tap requests: queue notifications and interrupts are wired to eventfds when
+ *   a device is attached, before any filter, but a driver's FEATURES_OK, written on
+ *   a vCPU, still sets the tap's offloads;
+ * - rt_sigreturn: the kick (SIGUSR1) interrupts KVM_RUN and its handler returns. */
+/* clang-format off */
+#define VCPU_RULES                                                                                 \
+	IOCTL_ON(SECCOMP_FD_VCPU, KVM_RUN),                                                        \
+	IOCTL_ON(SECCOMP_FD_VCPU, KVM_GET_REGS),                                                   \
+	IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),                                                     \
+	ALLOW(write),                                                                              \
+	IOCTL(TUNSETOFFLOAD),                                                                      \
+	IOCTL(TUNSETVNETHDRSZ),                                                                    \
+	ALLOW(close),                                                                              \
+	ALLOW(rt_sigreturn),                                                                       \
+	LIBC_MEMORY,                                                                               \
+	LIBC_THREAD
+/* clang-format on */
+
+static const struct sc_rule vcpu_rules[] = {VCPU_RULES};
+
+/* Only the vCPU that single-steps to time the kernel entry (--boot-timer) may change
+ * guest debugging: the trap removes itself with KVM_SET_GUEST_DEBUG. Everywhere else
+ * the request would let a compromised vCPU thread single-step or breakpoint the
+ * guest. */
+static const struct sc_rule vcpu_boot_timer_rules[] = {
+    VCPU_RULES,
+    IOCTL_ON(SECCOMP_FD_VCPU, KVM_SET_GUEST_DEBUG),
 };
 
 /* The VMM thread once the VM runs: the event loop and the device back ends. */
@@ -76,21 +91,32 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW_ARG(fallocate, 1, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
     /* virtio-rng */
     ALLOW(getrandom),
-    /* virtio-vsock, Firecracker's hybrid model: Unix sockets only. */
-    ALLOW_ARG(socket, 0, AF_UNIX),
-    ALLOW(connect),
+    /* virtio-vsock, Firecracker's hybrid model: a guest-initiated connection opens a
+     * Unix stream socket (any of the NONBLOCK and CLOEXEC flags, protocol 0) and
+     * connects it to a sockaddr_un. The path itself is behind a pointer that BPF
+     * cannot read. */
+    {"socket",
+     3,
+     {{0, SC_INT, AF_UNIX},
+      {1, SC_INT & ~(uint64_t)(SOCK_NONBLOCK | SOCK_CLOEXEC), SOCK_STREAM},
+      {2, SC_INT, 0}}},
+    ALLOW_ARG(connect, 2, sizeof(struct sockaddr_un)),
     ALLOW(accept4),
     ALLOW(sendto),
     ALLOW(recvfrom),
     ALLOW(shutdown),
-    ALLOW(unlink), /* vsock removes its listening socket's path at teardown */
+    /* vsock removes its listening socket's path at teardown. The path is behind a
+     * pointer: any file the VMM's uid may remove stays removable (in the jail, only
+     * the jail's own). */
+    ALLOW(unlink),
     FCNTL_FLAGS,
     /* timers and notifications */
     ALLOW(timerfd_settime),
     ALLOW(eventfd2),
     ALLOW(close),
     /* interrupts: level lines (eventfd-wired ones are set up before the filter) */
-    IOCTL(KVM_IRQ_LINE),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),
+    /* Taps: one per interface, their descriptors are not checked. */
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
@@ -118,4 +144,5 @@ const struct sc_list sc_lists[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = LIST(vmm_rules),
     [SECCOMP_API] = LIST(api_rules),
     [SECCOMP_VCPU] = LIST(vcpu_rules),
+    [SECCOMP_VCPU_BOOT_TIMER] = LIST(vcpu_boot_timer_rules),
 };

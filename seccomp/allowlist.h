@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "seccomp/filters.h"
 #include "seccomp/seccomp.h"
 
 /* One rule allows `syscall` when every comparison holds: (arg & mask) == value.
@@ -15,7 +16,7 @@ struct sc_cmp {
 	uint64_t value;
 };
 
-#define SC_MAX_CMPS 2
+#define SC_MAX_CMPS 3
 
 struct sc_rule {
 	const char *syscall; /* libseccomp's name for it */
@@ -56,6 +57,17 @@ struct sc_rule {
 		}                                                                                  \
 	}
 #define IOCTL(req) ALLOW_ARG(ioctl, 1, req)
+/* An ioctl on one descriptor only: the VM's or the calling vCPU's (SECCOMP_FD_*). */
+#define IOCTL_ON(fd, req)                                                                          \
+	{                                                                                          \
+		"ioctl", 2,                                                                        \
+		{                                                                                  \
+			{0, SC_INT, (fd)},                                                         \
+			{                                                                          \
+				1, SC_INT, (uint64_t)(req)                                         \
+			}                                                                          \
+		}                                                                                  \
+	}
 
 struct sc_list {
 	const struct sc_rule *rules;

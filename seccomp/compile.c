@@ -18,6 +18,7 @@ static const char *const thread_names[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = "vmm",
     [SECCOMP_API] = "api",
     [SECCOMP_VCPU] = "vcpu",
+    [SECCOMP_VCPU_BOOT_TIMER] = "vcpu_boot_timer",
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -86,6 +87,11 @@ static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name)
 	unsigned n = 0;
 	struct sock_filter insn;
 	while (fread(&insn, sizeof(insn), 1, tmp) == 1) {
+		/* install.c patches descriptor stand-ins in JEQ instructions only. */
+		if ((insn.k == SECCOMP_FD_VM || insn.k == SECCOMP_FD_VCPU) &&
+		    insn.code != (BPF_JMP | BPF_JEQ | BPF_K))
+			fail("%s: a descriptor stand-in outside a BPF_JEQ (code 0x%04x)", name,
+			     insn.code);
 		fprintf(out, "\t{0x%04x, %u, %u, 0x%08x},\n", insn.code, insn.jt, insn.jf, insn.k);
 		n++;
 	}
@@ -151,6 +157,7 @@ int main(int argc, char **argv)
 	    [SECCOMP_VMM] = "SECCOMP_VMM",
 	    [SECCOMP_API] = "SECCOMP_API",
 	    [SECCOMP_VCPU] = "SECCOMP_VCPU",
+	    [SECCOMP_VCPU_BOOT_TIMER] = "SECCOMP_VCPU_BOOT_TIMER",
 	};
 	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
 		const char *n = thread_names[t];

@@ -7,6 +7,13 @@
 
 #include "seccomp/seccomp.h"
 
+/* Stand-ins, in the compiled programs, for descriptors that exist only at run time:
+ * seccomp__install_fds() writes the real numbers over them. No descriptor can take
+ * these values (fs.nr_open stays below 2^30). Build-time checks (compile.c) make sure
+ * they appear only as the constant of a BPF_JEQ. */
+#define SECCOMP_FD_VM	0x7ffe0001u
+#define SECCOMP_FD_VCPU 0x7ffe0002u
+
 struct seccomp_program {
 	const char *thread;
 	/* Default action SECCOMP_RET_KILL_PROCESS; `trap` is the same list with

@@ -27,6 +27,7 @@ static const unsigned firecracker_counts[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = 50,
     [SECCOMP_API] = 31,
     [SECCOMP_VCPU] = 27,
+    [SECCOMP_VCPU_BOOT_TIMER] = 27,
 };
 
 /* Process-wide on purpose: chosen once at start-up, before any thread exists, and
@@ -106,7 +107,40 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ctx)
 }
 #endif
 
+/* Copies src into out with the descriptor stand-ins replaced: a comparison with a
+ * known descriptor compares with its number, one with -1 always holds (the JEQ
+ * becomes a jump to its true branch). */
+static void patch_fds(struct sock_filter *out, const struct sock_filter *src, unsigned short len,
+		      int vm_fd, int vcpu_fd)
+{
+	for (unsigned short i = 0; i < len; i++) {
+		out[i] = src[i];
+		if (src[i].code != (BPF_JMP | BPF_JEQ | BPF_K) ||
+		    (src[i].k != SECCOMP_FD_VM && src[i].k != SECCOMP_FD_VCPU))
+			continue;
+		int fd = src[i].k == SECCOMP_FD_VM ? vm_fd : vcpu_fd;
+		if (fd >= 0)
+			out[i].k = (unsigned)fd;
+		else
+			out[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, src[i].jt, 0, 0);
+	}
+}
+
+/* The longest built-in program is about 120 instructions. */
+#define MAX_PROGRAM 1024
+
 int seccomp__install(enum seccomp_thread thread)
+{
+	return seccomp__install_fds(thread, -1, -1);
+}
+
+int seccomp__install_vcpu(bool boot_timer, int vm_fd, int vcpu_fd)
+{
+	return seccomp__install_fds(boot_timer ? SECCOMP_VCPU_BOOT_TIMER : SECCOMP_VCPU, vm_fd,
+				    vcpu_fd);
+}
+
+int seccomp__install_fds(enum seccomp_thread thread, int vm_fd, int vcpu_fd)
 {
 	if (seccomp_cfg.disabled)
 		return 0;
@@ -115,15 +149,24 @@ int seccomp__install(enum seccomp_thread thread)
 		return -1;
 	}
 	const struct seccomp_program *p = &seccomp_programs[thread];
-	struct sock_fprog prog = {.len = p->kill_len, .filter = (struct sock_filter *)p->kill};
+	const struct sock_filter *src = p->kill;
+	unsigned short len = p->kill_len;
 #if EMBER_SECCOMP_DEBUG
-	prog = (struct sock_fprog){.len = p->trap_len, .filter = (struct sock_filter *)p->trap};
+	src = p->trap;
+	len = p->trap_len;
 	debug_thread = thread;
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0)
 		return -1;
 #endif
+	struct sock_filter patched[MAX_PROGRAM];
+	if (len > MAX_PROGRAM) {
+		errno = E2BIG;
+		return -1;
+	}
+	patch_fds(patched, src, len, vm_fd, vcpu_fd);
+	struct sock_fprog prog = {.len = len, .filter = patched};
 	if (seccomp_cfg.custom)
 		prog = (struct sock_fprog){.len = seccomp_cfg.custom_len,
 					   .filter = seccomp_cfg.custom};

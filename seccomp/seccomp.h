@@ -4,6 +4,7 @@
 #ifndef EMBER_SECCOMP_H
 #define EMBER_SECCOMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -11,6 +12,9 @@ enum seccomp_thread {
 	SECCOMP_VMM,  /* the main thread once the VM runs: event loop, device back ends */
 	SECCOMP_API,  /* the HTTP API server */
 	SECCOMP_VCPU, /* each vCPU: KVM_RUN and the exits it handles */
+	/* The vCPU that times the kernel entry (--boot-timer): SECCOMP_VCPU plus
+	 * KVM_SET_GUEST_DEBUG, which the trap needs to remove itself. */
+	SECCOMP_VCPU_BOOT_TIMER,
 	SECCOMP_NR_THREADS,
 };
 
@@ -22,8 +26,16 @@ void seccomp__disable(void);
 int seccomp__load_file(const char *path, char *err, size_t errlen);
 
 /* Installs this thread's filter (after PR_SET_NO_NEW_PRIVS). Returns 0, or -1 with
- * errno set; 0 without doing anything when seccomp is disabled. */
+ * errno set; 0 without doing anything when seccomp is disabled. The KVM requests are
+ * allowed on any descriptor. */
 int seccomp__install(enum seccomp_thread thread);
+/* The same, with the KVM requests allowed only on their own descriptor: vm_fd for
+ * KVM_IRQ_LINE, vcpu_fd for KVM_RUN, KVM_GET_REGS and KVM_SET_GUEST_DEBUG. -1 leaves
+ * that descriptor unchecked. */
+int seccomp__install_fds(enum seccomp_thread thread, int vm_fd, int vcpu_fd);
+/* A vCPU thread's filter: SECCOMP_VCPU_BOOT_TIMER for the vCPU that times the kernel
+ * entry (boot_timer), SECCOMP_VCPU otherwise; descriptors checked. */
+int seccomp__install_vcpu(bool boot_timer, int vm_fd, int vcpu_fd);
 
 const char *seccomp__thread_name(enum seccomp_thread thread);
 /* Number of system calls the built-in filter allows on this thread. */

@@ -73,7 +73,7 @@ static int vmm_start(void *ctx, const struct vm_config *cfg, char *err, size_t e
 	m->vm = vm;
 	pr_info("VM started %llu us after InstanceStart", (unsigned long long)(now_us() - t0));
 	/* From here on the event loop serves guest-driven devices. */
-	if (seccomp__install(SECCOMP_VMM)) {
+	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
 		pr_err("cannot install the VMM thread's seccomp filter: %m");
 		event__stop(m->loop, EXIT_ERROR);
 	}

@@ -195,7 +195,7 @@ static void *vcpu_loop(struct vcpu *v)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	if (seccomp__install(SECCOMP_VCPU)) {
+	if (seccomp__install_vcpu(v->entry_trap, v->vm->vm_fd, v->fd)) {
 		char why[120];
 		snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s",
 			 v->index, strerror(errno));

@@ -1,14 +1,19 @@
 /* Run by ember-jailer in place of ember: reports what the jailed process sees, then
  * sleeps so the test can look at it from outside (/proc/PID), or exits.
- *   jailprobe [--sleep SECS] [--exit CODE] [ARGS...]   prints each ARG as arg=... */
+ *   jailprobe [--sleep SECS] [--exit CODE] [--api-sock PATH] [ARGS...]
+ * prints each other ARG as arg=...; --api-sock binds a Unix socket there, as the
+ * VMM would its API socket (prints sock=ok or sock=<error>). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -22,11 +27,14 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int sleep_s = 0, code = 0;
+	const char *sock = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--sleep") == 0 && i + 1 < argc)
 			sleep_s = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc)
 			code = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--api-sock") == 0 && i + 1 < argc)
+			sock = argv[++i];
 		else
 			printf("arg=%s\n", argv[i]);
 	}
@@ -75,6 +83,15 @@ int main(int argc, char **argv)
 	getrlimit(RLIMIT_FSIZE, &fsize);
 	printf("rlimit nofile=%llu fsize=%lld\n", (unsigned long long)nofile.rlim_cur,
 	       fsize.rlim_cur == RLIM_INFINITY ? -1LL : (long long)fsize.rlim_cur);
+	if (sock) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+			printf("sock=%s\n", strerror(errno));
+		else
+			printf("sock=ok\n");
+	}
 	printf("READY\n");
 	fflush(stdout);
 	if (sleep_s)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # ember-jailer on this host, as root: runs tests/jailer/jailprobe.c in the jail and
 # checks ids, root directory, namespaces, cgroups (v1 and v2), rlimits, daemonizing,
-# exit status and one error per bad argument.
+# exit status, capabilities, one error per bad argument, the jail path checks, the
+# symlink race of issue 17 (tests/jailer/jailrace.c, on a decoy directory only) and
+# the argument shapes of Firecracker's clients.
 #   tests/jailer/t_jailer.sh [BUILD_DIR]      (make jailer-test builds what it needs)
 # Removes every jail dir, cgroup and netns it makes; kills every process it starts.
 set -u
 build=${1:-build}
 J=$build/ember-jailer
 PROBE=$build/tests/jailer/jailprobe
+RACE=$build/tests/jailer/jailrace
 T=jailer
 failed=0
 pass() { echo "PASS $T/$1"; }
@@ -18,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then
 	skip all "needs root"
 	exit 0
 fi
-for f in "$J" "$PROBE"; do
+for f in "$J" "$PROBE" "$RACE"; do
 	[ -x "$f" ] || { fail build "$f missing (make jailer-test)"; exit 1; }
 done
 
@@ -72,6 +75,17 @@ ready() {
 field() { grep "^$2=" "$work/$1.out" | head -1 | cut -d= -f2-; }
 status_ids() { awk -v k="$2:" '$1 == k { print $2, $3, $4, $5 }' "/proc/$1/status"; }
 ns() { readlink "/proc/$1/ns/$2"; }
+# Why the process has a capability or lacks no_new_privs ("" when all are gone).
+caps_why() {
+	local k v why=""
+	for k in CapInh CapPrm CapEff CapBnd CapAmb; do
+		v=$(awk -v k="$k:" '$1 == k { print $2 }' "/proc/$1/status")
+		[ "$v" = 0000000000000000 ] || why="$why $k=$v"
+	done
+	v=$(awk '$1 == "NoNewPrivs:" { print $2 }' "/proc/$1/status")
+	[ "$v" = 1 ] || why="$why NoNewPrivs=$v"
+	printf '%s' "$why"
+}
 
 base=$work/jails
 
@@ -86,7 +100,7 @@ else
 	[ "$(status_ids "$p" Uid)" = "65534 65534 65534 65534" ] || why="$why uid=$(status_ids "$p" Uid)"
 	[ "$(status_ids "$p" Gid)" = "65534 65534 65534 65534" ] || why="$why gid=$(status_ids "$p" Gid)"
 	[ -z "$(awk '$1 == "Groups:" { print $2 }' "/proc/$p/status")" ] || why="$why supplementary groups kept"
-	[ "$(field basic root)" = "dev,jailprobe" ] || why="$why root=$(field basic root)"
+	[ "$(field basic root)" = "dev,jailprobe,jailprobe.pid,run" ] || why="$why root=$(field basic root)"
 	[ "$(field basic env)" = 0 ] || why="$why env=$(field basic env)"
 	[ "$(field basic fds)" = "0,1,2" ] || why="$why fds=$(field basic fds) (fd 7 leaked)"
 	grep -q '^arg=one$' "$work/basic.out" && grep -q '^arg=two$' "$work/basic.out" || why="$why args not passed"
@@ -104,6 +118,17 @@ else
 	# The host's mount table is untouched.
 	grep -q " $base" /proc/self/mounts && why="$why jail mount leaked to the host"
 	[ -z "$why" ] && pass basic || fail basic "$why"
+	# As Firecracker's jailer: the pid file in every mode; /, /dev, /dev/net and /run
+	# given to uid:gid (the copy stays root's, checked above).
+	why=""
+	jr=$base/jailprobe/basic-1/root
+	[ "$(cat "$jr/jailprobe.pid" 2>/dev/null)" = "$p" ] || why="$why pid file '$(cat "$jr/jailprobe.pid" 2>/dev/null)' != $p"
+	for d in "" /dev /dev/net /run; do
+		[ "$(stat -c %u:%g "$jr$d")" = 65534:65534 ] || why="$why $d/ is $(stat -c %u:%g "$jr$d")"
+	done
+	[ -z "$why" ] && pass firecracker_layout || fail firecracker_layout "$why"
+	why=$(caps_why "$p")
+	[ -z "$why" ] && pass caps_dropped || fail caps_dropped "left:$why"
 fi
 
 # --- 1b. the caller's umask does not reach the jail ----------------------------------
@@ -250,6 +275,8 @@ p=$(cat "$pidfile" 2>/dev/null)
 why=""
 [ $rc = 0 ] || why="jailer rc $rc: $(head -c 200 "$work/rl1.out")"
 grep -Eqx '[0-9]+' "$pidfile" 2>/dev/null || why="$why pid file holds '$p'"
+# The daemon may not have reached exec yet when the jailer returns.
+for _ in $(seq 1 30); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = jailprobe ] && break; sleep 0.1; done
 if [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = jailprobe ]; then
 	grep -Eq '^Max file size +2 +2 ' "/proc/$p/limits" || why="$why VMM fsize not 2"
 else
@@ -328,5 +355,162 @@ fi
 # A file where the jail directory should be.
 mkdir -p "$work/blocked/jailprobe" && : >"$work/blocked/jailprobe/x"
 neg jail_dir_blocked 1 "step 2 \(jail directory\): $work/blocked/jailprobe/x: exists and is not a directory" --id x --exec-file "$PROBE" --uid 1 --gid 1 --chroot-base-dir "$work/blocked"
+
+# --- 7. uid 0 only on request, and then without any capability (issue 17) -------------
+neg uid_root 2 "--uid 0 --gid 65534: refusing to run the VMM as root" --id x --exec-file "$PROBE" --uid 0 --gid 65534 --chroot-base-dir "$base"
+neg gid_root 2 "--uid 65534 --gid 0: refusing to run the VMM as root" --id x --exec-file "$PROBE" --uid 65534 --gid 0 --chroot-base-dir "$base"
+start root --id root-1 --exec-file "$PROBE" --uid 0 --gid 0 --allow-root --chroot-base-dir "$base" -- --sleep 30
+if ! ready root; then
+	fail allow_root "probe never became ready: $(head -c 300 "$work/root.err")"
+else
+	why=$(caps_why "$jpid")
+	[ "$(status_ids "$jpid" Uid)" = "0 0 0 0" ] || why="$why uid=$(status_ids "$jpid" Uid)"
+	[ "$(ns "$jpid" mnt)" != "$(ns $$ mnt)" ] || why="$why same mount ns"
+	[ -z "$why" ] && pass allow_root || fail allow_root "$why"
+fi
+
+# --- 8. --exec-file that would block open(): a FIFO with no writer (issue 17) --------
+mkfifo "$work/fifo"
+neg exec_fifo 1 "step 3 \(copy exec file\): $work/fifo: not a regular file \(a FIFO\)" --id x --exec-file "$work/fifo" --uid 1 --gid 1 --chroot-base-dir "$base"
+
+# --- 9. directories another user can change are refused (issue 17) -------------------
+mkdir -p "$work/owned/jailprobe" "$work/gw/jailprobe" "$work/ln"
+chown 65534:65534 "$work/owned"
+chmod 0775 "$work/gw/jailprobe"
+mkdir -p "$work/elsewhere"
+ln -s "$work/elsewhere" "$work/ln/jailprobe"
+neg base_not_root 1 "step 2 \(jail directory\): $work/owned: owned by uid 65534, not root" --id x "${ok[@]:0:6}" --chroot-base-dir "$work/owned"
+neg dir_group_writable 1 "step 2 \(jail directory\): $work/gw/jailprobe: writable by group or others \(mode 775\)" --id x "${ok[@]:0:6}" --chroot-base-dir "$work/gw"
+neg dir_symlink 1 "step 2 \(jail directory\): $work/ln/jailprobe: is a symbolic link" --id x "${ok[@]:0:6}" --chroot-base-dir "$work/ln"
+[ -z "$(ls -A "$work/elsewhere")" ] && pass dir_symlink_untouched || fail dir_symlink_untouched "$(ls -A "$work/elsewhere")"
+# A jail root an earlier run gave to its uid is not built on again.
+neg jail_reused 1 "step 2 \(jail directory\): $base/jailprobe/basic-1/root: owned by uid 65534, not root" --id basic-1 "${ok[@]}"
+
+# --- 10. the jail root swapped for a symlink to a decoy while the jailer runs ---------
+# As the review did it: jailrace waits until the jailer's copy of the exec file
+# appears in <id>/root (step 3), then exchanges <id>/root with <id>/swap, a symlink
+# to the decoy. The decoy is a directory of this test, never the host's root. A
+# jailer that goes back to the path after its copy builds the jail in the decoy
+# (dev/kvm, dev/net/tun, dev/urandom). Round "owner": the chain below the base
+# belongs to uid 65534, which runs the swap: every run must be refused at step 2.
+# Round "root": a root-owned chain swapped by root, which only the descriptor walk
+# survives: each run must swap and still run in the real jail.
+# The probe padded to 8 MiB makes the copy, and so the window, last a while.
+cp "$PROBE" "$work/jailprobe-big" && truncate -s 8M "$work/jailprobe-big"
+race_round() {
+	local name=$1 owner=$2 i rc rp out why="" ran=0 refused=0 swapped=0
+	local rb=$work/race-$name decoy=$work/decoy-$name
+	mkdir -p "$decoy"
+	for i in $(seq 1 4); do
+		local idd=$rb/jailprobe-big/r$i
+		mkdir -p "$idd/root"
+		ln -s "$decoy" "$idd/swap"
+		[ "$owner" = 0 ] || chown -hR "$owner:$owner" "$rb"
+		"$RACE" "$owner" "$owner" "$idd" root swap 20 >"$work/race.out" 2>&1 &
+		rp=$!
+		for _ in $(seq 1 50); do grep -q READY "$work/race.out" && break; sleep 0.1; done
+		out=$(timeout 20 "$J" --id "r$i" --exec-file "$work/jailprobe-big" --uid 65534 \
+			--gid 65534 --chroot-base-dir "$rb" -- --exit 0 2>&1 </dev/null)
+		rc=$?
+		# A run that got past step 2 has made the copy: the swap is due (the machine
+		# may be busy), so it is waited for; a refused run made nothing to wait for.
+		if [ $rc = 0 ]; then
+			for _ in $(seq 1 30); do grep -q swapped "$work/race.out" && break; sleep 0.1; done
+		fi
+		grep -q swapped "$work/race.out" || kill "$rp" 2>/dev/null
+		wait "$rp" 2>/dev/null
+		grep -q swapped "$work/race.out" && swapped=$((swapped + 1))
+		# Only the real jail's copy goes (the decoy keeps what it got, as evidence).
+		for n in root swap; do [ -L "$idd/$n" ] || rm -f "$idd/$n/jailprobe-big"; done
+		if [ $rc = 0 ]; then
+			ran=$((ran + 1))
+			printf '%s\n' "$out" | grep -qx 'root=dev,jailprobe-big,jailprobe-big.pid,run' ||
+				why="$why run $i saw $(printf '%s\n' "$out" | grep '^root=')"
+		elif printf '%s' "$out" | grep -q '^ember-jailer: step 2 (jail directory)'; then
+			refused=$((refused + 1))
+		else
+			why="$why run $i: rc $rc: $(printf '%s' "$out" | head -c 150)"
+		fi
+	done
+	[ -z "$(ls -A "$decoy")" ] || why="$why jail built in the decoy: $(cd "$decoy" && find . | tr '\n' ' ')"
+	if [ "$owner" = 0 ]; then
+		[ $swapped = 4 ] || why="$why the attacker swapped in $swapped of 4 runs only"
+	else
+		[ $refused = 4 ] || why="$why refused $refused of 4 runs in a path uid $owner controls"
+	fi
+	[ -z "$why" ] && pass "race_$name" || fail "race_$name" "$why (ran $ran, refused $refused, swapped $swapped)"
+}
+race_round owner 65534
+race_round root 0
+
+# --- 11. the arguments Firecracker's clients pass (issue 13) ------------------------
+# firecracker-go-sdk (jailer.go): --id --uid --gid --exec-file [--cgroup cpuset.mems=N
+# --cgroup cpuset.cpus=LIST] [--cgroup-version] --chroot-base-dir [--netns]
+# [--daemonize] -- --api-sock /run/firecracker.socket; the VMM binds that socket.
+gargs=()
+cs=$(v1_mount cpuset)
+if [ -n "$cs" ]; then
+	gargs+=(--cgroup cpuset.mems=0 --cgroup cpuset.cpus=0 --cgroup-version 1)
+	cg_dirs+=("$cs/jailprobe")
+fi
+[ -z "$netns" ] || gargs+=(--netns "/var/run/netns/$netns")
+timeout 10 "$J" --id gosdk --uid 65534 --gid 65534 --exec-file "$PROBE" "${gargs[@]}" \
+	--chroot-base-dir "$base" --daemonize -- --api-sock /run/firecracker.socket --sleep 30 \
+	>"$work/gosdk.out" 2>&1 </dev/null
+rc=$?
+jr=$base/jailprobe/gosdk/root
+for _ in $(seq 1 30); do [ -S "$jr/run/firecracker.socket" ] && break; sleep 0.1; done
+p=$(cat "$jr/jailprobe.pid" 2>/dev/null)
+[ -z "$p" ] || pids+=("$p")
+why=""
+[ $rc = 0 ] || why="jailer rc $rc: $(head -c 200 "$work/gosdk.out")"
+[ -S "$jr/run/firecracker.socket" ] || why="$why no API socket at root/run/firecracker.socket"
+[ "$(stat -c %u "$jr/run/firecracker.socket" 2>/dev/null)" = 65534 ] || why="$why socket not made by uid 65534"
+if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+	[ -z "$netns" ] || [ "$(ns "$p" net)" = "net:[$(stat -L -c %i "/var/run/netns/$netns")]" ] || why="$why not in the netns"
+	[ -z "$cs" ] || grep -Eq "^[0-9]+:([^:]*,)?cpuset(,[^:]*)?:/jailprobe/gosdk\$" "/proc/$p/cgroup" || why="$why not in cpuset:/jailprobe/gosdk"
+else
+	why="$why no daemon (pid file '$p')"
+fi
+[ -z "$why" ] && pass client_go_sdk || fail client_go_sdk "$why"
+
+# Kata runtime-rs (firecracker/inner.rs): it makes root/run itself, then runs
+# --id --gid 0 --uid 0 --exec-file --chroot-base-dir -- --api-sock /run//fc.sock.
+# uid 0 needs --allow-root here (a wrapper named as Kata's jailer_path adds it).
+mkdir -p "$base/jailprobe/kata/root/run"
+kata=(--id kata --gid 0 --uid 0 --exec-file "$PROBE" --chroot-base-dir "$base")
+neg client_kata_root 2 "refusing to run the VMM as root" "${kata[@]}" -- --api-sock /run//fc.sock
+out=$(timeout 10 "$J" "${kata[@]}" --allow-root -- --api-sock /run//fc.sock --exit 0 2>&1 </dev/null)
+rc=$?
+if [ $rc = 0 ] && printf '%s\n' "$out" | grep -qx 'sock=ok' && [ -S "$base/jailprobe/kata/root/run/fc.sock" ]; then
+	pass client_kata
+else
+	fail client_kata "rc $rc, said: $(printf '%s' "$out" | grep -v '^arg=' | head -c 200)"
+fi
+
+# --cgroup-version 2 with --parent-cgroup and no --cgroup: Firecracker's jailer moves
+# the process into that cgroup when it exists, and leaves it where it is otherwise.
+if [ -z "$v2" ]; then
+	skip v2_parent_only "no cgroup2 mount"
+else
+	mkdir -p "$v2/$tag-par"
+	cg_dirs+=("$v2/$tag-par")
+	start v2p --id v2p --exec-file "$PROBE" --uid 65534 --gid 65534 --chroot-base-dir "$base" \
+		--cgroup-version 2 --parent-cgroup "$tag-par" -- --sleep 30
+	own=$(grep '^0::' /proc/self/cgroup)
+	out=$(timeout 10 "$J" --id v2q --exec-file "$PROBE" --uid 65534 --gid 65534 \
+		--chroot-base-dir "$base" --cgroup-version 2 --parent-cgroup "$tag-none" \
+		-- --exit 0 2>&1 </dev/null)
+	rc=$?
+	why=""
+	if ready v2p; then
+		grep -qx "0::/$tag-par" "/proc/$jpid/cgroup" || why="membership: $(grep '^0::' "/proc/$jpid/cgroup")"
+	else
+		why="probe never became ready: $(head -c 300 "$work/v2p.err")"
+	fi
+	[ $rc = 0 ] || why="$why absent parent: rc $rc: $(printf '%s' "$out" | head -c 150)"
+	[ ! -e "$v2/$tag-none" ] || why="$why $v2/$tag-none was made"
+	[ -z "$why" ] && pass v2_parent_only || fail v2_parent_only "$why (own: $own)"
+fi
 
 exit $failed

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
@@ -254,6 +255,179 @@ static void test_api_filter(void)
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_getpid)));
 }
 
+/* KVM_SET_GUEST_DEBUG reaches the kernel (EBADF on fd -1) only where allowed. */
+static int guest_debug(void)
+{
+	long r = musl_ioctl(-1, KVM_SET_GUEST_DEBUG);
+	return r == -1 && errno == EBADF ? 0 : 1;
+}
+
+static void test_guest_debug_only_with_boot_timer(void)
+{
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, guest_debug)));
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, guest_debug)));
+	/* Otherwise the variant is the vCPU filter: the same calls pass, the rest kill. */
+	int st = run_child(SECCOMP_VCPU_BOOT_TIMER, make_pipe, vcpu_allowed);
+	CHECK(EXITED_OK(st));
+	if (WIFEXITED(st))
+		CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, call_open)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, ioctl_create_vm)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, guest_debug)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, guest_debug)));
+}
+
+/* Two descriptors made before the fork: KVM requests on them fail with ENOTTY when
+ * the filter lets them through. */
+static int fd_vm = -1, fd_vcpu = -1;
+
+static int req_ok(int fd, unsigned req)
+{
+	return musl_ioctl(fd, req) == -1 && errno == ENOTTY ? 0 : 1;
+}
+static int run_on_vcpu(void)
+{
+	return req_ok(fd_vcpu, KVM_RUN) | req_ok(fd_vcpu, KVM_GET_REGS) |
+	       req_ok(fd_vm, KVM_IRQ_LINE) | req_ok(fd_vm, TUNSETOFFLOAD) |
+	       req_ok(fd_vcpu, TUNSETOFFLOAD);
+}
+static int run_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_RUN);
+	return 0;
+}
+static int regs_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_GET_REGS);
+	return 0;
+}
+static int irq_on_vcpu(void)
+{
+	musl_ioctl(fd_vcpu, KVM_IRQ_LINE);
+	return 0;
+}
+static int irq_on_other(void)
+{
+	musl_ioctl(0, KVM_IRQ_LINE);
+	return 0;
+}
+static int debug_on_vcpu(void)
+{
+	return req_ok(fd_vcpu, KVM_SET_GUEST_DEBUG);
+}
+static int debug_on_vm(void)
+{
+	musl_ioctl(fd_vm, KVM_SET_GUEST_DEBUG);
+	return 0;
+}
+static int irq_on_vm(void)
+{
+	return req_ok(fd_vm, KVM_IRQ_LINE) | req_ok(fd_vcpu, TUNSETOFFLOAD);
+}
+/* Like run_child(), with the filter installed by `install` (which checks fds). */
+static int run_child_fds(int (*install)(void), child_fn fn)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
+		if (install())
+			_exit(100);
+		syscall(SYS_exit_group, fn());
+	}
+	int st = -1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	return st;
+}
+static int vcpu_fds(void)
+{
+	return seccomp__install_vcpu(false, fd_vm, fd_vcpu);
+}
+static int boot_timer_fds(void)
+{
+	return seccomp__install_vcpu(true, fd_vm, fd_vcpu);
+}
+static int vmm_fds(void)
+{
+	return seccomp__install_fds(SECCOMP_VMM, fd_vm, -1);
+}
+
+static void test_ioctl_descriptors_checked(void)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	fd_vm = p[0];
+	fd_vcpu = p[1];
+	CHECK(EXITED_OK(run_child_fds(vcpu_fds, run_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, run_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, regs_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, irq_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, irq_on_other)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vcpu_fds, debug_on_vcpu)));
+	CHECK(EXITED_OK(run_child_fds(boot_timer_fds, debug_on_vcpu)));
+	CHECK(EXITED_OK(run_child_fds(boot_timer_fds, run_on_vcpu)));
+	CHECK(KILLED_SIGSYS(run_child_fds(boot_timer_fds, debug_on_vm)));
+	CHECK(EXITED_OK(run_child_fds(vmm_fds, irq_on_vm)));
+	CHECK(KILLED_SIGSYS(run_child_fds(vmm_fds, irq_on_vcpu)));
+	/* Without descriptors (seccomp__install) any descriptor passes, as before. */
+	CHECK(EXITED_OK(run_child(SECCOMP_VCPU, NULL, irq_on_vm)));
+	close(p[0]);
+	close(p[1]);
+}
+
+/* vsock's own calls: a non-blocking stream socket connected to a sockaddr_un (the
+ * path does not exist: ENOENT comes from the kernel, past the filter). */
+static int vsock_connect(void)
+{
+	long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/nonexistent/ember-vsock_%d", 1024);
+	if (syscall(SYS_connect, fd, &sa, (long)sizeof(sa)) != -1 || errno != ENOENT)
+		return 2;
+	return syscall(SYS_close, fd) == 0 ? 0 : 3;
+}
+static int socket_unix_dgram(void)
+{
+	syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	return 0;
+}
+static int socket_unix_seqpacket(void)
+{
+	syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+	return 0;
+}
+static int socket_unix_protocol(void)
+{
+	syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 1);
+	return 0;
+}
+/* An address that is not a sockaddr_un, e.g. a sockaddr_in's 16 bytes. */
+static int connect_short_address(void)
+{
+	char sa[16] = {0};
+	syscall(SYS_connect, 0, sa, 16L);
+	return 0;
+}
+
+static void test_vmm_unix_sockets_only(void)
+{
+	int st = run_child(SECCOMP_VMM, NULL, vsock_connect);
+	CHECK(EXITED_OK(st));
+	if (WIFEXITED(st))
+		CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_dgram)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_seqpacket)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_protocol)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, connect_short_address)));
+	/* Neither the API thread nor a vCPU opens or connects sockets at all. */
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, vsock_connect)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, vsock_connect)));
+}
+
 /* The kernel reports the mode in /proc/PID/status while the child waits. */
 static void test_status_shows_filter_mode(void)
 {
@@ -374,4 +548,6 @@ CHECK_MAIN("seccomp", CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vc
 	   CHECK_CASE(test_vmm_filter), CHECK_CASE(test_api_filter),
 	   CHECK_CASE(test_status_shows_filter_mode), CHECK_CASE(test_no_seccomp),
 	   CHECK_CASE(test_custom_filter_file), CHECK_CASE(test_bad_filter_files),
-	   CHECK_CASE(test_fewer_than_firecracker))
+	   CHECK_CASE(test_fewer_than_firecracker),
+	   CHECK_CASE(test_guest_debug_only_with_boot_timer),
+	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked))
