@@ -84,6 +84,7 @@ struct blk {
 	struct iovec data[VIRTQ_MAX_SIZE];
 	uint64_t reads, writes; /* requests that succeeded */
 	uint64_t flushes;	/* asked for */
+	struct log_limit io_log;
 };
 
 /* Moves all of data[] to or from the file at `off`; -1 with errno on failure. A
@@ -194,8 +195,9 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 		    wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
 		       : iov__slice(in, c->n_in, 0, len, b->data, VIRTQ_MAX_SIZE);
 		if (transfer(b->fd, b->data, n, h.sector * SECTOR, wr)) {
-			pr_debug("virtio %s: %s at sector %llu: %m", dev->name,
-				 wr ? "write" : "read", (unsigned long long)h.sector);
+			log__limited(&b->io_log, LOG_DEBUG, "virtio %s: %s at sector %llu: %m",
+				     dev->name, wr ? "write" : "read",
+				     (unsigned long long)h.sector);
 			return VIRTIO_BLK_S_IOERR;
 		}
 		if (wr) {

@@ -133,9 +133,9 @@ struct virtio_stats {
 	uint64_t queue_chains[VIRTIO_MAX_QUEUES]; /* `requests`, queue by queue */
 };
 
-/* Guest-triggerable log lines, each limited per device (log.h). */
+/* The core's guest-triggerable log lines, each limited per device (log.h). */
 struct virtio_log_limits {
-	struct log_limit fail, legacy, device;
+	struct log_limit fail, legacy;
 };
 
 struct virtio_kick {

@@ -60,6 +60,7 @@ struct net {
 	/* Frames, not buffers (a frame may take several) nor failed sends: what the
 	 * generic counters do not tell. */
 	uint64_t rx_frames, tx_frames, tap_events;
+	struct log_limit read_log, offload_log;
 	uint8_t frame[NET_MAX_FRAME];
 };
 
@@ -155,7 +156,8 @@ static void net_rx(struct net *n)
 			if (r < 0) {
 				if (errno != EAGAIN && errno != EINTR) {
 					dev->stats.errors++;
-					pr_debug("virtio %s: tap read: %m", dev->name);
+					log__limited(&n->read_log, LOG_DEBUG,
+						     "virtio %s: tap read: %m", dev->name);
 				}
 				set_polling(n, true);
 				break;
@@ -237,7 +239,7 @@ static int net_features_ok(struct virtio_dev *dev)
 	if (virtio_dev__has(dev, VIRTIO_NET_F_GUEST_TSO6))
 		off |= TUN_F_TSO6;
 	if (ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
-		pr_warn_limited(&dev->limits.device, "virtio %s: TUNSETOFFLOAD 0x%x: %m", dev->name,
+		pr_warn_limited(&n->offload_log, "virtio %s: TUNSETOFFLOAD 0x%x: %m", dev->name,
 				off);
 	return 0;
 }

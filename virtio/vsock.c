@@ -171,8 +171,9 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 		}
 		int fd = vsock__connect_host(v, h.dst_port);
 		if (fd < 0) {
-			pr_debug("virtio %s: guest port %u -> %s_%u: %m", dev->name, h.src_port,
-				 v->uds_path, h.dst_port);
+			log__limited(&v->connect_log, LOG_DEBUG,
+				     "virtio %s: guest port %u -> %s_%u: %m", dev->name, h.src_port,
+				     v->uds_path, h.dst_port);
 			vsock__queue_rst(v, h.dst_port, h.src_port);
 			return;
 		}

@@ -100,6 +100,7 @@ struct vsock {
 	unsigned rx_next; /* round robin: the connection vsock_rx looks at first */
 	struct iovec slice[VIRTQ_MAX_SIZE];
 	uint64_t conns_opened, conns_reset;
+	struct log_limit connect_log, line_log, full_log;
 };
 
 /* The host half (vsock_conn.c); the lock of v->vdev is held throughout. */

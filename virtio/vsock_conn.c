@@ -200,7 +200,8 @@ static void read_connect_line(struct vsock *v, struct conn *c, uint32_t events)
 		port = strtoul(line + 8, &end, 10);
 	if (end == line || end == line + 8 || (*end && *end != '\r') || errno ||
 	    port > UINT32_MAX) {
-		pr_debug("virtio %s: bad request line from a host client", v->vdev.name);
+		log__limited(&v->line_log, LOG_DEBUG,
+			     "virtio %s: bad request line from a host client", v->vdev.name);
 		conn__close(c, false);
 		return;
 	}
@@ -270,8 +271,9 @@ void vsock__on_listen(void *opaque, uint32_t events)
 		if (fd < 0)
 			break;
 		if (!conn__new(v, fd, CONN_CONNECT_LINE)) {
-			pr_warn("virtio %s: too many connections; refusing a host client",
-				v->vdev.name);
+			pr_warn_limited(&v->full_log,
+					"virtio %s: too many connections; refusing a host client",
+					v->vdev.name);
 			close(fd);
 		}
 	}

@@ -161,6 +161,7 @@ bool log__limited(struct log_limit *l, enum log_level level, const char *fmt, ..
 			snprintf(suffix, sizeof(suffix), " (%llu more like this suppressed)",
 				 (unsigned long long)dropped);
 		va_list ap;
+		errno = saved; /* for %m */
 		va_start(ap, fmt);
 		log__vmsg(level, true, dropped ? suffix : NULL, fmt, ap);
 		va_end(ap);
