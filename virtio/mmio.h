@@ -119,7 +119,8 @@ struct virtio_dev_ops {
 	void (*destroy)(struct virtio_dev *dev);
 };
 
-/* Counters every device keeps, each event counted once; read them through
+/* Counters every device keeps; a device keeps its own only for what these do not
+ * tell (frames, not buffers; successful writes...). Read them through
  * virtio__metrics() or virtio__write_metrics(). */
 struct virtio_stats {
 	uint64_t requests;    /* chains completed */
@@ -130,7 +131,8 @@ struct virtio_stats {
 	uint64_t interrupts;
 	uint64_t ring_errors; /* driver broke the ring rules: DEVICE_NEEDS_RESET */
 	uint64_t queue_events[VIRTIO_MAX_QUEUES]; /* kicks, and the serve loop's re-queues */
-	uint64_t queue_chains[VIRTIO_MAX_QUEUES]; /* `requests`, queue by queue */
+	/* `requests` split by queue: both bumped in virtio_dev__used() only. */
+	uint64_t queue_chains[VIRTIO_MAX_QUEUES];
 };
 
 /* The core's guest-triggerable log lines, each limited per device (log.h). */
