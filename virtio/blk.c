@@ -81,9 +81,10 @@ struct blk {
 	uint64_t sectors;
 	char id[VIRTIO_BLK_ID_BYTES];
 	struct blk_config config;
-	struct virtq_chain chain;
 	struct iovec data[VIRTQ_MAX_SIZE];
-	uint64_t flushes;
+	uint64_t reads, writes; /* requests that succeeded */
+	uint64_t flushes;	/* asked for */
+	struct log_limit io_log;
 };
 
 /* Moves all of data[] to or from the file at `off`; -1 with errno on failure. A
@@ -194,13 +195,16 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 		    wr ? iov__slice(c->iov, c->n_out, sizeof(h), len, b->data, VIRTQ_MAX_SIZE)
 		       : iov__slice(in, c->n_in, 0, len, b->data, VIRTQ_MAX_SIZE);
 		if (transfer(b->fd, b->data, n, h.sector * SECTOR, wr)) {
-			pr_debug("virtio %s: %s at sector %llu: %m", dev->name,
-				 wr ? "write" : "read", (unsigned long long)h.sector);
+			log__limited(&b->io_log, LOG_DEBUG, "virtio %s: %s at sector %llu: %m",
+				     dev->name, wr ? "write" : "read",
+				     (unsigned long long)h.sector);
 			return VIRTIO_BLK_S_IOERR;
 		}
 		if (wr) {
+			b->writes++;
 			dev->stats.read_bytes += len;
 		} else {
+			b->reads++;
 			dev->stats.write_bytes += len;
 			*written = (uint32_t)len;
 		}
@@ -225,43 +229,32 @@ static uint8_t serve(struct blk *b, struct virtq_chain *c, uint32_t *written)
 	}
 }
 
-static void blk_notify(struct virtio_dev *dev, unsigned qi)
+static enum virtio_chain_result blk_chain(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
+					  uint32_t *written, const char **why)
 {
 	struct blk *b = (struct blk *)dev;
-	struct virtq *q = &dev->vq[qi];
-	struct virtq_chain *c = &b->chain;
-	const char *why;
-	do {
-		enum virtq_pop r;
-		while ((r = virtq__pop(q, c, &why)) == VIRTQ_CHAIN) {
-			dev->stats.requests++;
-			if (c->in_len == 0) {
-				/* Nowhere to put a status: the request cannot be answered. */
-				dev->stats.errors++;
-				virtq__add_used(q, c->head, 0);
-				continue;
-			}
-			uint32_t written;
-			uint8_t st = serve(b, c, &written);
-			if (st != VIRTIO_BLK_S_OK) {
-				dev->stats.errors++;
-				written = 0;
-			}
-			iov__copy_to(c->iov + c->n_out, c->n_in, c->in_len - 1, &st, 1);
-			virtq__add_used(q, c->head, written + 1);
-		}
-		virtio_dev__flush(dev, qi);
-		if (r == VIRTQ_BAD) {
-			virtio_dev__fail(dev, why);
-			return;
-		}
-	} while (virtq__arm(q));
+	if (c->in_len == 0) {
+		/* Nowhere to put a status: the request cannot be answered. */
+		dev->stats.errors++;
+		*written = 0;
+		return VIRTIO_CHAIN_USED;
+	}
+	uint8_t st = serve(b, c, written);
+	if (st != VIRTIO_BLK_S_OK) {
+		dev->stats.errors++;
+		*written = 0;
+	}
+	iov__copy_to(c->iov + c->n_out, c->n_in, c->in_len - 1, &st, 1);
+	*written += 1;
+	return VIRTIO_CHAIN_USED;
 }
 
 static void blk_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
 {
 	struct blk *b = (struct blk *)dev;
-	fn(opaque, dev->name, "flushes", b->flushes);
+	fn(opaque, dev->name, "read_count", b->reads);
+	fn(opaque, dev->name, "write_count", b->writes);
+	fn(opaque, dev->name, "flush_count", b->flushes);
 }
 
 static void blk_destroy(struct virtio_dev *dev)
@@ -273,9 +266,20 @@ static void blk_destroy(struct virtio_dev *dev)
 	free(b);
 }
 
+/* The guest's reads are the bytes the device writes into its buffers. */
+static const struct virtio_metric_names blk_names = {
+    .group = "block",
+    .per_id = true,
+    .read_bytes = "write_bytes",
+    .write_bytes = "read_bytes",
+    .errors = "execute_fails",
+    .queue_events = {"queue_event_count"},
+};
+
 static const struct virtio_dev_ops blk_ops = {
-    .notify = blk_notify,
+    .chain = blk_chain,
     .metrics = blk_metrics,
+    .metric_names = &blk_names,
     .destroy = blk_destroy,
 };
 

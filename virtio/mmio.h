@@ -1,6 +1,11 @@
-/* The virtio-mmio transport (version 2, virtio 1.2 §4.2) and the generic part of
- * every virtio device: registers, feature negotiation, status, queues, interrupts.
- * Internal to virtio/ (and its unit tests); the VMM sees only virtio.h. */
+/* The internal API of virtio/ (and its unit tests); the VMM sees only virtio.h.
+ *   mmio.c    the virtio-mmio transport (version 2, virtio 1.2 §4.2): registers,
+ *             feature negotiation, status, queue set-up;
+ *   core.c    the generic part of every device: interrupts, failure, reset;
+ *   serve.c   the one loop that serves a queue for every device;
+ *   metrics.c the counters, for the metrics file.
+ * A device model embeds a struct virtio_dev first and supplies a struct
+ * virtio_dev_ops, whose main hook handles one descriptor chain. */
 #ifndef EMBER_VIRTIO_MMIO_H
 #define EMBER_VIRTIO_MMIO_H
 
@@ -8,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
 #include "queue.h"
 #include "virtio.h"
 
@@ -72,23 +78,50 @@ struct event_loop;
 
 struct virtio_dev;
 
+/* What a chain handler did with one chain. */
+enum virtio_chain_result {
+	VIRTIO_CHAIN_USED,   /* done: the core returns it with *written bytes */
+	VIRTIO_CHAIN_UNUSED, /* nothing to put in it after all: the core gives it back */
+	VIRTIO_CHAIN_BAD,    /* the driver broke the rules (*why): DEVICE_NEEDS_RESET */
+};
+
+/* How a device's counters are called in the metrics file: Firecracker's group and
+ * counter names where it has them (NULL: the counter is not written). */
+struct virtio_metric_names {
+	const char *group; /* "block", "net", "vsock", "entropy" */
+	bool per_id;	   /* "<group>_<id>" per device, and "<group>" sums them all */
+	const char *requests, *read_bytes, *write_bytes, *errors, *dropped;
+	const char *queue_events[VIRTIO_MAX_QUEUES];
+	const char *queue_chains[VIRTIO_MAX_QUEUES];
+};
+
 /* Each device model embeds a struct virtio_dev first and supplies these. Every hook
  * runs with dev->lock held. */
 struct virtio_dev_ops {
-	/* VMM thread: the driver kicked queue q (or a back end wants it served). */
+	/* VMM thread: handles one chain popped from queue q, which the core then
+	 * returns, counts and signals (see virtio_dev__serve). */
+	enum virtio_chain_result (*chain)(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
+					  uint32_t *written, const char **why);
+	/* VMM thread: whether the device has anything to put into queue q. NULL: every
+	 * chain the driver makes available is a request (driver-to-device queues). */
+	bool (*has_work)(struct virtio_dev *dev, unsigned q);
+	/* VMM thread: the driver kicked queue q. NULL: virtio_dev__serve(dev, q). */
 	void (*notify)(struct virtio_dev *dev, unsigned q);
 	/* vCPU thread: the driver set FEATURES_OK with dev->driver_features; -1 refuses. */
 	int (*features_ok)(struct virtio_dev *dev);
 	/* vCPU thread: the driver reset the device. Must not block or touch the event
 	 * loop; back-end clean-up that needs the VMM thread watches dev->resets. */
 	void (*reset)(struct virtio_dev *dev);
-	/* Device-specific counters beyond the generic ones. */
+	/* Device-specific counters beyond struct virtio_stats, by Firecracker's names. */
 	void (*metrics)(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque);
+	const struct virtio_metric_names *metric_names;
 	/* Lock not held; the VM is gone. Frees the device. */
 	void (*destroy)(struct virtio_dev *dev);
 };
 
-/* Counters every device keeps; read them through virtio__metrics(). */
+/* Counters every device keeps; a device keeps its own only for what these do not
+ * tell (frames, not buffers; successful writes...). Read them through
+ * virtio__metrics() or virtio__write_metrics(). */
 struct virtio_stats {
 	uint64_t requests;    /* chains completed */
 	uint64_t read_bytes;  /* bytes taken from the guest (written to the back end) */
@@ -97,6 +130,14 @@ struct virtio_stats {
 	uint64_t dropped;     /* frames/packets the device had to drop */
 	uint64_t interrupts;
 	uint64_t ring_errors; /* driver broke the ring rules: DEVICE_NEEDS_RESET */
+	uint64_t queue_events[VIRTIO_MAX_QUEUES]; /* kicks, and the serve loop's re-queues */
+	/* `requests` split by queue: both bumped in virtio_dev__used() only. */
+	uint64_t queue_chains[VIRTIO_MAX_QUEUES];
+};
+
+/* The core's guest-triggerable log lines, each limited per device (log.h). */
+struct virtio_log_limits {
+	struct log_limit fail, legacy;
 };
 
 struct virtio_kick {
@@ -121,7 +162,7 @@ struct virtio_dev {
 	uint32_t config_gen;
 	uint32_t queue_sel;
 	uint32_t resets; /* bumped on every reset */
-	bool broken_logged;
+	struct virtio_log_limits limits;
 
 	unsigned nr_queues;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
@@ -136,6 +177,8 @@ struct virtio_dev {
 	uint64_t addr;
 	uint32_t irq;
 	struct virtio_stats stats;
+	/* The chain being served; one at a time, on the VMM thread, under the lock. */
+	struct virtq_chain chain;
 };
 
 void virtio_dev__init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, uint32_t device_id,
@@ -155,15 +198,36 @@ int virtio_dev__watch_kicks(struct virtio_dev *dev);
 void virtio_mmio__access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write);
 /* Serves queue q as if the driver had kicked it (VMM thread). */
 void virtio_dev__kick(struct virtio_dev *dev, unsigned q);
+/* Any thread: has the VMM thread serve queue q soon, through its kick eventfd. */
+void virtio_dev__signal_kick(struct virtio_dev *dev, unsigned q);
+
+/* At most this many chains per call of virtio_dev__serve: a guest that keeps adding
+ * buffers must not keep the VMM thread from its other devices and the API. */
+#define VIRTIO_SERVE_BUDGET 64
 
 /* Lock held from here on. */
+/* The one queue-serving loop (VMM thread): pops the chains of queue q while the
+ * device has work for it (ops->has_work), hands each to ops->chain, returns and
+ * counts them, publishes them with one interrupt if the driver wants it, and asks
+ * for a kick (event-idx aware) before it stops on an empty ring. A driver that
+ * breaks the ring rules puts the device in DEVICE_NEEDS_RESET. After
+ * VIRTIO_SERVE_BUDGET chains it re-signals the queue's kick eventfd and returns, so
+ * the event loop comes back to it after the other ready events. */
+void virtio_dev__serve(struct virtio_dev *dev, unsigned q);
 bool virtio_dev__live(const struct virtio_dev *dev);
 bool virtio_dev__has(const struct virtio_dev *dev, unsigned feature);
 void virtio_dev__interrupt(struct virtio_dev *dev, uint32_t why);
+/* Returns a completed chain of queue q to the driver (not yet visible) and counts it. */
+void virtio_dev__used(struct virtio_dev *dev, unsigned q, uint16_t head, uint32_t len);
 /* Publishes used entries of queue q and interrupts the driver if it wants that. */
 void virtio_dev__flush(struct virtio_dev *dev, unsigned q);
-/* The driver broke the rules: DEVICE_NEEDS_RESET, a config interrupt, one log line. */
+/* The driver broke the rules: DEVICE_NEEDS_RESET, a config interrupt, a log line
+ * (rate-limited). */
 void virtio_dev__fail(struct virtio_dev *dev, const char *why);
 void virtio_dev__config_changed(struct virtio_dev *dev);
+/* The driver wrote 0 to the status register. */
+void virtio_dev__reset(struct virtio_dev *dev);
+/* The driver set FEATURES_OK: whether its features can be accepted. */
+bool virtio_dev__features_acceptable(struct virtio_dev *dev);
 
 #endif

@@ -52,14 +52,15 @@ struct net {
 	/* A frame read from the tap that did not fit the guest's buffers yet. */
 	bool frame_pending;
 	size_t frame_len;
-	struct virtq_chain chain;
 	struct {
 		uint16_t head;
 		uint32_t len;
 	} used[VIRTQ_MAX_SIZE];
 
-	uint64_t rx_frames, rx_bytes, rx_dropped;
-	uint64_t tx_frames, tx_bytes, tx_dropped;
+	/* Frames, not buffers (a frame may take several) nor failed sends: what the
+	 * generic counters do not tell. */
+	uint64_t rx_frames, tx_frames, tap_events;
+	struct log_limit read_log, offload_log;
 	uint8_t frame[NET_MAX_FRAME];
 };
 
@@ -78,7 +79,7 @@ static int deliver(struct net *n)
 {
 	struct virtio_dev *dev = &n->vdev;
 	struct virtq *q = &dev->vq[RXQ];
-	struct virtq_chain *c = &n->chain;
+	struct virtq_chain *c = &dev->chain;
 	bool mrg = virtio_dev__has(dev, VIRTIO_NET_F_MRG_RXBUF);
 	struct iovec nb_iov[2];
 	unsigned nb_n = 0;
@@ -112,7 +113,6 @@ static int deliver(struct net *n)
 		if (!mrg && k < n->frame_len) {
 			/* Without mergeable buffers a frame must fit one chain. */
 			virtq__unpop(q, 1);
-			n->rx_dropped++;
 			dev->stats.dropped++;
 			return 1;
 		}
@@ -126,10 +126,8 @@ static int deliver(struct net *n)
 	}
 	iov__copy_to(nb_iov, nb_n, 0, &nbufs, sizeof(nbufs));
 	for (uint16_t i = 0; i < nbufs; i++)
-		virtq__add_used(q, n->used[i].head, n->used[i].len);
+		virtio_dev__used(dev, RXQ, n->used[i].head, n->used[i].len);
 	n->rx_frames++;
-	n->rx_bytes += n->frame_len - NET_HDR_LEN;
-	dev->stats.requests += nbufs;
 	dev->stats.write_bytes += n->frame_len - NET_HDR_LEN;
 	return 1;
 }
@@ -158,13 +156,13 @@ static void net_rx(struct net *n)
 			if (r < 0) {
 				if (errno != EAGAIN && errno != EINTR) {
 					dev->stats.errors++;
-					pr_debug("virtio %s: tap read: %m", dev->name);
+					log__limited(&n->read_log, LOG_DEBUG,
+						     "virtio %s: tap read: %m", dev->name);
 				}
 				set_polling(n, true);
 				break;
 			}
 			if (r < NET_HDR_LEN) {
-				n->rx_dropped++;
 				dev->stats.dropped++;
 				continue;
 			}
@@ -188,47 +186,32 @@ static void net_rx(struct net *n)
 		virtio_dev__flush(dev, RXQ);
 }
 
-static void net_tx(struct net *n)
+static enum virtio_chain_result net_chain(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
+					  uint32_t *written, const char **why)
 {
-	struct virtio_dev *dev = &n->vdev;
-	struct virtq *q = &dev->vq[TXQ];
-	struct virtq_chain *c = &n->chain;
-	const char *why;
-	do {
-		enum virtq_pop r;
-		while ((r = virtq__pop(q, c, &why)) == VIRTQ_CHAIN) {
-			dev->stats.requests++;
-			if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME) {
-				n->tx_dropped++;
-				dev->stats.errors++;
-			} else if (writev(n->tap, c->iov, (int)c->n_out) < 0) {
-				/* A full tap queue (EAGAIN) drops the frame like a full NIC ring.
-				 */
-				n->tx_dropped++;
-				if (errno == EAGAIN)
-					dev->stats.dropped++;
-				else
-					dev->stats.errors++;
-			} else {
-				n->tx_frames++;
-				n->tx_bytes += c->out_len - NET_HDR_LEN;
-				dev->stats.read_bytes += c->out_len - NET_HDR_LEN;
-			}
-			virtq__add_used(q, c->head, 0);
-		}
-		virtio_dev__flush(dev, TXQ);
-		if (r == VIRTQ_BAD) {
-			virtio_dev__fail(dev, why);
-			return;
-		}
-	} while (virtq__arm(q));
+	struct net *n = (struct net *)dev;
+	*written = 0;
+	if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME) {
+		dev->stats.errors++;
+	} else if (writev(n->tap, c->iov, (int)c->n_out) < 0) {
+		/* A full tap queue (EAGAIN) drops the frame like a full NIC ring. */
+		if (errno == EAGAIN)
+			dev->stats.dropped++;
+		else
+			dev->stats.errors++;
+	} else {
+		n->tx_frames++;
+		dev->stats.read_bytes += c->out_len - NET_HDR_LEN;
+	}
+	return VIRTIO_CHAIN_USED;
 }
 
+/* Only the transmit queue is served chain by chain; receive is driven by the tap. */
 static void net_notify(struct virtio_dev *dev, unsigned q)
 {
 	struct net *n = (struct net *)dev;
 	if (q == TXQ)
-		net_tx(n);
+		virtio_dev__serve(dev, TXQ);
 	else if (q == RXQ)
 		net_rx(n); /* new buffers: resumes polling the tap */
 }
@@ -237,6 +220,7 @@ static void on_tap(void *opaque, uint32_t events)
 {
 	struct net *n = opaque;
 	pthread_mutex_lock(&n->vdev.lock);
+	n->tap_events++;
 	net_rx(n);
 	pthread_mutex_unlock(&n->vdev.lock);
 }
@@ -255,29 +239,25 @@ static int net_features_ok(struct virtio_dev *dev)
 	if (virtio_dev__has(dev, VIRTIO_NET_F_GUEST_TSO6))
 		off |= TUN_F_TSO6;
 	if (ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
-		pr_warn("virtio %s: TUNSETOFFLOAD 0x%x: %m", dev->name, off);
+		pr_warn_limited(&n->offload_log, "virtio %s: TUNSETOFFLOAD 0x%x: %m", dev->name,
+				off);
 	return 0;
 }
 
 static void net_reset(struct virtio_dev *dev)
 {
 	struct net *n = (struct net *)dev;
-	if (n->frame_pending) {
-		n->rx_dropped++;
+	if (n->frame_pending)
 		dev->stats.dropped++;
-	}
 	n->frame_pending = false;
 }
 
 static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
 {
 	struct net *n = (struct net *)dev;
-	fn(opaque, dev->name, "rx_frames", n->rx_frames);
-	fn(opaque, dev->name, "rx_bytes", n->rx_bytes);
-	fn(opaque, dev->name, "rx_dropped", n->rx_dropped);
-	fn(opaque, dev->name, "tx_frames", n->tx_frames);
-	fn(opaque, dev->name, "tx_bytes", n->tx_bytes);
-	fn(opaque, dev->name, "tx_dropped", n->tx_dropped);
+	fn(opaque, dev->name, "rx_packets_count", n->rx_frames);
+	fn(opaque, dev->name, "tx_packets_count", n->tx_frames);
+	fn(opaque, dev->name, "rx_tap_event_count", n->tap_events);
 }
 
 static void net_destroy(struct virtio_dev *dev)
@@ -292,8 +272,20 @@ static void net_destroy(struct virtio_dev *dev)
 	free(n);
 }
 
+static const struct virtio_metric_names net_names = {
+    .group = "net",
+    .per_id = true,
+    .read_bytes = "tx_bytes_count",
+    .write_bytes = "rx_bytes_count",
+    .errors = "errors",
+    .dropped = "dropped",
+    .queue_events = {"rx_queue_event_count", "tx_queue_event_count"},
+};
+
 static const struct virtio_dev_ops net_ops = {
+    .chain = net_chain,
     .notify = net_notify,
+    .metric_names = &net_names,
     .features_ok = net_features_ok,
     .reset = net_reset,
     .metrics = net_metrics,

@@ -37,27 +37,15 @@ static size_t fill(struct iovec *iov, unsigned n, size_t limit)
 	return done;
 }
 
-static void rng_notify(struct virtio_dev *dev, unsigned qi)
+static enum virtio_chain_result rng_chain(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
+					  uint32_t *written, const char **why)
 {
-	struct virtq *q = &dev->vq[qi];
-	struct virtq_chain c;
-	const char *why;
-	do {
-		enum virtq_pop r;
-		while ((r = virtq__pop(q, &c, &why)) == VIRTQ_CHAIN) {
-			size_t n = fill(c.iov + c.n_out, c.n_in, RNG_MAX_PER_REQUEST);
-			if (n < c.in_len && n < RNG_MAX_PER_REQUEST)
-				dev->stats.errors++;
-			dev->stats.requests++;
-			dev->stats.write_bytes += n;
-			virtq__add_used(q, c.head, (uint32_t)n);
-		}
-		virtio_dev__flush(dev, qi);
-		if (r == VIRTQ_BAD) {
-			virtio_dev__fail(dev, why);
-			return;
-		}
-	} while (virtq__arm(q));
+	size_t n = fill(c->iov + c->n_out, c->n_in, RNG_MAX_PER_REQUEST);
+	if (n < c->in_len && n < RNG_MAX_PER_REQUEST)
+		dev->stats.errors++;
+	dev->stats.write_bytes += n;
+	*written = (uint32_t)n;
+	return VIRTIO_CHAIN_USED;
 }
 
 static void rng_destroy(struct virtio_dev *dev)
@@ -66,8 +54,16 @@ static void rng_destroy(struct virtio_dev *dev)
 	free(dev);
 }
 
+static const struct virtio_metric_names rng_names = {
+    .group = "entropy",
+    .requests = "entropy_event_count",
+    .write_bytes = "entropy_bytes",
+    .errors = "host_rng_fails",
+};
+
 static const struct virtio_dev_ops rng_ops = {
-    .notify = rng_notify,
+    .chain = rng_chain,
+    .metric_names = &rng_names,
     .destroy = rng_destroy,
 };
 

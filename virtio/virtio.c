@@ -17,7 +17,7 @@ static void destroy(void *dev)
 }
 
 /* vm->devices holds every device module; this ops table marks the virtio ones. */
-static const struct device_ops virtio_device_ops = {
+const struct device_ops virtio_device_ops = {
     .name = "virtio",
     .destroy = destroy,
 };
@@ -51,25 +51,4 @@ int virtio__setup_all(struct vm *vm, const struct vm_config *cfg, char *err, siz
 	if (cfg->entropy && add(vm, rng__create(&vm->mem, vm->loop, err, errlen), err, errlen))
 		return -1;
 	return 0;
-}
-
-void virtio__metrics(struct vm *vm, virtio_metric_fn fn, void *opaque)
-{
-	for (unsigned i = 0; i < vm->nr_devices; i++) {
-		if (vm->devices[i].ops != &virtio_device_ops)
-			continue;
-		struct virtio_dev *d = vm->devices[i].dev;
-		pthread_mutex_lock(&d->lock);
-		const struct virtio_stats *s = &d->stats;
-		fn(opaque, d->name, "requests", s->requests);
-		fn(opaque, d->name, "read_bytes", s->read_bytes);
-		fn(opaque, d->name, "write_bytes", s->write_bytes);
-		fn(opaque, d->name, "errors", s->errors);
-		fn(opaque, d->name, "dropped", s->dropped);
-		fn(opaque, d->name, "interrupts", s->interrupts);
-		fn(opaque, d->name, "ring_errors", s->ring_errors);
-		if (d->ops->metrics)
-			d->ops->metrics(d, fn, opaque);
-		pthread_mutex_unlock(&d->lock);
-	}
 }

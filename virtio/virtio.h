@@ -8,6 +8,8 @@
 #include "config.h"
 
 struct vm;
+struct json_out;
+struct device_ops;
 
 /* Creates every virtio device cfg asks for, registers it on the MMIO bus and
  * announces it on the guest command line. Returns 0, or -1 with err. */
@@ -22,5 +24,27 @@ typedef void (*virtio_metric_fn)(void *opaque, const char *device, const char *n
 /* Calls fn for every counter of every virtio device of vm, each device's counters
  * read under its lock. Safe from any thread once the VM is built. */
 void virtio__metrics(struct vm *vm, virtio_metric_fn fn, void *opaque);
+
+/* Appends, for every virtio device of vm, `,"<group>":{"<counter>":N,...}` to o
+ * (vmm/api/json.h), as Firecracker's metrics file has them: groups "block_<drive
+ * id>" and "net_<iface id>" per device plus "block" and "net" that sum them,
+ * "vsock" and "entropy"; Firecracker's counter names where it has the counter
+ * (block read_bytes, write_bytes, read_count, write_count, flush_count,
+ * execute_fails, queue_event_count; net rx/tx_bytes_count, rx/tx_packets_count,
+ * rx/tx_queue_event_count, rx_tap_event_count; vsock rx/tx_bytes_count,
+ * rx/tx_packets_count, rx/tx_queue_event_count, conns_added, conns_killed; entropy
+ * entropy_event_count, entropy_bytes, host_rng_fails), ember's own otherwise
+ * (errors, dropped, interrupts, ring_errors). Values count from the device's
+ * creation (Firecracker's reset at each flush). Safe from any thread once the VM is
+ * built; each device is read under its lock. */
+void virtio__write_metrics(struct vm *vm, struct json_out *o);
+
+/* The same for one device: `dev` is a vm->devices[] entry whose ops are
+ * virtio_device_ops (for a device table with a metrics hook per row). Writes the
+ * device's own group only. */
+void virtio__device_metrics(void *dev, struct json_out *o);
+
+/* Marks the virtio devices in vm->devices. */
+extern const struct device_ops virtio_device_ops;
 
 #endif

@@ -1,10 +1,5 @@
-/* virtio-vsock (virtio 1.2 §5.10) in Firecracker's hybrid model: the host end of
- * every guest stream connection is a Unix socket.
- *   guest -> host port P:  ember connects to "<uds_path>_P".
- *   host -> guest port P:  a client connects to <uds_path>, sends "CONNECT P\n",
- *                          gets "OK <host port>\n" once the guest accepts.
- * Flow control is the spec's credit scheme: each side advertises buf_alloc and
- * fwd_cnt and never sends more than the peer has room for. */
+/* virtio-vsock, guest half: packets on the virtqueues, credit, the device itself.
+ * The model and the host side are described in vsock.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,231 +7,18 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "devices.h"
 #include "event.h"
 #include "log.h"
-
-#define VSOCK_HOST_CID	  2
-#define VSOCK_TYPE_STREAM 1
-
-#define VSOCK_OP_REQUEST	1
-#define VSOCK_OP_RESPONSE	2
-#define VSOCK_OP_RST		3
-#define VSOCK_OP_SHUTDOWN	4
-#define VSOCK_OP_RW		5
-#define VSOCK_OP_CREDIT_UPDATE	6
-#define VSOCK_OP_CREDIT_REQUEST 7
-
-#define VSOCK_SHUTDOWN_RCV  1
-#define VSOCK_SHUTDOWN_SEND 2
-
-#define RXQ 0
-#define TXQ 1
-
-/* Guest data the host socket has not taken yet, per connection: our buf_alloc. */
-#define VSOCK_CONN_BUF	 (256u * 1024)
-#define VSOCK_MAX_CONNS	 64
-#define VSOCK_RST_QUEUE	 64
-#define VSOCK_MAX_PKT	 (64u * 1024)
-#define VSOCK_LINE_MAX	 32
-#define VSOCK_FIRST_PORT (1u << 30) /* host ports handed to "CONNECT" clients */
-
-struct vsock_hdr {
-	uint64_t src_cid;
-	uint64_t dst_cid;
-	uint32_t src_port;
-	uint32_t dst_port;
-	uint32_t len;
-	uint16_t type;
-	uint16_t op;
-	uint32_t flags;
-	uint32_t buf_alloc;
-	uint32_t fwd_cnt;
-} __attribute__((packed));
-
-enum conn_state {
-	CONN_FREE,
-	CONN_CONNECT_LINE, /* host client: waiting for "CONNECT <port>\n" */
-	CONN_REQUESTED,	   /* host client: REQUEST sent to the guest, no answer yet */
-	CONN_ESTABLISHED,
-};
-
-struct vsock;
-
-struct conn {
-	enum conn_state state;
-	struct vsock *v;
-	int fd;
-	bool watched;
-	uint32_t mask;	     /* events asked of epoll */
-	uint32_t local_port; /* host side */
-	uint32_t peer_port;  /* guest side */
-
-	/* Host -> guest: what the guest has room for. */
-	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-	/* Guest -> host: bytes passed on to the socket, and the last count we told. */
-	uint32_t fwd_cnt, fwd_told;
-	uint8_t *buf;
-	size_t buf_len;
-
-	bool readable;	/* the socket has data we have not read */
-	bool host_eof;	/* the socket said EOF; SHUTDOWN sent */
-	bool shut_send; /* the guest will send no more */
-	bool shut_rcv;	/* the guest will receive no more */
-	bool want_request, want_response, want_credit;
-};
-
-struct vsock {
-	struct virtio_dev vdev;
-	uint64_t guest_cid; /* also the config space (le64 guest_cid) */
-	char uds_path[CONFIG_UDS_MAX];
-	int listen_fd;
-	uint32_t seen_resets;
-	uint32_t next_port;
-	struct conn conns[VSOCK_MAX_CONNS];
-	struct vsock_hdr rsts[VSOCK_RST_QUEUE];
-	unsigned rst_head, rst_len;
-	unsigned rx_next; /* round robin: the connection vsock_rx looks at first */
-	struct virtq_chain chain;
-	struct iovec slice[VIRTQ_MAX_SIZE];
-	uint64_t conns_opened, conns_reset, rx_pkts, tx_pkts;
-};
-
-static void vsock_rx(struct vsock *v);
-
-static void update_mask(struct conn *c)
-{
-	uint32_t want = 0;
-	switch (c->state) {
-	case CONN_CONNECT_LINE:
-		want = EPOLLIN;
-		break;
-	case CONN_ESTABLISHED:
-		if (!c->readable && !c->host_eof && !c->shut_rcv)
-			want |= EPOLLIN;
-		if (c->buf_len)
-			want |= EPOLLOUT;
-		break;
-	default:
-		break;
-	}
-	if (c->watched && want != c->mask && event__mod(c->v->vdev.loop, c->fd, want) == 0)
-		c->mask = want;
-}
-
-static void queue_rst(struct vsock *v, uint32_t local_port, uint32_t peer_port)
-{
-	if (v->rst_len == VSOCK_RST_QUEUE) {
-		v->vdev.stats.dropped++;
-		return;
-	}
-	v->rsts[(v->rst_head + v->rst_len++) % VSOCK_RST_QUEUE] = (struct vsock_hdr){
-	    .src_cid = VSOCK_HOST_CID,
-	    .dst_cid = v->guest_cid,
-	    .src_port = local_port,
-	    .dst_port = peer_port,
-	    .type = VSOCK_TYPE_STREAM,
-	    .op = VSOCK_OP_RST,
-	};
-}
-
-static void conn_close(struct conn *c, bool rst)
-{
-	struct vsock *v = c->v;
-	if (rst) {
-		queue_rst(v, c->local_port, c->peer_port);
-		v->conns_reset++;
-	}
-	if (c->watched)
-		event__del(v->vdev.loop, c->fd);
-	close(c->fd);
-	free(c->buf);
-	*c = (struct conn){.state = CONN_FREE, .v = v, .fd = -1};
-}
-
-static void on_conn(void *opaque, uint32_t events);
-
-static struct conn *conn_new(struct vsock *v, int fd, enum conn_state st)
-{
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
-		struct conn *c = &v->conns[i];
-		if (c->state != CONN_FREE)
-			continue;
-		uint8_t *buf = malloc(VSOCK_CONN_BUF);
-		if (!buf)
-			return NULL;
-		*c = (struct conn){.state = st, .v = v, .fd = fd, .buf = buf};
-		if (event__add(v->vdev.loop, fd, 0, on_conn, c) < 0) {
-			free(buf);
-			*c = (struct conn){.state = CONN_FREE, .v = v, .fd = -1};
-			return NULL;
-		}
-		c->watched = true;
-		v->conns_opened++;
-		update_mask(c);
-		return c;
-	}
-	return NULL;
-}
-
-static struct conn *conn_find(struct vsock *v, uint32_t local_port, uint32_t peer_port)
-{
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
-		struct conn *c = &v->conns[i];
-		if (c->state != CONN_FREE && c->state != CONN_CONNECT_LINE &&
-		    c->local_port == local_port && c->peer_port == peer_port)
-			return c;
-	}
-	return NULL;
-}
-
-/* The guest reset the device: its connections are gone. Runs on the VMM thread,
- * which alone touches the event loop. */
-static void sync_reset(struct vsock *v)
-{
-	if (v->seen_resets == v->vdev.resets)
-		return;
-	v->seen_resets = v->vdev.resets;
-	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
-		if (v->conns[i].state != CONN_FREE)
-			conn_close(&v->conns[i], false);
-	v->rst_len = 0;
-}
+#include "vsock.h"
 
 static uint32_t peer_credit(const struct conn *c)
 {
 	uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
 	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
-}
-
-/* Writes buffered guest data to the socket. -1 if the socket is broken. */
-static int drain(struct conn *c)
-{
-	size_t done = 0;
-	while (done < c->buf_len) {
-		ssize_t w =
-		    send(c->fd, c->buf + done, c->buf_len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -1;
-		}
-		done += (size_t)w;
-	}
-	memmove(c->buf, c->buf + done, c->buf_len - done);
-	c->buf_len -= done;
-	c->fwd_cnt += (uint32_t)done;
-	if (!c->buf_len && c->shut_send)
-		shutdown(c->fd, SHUT_WR);
-	/* Tell the guest about freed room before it can run out of credit. */
-	if (c->fwd_cnt - c->fwd_told >= VSOCK_CONN_BUF / 4)
-		c->want_credit = true;
-	return 0;
 }
 
 static void fill_hdr(const struct vsock *v, const struct conn *c, struct vsock_hdr *h, uint16_t op)
@@ -287,11 +69,11 @@ static uint32_t conn_produce(struct vsock *v, struct conn *c, struct virtq_chain
 		ssize_t r = room ? readv(c->fd, v->slice, (int)n) : 0;
 		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 			c->readable = false;
-			update_mask(c);
+			conn__update_mask(c);
 			return 0;
 		}
 		if (r < 0) {
-			conn_close(c, true);
+			conn__close(c, true);
 			return 0;
 		}
 		if (r == 0) {
@@ -300,7 +82,7 @@ static uint32_t conn_produce(struct vsock *v, struct conn *c, struct virtq_chain
 			c->readable = false;
 			fill_hdr(v, c, &h, VSOCK_OP_SHUTDOWN);
 			h.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
-			update_mask(c);
+			conn__update_mask(c);
 		} else {
 			fill_hdr(v, c, &h, VSOCK_OP_RW);
 			h.len = (uint32_t)r;
@@ -323,89 +105,41 @@ static bool rx_has_work(struct vsock *v)
 	return false;
 }
 
-/* Sends pending control packets and host data to the guest while it has buffers. */
-static void vsock_rx(struct vsock *v)
+static bool vsock_has_work(struct virtio_dev *dev, unsigned q)
 {
-	struct virtio_dev *dev = &v->vdev;
-	struct virtq *q = &dev->vq[RXQ];
-	struct virtq_chain *ch = &v->chain;
-	const char *why;
-	bool used = false;
-	if (!virtio_dev__live(dev) || !q->ready)
-		return;
-	while (rx_has_work(v)) {
-		enum virtq_pop r = virtq__pop(q, ch, &why);
-		if (r == VIRTQ_EMPTY) {
-			if (virtq__arm(q))
+	/* The transmit queue carries requests; the event queue stays idle (no transport
+	 * reset events). */
+	return q == RXQ ? rx_has_work((struct vsock *)dev) : q == TXQ;
+}
+
+/* Fills one receive buffer with a pending control packet or host data. */
+static enum virtio_chain_result rx_chain(struct vsock *v, struct virtq_chain *ch, uint32_t *written,
+					 const char **why)
+{
+	/* A buffer must hold a header and at least one byte of data, or data could
+	 * never move. */
+	if (ch->n_out || ch->in_len <= sizeof(struct vsock_hdr)) {
+		*why = "receive buffer is read-only or too small";
+		return VIRTIO_CHAIN_BAD;
+	}
+	uint32_t len = 0;
+	if (v->rst_len) {
+		iov__copy_to(ch->iov, ch->n_in, 0, &v->rsts[v->rst_head], sizeof(struct vsock_hdr));
+		v->rst_head = (v->rst_head + 1) % VSOCK_RST_QUEUE;
+		v->rst_len--;
+		len = sizeof(struct vsock_hdr);
+	} else {
+		/* Round robin, so one busy connection cannot starve the others. */
+		for (unsigned k = 0; k < VSOCK_MAX_CONNS && !len; k++) {
+			struct conn *c = &v->conns[(v->rx_next + k) % VSOCK_MAX_CONNS];
+			if (c->state == CONN_FREE || !conn_has_work(c))
 				continue;
-			break; /* the guest's next RX kick brings us back */
+			v->rx_next = (v->rx_next + k + 1) % VSOCK_MAX_CONNS;
+			len = conn_produce(v, c, ch);
 		}
-		if (r == VIRTQ_BAD) {
-			virtio_dev__fail(dev, why);
-			break;
-		}
-		/* A buffer must hold a header and at least one byte of data, or data
-		 * could never move. */
-		if (ch->n_out || ch->in_len <= sizeof(struct vsock_hdr)) {
-			virtio_dev__fail(dev, "receive buffer is read-only or too small");
-			break;
-		}
-		uint32_t len = 0;
-		if (v->rst_len) {
-			iov__copy_to(ch->iov, ch->n_in, 0, &v->rsts[v->rst_head],
-				     sizeof(struct vsock_hdr));
-			v->rst_head = (v->rst_head + 1) % VSOCK_RST_QUEUE;
-			v->rst_len--;
-			len = sizeof(struct vsock_hdr);
-		} else {
-			/* Round robin, so one busy connection cannot starve the others. */
-			for (unsigned k = 0; k < VSOCK_MAX_CONNS && !len; k++) {
-				struct conn *c = &v->conns[(v->rx_next + k) % VSOCK_MAX_CONNS];
-				if (c->state == CONN_FREE || !conn_has_work(c))
-					continue;
-				v->rx_next = (v->rx_next + k + 1) % VSOCK_MAX_CONNS;
-				len = conn_produce(v, c, ch);
-			}
-		}
-		if (!len) {
-			virtq__unpop(q, 1);
-			continue;
-		}
-		virtq__add_used(q, ch->head, len);
-		dev->stats.requests++;
-		v->rx_pkts++;
-		used = true;
 	}
-	if (used)
-		virtio_dev__flush(dev, RXQ);
-}
-
-static int connect_host(struct vsock *v, uint32_t port)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds_path, port);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Takes guest data for c into the connection buffer and passes on what the socket
- * takes now. -1 if the guest overran its credit or the socket broke. (Copying first
- * keeps the VMM thread to send(), which its seccomp filter allows.) */
-static int take_data(struct conn *c, const struct virtq_chain *ch, uint32_t len)
-{
-	if (len > VSOCK_CONN_BUF - c->buf_len)
-		return -1;
-	iov__copy_from(ch->iov, ch->n_out, sizeof(struct vsock_hdr), c->buf + c->buf_len, len);
-	c->buf_len += len;
-	return drain(c);
+	*written = len;
+	return len ? VIRTIO_CHAIN_USED : VIRTIO_CHAIN_UNUSED;
 }
 
 static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
@@ -416,14 +150,13 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 		dev->stats.errors++;
 		return;
 	}
-	v->tx_pkts++;
 	bool bad = h.len > ch->out_len - sizeof(h) || h.src_cid != v->guest_cid ||
 		   h.dst_cid != VSOCK_HOST_CID || h.type != VSOCK_TYPE_STREAM;
-	struct conn *c = bad ? NULL : conn_find(v, h.dst_port, h.src_port);
+	struct conn *c = bad ? NULL : conn__find(v, h.dst_port, h.src_port);
 	if (bad || (!c && h.op != VSOCK_OP_REQUEST)) {
 		dev->stats.errors++;
 		if (h.op != VSOCK_OP_RST)
-			queue_rst(v, h.dst_port, h.src_port);
+			vsock__queue_rst(v, h.dst_port, h.src_port);
 		return;
 	}
 	if (c) {
@@ -433,20 +166,21 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 	switch (h.op) {
 	case VSOCK_OP_REQUEST: {
 		if (c) {
-			conn_close(c, true);
+			conn__close(c, true);
 			return;
 		}
-		int fd = connect_host(v, h.dst_port);
+		int fd = vsock__connect_host(v, h.dst_port);
 		if (fd < 0) {
-			pr_debug("virtio %s: guest port %u -> %s_%u: %m", dev->name, h.src_port,
-				 v->uds_path, h.dst_port);
-			queue_rst(v, h.dst_port, h.src_port);
+			log__limited(&v->connect_log, LOG_DEBUG,
+				     "virtio %s: guest port %u -> %s_%u: %m", dev->name, h.src_port,
+				     v->uds_path, h.dst_port);
+			vsock__queue_rst(v, h.dst_port, h.src_port);
 			return;
 		}
-		c = conn_new(v, fd, CONN_ESTABLISHED);
+		c = conn__new(v, fd, CONN_ESTABLISHED);
 		if (!c) {
 			close(fd);
-			queue_rst(v, h.dst_port, h.src_port);
+			vsock__queue_rst(v, h.dst_port, h.src_port);
 			return;
 		}
 		c->local_port = h.dst_port;
@@ -458,21 +192,21 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 	}
 	case VSOCK_OP_RESPONSE: {
 		if (c->state != CONN_REQUESTED) {
-			conn_close(c, true);
+			conn__close(c, true);
 			return;
 		}
 		char line[32];
 		int n = snprintf(line, sizeof(line), "OK %u\n", c->local_port);
 		if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-			conn_close(c, true);
+			conn__close(c, true);
 			return;
 		}
 		c->state = CONN_ESTABLISHED;
-		update_mask(c);
+		conn__update_mask(c);
 		return;
 	}
 	case VSOCK_OP_RST:
-		conn_close(c, false);
+		conn__close(c, false);
 		return;
 	case VSOCK_OP_SHUTDOWN:
 		if (h.flags & VSOCK_SHUTDOWN_RCV)
@@ -481,22 +215,22 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 			c->shut_send = true;
 		if (c->shut_rcv && c->shut_send) {
 			/* Clean close: pass on what we hold, then answer with RST. */
-			drain(c);
-			conn_close(c, true);
+			conn__drain(c);
+			conn__close(c, true);
 			return;
 		}
 		if (c->shut_send && !c->buf_len)
 			shutdown(c->fd, SHUT_WR);
-		update_mask(c);
+		conn__update_mask(c);
 		return;
 	case VSOCK_OP_RW:
-		if (c->state != CONN_ESTABLISHED || c->shut_send || take_data(c, ch, h.len)) {
+		if (c->state != CONN_ESTABLISHED || c->shut_send || conn__take_data(c, ch, h.len)) {
 			dev->stats.errors++;
-			conn_close(c, true);
+			conn__close(c, true);
 			return;
 		}
 		dev->stats.read_bytes += h.len;
-		update_mask(c);
+		conn__update_mask(c);
 		return;
 	case VSOCK_OP_CREDIT_UPDATE:
 		return; /* the credit fields were taken above */
@@ -504,162 +238,37 @@ static void tx_packet(struct vsock *v, const struct virtq_chain *ch)
 		c->want_credit = true;
 		return;
 	default:
-		conn_close(c, true);
+		conn__close(c, true);
 		return;
 	}
 }
 
-static void vsock_tx(struct vsock *v)
+static enum virtio_chain_result vsock_chain(struct virtio_dev *dev, unsigned q,
+					    struct virtq_chain *ch, uint32_t *written,
+					    const char **why)
 {
-	struct virtio_dev *dev = &v->vdev;
-	struct virtq *q = &dev->vq[TXQ];
-	struct virtq_chain *ch = &v->chain;
-	const char *why;
-	do {
-		enum virtq_pop r;
-		while ((r = virtq__pop(q, ch, &why)) == VIRTQ_CHAIN) {
-			uint16_t head = ch->head;
-			dev->stats.requests++;
-			tx_packet(v, ch);
-			virtq__add_used(q, head, 0);
-		}
-		virtio_dev__flush(dev, TXQ);
-		if (r == VIRTQ_BAD) {
-			virtio_dev__fail(dev, why);
-			return;
-		}
-	} while (virtq__arm(q));
+	struct vsock *v = (struct vsock *)dev;
+	if (q == RXQ)
+		return rx_chain(v, ch, written, why);
+	tx_packet(v, ch);
+	*written = 0;
+	return VIRTIO_CHAIN_USED;
 }
 
 static void vsock_notify(struct virtio_dev *dev, unsigned q)
 {
-	struct vsock *v = (struct vsock *)dev;
-	sync_reset(v);
+	vsock__sync_reset((struct vsock *)dev);
 	if (q == TXQ)
-		vsock_tx(v);
-	/* Every kick may have freed credit or buffers: try to send. The event queue
-	 * stays idle (no transport reset events). */
-	vsock_rx(v);
-}
-
-/* "CONNECT <port>\n" from a host client, without reading past the newline: what
- * follows it already belongs to the stream. */
-static void read_connect_line(struct vsock *v, struct conn *c, uint32_t events)
-{
-	char line[VSOCK_LINE_MAX + 1];
-	ssize_t n = recv(c->fd, line, VSOCK_LINE_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_close(c, false);
-		return;
-	}
-	char *nl = memchr(line, '\n', (size_t)n);
-	if (!nl) {
-		/* Too long, or the client hung up half-way. */
-		if (n == VSOCK_LINE_MAX || (events & (EPOLLHUP | EPOLLERR)))
-			conn_close(c, false);
-		return;
-	}
-	size_t take = (size_t)(nl - line) + 1;
-	if (recv(c->fd, line, take, MSG_DONTWAIT) != (ssize_t)take) {
-		conn_close(c, false);
-		return;
-	}
-	line[take - 1] = 0;
-	char *end = line;
-	unsigned long port = 0;
-	errno = 0;
-	/* The prefix first: a shorter line ends before line + 8. */
-	if (!strncmp(line, "CONNECT ", 8))
-		port = strtoul(line + 8, &end, 10);
-	if (end == line || end == line + 8 || (*end && *end != '\r') || errno ||
-	    port > UINT32_MAX) {
-		pr_debug("virtio %s: bad request line from a host client", v->vdev.name);
-		conn_close(c, false);
-		return;
-	}
-	/* A host port no other connection uses. */
-	uint32_t lp;
-	do {
-		lp = v->next_port++;
-		if (v->next_port < VSOCK_FIRST_PORT)
-			v->next_port = VSOCK_FIRST_PORT;
-	} while (conn_find(v, lp, (uint32_t)port));
-	c->local_port = lp;
-	c->peer_port = (uint32_t)port;
-	c->state = CONN_REQUESTED;
-	c->want_request = true;
-	/* Until the guest answers the peer's data is not ours to read. */
-	c->peer_buf_alloc = 0;
-	update_mask(c);
-}
-
-static void on_conn(void *opaque, uint32_t events)
-{
-	struct conn *c = opaque;
-	struct vsock *v = c->v;
-	pthread_mutex_lock(&v->vdev.lock);
-	sync_reset(v);
-	switch (c->state) {
-	case CONN_FREE:
-		break;
-	case CONN_CONNECT_LINE:
-		read_connect_line(v, c, events);
-		break;
-	case CONN_REQUESTED:
-		/* Nothing is polled now, so this is a hang-up before the guest answered. */
-		if (events & (EPOLLHUP | EPOLLERR))
-			conn_close(c, true);
-		break;
-	case CONN_ESTABLISHED:
-		if (events & (EPOLLHUP | EPOLLERR)) {
-			/* Hang-ups are reported even when nothing is polled, so stop
-			 * watching: the peer is gone, and what is left to read (data,
-			 * then EOF or the error) is read as credit and buffers allow. */
-			c->readable = !c->host_eof && !c->shut_rcv;
-			event__del(v->vdev.loop, c->fd);
-			c->watched = false;
-			break;
-		}
-		if ((events & EPOLLOUT) && drain(c) < 0) {
-			conn_close(c, true);
-			break;
-		}
-		if ((events & EPOLLIN) && !c->host_eof && !c->shut_rcv)
-			c->readable = true;
-		update_mask(c);
-		break;
-	}
-	vsock_rx(v);
-	pthread_mutex_unlock(&v->vdev.lock);
-}
-
-static void on_listen(void *opaque, uint32_t events)
-{
-	struct vsock *v = opaque;
-	pthread_mutex_lock(&v->vdev.lock);
-	sync_reset(v);
-	for (;;) {
-		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		if (!conn_new(v, fd, CONN_CONNECT_LINE)) {
-			pr_warn("virtio %s: too many connections; refusing a host client",
-				v->vdev.name);
-			close(fd);
-		}
-	}
-	pthread_mutex_unlock(&v->vdev.lock);
+		virtio_dev__serve(dev, TXQ);
+	/* Every kick may have freed credit or buffers: try to send. */
+	virtio_dev__serve(dev, RXQ);
 }
 
 static void vsock_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
 {
 	struct vsock *v = (struct vsock *)dev;
-	fn(opaque, dev->name, "conns_opened", v->conns_opened);
-	fn(opaque, dev->name, "conns_reset", v->conns_reset);
-	fn(opaque, dev->name, "rx_packets", v->rx_pkts);
-	fn(opaque, dev->name, "tx_packets", v->tx_pkts);
+	fn(opaque, dev->name, "conns_added", v->conns_opened);
+	fn(opaque, dev->name, "conns_killed", v->conns_reset);
 }
 
 static void vsock_destroy(struct virtio_dev *dev)
@@ -667,7 +276,7 @@ static void vsock_destroy(struct virtio_dev *dev)
 	struct vsock *v = (struct vsock *)dev;
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (v->conns[i].state != CONN_FREE)
-			conn_close(&v->conns[i], false);
+			conn__close(&v->conns[i], false);
 	/* Like Firecracker, leave no socket file behind for the next microVM. */
 	if (v->listen_fd >= 0) {
 		event__del(dev->loop, v->listen_fd);
@@ -678,8 +287,22 @@ static void vsock_destroy(struct virtio_dev *dev)
 	free(v);
 }
 
+/* Packets are chains: the core counts them per queue. */
+static const struct virtio_metric_names vsock_names = {
+    .group = "vsock",
+    .read_bytes = "tx_bytes_count",
+    .write_bytes = "rx_bytes_count",
+    .errors = "errors",
+    .dropped = "dropped",
+    .queue_events = {"rx_queue_event_count", "tx_queue_event_count"},
+    .queue_chains = {"rx_packets_count", "tx_packets_count"},
+};
+
 static const struct virtio_dev_ops vsock_ops = {
+    .chain = vsock_chain,
+    .has_work = vsock_has_work,
     .notify = vsock_notify,
+    .metric_names = &vsock_names,
     .metrics = vsock_metrics,
     .destroy = vsock_destroy,
 };
@@ -710,7 +333,7 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	bool bound = false;
 	if (fd < 0 || !(bound = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) ||
-	    listen(fd, 64) < 0 || event__add(loop, fd, EPOLLIN, on_listen, v) < 0) {
+	    listen(fd, 64) < 0 || event__add(loop, fd, EPOLLIN, vsock__on_listen, v) < 0) {
 		snprintf(err, errlen, "vsock: cannot listen on %s: %s", vc->uds_path,
 			 strerror(errno));
 		/* Once bound, the socket file is ours: vsock_destroy removes it. */

@@ -13,9 +13,15 @@
 
 struct event_handler {
 	int fd;
+	/* Bumped each time the slot is taken, so that an event queued for the slot's
+	 * previous owner is recognised as stale (see event__run). */
+	uint32_t gen;
 	event_fn fn;
 	void *opaque;
 };
+
+/* epoll_data of the stop eventfd; handler tags are below EVENT_MAX_HANDLERS. */
+#define EVENT_STOP_TAG UINT64_MAX
 
 struct event_loop {
 	int epfd;
@@ -37,7 +43,7 @@ struct event_loop *event__create(void)
 	loop->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop->epfd < 0 || loop->stop_fd < 0)
 		goto fail;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVENT_STOP_TAG};
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->stop_fd, &ev) < 0)
 		goto fail;
 	return loop;
@@ -55,6 +61,12 @@ void event__destroy(struct event_loop *loop)
 	if (loop->stop_fd >= 0)
 		close(loop->stop_fd);
 	free(loop);
+}
+
+/* What epoll hands back for a handler: its slot and the generation that owns it. */
+static uint64_t tag(const struct event_loop *loop, const struct event_handler *h)
+{
+	return (uint64_t)h->gen << 32 | (uint64_t)(h - loop->handlers);
 }
 
 static struct event_handler *find_handler(struct event_loop *loop, int fd)
@@ -76,10 +88,13 @@ int event__add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, vo
 		errno = ENOSPC;
 		return -1;
 	}
-	struct epoll_event ev = {.events = events, .data.ptr = h};
+	h->gen++; /* a failed add only skips a generation */
+	struct epoll_event ev = {.events = events, .data.u64 = tag(loop, h)};
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -1;
-	*h = (struct event_handler){fd, fn, opaque};
+	h->fd = fd;
+	h->fn = fn;
+	h->opaque = opaque;
 	return 0;
 }
 
@@ -90,7 +105,7 @@ int event__mod(struct event_loop *loop, int fd, uint32_t events)
 		errno = ENOENT;
 		return -1;
 	}
-	struct epoll_event ev = {.events = events, .data.ptr = h};
+	struct epoll_event ev = {.events = events, .data.u64 = tag(loop, h)};
 	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
 }
 
@@ -118,9 +133,14 @@ int event__run(struct event_loop *loop)
 			break;
 		}
 		for (int i = 0; i < n && !atomic_load(&loop->stopping); i++) {
-			struct event_handler *h = evs[i].data.ptr;
-			/* A handler may delete another one earlier in this batch. */
-			if (h && h->fd >= 0)
+			uint64_t t = evs[i].data.u64;
+			if (t == EVENT_STOP_TAG)
+				continue;
+			struct event_handler *h = &loop->handlers[(uint32_t)t];
+			/* A handler earlier in this batch may have deleted this one, and even
+			 * given its slot to a new fd: the generation tells the events of the
+			 * old owner (say a stale EPOLLHUP) from the new owner's. */
+			if (h->fd >= 0 && h->gen == (uint32_t)(t >> 32))
 				h->fn(h->opaque, evs[i].events);
 		}
 	}

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,10 @@
 
 static enum log_level log_level = LOG_INFO;
 static int log_fd = STDERR_FILENO;
+static _Atomic uint64_t log_bytes; /* written since the log was opened */
+static _Atomic uint64_t log_max = LOG_MAX_BYTES;
+/* Guards every struct log_limit: limited lines are rare once limited, so one lock. */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -45,10 +51,43 @@ int log__set_path(const char *path)
 	if (log_fd != STDERR_FILENO)
 		close(log_fd);
 	log_fd = fd;
+	atomic_store(&log_bytes, 0);
 	return 0;
 }
 
-static void log__vmsg(enum log_level level, const char *fmt, va_list ap)
+void log__set_max_bytes(uint64_t max)
+{
+	atomic_store(&log_max, max);
+	atomic_store(&log_bytes, 0);
+}
+
+/* Writes one whole line unless the log is full; the line that first finds it full
+ * is replaced by a notice, so the file ends saying why it ends. */
+static void emit(const char *line, size_t len, bool capped)
+{
+	if (capped) {
+		uint64_t max = atomic_load(&log_max);
+		uint64_t at = atomic_fetch_add(&log_bytes, len);
+		if (at + len > max) {
+			if (at <= max) {
+				char note[160];
+				int n = snprintf(note, sizeof(note),
+						 "ember: warn: the log reached its limit of %llu "
+						 "bytes; later lines are dropped\n",
+						 (unsigned long long)max);
+				ssize_t w = write(log_fd, note, (size_t)n);
+				(void)w;
+			}
+			return;
+		}
+	}
+	/* One write per line keeps lines whole when several threads log. */
+	ssize_t w = write(log_fd, line, len);
+	(void)w;
+}
+
+static void log__vmsg(enum log_level level, bool capped, const char *suffix, const char *fmt,
+		      va_list ap)
 {
 	char msg[1024], line[1024];
 	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -71,10 +110,15 @@ static void log__vmsg(enum log_level level, const char *fmt, va_list ap)
 			break;
 		}
 	}
+	if (suffix) {
+		size_t k = strlen(suffix);
+		if (k > sizeof(line) - 1 - len)
+			k = sizeof(line) - 1 - len;
+		memcpy(line + len, suffix, k);
+		len += k;
+	}
 	line[len++] = '\n';
-	/* One write per line keeps lines whole when several threads log. */
-	ssize_t w = write(log_fd, line, len);
-	(void)w;
+	emit(line, len, capped);
 }
 
 void log__msg(enum log_level level, const char *fmt, ...)
@@ -84,16 +128,53 @@ void log__msg(enum log_level level, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	log__vmsg(level, fmt, ap);
+	log__vmsg(level, true, NULL, fmt, ap);
 	va_end(ap);
 	errno = saved;
+}
+
+bool log__limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+{
+	if (level > log_level)
+		return false;
+	int saved = errno;
+	uint64_t window = l->window_us ? l->window_us : LOG_LIMIT_WINDOW_US;
+	unsigned burst = l->burst ? l->burst : LOG_LIMIT_BURST;
+	uint64_t now = now_us(), dropped = 0;
+	pthread_mutex_lock(&limit_lock);
+	if (!l->window_start || now - l->window_start >= window) {
+		l->window_start = now;
+		l->logged = 0;
+	}
+	bool pass = l->logged < burst;
+	if (pass) {
+		l->logged++;
+		dropped = l->suppressed;
+		l->suppressed = 0;
+	} else {
+		l->suppressed++;
+	}
+	pthread_mutex_unlock(&limit_lock);
+	if (pass) {
+		char suffix[80] = "";
+		if (dropped)
+			snprintf(suffix, sizeof(suffix), " (%llu more like this suppressed)",
+				 (unsigned long long)dropped);
+		va_list ap;
+		errno = saved; /* for %m */
+		va_start(ap, fmt);
+		log__vmsg(level, true, dropped ? suffix : NULL, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+	return pass;
 }
 
 void die(enum ember_exit code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	log__vmsg(LOG_ERROR, fmt, ap);
+	log__vmsg(LOG_ERROR, false, NULL, fmt, ap);
 	va_end(ap);
 	exit(code);
 }

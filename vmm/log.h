@@ -2,6 +2,7 @@
 #ifndef EMBER_LOG_H
 #define EMBER_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
@@ -30,6 +31,31 @@ noreturn void die(enum ember_exit code, const char *fmt, ...) __attribute__((for
 #define pr_warn(...)  log__msg(LOG_WARN, __VA_ARGS__)
 #define pr_info(...)  log__msg(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log__msg(LOG_DEBUG, __VA_ARGS__)
+
+/* Messages a guest (or any other client) can trigger at will go through a limiter,
+ * one per message and device, so that a guest cannot flood the log: at most `burst`
+ * such lines per `window_us`, then the rest are counted and the count is appended to
+ * the next line that passes. Zero fields take the defaults. Thread-safe. */
+#define LOG_LIMIT_BURST	    5
+#define LOG_LIMIT_WINDOW_US 5000000u
+struct log_limit {
+	unsigned burst;
+	uint64_t window_us;
+	/* state */
+	uint64_t window_start;
+	unsigned logged;
+	uint64_t suppressed;
+};
+/* Returns whether the line was written (false: suppressed, or below the level). */
+bool log__limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define pr_warn_limited(l, ...) log__limited((l), LOG_WARN, __VA_ARGS__)
+#define pr_info_limited(l, ...) log__limited((l), LOG_INFO, __VA_ARGS__)
+
+/* The log is bounded: past `max` bytes written since the log was opened, lines are
+ * dropped and one notice says so. die() still gets its last line out. */
+#define LOG_MAX_BYTES (16ull << 20)
+void log__set_max_bytes(uint64_t max);
 
 /* Run-time errors go back to the caller as text: formats into err, returns -1. */
 int error__set(char *err, size_t errlen, const char *fmt, ...)

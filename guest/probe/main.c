@@ -107,6 +107,7 @@ void probe_main(uint64_t boot_params)
 	mmio_write8(BOOT_TIMER_ADDR, BOOT_TIMER_MAGIC);
 	uart__printf("PROBE boot-timer\n");
 
+	flood__run(&p);
 	virtio__run(&p);
 	probe__finish(p.failed == 0);
 }

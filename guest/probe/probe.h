@@ -219,6 +219,8 @@ unsigned boot__mptable(struct probe *p);
 
 /* --- virtio.c ---------------------------------------------------------------------- */
 void virtio__run(struct probe *p);
+/* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
+void flood__run(struct probe *p);
 
 /* --- entry.S ------------------------------------------------------------------------- */
 extern const char ap_tramp_start[], ap_tramp_end[];

@@ -1,5 +1,6 @@
 #include "legacy.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,25 +211,48 @@ struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen)
 	return &d->kbd;
 }
 
+/* The boot timer is written once by a well-behaved guest; a guest that writes it in a
+ * loop must not fill the log, so only the first write is logged and counted. */
+struct boot_timer {
+	struct vm *vm;
+	struct log_limit again;
+};
+
 static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 			    bool is_write)
 {
-	struct vm *vm = opaque;
-	if (is_write && offset == 0 && len == 1 && data[0] == BOOT_TIMER_MAGIC) {
-		uint64_t now = now_us();
-		vm->boot_time_us = now - vm->start_us;
-		pr_info("guest boot time: %llu us", (unsigned long long)(now - vm->start_us));
-		if (vm->instance_start_us)
-			pr_info("guest boot time since InstanceStart: %llu us",
-				(unsigned long long)(now - vm->instance_start_us));
+	struct boot_timer *t = opaque;
+	struct vm *vm = t->vm;
+	if (!is_write || offset != 0 || len != 1 || data[0] != BOOT_TIMER_MAGIC)
+		return;
+	uint64_t now = now_us(), first = 0;
+	/* The first write wins, whichever vCPU makes it. */
+	if (!atomic_compare_exchange_strong(&vm->boot_time_us, &first, now - vm->start_us)) {
+		pr_info_limited(&t->again, "guest wrote the boot timer again; ignored");
+		return;
 	}
+	pr_info("guest boot time: %llu us", (unsigned long long)(now - vm->start_us));
+	if (vm->instance_start_us)
+		pr_info("guest boot time since InstanceStart: %llu us",
+			(unsigned long long)(now - vm->instance_start_us));
 }
+
+static const struct device_ops boot_timer_ops = {.name = "boot-timer", .destroy = free};
 
 int boot_timer__setup(struct vm *vm, char *err, size_t errlen)
 {
-	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, vm) < 0) {
-		snprintf(err, errlen, "boot timer: cannot register the device");
+	struct boot_timer *t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "boot timer: out of memory");
 		return -1;
 	}
+	t->vm = vm;
+	if (vm__add_device(vm, &boot_timer_ops, t) < 0) {
+		free(t);
+		return error__set(err, errlen, "boot timer: too many devices");
+	}
+	/* From here vm__destroy() frees t. */
+	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, t) < 0)
+		return error__set(err, errlen, "boot timer: cannot register the device");
 	return 0;
 }
