@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 smoke=0
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 	--rate-max) rate_max=$2; shift 2 ;;
 	--mem-iters) mem_iters=$2; shift 2 ;;
 	--no-peer) peer=0; shift ;;
-	--smoke) smoke=1 iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
+	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
 	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
 	esac
 done
@@ -50,8 +50,9 @@ done
 # --- the VMMs: name, accepted exit status, command for the resetting guest ---------------
 # QEMU's microvm has no i8042: the tiny guest's write to port 0xf4 (isa-debug-exit) ends
 # it with status 0xfe << 1 | 1. Same memory, one vCPU, no network or disk for every VMM.
+# shellcheck disable=SC2054
 QEMU_ARGS=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -accel kvm -cpu host,-arch-capabilities
-	-m $MEM -smp 1 -nodefaults -no-user-config -display none -serial null -no-reboot
+	-m "$MEM" -smp 1 -nodefaults -no-user-config -display none -serial null -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=1)
 declare -A OKRC CMD HANG
 vmms=(floor ember)
@@ -188,7 +189,7 @@ fact loadavg_before_rate "$(cut -d' ' -f1-3 /proc/loadavg)"
 p=1
 while [ $p -le "$rate_max" ]; do
 	for v in "${order[@]}"; do
-		[ "$v" != ember-api ] && [ "$v" != floor-irqchip ] || continue
+		case $v in ember-api | floor-irqchip) continue ;; esac
 		# shellcheck disable=SC2086
 		out=$("$L" rate --parallel $p --count $((p * rate_per)) --ok-rc "${OKRC[$v]}" \
 			--timeout $((30000 + 2000 * p * rate_per)) -- ${CMD[$v]})
