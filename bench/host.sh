@@ -131,7 +131,7 @@ for v in "${vmms[@]}"; do fact vmm "$v ${CMD[$v]}"; done
 
 trace=$("$L" trace-setup "$(basename "$T")" 2>"$T/trace.err") || trace=""
 if [ -n "$trace" ]; then
-	fact timing "one launcher (bench/launch.c) for every VMM; kernel tracepoints (syscalls:sys_enter/exit_ioctl, sched:sched_process_exec/fork/switch, syscalls:sys_enter_exit_group) in the tracefs instance $trace, clock mono"
+	fact timing "one launcher (bench/launch.c) for every VMM; kernel tracepoints (syscalls:sys_enter/exit_ioctl, sched:sched_process_exec/fork/switch, syscalls:sys_enter_exit_group) in a private tracefs instance that follows only the launcher's children, clock mono"
 else
 	note "no kernel tracing ($(cat "$T/trace.err")): first KVM_RUN and its breakdown are not measured, only process life, rates and memory"
 fi
