@@ -98,6 +98,33 @@ ROWS = [  # (field, label)
 ]
 
 
+def trace_problems(recs):
+    """What is wrong with the traced runs, if anything: a check on the launcher's parser and
+    clock (every kernel time inside the run, in the order things happen, and the floor's
+    ioctls exactly those bench/floor.c makes)."""
+    order = ["exec_us", "first_kvm_ioctl_us", "first_kvm_run_us", "last_run_return_us", "exit_group_us", "exit_us"]
+    for rec in recs:
+        r = rec["r"]
+        if rec["test"] != "start" or not r.get("ok") or not r.get("traced"):
+            continue
+        who = "%s run %s" % (rec["vmm"], rec["iter"])
+        seq = [(k, r.get(k)) for k in order if r.get(k) is not None]
+        if len(seq) != len(order):
+            return "%s: traced, but %s not seen" % (who, ", ".join(k for k in order if r.get(k) is None))
+        for (ka, a), (kb, b) in zip(seq, seq[1:]):
+            if not 0 <= a <= b:
+                return "%s: %s (%d us) and %s (%d us) out of order" % (who, ka, a, kb, b)
+        if not 0 < (r.get("cpu_us") or 0) <= 2 * r["exit_us"]:
+            return "%s: on-CPU time %s us for a %d us life" % (who, r.get("cpu_us"), r["exit_us"])
+        if rec["vmm"] == "floor":
+            names = set(r.get("kvm_ioctl_us") or {})
+            want = {"CREATE_VM", "SET_USER_MEMORY_REGION", "CREATE_VCPU", "GET_SREGS", "SET_SREGS", "SET_REGS"}
+            if not want <= names or r.get("nr_kvm_runs") != 1:
+                return "%s: expected the ioctls %s and one KVM_RUN, saw %s and %s" % (
+                    who, sorted(want), sorted(names), r.get("nr_kvm_runs"))
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -268,6 +295,9 @@ def main():
     with open(os.path.join(a.out, "host-table.txt"), "w") as f:
         f.write(text + "\n")
     print(text)
+    tp = trace_problems(recs)
+    if tp:
+        notes.append("trace check failed: " + tp)
     for x in notes:
         print("note: " + x)
     print("results: %s" % os.path.join(a.out, "host.json"))
@@ -286,6 +316,8 @@ def main():
             why = "no successful ember and floor start-up runs"
         elif "timing" in facts and (e_run is None or f_run is None):
             why = "tracing was on but no first KVM_RUN was seen"
+        elif "timing" in facts and trace_problems(recs):
+            why = "trace: " + trace_problems(recs)
         elif not api:
             why = "exec -> API ready was not measured"
         elif not rss:

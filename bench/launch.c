@@ -403,7 +403,7 @@ static int read_trace(const char *dir, struct trace_summary *s, long long t0_us)
 	FILE *f = fopen(p, "re");
 	if (!f)
 		return -1;
-	char line[1024];
+	char line[4096]; /* exec lines carry a path */
 	while (fgets(line, sizeof(line), f))
 		on_trace_line(s, line, t0_us);
 	fclose(f);
