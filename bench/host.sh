@@ -5,7 +5,8 @@
 # and are started and timed by one launcher (bench/launch.c) in one interleaved run.
 # Prints the BENCH-FACT / BENCH-JSON / BENCH-NOTE lines that bench/hostreport.py reads.
 #
-#   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer] [--smoke]
+#   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer]
+#           [--no-trace] [--smoke]
 #
 # Files: $BUILD/ember, $BUILD/bench/{launch,floor}, $BUILD/bench/guest/tiny-*.
 # Peers: qemu-system-x86_64 from PATH; kvmtool from $KVMTOOL, else `lkvm` from PATH.
@@ -14,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
 	--rate-max) rate_max=$2; shift 2 ;;
 	--mem-iters) mem_iters=$2; shift 2 ;;
 	--no-peer) peer=0; shift ;;
+	--no-trace) use_trace=0; shift ;;
 	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
 	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
 	esac
@@ -129,7 +131,8 @@ for v in qemu kvmtool; do
 done
 for v in "${vmms[@]}"; do fact vmm "$v ${CMD[$v]}"; done
 
-trace=$("$L" trace-setup "$(basename "$T")" 2>"$T/trace.err") || trace=""
+echo "not asked for (--no-trace)" >"$T/trace.err"
+[ "$use_trace" = 0 ] || trace=$("$L" trace-setup "$(basename "$T")" 2>"$T/trace.err") || trace=""
 if [ -n "$trace" ]; then
 	fact timing "one launcher (bench/launch.c) for every VMM; kernel tracepoints (syscalls:sys_enter/exit_ioctl, sched:sched_process_exec/fork/switch, syscalls:sys_enter_exit_group) in a private tracefs instance that follows only the launcher's children, clock mono"
 else
