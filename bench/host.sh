@@ -6,7 +6,10 @@
 # Prints the BENCH-FACT / BENCH-JSON / BENCH-NOTE lines that bench/hostreport.py reads.
 #
 #   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer]
-#           [--no-trace] [--smoke]
+#           [--no-trace] [--compare EMBER] [--smoke]
+#
+# --compare EMBER adds another ember binary (e.g. the one before a change) as the column
+# "ember B", interleaved with the rest: a before/after measured in one run.
 #
 # Files: $BUILD/ember, $BUILD/bench/{launch,floor}, $BUILD/bench/guest/tiny-*.
 # Peers: qemu-system-x86_64 from PATH; kvmtool from $KVMTOOL, else `lkvm` from PATH.
@@ -15,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
 	--mem-iters) mem_iters=$2; shift 2 ;;
 	--no-peer) peer=0; shift ;;
 	--no-trace) use_trace=0; shift ;;
+	--compare) ember_b=$2; shift 2 ;;
 	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
 	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
 	esac
@@ -62,6 +66,13 @@ OKRC[floor]=0 OKRC[ember]=0
 CMD[floor]="$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
 CMD[ember]="$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
 HANG[ember]="$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+if [ -n "$ember_b" ]; then
+	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
+	vmms+=(ember-b)
+	OKRC[ember-b]=0
+	CMD[ember-b]="$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
+	HANG[ember-b]="$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+fi
 qemu=$(command -v qemu-system-x86_64 || true)
 lkvm=${KVMTOOL:-$(command -v lkvm || true)}
 if [ "$peer" = 1 ]; then
@@ -175,7 +186,7 @@ done
 # --- 2. RSS/PSS with a guest that halts: smaps 300 ms after exec, minus guest memory -------
 i=1
 while [ $i -le "$mem_iters" ]; do
-	for v in ember qemu kvmtool; do
+	for v in ember ember-b qemu kvmtool; do
 		[ -n "${HANG[$v]:-}" ] || continue
 		# shellcheck disable=SC2086
 		run1 mem "$v" $i --hold-ms 300 --guest-mib $MEM --timeout 20000 -- ${HANG[$v]}

@@ -15,9 +15,9 @@ import os
 import re
 import sys
 
-VMMS = ["floor", "ember", "kvmtool", "qemu", "floor-irqchip"]
-TITLE = {"floor": "floor", "ember": "ember", "kvmtool": "kvmtool", "qemu": "QEMU microvm",
-         "floor-irqchip": "floor + irqchip/PIT"}
+VMMS = ["floor", "ember", "ember-b", "kvmtool", "qemu", "floor-irqchip"]
+TITLE = {"floor": "floor", "ember": "ember", "ember-b": "ember B (--compare)", "kvmtool": "kvmtool",
+         "qemu": "QEMU microvm", "floor-irqchip": "floor + irqchip/PIT"}
 
 
 def stats(vals):
@@ -162,9 +162,10 @@ def main():
         return x / y if x is not None and y else None
 
     # --- table ----------------------------------------------------------------------------
-    cols = [v for v in ["floor", "ember", "kvmtool", "qemu", "floor-irqchip"] if v in vmms]
+    cols = [v for v in VMMS if v in vmms]
     head = ["metric [ms: min / median / p99]"] + [TITLE[v] for v in cols] + \
-        ["ember/floor", "kvmtool/ember", "QEMU/ember"]
+        ["ember/floor", "kvmtool/ember", "QEMU/ember"] + (["B/ember"] if "ember-b" in cols else [])
+    extra = "ember-b" in cols
     rows = []
 
     def rtxt(x):
@@ -175,10 +176,10 @@ def main():
         e = med("ember", f)
         rows.append([label] + [fstat(st[v][f]) for v in cols] +
                     [rtxt(ratio(e, med("floor", f))), rtxt(ratio(med("kvmtool", f), e)),
-                     rtxt(ratio(med("qemu", f), e))])
+                     rtxt(ratio(med("qemu", f), e))] + ([rtxt(ratio(med("ember-b", f), e))] if extra else []))
     if st_api:
         rows.append(["exec -> API socket accepts (ember --api-sock)"] +
-                     [fstat(st_api) if v == "ember" else "n/a" for v in cols] + ["-", "-", "-"])
+                     [fstat(st_api) if v == "ember" else "n/a" for v in cols] + ["-"] * (4 if extra else 3))
 
     def memrow(key, label):
         vals = {v: stats([m.get(key) for m in mem.get(v, [])]) for v in cols}
@@ -189,7 +190,9 @@ def main():
         e = vals.get("ember")
         rows.append([label] + [mib(vals[v]) for v in cols] +
                     ["-", rtxt(ratio(vals["kvmtool"]["median"], e["median"]) if e and vals.get("kvmtool") else None),
-                     rtxt(ratio(vals["qemu"]["median"], e["median"]) if e and vals.get("qemu") else None)])
+                     rtxt(ratio(vals["qemu"]["median"], e["median"]) if e and vals.get("qemu") else None)] +
+                    ([rtxt(ratio(vals["ember-b"]["median"], e["median"]) if e and vals.get("ember-b") else None)]
+                     if extra else []))
     memrow("overhead_rss_kb", "VMM RSS without guest memory, halted guest [MiB, median]")
     memrow("overhead_pss_kb", "VMM PSS without guest memory, halted guest [MiB, median]")
     ps = sorted({p for v in rate for p in rate[v]})
@@ -202,16 +205,16 @@ def main():
         e = rate.get("ember", {}).get(p)
         def rr(v):
             d = rate.get(v, {}).get(p)
-            return rtxt(e["per_sec"] / d["per_sec"] if e and d and d["per_sec"] else None)
+            return rtxt(d["per_sec"] / e["per_sec"] if e and d and e["per_sec"] else None)
         rows.append(["creation rate, %d in parallel [VMs/s created and reaped]" % p] + [rt(v) for v in cols] +
                     [rtxt(ratio(e["per_sec"], rate.get("floor", {}).get(p, {}).get("per_sec")) if e else None),
-                     "-", "-"])
+                     "-", "-"] + ([rr("ember-b")] if extra else []))
     for p in ps:
         def cpu(v):
             d = rate.get(v, {}).get(p)
             return ms(d.get("cpu_per_vm_us")) if d else "n/a"
         rows.append(["CPU per VM, rusage of the children, %d in parallel [ms]" % p] + [cpu(v) for v in cols] +
-                    ["-", "-", "-"])
+                    ["-"] * (4 if extra else 3))
 
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     table += ["| " + " | ".join(r) + " |" for r in rows]
