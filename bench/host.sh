@@ -142,6 +142,11 @@ for v in qemu kvmtool; do
 done
 for v in "${vmms[@]}"; do fact vmm "$v ${CMD[$v]}"; done
 
+# An instance left by a run that was killed outright keeps its tracepoints on: remove it
+# (its name is its run's temporary directory, gone with the run).
+for d in /sys/kernel/tracing/instances/ember-hostbench.* /sys/kernel/debug/tracing/instances/ember-hostbench.*; do
+	[ -d "$d" ] && [ ! -d "$(dirname "$T")/$(basename "$d")" ] && "$L" trace-remove "$d" 2>/dev/null
+done
 echo "not asked for (--no-trace)" >"$T/trace.err"
 [ "$use_trace" = 0 ] || trace=$("$L" trace-setup "$(basename "$T")" 2>"$T/trace.err") || trace=""
 if [ -n "$trace" ]; then
