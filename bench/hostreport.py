@@ -90,7 +90,7 @@ ROWS = [  # (field, label)
     ("first_kvm_ioctl_us", "exec -> first KVM ioctl"),
     ("first_kvm_run_us", "exec -> first KVM_RUN"),
     ("kvm_ioctls_before_run_us", "  of which inside KVM ioctls"),
-    ("user_between_kvm_us", "  of which user space between KVM ioctls"),
+    ("user_between_kvm_us", "  of which outside KVM ioctls (user space, other system calls)"),
     ("exit_us", "process life: exec -> guest reset -> reaped"),
     ("reset_to_exit_group_us", "  guest reset (last KVM_RUN return) -> exit_group"),
     ("exit_group_to_reaped_us", "  exit_group -> reaped (kernel teardown)"),
@@ -232,7 +232,7 @@ def main():
         top = sorted(((stats(vals + [0] * (runs - len(vals)))["median"], name) for name, vals in per.items()),
                      reverse=True)
         parts = ["%s %s" % (name, ms(u)) for u, name in top if u >= 50][:8]
-        breakdown.append("%s: exec %s, exec -> first KVM ioctl %s, KVM ioctls %s [%s], user space between %s, "
+        breakdown.append("%s: exec %s, exec -> first KVM ioctl %s, KVM ioctls %s [%s], outside them %s, "
                          "first KVM_RUN at %s (medians, ms)"
                          % (TITLE[v], ms(med(v, "exec_us")),
                             ms(stats([x.get("exec_to_first_kvm_us") for x in start[v]])["median"]
