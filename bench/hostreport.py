@@ -342,6 +342,9 @@ def update_readme(path, text):
     if begin not in s or end not in s:
         print("note: %s has no %s ... %s block; not updated" % (path, begin, end))
         return
+    # Markdown: the goal lines as a list, the timing line as its own paragraph.
+    text = "\n".join(("- " + l) if l.startswith("goal ") else ("\n" + l) if l.startswith("Timing: ") else l
+                     for l in text.split("\n"))
     pre, rest = s.split(begin, 1)
     _, post = rest.split(end, 1)
     with open(path, "w") as f:

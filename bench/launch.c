@@ -232,6 +232,10 @@ static const struct ioctl_name kvm_ioctls[] = {
     {KVM_GET_DEVICE_ATTR, "GET_DEVICE_ATTR"},
     {KVM_HAS_DEVICE_ATTR, "HAS_DEVICE_ATTR"},
     {KVM_GET_STATS_FD, "GET_STATS_FD"},
+    {KVM_X86_SET_MSR_FILTER, "X86_SET_MSR_FILTER"},
+    {KVM_GET_SREGS2, "GET_SREGS2"},
+    {KVM_SET_SREGS2, "SET_SREGS2"},
+    {KVM_GET_XSAVE2, "GET_XSAVE2"},
 };
 
 #define MAX_NAMES 96
