@@ -16,7 +16,7 @@ ALL_TARGETS += $(BENCH_BINS) $(BENCH_TINY)
 .PHONY: bench bench-smoke
 
 $(BENCHTOOL): bench/benchtool.c bench/smaps.c bench/smaps.h
-$(BENCH_LAUNCH): bench/launch.c bench/smaps.c bench/smaps.h $(KHDR)/.stamp
+$(BENCH_LAUNCH): bench/launch.c bench/trace.c bench/trace.h bench/smaps.c bench/smaps.h $(KHDR)/.stamp
 $(BENCH_FLOOR): bench/floor.c $(KHDR)/.stamp
 $(BENCH_BINS):
 	@mkdir -p $(dir $@)
