@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Host-side start-up figures, measured directly on this host's /dev/kvm (hardware KVM or
+# not: exec, ioctls, mmap and threads run natively either way). ember, the floor
+# (bench/floor.c), QEMU microvm and kvmtool boot the same tiny guest (bench/tinyguest.py)
+# and are started and timed by one launcher (bench/launch.c) in one interleaved run.
+# Prints the BENCH-FACT / BENCH-JSON / BENCH-NOTE lines that bench/hostreport.py reads.
+#
+#   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer]
+#           [--no-trace] [--compare EMBER] [--smoke]
+#
+# --compare EMBER adds another ember binary (e.g. the one before a change) as the column
+# "ember B", interleaved with the rest: a before/after measured in one run.
+#
+# Files: $BUILD/ember, $BUILD/bench/{launch,floor}, $BUILD/bench/guest/tiny-*.
+# Peers: qemu-system-x86_64 from PATH; kvmtool from $KVMTOOL, else `lkvm` from PATH.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${BUILD:-$root/build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--iters) iters=$2; shift 2 ;;
+	--rate-per) rate_per=$2; shift 2 ;;
+	--rate-max) rate_max=$2; shift 2 ;;
+	--mem-iters) mem_iters=$2; shift 2 ;;
+	--no-peer) peer=0; shift ;;
+	--no-trace) use_trace=0; shift ;;
+	--compare) ember_b=$2; shift 2 ;;
+	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
+	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
+	esac
+done
+L=$build/bench/launch
+G=$build/bench/guest
+EMBER=$build/ember
+MEM=128
+T=$(mktemp -d "${TMPDIR:-/tmp}/ember-hostbench.XXXXXX")
+LOGS=$T/logs
+mkdir -p "$LOGS"
+trace=""
+cleanup() {
+	[ -z "$trace" ] || "$L" trace-remove "$trace" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+note() { echo "BENCH-NOTE $*"; }
+fact() { echo "BENCH-FACT $*"; }
+
+for f in "$L" "$build/bench/floor" "$EMBER" "$G/tiny-reset.elf" "$G/tiny-hang.elf" "$G/tiny-reset.bin"; do
+	[ -e "$f" ] || { echo "BENCH-FATAL missing $f (run make)"; exit 1; }
+done
+
+# --- the VMMs: name, accepted exit status, command for the resetting guest ---------------
+# QEMU's microvm has no i8042: the tiny guest's write to port 0xf4 (isa-debug-exit) ends
+# it with status 0xfe << 1 | 1. Same memory, one vCPU, no network or disk for every VMM.
+# shellcheck disable=SC2054
+QEMU_ARGS=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -accel kvm -cpu host,-arch-capabilities
+	-m "$MEM" -smp 1 -nodefaults -no-user-config -display none -serial null -no-reboot
+	-device isa-debug-exit,iobase=0xf4,iosize=1)
+declare -A OKRC CMD HANG
+vmms=(floor ember)
+OKRC[floor]=0 OKRC[ember]=0
+CMD[floor]="$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
+CMD[ember]="$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
+HANG[ember]="$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+if [ -n "$ember_b" ]; then
+	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
+	vmms+=(ember-b)
+	OKRC[ember-b]=0
+	CMD[ember-b]="$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
+	HANG[ember-b]="$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+fi
+qemu=$(command -v qemu-system-x86_64 || true)
+lkvm=${KVMTOOL:-$(command -v lkvm || true)}
+if [ "$peer" = 1 ]; then
+	if [ -n "$qemu" ]; then
+		vmms+=(qemu)
+		OKRC[qemu]=253
+		CMD[qemu]="$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-reset.elf"
+		HANG[qemu]="$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-hang.elf"
+	else
+		note "peer qemu unavailable: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+	fi
+	if [ -n "$lkvm" ]; then
+		vmms+=(kvmtool)
+		OKRC[kvmtool]=0
+		CMD[kvmtool]="$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-reset.bin"
+		HANG[kvmtool]="$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-hang.bin"
+	else
+		note "peer kvmtool unavailable: set KVMTOOL=/path/to/lkvm (README: Benchmarks)"
+	fi
+fi
+# The floor with the irqchip and PIT a PC-like VMM creates: what they add at start and exit.
+vmms+=(floor-irqchip)
+OKRC[floor-irqchip]=0
+CMD[floor-irqchip]="$build/bench/floor --irqchip --mem-mib $MEM $G/tiny-reset.elf"
+
+fact cpus "$(nproc)"
+fact cpu_model "$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1)"
+fact kernel "$(uname -r)"
+fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+virt=none
+case " $flags " in *" vmx "*) virt=vmx ;; *" svm "*) virt=svm ;; esac
+mods=""
+for m in kvm_intel kvm_amd kvm_pvm; do [ ! -d /sys/module/$m ] || mods="$mods $m"; done
+fact kvm_virt "$virt"
+fact kvm_modules "${mods# }"
+fact ember_bytes "$(wc -c <"$EMBER")"
+[ -z "$qemu" ] || fact qemu_version "$("$qemu" --version | head -1)"
+[ -z "$lkvm" ] || fact kvmtool "$lkvm"
+
+# --- /dev/kvm usable? The floor is the least that must work. ---------------------------------
+[ -c /dev/kvm ] || { echo "BENCH-UNUSABLE /dev/kvm missing"; exit 0; }
+# shellcheck disable=SC2086
+out=$("$L" run --log "$LOGS/check-floor.log" -- ${CMD[floor]})
+if [[ $out != *'"ok":true'* ]]; then
+	echo "BENCH-UNUSABLE /dev/kvm cannot run the floor: $(tail -1 "$LOGS/check-floor.log" 2>/dev/null)"
+	exit 0
+fi
+
+# Peers that cannot run here are reported with their reason, not measured.
+for v in qemu kvmtool; do
+	[ -n "${CMD[$v]:-}" ] || continue
+	# shellcheck disable=SC2086
+	out=$("$L" run --timeout 20000 --ok-rc "${OKRC[$v]}" --log "$LOGS/check-$v.log" -- ${CMD[$v]})
+	case $out in
+	*'"ok":true'*) ;;
+	*)
+		why=$(grep -v '^ *$' "$LOGS/check-$v.log" | grep -iE 'error|fatal|fail|cannot|support' | head -2 | tr '\n' ' ')
+		[ -n "$why" ] || why=$(tail -2 "$LOGS/check-$v.log" | tr '\n' ' ')
+		note "peer $v unavailable on this host: the tiny guest did not run ($(echo "$out" | grep -o '"rc":[0-9]*'); ${why:-no output})"
+		keep=()
+		for x in "${vmms[@]}"; do [ "$x" = "$v" ] || keep+=("$x"); done
+		vmms=("${keep[@]}")
+		unset "CMD[$v]" "HANG[$v]"
+		;;
+	esac
+done
+for v in "${vmms[@]}"; do fact vmm "$v ${CMD[$v]}"; done
+
+# An instance left by a run that was killed outright keeps its tracepoints on: remove it
+# (its name is its run's temporary directory, gone with the run).
+for d in /sys/kernel/tracing/instances/ember-hostbench.* /sys/kernel/debug/tracing/instances/ember-hostbench.*; do
+	[ -d "$d" ] && [ ! -d "$(dirname "$T")/$(basename "$d")" ] && "$L" trace-remove "$d" 2>/dev/null
+done
+echo "not asked for (--no-trace)" >"$T/trace.err"
+[ "$use_trace" = 0 ] || trace=$("$L" trace-setup "$(basename "$T")" 2>"$T/trace.err") || trace=""
+if [ -n "$trace" ]; then
+	fact timing "one launcher (bench/launch.c) for every VMM; kernel tracepoints (syscalls:sys_enter/exit_ioctl, sched:sched_process_exec/fork/switch, syscalls:sys_enter_exit_group) in a private tracefs instance that follows only the launcher's children, clock mono"
+else
+	note "no kernel tracing ($(cat "$T/trace.err")): first KVM_RUN and its breakdown are not measured, only process life, rates and memory"
+fi
+emit() { echo "BENCH-JSON {\"test\":\"$1\",\"vmm\":\"$2\",\"iter\":$3,\"r\":$4}"; }
+run1() { # TEST VMM ITER LAUNCH-OPTIONS... -- CMD...
+	local t=$1 v=$2 i=$3 out
+	shift 3
+	out=$("$L" run ${trace:+--trace "$trace"} --log "$LOGS/$t-$v.log" "$@")
+	[ -n "$out" ] || out='{"ok":false,"error":"launch printed nothing"}'
+	emit "$t" "$v" "$i" "$out"
+	case $out in
+	*'"ok":true'*) ;;
+	*) note "$t/$v run $i failed; its last output:"
+	   tail -3 "$LOGS/$t-$v.log" 2>/dev/null | sed 's/^/BENCH-NOTE   | /' ;;
+	esac
+}
+
+# --- 1. start-up and process life, interleaved; the order rotates every iteration ------------
+order=("${vmms[@]}" ember-api)
+n=${#order[@]}
+i=1
+while [ $i -le "$iters" ]; do
+	k=0
+	while [ $k -lt "$n" ]; do
+		v=${order[$(((k + i) % n))]}
+		if [ "$v" = ember-api ]; then
+			# exec -> the API socket accepts a connection; then the launcher stops it
+			run1 api ember $i --sock "$T/api.sock" --timeout 20000 -- "$EMBER" --api-sock "$T/api.sock"
+		else
+			# shellcheck disable=SC2086
+			run1 start "$v" $i --ok-rc "${OKRC[$v]}" --timeout 20000 -- ${CMD[$v]}
+		fi
+		k=$((k + 1))
+	done
+	i=$((i + 1))
+done
+
+# --- 2. RSS/PSS with a guest that halts: smaps 300 ms after exec, minus guest memory -------
+i=1
+while [ $i -le "$mem_iters" ]; do
+	for v in ember ember-b qemu kvmtool; do
+		[ -n "${HANG[$v]:-}" ] || continue
+		# shellcheck disable=SC2086
+		run1 mem "$v" $i --hold-ms 300 --guest-mib $MEM --timeout 20000 -- ${HANG[$v]}
+	done
+	i=$((i + 1))
+done
+
+# --- 3. creation rate: N VMs started and reaped, P at once; tracing off -----------------------
+if [ -n "$trace" ]; then
+	"$L" trace-remove "$trace" 2>/dev/null
+	trace=""
+fi
+fact loadavg_before_rate "$(cut -d' ' -f1-3 /proc/loadavg)"
+p=1
+while [ $p -le "$rate_max" ]; do
+	for v in "${order[@]}"; do
+		case $v in ember-api | floor-irqchip) continue ;; esac
+		# shellcheck disable=SC2086
+		out=$("$L" rate --parallel $p --count $((p * rate_per)) --ok-rc "${OKRC[$v]}" \
+			--timeout $((30000 + 2000 * p * rate_per)) -- ${CMD[$v]})
+		[ -n "$out" ] || out='{"ok":0,"error":"launch printed nothing"}'
+		emit rate "$v" 1 "$out"
+	done
+	p=$((p * 2))
+done
+echo "BENCH-DONE"
