@@ -21,30 +21,30 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to make KVM_RUN return EINTR */
 }
 
-int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen)
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *supported = calloc(1, sz);
 	int rc = -1;
 	if (!supported) {
-		snprintf(err, errlen, "out of memory");
+		error__fail(e, EXIT_ERROR, "out of memory");
 		return -1;
 	}
 	supported->nent = CPUID_MAX_ENTRIES;
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) < 0) {
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		error__fail(e, EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
-		snprintf(err, errlen, "out of memory");
+		error__fail(e, EXIT_ERROR, "out of memory");
 		goto out;
 	}
 	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
-			snprintf(err, errlen, "out of memory");
+			error__fail(e, EXIT_ERROR, "out of memory");
 			goto out;
 		}
 		vm->vcpus[i] = v;
@@ -55,14 +55,15 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		v->index = i;
 		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (v->fd < 0) {
-			snprintf(err, errlen, "vcpu %u: KVM_CREATE_VCPU: %s", i, strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: KVM_CREATE_VCPU: %s", i,
+				    strerror(errno));
 			goto out;
 		}
 		v->run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      v->fd, 0);
 		if (v->run == MAP_FAILED) {
 			v->run = NULL;
-			snprintf(err, errlen, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
 			goto out;
 		}
 		const char *step = NULL;
@@ -77,8 +78,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
 			step = "boot registers";
 		if (step) {
-			snprintf(err, errlen, "vcpu %u: setting up %s: %s", i, step,
-				 strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: setting up %s: %s", i, step,
+				    strerror(errno));
 			goto out;
 		}
 		if (i == 0 && trace_entry) {

@@ -10,6 +10,7 @@
 
 struct vm;
 struct kernel_info;
+struct error;
 
 struct vcpu {
 	struct vm *vm;
@@ -31,7 +32,7 @@ struct vcpu {
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
  * registers for `entry`. APs wait for INIT/SIPI in KVM's local APIC. */
-int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen);
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e);
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);
@@ -39,6 +40,7 @@ void vcpu__stop_all(struct vm *vm);
  * vcpu__resume_all() lets them run again. VMM thread only. */
 void vcpu__pause_all(struct vm *vm);
 void vcpu__resume_all(struct vm *vm);
+/* Frees every vCPU (stopped first); vm->vcpus is NULL afterwards. */
 void vcpu__destroy_all(struct vm *vm);
 
 #endif

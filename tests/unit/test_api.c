@@ -5,39 +5,92 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "vmm.h"
 #include "check.h"
 
 static struct api *a;
+static struct vmm *vmm;
 static char last[8192];
 static char tmpdir[64];
 static char kernel[128], initrd[128], disk[128], disk2[128];
 static int starts, cads, pauses, resumes, fail_start;
 
-static int fake_start(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+/* The controller drives this machine instead of KVM: routes and states run anywhere. */
+static int fake_start(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
+		      struct error *e)
 {
-	if (fail_start) {
-		snprintf(err, errlen, "kernel is not an ELF");
-		return -1;
-	}
+	if (fail_start)
+		return error__fail(e, EXIT_IMAGE, "kernel is not an ELF");
 	starts++;
 	return 0;
 }
-static int fake_cad(void *ctx, char *err, size_t errlen)
+static int fake_cad(void *ctx, struct error *e)
 {
 	cads++;
 	return 0;
 }
-static int fake_pause(void *ctx, char *err, size_t errlen)
+static int fake_pause(void *ctx, struct error *e)
 {
 	pauses++;
 	return 0;
 }
-static int fake_resume(void *ctx, char *err, size_t errlen)
+static int fake_resume(void *ctx, struct error *e)
 {
 	resumes++;
 	return 0;
 }
-static const struct api_ops ops = {fake_start, fake_cad, fake_pause, fake_resume, NULL};
+static void fake_stop(void *ctx)
+{
+}
+static const struct vmm_machine machine = {
+    .start = fake_start,
+    .pause = fake_pause,
+    .resume = fake_resume,
+    .ctrl_alt_del = fake_cad,
+    .stop = fake_stop,
+};
+
+static const struct vmm_config *cfg(void)
+{
+	return vmm__config(vmm);
+}
+
+/* The controller's verbs and the config-file loader with a text error, as the
+ * checks below read it. */
+static void copy_msg(char *err, size_t errlen, const struct error *e)
+{
+	size_t n = strnlen(e->msg, errlen - 1);
+	memcpy(err, e->msg, n);
+	err[n] = '\0';
+}
+static int set_metrics(const char *path, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = vmm__set_metrics_path(vmm, path, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int start(char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = vmm__start(vmm, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int load_config(const char *json, size_t len, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = api__load_config(a, json, len, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int load_config_file(const char *path, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = api__load_config_file(a, path, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
 
 static int req(enum http_method m, const char *path, const char *body)
 {
@@ -83,9 +136,8 @@ static void cleanup(void)
 
 static void fresh(void)
 {
-	if (!a) {
+	if (!vmm) {
 		atexit(cleanup);
-		a = malloc(sizeof(*a));
 		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ember-test-api.XXXXXX");
 		if (!mkdtemp(tmpdir))
 			abort();
@@ -95,8 +147,14 @@ static void fresh(void)
 		touch(disk2, "disk2.img");
 	} else {
 		api__destroy(a);
+		vmm__destroy(vmm);
 	}
-	api__init(a, NULL, "test-vm", "9.9.9", &ops, NULL);
+	struct vmm_params p = {.id = "test-vm", .version = "9.9.9", .machine = &machine};
+	struct error e;
+	vmm = vmm__create(&p, &e);
+	a = api__create(vmm);
+	if (!vmm || !a)
+		abort();
 	starts = cads = pauses = resumes = fail_start = 0;
 	log__set_level(LOG_ERROR);
 }
@@ -398,7 +456,7 @@ static void test_vsock_entropy_serial(void)
 	CHECK_EQ(PUT("/serial", b), 204);
 	CHECK_FAULT(PUT("/serial", "{\"serial_out_path\":\"/nonexistent/dir/x\"}"), 400,
 		    "serial_out_path");
-	CHECK_EQ(a->cfg.vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(cfg()->vm.serial_out, SERIAL_OUT_FILE);
 }
 
 static void test_logger_and_metrics(void)
@@ -466,24 +524,24 @@ static void test_set_metrics_and_start_directly(void)
 	char path[200], err[300];
 	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
 	unlink(path);
-	CHECK_EQ(api__set_metrics(a, "/nonexistent/dir/m", err, sizeof(err)), -1);
+	CHECK_EQ(set_metrics("/nonexistent/dir/m", err, sizeof(err)), -1);
 	CHECK(strstr(err, "metrics_path") != NULL);
-	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), 0);
-	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), -1);
+	CHECK_EQ(set_metrics(path, err, sizeof(err)), 0);
+	CHECK_EQ(set_metrics(path, err, sizeof(err)), -1);
 	CHECK(strstr(err, "already") != NULL);
 	CHECK_FAULT(PUT("/metrics", "{\"metrics_path\":\"/tmp/x\"}"), 400, "already");
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK(strstr(err, "kernel_image_path") != NULL);
 	boot_source();
 	fail_start = 1;
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK(strstr(err, "not an ELF") != NULL);
 	fail_start = 0;
-	CHECK_EQ(api__start(a, err, sizeof(err)), 0);
+	CHECK_EQ(start(err, sizeof(err)), 0);
 	CHECK_EQ(starts, 1);
 	CHECK_EQ(GET("/"), 200);
 	CHECK(strstr(last, "\"state\":\"Running\"") != NULL);
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK_EQ(starts, 1);
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
 	char line[4096] = "";
@@ -618,12 +676,12 @@ static void test_config_file_round_trip(void)
 
 	fresh();
 	char err[512] = "";
-	CHECK_EQ(api__load_config(a, exported, strlen(exported), err, sizeof(err)), 0);
+	CHECK_EQ(load_config(exported, strlen(exported), err, sizeof(err)), 0);
 	CHECK_STR(err, "");
 	CHECK_EQ(GET("/vm/config"), 200);
 	CHECK_STR(last, exported);
-	CHECK_EQ(a->cfg.vm.vcpus, 2);
-	CHECK(a->cfg.vm.drives[0].read_only);
+	CHECK_EQ(cfg()->vm.vcpus, 2);
+	CHECK(cfg()->vm.drives[0].read_only);
 }
 
 static void test_config_file_rejections(void)
@@ -642,7 +700,7 @@ static void test_config_file_rejections(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		CHECK_EQ(api__load_config(a, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
+		CHECK_EQ(load_config(bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
 		if (!strstr(err, bad[i][1])) {
 			char m[400];
 			snprintf(m, sizeof(m), "config '%.80s': error '%.200s' lacks '%.60s'",
@@ -656,11 +714,11 @@ static void test_config_file_rejections(void)
 	    "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":"
 	    "4,\"mem_size_mib\":64},\"vsock\":{\"guest_cid\":1,\"uds_path\":\"/x\"}}",
 	    kernel);
-	CHECK_EQ(api__load_config(a, b, strlen(b), err, sizeof(err)), -1);
+	CHECK_EQ(load_config(b, strlen(b), err, sizeof(err)), -1);
 	CHECK(strstr(err, "guest_cid") != NULL);
-	CHECK_EQ(a->cfg.vm.vcpus, 1);
-	CHECK_EQ(a->cfg.vm.kernel_path[0], '\0');
-	CHECK_EQ(api__load_config_file(a, "/nonexistent.json", err, sizeof(err)), -1);
+	CHECK_EQ(cfg()->vm.vcpus, 1);
+	CHECK_EQ(cfg()->vm.kernel_path[0], '\0');
+	CHECK_EQ(load_config_file("/nonexistent.json", err, sizeof(err)), -1);
 	CHECK(strstr(err, "/nonexistent.json") != NULL);
 }
 

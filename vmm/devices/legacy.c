@@ -189,25 +189,31 @@ static void i8042_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		i8042__io(&d->kbd, I8042_DATA_PORT + offset, data, is_write);
 }
 
-static const struct device_ops i8042_ops = {.name = "i8042", .destroy = free};
-
-struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen)
+static int i8042_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	struct i8042_dev *d = calloc(1, sizeof(*d));
-	if (!d) {
-		snprintf(err, errlen, "i8042: out of memory");
-		return NULL;
-	}
+	if (!d)
+		return error__fail(e, EXIT_ERROR, "i8042: out of memory");
 	d->vm = vm;
 	i8042__init(&d->kbd, i8042_reset, i8042_set_irq, d);
 	/* Ports 0x60..0x64 as one range; 0x61..0x63 read as 0xff and ignore writes. */
 	if (bus__register(&vm->pio, I8042_DATA_PORT, 5, i8042_pio, d) < 0 ||
-	    vm__add_device(vm, &i8042_ops, d) < 0) {
-		snprintf(err, errlen, "i8042: cannot register the device");
+	    vm__add_device(vm, &i8042_device, d) < 0) {
 		free(d);
-		return NULL;
+		return error__fail(e, EXIT_ERROR, "i8042: cannot register the device");
 	}
-	return &d->kbd;
+	return 0;
+}
+
+const struct device_ops i8042_device = {
+    .name = "i8042", .setup = i8042_setup, .destroy = free,
+    /* .save/.restore: the snapshot issue fills them in. */
+};
+
+struct i8042 *i8042__of(const struct vm *vm)
+{
+	struct i8042_dev *d = vm__find_device(vm, &i8042_device);
+	return d ? &d->kbd : NULL;
 }
 
 static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
@@ -224,11 +230,16 @@ static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32
 	}
 }
 
-int boot_timer__setup(struct vm *vm, char *err, size_t errlen)
+static int boot_timer_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
-	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, vm) < 0) {
-		snprintf(err, errlen, "boot timer: cannot register the device");
-		return -1;
-	}
+	/* Its only state is the VM's boot_time_us, so the VM is the device. */
+	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, vm) < 0 ||
+	    vm__add_device(vm, &boot_timer_device, vm) < 0)
+		return error__fail(e, EXIT_ERROR, "boot timer: cannot register the device");
 	return 0;
 }
+
+const struct device_ops boot_timer_device = {
+    .name = "boot-timer",
+    .setup = boot_timer_setup,
+};
