@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/bodies.h"
 #include "vmm.h"
 #include "check.h"
 
@@ -722,6 +723,103 @@ static void test_config_file_rejections(void)
 	CHECK(strstr(err, "/nonexistent.json") != NULL);
 }
 
+/* A controller and API that check files without opening them (logger, metrics). */
+static void fresh_dry(void)
+{
+	fresh();
+	api__destroy(a);
+	vmm__destroy(vmm);
+	struct vmm_params p = {
+	    .id = "test-vm", .version = "9.9.9", .dry_files = true, .machine = &machine};
+	struct error e;
+	vmm = vmm__create(&p, &e);
+	a = api__create(vmm);
+	if (!vmm || !a)
+		abort();
+}
+
+/* Every field of every body: PUT -> GET /vm/config -> config file -> the same GET.
+ * The list of fields comes from the tables, so a row GET forgets fails here. */
+static void test_every_field_round_trips(void)
+{
+	fresh_dry();
+	char b[1024];
+	snprintf(b, sizeof(b),
+		 "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\",\"boot_args\":\"x=1\"}",
+		 kernel, initrd);
+	CHECK_EQ(PUT("/boot-source", b), 204);
+	CHECK_EQ(PUT("/machine-config",
+		     "{\"vcpu_count\":2,\"mem_size_mib\":300,\"smt\":true,\"track_dirty_pages\":"
+		     "true,\"cpu_template\":\"None\",\"huge_pages\":\"None\"}"),
+		 204);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":true,\"partuuid\":\"0eaa91a0-01\",\"cache_type\":\"Writeback\","
+		 "\"io_engine\":\"Sync\"}",
+		 disk);
+	CHECK_EQ(PUT("/drives/d1", b), 204);
+	CHECK_EQ(PUT("/network-interfaces/n1",
+		     "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap9\",\"guest_mac\":"
+		     "\"02:00:00:00:00:09\"}"),
+		 204);
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":7,\"uds_path\":\"/tmp/v.sock\",\"vsock_id\":\"v\"}"),
+		 204);
+	CHECK_EQ(PUT("/entropy", "{}"), 204);
+	CHECK_EQ(PUT("/logger", "{\"level\":\"Debug\",\"log_path\":\"/tmp/l.log\","
+				"\"show_level\":true,\"show_log_origin\":true,\"module\":\"m\"}"),
+		 204);
+	CHECK_EQ(PUT("/metrics", "{\"metrics_path\":\"/tmp/m.json\",\"emit_id\":true,"
+				 "\"properties\":{\"k\":\"v\"}}"),
+		 204);
+	CHECK_EQ(PUT("/serial", "{\"serial_out_path\":\"/tmp/s.out\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	char exported[8192];
+	snprintf(exported, sizeof(exported), "%s", last);
+
+	for (size_t i = 0; i < BODY_COUNT; i++) {
+		const struct body *bd = &bodies[i];
+		char key[80];
+		snprintf(key, sizeof(key), "\"%s\":%s", bd->key, bd->array ? "[{" : "{");
+		if (bd->hidden)
+			continue;
+		if (!strstr(exported, key)) {
+			char m[200];
+			snprintf(m, sizeof(m), "GET /vm/config lacks %s", key);
+			check__fail(__FILE__, __LINE__, m);
+		}
+		for (size_t f = 0; f < bd->nr_fields; f++) {
+			const struct field *fd = &bd->fields[f];
+			if ((fd->flags & FIELD_HIDDEN) || fd->kind == FIELD_IGNORED ||
+			    fd->kind == FIELD_UNSUPPORTED)
+				continue;
+			char name[80];
+			snprintf(name, sizeof(name), "\"%s\":", fd->name);
+			if (!strstr(exported, name)) {
+				char m[200];
+				snprintf(m, sizeof(m), "GET /vm/config lacks %s.%s", bd->key,
+					 fd->name);
+				check__fail(__FILE__, __LINE__, m);
+			}
+		}
+	}
+
+	/* The hidden body (serial) goes into a config file too. */
+	char file[8400];
+	snprintf(file, sizeof(file), "{\"serial\":{\"serial_out_path\":\"/tmp/s.out\"},%s",
+		 exported + 1);
+	fresh_dry();
+	char err[512] = "";
+	CHECK_EQ(load_config(file, strlen(file), err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK_STR(last, exported);
+	CHECK_STR(cfg()->vm.serial_out_path, "/tmp/s.out");
+	CHECK_EQ(cfg()->vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(cfg()->vm.track_dirty_pages, true);
+	CHECK_EQ(cfg()->logger.level, LOG_DEBUG);
+	fresh();
+}
+
 CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
 	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
 	   CHECK_CASE(test_machine_config),
@@ -732,4 +830,5 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_set_metrics_and_start_directly),
 	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_logger_off),
 	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
-	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))
+	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections),
+	   CHECK_CASE(test_every_field_round_trips))
