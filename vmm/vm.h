@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/json.h" /* struct json_out, for the metrics hook */
 #include "bus.h"
 #include "config.h"
 #include "error.h"
@@ -25,7 +26,6 @@
 
 struct vcpu;
 struct vm;
-struct json_out;
 /* The snapshot container (the snapshot issue defines it). */
 struct snapshot_out;
 struct snapshot_in;

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "bodies.h"
-#include "routes.h"
 #include "vmm.h"
 
 /* The body a configuration route takes (by PUT, and for machine-config by PATCH). */
@@ -44,7 +43,7 @@ struct api *api__create(struct vmm *m)
 	if (!a)
 		return NULL;
 	a->vmm = m;
-	if (vmm__add_metrics_source(m, routes__metrics, a)) {
+	if (vmm__add_metrics_source(m, routes__metrics, &a->counters)) {
 		free(a);
 		return NULL;
 	}
@@ -250,6 +249,12 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 	return 204;
 }
 
+enum api_route api__route(const char *path)
+{
+	const char *id;
+	return routes__match(path, &id);
+}
+
 void api__handle(struct api *a, enum http_method method, const char *path, const char *body,
 		 size_t len, struct api_response *resp)
 {
@@ -259,9 +264,9 @@ void api__handle(struct api *a, enum http_method method, const char *path, const
 	resp->status = 0;
 	resp->body = (struct json_out){0};
 	int status = dispatch(a, route, method, id, body, len, &resp->body, &e);
-	a->requests[route][method]++;
+	a->counters.requests[route][method]++;
 	if (status >= 400) {
-		a->fails[route][method]++;
+		a->counters.fails[route][method]++;
 		json_out__free(&resp->body);
 		if (route == ROUTE_UNKNOWN) {
 			char msg[HTTP_MAX_PATH + ERROR_MSG_MAX + 2];

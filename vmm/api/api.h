@@ -13,37 +13,17 @@
 #include "error.h"
 #include "http.h"
 #include "json.h"
+#include "routes.h"
 
 struct vmm;
 
 /* Most tokens a request body or config file may hold; bodies are at most 50 KiB. */
 #define API_MAX_TOKENS 4096
 
-enum api_route {
-	ROUTE_ROOT,
-	ROUTE_VERSION,
-	ROUTE_MACHINE_CONFIG,
-	ROUTE_BOOT_SOURCE,
-	ROUTE_DRIVES,
-	ROUTE_NETWORK,
-	ROUTE_VSOCK,
-	ROUTE_ENTROPY,
-	ROUTE_SERIAL,
-	ROUTE_LOGGER,
-	ROUTE_METRICS,
-	ROUTE_ACTIONS,
-	ROUTE_VM,
-	ROUTE_VM_CONFIG,
-	ROUTE_UNSUPPORTED,
-	ROUTE_UNKNOWN,
-	ROUTE_COUNT,
-};
-
 struct api {
 	struct vmm *vmm;
-	struct vmm_config scratch;	   /* the candidate a request builds */
-	uint64_t requests[ROUTE_COUNT][4]; /* by enum http_method */
-	uint64_t fails[ROUTE_COUNT][4];
+	struct vmm_config scratch; /* the candidate a request builds */
+	struct route_counters counters;
 	struct json_tok toks[API_MAX_TOKENS];
 };
 

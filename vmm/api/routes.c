@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static const struct {
@@ -76,15 +77,9 @@ enum api_route routes__match(const char *path, const char **id)
 	return ROUTE_UNKNOWN;
 }
 
-enum api_route api__route(const char *path)
+void routes__metrics(void *counters, struct json_out *o)
 {
-	const char *id;
-	return routes__match(path, &id);
-}
-
-void routes__metrics(void *api, struct json_out *o)
-{
-	const struct api *a = api;
+	const struct route_counters *a = counters;
 	static const char *const groups[] = {"get_api_requests", "put_api_requests",
 					     "patch_api_requests"};
 	for (int m = HTTP_GET; m <= HTTP_PATCH; m++) {

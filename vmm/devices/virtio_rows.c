@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/json.h"
 #include "table.h"
 #include "virtio/devices.h"
 #include "vm.h"
