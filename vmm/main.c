@@ -84,7 +84,9 @@ int main(int argc, char **argv)
 
 	struct kvm_machine kvm = {
 	    .loop = loop, .start_us = start_us, .boot_timer = opts->boot_timer};
+	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
+	    .initial = &opts->vm,
 	    .id = opts->id,
 	    .version = EMBER_VERSION,
 	    .start_us = start_us,
@@ -96,15 +98,6 @@ int main(int argc, char **argv)
 	struct vmm *vmm = vmm__create(&vp, &e);
 	if (!vmm)
 		fail(&e);
-	/* The command line is the first configuration; a config file or the API adds to it. */
-	struct vmm_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg)
-		die(EXIT_ERROR, "out of memory");
-	*cfg = *vmm__config(vmm);
-	cfg->vm = opts->vm;
-	if (vmm__configure(vmm, cfg, &e))
-		fail(&e);
-	free(cfg);
 	if (opts->metrics_path && vmm__set_metrics_path(vmm, opts->metrics_path, &e))
 		die(EXIT_USAGE, "--metrics-path: %s", e.msg);
 	/* The API is also the config file's reader, so it exists even with --no-api. */

@@ -1,5 +1,8 @@
 /* A KVM virtual machine: guest memory, in-kernel irqchip, buses, devices and vCPUs.
- * This header is the internal API that device modules are written against. */
+ * This header is the whole API device modules are written against: with what it
+ * includes (buses, guest memory, the event loop, errors, the JSON writer for
+ * metrics) a device needs nothing else from vmm/. vm.c calls no device and no vCPU
+ * code other than through the hooks below. */
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
@@ -37,8 +40,8 @@ struct snapshot_in;
 struct device_ops {
 	const char *name;
 	/* Sets e (with the exit code of what failed) and returns -1 on failure; what it
-	 * registered before failing is destroyed with the VM. NULL: the devices of this
-	 * kind are added by another row. */
+	 * registered before failing is destroyed with the VM. NULL only in ops that are
+	 * not table rows (virtio/'s own, for virtio__setup_all, until its merge). */
 	int (*setup)(struct vm *vm, const struct vm_config *cfg, struct error *e);
 	/* Frees one device; the VM and its vCPUs are gone. */
 	void (*destroy)(void *dev);

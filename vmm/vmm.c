@@ -62,6 +62,15 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 	m->machine = p->machine;
 	config__init(&m->cfg.vm);
 	m->cfg.logger.level = LOG_INFO;
+	if (p->initial) {
+		char why[ERROR_MSG_MAX];
+		if (config__validate_pending(p->initial, why, sizeof(why))) {
+			error__from_text(e, EXIT_USAGE, why);
+			free(m);
+			return NULL;
+		}
+		m->cfg.vm = *p->initial;
+	}
 	snprintf(m->id, sizeof(m->id), "%s", p->id && *p->id ? p->id : "anonymous-instance");
 	if (!m->p.version)
 		m->p.version = "0";
