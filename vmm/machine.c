@@ -94,6 +94,7 @@ static void kvm_vmm_metrics(void *ctx, struct json_out *o)
 static void kvm_metrics(void *ctx, struct json_out *o)
 {
 	struct kvm_machine *k = ctx;
+	vcpu__metrics(k->vm, o);
 	vm__device_metrics(k->vm, o);
 }
 

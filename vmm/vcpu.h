@@ -11,6 +11,7 @@
 struct vm;
 struct kernel_info;
 struct error;
+struct json_out;
 
 struct vcpu {
 	struct vm *vm;
@@ -28,6 +29,11 @@ struct vcpu {
 	pthread_cond_t cond;
 	atomic_bool pause;
 	bool parked, exited;
+	/* Exit counters: written by this vCPU's thread only, read by the metrics. */
+	struct vcpu_counters {
+		_Atomic uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write;
+		_Atomic uint64_t failures; /* exits that ended the VM with an error or fault */
+	} counters;
 };
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
@@ -42,5 +48,7 @@ void vcpu__pause_all(struct vm *vm);
 void vcpu__resume_all(struct vm *vm);
 /* Frees every vCPU (stopped first); vm->vcpus is NULL afterwards. */
 void vcpu__destroy_all(struct vm *vm);
+/* Appends Firecracker's "vcpu" metrics group: every vCPU's counters summed. */
+void vcpu__metrics(const struct vm *vm, struct json_out *o);
 
 #endif

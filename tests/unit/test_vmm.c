@@ -278,8 +278,33 @@ static void device_metrics_groups(void)
 	event__destroy(loop);
 }
 
+/* Firecracker's "vcpu" group sums every vCPU's exit counters. */
+static void vcpu_metrics_group(void)
+{
+	struct event_loop *loop = event__create();
+	struct vm vm;
+	struct vm_config cfg;
+	fake_vm(&vm, &cfg, loop);
+	vm.nr_vcpus = 2;
+	vm.vcpus = calloc(2, sizeof(*vm.vcpus));
+	for (unsigned i = 0; i < 2; i++) {
+		vm.vcpus[i] = calloc(1, sizeof(struct vcpu));
+		vm.vcpus[i]->fd = -1;
+		vm.vcpus[i]->counters.exit_io_out = 10 + i;
+		vm.vcpus[i]->counters.exit_mmio_write = 3;
+	}
+	vm.vcpus[1]->counters.failures = 1;
+	struct json_out o = {0};
+	vcpu__metrics(&vm, &o);
+	CHECK(o.buf && strstr(o.buf, ",\"vcpu\":{\"exit_io_in\":0,\"exit_io_out\":21,"
+				     "\"exit_mmio_read\":0,\"exit_mmio_write\":6,\"failures\":1}"));
+	json_out__free(&o);
+	drop_vm(&vm);
+	event__destroy(loop);
+}
+
 CHECK_MAIN("vmm", CHECK_CASE(error_config_layer), CHECK_CASE(error_image_layer),
 	   CHECK_CASE(error_kvm_layer_in_device_setup), CHECK_CASE(error_kvm_layer_in_vcpus),
 	   CHECK_CASE(error_device_config_layer), CHECK_CASE(error_code_passes_the_controller),
 	   CHECK_CASE(error_api_layer), CHECK_CASE(device_table_rows),
-	   CHECK_CASE(device_metrics_groups))
+	   CHECK_CASE(device_metrics_groups), CHECK_CASE(vcpu_metrics_group))
