@@ -70,6 +70,7 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 			return NULL;
 		}
 		m->cfg.vm = *p->initial;
+		m->p.initial = NULL; /* copied; the caller may free it */
 	}
 	snprintf(m->id, sizeof(m->id), "%s", p->id && *p->id ? p->id : "anonymous-instance");
 	if (!m->p.version)
