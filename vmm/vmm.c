@@ -186,12 +186,19 @@ static int open_files(struct vmm *m, const struct vmm_config *next, struct error
 	return 0;
 }
 
-int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e)
+int vmm__check_configurable(const struct vmm *m, struct error *e)
 {
 	/* Every configuration change is pre-boot only; after InstanceStart the VMM
 	 * thread's seccomp filter would not even allow opening the files they name. */
 	if (m->state != VMM_NOT_STARTED)
 		return error__fail(e, EXIT_USAGE, ERR_AFTER_START);
+	return 0;
+}
+
+int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e)
+{
+	if (vmm__check_configurable(m, e))
+		return -1;
 	char why[ERROR_MSG_MAX];
 	if (config__validate_pending(&next->vm, why, sizeof(why)))
 		return error__from_text(e, EXIT_USAGE, why);
@@ -225,8 +232,8 @@ int vmm__set_metrics_path(struct vmm *m, const char *path, struct error *e)
 
 int vmm__start(struct vmm *m, struct error *e)
 {
-	if (m->state != VMM_NOT_STARTED)
-		return error__fail(e, EXIT_USAGE, ERR_AFTER_START);
+	if (vmm__check_configurable(m, e))
+		return -1;
 	char why[ERROR_MSG_MAX];
 	if (config__validate(&m->cfg.vm, why, sizeof(why)))
 		return error__from_text(e, EXIT_USAGE, why);
@@ -239,7 +246,7 @@ int vmm__start(struct vmm *m, struct error *e)
 	return 0;
 }
 
-static int check_started(const struct vmm *m, struct error *e)
+int vmm__check_started(const struct vmm *m, struct error *e)
 {
 	if (m->state == VMM_NOT_STARTED)
 		return error__fail(e, EXIT_USAGE, ERR_BEFORE_START);
@@ -250,7 +257,7 @@ static int check_started(const struct vmm *m, struct error *e)
 
 int vmm__pause(struct vmm *m, struct error *e)
 {
-	if (check_started(m, e) || m->machine->pause(m->p.machine_ctx, e))
+	if (vmm__check_started(m, e) || m->machine->pause(m->p.machine_ctx, e))
 		return -1;
 	m->state = VMM_PAUSED;
 	return 0;
@@ -258,7 +265,7 @@ int vmm__pause(struct vmm *m, struct error *e)
 
 int vmm__resume(struct vmm *m, struct error *e)
 {
-	if (check_started(m, e) || m->machine->resume(m->p.machine_ctx, e))
+	if (vmm__check_started(m, e) || m->machine->resume(m->p.machine_ctx, e))
 		return -1;
 	m->state = VMM_RUNNING;
 	return 0;
@@ -266,7 +273,7 @@ int vmm__resume(struct vmm *m, struct error *e)
 
 int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
 {
-	if (check_started(m, e))
+	if (vmm__check_started(m, e))
 		return -1;
 	return m->machine->ctrl_alt_del(m->p.machine_ctx, e);
 }

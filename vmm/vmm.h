@@ -67,6 +67,11 @@ const char *vmm__state_name(enum vmm_state s); /* as Firecracker's GET / says it
 const char *vmm__id(const struct vmm *m);
 const char *vmm__version(const struct vmm *m);
 
+/* 0 while the configuration may change (before start), else -1 with e. */
+int vmm__check_configurable(const struct vmm *m, struct error *e);
+/* 0 once the VM started (running or paused), else -1 with e. */
+int vmm__check_started(const struct vmm *m, struct error *e);
+
 /* Replaces the configuration with `next` before start: validates it (the kernel may
  * still be missing), checks the serial output opens, and opens the log and metrics
  * files it newly names. On failure nothing changes. EXIT_USAGE errors. */

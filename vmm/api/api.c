@@ -128,10 +128,8 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 	if (strcmp(patch.id, id) != 0)
 		return error__fail(e, EXIT_USAGE, "%s: does not match the id in the path '%s'",
 				   t[0].name, id);
-	if (vmm__state(a->vmm) == VMM_NOT_STARTED)
-		return error__fail(e, EXIT_USAGE,
-				   "The requested operation is not supported before starting the "
-				   "microVM.");
+	if (vmm__check_started(a->vmm, e))
+		return -1;
 	const struct vm_config *c = &vmm__config(a->vmm)->vm;
 	bool found = false;
 	if (drive) {
@@ -236,11 +234,8 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			    m == HTTP_OTHER ? "(unknown)" : http__method_name(m));
 		return 405;
 	}
-	if (vmm__state(a->vmm) != VMM_NOT_STARTED) {
-		error__fail(e, EXIT_USAGE,
-			    "The requested operation is not supported after starting the microVM.");
+	if (vmm__check_configurable(a->vmm, e))
 		return 400;
-	}
 	struct vmm_config *next = &a->scratch;
 	*next = *vmm__config(a->vmm);
 	if (parse_body(a, &d, body, len, e) || body__apply(b, mode, &d, 0, id, next, e) ||
