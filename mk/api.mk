@@ -3,7 +3,8 @@
 #   make fuzz-smoke    a bounded run (FUZZ_SMOKE_SECONDS, default 20) -> one PASS/FAIL line
 #   build/tests/bin/fcclient   static API client for the nested host (busybox has no curl)
 API_FUZZ      := $(BUILD)/fuzz/fuzz_api
-API_FUZZ_SRCS := tests/fuzz/fuzz_api.c vmm/api/json.c vmm/api/http.c vmm/api/api.c vmm/config.c vmm/log.c
+API_FUZZ_SRCS := tests/fuzz/fuzz_api.c $(filter-out vmm/api/server.c,$(wildcard vmm/api/*.c)) \
+                 vmm/vmm.c vmm/error.c vmm/config.c vmm/log.c vmm/event.c
 API_FUZZ_DIR  := $(BUILD)/fuzz/api
 # built by mk/tests.mk's rule for tests/kvm/*.c, next to the other kvm-tier tools
 FCCLIENT      := $(BUILD)/tests/bin/fcclient

@@ -20,6 +20,7 @@ static void destroy(void *dev)
 const struct device_ops virtio_device_ops = {
     .name = "virtio",
     .destroy = destroy,
+    .metrics = virtio__device_metrics,
 };
 
 static int add(struct vm *vm, struct virtio_dev *dev, char *err, size_t errlen)

@@ -39,12 +39,17 @@ void virtio__metrics(struct vm *vm, virtio_metric_fn fn, void *opaque);
  * built; each device is read under its lock. */
 void virtio__write_metrics(struct vm *vm, struct json_out *o);
 
+/* Only the summed groups ("block", "net") of virtio__write_metrics: for a device table
+ * whose rows write each device's own group with virtio__device_metrics. */
+void virtio__write_sums(struct vm *vm, struct json_out *o);
+
 /* The same for one device: `dev` is a vm->devices[] entry whose ops are
  * virtio_device_ops (for a device table with a metrics hook per row). Writes the
  * device's own group only. */
 void virtio__device_metrics(void *dev, struct json_out *o);
 
-/* Marks the virtio devices in vm->devices. */
+/* Marks the virtio devices that virtio__setup_all adds to vm->devices. A device is
+ * known as virtio by its metrics hook, virtio__device_metrics. */
 extern const struct device_ops virtio_device_ops;
 
 #endif

@@ -1,20 +1,19 @@
-/* Turns a validated configuration into a running VM, then runs it to its end. */
+/* Turns a validated configuration into a VM ready to run: memory, kernel and
+ * initrd, the devices of the device table, boot structures and vCPUs. */
 #ifndef EMBER_BUILDER_H
 #define EMBER_BUILDER_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
 struct vm_config;
 struct event_loop;
+struct error;
 
-/* Creates the VM, its devices, loads kernel and initrd, writes boot_params and
- * creates the vCPUs. Returns 0, or an enum ember_exit code with the reason in err. */
+/* Returns 0, or -1 with e; the caller tears down whatever was built
+ * (vcpu__destroy_all, then vm__destroy) either way. */
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,
-		   uint64_t start_us, bool trace_entry, char *err, size_t errlen);
-/* Starts the vCPUs. Returns 0, or -1 with the reason in err. */
-int builder__start(struct vm *vm, char *err, size_t errlen);
+		   uint64_t start_us, bool trace_entry, struct error *e);
 
 #endif

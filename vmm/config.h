@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
 #define CONFIG_MAX_VCPUS   32
 #define CONFIG_MAX_DRIVES  8
 #define CONFIG_MAX_NETS	   4
@@ -66,6 +68,32 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_config vsock;
 	bool entropy;
+	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
+};
+
+/* The process's logger and metrics file, as PUT /logger and PUT /metrics set them. */
+struct logger_config {
+	bool configured;
+	char path[CONFIG_PATH_MAX]; /* "" = stderr */
+	enum log_level level;
+	bool show_level, show_log_origin;
+	bool off; /* "Off" was asked for: logs like "Error", GET reports "Off" */
+};
+
+#define CONFIG_METRICS_PROPS_MAX 4096
+
+struct metrics_config {
+	bool configured;
+	char path[CONFIG_PATH_MAX];
+	bool emit_id;
+	char properties[CONFIG_METRICS_PROPS_MAX]; /* compact JSON object text, "" = none */
+};
+
+/* Everything a front end (flags, config file, API) may configure. */
+struct vmm_config {
+	struct vm_config vm;
+	struct logger_config logger;
+	struct metrics_config metrics;
 };
 
 void config__init(struct vm_config *cfg);

@@ -21,30 +21,30 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to make KVM_RUN return EINTR */
 }
 
-int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen)
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *supported = calloc(1, sz);
 	int rc = -1;
 	if (!supported) {
-		snprintf(err, errlen, "out of memory");
+		error__fail(e, EXIT_ERROR, "out of memory");
 		return -1;
 	}
 	supported->nent = CPUID_MAX_ENTRIES;
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) < 0) {
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		error__fail(e, EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
-		snprintf(err, errlen, "out of memory");
+		error__fail(e, EXIT_ERROR, "out of memory");
 		goto out;
 	}
 	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
-			snprintf(err, errlen, "out of memory");
+			error__fail(e, EXIT_ERROR, "out of memory");
 			goto out;
 		}
 		vm->vcpus[i] = v;
@@ -55,14 +55,15 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		v->index = i;
 		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (v->fd < 0) {
-			snprintf(err, errlen, "vcpu %u: KVM_CREATE_VCPU: %s", i, strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: KVM_CREATE_VCPU: %s", i,
+				    strerror(errno));
 			goto out;
 		}
 		v->run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      v->fd, 0);
 		if (v->run == MAP_FAILED) {
 			v->run = NULL;
-			snprintf(err, errlen, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
 			goto out;
 		}
 		const char *step = NULL;
@@ -77,8 +78,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, 
 		else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
 			step = "boot registers";
 		if (step) {
-			snprintf(err, errlen, "vcpu %u: setting up %s: %s", i, step,
-				 strerror(errno));
+			error__fail(e, EXIT_KVM, "vcpu %u: setting up %s: %s", i, step,
+				    strerror(errno));
 			goto out;
 		}
 		if (i == 0 && trace_entry) {
@@ -102,6 +103,9 @@ static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *r = v->run;
 	uint8_t *data = (uint8_t *)r + r->io.data_offset;
+	atomic_fetch_add_explicit(r->io.direction == KVM_EXIT_IO_OUT ? &v->counters.exit_io_out
+								     : &v->counters.exit_io_in,
+				  1, memory_order_relaxed);
 	for (uint32_t i = 0; i < r->io.count; i++, data += r->io.size)
 		bus__dispatch(&v->vm->pio, r->io.port, data, r->io.size,
 			      r->io.direction == KVM_EXIT_IO_OUT);
@@ -111,10 +115,19 @@ static void handle_mmio(struct vcpu *v)
 {
 	struct kvm_run *r = v->run;
 	uint32_t len = r->mmio.len <= 8 ? r->mmio.len : 8;
+	atomic_fetch_add_explicit(r->mmio.is_write ? &v->counters.exit_mmio_write
+						   : &v->counters.exit_mmio_read,
+				  1, memory_order_relaxed);
 	if (!bus__dispatch(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, len, r->mmio.is_write))
 		pr_debug("vcpu %u: unclaimed MMIO %s at 0x%llx", v->index,
 			 r->mmio.is_write ? "write" : "read",
 			 (unsigned long long)r->mmio.phys_addr);
+}
+
+static void fault(struct vcpu *v, int code, const char *why)
+{
+	atomic_fetch_add_explicit(&v->counters.failures, 1, memory_order_relaxed);
+	vm__request_exit(v->vm, code, why);
 }
 
 /* Returns 0 to keep running. */
@@ -140,14 +153,14 @@ static int handle_exit(struct vcpu *v)
 		return 0;
 	case KVM_EXIT_HLT:
 		/* Only reachable without an in-kernel LAPIC; nothing will wake us. */
-		vm__request_exit(v->vm, EXIT_GUEST_FAULT, "guest halted with interrupts off");
+		fault(v, EXIT_GUEST_FAULT, "guest halted with interrupts off");
 		return -1;
 	case KVM_EXIT_SHUTDOWN: {
 		struct kvm_regs regs = {0};
 		ioctl(v->fd, KVM_GET_REGS, &regs);
 		snprintf(why, sizeof(why), "guest shutdown (triple fault) on vcpu %u at rip 0x%llx",
 			 v->index, (unsigned long long)regs.rip);
-		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		fault(v, EXIT_GUEST_FAULT, why);
 		return -1;
 	}
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -160,17 +173,17 @@ static int handle_exit(struct vcpu *v)
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(why, sizeof(why), "vcpu %u: KVM entry failed, hardware reason 0x%llx",
 			 v->index, (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
-		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		fault(v, EXIT_GUEST_FAULT, why);
 		return -1;
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(why, sizeof(why), "vcpu %u: KVM internal error, suberror %u", v->index,
 			 r->internal.suberror);
-		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		fault(v, EXIT_GUEST_FAULT, why);
 		return -1;
 	default:
 		snprintf(why, sizeof(why), "vcpu %u: unexpected KVM exit %u", v->index,
 			 r->exit_reason);
-		vm__request_exit(v->vm, EXIT_GUEST_FAULT, why);
+		fault(v, EXIT_GUEST_FAULT, why);
 		return -1;
 	}
 }
@@ -224,7 +237,7 @@ static void *vcpu_loop(struct vcpu *v)
 			char why[120];
 			snprintf(why, sizeof(why), "vcpu %u: KVM_RUN: %s", v->index,
 				 strerror(errno));
-			vm__request_exit(v->vm, EXIT_ERROR, why);
+			fault(v, EXIT_ERROR, why);
 			break;
 		}
 		if (handle_exit(v))
@@ -347,4 +360,23 @@ void vcpu__destroy_all(struct vm *vm)
 	}
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+}
+
+void vcpu__metrics(const struct vm *vm, struct json_out *o)
+{
+	uint64_t in = 0, out = 0, rd = 0, wr = 0, failures = 0;
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
+		const struct vcpu_counters *c = &vm->vcpus[i]->counters;
+		in += atomic_load_explicit(&c->exit_io_in, memory_order_relaxed);
+		out += atomic_load_explicit(&c->exit_io_out, memory_order_relaxed);
+		rd += atomic_load_explicit(&c->exit_mmio_read, memory_order_relaxed);
+		wr += atomic_load_explicit(&c->exit_mmio_write, memory_order_relaxed);
+		failures += atomic_load_explicit(&c->failures, memory_order_relaxed);
+	}
+	json_out__printf(
+	    o,
+	    ",\"vcpu\":{\"exit_io_in\":%llu,\"exit_io_out\":%llu,\"exit_mmio_read\":%llu,"
+	    "\"exit_mmio_write\":%llu,\"failures\":%llu}",
+	    (unsigned long long)in, (unsigned long long)out, (unsigned long long)rd,
+	    (unsigned long long)wr, (unsigned long long)failures);
 }

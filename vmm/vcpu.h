@@ -10,6 +10,8 @@
 
 struct vm;
 struct kernel_info;
+struct error;
+struct json_out;
 
 struct vcpu {
 	struct vm *vm;
@@ -27,11 +29,16 @@ struct vcpu {
 	pthread_cond_t cond;
 	atomic_bool pause;
 	bool parked, exited;
+	/* Exit counters: written by this vCPU's thread only, read by the metrics. */
+	struct vcpu_counters {
+		_Atomic uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write;
+		_Atomic uint64_t failures; /* exits that ended the VM with an error or fault */
+	} counters;
 };
 
 /* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
  * registers for `entry`. APs wait for INIT/SIPI in KVM's local APIC. */
-int vcpu__create_all(struct vm *vm, uint64_t entry, int trace_entry, char *err, size_t errlen);
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e);
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);
@@ -39,6 +46,9 @@ void vcpu__stop_all(struct vm *vm);
  * vcpu__resume_all() lets them run again. VMM thread only. */
 void vcpu__pause_all(struct vm *vm);
 void vcpu__resume_all(struct vm *vm);
+/* Frees every vCPU (stopped first); vm->vcpus is NULL afterwards. */
 void vcpu__destroy_all(struct vm *vm);
+/* Appends Firecracker's "vcpu" metrics group: every vCPU's counters summed. */
+void vcpu__metrics(const struct vm *vm, struct json_out *o);
 
 #endif

@@ -1,5 +1,8 @@
 /* A KVM virtual machine: guest memory, in-kernel irqchip, buses, devices and vCPUs.
- * This header is the internal API that device modules are written against. */
+ * This header is the whole API device modules are written against: with what it
+ * includes (buses, guest memory, the event loop, errors, the JSON writer for
+ * metrics) a device needs nothing else from vmm/. vm.c calls no device and no vCPU
+ * code other than through the hooks below. */
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
@@ -7,8 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/json.h" /* struct json_out, for the metrics hook */
 #include "bus.h"
 #include "config.h"
+#include "error.h"
 #include "event.h"
 #include "mem.h"
 
@@ -23,12 +28,31 @@
 #define VM_LAPIC_ADDR	   0xfee00000ull
 
 struct vcpu;
-struct i8042;
+struct vm;
+/* The snapshot container (the snapshot issue defines it). */
+struct snapshot_out;
+struct snapshot_in;
 
-/* A device module: whatever the VM must call on it after setup. */
+/* A row of the device table (vmm/devices/table.c): one kind of device. The builder
+ * calls setup for every row in table order; setup creates as many devices of its
+ * kind as cfg asks for (none, one, or one per drive...) and registers each with
+ * vm__add_device(). From then on the VM owns them. */
 struct device_ops {
 	const char *name;
+	/* Sets e (with the exit code of what failed) and returns -1 on failure; what it
+	 * registered before failing is destroyed with the VM. NULL only in ops that are
+	 * not table rows (virtio/'s own, for virtio__setup_all, until its merge). */
+	int (*setup)(struct vm *vm, const struct vm_config *cfg, struct error *e);
+	/* Frees one device; the VM and its vCPUs are gone. */
 	void (*destroy)(void *dev);
+	/* Appends one metrics group per device, `,"group":{...}`, in Firecracker's
+	 * group names. NULL: the device keeps no counters. */
+	void (*metrics)(void *dev, struct json_out *o);
+	/* Device state into and out of a snapshot, vCPUs paused. NULL for now: the
+	 * snapshot issue fills them in, and refuses to snapshot a VM with a device
+	 * whose hooks are NULL. */
+	int (*save)(void *dev, struct snapshot_out *s, struct error *e);
+	int (*restore)(void *dev, struct snapshot_in *s, struct error *e);
 };
 
 #define VM_MAX_DEVICES 32
@@ -50,8 +74,7 @@ struct vm {
 	_Atomic uint64_t boot_time_us;
 
 	unsigned nr_vcpus;
-	struct vcpu **vcpus;
-	struct i8042 *i8042; /* for SendCtrlAltDel */
+	struct vcpu **vcpus; /* created and destroyed by vcpu.c */
 
 	/* The guest command line grows while devices are created, then is written once. */
 	char cmdline[CONFIG_CMDLINE_MAX];
@@ -62,18 +85,27 @@ struct vm {
 		void *dev;
 	} devices[VM_MAX_DEVICES];
 	unsigned nr_devices;
+
+	/* The last failure of a vm__ helper below, with its exit code: callers that go
+	 * through a layer reporting in text (virtio/) recover the code from here. */
+	struct error last_error;
 };
 
-/* Maps guest memory. Returns 0, or an enum ember_exit code with the reason in err.
- * vm__destroy() cleans up either way. */
+/* Maps guest memory. 0, or -1 with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
-	     char *err, size_t errlen);
-/* Opens /dev/kvm, creates the VM with irqchip and PIT, and registers guest memory.
- * Same return convention. */
-int vm__create_kvm(struct vm *vm, char *err, size_t errlen);
+	     struct error *e);
+/* Opens /dev/kvm, creates the VM, registers guest memory, creates irqchip and PIT.
+ * 0, or -1 with e. */
+int vm__create_kvm(struct vm *vm, struct error *e);
+/* Destroys the devices (newest first) and the VM. The vCPUs must be gone already
+ * (vcpu__destroy_all), as they run device code. */
 void vm__destroy(struct vm *vm);
 
 int vm__add_device(struct vm *vm, const struct device_ops *ops, void *dev);
+/* The first device made by table row `ops`, or NULL. */
+void *vm__find_device(const struct vm *vm, const struct device_ops *ops);
+/* Calls every device's metrics hook, in creation order. */
+void vm__device_metrics(const struct vm *vm, struct json_out *o);
 /* Reserves the next 4 KiB MMIO window and IRQ for a virtio-mmio device. */
 int vm__alloc_mmio_slot(struct vm *vm, uint64_t *addr, uint32_t *irq);
 /* Appends " text" to the guest command line; -1 if it would not fit. */

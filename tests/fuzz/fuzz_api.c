@@ -9,26 +9,52 @@
 
 #include "api/api.h"
 #include "api/http.h"
+#include "vmm.h"
 
-static int ok_start(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+static int ok_start(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
+		    struct error *e)
 {
 	return 0;
 }
-static int ok_op(void *ctx, char *err, size_t errlen)
+static int ok_op(void *ctx, struct error *e)
 {
 	return 0;
 }
-static const struct api_ops ops = {ok_start, ok_op, ok_op, ok_op, NULL};
+static void no_op(void *ctx)
+{
+}
+static const struct vmm_machine machine = {
+    .start = ok_start,
+    .pause = ok_op,
+    .resume = ok_op,
+    .ctrl_alt_del = ok_op,
+    .stop = no_op,
+};
+
+/* A fresh controller and API; files are never opened (dry_files). */
+static struct api *fresh(struct api *a)
+{
+	if (a) {
+		struct vmm *m = a->vmm;
+		api__destroy(a);
+		vmm__destroy(m);
+	}
+	struct vmm_params p = {
+	    .id = "fuzz", .version = "0", .dry_files = true, .machine = &machine};
+	struct error e;
+	struct vmm *m = vmm__create(&p, &e);
+	a = m ? api__create(m) : NULL;
+	if (!a)
+		abort();
+	return a;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct api *a;
-	if (!a) {
-		a = malloc(sizeof(*a));
+	if (!a)
 		log__set_level(LOG_ERROR);
-	}
-	api__init(a, NULL, "fuzz", "0", &ops, NULL);
-	a->dry_files = true;
+	a = fresh(a);
 
 	/* A private copy: the parsers must not rely on a terminating NUL. */
 	char *buf = malloc(size ? size : 1);
@@ -62,9 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	json_out__free(&r.body);
 
-	api__init(a, NULL, "fuzz", "0", &ops, NULL);
-	a->dry_files = true;
-	api__load_config(a, buf, size, err, sizeof(err));
+	a = fresh(a);
+	struct error e;
+	api__load_config(a, buf, size, &e);
 	free(buf);
 	return 0;
 }

@@ -5,39 +5,93 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/bodies.h"
+#include "vmm.h"
 #include "check.h"
 
 static struct api *a;
+static struct vmm *vmm;
 static char last[8192];
 static char tmpdir[64];
 static char kernel[128], initrd[128], disk[128], disk2[128];
 static int starts, cads, pauses, resumes, fail_start;
 
-static int fake_start(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+/* The controller drives this machine instead of KVM: routes and states run anywhere. */
+static int fake_start(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
+		      struct error *e)
 {
-	if (fail_start) {
-		snprintf(err, errlen, "kernel is not an ELF");
-		return -1;
-	}
+	if (fail_start)
+		return error__fail(e, EXIT_IMAGE, "kernel is not an ELF");
 	starts++;
 	return 0;
 }
-static int fake_cad(void *ctx, char *err, size_t errlen)
+static int fake_cad(void *ctx, struct error *e)
 {
 	cads++;
 	return 0;
 }
-static int fake_pause(void *ctx, char *err, size_t errlen)
+static int fake_pause(void *ctx, struct error *e)
 {
 	pauses++;
 	return 0;
 }
-static int fake_resume(void *ctx, char *err, size_t errlen)
+static int fake_resume(void *ctx, struct error *e)
 {
 	resumes++;
 	return 0;
 }
-static const struct api_ops ops = {fake_start, fake_cad, fake_pause, fake_resume, NULL};
+static void fake_stop(void *ctx)
+{
+}
+static const struct vmm_machine machine = {
+    .start = fake_start,
+    .pause = fake_pause,
+    .resume = fake_resume,
+    .ctrl_alt_del = fake_cad,
+    .stop = fake_stop,
+};
+
+static const struct vmm_config *cfg(void)
+{
+	return vmm__config(vmm);
+}
+
+/* The controller's verbs and the config-file loader with a text error, as the
+ * checks below read it. */
+static void copy_msg(char *err, size_t errlen, const struct error *e)
+{
+	size_t n = strnlen(e->msg, errlen - 1);
+	memcpy(err, e->msg, n);
+	err[n] = '\0';
+}
+static int set_metrics(const char *path, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = vmm__set_metrics_path(vmm, path, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int start(char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = vmm__start(vmm, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int load_config(const char *json, size_t len, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = api__load_config(a, json, len, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
+static int load_config_file(const char *path, char *err, size_t errlen)
+{
+	struct error e = {0};
+	int rc = api__load_config_file(a, path, &e);
+	copy_msg(err, errlen, &e);
+	return rc;
+}
 
 static int req(enum http_method m, const char *path, const char *body)
 {
@@ -83,9 +137,8 @@ static void cleanup(void)
 
 static void fresh(void)
 {
-	if (!a) {
+	if (!vmm) {
 		atexit(cleanup);
-		a = malloc(sizeof(*a));
 		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ember-test-api.XXXXXX");
 		if (!mkdtemp(tmpdir))
 			abort();
@@ -95,8 +148,14 @@ static void fresh(void)
 		touch(disk2, "disk2.img");
 	} else {
 		api__destroy(a);
+		vmm__destroy(vmm);
 	}
-	api__init(a, NULL, "test-vm", "9.9.9", &ops, NULL);
+	struct vmm_params p = {.id = "test-vm", .version = "9.9.9", .machine = &machine};
+	struct error e;
+	vmm = vmm__create(&p, &e);
+	a = api__create(vmm);
+	if (!vmm || !a)
+		abort();
 	starts = cads = pauses = resumes = fail_start = 0;
 	log__set_level(LOG_ERROR);
 }
@@ -398,7 +457,7 @@ static void test_vsock_entropy_serial(void)
 	CHECK_EQ(PUT("/serial", b), 204);
 	CHECK_FAULT(PUT("/serial", "{\"serial_out_path\":\"/nonexistent/dir/x\"}"), 400,
 		    "serial_out_path");
-	CHECK_EQ(a->cfg.vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(cfg()->vm.serial_out, SERIAL_OUT_FILE);
 }
 
 static void test_logger_and_metrics(void)
@@ -466,24 +525,24 @@ static void test_set_metrics_and_start_directly(void)
 	char path[200], err[300];
 	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
 	unlink(path);
-	CHECK_EQ(api__set_metrics(a, "/nonexistent/dir/m", err, sizeof(err)), -1);
+	CHECK_EQ(set_metrics("/nonexistent/dir/m", err, sizeof(err)), -1);
 	CHECK(strstr(err, "metrics_path") != NULL);
-	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), 0);
-	CHECK_EQ(api__set_metrics(a, path, err, sizeof(err)), -1);
+	CHECK_EQ(set_metrics(path, err, sizeof(err)), 0);
+	CHECK_EQ(set_metrics(path, err, sizeof(err)), -1);
 	CHECK(strstr(err, "already") != NULL);
 	CHECK_FAULT(PUT("/metrics", "{\"metrics_path\":\"/tmp/x\"}"), 400, "already");
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK(strstr(err, "kernel_image_path") != NULL);
 	boot_source();
 	fail_start = 1;
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK(strstr(err, "not an ELF") != NULL);
 	fail_start = 0;
-	CHECK_EQ(api__start(a, err, sizeof(err)), 0);
+	CHECK_EQ(start(err, sizeof(err)), 0);
 	CHECK_EQ(starts, 1);
 	CHECK_EQ(GET("/"), 200);
 	CHECK(strstr(last, "\"state\":\"Running\"") != NULL);
-	CHECK_EQ(api__start(a, err, sizeof(err)), -1);
+	CHECK_EQ(start(err, sizeof(err)), -1);
 	CHECK_EQ(starts, 1);
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
 	char line[4096] = "";
@@ -618,12 +677,12 @@ static void test_config_file_round_trip(void)
 
 	fresh();
 	char err[512] = "";
-	CHECK_EQ(api__load_config(a, exported, strlen(exported), err, sizeof(err)), 0);
+	CHECK_EQ(load_config(exported, strlen(exported), err, sizeof(err)), 0);
 	CHECK_STR(err, "");
 	CHECK_EQ(GET("/vm/config"), 200);
 	CHECK_STR(last, exported);
-	CHECK_EQ(a->cfg.vm.vcpus, 2);
-	CHECK(a->cfg.vm.drives[0].read_only);
+	CHECK_EQ(cfg()->vm.vcpus, 2);
+	CHECK(cfg()->vm.drives[0].read_only);
 }
 
 static void test_config_file_rejections(void)
@@ -642,7 +701,7 @@ static void test_config_file_rejections(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		CHECK_EQ(api__load_config(a, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
+		CHECK_EQ(load_config(bad[i][0], strlen(bad[i][0]), err, sizeof(err)), -1);
 		if (!strstr(err, bad[i][1])) {
 			char m[400];
 			snprintf(m, sizeof(m), "config '%.80s': error '%.200s' lacks '%.60s'",
@@ -656,12 +715,109 @@ static void test_config_file_rejections(void)
 	    "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"machine-config\":{\"vcpu_count\":"
 	    "4,\"mem_size_mib\":64},\"vsock\":{\"guest_cid\":1,\"uds_path\":\"/x\"}}",
 	    kernel);
-	CHECK_EQ(api__load_config(a, b, strlen(b), err, sizeof(err)), -1);
+	CHECK_EQ(load_config(b, strlen(b), err, sizeof(err)), -1);
 	CHECK(strstr(err, "guest_cid") != NULL);
-	CHECK_EQ(a->cfg.vm.vcpus, 1);
-	CHECK_EQ(a->cfg.vm.kernel_path[0], '\0');
-	CHECK_EQ(api__load_config_file(a, "/nonexistent.json", err, sizeof(err)), -1);
+	CHECK_EQ(cfg()->vm.vcpus, 1);
+	CHECK_EQ(cfg()->vm.kernel_path[0], '\0');
+	CHECK_EQ(load_config_file("/nonexistent.json", err, sizeof(err)), -1);
 	CHECK(strstr(err, "/nonexistent.json") != NULL);
+}
+
+/* A controller and API that check files without opening them (logger, metrics). */
+static void fresh_dry(void)
+{
+	fresh();
+	api__destroy(a);
+	vmm__destroy(vmm);
+	struct vmm_params p = {
+	    .id = "test-vm", .version = "9.9.9", .dry_files = true, .machine = &machine};
+	struct error e;
+	vmm = vmm__create(&p, &e);
+	a = api__create(vmm);
+	if (!vmm || !a)
+		abort();
+}
+
+/* Every field of every body: PUT -> GET /vm/config -> config file -> the same GET.
+ * The list of fields comes from the tables, so a row GET forgets fails here. */
+static void test_every_field_round_trips(void)
+{
+	fresh_dry();
+	char b[1024];
+	snprintf(b, sizeof(b),
+		 "{\"kernel_image_path\":\"%s\",\"initrd_path\":\"%s\",\"boot_args\":\"x=1\"}",
+		 kernel, initrd);
+	CHECK_EQ(PUT("/boot-source", b), 204);
+	CHECK_EQ(PUT("/machine-config",
+		     "{\"vcpu_count\":2,\"mem_size_mib\":300,\"smt\":true,\"track_dirty_pages\":"
+		     "true,\"cpu_template\":\"None\",\"huge_pages\":\"None\"}"),
+		 204);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":true,\"partuuid\":\"0eaa91a0-01\",\"cache_type\":\"Writeback\","
+		 "\"io_engine\":\"Sync\"}",
+		 disk);
+	CHECK_EQ(PUT("/drives/d1", b), 204);
+	CHECK_EQ(PUT("/network-interfaces/n1",
+		     "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap9\",\"guest_mac\":"
+		     "\"02:00:00:00:00:09\"}"),
+		 204);
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":7,\"uds_path\":\"/tmp/v.sock\",\"vsock_id\":\"v\"}"),
+		 204);
+	CHECK_EQ(PUT("/entropy", "{}"), 204);
+	CHECK_EQ(PUT("/logger", "{\"level\":\"Debug\",\"log_path\":\"/tmp/l.log\","
+				"\"show_level\":true,\"show_log_origin\":true,\"module\":\"m\"}"),
+		 204);
+	CHECK_EQ(PUT("/metrics", "{\"metrics_path\":\"/tmp/m.json\",\"emit_id\":true,"
+				 "\"properties\":{\"k\":\"v\"}}"),
+		 204);
+	CHECK_EQ(PUT("/serial", "{\"serial_out_path\":\"/tmp/s.out\"}"), 204);
+	CHECK_EQ(GET("/vm/config"), 200);
+	char exported[8192];
+	snprintf(exported, sizeof(exported), "%s", last);
+
+	for (size_t i = 0; i < BODY_COUNT; i++) {
+		const struct body *bd = &bodies[i];
+		char key[80];
+		snprintf(key, sizeof(key), "\"%s\":%s", bd->key, bd->array ? "[{" : "{");
+		if (bd->hidden)
+			continue;
+		if (!strstr(exported, key)) {
+			char m[200];
+			snprintf(m, sizeof(m), "GET /vm/config lacks %s", key);
+			check__fail(__FILE__, __LINE__, m);
+		}
+		for (size_t f = 0; f < bd->nr_fields; f++) {
+			const struct field *fd = &bd->fields[f];
+			if ((fd->flags & FIELD_HIDDEN) || fd->kind == FIELD_IGNORED ||
+			    fd->kind == FIELD_UNSUPPORTED)
+				continue;
+			char name[80];
+			snprintf(name, sizeof(name), "\"%s\":", fd->name);
+			if (!strstr(exported, name)) {
+				char m[200];
+				snprintf(m, sizeof(m), "GET /vm/config lacks %s.%s", bd->key,
+					 fd->name);
+				check__fail(__FILE__, __LINE__, m);
+			}
+		}
+	}
+
+	/* The hidden body (serial) goes into a config file too. */
+	char file[8400];
+	snprintf(file, sizeof(file), "{\"serial\":{\"serial_out_path\":\"/tmp/s.out\"},%s",
+		 exported + 1);
+	fresh_dry();
+	char err[512] = "";
+	CHECK_EQ(load_config(file, strlen(file), err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK_STR(last, exported);
+	CHECK_STR(cfg()->vm.serial_out_path, "/tmp/s.out");
+	CHECK_EQ(cfg()->vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(cfg()->vm.track_dirty_pages, true);
+	CHECK_EQ(cfg()->logger.level, LOG_DEBUG);
+	fresh();
 }
 
 CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
@@ -674,4 +830,5 @@ CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_pat
 	   CHECK_CASE(test_set_metrics_and_start_directly),
 	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_logger_off),
 	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
-	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections))
+	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections),
+	   CHECK_CASE(test_every_field_round_trips))

@@ -65,8 +65,8 @@ static void boot_timer_written_in_a_loop(void)
 	static struct vm vm;
 	memset(&vm, 0, sizeof(vm));
 	vm.start_us = now_us();
-	char err[128];
-	CHECK_EQ(boot_timer__setup(&vm, err, sizeof(err)), 0);
+	struct error e = {0};
+	CHECK_EQ(boot_timer_device.setup(&vm, NULL, &e), 0);
 	log_to_temp();
 	for (int i = 0; i < ROUNDS; i++) {
 		uint8_t magic = BOOT_TIMER_MAGIC;

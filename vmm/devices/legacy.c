@@ -190,25 +190,31 @@ static void i8042_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		i8042__io(&d->kbd, I8042_DATA_PORT + offset, data, is_write);
 }
 
-static const struct device_ops i8042_ops = {.name = "i8042", .destroy = free};
-
-struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen)
+static int i8042_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	struct i8042_dev *d = calloc(1, sizeof(*d));
-	if (!d) {
-		snprintf(err, errlen, "i8042: out of memory");
-		return NULL;
-	}
+	if (!d)
+		return error__fail(e, EXIT_ERROR, "i8042: out of memory");
 	d->vm = vm;
 	i8042__init(&d->kbd, i8042_reset, i8042_set_irq, d);
 	/* Ports 0x60..0x64 as one range; 0x61..0x63 read as 0xff and ignore writes. */
 	if (bus__register(&vm->pio, I8042_DATA_PORT, 5, i8042_pio, d) < 0 ||
-	    vm__add_device(vm, &i8042_ops, d) < 0) {
-		snprintf(err, errlen, "i8042: cannot register the device");
+	    vm__add_device(vm, &i8042_device, d) < 0) {
 		free(d);
-		return NULL;
+		return error__fail(e, EXIT_ERROR, "i8042: cannot register the device");
 	}
-	return &d->kbd;
+	return 0;
+}
+
+const struct device_ops i8042_device = {
+    .name = "i8042", .setup = i8042_setup, .destroy = free,
+    /* .save/.restore: the snapshot issue fills them in. */
+};
+
+struct i8042 *i8042__of(const struct vm *vm)
+{
+	struct i8042_dev *d = vm__find_device(vm, &i8042_device);
+	return d ? &d->kbd : NULL;
 }
 
 /* The boot timer is written once by a well-behaved guest; a guest that writes it in a
@@ -237,22 +243,24 @@ static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32
 			(unsigned long long)(now - vm->instance_start_us));
 }
 
-static const struct device_ops boot_timer_ops = {.name = "boot-timer", .destroy = free};
-
-int boot_timer__setup(struct vm *vm, char *err, size_t errlen)
+static int boot_timer_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	struct boot_timer *t = calloc(1, sizeof(*t));
-	if (!t) {
-		snprintf(err, errlen, "boot timer: out of memory");
-		return -1;
-	}
+	if (!t)
+		return error__fail(e, EXIT_ERROR, "boot timer: out of memory");
 	t->vm = vm;
-	if (vm__add_device(vm, &boot_timer_ops, t) < 0) {
+	if (vm__add_device(vm, &boot_timer_device, t) < 0) {
 		free(t);
-		return error__set(err, errlen, "boot timer: too many devices");
+		return error__fail(e, EXIT_ERROR, "boot timer: too many devices");
 	}
 	/* From here vm__destroy() frees t. */
 	if (bus__register(&vm->mmio, VM_BOOT_TIMER_ADDR, 0x1000, boot_timer_mmio, t) < 0)
-		return error__set(err, errlen, "boot timer: cannot register the device");
+		return error__fail(e, EXIT_ERROR, "boot timer: cannot register the device");
 	return 0;
 }
+
+const struct device_ops boot_timer_device = {
+    .name = "boot-timer",
+    .setup = boot_timer_setup,
+    .destroy = free,
+};

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct vm;
+struct device_ops;
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT	0x64
@@ -30,12 +31,15 @@ void i8042__init(struct i8042 *k, void (*reset)(void *), void (*set_irq)(void *,
 void i8042__io(struct i8042 *k, uint64_t port, uint8_t *data, bool is_write);
 /* Queues Ctrl+Alt+Del scancodes; -1 if the guest has not drained the previous keys. */
 int i8042__send_ctrl_alt_del(struct i8042 *k);
-/* NULL and a message in err on failure. */
-struct i8042 *i8042__setup(struct vm *vm, char *err, size_t errlen);
+/* Device table rows (vm.h). */
+extern const struct device_ops i8042_device;
+extern const struct device_ops boot_timer_device;
+/* The VM's i8042 (for SendCtrlAltDel), or NULL if it has none. */
+struct i8042 *i8042__of(const struct vm *vm);
 
 #define BOOT_TIMER_MAGIC 123
 
-/* Logs "guest boot time" when the guest writes 123 to VM_BOOT_TIMER_ADDR. */
-int boot_timer__setup(struct vm *vm, char *err, size_t errlen);
+/* The boot timer (row boot_timer_device) logs "guest boot time" when the guest
+ * writes 123 to VM_BOOT_TIMER_ADDR. */
 
 #endif

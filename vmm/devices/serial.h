@@ -11,6 +11,7 @@
 #define SERIAL_FIFO_SIZE 64
 
 struct vm;
+struct device_ops;
 
 /* The register model is separate from the VM so it can be unit-tested: it reports
  * its interrupt line through `set_irq` and its output through `out_fd`. */
@@ -37,8 +38,7 @@ void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write)
 unsigned serial__rx(struct serial *s, const uint8_t *buf, unsigned len);
 unsigned serial__rx_space(struct serial *s);
 
-/* Creates the console for vm from its config (output and input). On error: -1 and
- * a message in err, and nothing is left behind. */
-int serial__setup(struct vm *vm, char *err, size_t errlen);
+/* Device table row (vm.h): the console, from the config's serial output and input. */
+extern const struct device_ops serial_device;
 
 #endif

@@ -1,0 +1,137 @@
+/* The JSON config file (--config-file): the document GET /vm/config writes, read
+ * through the same body tables as the API. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "bodies.h"
+#include "vmm.h"
+
+/* Sections Firecracker has and ember refuses. */
+static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "pmem",
+					  "memory-hotplug"};
+enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
+
+void api__put_vm_config(const struct api *a, struct json_out *o)
+{
+	const struct vmm_config *c = vmm__config(a->vmm);
+	bool first = true;
+	for (size_t i = 0; i < BODY_COUNT; i++) {
+		if (bodies[i].hidden)
+			continue;
+		json_out__printf(o, "%s\"%s\":", first ? "{" : ",", bodies[i].key);
+		body__encode(&bodies[i], c, o);
+		first = false;
+	}
+	json_out__raw(o, "}", 1);
+}
+
+int api__load_config(struct api *a, const char *json, size_t len, struct error *e)
+{
+	struct json_doc d;
+	char why[ERROR_MSG_MAX];
+	if (json__parse(&d, json, len, a->toks, API_MAX_TOKENS, why, sizeof(why)))
+		return error__fail(e, EXIT_USAGE, "invalid JSON: %s", why);
+	if (d.toks[0].type != JSON_OBJECT)
+		return error__fail(e, EXIT_USAGE, "config file: expected an object, got %s",
+				   json__type_name(d.toks[0].type));
+	/* Every member is a known section, given once, of the right type or null. */
+	int tok[BODY_COUNT + NR_UNSUPPORTED];
+	for (size_t i = 0; i < BODY_COUNT + NR_UNSUPPORTED; i++)
+		tok[i] = -1;
+	unsigned k = 1;
+	for (uint32_t m = 0; m < d.toks[0].count; m++, k = d.toks[k + 1].next) {
+		size_t i;
+		for (i = 0; i < BODY_COUNT + NR_UNSUPPORTED; i++)
+			if (json__string_eq(&d, k,
+					    i < BODY_COUNT ? bodies[i].key
+							   : unsupported[i - BODY_COUNT]))
+				break;
+		if (i == BODY_COUNT + NR_UNSUPPORTED) {
+			char name[64];
+			if (json__string(&d, k, name, sizeof(name)))
+				snprintf(name, sizeof(name), "(long or invalid name)");
+			return error__fail(e, EXIT_USAGE, "config file: unknown field '%s'", name);
+		}
+		const char *key = i < BODY_COUNT ? bodies[i].key : unsupported[i - BODY_COUNT];
+		if (tok[i] != -1)
+			return error__fail(e, EXIT_USAGE, "config file: field '%s' given twice",
+					   key);
+		tok[i] = -2; /* seen */
+		enum json_type want = i < BODY_COUNT && bodies[i].array ? JSON_ARRAY : JSON_OBJECT;
+		enum json_type got = d.toks[k + 1].type;
+		if (got == JSON_NULL)
+			continue;
+		if (got != want)
+			return error__fail(e, EXIT_USAGE, "%s: expected %s, got %s", key,
+					   json__type_name(want), json__type_name(got));
+		if (i >= BODY_COUNT)
+			return error__fail(e, EXIT_USAGE, "%s: not supported by ember yet", key);
+		tok[i] = (int)k + 1;
+	}
+
+	struct vmm_config *c = &a->scratch;
+	*c = *vmm__config(a->vmm);
+	for (size_t i = 0; i < BODY_COUNT; i++) {
+		const struct body *b = &bodies[i];
+		if (tok[i] < 0)
+			continue;
+		unsigned t = (unsigned)tok[i];
+		if (!b->array) {
+			if (body__apply(b, FIELDS_PUT, &d, t, NULL, c, e))
+				return -1;
+			continue;
+		}
+		for (unsigned el = t + 1; el < d.toks[t].next; el = d.toks[el].next)
+			if (body__apply(b, FIELDS_PUT, &d, el, NULL, c, e))
+				return -1;
+	}
+	if (config__validate(&c->vm, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	return vmm__configure(a->vmm, c, e);
+}
+
+int api__load_config_file(struct api *a, const char *path, struct error *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error__fail(e, EXIT_USAGE, "config file '%s': %s", path, strerror(errno));
+	struct stat st;
+	char *buf = NULL;
+	int rc = -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		error__fail(e, EXIT_USAGE, "config file '%s': not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > 1024 * 1024) {
+		error__fail(e, EXIT_USAGE, "config file '%s': larger than 1 MiB", path);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0) {
+			error__fail(e, EXIT_USAGE, "config file '%s': %s", path,
+				    n < 0 ? strerror(errno) : "short read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	rc = api__load_config(a, buf, got, e);
+	if (rc)
+		error__wrap(e, "config file '%s'", path);
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,83 @@
+/* The virtio rows of the device table. They call virtio/'s create functions and
+ * attach each device to the VM; virtio/ reports in text, so the exit code is
+ * recovered here: a create failure is about the device's configuration (a file,
+ * a tap, a socket path), an attach failure is whatever vm__ helper failed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "table.h"
+#include "virtio/devices.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+static int attach(struct vm *vm, const struct device_ops *row, struct virtio_dev *dev,
+		  const char *create_err, struct error *e)
+{
+	if (!dev)
+		return error__from_text(e, EXIT_USAGE, create_err);
+	if (vm__add_device(vm, row, dev)) {
+		virtio_dev__destroy(dev);
+		return error__fail(e, EXIT_USAGE, "virtio %s: too many devices", row->name);
+	}
+	/* From here vm__destroy() frees the device, whatever happens next. */
+	char why[ERROR_MSG_MAX];
+	error__clear(&vm->last_error);
+	if (virtio_dev__attach(dev, vm, why, sizeof(why)))
+		return error__from_text(e, vm->last_error.code ? vm->last_error.code : EXIT_ERROR,
+					why);
+	return 0;
+}
+
+static int blk_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	for (unsigned i = 0; i < cfg->nr_drives; i++)
+		if (attach(vm, &blk_device,
+			   blk__create(&cfg->drives[i], &vm->mem, vm->loop, why, sizeof(why)), why,
+			   e))
+			return -1;
+	return 0;
+}
+
+static int net_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		if (attach(vm, &net_device,
+			   net__create(&cfg->nets[i], -1, &vm->mem, vm->loop, why, sizeof(why)),
+			   why, e))
+			return -1;
+	return 0;
+}
+
+static int vsock_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	if (!cfg->vsock.present)
+		return 0;
+	return attach(vm, &vsock_device,
+		      vsock__create(&cfg->vsock, &vm->mem, vm->loop, why, sizeof(why)), why, e);
+}
+
+static int rng_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	if (!cfg->entropy)
+		return 0;
+	return attach(vm, &rng_device, rng__create(&vm->mem, vm->loop, why, sizeof(why)), why, e);
+}
+
+static void destroy(void *dev)
+{
+	virtio_dev__destroy(dev);
+}
+
+/* .save/.restore of every virtio row: the snapshot issue fills them in. */
+const struct device_ops blk_device = {
+    .name = "block", .setup = blk_setup, .destroy = destroy, .metrics = virtio__device_metrics};
+const struct device_ops net_device = {
+    .name = "net", .setup = net_setup, .destroy = destroy, .metrics = virtio__device_metrics};
+const struct device_ops vsock_device = {
+    .name = "vsock", .setup = vsock_setup, .destroy = destroy, .metrics = virtio__device_metrics};
+const struct device_ops rng_device = {
+    .name = "entropy", .setup = rng_setup, .destroy = destroy, .metrics = virtio__device_metrics};

@@ -1,0 +1,112 @@
+#include "machine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json.h"
+#include "builder.h"
+#include "devices/legacy.h"
+#include "event.h"
+#include "log.h"
+#include "seccomp/seccomp.h"
+#include "vcpu.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+static void teardown(struct vm *vm)
+{
+	vcpu__stop_all(vm);
+	vcpu__destroy_all(vm);
+	vm__destroy(vm);
+	free(vm);
+}
+
+static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
+		     struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	if (builder__build(vm, cfg, k->loop, k->start_us, k->boot_timer, e)) {
+		teardown(vm);
+		return -1;
+	}
+	vm->instance_start_us = instance_start_us;
+	if (vcpu__start_all(vm)) {
+		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
+		teardown(vm);
+		return -1;
+	}
+	k->vm = vm;
+	/* From here on the event loop serves guest-driven devices. */
+	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
+		pr_err("cannot install the VMM thread's seccomp filter: %m");
+		event__stop(k->loop, EXIT_ERROR);
+	}
+	return 0;
+}
+
+static int kvm_pause(void *ctx, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	vcpu__pause_all(k->vm);
+	return 0;
+}
+
+static int kvm_resume(void *ctx, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	vcpu__resume_all(k->vm);
+	return 0;
+}
+
+static int kvm_ctrl_alt_del(void *ctx, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	struct i8042 *kbd = i8042__of(k->vm);
+	if (!kbd || i8042__send_ctrl_alt_del(kbd))
+		return error__fail(e, EXIT_USAGE,
+				   "SendCtrlAltDel: the guest has not read the previous keys yet");
+	return 0;
+}
+
+static void kvm_stop(void *ctx)
+{
+	struct kvm_machine *k = ctx;
+	vcpu__stop_all(k->vm);
+}
+
+static void kvm_destroy(void *ctx)
+{
+	struct kvm_machine *k = ctx;
+	teardown(k->vm);
+	k->vm = NULL;
+}
+
+static void kvm_vmm_metrics(void *ctx, struct json_out *o)
+{
+	struct kvm_machine *k = ctx;
+	json_out__printf(o, ",\"vcpu_count\":%u,\"boot_time_us\":%llu", k->vm->nr_vcpus,
+			 (unsigned long long)k->vm->boot_time_us);
+}
+
+static void kvm_metrics(void *ctx, struct json_out *o)
+{
+	struct kvm_machine *k = ctx;
+	vcpu__metrics(k->vm, o);
+	vm__device_metrics(k->vm, o);
+	virtio__write_sums(k->vm, o);
+}
+
+const struct vmm_machine kvm_machine_ops = {
+    .start = kvm_start,
+    .pause = kvm_pause,
+    .resume = kvm_resume,
+    .ctrl_alt_del = kvm_ctrl_alt_del,
+    .stop = kvm_stop,
+    .destroy = kvm_destroy,
+    .vmm_metrics = kvm_vmm_metrics,
+    .metrics = kvm_metrics,
+};

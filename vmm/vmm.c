@@ -1,0 +1,349 @@
+#include "vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/json.h"
+#include "event.h"
+#include "log.h"
+
+#define ERR_AFTER_START	 "The requested operation is not supported after starting the microVM."
+#define ERR_BEFORE_START "The requested operation is not supported before starting the microVM."
+
+#define VMM_MAX_METRICS_SOURCES 4
+
+struct vmm {
+	struct vmm_config cfg;
+	struct vmm_config scratch; /* a candidate being checked; too big for the stack */
+	enum vmm_state state;
+	char id[CONFIG_ID_MAX + 1];
+	struct vmm_params p;
+	const struct vmm_machine *machine;
+	uint64_t instance_start_us;
+	int metrics_fd;
+	int timer_fd;
+	struct {
+		vmm_metrics_fn fn;
+		void *ctx;
+	} sources[VMM_MAX_METRICS_SOURCES];
+	unsigned nr_sources;
+};
+
+/* --- life ---------------------------------------------------------------------------- */
+
+/* Metrics are also written every interval, as Firecracker does, so that a VM that runs
+ * for hours shows up without anyone asking. */
+static void on_metrics_timer(void *opaque, uint32_t events)
+{
+	struct vmm *m = opaque;
+	uint64_t expirations;
+	if (read(m->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations))
+		return;
+	struct error e;
+	if (m->metrics_fd >= 0 && vmm__flush_metrics(m, &e))
+		pr_warn("%s", e.msg);
+}
+
+struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
+{
+	struct vmm *m = calloc(1, sizeof(*m));
+	if (!m) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		return NULL;
+	}
+	m->p = *p;
+	m->machine = p->machine;
+	config__init(&m->cfg.vm);
+	m->cfg.logger.level = LOG_INFO;
+	if (p->initial) {
+		char why[ERROR_MSG_MAX];
+		if (config__validate_pending(p->initial, why, sizeof(why))) {
+			error__from_text(e, EXIT_USAGE, why);
+			free(m);
+			return NULL;
+		}
+		m->cfg.vm = *p->initial;
+		m->p.initial = NULL; /* copied; the caller may free it */
+	}
+	snprintf(m->id, sizeof(m->id), "%s", p->id && *p->id ? p->id : "anonymous-instance");
+	if (!m->p.version)
+		m->p.version = "0";
+	m->metrics_fd = -1;
+	m->timer_fd = -1;
+	if (p->metrics_interval_s && p->loop) {
+		m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		struct itimerspec its = {{p->metrics_interval_s, 0}, {p->metrics_interval_s, 0}};
+		if (m->timer_fd < 0 || timerfd_settime(m->timer_fd, 0, &its, NULL) < 0 ||
+		    event__add(p->loop, m->timer_fd, EPOLLIN, on_metrics_timer, m) < 0) {
+			error__fail(e, EXIT_ERROR, "cannot set up the metrics timer: %s",
+				    strerror(errno));
+			vmm__destroy(m);
+			return NULL;
+		}
+	}
+	return m;
+}
+
+void vmm__destroy(struct vmm *m)
+{
+	if (!m)
+		return;
+	if (m->state != VMM_NOT_STARTED)
+		vmm__stop(m);
+	if (m->state != VMM_NOT_STARTED && m->machine->destroy)
+		m->machine->destroy(m->p.machine_ctx);
+	if (m->timer_fd >= 0) {
+		if (m->p.loop)
+			event__del(m->p.loop, m->timer_fd);
+		close(m->timer_fd);
+	}
+	if (m->metrics_fd >= 0)
+		close(m->metrics_fd);
+	free(m);
+}
+
+const struct vmm_config *vmm__config(const struct vmm *m)
+{
+	return &m->cfg;
+}
+
+enum vmm_state vmm__state(const struct vmm *m)
+{
+	return m->state;
+}
+
+const char *vmm__state_name(enum vmm_state s)
+{
+	static const char *const names[] = {"Not started", "Running", "Paused", "Stopped"};
+	return names[s];
+}
+
+const char *vmm__id(const struct vmm *m)
+{
+	return m->id;
+}
+
+const char *vmm__version(const struct vmm *m)
+{
+	return m->p.version;
+}
+
+/* --- configuration ------------------------------------------------------------------- */
+
+/* The serial device opens its output at start, where failing would end the process;
+ * so a new path is tried now. */
+static int check_serial_out(const struct vmm *m, const struct vm_config *next, struct error *e)
+{
+	if (next->serial_out != SERIAL_OUT_FILE || m->p.dry_files ||
+	    (m->cfg.vm.serial_out == SERIAL_OUT_FILE &&
+	     !strcmp(m->cfg.vm.serial_out_path, next->serial_out_path)))
+		return 0;
+	int fd = open(next->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK,
+		      0600);
+	if (fd < 0)
+		return error__fail(e, EXIT_USAGE, "serial_out_path: cannot open '%s': %s",
+				   next->serial_out_path, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* The file side effects come last, metrics before the logger, so that a failure
+ * leaves everything as it was. */
+static int open_files(struct vmm *m, const struct vmm_config *next, struct error *e)
+{
+	int fd = -1;
+	bool new_metrics = next->metrics.configured && !m->cfg.metrics.configured;
+	if (new_metrics && !m->p.dry_files) {
+		fd = open(next->metrics.path,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0)
+			return error__fail(e, EXIT_USAGE, "metrics_path: cannot open '%s': %s",
+					   next->metrics.path, strerror(errno));
+	}
+	const struct logger_config *l = &next->logger;
+	if (l->configured && memcmp(l, &m->cfg.logger, sizeof(*l)) && !m->p.dry_files) {
+		if (l->path[0] && log__set_path(l->path)) {
+			int saved = errno;
+			if (fd >= 0)
+				close(fd);
+			return error__fail(e, EXIT_USAGE, "log_path: cannot open '%s': %s", l->path,
+					   strerror(saved));
+		}
+		log__set_level(l->level);
+	}
+	if (fd >= 0) {
+		if (m->metrics_fd >= 0)
+			close(m->metrics_fd);
+		m->metrics_fd = fd;
+	}
+	return 0;
+}
+
+int vmm__check_configurable(const struct vmm *m, struct error *e)
+{
+	/* Every configuration change is pre-boot only; after InstanceStart the VMM
+	 * thread's seccomp filter would not even allow opening the files they name. */
+	if (m->state != VMM_NOT_STARTED)
+		return error__fail(e, EXIT_USAGE, ERR_AFTER_START);
+	return 0;
+}
+
+int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e)
+{
+	if (vmm__check_configurable(m, e))
+		return -1;
+	char why[ERROR_MSG_MAX];
+	if (config__validate_pending(&next->vm, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	if (m->cfg.metrics.configured &&
+	    memcmp(&m->cfg.metrics, &next->metrics, sizeof(next->metrics)))
+		return error__fail(e, EXIT_USAGE,
+				   "metrics: the metrics system is already initialized");
+	if (check_serial_out(m, &next->vm, e) || open_files(m, next, e))
+		return -1;
+	if (next != &m->cfg)
+		m->cfg = *next;
+	return 0;
+}
+
+int vmm__set_metrics_path(struct vmm *m, const char *path, struct error *e)
+{
+	if (m->cfg.metrics.configured)
+		return error__fail(e, EXIT_USAGE,
+				   "metrics: the metrics system is already initialized");
+	m->scratch = m->cfg;
+	struct metrics_config *mc = &m->scratch.metrics;
+	memset(mc, 0, sizeof(*mc));
+	mc->configured = true;
+	char why[ERROR_MSG_MAX];
+	if (config__set_path(mc->path, sizeof(mc->path), "metrics_path", path, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	return vmm__configure(m, &m->scratch, e);
+}
+
+/* --- lifecycle ----------------------------------------------------------------------- */
+
+int vmm__start(struct vmm *m, struct error *e)
+{
+	if (vmm__check_configurable(m, e))
+		return -1;
+	char why[ERROR_MSG_MAX];
+	if (config__validate(&m->cfg.vm, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	m->instance_start_us = now_us();
+	if (m->machine->start(m->p.machine_ctx, &m->cfg.vm, m->instance_start_us, e))
+		return error__wrap(e, "Failed to start the microVM");
+	m->state = VMM_RUNNING;
+	pr_info("VM started %llu us after InstanceStart",
+		(unsigned long long)(now_us() - m->instance_start_us));
+	return 0;
+}
+
+int vmm__check_started(const struct vmm *m, struct error *e)
+{
+	if (m->state == VMM_NOT_STARTED)
+		return error__fail(e, EXIT_USAGE, ERR_BEFORE_START);
+	if (m->state == VMM_STOPPED)
+		return error__fail(e, EXIT_USAGE, "the microVM is stopping");
+	return 0;
+}
+
+int vmm__pause(struct vmm *m, struct error *e)
+{
+	if (vmm__check_started(m, e) || m->machine->pause(m->p.machine_ctx, e))
+		return -1;
+	m->state = VMM_PAUSED;
+	return 0;
+}
+
+int vmm__resume(struct vmm *m, struct error *e)
+{
+	if (vmm__check_started(m, e) || m->machine->resume(m->p.machine_ctx, e))
+		return -1;
+	m->state = VMM_RUNNING;
+	return 0;
+}
+
+int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
+{
+	if (vmm__check_started(m, e))
+		return -1;
+	return m->machine->ctrl_alt_del(m->p.machine_ctx, e);
+}
+
+void vmm__stop(struct vmm *m)
+{
+	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)
+		m->machine->stop(m->p.machine_ctx);
+	if (m->state != VMM_NOT_STARTED)
+		m->state = VMM_STOPPED;
+}
+
+/* --- metrics ------------------------------------------------------------------------- */
+
+int vmm__add_metrics_source(struct vmm *m, vmm_metrics_fn fn, void *ctx)
+{
+	if (m->nr_sources == VMM_MAX_METRICS_SOURCES)
+		return -1;
+	m->sources[m->nr_sources].fn = fn;
+	m->sources[m->nr_sources].ctx = ctx;
+	m->nr_sources++;
+	return 0;
+}
+
+static void put_vmm_group(struct vmm *m, struct json_out *o)
+{
+	json_out__printf(o, ",\"vmm\":{\"uptime_us\":%llu",
+			 (unsigned long long)(now_us() - m->p.start_us));
+	if (m->state != VMM_NOT_STARTED) {
+		json_out__printf(o, ",\"instance_start_us\":%llu",
+				 (unsigned long long)(m->instance_start_us - m->p.start_us));
+		if (m->machine->vmm_metrics)
+			m->machine->vmm_metrics(m->p.machine_ctx, o);
+	}
+	json_out__raw(o, "}", 1);
+}
+
+int vmm__flush_metrics(struct vmm *m, struct error *e)
+{
+	if (m->metrics_fd < 0)
+		return error__fail(e, EXIT_USAGE,
+				   "FlushMetrics: no metrics path is configured (PUT /metrics)");
+	struct json_out o = {0};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_out__printf(&o, "{\"utc_timestamp_ms\":%llu",
+			 (unsigned long long)ts.tv_sec * 1000ull +
+			     (unsigned long long)ts.tv_nsec / 1000000ull);
+	if (m->cfg.metrics.emit_id) {
+		json_out__raw(&o, ",\"id\":", 6);
+		json_out__str(&o, m->id);
+	}
+	if (m->cfg.metrics.properties[0])
+		json_out__printf(&o, ",\"properties\":%s", m->cfg.metrics.properties);
+	for (unsigned i = 0; i < m->nr_sources; i++)
+		m->sources[i].fn(m->sources[i].ctx, &o);
+	put_vmm_group(m, &o);
+	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
+		m->machine->metrics(m->p.machine_ctx, &o);
+	json_out__raw(&o, "}\n", 2);
+	int rc = 0;
+	if (o.oom) {
+		rc = error__fail(e, EXIT_ERROR, "FlushMetrics: out of memory");
+	} else {
+		ssize_t n = write(m->metrics_fd, o.buf, o.len);
+		if (n != (ssize_t)o.len)
+			rc =
+			    error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
+					n < 0 ? strerror(errno) : "short write");
+	}
+	json_out__free(&o);
+	return rc;
+}

@@ -1,0 +1,99 @@
+/* The controller: the one owner of the configuration, the lifecycle state and the
+ * VM. The API, the config file and the command line all act through these verbs,
+ * on the VMM thread. Lifecycle: Not started -> Running <-> Paused -> Stopped.
+ *
+ * Snapshots come as two more verbs, vmm__snapshot() and vmm__restore() (the
+ * snapshot issue): pause, then walk the VM's devices and call each device table
+ * row's save or restore hook (vm.h), refusing while any hook is NULL. */
+#ifndef EMBER_VMM_H
+#define EMBER_VMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+
+struct vmm;
+struct event_loop;
+struct json_out;
+
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED, VMM_STOPPED };
+
+/* What the controller asks of the hypervisor, each with the machine's own ctx.
+ * ember gives the KVM machine (machine.h); the API's unit tests and fuzzer give
+ * their own, so routes and states run without /dev/kvm. */
+struct vmm_machine {
+	/* Builds the VM for cfg and starts its vCPUs; 0, or -1 with e. */
+	int (*start)(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
+		     struct error *e);
+	int (*pause)(void *ctx, struct error *e);
+	int (*resume)(void *ctx, struct error *e);
+	int (*ctrl_alt_del)(void *ctx, struct error *e);
+	/* Stops the vCPUs for good; the VM stays until destroy. */
+	void (*stop)(void *ctx);
+	void (*destroy)(void *ctx);
+	/* Metrics, once started: members of the "vmm" group (`,"name":value`), then
+	 * whole groups (`,"group":{...}`: devices). NULL = none. */
+	void (*vmm_metrics)(void *ctx, struct json_out *o);
+	void (*metrics)(void *ctx, struct json_out *o);
+};
+
+struct vmm_params {
+	/* The command line's machine (NULL: defaults), checked like any configuration
+	 * but without trying the files it names: the devices open them at start, as
+	 * they always did (a FIFO may get its reader only then). */
+	const struct vm_config *initial;
+	const char *id;	     /* NULL or "": "anonymous-instance" */
+	const char *version; /* reported by GET / and GET /version */
+	uint64_t start_us;   /* process start: the zero of every boot timing */
+	struct event_loop *loop;
+	unsigned metrics_interval_s; /* also flush metrics this often; 0 = never */
+	/* Check configurations without opening the files they name (the fuzzer must
+	 * not create files wherever its input says). */
+	bool dry_files;
+	const struct vmm_machine *machine;
+	void *machine_ctx;
+};
+
+/* NULL with e on failure. */
+struct vmm *vmm__create(const struct vmm_params *p, struct error *e);
+/* Stops and frees the VM, closes the metrics file. */
+void vmm__destroy(struct vmm *m);
+
+const struct vmm_config *vmm__config(const struct vmm *m);
+enum vmm_state vmm__state(const struct vmm *m);
+const char *vmm__state_name(enum vmm_state s); /* as Firecracker's GET / says it */
+const char *vmm__id(const struct vmm *m);
+const char *vmm__version(const struct vmm *m);
+
+/* 0 while the configuration may change (before start), else -1 with e. */
+int vmm__check_configurable(const struct vmm *m, struct error *e);
+/* 0 once the VM started (running or paused), else -1 with e. */
+int vmm__check_started(const struct vmm *m, struct error *e);
+
+/* Replaces the configuration with `next` before start: validates it (the kernel may
+ * still be missing), checks the serial output opens, and opens the log and metrics
+ * files it newly names. On failure nothing changes. EXIT_USAGE errors. */
+int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e);
+/* --metrics-path: as PUT /metrics with only a path. */
+int vmm__set_metrics_path(struct vmm *m, const char *path, struct error *e);
+
+/* InstanceStart: validates the whole configuration and starts the VM. The error
+ * carries what failed (EXIT_IMAGE for a bad kernel, EXIT_KVM...). */
+int vmm__start(struct vmm *m, struct error *e);
+int vmm__pause(struct vmm *m, struct error *e);
+int vmm__resume(struct vmm *m, struct error *e);
+int vmm__ctrl_alt_del(struct vmm *m, struct error *e);
+/* Stops the vCPUs (the VM stays for a last metrics flush). */
+void vmm__stop(struct vmm *m);
+
+/* A front end's own metrics groups (the API's request counters), appended to
+ * every metrics line as `,"group":{...}`. */
+typedef void (*vmm_metrics_fn)(void *ctx, struct json_out *o);
+int vmm__add_metrics_source(struct vmm *m, vmm_metrics_fn fn, void *ctx);
+/* Appends one JSON line to the metrics file; -1 with e if none is configured or
+ * the write fails. */
+int vmm__flush_metrics(struct vmm *m, struct error *e);
+
+#endif
