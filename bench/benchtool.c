@@ -578,6 +578,44 @@ static pid_t spawn_quiet(char **cmd, long long index)
 	return spawn(cmd, -1, -1, index);
 }
 
+/* The one option `rate` takes besides --parallel and --count. */
+static bool opt_timeout(const char *a, const char *v, void *ctx)
+{
+	struct run_opts *o = ctx;
+	if (strcmp(a, "--timeout"))
+		return false;
+	o->timeout_ms = bench__num_arg(a, v);
+	return true;
+}
+
+static bool opt_run(const char *a, const char *v, void *ctx)
+{
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--sock"))
+		o->sock = v;
+	else if (!strcmp(a, "--api-kernel"))
+		o->api_kernel = v;
+	else if (!strcmp(a, "--api-initrd"))
+		o->api_initrd = v;
+	else if (!strcmp(a, "--api-args"))
+		o->api_args = v;
+	else if (!strcmp(a, "--api-mem"))
+		o->api_mem = bench__num_arg(a, v);
+	else if (!strcmp(a, "--api-vcpus"))
+		o->api_vcpus = bench__num_arg(a, v);
+	else if (!strcmp(a, "--idle"))
+		o->idle = v;
+	else if (!strcmp(a, "--idle-ms"))
+		o->idle_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--guest-mib"))
+		o->guest_mib = bench__num_arg(a, v);
+	else if (!strcmp(a, "--log"))
+		o->log = v;
+	else
+		return opt_timeout(a, v, ctx);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -608,60 +646,13 @@ int main(int argc, char **argv)
 	if (!run && !rate)
 		usage();
 	struct run_opts o = {.timeout_ms = 120000, .idle_ms = 1000, .api_mem = 128, .api_vcpus = 1};
-	long long parallel = 1, count = 1;
-	int i = 2;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (i + 1 >= argc)
-			usage();
-		const char *v = argv[++i];
-		if (!strcmp(a, "--timeout"))
-			o.timeout_ms = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--sock"))
-			o.sock = v;
-		else if (run && !strcmp(a, "--api-kernel"))
-			o.api_kernel = v;
-		else if (run && !strcmp(a, "--api-initrd"))
-			o.api_initrd = v;
-		else if (run && !strcmp(a, "--api-args"))
-			o.api_args = v;
-		else if (run && !strcmp(a, "--api-mem"))
-			o.api_mem = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--api-vcpus"))
-			o.api_vcpus = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--idle"))
-			o.idle = v;
-		else if (run && !strcmp(a, "--idle-ms"))
-			o.idle_ms = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--guest-mib"))
-			o.guest_mib = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--log"))
-			o.log = v;
-		else if (rate && !strcmp(a, "--parallel"))
-			parallel = bench__num_arg(a, v);
-		else if (rate && !strcmp(a, "--count"))
-			count = bench__num_arg(a, v);
-		else {
-			fprintf(stderr, "benchtool: unknown option %s\n", a);
-			usage();
-		}
-	}
-	if (i >= argc)
-		usage();
-	o.cmd = argv + i;
 	if (rate) {
-		if (parallel < 1 || count < 1)
-			usage();
-		return bench__rate(&(struct bench_rate){.parallel = parallel,
-							.count = count,
-							.timeout_ms = o.timeout_ms,
-							.cmd = o.cmd,
-							.spawn = spawn_quiet,
-							.clock_ns = now_ns});
+		struct bench_rate r = {
+		    .parallel = 1, .count = 1, .spawn = spawn_quiet, .clock_ns = now_ns};
+		r.cmd = bench__options(argc, argv, &r, opt_timeout, &o, usage);
+		r.timeout_ms = o.timeout_ms;
+		return bench__rate(&r);
 	}
+	o.cmd = bench__options(argc, argv, NULL, opt_run, &o, usage);
 	return cmd_run(&o);
 }

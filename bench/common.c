@@ -72,6 +72,33 @@ void bench__json_field(const char *name, long long v)
 		printf(",\"%s\":%lld", name, v);
 }
 
+char **bench__options(int argc, char **argv, struct bench_rate *rate, bench_opt_fn opt, void *ctx,
+		      void (*usage)(void))
+{
+	int i = 2;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (i + 1 >= argc)
+			usage();
+		const char *v = argv[++i];
+		if (rate && !strcmp(a, "--parallel"))
+			rate->parallel = bench__num_arg(a, v);
+		else if (rate && !strcmp(a, "--count"))
+			rate->count = bench__num_arg(a, v);
+		else if (!opt(a, v, ctx)) {
+			fprintf(stderr, "%s: unknown option %s\n", bench__prog, a);
+			usage();
+		}
+	}
+	if (i >= argc || (rate && (rate->parallel < 1 || rate->count < 1)))
+		usage();
+	return argv + i;
+}
+
 /* --- rate ------------------------------------------------------------------------------ */
 
 static long long children_cpu_us(void)

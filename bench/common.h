@@ -34,6 +34,16 @@ struct bench_rate {
 	bool report_cpu; /* add the runs' CPU time (cpu_us, cpu_per_vm_us) to the output */
 };
 
+/* One --name value pair of a command line; false if name is not an option here. */
+typedef bool (*bench_opt_fn)(const char *name, const char *value, void *ctx);
+
+/* Parses argv[2..]: --name value pairs up to "--", then the command, which it returns.
+ * With rate (`rate` commands), --parallel and --count go there (preset to the defaults)
+ * and must be at least 1; every other pair goes to opt. A malformed line is a message
+ * and usage(), which exits. */
+char **bench__options(int argc, char **argv, struct bench_rate *rate, bench_opt_fn opt, void *ctx,
+		      void (*usage)(void));
+
 /* Runs cmd count times, at most parallel at once, until done or timeout_ms passes, and
  * prints one JSON object with VMs started and reaped per second. */
 int bench__rate(const struct bench_rate *o);

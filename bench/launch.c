@@ -179,6 +179,37 @@ static pid_t spawn_quiet(char **cmd, long long index)
 	return spawn(cmd, NULL);
 }
 
+/* --timeout and --ok-rc, which `run` and `rate` both take. */
+static bool opt_both(const char *a, const char *v, void *ctx)
+{
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--timeout"))
+		o->timeout_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--ok-rc"))
+		o->ok_rc = bench__num_arg(a, v);
+	else
+		return false;
+	return true;
+}
+
+static bool opt_run(const char *a, const char *v, void *ctx)
+{
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--trace"))
+		o->trace = v;
+	else if (!strcmp(a, "--log"))
+		o->log = v;
+	else if (!strcmp(a, "--sock"))
+		o->sock = v;
+	else if (!strcmp(a, "--hold-ms"))
+		o->hold_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--guest-mib"))
+		o->guest_mib = bench__num_arg(a, v);
+	else
+		return opt_both(a, v, ctx);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -191,55 +222,18 @@ int main(int argc, char **argv)
 	if (!run && !rate)
 		usage();
 	struct run_opts o = {.timeout_ms = 60000};
-	long long parallel = 1, count = 1;
-	int i = 2;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (i + 1 >= argc)
-			usage();
-		const char *v = argv[++i];
-		if (!strcmp(a, "--timeout"))
-			o.timeout_ms = bench__num_arg(a, v);
-		else if (!strcmp(a, "--ok-rc"))
-			o.ok_rc = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--trace"))
-			o.trace = v;
-		else if (run && !strcmp(a, "--log"))
-			o.log = v;
-		else if (run && !strcmp(a, "--sock"))
-			o.sock = v;
-		else if (run && !strcmp(a, "--hold-ms"))
-			o.hold_ms = bench__num_arg(a, v);
-		else if (run && !strcmp(a, "--guest-mib"))
-			o.guest_mib = bench__num_arg(a, v);
-		else if (rate && !strcmp(a, "--parallel"))
-			parallel = bench__num_arg(a, v);
-		else if (rate && !strcmp(a, "--count"))
-			count = bench__num_arg(a, v);
-		else {
-			fprintf(stderr, "launch: unknown option %s\n", a);
-			usage();
-		}
-	}
-	if (i >= argc)
-		usage();
-	o.cmd = argv + i;
 	if (rate) {
-		if (parallel < 1 || count < 1)
-			usage();
-		return bench__rate(&(struct bench_rate){.parallel = parallel,
-							.count = count,
-							.timeout_ms = o.timeout_ms,
-							.ok_rc = o.ok_rc,
-							.cmd = o.cmd,
-							.spawn = spawn_quiet,
-							.clock_ns = bench__mono_ns,
-							.fork_error_ends = true,
-							.report_cpu = true});
+		struct bench_rate r = {.parallel = 1,
+				       .count = 1,
+				       .spawn = spawn_quiet,
+				       .clock_ns = bench__mono_ns,
+				       .fork_error_ends = true,
+				       .report_cpu = true};
+		r.cmd = bench__options(argc, argv, &r, opt_both, &o, usage);
+		r.timeout_ms = o.timeout_ms;
+		r.ok_rc = o.ok_rc;
+		return bench__rate(&r);
 	}
+	o.cmd = bench__options(argc, argv, NULL, opt_run, &o, usage);
 	return cmd_run(&o);
 }
