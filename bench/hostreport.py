@@ -13,7 +13,8 @@ import json
 import os
 import sys
 
-import reportlib
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for reportlib
+import reportlib  # noqa: E402
 from reportlib import fmt_ms as ms, fmt_stat as fstat, stats
 
 VMMS = ["floor", "ember", "ember-b", "kvmtool", "qemu", "floor-irqchip"]

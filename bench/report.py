@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import sys
 
-import reportlib
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for reportlib
+import reportlib  # noqa: E402
 from reportlib import fmt_ms, fmt_stat, stats
 
 # Firecracker's published figures: cited, never measured here.
