@@ -3,7 +3,7 @@
 #   make fuzz-smoke    a bounded run (FUZZ_SMOKE_SECONDS, default 20) -> one PASS/FAIL line
 #   build/tests/bin/fcclient   static API client for the nested host (busybox has no curl)
 API_FUZZ      := $(BUILD)/fuzz/fuzz_api
-API_FUZZ_SRCS := tests/fuzz/fuzz_api.c vmm/api/json.c vmm/api/http.c vmm/api/api.c vmm/config.c vmm/log.c
+API_FUZZ_SRCS := tests/fuzz/fuzz_api.c vmm/api/json.c vmm/api/http.c vmm/api/api.c vmm/config.c vmm/log.c vmm/file.c
 API_FUZZ_DIR  := $(BUILD)/fuzz/api
 # built by mk/tests.mk's rule for tests/kvm/*.c, next to the other kvm-tier tools
 FCCLIENT      := $(BUILD)/tests/bin/fcclient
@@ -15,7 +15,7 @@ ALL_TARGETS += $(FCCLIENT)
 fuzz: fuzz-api
 fuzz-smoke: fuzz-smoke-api
 
-$(API_FUZZ): $(API_FUZZ_SRCS) $(wildcard vmm/api/*.h) vmm/config.h vmm/log.h
+$(API_FUZZ): $(API_FUZZ_SRCS) $(wildcard vmm/api/*.h) vmm/config.h vmm/log.h vmm/file.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(API_FUZZ_SRCS)

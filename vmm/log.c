@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -39,7 +41,7 @@ int log__level_from_name(const char *name, enum log_level *level)
 
 int log__set_path(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	int fd = file__open(path, FILE_SINK);
 	if (fd < 0)
 		return -1;
 	if (log_fd != STDERR_FILENO)
@@ -73,8 +75,7 @@ static void log__vmsg(enum log_level level, const char *fmt, va_list ap)
 	}
 	line[len++] = '\n';
 	/* One write per line keeps lines whole when several threads log. */
-	ssize_t w = write(log_fd, line, len);
-	(void)w;
+	file__write_record(log_fd, FILE_SINK_LOG, line, len);
 }
 
 void log__msg(enum log_level level, const char *fmt, ...)

@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -155,9 +157,9 @@ static int unsupported_if(const struct field *f, char *err, size_t errlen)
 
 static int check_readable(const char *field, const char *path, bool write, char *err, size_t errlen)
 {
-	if (access(path, write ? R_OK | W_OK : R_OK))
+	if (file__check(path, write ? FILE_DISK_RW : FILE_DISK_RO))
 		return error__set(err, errlen, "%s: cannot open '%s': %s", field, path,
-				  strerror(errno));
+				  file__error());
 	return 0;
 }
 
@@ -395,10 +397,10 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 	/* The serial device opens it at start, where failing would end the process. */
 	int fd = a->dry_files
 		     ? -2
-		     : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0600);
+		     : file__open(path, FILE_CONSOLE_OUT);
 	if (fd == -1)
 		return error__set(err, errlen, "serial_out_path: cannot open '%s': %s", path,
-				  strerror(errno));
+				  file__error());
 	if (fd >= 0)
 		close(fd);
 	c->vm.serial_out = SERIAL_OUT_FILE;
@@ -443,7 +445,7 @@ static int h_logger(struct api *a, struct api_config *c, const struct json_doc *
 	}
 	if (l.path[0] && log__set_path(l.path))
 		return error__set(err, errlen, "log_path: cannot open '%s': %s", l.path,
-				  strerror(errno));
+				  file__error());
 	log__set_level(l.level);
 	c->logger = l;
 	return 0;
@@ -484,10 +486,10 @@ static int open_metrics(struct api *a, struct api_config *c, const struct api_me
 		c->metrics = *m;
 		return 0;
 	}
-	int fd = open(m->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	int fd = file__open(m->path, FILE_SINK);
 	if (fd < 0)
 		return error__set(err, errlen, "metrics_path: cannot open '%s': %s", m->path,
-				  strerror(errno));
+				  file__error());
 	if (a->metrics_fd >= 0)
 		close(a->metrics_fd);
 	a->metrics_fd = fd;
@@ -1070,9 +1072,9 @@ int api__load_config(struct api *a, const char *json, size_t len, char *err, siz
 
 int api__load_config_file(struct api *a, const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file__open(path, FILE_IMAGE);
 	if (fd < 0)
-		return error__set(err, errlen, "config file '%s': %s", path, strerror(errno));
+		return error__set(err, errlen, "config file '%s': %s", path, file__error());
 	struct stat st;
 	char *buf = NULL;
 	int rc = -1;
@@ -1145,6 +1147,10 @@ int api__flush_metrics(struct api *a, char *err, size_t errlen)
 		}
 		json_out__raw(&o, "}", 1);
 	}
+	/* Lines that a full log or metrics pipe made ember drop (Firecracker's names). */
+	json_out__printf(&o, ",\"logger\":{\"missed_metrics_count\":%llu,\"missed_log_count\":%llu}",
+			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
+			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	if (a->ops && a->ops->metrics)
 		a->ops->metrics(a->ctx, &o);
 	json_out__raw(&o, "}\n", 2);
@@ -1152,10 +1158,9 @@ int api__flush_metrics(struct api *a, char *err, size_t errlen)
 	if (o.oom) {
 		rc = error__set(err, errlen, "FlushMetrics: out of memory");
 	} else {
-		ssize_t n = write(a->metrics_fd, o.buf, o.len);
-		if (n != (ssize_t)o.len)
+		if (file__write_record(a->metrics_fd, FILE_SINK_METRICS, o.buf, o.len))
 			rc = error__set(err, errlen, "FlushMetrics: cannot write the metrics: %s",
-					n < 0 ? strerror(errno) : "short write");
+					strerror(errno));
 	}
 	json_out__free(&o);
 	return rc;
