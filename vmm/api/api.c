@@ -395,9 +395,7 @@ static int h_serial(struct api *a, struct api_config *c, const struct json_doc *
 	if (get_path(d, &f[0], path, sizeof(path), err, errlen))
 		return -1;
 	/* The serial device opens it at start, where failing would end the process. */
-	int fd = a->dry_files
-		     ? -2
-		     : file__open(path, FILE_CONSOLE_OUT);
+	int fd = a->dry_files ? -2 : file__open(path, FILE_CONSOLE_OUT);
 	if (fd == -1)
 		return error__set(err, errlen, "serial_out_path: cannot open '%s': %s", path,
 				  file__error());
@@ -1148,7 +1146,8 @@ int api__flush_metrics(struct api *a, char *err, size_t errlen)
 		json_out__raw(&o, "}", 1);
 	}
 	/* Lines that a full log or metrics pipe made ember drop (Firecracker's names). */
-	json_out__printf(&o, ",\"logger\":{\"missed_metrics_count\":%llu,\"missed_log_count\":%llu}",
+	json_out__printf(&o,
+			 ",\"logger\":{\"missed_metrics_count\":%llu,\"missed_log_count\":%llu}",
 			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
 			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	if (a->ops && a->ops->metrics)
