@@ -17,11 +17,8 @@
 #include "seccomp/seccomp.h"
 #include "vcpu.h"
 #include "devices/legacy.h"
+#include "version.h"
 #include "vm.h"
-
-#ifndef EMBER_VERSION
-#define EMBER_VERSION "0.1.0"
-#endif
 
 struct signal_watch {
 	struct event_loop *loop;
@@ -179,7 +176,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (opts->version) {
-		printf("ember %s\n", EMBER_VERSION);
+		cli__print_version();
 		return EXIT_OK;
 	}
 	if (opts->seccomp_summary) {
@@ -203,7 +200,7 @@ int main(int argc, char **argv)
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
 		die(EXIT_ERROR, "out of memory");
-	api__init(api, &opts->vm, opts->id, EMBER_VERSION, &vmm_ops, &vmm);
+	api__init(api, &opts->vm, opts->id, EMBER_FIRECRACKER_API_VERSION, &vmm_ops, &vmm);
 	if (opts->metrics_path)
 		if (api__set_metrics(api, opts->metrics_path, err, sizeof(err)))
 			die(EXIT_USAGE, "--metrics-path: %s", err);
