@@ -70,17 +70,17 @@ check sigterm-honoured $? "ember ignored SIGTERM for 3 s"
 
 # A FIFO as the config file: a clear error and exit 2, not a wait for a writer.
 t0=$(now_ms)
-timeout 5 "$ember" --no-api --config-file "$work/config.fifo" >/dev/null 2>"$work/err"
+timeout -k 1 5 "$ember" --no-api --config-file "$work/config.fifo" >/dev/null 2>"$work/err"
 rc=$?
 ms=$(($(now_ms) - t0))
 [ $rc -eq 2 ] && grep -q "config file '$work/config.fifo': is a FIFO" "$work/err" && [ $ms -lt 1000 ]
 check config-file-fifo $? "rc $rc after $ms ms: $(cat "$work/err")"
 rm -f "$sock"
-timeout 5 "$ember" --api-sock "$sock" --config-file "$work/config.fifo" >/dev/null 2>"$work/err"
+timeout -k 1 5 "$ember" --api-sock "$sock" --config-file "$work/config.fifo" >/dev/null 2>"$work/err"
 rc=$?
 [ $rc -eq 2 ] && grep -q "is a FIFO" "$work/err"
 check config-file-fifo-api $? "rc $rc: $(cat "$work/err")"
-timeout 5 "$ember" --kernel "$work/kernel.fifo" --no-seccomp >/dev/null 2>"$work/err"
+timeout -k 1 5 "$ember" --kernel "$work/kernel.fifo" --no-seccomp >/dev/null 2>"$work/err"
 rc=$?
 [ $rc -eq 3 ] && grep -q "is a FIFO, not a regular file" "$work/err"
 check cli-kernel-fifo $? "rc $rc: $(cat "$work/err")"
@@ -93,9 +93,9 @@ expect_fast metrics-fifo 1000 PUT /metrics "{\"metrics_path\":\"$work/metrics.fi
 expect_fast serial-fifo 1000 PUT /serial "{\"serial_out_path\":\"$work/serial.fifo\"}" 204
 expect_fast alive-after-fifos 1000 GET / - 200 '"id":"fifo-vm"'
 # Now readers come, as containerd's do.
-timeout 20 cat "$work/logs.fifo" >"$work/logs.out" &
+timeout -k 1 20 cat "$work/logs.fifo" >"$work/logs.out" &
 pids="$pids $!"
-timeout 20 cat "$work/metrics.fifo" >"$work/metrics.out" &
+timeout -k 1 20 cat "$work/metrics.fifo" >"$work/metrics.out" &
 pids="$pids $!"
 expect_fast flush-to-fifo 1000 PUT /actions '{"action_type":"FlushMetrics"}' 204
 expect bad-request-logged PUT /machine-config '{"vcpu_count":0,"mem_size_mib":64}' 400
@@ -142,7 +142,7 @@ worst=$(tail -1 "$work/flood.out")
 check full-pipes-no-block $? "slowest answer: $(tail -3 "$work/flood.out")"
 expect_fast alive-after-full-pipes 1000 GET / - 200 '"id":"full-pipes"'
 # A reader drains the metrics pipe; the next line counts what was dropped.
-timeout 20 cat "$work/metrics.fifo" >"$work/metrics2.out" &
+timeout -k 1 20 cat "$work/metrics.fifo" >"$work/metrics2.out" &
 cpid=$!
 pids="$pids $cpid"
 sleep 0.3
