@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
 #include "version.h"
@@ -234,8 +235,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		}
 		case OPT_LOG_PATH:
 			if (log__set_path(optarg)) {
-				snprintf(err, errlen, "--log-path '%s': %s", optarg,
-					 strerror(errno));
+				snprintf(err, errlen, "--log-path '%s': %s", optarg, file__error());
 				return -1;
 			}
 			break;

@@ -206,7 +206,8 @@ int file__open(const char *path, enum file_use use)
 		fail(EBUSY, "changed while it was being opened");
 		goto fail;
 	}
-	bool blocking = use != FILE_SINK && use != FILE_CONSOLE_IN;
+	bool blocking = use != FILE_SINK && use != FILE_CONSOLE_IN &&
+			!(use == FILE_CONSOLE_OUT && S_ISFIFO(after.st_mode));
 	if (blocking) {
 		int fl = fcntl(fd, F_GETFL);
 		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {

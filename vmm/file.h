@@ -31,8 +31,10 @@ enum file_use {
 	 * a character device. The fd stays non-blocking: a full pipe drops a record
 	 * (file__write_record) instead of stopping the thread that logs. */
 	FILE_SINK,
-	/* Serial output: what FILE_SINK takes, but writes block once opened: the
-	 * UART stalls the writing vCPU rather than losing console output. */
+	/* Serial output: what FILE_SINK takes. Writes to a regular file or a device
+	 * block (the UART stalls the writing vCPU rather than lose output); a FIFO
+	 * stays non-blocking, so a full pipe drops bytes, as in Firecracker, and no
+	 * vCPU waits forever for a reader that may never come. */
 	FILE_CONSOLE_OUT,
 	/* Serial input: a regular file, a FIFO (no writer needed) or a character
 	 * device, read-only; stays non-blocking. */

@@ -181,7 +181,10 @@ static void test_sink_fifo_without_reader(void)
 	o = open_bounded(tmp("fifo"), FILE_CONSOLE_OUT);
 	CHECK(!o.blocked);
 	CHECK(o.fd_ok);
-	CHECK(!o.nonblock); /* console writes block: the UART has flow control */
+	CHECK(o.nonblock); /* a vCPU never waits for a FIFO's reader */
+	o = open_bounded(tmp("reg"), FILE_CONSOLE_OUT);
+	CHECK(o.fd_ok);
+	CHECK(!o.nonblock); /* console writes to a file block: the UART has flow control */
 }
 
 static void test_sink_regular_created_and_appended(void)
