@@ -27,6 +27,13 @@ expect_fast put-drive-dir 1000 PUT /drives/d0 \
 	"{\"drive_id\":\"d0\",\"path_on_host\":\"$work\",\"is_root_device\":false,\"is_read_only\":true}" \
 	400 "is a directory"
 expect_fast alive-after-put 1000 GET / - 200 '"state":"Not started"'
+# Links are followed (kernels and drives often live in a store); the target's kind counts.
+touch "$work/real-kernel"
+ln -s "$work/real-kernel" "$work/link-kernel"
+ln -s "$work/kernel.fifo" "$work/link-fifo"
+expect put-kernel-link PUT /boot-source "{\"kernel_image_path\":\"$work/link-kernel\"}" 204
+expect_fast put-kernel-link-to-fifo 1000 PUT /boot-source \
+	"{\"kernel_image_path\":\"$work/link-fifo\"}" 400 "is a FIFO"
 
 # A kernel swapped for a FIFO after its PUT: InstanceStart must not wait for a writer.
 touch "$work/vmlinux"
