@@ -1,12 +1,15 @@
 /* The snapshot vmstate container: round trip of every property type through a file, and
  * every kind of damage refused with its own message. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <libfdt.h>
 
 #include "check.h"
 #include "snapshot/vmstate.h"
@@ -318,6 +321,116 @@ static void malformed_tree(void)
 	free(buf);
 }
 
+static size_t seal_sw(uint8_t *buf);
+
+/* A tree made with libfdt's sequential writer, which does not stop twins, then sealed. */
+static size_t twins(uint8_t *buf, size_t cap, bool twin_nodes)
+{
+	CHECK_EQ(fdt_create(buf, (int)cap - VMSTATE_TRAILER_SIZE), 0);
+	fdt_finish_reservemap(buf);
+	fdt_begin_node(buf, "");
+	fdt_property_string(buf, "compatible", VMSTATE_COMPATIBLE);
+	fdt_property_u64(buf, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
+	fdt_property_string(buf, "ember-version", "0");
+	fdt_property_string(buf, "host-cpu-vendor", "x");
+	fdt_begin_node(buf, "vcpus");
+	for (int i = 0; i < 2; i++) {
+		if (i == 0 || twin_nodes)
+			fdt_begin_node(buf, "vcpu@0");
+		fdt_property_u32(buf, "mp-state", (uint32_t)i);
+		if (i == 1 || twin_nodes)
+			fdt_end_node(buf);
+	}
+	fdt_end_node(buf);
+	fdt_end_node(buf);
+	CHECK_EQ(fdt_finish(buf), 0);
+	return seal_sw(buf);
+}
+
+static size_t seal_sw(uint8_t *buf)
+{
+	size_t t = fdt_totalsize(buf);
+	memcpy(buf + t, VMSTATE_TRAILER_MAGIC, 8);
+	uint8_t *tr = buf + t + 8;
+	memset(tr, 0, 16);
+	tr[3] = VMSTATE_TRAILER_LAYOUT;
+	for (int i = 0; i < 4; i++)
+		tr[4 + i] = (uint8_t)(t >> (24 - 8 * i));
+	reseal(buf, t + VMSTATE_TRAILER_SIZE);
+	return t + VMSTATE_TRAILER_SIZE;
+}
+
+static void twin_names(void)
+{
+	/* libfdt's fdt_check_full takes both; a getter would then see only the first. */
+	static uint8_t buf[4096];
+	size_t len = twins(buf, sizeof(buf), true);
+	CHECK_EQ(fdt_check_full(buf, len - VMSTATE_TRAILER_SIZE), 0);
+	CHECK_EQ(parse_err(buf, len), -1);
+	CHECK_STR(err, "vmstate has two nodes named /vcpus/vcpu@0");
+	len = twins(buf, sizeof(buf), false);
+	CHECK_EQ(fdt_check_full(buf, len - VMSTATE_TRAILER_SIZE), 0);
+	CHECK_EQ(parse_err(buf, len), -1);
+	CHECK_STR(err, "vmstate node /vcpus/vcpu@0 has two properties named mp-state");
+}
+
+static void exact_names(void)
+{
+	/* libfdt's own lookup lets "blk" find "blk@1"; the getters do not. libfdt cannot add
+	 * "blk" beside an existing "blk@1", so the writer says so. */
+	struct vmstate_writer w;
+	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk@1", "n", 1), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk", "n", 2), -1);
+	CHECK(strstr(w.err, "cannot create /devices/blk") != NULL);
+	vmstate_writer__free(&w);
+
+	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk", "n", 2), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk@1", "n", 1), 0);
+	uint8_t *buf = NULL;
+	size_t len;
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	vmstate_writer__free(&w);
+	if (!buf)
+		return;
+	struct vmstate vs;
+	CHECK_EQ(vmstate__parse(&vs, buf, len, err, sizeof(err)), 0);
+	free(buf);
+	uint32_t v = 0;
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk@1", "n", &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk", "n", &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, 2);
+	CHECK(!vmstate__has_node(&vs, "/devices/bl"));
+	vmstate__close(&vs);
+
+	/* Another writer may put blk@1 first: "blk" still finds blk. */
+	static uint8_t sw[4096];
+	CHECK_EQ(fdt_create(sw, sizeof(sw) - VMSTATE_TRAILER_SIZE), 0);
+	fdt_finish_reservemap(sw);
+	fdt_begin_node(sw, "");
+	fdt_property_string(sw, "compatible", VMSTATE_COMPATIBLE);
+	fdt_property_u64(sw, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
+	fdt_property_string(sw, "ember-version", "0");
+	fdt_property_string(sw, "host-cpu-vendor", "x");
+	fdt_begin_node(sw, "devices");
+	fdt_begin_node(sw, "blk@1");
+	fdt_property_u32(sw, "n", 1);
+	fdt_end_node(sw);
+	fdt_begin_node(sw, "blk");
+	fdt_property_u32(sw, "n", 2);
+	fdt_end_node(sw);
+	fdt_end_node(sw);
+	fdt_end_node(sw);
+	CHECK_EQ(fdt_finish(sw), 0);
+	len = seal_sw(sw);
+	CHECK_EQ(vmstate__parse(&vs, sw, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk", "n", &v, err, sizeof(err)), 0);
+	CHECK_EQ(v, 2);
+	vmstate__close(&vs);
+}
+
 static void wrong_compatible(void)
 {
 	struct vmstate_writer w;
@@ -529,6 +642,8 @@ int main(int argc, char **argv)
 	    CHECK_CASE(bit_flipped),
 	    CHECK_CASE(malformed_tree),
 	    CHECK_CASE(wrong_compatible),
+	    CHECK_CASE(twin_names),
+	    CHECK_CASE(exact_names),
 	    CHECK_CASE(versions),
 	    CHECK_CASE(missing_and_wrong_length),
 	    CHECK_CASE(region_checks),

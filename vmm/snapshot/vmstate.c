@@ -59,6 +59,33 @@ void vmstate__host_cpu_vendor(char out[13])
 #endif
 }
 
+int vmstate__subnode(const void *fdt, int parent, const char *name, size_t len)
+{
+	int sub;
+	fdt_for_each_subnode(sub, fdt, parent)
+	{
+		int n;
+		const char *s = fdt_get_name(fdt, sub, &n);
+		if (s && (size_t)n == len && !memcmp(s, name, len))
+			return sub;
+	}
+	return sub == -FDT_ERR_NOTFOUND ? -FDT_ERR_NOTFOUND : sub;
+}
+
+int vmstate__path_offset(const void *fdt, const char *path)
+{
+	if (path[0] != '/')
+		return -FDT_ERR_BADPATH;
+	int off = 0;
+	const char *p = path + 1;
+	while (*p && off >= 0) {
+		const char *end = strchrnul(p, '/');
+		off = vmstate__subnode(fdt, off, p, (size_t)(end - p));
+		p = *end ? end + 1 : end;
+	}
+	return off;
+}
+
 /* ---- writer ----------------------------------------------------------------------- */
 
 static int wfail(struct vmstate_writer *w, const char *fmt, ...)
@@ -121,7 +148,7 @@ static int node_offset(struct vmstate_writer *w, const char *path)
 			return wfail(w, "vmstate node path \"%s\" has an invalid component", path);
 		int sub;
 		for (;;) {
-			sub = fdt_subnode_offset_namelen(w->fdt, off, p, (int)len);
+			sub = vmstate__subnode(w->fdt, off, p, len);
 			if (sub == -FDT_ERR_NOTFOUND)
 				sub = fdt_add_subnode_namelen(w->fdt, off, p, (int)len);
 			if (sub != -FDT_ERR_NOSPACE)

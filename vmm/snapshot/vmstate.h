@@ -41,6 +41,12 @@
  * real one and bounds what a load reads into memory. */
 #define VMSTATE_MAX_FILE  (64u << 20)
 #define VMSTATE_PAGE_SIZE 4096u
+/* Far above what a VM with 32 vCPUs and its devices stores; bounds the
+ * checks for twin names. */
+#define VMSTATE_MAX_NODES      4096
+#define VMSTATE_MAX_PATH       256
+#define VMSTATE_MAX_PROPS      65536
+#define VMSTATE_MAX_NODE_PROPS 512
 
 #define VMSTATE_PROP_COMPATIBLE "compatible"
 #define VMSTATE_PROP_VERSION	"format-version"

@@ -18,7 +18,7 @@
 static const uint8_t *prop(const struct vmstate *vs, const char *path, const char *name, int *len,
 			   char *err, size_t errlen)
 {
-	int off = fdt_path_offset(vs->buf, path);
+	int off = vmstate__path_offset(vs->buf, path);
 	if (off < 0) {
 		if (off == -FDT_ERR_NOTFOUND)
 			vmstate__seterr(err, errlen, "vmstate has no node %s", path);
@@ -54,13 +54,13 @@ static const uint8_t *prop_len(const struct vmstate *vs, const char *path, const
 
 bool vmstate__has_node(const struct vmstate *vs, const char *path)
 {
-	return fdt_path_offset(vs->buf, path) >= 0;
+	return vmstate__path_offset(vs->buf, path) >= 0;
 }
 
 int vmstate__child(const struct vmstate *vs, const char *path, unsigned index, const char **name,
 		   char *err, size_t errlen)
 {
-	int off = fdt_path_offset(vs->buf, path);
+	int off = vmstate__path_offset(vs->buf, path);
 	if (off < 0) {
 		vmstate__seterr(err, errlen, "vmstate has no node %s", path);
 		return -1;
@@ -135,6 +135,55 @@ int vmstate__get_bytes(const struct vmstate *vs, const char *path, const char *n
 	return 0;
 }
 
+/* Every node must be the one its path finds and every property the one its name finds,
+ * or a getter could read a twin of it. The bounds keep these quadratic walks short on a
+ * hostile file. */
+static int check_names(const void *fdt, char *err, size_t errlen)
+{
+	char path[VMSTATE_MAX_PATH];
+	int nodes = 0, props = 0;
+	for (int off = 0; off >= 0; off = fdt_next_node(fdt, off, NULL)) {
+		if (++nodes > VMSTATE_MAX_NODES) {
+			vmstate__seterr(err, errlen, "vmstate has more than %d nodes",
+					VMSTATE_MAX_NODES);
+			return -1;
+		}
+		if (fdt_get_path(fdt, off, path, sizeof(path)) < 0) {
+			vmstate__seterr(err, errlen, "vmstate has a node path longer than %d bytes",
+					VMSTATE_MAX_PATH - 1);
+			return -1;
+		}
+		if (vmstate__path_offset(fdt, path) != off) {
+			vmstate__seterr(err, errlen, "vmstate has two nodes named %s", path);
+			return -1;
+		}
+		int p, here = 0;
+		fdt_for_each_property_offset(p, fdt, off)
+		{
+			if (++here > VMSTATE_MAX_NODE_PROPS || ++props > VMSTATE_MAX_PROPS) {
+				vmstate__seterr(err, errlen,
+						"vmstate has more than %d properties in all or %d "
+						"in node %s",
+						VMSTATE_MAX_PROPS, VMSTATE_MAX_NODE_PROPS, path);
+				return -1;
+			}
+			const char *name;
+			int len;
+			const struct fdt_property *first;
+			if (!fdt_getprop_by_offset(fdt, p, &name, &len) ||
+			    !(first = fdt_get_property(fdt, off, name, &len)) ||
+			    (const char *)first - (const char *)fdt !=
+				(ptrdiff_t)fdt_off_dt_struct(fdt) + p) {
+				vmstate__seterr(err, errlen,
+						"vmstate node %s has two properties named %s", path,
+						name ? name : "?");
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Everything that does not depend on what the snapshot code stored. */
 static int check_file(struct vmstate *vs, char *err, size_t errlen)
 {
@@ -194,6 +243,8 @@ static int check_file(struct vmstate *vs, char *err, size_t errlen)
 		vmstate__seterr(err, errlen, "vmstate tree is malformed: %s", fdt_strerror(r));
 		return -1;
 	}
+	if (check_names(b, err, errlen))
+		return -1;
 	int n;
 	const char *compat = fdt_getprop(b, 0, VMSTATE_PROP_COMPATIBLE, &n);
 	if (!compat) {
