@@ -245,6 +245,15 @@ static void writer_rejects(void)
 	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
 	CHECK_EQ(vmstate_writer__write_file(&w, "/nonexistent-dir/x", err, sizeof(err)), -1);
 	CHECK(strstr(err, "/nonexistent-dir/x") != NULL);
+	/* A directory at the path: the rename fails and the temporary file goes. */
+	const char *d = tmp_path("adir");
+	CHECK_EQ(mkdir(d, 0700), 0);
+	CHECK_EQ(vmstate_writer__write_file(&w, d, err, sizeof(err)), -1);
+	CHECK(strstr(err, "(rename)") != NULL);
+	char ls[160];
+	snprintf(ls, sizeof(ls), "test $(ls -A %s | grep -c '^adir') = 1", dir);
+	CHECK_EQ(system(ls), 0);
+	rmdir(d);
 	vmstate_writer__free(&w);
 }
 
