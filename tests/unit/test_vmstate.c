@@ -236,6 +236,15 @@ static void writer_rejects(void)
 	CHECK(strstr(w.err, "invalid component") != NULL);
 	vmstate_writer__free(&w);
 	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	char longpath[VMSTATE_MAX_PATH + 1];
+	memset(longpath, 'a', sizeof(longpath));
+	for (int i = 0; i < VMSTATE_MAX_PATH; i += 32)
+		longpath[i] = '/';
+	longpath[VMSTATE_MAX_PATH] = 0;
+	CHECK_EQ(vmstate_writer__node(&w, longpath), -1);
+	CHECK(strstr(w.err, "is longer than 255 bytes") != NULL);
+	vmstate_writer__free(&w);
+	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
 	CHECK_EQ(vmstate_writer__set_u32(&w, "/a", "bad name", 1), -1);
 	CHECK(strstr(w.err, "property name") != NULL);
 	CHECK_EQ(vmstate_writer__write_file(&w, tmp_path("never"), err, sizeof(err)), -1);

@@ -139,6 +139,9 @@ static int node_offset(struct vmstate_writer *w, const char *path)
 		return -1;
 	if (!path || path[0] != '/')
 		return wfail(w, "vmstate node path \"%s\" is not absolute", path ? path : "");
+	if (strlen(path) >= VMSTATE_MAX_PATH)
+		return wfail(w, "vmstate node path \"%.40s...\" is longer than %d bytes", path,
+			     VMSTATE_MAX_PATH - 1);
 	int off = 0;
 	const char *p = path + 1;
 	while (*p) {

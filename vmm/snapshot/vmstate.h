@@ -17,13 +17,21 @@
  *   cpuid           = [...]             optional: the CPUID given to the guest (a blob)
  * Other nodes are the snapshot code's; the conventions are:
  *   u32 = one cell, u64 = two cells (high, low), strings NUL-terminated, blobs raw bytes;
- *   /memory/region@N { reg = <N>; guest-address, size, file-offset (u64) }.
+ *   /memory { #address-cells = <1>; #size-cells = <0>;
+ *             region@N { reg = <N>; guest-address, size, file-offset (u64) } }
+ *   a node with unit-address children (/vcpus/vcpu@N) carries the same two cells and each
+ *   child reg = <N>, or dtc prints warnings; and standard DT property names (status,
+ *   reg, compatible, name, device_type) keep their DT meaning, or dtc warns about them.
  *
  * Writer: vmstate_writer__init, then set properties by node path (missing nodes are
  * created). The first failure is kept; later calls return -1 and finish reports it.
+ * Nodes and properties land in the file in creation order. libfdt cannot add "blk"
+ * beside an existing "blk@1" (its lookup lets one match the other): create "blk" first.
  * Reader: vmstate__open / vmstate__parse check the whole file (size, trailer, checksum,
- * fdt_check_full, compatible, version) before any getter runs; getters check presence and
- * length and say which node and property was wrong. Nothing here is thread-shared. */
+ * fdt_check_full, no two nodes or properties of one name, bounded node and property
+ * counts, compatible, version) before any getter runs; getters match names exactly,
+ * check presence and length and say which node and property was wrong. Nothing here is
+ * thread-shared: each call works on the caller's writer or vmstate. */
 #ifndef EMBER_VMSTATE_H
 #define EMBER_VMSTATE_H
 
