@@ -12,9 +12,9 @@
 
 static void copy_and_reparse(const struct vmstate *vs)
 {
-	char err[256];
+	struct error e;
 	struct vmstate_writer w;
-	if (vmstate_writer__init(&w, vs->ember_version, err, sizeof(err)))
+	if (vmstate_writer__init(&w, vs->ember_version, &e))
 		return;
 	char path[256];
 	for (int off = 0; off >= 0; off = fdt_next_node(vs->buf, off, NULL)) {
@@ -33,10 +33,10 @@ static void copy_and_reparse(const struct vmstate *vs)
 	}
 	uint8_t *out;
 	size_t outlen;
-	if (!vmstate_writer__finish(&w, &out, &outlen, err, sizeof(err))) {
+	if (!vmstate_writer__finish(&w, &out, &outlen, &e)) {
 		struct vmstate again;
 		/* What the writer made, the reader takes. */
-		if (vmstate__parse(&again, out, outlen, err, sizeof(err)))
+		if (vmstate__parse(&again, out, outlen, &e))
 			__builtin_trap();
 		vmstate__close(&again);
 		free(out);
@@ -46,7 +46,8 @@ static void copy_and_reparse(const struct vmstate *vs)
 
 static void walk(const struct vmstate *vs)
 {
-	char err[256], path[256];
+	struct error e;
+	char path[256];
 	for (int off = 0; off >= 0; off = fdt_next_node(vs->buf, off, NULL)) {
 		if (fdt_get_path(vs->buf, off, path, sizeof(path)) < 0)
 			continue;
@@ -54,7 +55,7 @@ static void walk(const struct vmstate *vs)
 			__builtin_trap();
 		const char *child;
 		for (unsigned i = 0; i < 64; i++)
-			if (vmstate__child(vs, path, i, &child, err, sizeof(err)) != 1)
+			if (vmstate__child(vs, path, i, &child, &e) != 1)
 				break;
 		int p;
 		fdt_for_each_property_offset(p, vs->buf, off)
@@ -69,30 +70,30 @@ static void walk(const struct vmstate *vs)
 			const void *blob;
 			size_t n;
 			uint8_t bytes[16];
-			vmstate__get_u32(vs, path, name, &u32, err, sizeof(err));
-			vmstate__get_u64(vs, path, name, &u64, err, sizeof(err));
-			if (!vmstate__get_string(vs, path, name, &s, err, sizeof(err)) &&
+			vmstate__get_u32(vs, path, name, &u32, &e);
+			vmstate__get_u64(vs, path, name, &u64, &e);
+			if (!vmstate__get_string(vs, path, name, &s, &e) &&
 			    strlen(s) + 1 != (size_t)len)
 				__builtin_trap();
 			/* By name a getter must find this very property, not a twin. */
-			if (vmstate__get_blob(vs, path, name, &blob, &n, err, sizeof(err)) ||
+			if (vmstate__get_blob(vs, path, name, &blob, &n, &e) ||
 			    blob != fdt_getprop_by_offset(vs->buf, p, NULL, NULL))
 				__builtin_trap();
-			vmstate__get_bytes(vs, path, name, bytes, sizeof(bytes), err, sizeof(err));
+			vmstate__get_bytes(vs, path, name, bytes, sizeof(bytes), &e);
 		}
 	}
 	struct vmstate_region r[8];
 	size_t count;
-	if (!vmstate__regions(vs, r, 8, &count, err, sizeof(err)))
-		vmstate__check_mem_size(r, count, 1ull << 32, err, sizeof(err));
+	if (!vmstate__regions(vs, r, 8, &count, &e))
+		vmstate__check_mem_size(r, count, 1ull << 32, &e);
 	copy_and_reparse(vs);
 }
 
 static void one(const uint8_t *data, size_t size)
 {
-	char err[256];
+	struct error e;
 	struct vmstate vs;
-	if (vmstate__parse(&vs, data, size, err, sizeof(err)))
+	if (vmstate__parse(&vs, data, size, &e))
 		return;
 	walk(&vs);
 	vmstate__close(&vs);
