@@ -35,6 +35,12 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 		error__fail(e, EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
+	/* Linux needs a LAPIC timer that works without the PIT (--no-pit); see cpu.h. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		cpuid__set_tsc_deadline(supported->entries, supported->nent);
+	else if (vm->cfg->no_pit)
+		pr_warn("--no-pit: KVM has no TSC-deadline timer; a Linux guest will run "
+			"without timer interrupts");
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		error__fail(e, EXIT_ERROR, "out of memory");
