@@ -205,7 +205,9 @@ int vmstate_writer__add_region(struct vmstate_writer *w, unsigned index,
 {
 	char path[48];
 	snprintf(path, sizeof(path), "/memory/region@%x", index);
-	/* reg matches the unit address, so dtc's checks stay quiet. */
+	/* reg matches the unit address in one cell, so dtc's checks stay quiet. */
+	vmstate_writer__set_u32(w, "/memory", "#address-cells", 1);
+	vmstate_writer__set_u32(w, "/memory", "#size-cells", 0);
 	vmstate_writer__set_u32(w, path, "reg", index);
 	vmstate_writer__set_u64(w, path, "guest-address", r->guest_address);
 	vmstate_writer__set_u64(w, path, "size", r->size);
@@ -251,6 +253,55 @@ void vmstate_writer__free(struct vmstate_writer *w)
 	w->cap = 0;
 }
 
+/* Copies node off of src and its subtree into the sequential-write tree dst. libfdt's
+ * fdt_add_subnode puts a new node before its older siblings; emitting siblings last to first
+ * gives the file creation order, which is what dtc then prints. */
+/* Offsets of the properties (subnodes=false) or subnodes of node off, in file order. */
+static int *list_of(const void *fdt, int off, bool subnodes, int *count)
+{
+	int n = 0, o;
+	if (subnodes)
+		fdt_for_each_subnode(o, fdt, off) n++;
+	else
+		fdt_for_each_property_offset(o, fdt, off) n++;
+	int *v = malloc(sizeof(int) * (size_t)(n ? n : 1));
+	if (!v)
+		return NULL;
+	n = 0;
+	if (subnodes)
+		fdt_for_each_subnode(o, fdt, off) v[n++] = o;
+	else
+		fdt_for_each_property_offset(o, fdt, off) v[n++] = o;
+	*count = n;
+	return v;
+}
+
+/* Copies node off of src and its subtree into the sequential-write tree dst. libfdt's
+ * read-write functions put a new property or subnode before its older siblings; emitting
+ * them last to first gives the file creation order, which is what dtc then prints. */
+static int emit(const void *src, int off, void *dst, int depth)
+{
+	if (depth > 64)
+		return -FDT_ERR_BADSTRUCTURE;
+	int r = fdt_begin_node(dst, fdt_get_name(src, off, NULL));
+	int np, ns;
+	int *props = list_of(src, off, false, &np);
+	int *subs = list_of(src, off, true, &ns);
+	if (!props || !subs)
+		r = -FDT_ERR_INTERNAL;
+	while (r >= 0 && np > 0) {
+		const char *name;
+		int len;
+		const void *v = fdt_getprop_by_offset(src, props[--np], &name, &len);
+		r = v ? fdt_property(dst, name, v, len) : len;
+	}
+	while (r >= 0 && ns > 0)
+		r = emit(src, subs[--ns], dst, depth + 1);
+	free(props);
+	free(subs);
+	return r < 0 ? r : fdt_end_node(dst);
+}
+
 int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outlen, char *err,
 			   size_t errlen)
 {
@@ -258,25 +309,42 @@ int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outl
 		vmstate__seterr(err, errlen, "%s", w->err);
 		return -1;
 	}
-	int r = fdt_pack(w->fdt);
+	size_t cap = fdt_totalsize(w->fdt) + VMSTATE_TRAILER_SIZE;
+	uint8_t *buf = NULL;
+	int r = -FDT_ERR_NOSPACE;
+	while (r == -FDT_ERR_NOSPACE && cap <= 2 * (size_t)VMSTATE_MAX_FILE) {
+		free(buf);
+		buf = malloc(cap);
+		if (!buf) {
+			vmstate__seterr(err, errlen, "vmstate: out of memory");
+			return -1;
+		}
+		r = fdt_create(buf, (int)(cap - VMSTATE_TRAILER_SIZE));
+		if (r >= 0)
+			r = fdt_finish_reservemap(buf);
+		if (r >= 0)
+			r = emit(w->fdt, 0, buf, 0);
+		if (r >= 0)
+			r = fdt_finish(buf);
+		cap *= 2;
+	}
 	if (r < 0) {
-		vmstate__seterr(err, errlen, "vmstate: cannot pack the tree: %s", fdt_strerror(r));
+		free(buf);
+		vmstate__seterr(err, errlen, "vmstate: cannot finish the tree: %s",
+				fdt_strerror(r));
 		return -1;
 	}
-	size_t t = fdt_totalsize(w->fdt);
-	uint8_t *buf = malloc(t + VMSTATE_TRAILER_SIZE);
-	if (!buf) {
-		vmstate__seterr(err, errlen, "vmstate: out of memory");
+	size_t t = fdt_totalsize(buf);
+	if (t + VMSTATE_TRAILER_SIZE > VMSTATE_MAX_FILE) {
+		free(buf);
+		vmstate__seterr(err, errlen, "vmstate would exceed %u bytes", VMSTATE_MAX_FILE);
 		return -1;
 	}
-	memcpy(buf, w->fdt, t);
 	uint8_t *tr = buf + t;
 	memcpy(tr, VMSTATE_TRAILER_MAGIC, 8);
 	vmstate__put_be32(tr + 8, VMSTATE_TRAILER_LAYOUT);
 	vmstate__put_be32(tr + 12, (uint32_t)t);
 	vmstate__put_be64(tr + 16, vmstate__crc64(buf, t + 16));
-	/* Give the free space back so that the writer can still be added to. */
-	fdt_open_into(w->fdt, w->fdt, (int)w->cap);
 	*out = buf;
 	*outlen = t + VMSTATE_TRAILER_SIZE;
 	return 0;
