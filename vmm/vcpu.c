@@ -220,8 +220,15 @@ static void *vcpu_loop(struct vcpu *v)
 	while (!atomic_load(&v->stop)) {
 		/* The flag is set before the kick, so a pause asked for while this vCPU
 		 * enters KVM_RUN makes KVM_RUN return at once and is seen here next. */
-		if (atomic_load(&v->pause))
+		if (atomic_load(&v->pause)) {
+			/* An I/O or MMIO exit is complete in the registers only once KVM_RUN
+			 * is entered again: with immediate_exit it finishes the instruction and
+			 * returns at once, so a parked vCPU's state can be saved. */
+			v->run->immediate_exit = 1;
+			(void)ioctl(v->fd, KVM_RUN, 0);
+			v->run->immediate_exit = 0;
 			park_if_paused(v);
+		}
 		if (atomic_load(&v->stop))
 			break;
 		if (first) {
