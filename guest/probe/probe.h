@@ -221,6 +221,8 @@ unsigned boot__mptable(struct probe *p);
 void virtio__run(struct probe *p);
 /* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
 void flood__run(struct probe *p);
+/* --- count.c: probe.count=MS, the snapshot tests' endless counter ----------------- */
+void count__run(struct probe *p);
 
 /* --- entry.S ------------------------------------------------------------------------- */
 extern const char ap_tramp_start[], ap_tramp_end[];
