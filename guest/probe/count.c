@@ -2,25 +2,50 @@
  * forever, from ring 3 (where kvm_pvm runs the guest natively). The snapshot tests
  * pause, save, kill and restore the VM meanwhile: a restored probe goes on with the
  * next N, and prints no second `PROBE hello`. Time is the TSC, which a snapshot
- * carries over, so a restored probe does not fast-forward. */
+ * carries over, so a restored probe does not fast-forward.
+ * probe.count_blk=K (with probe.virtio=blk): at N = 0 and N = K, reads the blk test's
+ * sectors again and prints `PROBE count-blk N fnv1a=XXXXXXXX` (or `... fail <why>`):
+ * a test that restores between the two sees the same data come back through the
+ * restored queue. */
 #include "probe.h"
+
+struct count_args {
+	struct probe *p;
+	uint64_t ms, blk_at;
+	bool blk;
+};
+
+static void blk_line(struct count_args *a, uint64_t n)
+{
+	uint32_t sum;
+	const char *why = virtio__blk_sum(a->p, &sum);
+	if (why)
+		uart__printf("PROBE count-blk %lu fail %s\n", n, why);
+	else
+		uart__printf("PROBE count-blk %lu fnv1a=%08x\n", n, sum);
+}
 
 static uint64_t count_loop(void *arg)
 {
-	uint64_t period_us = *(const uint64_t *)arg * 1000;
+	struct count_args *a = arg;
 	for (uint64_t n = 0;; n++) {
+		if (a->blk && (n == 0 || n == a->blk_at))
+			blk_line(a, n);
 		uart__printf("PROBE count %lu\n", n);
-		time__delay_us(period_us);
+		time__delay_us(a->ms * 1000);
 	}
 	return 0;
 }
 
 void count__run(struct probe *p)
 {
-	static uint64_t ms;
-	if (cmdline__get_u64("probe.count", 10, &ms) || !ms)
+	static struct count_args a;
+	if (cmdline__get_u64("probe.count", 10, &a.ms) || !a.ms)
 		return;
-	uart__printf("PROBE count start period_ms=%lu\n", ms);
-	user__call(count_loop, &ms, false);
+	a.p = p;
+	a.blk = cmdline__get_u64("probe.count_blk", 10, &a.blk_at) == 0 && a.blk_at &&
+		cmdline__has_word("probe.virtio", "blk");
+	uart__printf("PROBE count start period_ms=%lu\n", a.ms);
+	user__call(count_loop, &a, false);
 	probe__check(p, "count", false, "the counting loop returned");
 }

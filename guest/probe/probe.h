@@ -219,6 +219,8 @@ unsigned boot__mptable(struct probe *p);
 
 /* --- virtio.c ---------------------------------------------------------------------- */
 void virtio__run(struct probe *p);
+/* For count.c: FNV-1a of the blk test's sectors, read again; NULL or why not. */
+const char *virtio__blk_sum(struct probe *p, uint32_t *sum);
 /* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
 void flood__run(struct probe *p);
 /* --- count.c: probe.count=MS, the snapshot tests' endless counter ----------------- */
