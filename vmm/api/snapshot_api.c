@@ -1,6 +1,7 @@
 #include "snapshot_api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bodies.h"
@@ -267,6 +268,39 @@ int snapshot_api__apply_overrides(const struct snapshot_load_params *p, struct v
 	return 0;
 }
 
+/* The boot source of a snapshot is a record, not something to load: its kernel and
+ * initrd may be gone (as with Firecracker), so it is taken without the file checks
+ * and blanked to null in json, whose parse then skips it. */
+static int take_boot_source(struct api *a, char *json, size_t len, struct vmm_config *c,
+			    struct error *e)
+{
+	struct json_doc d;
+	char why[200];
+	if (json__parse(&d, json, len, a->toks, API_MAX_TOKENS, why, sizeof(why)))
+		return error__fail(e, EXIT_USAGE, "invalid JSON: %s", why);
+	if (d.toks[0].type != JSON_OBJECT)
+		return 0; /* the configuration's parse says what is wrong */
+	const struct body *b = &bodies[BODY_BOOT_SOURCE];
+	unsigned k = 1;
+	for (uint32_t m = 0; m < d.toks[0].count; m++, k = d.toks[k + 1].next) {
+		unsigned v = k + 1;
+		if (!json__string_eq(&d, k, b->key) || d.toks[v].type != JSON_OBJECT)
+			continue;
+		struct field t[8];
+		if (b->nr_fields > sizeof(t) / sizeof(t[0]))
+			return error__fail(e, EXIT_ERROR, "boot-source: too many fields");
+		memcpy(t, b->fields, b->nr_fields * sizeof(t[0]));
+		for (size_t i = 0; i < b->nr_fields; i++)
+			t[i].check = NULL;
+		if (fields__decode(t, b->nr_fields, FIELDS_PUT, b->what, &d, v, c, e))
+			return -1;
+		memset(json + d.toks[v].start, ' ', d.toks[v].len);
+		memcpy(json + d.toks[v].start, "null", 4);
+		return 0;
+	}
+	return 0;
+}
+
 /* --- handlers --------------------------------------------------------------------- */
 
 int snapshot_api__create(struct api *a, const struct json_doc *d, struct error *e)
@@ -292,11 +326,17 @@ int snapshot_api__load(struct api *a, const struct json_doc *d, struct error *e)
 	if (snapshot__open(&l, &p, e))
 		return -1;
 	/* d's tokens are a->toks, which the configuration's parse reuses: p holds all. */
-	const char *json = snapshot__config_json(&l);
+	size_t len = strlen(snapshot__config_json(&l));
+	char *json = malloc(len + 1);
+	int rc = -1;
+	if (!json) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	memcpy(json, snapshot__config_json(&l), len + 1);
 	struct vmm_config *c = &a->scratch;
 	*c = *vmm__config(a->vmm);
-	int rc = -1;
-	if (api__parse_config(a, json, strlen(json), c, e)) {
+	if (take_boot_source(a, json, len, c, e) || api__parse_config(a, json, len, c, e)) {
 		error__wrap(e, "snapshot '%s': its configuration", p.snapshot_path);
 		goto out;
 	}
@@ -304,6 +344,7 @@ int snapshot_api__load(struct api *a, const struct json_doc *d, struct error *e)
 		goto out;
 	rc = vmm__restore(a->vmm, c, &l, p.resume_vm, e);
 out:
+	free(json);
 	snapshot__close(&l);
 	return rc;
 }
