@@ -40,25 +40,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "smaps.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
 
-#define NONE (-1LL)
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+const char bench__prog[] = "benchtool";
 
 /*
  * Inside the nested test host the kernel's only clocksource is jiffies (4 ms steps),
@@ -83,7 +76,7 @@ static int64_t now_ns(void)
 {
 	if (tsc_khz)
 		return (int64_t)((unsigned __int128)rdtsc() * 1000000 / tsc_khz);
-	return mono_ns();
+	return bench__mono_ns();
 }
 
 static bool clock_is_coarse(void)
@@ -95,8 +88,8 @@ static bool clock_is_coarse(void)
 /* Waits for CLOCK_MONOTONIC to step, so that a coarse clock is read at its edge. */
 static int64_t mono_edge(uint64_t *tsc)
 {
-	int64_t t0 = mono_ns(), t;
-	while ((t = mono_ns()) == t0)
+	int64_t t0 = bench__mono_ns(), t;
+	while ((t = bench__mono_ns()) == t0)
 		;
 	*tsc = rdtsc();
 	return t;
@@ -131,44 +124,12 @@ static void usage(void)
 	exit(2);
 }
 
-static long long num_arg(const char *opt, const char *s)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < 0) {
-		fprintf(stderr, "benchtool: %s: '%s' is not a number\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 /* --- a tiny HTTP/1.1 client for the API socket ---------------------------------- */
-
-static int sock_connect(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
 
 /* Sends one request on its own connection; returns the HTTP status or -1. */
 static int http_put(const char *sock, const char *uri, const char *body, char *err, size_t errlen)
 {
-	int fd = sock_connect(sock);
+	int fd = bench__sock_connect(sock);
 	if (fd < 0) {
 		snprintf(err, errlen, "connect %s: %s", sock, strerror(errno));
 		return -1;
@@ -398,13 +359,7 @@ static pid_t spawn(char **cmd, int out_fd, int err_fd, long long index)
 		return pid;
 	if (index >= 0)
 		subst_index(cmd, index);
-	int null = open("/dev/null", O_RDWR);
-	dup2(null, 0);
-	dup2(out_fd >= 0 ? out_fd : null, 1);
-	dup2(err_fd >= 0 ? err_fd : null, 2);
-	execvp(cmd[0], cmd);
-	fprintf(stderr, "benchtool: exec %s: %s\n", cmd[0], strerror(errno));
-	_exit(127);
+	bench__exec(cmd, out_fd, err_fd);
 }
 
 static void stop_child(pid_t pid, struct run_result *r)
@@ -417,16 +372,6 @@ static void stop_child(pid_t pid, struct run_result *r)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &r->status, 0);
-}
-
-static void print_field(const char *name, long long v, bool *first)
-{
-	printf("%s\"%s\":", *first ? "" : ",", name);
-	*first = false;
-	if (v == NONE)
-		fputs("null", stdout);
-	else
-		printf("%lld", v);
 }
 
 static int cmd_run(struct run_opts *o)
@@ -474,7 +419,7 @@ static int cmd_run(struct run_opts *o)
 	bool coarse = clock_is_coarse();
 	while (!exited) {
 		if (o->sock && r.sock_us == NONE) {
-			int fd = sock_connect(o->sock);
+			int fd = bench__sock_connect(o->sock);
 			if (fd >= 0) {
 				r.sock_us = us_since(&r);
 				close(fd);
@@ -573,43 +518,43 @@ static int cmd_run(struct run_opts *o)
 	close(po[0]);
 	close(pe[0]);
 
-	bool first = true;
-	putchar('{');
 	long long rc = NONE;
 	if (!r.timed_out)
 		rc = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 128 + WTERMSIG(r.status);
-	print_field("rc", rc, &first);
+	if (rc == NONE)
+		fputs("{\"rc\":null", stdout);
+	else
+		printf("{\"rc\":%lld", rc);
 	printf(",\"timed_out\":%s", r.timed_out ? "true" : "false");
-	print_field("exit_us", r.exit_us, &first);
-	print_field("first_output_us", r.first_out_us, &first);
-	print_field("first_log_us", r.first_err_us, &first);
-	print_field("sock_ready_us", r.sock_us, &first);
-	print_field("start_sent_us", r.start_sent_us, &first);
-	print_field("start_done_us", r.start_done_us, &first);
-	print_field("put_us", r.put_us, &first);
-	print_field("exec_to_main_us", r.self_offset_us, &first);
-	print_field("first_kvm_run_seen_us", r.kvm_run_seen_us, &first);
-	print_field("first_kvm_run_self_us", r.kvm_run_self_us, &first);
-	print_field("kernel_entry_seen_us", r.entry_seen_us, &first);
-	print_field("kernel_entry_self_us", r.entry_self_us, &first);
-	print_field("boot_time_seen_us", r.boot_seen_us, &first);
-	print_field("boot_time_self_us", r.boot_self_us, &first);
+	bench__json_field("exit_us", r.exit_us);
+	bench__json_field("first_output_us", r.first_out_us);
+	bench__json_field("first_log_us", r.first_err_us);
+	bench__json_field("sock_ready_us", r.sock_us);
+	bench__json_field("start_sent_us", r.start_sent_us);
+	bench__json_field("start_done_us", r.start_done_us);
+	bench__json_field("put_us", r.put_us);
+	bench__json_field("exec_to_main_us", r.self_offset_us);
+	bench__json_field("first_kvm_run_seen_us", r.kvm_run_seen_us);
+	bench__json_field("first_kvm_run_self_us", r.kvm_run_self_us);
+	bench__json_field("kernel_entry_seen_us", r.entry_seen_us);
+	bench__json_field("kernel_entry_self_us", r.entry_self_us);
+	bench__json_field("boot_time_seen_us", r.boot_seen_us);
+	bench__json_field("boot_time_self_us", r.boot_self_us);
 	/* ember's own numbers moved onto our clock (zero = just before fork). */
 	long long off = r.self_offset_us;
-	print_field("first_kvm_run_us",
-		    off != NONE && r.kvm_run_self_us != NONE ? off + r.kvm_run_self_us : NONE,
-		    &first);
-	print_field("kernel_entry_us",
-		    off != NONE && r.entry_self_us != NONE ? off + r.entry_self_us : NONE, &first);
-	print_field("boot_time_us",
-		    off != NONE && r.boot_self_us != NONE ? off + r.boot_self_us : NONE, &first);
-	print_field("start_to_entry_us",
-		    off != NONE && r.entry_self_us != NONE && r.start_sent_us != NONE
-			? off + r.entry_self_us - r.start_sent_us
-			: NONE,
-		    &first);
-	print_field("boot_since_start_self_us", r.boot_since_start_us, &first);
-	print_field("idle_seen_us", r.idle_us, &first);
+	bench__json_field("first_kvm_run_us", off != NONE && r.kvm_run_self_us != NONE
+						  ? off + r.kvm_run_self_us
+						  : NONE);
+	bench__json_field("kernel_entry_us",
+			  off != NONE && r.entry_self_us != NONE ? off + r.entry_self_us : NONE);
+	bench__json_field("boot_time_us",
+			  off != NONE && r.boot_self_us != NONE ? off + r.boot_self_us : NONE);
+	bench__json_field("start_to_entry_us",
+			  off != NONE && r.entry_self_us != NONE && r.start_sent_us != NONE
+			      ? off + r.entry_self_us - r.start_sent_us
+			      : NONE);
+	bench__json_field("boot_since_start_self_us", r.boot_since_start_us);
+	bench__json_field("idle_seen_us", r.idle_us);
 	if (r.have_mem) {
 		putchar(',');
 		smaps__print_json(&r.mem);
@@ -628,69 +573,47 @@ static int cmd_run(struct run_opts *o)
 
 /* --- rate ----------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t alarm_hit;
-static void on_alarm(int sig)
+static pid_t spawn_quiet(char **cmd, long long index)
 {
-	(void)sig;
-	alarm_hit = 1;
+	return spawn(cmd, -1, -1, index);
 }
 
-static int cmd_rate(long long parallel, long long count, long long timeout_ms, char **cmd)
+/* The one option `rate` takes besides --parallel and --count. */
+static bool opt_timeout(const char *a, const char *v, void *ctx)
 {
-	pid_t *live = calloc((size_t)parallel, sizeof(*live));
-	if (!live)
-		return 1;
-	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid must return */
-	sigaction(SIGALRM, &sa, NULL);
-	alarm((unsigned)((timeout_ms + 999) / 1000));
-	long long started = 0, ok = 0, failed = 0, running = 0;
-	int64_t t0 = now_ns();
-	while ((started < count || running) && !alarm_hit) {
-		while (started < count && running < parallel) {
-			pid_t p = spawn(cmd, -1, -1, started);
-			if (p < 0) {
-				perror("benchtool: fork");
-				break;
-			}
-			for (long long i = 0; i < parallel; i++)
-				if (!live[i]) {
-					live[i] = p;
-					break;
-				}
-			started++;
-			running++;
-		}
-		int st;
-		pid_t p = waitpid(-1, &st, 0);
-		if (p < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (long long i = 0; i < parallel; i++)
-			if (live[i] == p) {
-				live[i] = 0;
-				running--;
-				if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-					ok++;
-				else
-					failed++;
-			}
-	}
-	int64_t wall = now_ns() - t0;
-	for (long long i = 0; i < parallel; i++)
-		if (live[i]) {
-			kill(live[i], SIGKILL);
-			waitpid(live[i], NULL, 0);
-			failed++;
-		}
-	alarm(0);
-	free(live);
-	printf("{\"parallel\":%lld,\"count\":%lld,\"ok\":%lld,\"failed\":%lld,\"timed_out\":%s,"
-	       "\"wall_us\":%lld,\"per_sec\":%.3f}\n",
-	       parallel, count, ok, failed, alarm_hit ? "true" : "false", (long long)(wall / 1000),
-	       wall > 0 ? (double)ok * 1e9 / (double)wall : 0.0);
-	return 0;
+	struct run_opts *o = ctx;
+	if (strcmp(a, "--timeout"))
+		return false;
+	o->timeout_ms = bench__num_arg(a, v);
+	return true;
+}
+
+static bool opt_run(const char *a, const char *v, void *ctx)
+{
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--sock"))
+		o->sock = v;
+	else if (!strcmp(a, "--api-kernel"))
+		o->api_kernel = v;
+	else if (!strcmp(a, "--api-initrd"))
+		o->api_initrd = v;
+	else if (!strcmp(a, "--api-args"))
+		o->api_args = v;
+	else if (!strcmp(a, "--api-mem"))
+		o->api_mem = bench__num_arg(a, v);
+	else if (!strcmp(a, "--api-vcpus"))
+		o->api_vcpus = bench__num_arg(a, v);
+	else if (!strcmp(a, "--idle"))
+		o->idle = v;
+	else if (!strcmp(a, "--idle-ms"))
+		o->idle_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--guest-mib"))
+		o->guest_mib = bench__num_arg(a, v);
+	else if (!strcmp(a, "--log"))
+		o->log = v;
+	else
+		return opt_timeout(a, v, ctx);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -699,17 +622,17 @@ int main(int argc, char **argv)
 		usage();
 	const char *khz = getenv("BENCH_TSC_KHZ");
 	if (khz && *khz)
-		tsc_khz = (uint64_t)num_arg("BENCH_TSC_KHZ", khz);
+		tsc_khz = (uint64_t)bench__num_arg("BENCH_TSC_KHZ", khz);
 	if (!strcmp(argv[1], "tsc-khz"))
-		return cmd_tsc_khz(argc > 2 ? num_arg("MS", argv[2]) : 1000);
+		return cmd_tsc_khz(argc > 2 ? bench__num_arg("MS", argv[2]) : 1000);
 	if (!strcmp(argv[1], "clock-coarse"))
 		return clock_is_coarse() ? 0 : 1;
 	if (!strcmp(argv[1], "smaps")) {
 		if (argc != 4)
 			usage();
 		struct mem_usage m;
-		if (smaps__read((pid_t)num_arg("PID", argv[2]), num_arg("GUEST_MIB", argv[3]),
-				&m)) {
+		if (smaps__read((pid_t)bench__num_arg("PID", argv[2]),
+				bench__num_arg("GUEST_MIB", argv[3]), &m)) {
 			fprintf(stderr, "benchtool: /proc/%s/smaps: %s\n", argv[2],
 				strerror(errno));
 			return 1;
@@ -723,55 +646,13 @@ int main(int argc, char **argv)
 	if (!run && !rate)
 		usage();
 	struct run_opts o = {.timeout_ms = 120000, .idle_ms = 1000, .api_mem = 128, .api_vcpus = 1};
-	long long parallel = 1, count = 1;
-	int i = 2;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (i + 1 >= argc)
-			usage();
-		const char *v = argv[++i];
-		if (!strcmp(a, "--timeout"))
-			o.timeout_ms = num_arg(a, v);
-		else if (run && !strcmp(a, "--sock"))
-			o.sock = v;
-		else if (run && !strcmp(a, "--api-kernel"))
-			o.api_kernel = v;
-		else if (run && !strcmp(a, "--api-initrd"))
-			o.api_initrd = v;
-		else if (run && !strcmp(a, "--api-args"))
-			o.api_args = v;
-		else if (run && !strcmp(a, "--api-mem"))
-			o.api_mem = num_arg(a, v);
-		else if (run && !strcmp(a, "--api-vcpus"))
-			o.api_vcpus = num_arg(a, v);
-		else if (run && !strcmp(a, "--idle"))
-			o.idle = v;
-		else if (run && !strcmp(a, "--idle-ms"))
-			o.idle_ms = num_arg(a, v);
-		else if (run && !strcmp(a, "--guest-mib"))
-			o.guest_mib = num_arg(a, v);
-		else if (run && !strcmp(a, "--log"))
-			o.log = v;
-		else if (rate && !strcmp(a, "--parallel"))
-			parallel = num_arg(a, v);
-		else if (rate && !strcmp(a, "--count"))
-			count = num_arg(a, v);
-		else {
-			fprintf(stderr, "benchtool: unknown option %s\n", a);
-			usage();
-		}
-	}
-	if (i >= argc)
-		usage();
-	o.cmd = argv + i;
 	if (rate) {
-		if (parallel < 1 || count < 1)
-			usage();
-		return cmd_rate(parallel, count, o.timeout_ms, o.cmd);
+		struct bench_rate r = {
+		    .parallel = 1, .count = 1, .spawn = spawn_quiet, .clock_ns = now_ns};
+		r.cmd = bench__options(argc, argv, &r, opt_timeout, &o, usage);
+		r.timeout_ms = o.timeout_ms;
+		return bench__rate(&r);
 	}
+	o.cmd = bench__options(argc, argv, NULL, opt_run, &o, usage);
 	return cmd_run(&o);
 }

@@ -46,8 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-note() { echo "BENCH-NOTE $*"; }
-fact() { echo "BENCH-FACT $*"; }
+. "$here/facts.sh"
 
 for f in "$L" "$build/bench/floor" "$EMBER" "$G/tiny-reset.elf" "$G/tiny-hang.elf" "$G/tiny-reset.bin"; do
 	[ -e "$f" ] || { echo "BENCH-FATAL missing $f (run make)"; exit 1; }
@@ -61,54 +60,45 @@ QEMU_ARGS=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -accel kvm -cpu hos
 	-m "$MEM" -smp 1 -nodefaults -no-user-config -display none -serial null -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=1)
 declare -A OKRC CMD HANG
-vmms=(floor ember)
-OKRC[floor]=0 OKRC[ember]=0
-CMD[floor]="$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
-CMD[ember]="$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
-HANG[ember]="$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+vmms=()
+# add_vmm NAME OKRC CMD [HANG]: one more VMM to measure; CMD boots the guest that resets,
+# HANG (for the memory runs) the one that halts.
+add_vmm() {
+	vmms+=("$1")
+	OKRC[$1]=$2
+	CMD[$1]=$3
+	[ -z "${4:-}" ] || HANG[$1]=$4
+}
+add_vmm floor 0 "$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
+add_vmm ember 0 "$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none" \
+	"$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
 if [ -n "$ember_b" ]; then
 	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
-	vmms+=(ember-b)
-	OKRC[ember-b]=0
-	CMD[ember-b]="$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none"
-	HANG[ember-b]="$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none" \
+		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
 fi
 qemu=$(command -v qemu-system-x86_64 || true)
 lkvm=${KVMTOOL:-$(command -v lkvm || true)}
 if [ "$peer" = 1 ]; then
 	if [ -n "$qemu" ]; then
-		vmms+=(qemu)
-		OKRC[qemu]=253
-		CMD[qemu]="$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-reset.elf"
-		HANG[qemu]="$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-hang.elf"
+		add_vmm qemu 253 "$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-reset.elf" \
+			"$qemu ${QEMU_ARGS[*]} -kernel $G/tiny-hang.elf"
 	else
 		note "peer qemu unavailable: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
 	fi
 	if [ -n "$lkvm" ]; then
-		vmms+=(kvmtool)
-		OKRC[kvmtool]=0
-		CMD[kvmtool]="$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-reset.bin"
-		HANG[kvmtool]="$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-hang.bin"
+		add_vmm kvmtool 0 "$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-reset.bin" \
+			"$lkvm run -c 1 -m $MEM --nodefaults -n mode=none -k $G/tiny-hang.bin"
 	else
 		note "peer kvmtool unavailable: set KVMTOOL=/path/to/lkvm (README: Benchmarks)"
 	fi
 fi
 # The floor with the irqchip and PIT a PC-like VMM creates: what they add at start and exit.
-vmms+=(floor-irqchip)
-OKRC[floor-irqchip]=0
-CMD[floor-irqchip]="$build/bench/floor --irqchip --mem-mib $MEM $G/tiny-reset.elf"
+add_vmm floor-irqchip 0 "$build/bench/floor --irqchip --mem-mib $MEM $G/tiny-reset.elf"
 
 fact cpus "$(nproc)"
-fact cpu_model "$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1)"
-fact kernel "$(uname -r)"
 fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-virt=none
-case " $flags " in *" vmx "*) virt=vmx ;; *" svm "*) virt=svm ;; esac
-mods=""
-for m in kvm_intel kvm_amd kvm_pvm; do [ ! -d /sys/module/$m ] || mods="$mods $m"; done
-fact kvm_virt "$virt"
-fact kvm_modules "${mods# }"
+machine_facts
 fact ember_bytes "$(wc -c <"$EMBER")"
 [ -z "$qemu" ] || fact qemu_version "$("$qemu" --version | head -1)"
 [ -z "$lkvm" ] || fact kvmtool "$lkvm"

@@ -9,63 +9,23 @@ they are findings, not test results. With --smoke, exits 1 with a one-line reaso
 part of the harness produced no usable result.
 """
 import argparse
-import datetime
 import json
 import os
-import re
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for reportlib
+import reportlib  # noqa: E402
+from reportlib import fmt_ms as ms, fmt_stat as fstat, stats
 
 VMMS = ["floor", "ember", "ember-b", "kvmtool", "qemu", "floor-irqchip"]
 TITLE = {"floor": "floor", "ember": "ember", "ember-b": "ember B (--compare)", "kvmtool": "kvmtool",
          "qemu": "QEMU microvm", "floor-irqchip": "floor + irqchip/PIT"}
 
 
-def stats(vals):
-    vals = sorted(v for v in vals if v is not None)
-    if not vals:
-        return None
-    n = len(vals)
-    med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
-    p99 = vals[min(n - 1, max(0, -(-99 * n // 100) - 1))]  # nearest rank
-    return {"n": n, "min": vals[0], "median": med, "p99": p99, "max": vals[-1]}
-
-
-def ms(us):
-    if us is None:
-        return "-"
-    return "%.1f" % (us / 1000.0) if abs(us) >= 10000 else "%.2f" % (us / 1000.0)
-
-
-def fstat(s):
-    return "-" if not s else "%s / %s / %s" % (ms(s["min"]), ms(s["median"]), ms(s["p99"]))
-
-
 def parse(path):
-    facts, recs, notes, vmm_cmds = {}, [], [], {}
-    unusable = None
-    with open(path, errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            m = re.match(r"^BENCH-(FACT|JSON|NOTE|FATAL|UNUSABLE|DONE) ?(.*)$", line)
-            if not m:
-                continue
-            kind, rest = m.groups()
-            if kind == "FACT":
-                key, _, val = rest.partition(" ")
-                if key == "vmm":
-                    name, _, cmd = val.partition(" ")
-                    vmm_cmds[name] = cmd
-                else:
-                    facts[key] = val
-            elif kind == "JSON":
-                try:
-                    recs.append(json.loads(rest))
-                except ValueError:
-                    notes.append("unparsable result line: " + rest[:200])
-            elif kind == "UNUSABLE":
-                unusable = rest
-            elif kind in ("NOTE", "FATAL"):
-                notes.append(("FATAL: " if kind == "FATAL" else "") + rest)
+    facts, recs, notes, lists = reportlib.parse(path, ("UNUSABLE", "DONE"), fact_lists=("vmm",))
+    vmm_cmds = dict(v.partition(" ")[::2] for v in lists["vmm"])
+    unusable = lists["UNUSABLE"][-1] if lists["UNUSABLE"] else None
     return facts, recs, notes, vmm_cmds, unusable
 
 
@@ -216,8 +176,7 @@ def main():
         rows.append(["CPU per VM, rusage of the children, %d in parallel [ms]" % p] + [cpu(v) for v in cols] +
                     ["-"] * (4 if extra else 3))
 
-    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    table += ["| " + " | ".join(r) + " |" for r in rows]
+    table = reportlib.md_table(head, rows)
 
     # --- breakdown of ember's (and every VMM's) way to the first KVM_RUN --------------------
     breakdown = []
@@ -276,7 +235,7 @@ def main():
          % ("%.2f" % (rss["median"] / 1024.0) if rss else "-",
             "%.2f" % (stats([m.get("overhead_pss_kb") for m in mem["ember"]])["median"] / 1024.0) if rss else "-"))
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = reportlib.utc_now()
     virt = facts.get("kvm_virt", "?")
     kind = ("kvm_pvm (no hardware virtualization: host-side work native, guest emulated)"
             if "kvm_pvm" in facts.get("kvm_modules", "") else "hardware %s" % virt)
@@ -336,19 +295,10 @@ def main():
 
 
 def update_readme(path, text):
-    begin, end = "<!-- bench-host:begin -->", "<!-- bench-host:end -->"
-    with open(path) as f:
-        s = f.read()
-    if begin not in s or end not in s:
-        print("note: %s has no %s ... %s block; not updated" % (path, begin, end))
-        return
     # Markdown: the goal lines as a list, the timing line as its own paragraph.
     text = "\n".join(("- " + l) if l.startswith("goal ") else ("\n" + l) if l.startswith("Timing: ") else l
                      for l in text.split("\n"))
-    pre, rest = s.split(begin, 1)
-    _, post = rest.split(end, 1)
-    with open(path, "w") as f:
-        f.write(pre + begin + "\n" + text + "\n" + end + post)
+    reportlib.update_readme(path, "bench-host", text)
 
 
 if __name__ == "__main__":

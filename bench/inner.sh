@@ -44,8 +44,7 @@ KERNEL=$B/guest/vmlinux
 [ -f "$KERNEL" ] || KERNEL=$B/guest/bzImage
 INITRD=$B/guest/initramfs.cpio.gz
 PROBE=$B/probe.elf
-note() { echo "BENCH-NOTE $*"; }
-fact() { echo "BENCH-FACT $*"; }
+. "$B/facts.sh"
 
 for f in "$BT" "$EMBER"; do
 	[ -x "$f" ] || { note "missing $f"; echo "BENCH-FATAL missing $f"; exit 1; }
@@ -105,20 +104,12 @@ if "$BT" clock-coarse; then
 else
 	fact clock "CLOCK_MONOTONIC"
 fi
-fact cpu_model "$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1)"
 fact cpus "$(grep -c ^processor /proc/cpuinfo)"
-fact kernel "$(uname -r)"
 fact mem_kb "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-virt=none
-case " $flags " in *" vmx "*) virt=vmx ;; *" svm "*) virt=svm ;; esac
+machine_facts
 hv=no
-case " $flags " in *" hypervisor "*) hv=yes ;; esac
-mods=""
-for m in kvm_intel kvm_amd kvm_pvm; do [ ! -d /sys/module/$m ] || mods="$mods $m"; done
-fact kvm_virt "$virt"
+case " $cpu_flags " in *" hypervisor "*) hv=yes ;; esac
 fact kvm_under_hypervisor "$hv"
-fact kvm_modules "${mods# }"
 [ ! -r /sys/module/kvm_amd/parameters/nested ] || fact kvm_amd_nested "$(cat /sys/module/kvm_amd/parameters/nested)"
 [ ! -r /sys/module/kvm_amd/parameters/npt ] || fact kvm_amd_npt "$(cat /sys/module/kvm_amd/parameters/npt)"
 fact ember_bytes "$(wc -c <"$EMBER")"

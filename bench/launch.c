@@ -30,13 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "smaps.h"
 #include "trace.h"
 
@@ -44,12 +43,7 @@
 #define SYS_pidfd_open 434
 #endif
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+const char bench__prog[] = "launch";
 
 static void usage(void)
 {
@@ -61,18 +55,6 @@ static void usage(void)
 	exit(2);
 }
 
-static long long num_arg(const char *opt, const char *s)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < 0) {
-		fprintf(stderr, "launch: %s: '%s' is not a number\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 /* --- run ------------------------------------------------------------------------------- */
 
 struct run_opts {
@@ -81,41 +63,23 @@ struct run_opts {
 	char **cmd;
 };
 
+/* The log (stdout and stderr both) is opened in the child: a failure means /dev/null. */
 static pid_t spawn(char **cmd, const char *log)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	int null = open("/dev/null", O_RDWR);
-	int out = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
-	dup2(null, 0);
-	dup2(out >= 0 ? out : null, 1);
-	dup2(out >= 0 ? out : null, 2);
-	execvp(cmd[0], cmd);
-	dprintf(2, "launch: exec %s: %s\n", cmd[0], strerror(errno));
-	_exit(127);
+	int out = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+	bench__exec(cmd, out, out);
 }
 
 static bool sock_ready(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = bench__sock_connect(path);
 	if (fd < 0)
 		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(fd);
-	return ok;
-}
-
-static void field(const char *name, long long v)
-{
-	if (v == NONE)
-		printf(",\"%s\":null", name);
-	else
-		printf(",\"%s\":%lld", name, v);
+	return true;
 }
 
 static int cmd_run(const struct run_opts *o)
@@ -126,7 +90,7 @@ static int cmd_run(const struct run_opts *o)
 	}
 	if (o->sock)
 		unlink(o->sock);
-	int64_t t0 = mono_ns();
+	int64_t t0 = bench__mono_ns();
 	pid_t pid = spawn(o->cmd, o->log);
 	if (pid < 0) {
 		perror("launch: fork");
@@ -145,9 +109,9 @@ static int cmd_run(const struct run_opts *o)
 	int64_t deadline = t0 + o->timeout_ms * 1000000LL;
 	int64_t hold_at = o->hold_ms ? t0 + o->hold_ms * 1000000LL : 0;
 	for (;;) {
-		int64_t now = mono_ns();
+		int64_t now = bench__mono_ns();
 		if (o->sock && sock_us == NONE && sock_ready(o->sock)) {
-			sock_us = (mono_ns() - t0) / 1000;
+			sock_us = (bench__mono_ns() - t0) / 1000;
 			kill(pid, SIGTERM); /* ready is all we wanted */
 		}
 		if (hold_at && !held && now >= hold_at) {
@@ -180,7 +144,7 @@ static int cmd_run(const struct run_opts *o)
 	struct rusage ru;
 	memset(&ru, 0, sizeof(ru));
 	wait4(pid, &status, 0, &ru);
-	exit_us = (mono_ns() - t0) / 1000;
+	exit_us = (bench__mono_ns() - t0) / 1000;
 	close(pidfd);
 
 	struct trace_summary s;
@@ -191,11 +155,11 @@ static int cmd_run(const struct run_opts *o)
 		  (o->sock || o->hold_ms ? (o->sock ? sock_us != NONE : have_mem) : rc == o->ok_rc);
 	printf("{\"ok\":%s,\"rc\":%lld,\"timed_out\":%s", ok ? "true" : "false", rc,
 	       timed_out ? "true" : "false");
-	field("exit_us", exit_us);
-	field("sock_ready_us", sock_us);
-	field("user_us", (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
-	field("sys_us", (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
-	field("maxrss_kb", ru.ru_maxrss);
+	bench__json_field("exit_us", exit_us);
+	bench__json_field("sock_ready_us", sock_us);
+	bench__json_field("user_us", (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec);
+	bench__json_field("sys_us", (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
+	bench__json_field("maxrss_kb", ru.ru_maxrss);
 	printf(",\"traced\":%s", traced ? "true" : "false");
 	if (traced)
 		trace__print_json(&s);
@@ -209,85 +173,41 @@ static int cmd_run(const struct run_opts *o)
 
 /* --- rate ------------------------------------------------------------------------------ */
 
-static long long children_cpu_us(void)
+static pid_t spawn_quiet(char **cmd, long long index)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_CHILDREN, &ru);
-	return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
-	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	(void)index;
+	return spawn(cmd, NULL);
 }
 
-static volatile sig_atomic_t alarm_hit;
-static void on_alarm(int sig)
+/* --timeout and --ok-rc, which `run` and `rate` both take. */
+static bool opt_both(const char *a, const char *v, void *ctx)
 {
-	(void)sig;
-	alarm_hit = 1;
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--timeout"))
+		o->timeout_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--ok-rc"))
+		o->ok_rc = bench__num_arg(a, v);
+	else
+		return false;
+	return true;
 }
 
-static int cmd_rate(long long parallel, long long count, long long timeout_ms, long long ok_rc,
-		    char **cmd)
+static bool opt_run(const char *a, const char *v, void *ctx)
 {
-	pid_t *live = calloc((size_t)parallel, sizeof(*live));
-	if (!live)
-		return 1;
-	/* A blocking wait that SIGALRM interrupts (no SA_RESTART): no polling that would
-	 * take CPU from the VMs being counted. */
-	struct sigaction sa = {.sa_handler = on_alarm};
-	sigaction(SIGALRM, &sa, NULL);
-	alarm((unsigned)((timeout_ms + 999) / 1000));
-	long long started = 0, ok = 0, failed = 0, running = 0;
-	long long cpu0 = children_cpu_us();
-	int64_t t0 = mono_ns();
-	while ((started < count || running) && !alarm_hit) {
-		while (started < count && running < parallel) {
-			pid_t p = spawn(cmd, NULL);
-			if (p < 0) {
-				perror("launch: fork");
-				count = started;
-				break;
-			}
-			for (long long i = 0; i < parallel; i++)
-				if (!live[i]) {
-					live[i] = p;
-					break;
-				}
-			started++;
-			running++;
-		}
-		if (!running)
-			break;
-		int st;
-		pid_t p = waitpid(-1, &st, 0);
-		if (p < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (long long i = 0; i < parallel; i++)
-			if (live[i] == p) {
-				live[i] = 0;
-				running--;
-				if (WIFEXITED(st) && WEXITSTATUS(st) == ok_rc)
-					ok++;
-				else
-					failed++;
-			}
-	}
-	int64_t wall = mono_ns() - t0;
-	alarm(0);
-	for (long long i = 0; i < parallel; i++)
-		if (live[i]) {
-			kill(live[i], SIGKILL);
-			waitpid(live[i], NULL, 0);
-			failed++;
-		}
-	free(live);
-	long long cpu = children_cpu_us() - cpu0;
-	printf("{\"parallel\":%lld,\"count\":%lld,\"ok\":%lld,\"failed\":%lld,\"timed_out\":%s,"
-	       "\"wall_us\":%lld,\"per_sec\":%.3f,\"cpu_us\":%lld,\"cpu_per_vm_us\":%lld}\n",
-	       parallel, count, ok, failed, alarm_hit ? "true" : "false", (long long)(wall / 1000),
-	       wall > 0 ? (double)ok * 1e9 / (double)wall : 0.0, cpu, started ? cpu / started : 0);
-	return 0;
+	struct run_opts *o = ctx;
+	if (!strcmp(a, "--trace"))
+		o->trace = v;
+	else if (!strcmp(a, "--log"))
+		o->log = v;
+	else if (!strcmp(a, "--sock"))
+		o->sock = v;
+	else if (!strcmp(a, "--hold-ms"))
+		o->hold_ms = bench__num_arg(a, v);
+	else if (!strcmp(a, "--guest-mib"))
+		o->guest_mib = bench__num_arg(a, v);
+	else
+		return opt_both(a, v, ctx);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -302,47 +222,18 @@ int main(int argc, char **argv)
 	if (!run && !rate)
 		usage();
 	struct run_opts o = {.timeout_ms = 60000};
-	long long parallel = 1, count = 1;
-	int i = 2;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (i + 1 >= argc)
-			usage();
-		const char *v = argv[++i];
-		if (!strcmp(a, "--timeout"))
-			o.timeout_ms = num_arg(a, v);
-		else if (!strcmp(a, "--ok-rc"))
-			o.ok_rc = num_arg(a, v);
-		else if (run && !strcmp(a, "--trace"))
-			o.trace = v;
-		else if (run && !strcmp(a, "--log"))
-			o.log = v;
-		else if (run && !strcmp(a, "--sock"))
-			o.sock = v;
-		else if (run && !strcmp(a, "--hold-ms"))
-			o.hold_ms = num_arg(a, v);
-		else if (run && !strcmp(a, "--guest-mib"))
-			o.guest_mib = num_arg(a, v);
-		else if (rate && !strcmp(a, "--parallel"))
-			parallel = num_arg(a, v);
-		else if (rate && !strcmp(a, "--count"))
-			count = num_arg(a, v);
-		else {
-			fprintf(stderr, "launch: unknown option %s\n", a);
-			usage();
-		}
-	}
-	if (i >= argc)
-		usage();
-	o.cmd = argv + i;
 	if (rate) {
-		if (parallel < 1 || count < 1)
-			usage();
-		return cmd_rate(parallel, count, o.timeout_ms, o.ok_rc, o.cmd);
+		struct bench_rate r = {.parallel = 1,
+				       .count = 1,
+				       .spawn = spawn_quiet,
+				       .clock_ns = bench__mono_ns,
+				       .fork_error_ends = true,
+				       .report_cpu = true};
+		r.cmd = bench__options(argc, argv, &r, opt_both, &o, usage);
+		r.timeout_ms = o.timeout_ms;
+		r.ok_rc = o.ok_rc;
+		return bench__rate(&r);
 	}
+	o.cmd = bench__options(argc, argv, NULL, opt_run, &o, usage);
 	return cmd_run(&o);
 }

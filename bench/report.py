@@ -6,13 +6,16 @@ With --smoke it also checks that every part of the harness produced a usable res
 and exits 1 with a one-line reason otherwise.
 """
 import argparse
-import datetime
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for reportlib
+import reportlib  # noqa: E402
+from reportlib import fmt_ms, fmt_stat, stats
 
 # Firecracker's published figures: cited, never measured here.
 FIRECRACKER = {
@@ -46,57 +49,10 @@ LATENCY = [
 ]
 
 
-def stats(vals):
-    vals = sorted(v for v in vals if v is not None)
-    if not vals:
-        return None
-    n = len(vals)
-    med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
-    p99 = vals[min(n - 1, max(0, -(-99 * n // 100) - 1))]  # nearest rank
-    return {"n": n, "min": vals[0], "median": med, "p99": p99, "max": vals[-1]}
-
-
 def ok(rec):
     if rec["test"] == "mem":  # benchtool stops these VMs itself after reading smaps
         return rec["r"].get("overhead_rss_kb") is not None
     return rec["r"].get("rc") == 0 and not rec["r"].get("timed_out")
-
-
-def fmt_ms(us):
-    if us is None:
-        return "-"
-    return "%.1f" % (us / 1000.0) if us >= 10000 else "%.2f" % (us / 1000.0)
-
-
-def fmt_stat(s):
-    if not s:
-        return "-"
-    return "%s / %s / %s" % (fmt_ms(s["min"]), fmt_ms(s["median"]), fmt_ms(s["p99"]))
-
-
-def parse(path):
-    facts, recs, notes, seccomp = {}, [], [], []
-    with open(path, errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            m = re.match(r"^BENCH-(FACT|JSON|NOTE|FATAL) ?(.*)$", line)
-            if not m:
-                continue
-            kind, rest = m.groups()
-            if kind == "FACT":
-                key, _, val = rest.partition(" ")
-                if key == "seccomp":
-                    seccomp.append(val)
-                else:
-                    facts[key] = val
-            elif kind == "JSON":
-                try:
-                    recs.append(json.loads(rest))
-                except ValueError:
-                    notes.append("unparsable result line: " + rest[:200])
-            else:
-                notes.append(("FATAL: " if kind == "FATAL" else "") + rest)
-    return facts, recs, notes, seccomp
 
 
 def seccomp_counts(lines):
@@ -121,7 +77,8 @@ def main():
     ap.add_argument("--readme")
     a = ap.parse_args()
 
-    facts, recs, notes, seccomp_lines = parse(a.raw)
+    facts, recs, notes, lists = reportlib.parse(a.raw, (), fact_lists=("seccomp",))
+    seccomp_lines = lists["seccomp"]
     nested = a.where == "nested"
     if nested:
         flavour = ("nested-TCG: QEMU TCG on the build host (no hardware virtualization) emulates "
@@ -193,7 +150,7 @@ def main():
               "qemu_libs_count": num("qemu_libs_count"), "qemu_version": facts.get("qemu_version")}
     sc = seccomp_counts(seccomp_lines)
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = reportlib.utc_now()
     results = {
         "date": date, "started": a.started, "smoke": a.smoke, "machine": machine,
         "latency": latency, "memory": memory, "rate": rate, "binary": binary,
@@ -267,8 +224,7 @@ def main():
                      "%d (Firecracker's allow-list)" % c["firecracker"]))
 
     head = ("metric", "ember", "QEMU microvm", "ember/QEMU", "Firecracker (cited, not measured here)")
-    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    table += ["| " + " | ".join(r) + " |" for r in rows]
+    table = reportlib.md_table(head, rows)
     cpu = facts.get("cpu_model") or a.host_cpu
     caption = ("%s; %s; CPU %s (%s CPUs in the KVM host), KVM host kernel %s; %s"
                % (date, label, cpu, facts.get("cpus", "?"), facts.get("kernel", "?"),
@@ -328,7 +284,7 @@ plot '%s' using 2:1 with points pt 7 ps 0.7 title "runs", '%s' using 2:1 with po
                                png if os.path.exists(png) else "(no plot)"))
 
     if a.readme:
-        update_readme(a.readme, text)
+        reportlib.update_readme(a.readme, "bench", text)
 
     if a.smoke:
         why = smoke_check(recs, facts, notes, png)
@@ -363,19 +319,6 @@ def smoke_check(recs, facts, notes, png):
     if shutil.which("gnuplot") and not os.path.exists(png):
         return "latency.png was not written"
     return None
-
-
-def update_readme(path, text):
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-    with open(path) as f:
-        s = f.read()
-    if begin not in s or end not in s:
-        print("note: %s has no %s ... %s block; not updated" % (path, begin, end))
-        return
-    pre, rest = s.split(begin, 1)
-    _, post = rest.split(end, 1)
-    with open(path, "w") as f:
-        f.write(pre + begin + "\n" + text + "\n" + end + post)
 
 
 if __name__ == "__main__":

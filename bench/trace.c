@@ -354,26 +354,18 @@ int trace__arm(const char *dir)
 	return 0;
 }
 
-static void field(const char *name, long long v)
-{
-	if (v == NONE)
-		printf(",\"%s\":null", name);
-	else
-		printf(",\"%s\":%lld", name, v);
-}
-
 void trace__print_json(const struct trace_summary *s)
 {
-	field("exec_us", s->exec_us);
-	field("first_kvm_ioctl_us", s->first_kvm_us);
-	field("first_kvm_run_us", s->first_run_us);
-	field("last_run_return_us", s->last_run_ret_us);
-	field("exit_group_us", s->exit_group_us);
-	field("kvm_ioctls_before_run_us", s->kvm_before_run_us);
-	field("nr_ioctls", s->nr_ioctls);
-	field("nr_kvm_ioctls", s->nr_kvm_ioctls);
-	field("nr_kvm_runs", s->nr_runs);
-	field("cpu_us", s->cpu_us);
+	bench__json_field("exec_us", s->exec_us);
+	bench__json_field("first_kvm_ioctl_us", s->first_kvm_us);
+	bench__json_field("first_kvm_run_us", s->first_run_us);
+	bench__json_field("last_run_return_us", s->last_run_ret_us);
+	bench__json_field("exit_group_us", s->exit_group_us);
+	bench__json_field("kvm_ioctls_before_run_us", s->kvm_before_run_us);
+	bench__json_field("nr_ioctls", s->nr_ioctls);
+	bench__json_field("nr_kvm_ioctls", s->nr_kvm_ioctls);
+	bench__json_field("nr_kvm_runs", s->nr_runs);
+	bench__json_field("cpu_us", s->cpu_us);
 	printf(",\"kvm_ioctl_us\":{");
 	for (int i = 0; i < s->nr_per; i++) {
 		char b[32];

@@ -3,7 +3,7 @@
 #define BENCH_TRACE_H
 #include <sys/types.h>
 
-#define NONE (-1LL) /* a time that was not seen */
+#include "common.h" /* NONE: a time that was not seen */
 
 #define MAX_NAMES 96
 #define MAX_TIDS  64

@@ -5,7 +5,8 @@
 #                       options through BENCH_ARGS (bench/run --help)
 #   make bench-smoke    one iteration of each; PASS/FAIL/SKIP bench/host-smoke and bench/smoke
 # benchtool times things inside the nested host, where only busybox exists; launch and
-# floor time and are the host-side runs. All three are static (musl), like ember.
+# floor time and are the host-side runs. All three are static (musl), like ember. launch
+# and benchtool share bench/common.c (clock, spawn, the rate loop) so both time alike.
 BENCHTOOL := $(BUILD)/bench/benchtool
 BENCH_LAUNCH := $(BUILD)/bench/launch
 BENCH_FLOOR := $(BUILD)/bench/floor
@@ -15,8 +16,9 @@ ALL_TARGETS += $(BENCH_BINS) $(BENCH_TINY)
 
 .PHONY: bench bench-smoke
 
-$(BENCHTOOL): bench/benchtool.c bench/smaps.c bench/smaps.h
-$(BENCH_LAUNCH): bench/launch.c bench/trace.c bench/trace.h bench/smaps.c bench/smaps.h $(KHDR)/.stamp
+BENCH_COMMON := bench/common.c bench/common.h
+$(BENCHTOOL): bench/benchtool.c $(BENCH_COMMON) bench/smaps.c bench/smaps.h
+$(BENCH_LAUNCH): bench/launch.c $(BENCH_COMMON) bench/trace.c bench/trace.h bench/smaps.c bench/smaps.h $(KHDR)/.stamp
 $(BENCH_FLOOR): bench/floor.c $(KHDR)/.stamp
 $(BENCH_BINS):
 	@mkdir -p $(dir $@)

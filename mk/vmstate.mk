@@ -20,7 +20,8 @@ $(FDTINC)/.stamp:
 $(KHDR)/.stamp: | $(FDTINC)/.stamp
 
 VMSTATE_FUZZ      := $(BUILD)/fuzz/fuzz_vmstate
-VMSTATE_FUZZ_SRCS := tests/fuzz/fuzz_vmstate.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c
+VMSTATE_FUZZ_SRCS := tests/fuzz/fuzz_vmstate.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c \
+	vmm/error.c
 VMSTATE_FUZZ_DIR  := $(BUILD)/fuzz/vmstate
 FUZZ_SECONDS       ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
@@ -29,7 +30,7 @@ FUZZ_SMOKE_SECONDS ?= 20
 fuzz: fuzz-vmstate
 fuzz-smoke: fuzz-smoke-vmstate
 
-$(VMSTATE_FUZZ): $(VMSTATE_FUZZ_SRCS) $(wildcard vmm/snapshot/*.h)
+$(VMSTATE_FUZZ): $(VMSTATE_FUZZ_SRCS) $(wildcard vmm/snapshot/*.h) vmm/error.h vmm/log.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(VMSTATE_FUZZ_SRCS) $(LIBFDT_A)

@@ -40,6 +40,7 @@ void cli__usage(void)
 	    "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
 	    "  --rng                  virtio-rng fed by getrandom()\n"
 	    "  --boot-timer           also log the kernel entry time\n"
+	    "  --no-pit               no i8254 PIT (faster exit; the guest needs kvmclock)\n"
 	    "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
 	    "  --log-path PATH        append logs to PATH instead of stderr\n"
 	    "  --no-seccomp           run without the per-thread seccomp filters\n"
@@ -79,6 +80,7 @@ enum {
 	OPT_ID,
 	OPT_METRICS_PATH,
 	OPT_METRICS_INTERVAL,
+	OPT_NO_PIT,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +96,7 @@ static const struct option long_opts[] = {
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"rng", no_argument, NULL, OPT_RNG},
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+    {"no-pit", no_argument, NULL, OPT_NO_PIT},
     {"level", required_argument, NULL, OPT_LEVEL},
     {"log-path", required_argument, NULL, OPT_LOG_PATH},
     {"help", no_argument, NULL, OPT_HELP},
@@ -196,6 +199,9 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			break;
 		case OPT_BOOT_TIMER:
 			o->boot_timer = true;
+			break;
+		case OPT_NO_PIT:
+			c->no_pit = true;
 			break;
 		case OPT_LEVEL: {
 			enum log_level lvl;

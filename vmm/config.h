@@ -56,6 +56,9 @@ struct vm_config {
 	unsigned vcpus;
 	uint64_t mem_mib;
 	bool smt;
+	/* No in-kernel PIT: its teardown keeps a VM's process alive about 15 ms longer
+	 * at exit. A guest then needs kvmclock and the LAPIC (TSC-deadline) timer. */
+	bool no_pit;
 
 	enum serial_out serial_out;
 	char serial_out_path[CONFIG_PATH_MAX];

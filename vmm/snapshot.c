@@ -41,43 +41,39 @@ int snap_out__blob(struct snapshot_out *s, const char *name, const void *data, s
 
 int snap_in__u32(struct snapshot_in *s, const char *name, uint32_t *v, struct error *e)
 {
-	char why[256];
-	if (vmstate__get_u32(s->vs, s->node, name, v, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
-	return 0;
+	return vmstate__get_u32(s->vs, s->node, name, v, e);
 }
 
 int snap_in__u64(struct snapshot_in *s, const char *name, uint64_t *v, struct error *e)
 {
-	char why[256];
-	if (vmstate__get_u64(s->vs, s->node, name, v, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
-	return 0;
+	return vmstate__get_u64(s->vs, s->node, name, v, e);
 }
 
 int snap_in__string(struct snapshot_in *s, const char *name, const char **v, struct error *e)
 {
-	char why[256];
-	if (vmstate__get_string(s->vs, s->node, name, v, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
-	return 0;
+	return vmstate__get_string(s->vs, s->node, name, v, e);
 }
 
-int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len,
-		   struct error *e)
+int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len, struct error *e)
 {
-	char why[256];
-	if (vmstate__get_bytes(s->vs, s->node, name, out, len, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
-	return 0;
+	return vmstate__get_bytes(s->vs, s->node, name, out, len, e);
 }
 
 /* --- capture ----------------------------------------------------------------------- */
+
+/* A node whose children have unit addresses (vcpu@N, dev@N), as dtc expects it. */
+void snapshot__indexed_parent(struct vmstate_writer *w, const char *path)
+{
+	vmstate_writer__node(w, path);
+	vmstate_writer__set_u32(w, path, "#address-cells", 1);
+	vmstate_writer__set_u32(w, path, "#size-cells", 0);
+}
 
 static void save_vcpu(struct vmstate_writer *w, unsigned i, const struct vcpu_state *s)
 {
 	char node[64];
 	snprintf(node, sizeof(node), "/vcpus/vcpu@%u", i);
+	vmstate_writer__set_u32(w, node, "reg", i);
 	vmstate_writer__set_blob(w, node, "regs", &s->regs, sizeof(s->regs));
 	vmstate_writer__set_blob(w, node, "sregs", &s->sregs, sizeof(s->sregs));
 	if (s->has_xsave)
@@ -103,6 +99,7 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 	struct vcpu_state *s = malloc(sizeof(*s));
 	if (!s)
 		return error__fail(e, EXIT_ERROR, "out of memory");
+	snapshot__indexed_parent(w, "/vcpus");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (vcpu_state__get(vm->vcpus[i]->fd, msrs, nr_msrs, s, why, sizeof(why))) {
 			free(s);
@@ -119,9 +116,9 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 				 sizeof(vs.irqchip[0]));
 	vmstate_writer__set_blob(w, "/vm", "irqchip-pic-slave", &vs.irqchip[1],
 				 sizeof(vs.irqchip[1]));
-	vmstate_writer__set_blob(w, "/vm", "irqchip-ioapic", &vs.irqchip[2],
-				 sizeof(vs.irqchip[2]));
-	vmstate_writer__set_blob(w, "/vm", "pit", &vs.pit, sizeof(vs.pit));
+	vmstate_writer__set_blob(w, "/vm", "irqchip-ioapic", &vs.irqchip[2], sizeof(vs.irqchip[2]));
+	if (vs.has_pit)
+		vmstate_writer__set_blob(w, "/vm", "pit", &vs.pit, sizeof(vs.pit));
 	vmstate_writer__set_blob(w, "/vm", "clock", &vs.clock, sizeof(vs.clock));
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -133,6 +130,7 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 
 static int save_devices(struct vm *vm, struct vmstate_writer *w, struct error *e)
 {
+	snapshot__indexed_parent(w, "/devices");
 	for (unsigned i = 0; i < vm->nr_devices; i++) {
 		const struct device_ops *ops = vm->devices[i].ops;
 		if (!ops->save)
@@ -141,6 +139,7 @@ static int save_devices(struct vm *vm, struct vmstate_writer *w, struct error *e
 					   ops->name);
 		struct snapshot_out out = {.w = w};
 		snprintf(out.node, sizeof(out.node), "/devices/dev@%u", i);
+		snap_out__u32(&out, "reg", i);
 		snap_out__string(&out, "kind", ops->name);
 		if (ops->save(vm->devices[i].dev, &out, e))
 			return error__wrap(e, "device '%s'", ops->name);
@@ -306,16 +305,15 @@ static int reset_dirty_log(struct vm *vm, struct error *e)
 	return 0;
 }
 
-int snapshot__create(struct vm *vm, const struct snapshot_create_params *p,
-		     const char *config_json, const char *ember_version, struct error *e)
+int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, const char *config_json,
+		     const char *ember_version, struct error *e)
 {
 	if (p->type == SNAPSHOT_DIFF && !vm->track_dirty)
 		return error__fail(e, EXIT_USAGE,
 				   "snapshot_type: a Diff snapshot needs track_dirty_pages");
 	struct vmstate_writer w;
-	char why[256];
-	if (vmstate_writer__init(&w, ember_version, why, sizeof(why)))
-		return error__fail(e, EXIT_ERROR, "%s", why);
+	if (vmstate_writer__init(&w, ember_version, e))
+		return -1;
 	int rc = -1;
 	vmstate_writer__set_string(&w, "/config", "json", config_json);
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
@@ -332,8 +330,8 @@ int snapshot__create(struct vm *vm, const struct snapshot_create_params *p,
 		goto out;
 	if (p->type == SNAPSHOT_FULL && vm->track_dirty && reset_dirty_log(vm, e))
 		goto out;
-	if (vmstate_writer__write_file(&w, p->snapshot_path, why, sizeof(why))) {
-		error__fail(e, EXIT_USAGE, "snapshot_path: %s", why);
+	if (vmstate_writer__write_file(&w, p->snapshot_path, e)) {
+		error__wrap(e, "snapshot_path");
 		goto out;
 	}
 	rc = 0;

@@ -51,8 +51,7 @@ int snap_out__blob(struct snapshot_out *s, const char *name, const void *data, s
 int snap_in__u32(struct snapshot_in *s, const char *name, uint32_t *v, struct error *e);
 int snap_in__u64(struct snapshot_in *s, const char *name, uint64_t *v, struct error *e);
 int snap_in__string(struct snapshot_in *s, const char *name, const char **v, struct error *e);
-int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len,
-		   struct error *e);
+int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len, struct error *e);
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 
@@ -83,8 +82,8 @@ struct snapshot_load_params {
  * Full: the memory file is rewritten whole, all-zero pages left as holes. Diff: only
  * the pages KVM logged dirty since the last snapshot are written into the existing
  * file (needs track_dirty_pages). */
-int snapshot__create(struct vm *vm, const struct snapshot_create_params *p,
-		     const char *config_json, const char *ember_version, struct error *e);
+int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, const char *config_json,
+		     const char *ember_version, struct error *e);
 
 /* A snapshot being loaded: its checked vmstate and its open memory file. */
 struct snapshot_load {
@@ -96,8 +95,7 @@ struct snapshot_load {
 };
 /* Reads and checks the vmstate (container checks, then /config, /vm, every vCPU node)
  * and opens the memory file (which must cover every region). EXIT_USAGE errors. */
-int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p,
-		   struct error *e);
+int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p, struct error *e);
 /* The stored configuration's JSON text (points into l). */
 const char *snapshot__config_json(const struct snapshot_load *l);
 /* Builds vm for cfg (which must describe the snapshot's VM) from l: memory file mapped
@@ -107,5 +105,8 @@ const char *snapshot__config_json(const struct snapshot_load *l);
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
 		      struct event_loop *loop, uint64_t start_us, struct error *e);
 void snapshot__close(struct snapshot_load *l);
+/* Creates path with #address-cells = 1 and #size-cells = 0, for children named
+ * name@N with reg = <N> (dtc's rule for unit addresses). */
+void snapshot__indexed_parent(struct vmstate_writer *w, const char *path);
 
 #endif

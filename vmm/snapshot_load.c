@@ -13,20 +13,18 @@
 #include "vcpu.h"
 #include "vm.h"
 
-int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p,
-		   struct error *e)
+int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p, struct error *e)
 {
 	memset(l, 0, sizeof(*l));
 	l->mem_fd = -1;
 	l->clock_realtime = p->clock_realtime;
-	char why[512];
-	if (vmstate__open(&l->vs, p->snapshot_path, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "snapshot_path '%s': %s", p->snapshot_path, why);
+	if (vmstate__open(&l->vs, p->snapshot_path, e))
+		return error__wrap(e, "snapshot_path '%s'", p->snapshot_path);
 	const char *json;
-	if (vmstate__get_string(&l->vs, "/config", "json", &json, why, sizeof(why)) ||
+	if (vmstate__get_string(&l->vs, "/config", "json", &json, e) ||
 	    vmstate__regions(&l->vs, l->regions, sizeof(l->regions) / sizeof(l->regions[0]),
-			     &l->nr_regions, why, sizeof(why))) {
-		error__fail(e, EXIT_USAGE, "snapshot_path '%s': %s", p->snapshot_path, why);
+			     &l->nr_regions, e)) {
+		error__wrap(e, "snapshot_path '%s'", p->snapshot_path);
 		goto fail;
 	}
 	l->mem_fd = open(p->mem_path, O_RDONLY | O_CLOEXEC);
@@ -34,8 +32,8 @@ int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p
 		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, strerror(errno));
 		goto fail;
 	}
-	if (vmstate__check_mem_fd(l->regions, l->nr_regions, l->mem_fd, why, sizeof(why))) {
-		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, why);
+	if (vmstate__check_mem_fd(l->regions, l->nr_regions, l->mem_fd, e)) {
+		error__wrap(e, "memory file '%s'", p->mem_path);
 		goto fail;
 	}
 	return 0;
@@ -47,7 +45,8 @@ fail:
 const char *snapshot__config_json(const struct snapshot_load *l)
 {
 	const char *json = NULL;
-	if (vmstate__get_string(&l->vs, "/config", "json", &json, NULL, 0))
+	struct error e;
+	if (vmstate__get_string(&l->vs, "/config", "json", &json, &e))
 		return NULL;
 	return json;
 }
@@ -78,8 +77,7 @@ static int check_regions(const struct vm *vm, const struct snapshot_load *l, str
 	return 0;
 }
 
-#define VCPU_BLOB(name, field)                                                                     \
-	snap_in__bytes(&in, name, &s->field, sizeof(s->field), e)
+#define VCPU_BLOB(name, field) snap_in__bytes(&in, name, &s->field, sizeof(s->field), e)
 
 static int load_vcpu(const struct vmstate *vs, unsigned i, struct vcpu_state *s, struct error *e)
 {
@@ -90,10 +88,10 @@ static int load_vcpu(const struct vmstate *vs, unsigned i, struct vcpu_state *s,
 	    VCPU_BLOB("events", events) || VCPU_BLOB("debugregs", debugregs) ||
 	    VCPU_BLOB("mp-state", mp_state))
 		return -1;
-	char why[256];
+	struct error absent; /* xsave and xcrs are optional */
 	const void *data;
 	size_t len;
-	if (vmstate__get_blob(vs, in.node, "xsave", &data, &len, why, sizeof(why)) == 0) {
+	if (vmstate__get_blob(vs, in.node, "xsave", &data, &len, &absent) == 0) {
 		if (len != sizeof(s->xsave))
 			return error__fail(e, EXIT_USAGE, "%s/xsave: %zu bytes, expected %zu",
 					   in.node, len, sizeof(s->xsave));
@@ -102,20 +100,36 @@ static int load_vcpu(const struct vmstate *vs, unsigned i, struct vcpu_state *s,
 	} else if (VCPU_BLOB("fpu", fpu)) {
 		return -1;
 	}
-	if (vmstate__get_blob(vs, in.node, "xcrs", &data, &len, why, sizeof(why)) == 0) {
+	if (vmstate__get_blob(vs, in.node, "xcrs", &data, &len, &absent) == 0) {
 		if (len != sizeof(s->xcrs))
 			return error__fail(e, EXIT_USAGE, "%s/xcrs: %zu bytes, expected %zu",
 					   in.node, len, sizeof(s->xcrs));
 		memcpy(&s->xcrs, data, len);
 		s->has_xcrs = true;
 	}
-	if (vmstate__get_blob(vs, in.node, "msrs", &data, &len, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
+	if (vmstate__get_blob(vs, in.node, "msrs", &data, &len, e))
+		return -1;
 	if (len % sizeof(s->msrs[0]) || len / sizeof(s->msrs[0]) > VCPU_STATE_MAX_MSRS)
 		return error__fail(e, EXIT_USAGE, "%s/msrs: %zu bytes is not a list of at most %d",
 				   in.node, len, VCPU_STATE_MAX_MSRS);
 	memcpy(s->msrs, data, len);
 	s->nr_msrs = (uint32_t)(len / sizeof(s->msrs[0]));
+	return 0;
+}
+
+/* The PIT is there unless the snapshot's machine had none (--no-pit). */
+static int load_pit(const struct vmstate *vs, struct vm_state *s, struct error *e)
+{
+	struct error absent;
+	const void *data;
+	size_t len;
+	if (vmstate__get_blob(vs, "/vm", "pit", &data, &len, &absent))
+		return 0;
+	if (len != sizeof(s->pit))
+		return error__fail(e, EXIT_USAGE, "/vm/pit: %zu bytes, expected %zu", len,
+				   sizeof(s->pit));
+	memcpy(&s->pit, data, len);
+	s->has_pit = true;
 	return 0;
 }
 
@@ -125,15 +139,14 @@ static int load_vm_state(const struct vmstate *vs, struct vm_state *s, uint64_t 
 	struct snapshot_in in = {.vs = vs, .node = "/vm"};
 	return snap_in__bytes(&in, "irqchip-pic-master", &s->irqchip[0], sizeof(s->irqchip[0]),
 			      e) ||
-			   snap_in__bytes(&in, "irqchip-pic-slave", &s->irqchip[1],
-					  sizeof(s->irqchip[1]), e) ||
-			   snap_in__bytes(&in, "irqchip-ioapic", &s->irqchip[2],
-					  sizeof(s->irqchip[2]), e) ||
-			   snap_in__bytes(&in, "pit", &s->pit, sizeof(s->pit), e) ||
-			   snap_in__bytes(&in, "clock", &s->clock, sizeof(s->clock), e) ||
-			   snap_in__u64(&in, "clock-realtime-ns", saved_ns, e)
+		       snap_in__bytes(&in, "irqchip-pic-slave", &s->irqchip[1],
+				      sizeof(s->irqchip[1]), e) ||
+		       snap_in__bytes(&in, "irqchip-ioapic", &s->irqchip[2], sizeof(s->irqchip[2]),
+				      e) ||
+		       snap_in__bytes(&in, "clock", &s->clock, sizeof(s->clock), e) ||
+		       snap_in__u64(&in, "clock-realtime-ns", saved_ns, e)
 		   ? -1
-		   : 0;
+		   : load_pit(vs, s, e);
 }
 
 static int restore_devices(struct vm *vm, const struct vmstate *vs, struct error *e)
@@ -154,8 +167,9 @@ static int restore_devices(struct vm *vm, const struct vmstate *vs, struct error
 		if (snap_in__string(&in, "kind", &kind, e))
 			return -1;
 		if (strcmp(kind, ops->name))
-			return error__fail(e, EXIT_USAGE, "snapshot: device %u is a '%s', expected '%s'",
-					   i, kind, ops->name);
+			return error__fail(e, EXIT_USAGE,
+					   "snapshot: device %u is a '%s', expected '%s'", i, kind,
+					   ops->name);
 		if (!ops->restore)
 			return error__fail(e, EXIT_USAGE,
 					   "device '%s' cannot be restored from a snapshot yet",
@@ -176,8 +190,9 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 	if (snap_in__u32(&vmnode, "vcpu-count", &nr_vcpus, e))
 		return -1;
 	if (nr_vcpus != cfg->vcpus)
-		return error__fail(e, EXIT_USAGE, "snapshot: %u vCPUs saved, the configuration has %u",
-				   nr_vcpus, cfg->vcpus);
+		return error__fail(e, EXIT_USAGE,
+				   "snapshot: %u vCPUs saved, the configuration has %u", nr_vcpus,
+				   cfg->vcpus);
 	struct vm_state vs;
 	uint64_t saved_ns;
 	if (check_regions(vm, l, e) || load_vm_state(&l->vs, &vs, &saved_ns, e))

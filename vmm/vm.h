@@ -126,6 +126,7 @@ int vm__ioeventfd(struct vm *vm, uint64_t addr, uint32_t datamatch);
 struct vm_state {
 	struct kvm_irqchip irqchip[VM_NR_IRQCHIPS]; /* PIC master, PIC slave, IOAPIC */
 	struct kvm_pit_state2 pit;
+	bool has_pit; /* false on a machine made without the in-kernel PIT */
 	struct kvm_clock_data clock;
 };
 int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e);

@@ -26,7 +26,8 @@ int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e)
 			return error__fail(e, EXIT_KVM, "KVM_GET_IRQCHIP (%s): %s", chips[i].name,
 					   strerror(errno));
 	}
-	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
+	s->has_pit = !vm->cfg->no_pit;
+	if (s->has_pit && ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_GET_PIT2: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &s->clock) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_GET_CLOCK: %s", strerror(errno));
@@ -45,8 +46,14 @@ int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advanc
 			return error__fail(e, EXIT_KVM, "KVM_SET_IRQCHIP (%s): %s", chips[i].name,
 					   strerror(errno));
 	}
+	if (s->has_pit != !vm->cfg->no_pit)
+		return error__fail(e, EXIT_USAGE,
+				   "the snapshot was taken %s an in-kernel PIT, this machine is "
+				   "made %s one (--no-pit)",
+				   s->has_pit ? "with" : "without",
+				   s->has_pit ? "without" : "with");
 	struct kvm_pit_state2 pit = s->pit;
-	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
+	if (s->has_pit && ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_SET_PIT2: %s", strerror(errno));
 	/* Only the clock value is ours to set; the other flags GET reported (TSC_STABLE,
 	 * REALTIME, HOST_TSC) describe the old host. */

@@ -313,6 +313,7 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 				   vmm__state_name(m->state));
 	struct vm_config fresh;
 	config__init(&fresh);
+	fresh.no_pit = m->cfg.vm.no_pit; /* a command-line machine option, not a resource */
 	if (memcmp(&fresh, &m->cfg.vm, sizeof(fresh)))
 		return error__fail(e, EXIT_USAGE,
 				   "Loading a microVM snapshot not allowed after configuring boot-"

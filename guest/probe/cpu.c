@@ -161,11 +161,12 @@ uint64_t user__call(uint64_t (*fn)(void *), void *arg, bool irqs_on)
 
 /* --- time --------------------------------------------------------------------------- */
 
-#define PIT_HZ		     1193182u
-#define CALIBRATE_MS	     20u
-#define ASSUMED_KHZ	     2000000u
-#define CALIBRATE_SPIN	     1000000u
-#define CALIBRATE_MAX_CYCLES 10000000000ull /* seconds at any plausible TSC rate */
+#define PIT_HZ		       1193182u
+#define CALIBRATE_MS	       20u
+#define ASSUMED_KHZ	       2000000u
+#define CALIBRATE_SPIN	       1000000u
+#define CALIBRATE_NO_PIT_POLLS 1000u
+#define CALIBRATE_MAX_CYCLES   10000000000ull /* seconds at any plausible TSC rate */
 
 /* Written once by the BSP before other CPUs run. */
 static uint64_t tsc_khz = ASSUMED_KHZ;
@@ -193,15 +194,21 @@ void time__calibrate(void)
 	uint16_t c0 = pit2_read(), c = c0;
 	uint64_t t0 = rdtsc(), t1 = t0;
 	unsigned i;
+	unsigned still = 0;
 	for (i = 0; i < CALIBRATE_SPIN; i++) {
 		c = pit2_read();
 		t1 = rdtsc();
 		if ((c <= c0 && c0 - c >= ticks) || t1 - t0 > CALIBRATE_MAX_CYCLES)
 			break;
+		/* A PIT counts at least once per poll (each poll is four port exits);
+		 * a counter that never moves means there is none (ember --no-pit). */
+		still = c == c0 ? still + 1 : 0;
+		if (still == CALIBRATE_NO_PIT_POLLS)
+			break;
 	}
 	cal_cycles = t1 - t0;
 	cal_spins = i;
-	if (i == CALIBRATE_SPIN || c > c0 || c0 - c < ticks)
+	if (i == CALIBRATE_SPIN || still == CALIBRATE_NO_PIT_POLLS || c > c0 || c0 - c < ticks)
 		return;
 	uint64_t khz = cal_cycles * PIT_HZ / (uint64_t)(c0 - c) / 1000;
 	/* Anything outside 100 MHz..100 GHz means the PIT did not tick as asked. */

@@ -30,6 +30,13 @@ if need_files initrd-boot "$VMLINUX" "$INITRD"; then
 	[ -z "$kr" ] || info "$kr"
 fi
 
+# --no-pit: Linux boots with kvmclock and the LAPIC timer alone, 2 vCPUs
+if need_files no-pit-boot "$VMLINUX" "$INITRD"; then
+	vm_run no-pit-boot "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus 2 --mem-mib "$VM_MEM" \
+		--no-pit --serial stdout --cmdline "$CMDLINE_BASE ember.test=boot"
+	expect_pass no-pit-boot boot
+fi
+
 # the same through the bzImage loader
 if need_files bzimage-boot "$BZIMAGE" "$INITRD"; then
 	vm_run bzimage-boot "$VM_TIMEOUT" --kernel "$BZIMAGE" --initrd "$INITRD" --vcpus 1 --mem-mib "$VM_MEM" \

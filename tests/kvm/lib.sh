@@ -22,3 +22,38 @@ check() {
 	if "$@"; then pass "$_n"; else fail "$_n" "$_d"; fi
 }
 has() { grep -q -- "$1" "$2"; }
+# need_files NAME FILE...: a FAIL line for kvm/NAME and exit 1 unless every FILE exists.
+need_files() {
+	_n=$1
+	shift
+	for _f in "$@"; do
+		if [ ! -e "$_f" ]; then
+			echo "FAIL kvm/$_n: $_f missing"
+			exit 1
+		fi
+	done
+}
+# work_dir NAME: W, a fresh directory under TMPDIR that goes at exit, and EPID, the pid of
+# a background ember that is killed at exit while it is set.
+work_dir() {
+	W=$(mktemp -d "$TMPDIR/$1.XXXXXX")
+	EPID=""
+	trap 'work_dir_cleanup' EXIT
+}
+work_dir_cleanup() {
+	[ -n "$EPID" ] && kill -9 "$EPID" 2>/dev/null
+	rm -rf "$W"
+}
+# reap_ember SECS: waits up to SECS s for the background ember (EPID) to end by itself,
+# then kills it; sets RC (137 if it had to be killed) and clears EPID.
+reap_ember() {
+	_j=0
+	while kill -0 "$EPID" 2>/dev/null && [ $_j -lt "$1" ]; do
+		sleep 1
+		_j=$((_j + 1))
+	done
+	kill -9 "$EPID" 2>/dev/null
+	wait "$EPID"
+	RC=$?
+	EPID=""
+}

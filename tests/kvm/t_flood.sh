@@ -5,19 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
-for f in "$PROBE" "$FC"; do
-	if [ ! -e "$f" ]; then
-		echo "FAIL kvm/flood: $f missing"
-		exit 1
-	fi
-done
-W=$(mktemp -d "$TMPDIR/flood.XXXXXX")
-EPID=""
-cleanup() {
-	[ -n "$EPID" ] && kill -9 "$EPID" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
+need_files flood "$PROBE" "$FC"
+work_dir flood
 # Longer than the limiter's 5 s window, so that suppressed counts get reported.
 FLOOD_MS=7000
 # Before the fix: 14 MB in 2 s from the boot timer alone.
@@ -61,12 +50,7 @@ if [ $ok -eq 1 ]; then
 	done
 fi
 # The probe reboots after the flood: ember ends by itself.
-j=0
-while kill -0 "$EPID" 2>/dev/null && [ $j -lt 120 ]; do sleep 1; j=$((j + 1)); done
-kill -9 "$EPID" 2>/dev/null
-wait "$EPID"
-RC=$?
-EPID=""
+reap_ember 120
 
 if [ "$RC" -eq 0 ] && has "PROBE check flood ok" "$OUT" && has "PROBE DONE pass" "$OUT"; then
 	pass flood/probe

@@ -1,10 +1,9 @@
 /* A guest that repeats what makes ember log, in a loop, as fast as it can: the log
  * stays small (issue 17, finding 3). Each case is one guest-triggerable message. */
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include "check.h"
+#include "log_capture.h"
 #include "devices/legacy.h"
 #include "test_virtio_harness.h"
 #include "vm.h"
@@ -14,34 +13,6 @@
  * real event. */
 #define MAX_LINES (LOG_LIMIT_BURST + 2)
 
-static char path[64];
-
-static void log_to_temp(void)
-{
-	log__set_level(LOG_INFO);
-	snprintf(path, sizeof(path), "/tmp/ember-test-flood-%d.txt", (int)getpid());
-	unlink(path);
-	if (log__set_path(path))
-		abort();
-}
-
-static size_t log_back(char *buf, size_t cap)
-{
-	log__set_path("/dev/stderr");
-	log__set_level(LOG_ERROR);
-	size_t n = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd >= 0) {
-		ssize_t r;
-		while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-			n += (size_t)r;
-		close(fd);
-	}
-	buf[n] = 0;
-	unlink(path);
-	return n;
-}
-
 static unsigned lines(const char *s)
 {
 	unsigned k = 0;
@@ -50,15 +21,22 @@ static unsigned lines(const char *s)
 	return k;
 }
 
-static unsigned count(const char *hay, const char *needle)
+static char buf[1 << 20];
+
+/* Captures the log at INFO level: every message the guest triggers is written. */
+static void flood_begin(void)
 {
-	unsigned k = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p++)
-		k++;
-	return k;
+	log__set_level(LOG_INFO);
+	log_to_temp("flood");
 }
 
-static char buf[1 << 20];
+/* Reads the log into buf, the level back at ERROR; returns its length. */
+static size_t flood_end(void)
+{
+	size_t n = log_back(buf, sizeof(buf));
+	log__set_level(LOG_ERROR);
+	return n;
+}
 
 static void boot_timer_written_in_a_loop(void)
 {
@@ -67,12 +45,12 @@ static void boot_timer_written_in_a_loop(void)
 	vm.start_us = now_us();
 	struct error e = {0};
 	CHECK_EQ(boot_timer_device.setup(&vm, NULL, &e), 0);
-	log_to_temp();
+	flood_begin();
 	for (int i = 0; i < ROUNDS; i++) {
 		uint8_t magic = BOOT_TIMER_MAGIC;
 		CHECK(bus__dispatch(&vm.mmio, VM_BOOT_TIMER_ADDR, &magic, 1, true));
 	}
-	log_back(buf, sizeof(buf));
+	flood_end();
 	CHECK_EQ(count(buf, "guest boot time: "), 1);
 	CHECK(lines(buf) <= MAX_LINES);
 	CHECK(vm.boot_time_us != 0);
@@ -82,38 +60,47 @@ static void boot_timer_written_in_a_loop(void)
 
 static struct guest_mem mem;
 
-static void rng_features_ok_without_version_1(void)
+/* An rng device on the shared guest memory, the log captured; NULL after a failed check. */
+static struct virtio_dev *rng_flood_begin(void)
 {
 	if (!mem.base && guest_mem__init(&mem, 16 << 20))
 		abort();
 	char err[128];
 	struct virtio_dev *d = rng__create(&mem, NULL, err, sizeof(err));
 	CHECK(d != NULL);
-	if (!d)
-		return;
-	log_to_temp();
-	struct gq q;
-	gq_init(&q, &mem, 0x10000, 8);
-	for (int i = 0; i < ROUNDS; i++)
-		CHECK(!(driver_init(d, ~VIRTIO_BIT(VIRTIO_F_VERSION_1), &q, 1) &
-			VIRTIO_STATUS_FEATURES_OK));
-	size_t n = log_back(buf, sizeof(buf));
-	CHECK(count(buf, "did not accept VIRTIO_F_VERSION_1") >= 1);
+	if (d)
+		flood_begin();
+	return d;
+}
+
+/* The flood left a small log that says `what` at least once; d goes. */
+static void rng_flood_end(struct virtio_dev *d, const char *what)
+{
+	size_t n = flood_end();
+	CHECK(count(buf, what) >= 1);
 	CHECK(lines(buf) <= MAX_LINES);
 	CHECK(n < 4096);
 	virtio_dev__destroy(d);
 }
 
-static void ring_broken_after_every_reset(void)
+static void rng_features_ok_without_version_1(void)
 {
-	if (!mem.base && guest_mem__init(&mem, 16 << 20))
-		abort();
-	char err[128];
-	struct virtio_dev *d = rng__create(&mem, NULL, err, sizeof(err));
-	CHECK(d != NULL);
+	struct virtio_dev *d = rng_flood_begin();
 	if (!d)
 		return;
-	log_to_temp();
+	struct gq q;
+	gq_init(&q, &mem, 0x10000, 8);
+	for (int i = 0; i < ROUNDS; i++)
+		CHECK(!(driver_init(d, ~VIRTIO_BIT(VIRTIO_F_VERSION_1), &q, 1) &
+			VIRTIO_STATUS_FEATURES_OK));
+	rng_flood_end(d, "did not accept VIRTIO_F_VERSION_1");
+}
+
+static void ring_broken_after_every_reset(void)
+{
+	struct virtio_dev *d = rng_flood_begin();
+	if (!d)
+		return;
 	struct gq q;
 	for (int i = 0; i < ROUNDS; i++) {
 		gq_init(&q, &mem, 0x10000, 8);
@@ -124,11 +111,7 @@ static void ring_broken_after_every_reset(void)
 	}
 	CHECK(mmio_r(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK_EQ(d->stats.ring_errors, ROUNDS);
-	size_t n = log_back(buf, sizeof(buf));
-	CHECK(count(buf, "device needs reset") >= 1);
-	CHECK(lines(buf) <= MAX_LINES);
-	CHECK(n < 4096);
-	virtio_dev__destroy(d);
+	rng_flood_end(d, "device needs reset");
 }
 
 CHECK_MAIN("flood", CHECK_CASE(boot_timer_written_in_a_loop),

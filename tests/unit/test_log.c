@@ -1,55 +1,16 @@
 /* The log's defences against a guest that triggers messages in a loop: the per-message
  * limiter and the size cap. */
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "log.h"
-
-static char path[64];
-
-static void log_to_temp(void)
-{
-	snprintf(path, sizeof(path), "/tmp/ember-test-log-%d.txt", (int)getpid());
-	unlink(path);
-	if (log__set_path(path)) {
-		perror(path);
-		abort();
-	}
-}
-
-/* Reads the log back and puts it back on stderr. */
-static size_t log_back(char *buf, size_t cap)
-{
-	log__set_path("/dev/stderr");
-	log__set_max_bytes(LOG_MAX_BYTES);
-	size_t n = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd >= 0) {
-		ssize_t r;
-		while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-			n += (size_t)r;
-		close(fd);
-	}
-	buf[n] = 0;
-	unlink(path);
-	return n;
-}
-
-static unsigned count(const char *hay, const char *needle)
-{
-	unsigned k = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p++)
-		k++;
-	return k;
-}
+#include "log_capture.h"
 
 static void limiter_bounds_a_flood(void)
 {
 	log__set_level(LOG_INFO);
-	log_to_temp();
+	log_to_temp("log");
 	struct log_limit a = {.burst = 3, .window_us = 300000},
 			 b = {.burst = 3, .window_us = 300000};
 	unsigned passed = 0;
@@ -78,7 +39,7 @@ static void limiter_bounds_a_flood(void)
 static void limiter_respects_level(void)
 {
 	log__set_level(LOG_WARN);
-	log_to_temp();
+	log_to_temp("log");
 	struct log_limit l = {.burst = 1};
 	CHECK(!pr_info_limited(&l, "quiet"));
 	CHECK(pr_warn_limited(&l, "loud"));
@@ -91,7 +52,7 @@ static void limiter_respects_level(void)
 static void log_size_is_capped(void)
 {
 	log__set_level(LOG_INFO);
-	log_to_temp();
+	log_to_temp("log");
 	log__set_max_bytes(1000);
 	for (int i = 0; i < 500; i++)
 		pr_warn("line %03d of a log that would grow without end", i);

@@ -28,10 +28,11 @@
 
 typedef int (*child_fn)(void);
 
-/* Runs fn in a child after it installed `thread`'s filter (or after `setup`, when
- * given); returns the child's wait status. fn returns 0, or the number of the step
- * that went wrong. */
-static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn fn)
+/* Runs fn in a child after `setup` (when given) and then `install` (when given, else
+ * seccomp__install(thread)); returns the child's wait status. fn returns 0, or the
+ * number of the step that went wrong. */
+static int run_child_with(void (*setup)(void), int (*install)(void), enum seccomp_thread thread,
+			  child_fn fn)
 {
 	fflush(stdout);
 	pid_t pid = fork();
@@ -40,7 +41,7 @@ static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn f
 		setrlimit(RLIMIT_CORE, &no_core); /* SIGSYS would dump core */
 		if (setup)
 			setup();
-		if (seccomp__install(thread))
+		if (install ? install() : seccomp__install(thread))
 			_exit(100);
 		/* Raw exit_group: sanitizer runtimes hook _exit() and make calls of their own. */
 		syscall(SYS_exit_group, fn());
@@ -51,8 +52,34 @@ static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn f
 	return st;
 }
 
+/* fn in a child under `thread`'s filter, installed after `setup` when given. */
+static int run_child(enum seccomp_thread thread, void (*setup)(void), child_fn fn)
+{
+	return run_child_with(setup, NULL, thread, fn);
+}
+
 #define EXITED_OK(st)	  (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 #define KILLED_SIGSYS(st) (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+
+/* A wait status as one number: the exit status (0, or the step of fn that went wrong),
+ * 128 + N if signal N ended the child. */
+static int exit_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The index of the first of fns (NULL-terminated) that `thread`'s filter does not kill
+ * with SIGSYS, or -1 if it kills them all. */
+static int first_not_killed(enum seccomp_thread thread, const child_fn *fns)
+{
+	for (int i = 0; fns[i]; i++)
+		if (!KILLED_SIGSYS(run_child(thread, NULL, fns[i])))
+			return i;
+	return -1;
+}
+/* Each call dies of SIGSYS under `thread`'s filter; a failure says which did not. */
+#define CHECK_ALL_KILLED(thread, ...)                                                              \
+	CHECK_EQ(first_not_killed(thread, (const child_fn[]){__VA_ARGS__, NULL}), -1)
 
 /* ioctl as musl issues it: the request is an int, sign-extended into the register. */
 static long musl_ioctl(int fd, unsigned req)
@@ -99,10 +126,7 @@ static void make_pipe(void)
 
 static void test_vcpu_allows_its_calls(void)
 {
-	int st = run_child(SECCOMP_VCPU, make_pipe, vcpu_allowed);
-	CHECK(EXITED_OK(st));
-	if (WIFEXITED(st))
-		CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK_EQ(exit_code(run_child(SECCOMP_VCPU, make_pipe, vcpu_allowed)), 0);
 }
 
 static int call_getpid(void)
@@ -161,11 +185,8 @@ static int call_execve(void)
 
 static void test_vcpu_kills_the_rest(void)
 {
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_getpid)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_open)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_socket_inet)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_fork)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, call_execve)));
+	CHECK_ALL_KILLED(SECCOMP_VCPU, call_getpid, call_open, call_socket_inet, call_fork,
+			 call_execve);
 }
 
 static void test_ioctl_filtered_by_request(void)
@@ -226,16 +247,9 @@ static int tkill_sigkill(void)
 
 static void test_vmm_filter(void)
 {
-	int st = run_child(SECCOMP_VMM, NULL, vmm_allowed);
-	CHECK(EXITED_OK(st));
-	if (WIFEXITED(st))
-		CHECK_EQ(WEXITSTATUS(st), 0);
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_socket_inet)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_open)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, fcntl_dupfd)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, tkill_sigkill)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, ioctl_tcgets)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, call_execve)));
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM, NULL, vmm_allowed)), 0);
+	CHECK_ALL_KILLED(SECCOMP_VMM, call_socket_inet, call_open, fcntl_dupfd, tkill_sigkill,
+			 ioctl_tcgets, call_execve);
 }
 
 static int api_allowed(void)
@@ -250,9 +264,7 @@ static int api_allowed(void)
 static void test_api_filter(void)
 {
 	CHECK(EXITED_OK(run_child(SECCOMP_API, NULL, api_allowed)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_socket_inet)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_open)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, call_getpid)));
+	CHECK_ALL_KILLED(SECCOMP_API, call_socket_inet, call_open, call_getpid);
 }
 
 /* KVM_SET_GUEST_DEBUG reaches the kernel (EBADF on fd -1) only where allowed. */
@@ -267,10 +279,7 @@ static void test_guest_debug_only_with_boot_timer(void)
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, guest_debug)));
 	CHECK(EXITED_OK(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, guest_debug)));
 	/* Otherwise the variant is the vCPU filter: the same calls pass, the rest kill. */
-	int st = run_child(SECCOMP_VCPU_BOOT_TIMER, make_pipe, vcpu_allowed);
-	CHECK(EXITED_OK(st));
-	if (WIFEXITED(st))
-		CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK_EQ(exit_code(run_child(SECCOMP_VCPU_BOOT_TIMER, make_pipe, vcpu_allowed)), 0);
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, call_open)));
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU_BOOT_TIMER, NULL, ioctl_create_vm)));
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, guest_debug)));
@@ -327,19 +336,7 @@ static int irq_on_vm(void)
 /* Like run_child(), with the filter installed by `install` (which checks fds). */
 static int run_child_fds(int (*install)(void), child_fn fn)
 {
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core);
-		if (install())
-			_exit(100);
-		syscall(SYS_exit_group, fn());
-	}
-	int st = -1;
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	return st;
+	return run_child_with(NULL, install, SECCOMP_NR_THREADS, fn);
 }
 static int vcpu_fds(void)
 {
@@ -415,14 +412,9 @@ static int connect_short_address(void)
 
 static void test_vmm_unix_sockets_only(void)
 {
-	int st = run_child(SECCOMP_VMM, NULL, vsock_connect);
-	CHECK(EXITED_OK(st));
-	if (WIFEXITED(st))
-		CHECK_EQ(WEXITSTATUS(st), 0);
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_dgram)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_seqpacket)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, socket_unix_protocol)));
-	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM, NULL, connect_short_address)));
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM, NULL, vsock_connect)), 0);
+	CHECK_ALL_KILLED(SECCOMP_VMM, socket_unix_dgram, socket_unix_seqpacket,
+			 socket_unix_protocol, connect_short_address);
 	/* Neither the API thread nor a vCPU opens or connects sockets at all. */
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, NULL, vsock_connect)));
 	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, NULL, vsock_connect)));

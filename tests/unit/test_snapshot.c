@@ -68,8 +68,8 @@ static int fake_cad(void *ctx, struct error *e)
 static void fake_stop(void *ctx)
 {
 }
-static int fake_snapshot(void *ctx, const struct snapshot_create_params *p,
-			 const char *config_json, const char *version, struct error *e)
+static int fake_snapshot(void *ctx, const struct snapshot_create_params *p, const char *config_json,
+			 const char *version, struct error *e)
 {
 	snapshots++;
 	saved_params = *p;
@@ -160,13 +160,13 @@ static void write_snapshot(const char *state, const char *memfile, uint64_t mem_
 	snapshot_api__config_json(&c, &o);
 	json_out__raw(&o, "", 1);
 	struct vmstate_writer w;
-	char err[256];
-	if (vmstate_writer__init(&w, "1.2.3", err, sizeof(err)))
+	struct error e;
+	if (vmstate_writer__init(&w, "1.2.3", &e))
 		abort();
 	vmstate_writer__set_string(&w, "/config", "json", o.buf);
 	struct vmstate_region r = {.guest_address = 0, .size = 64 * MIB, .file_offset = 0};
 	vmstate_writer__add_region(&w, 0, &r);
-	if (vmstate_writer__write_file(&w, state, err, sizeof(err)))
+	if (vmstate_writer__write_file(&w, state, &e))
 		abort();
 	vmstate_writer__free(&w);
 	json_out__free(&o);
@@ -368,7 +368,7 @@ static void load_restores_config(void)
 	CHECK(strstr(last, "\"mem_size_mib\":64") != NULL);
 	CHECK(strstr(last, "tap9") != NULL);
 	CHECK(strstr(last, "/gone/vmlinux") != NULL); /* recorded, though gone */
-	CHECK(strstr(last, mp) != NULL); /* the metrics set before the load stay */
+	CHECK(strstr(last, mp) != NULL);	      /* the metrics set before the load stay */
 	/* A VM runs now: no second load, no configuration. */
 	CHECK_FAULT(PUT("/snapshot/load", load_body(s, m, "")), 400, "not allowed");
 	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
@@ -419,8 +419,9 @@ static void load_refusals_change_nothing(void)
 				  ",\"network_overrides\":[{\"iface_id\":\"eth5\",\"host_dev_"
 				  "name\":\"tap9\"}]")),
 		    400, "eth5");
-	CHECK_FAULT(PUT("/snapshot/load", load_body(s, m, ",\"vsock_override\":{\"uds_path\":"
-							  "\"/x.sock\"}")),
+	CHECK_FAULT(PUT("/snapshot/load", load_body(s, m,
+						    ",\"vsock_override\":{\"uds_path\":"
+						    "\"/x.sock\"}")),
 		    400, "no vsock");
 	CHECK_EQ(restores, 0);
 	CHECK_EQ(GET("/"), 200);
@@ -434,7 +435,8 @@ static void load_refusals_change_nothing(void)
 	/* After any boot-specific configuration, a load is refused. */
 	fresh();
 	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64}"), 204);
-	CHECK_FAULT(PUT("/snapshot/load", load_body(s, m, "")), 400, "not allowed after configuring");
+	CHECK_FAULT(PUT("/snapshot/load", load_body(s, m, "")), 400,
+		    "not allowed after configuring");
 	CHECK_EQ(restores, 0);
 }
 
@@ -589,8 +591,7 @@ static void legacy_devices_round_trip(void)
 	vm.boot_time_us = 1234;
 
 	struct vmstate_writer w;
-	char err[256];
-	if (vmstate_writer__init(&w, "t", err, sizeof(err)))
+	if (vmstate_writer__init(&w, "t", &e))
 		abort();
 	for (unsigned i = 0; i < 3; i++) {
 		struct snapshot_out o = {.w = &w};
@@ -599,10 +600,10 @@ static void legacy_devices_round_trip(void)
 	}
 	uint8_t *buf;
 	size_t len;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
 	vmstate_writer__free(&w);
 	struct vmstate vs;
-	CHECK_EQ(vmstate__parse(&vs, buf, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__parse(&vs, buf, len, &e), 0);
 	free(buf);
 	for (unsigned i = 0; i < 3; i++) {
 		struct snapshot_in in = {.vs = &vs};

@@ -1,6 +1,7 @@
 /* The snapshot vmstate container: round trip of every property type through a file, and
  * every kind of damage refused with its own message. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libfdt.h>
+
 #include "check.h"
 #include "snapshot/vmstate.h"
 
-static char err[512];
+static struct error e;
 static char dir[64];
 
 static const char *tmp_path(const char *name)
@@ -42,7 +45,7 @@ static const struct vmstate_region sample_regions[] = {
 /* What the snapshot code will store, with one of each kind of value. */
 static void build_sample(struct vmstate_writer *w)
 {
-	CHECK_EQ(vmstate_writer__init(w, "1.2.3", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(w, "1.2.3", &e), 0);
 	fill(regs, sizeof(regs), 1);
 	fill(xsave, sizeof(xsave), 2);
 	fill(cpuid, sizeof(cpuid), 3);
@@ -73,7 +76,7 @@ static uint8_t *sample(size_t *len)
 	struct vmstate_writer w;
 	uint8_t *buf = NULL;
 	build_sample(&w);
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, len, &e), 0);
 	vmstate_writer__free(&w);
 	return buf;
 }
@@ -89,8 +92,8 @@ static void reseal(uint8_t *buf, size_t len)
 static int parse_err(const uint8_t *buf, size_t len)
 {
 	struct vmstate vs;
-	err[0] = 0;
-	int r = vmstate__parse(&vs, buf, len, err, sizeof(err));
+	error__clear(&e);
+	int r = vmstate__parse(&vs, buf, len, &e);
 	if (r == 0)
 		vmstate__close(&vs);
 	return r;
@@ -112,11 +115,11 @@ static void round_trip(void)
 	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
 	CHECK(fd >= 0 && write(fd, "old", 3) == 3);
 	close(fd);
-	CHECK_EQ(vmstate_writer__write_file(&w, path, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__write_file(&w, path, &e), 0);
 	vmstate_writer__free(&w);
 
 	struct vmstate vs;
-	CHECK_EQ(vmstate__open(&vs, path, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__open(&vs, path, &e), 0);
 	if (!vs.buf)
 		return;
 	char vendor[13];
@@ -127,58 +130,46 @@ static void round_trip(void)
 	CHECK_STR(vs.cpu_vendor, vendor);
 	const void *blob;
 	size_t len;
-	CHECK_EQ(vmstate__get_blob(&vs, "/", VMSTATE_PROP_CPUID, &blob, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_blob(&vs, "/", VMSTATE_PROP_CPUID, &blob, &len, &e), 0);
 	CHECK(len == sizeof(cpuid) && !memcmp(blob, cpuid, len));
 	uint8_t got[4096];
-	CHECK_EQ(
-	    vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "regs", got, sizeof(regs), err, sizeof(err)),
-	    0);
+	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "regs", got, sizeof(regs), &e), 0);
 	CHECK(!memcmp(got, regs, sizeof(regs)));
-	CHECK_EQ(
-	    vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "xsave", got, sizeof(xsave), err, sizeof(err)),
-	    0);
+	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "xsave", got, sizeof(xsave), &e), 0);
 	CHECK(!memcmp(got, xsave, sizeof(xsave)));
-	CHECK_EQ(vmstate__get_blob(&vs, "/vcpus/vcpu@1", "regs", &blob, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_blob(&vs, "/vcpus/vcpu@1", "regs", &blob, &len, &e), 0);
 	CHECK(len == sizeof(regs) - 1 && !memcmp(blob, regs + 1, len));
 	uint32_t u32 = 0;
-	CHECK_EQ(vmstate__get_u32(&vs, "/vcpus/vcpu@0", "mp-state", &u32, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_u32(&vs, "/vcpus/vcpu@0", "mp-state", &u32, &e), 0);
 	CHECK_EQ(u32, 3);
 	uint64_t u64 = 0;
-	CHECK_EQ(vmstate__get_u64(&vs, "/clock", "clock", &u64, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_u64(&vs, "/clock", "clock", &u64, &e), 0);
 	CHECK(u64 == 0x8000000100000002ull);
-	CHECK_EQ(vmstate__get_u32(&vs, "/devices/virtio-blk-rootfs", "virtio-status", &u32, err,
-				  sizeof(err)),
-		 0);
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/virtio-blk-rootfs", "virtio-status", &u32, &e), 0);
 	CHECK_EQ(u32, 0xf);
-	CHECK_EQ(
-	    vmstate__get_u64(&vs, "/devices/virtio-blk-rootfs", "desc", &u64, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_u64(&vs, "/devices/virtio-blk-rootfs", "desc", &u64, &e), 0);
 	CHECK(u64 == 0x12345678abcull);
 	const char *s = NULL;
-	CHECK_EQ(
-	    vmstate__get_string(&vs, "/devices/virtio-blk-rootfs", "path", &s, err, sizeof(err)),
-	    0);
+	CHECK_EQ(vmstate__get_string(&vs, "/devices/virtio-blk-rootfs", "path", &s, &e), 0);
 	CHECK_STR(s, "/r.ext4");
-	CHECK_EQ(vmstate__get_blob(&vs, "/devices/virtio-blk-rootfs", "empty", &blob, &len, err,
-				   sizeof(err)),
-		 0);
+	CHECK_EQ(vmstate__get_blob(&vs, "/devices/virtio-blk-rootfs", "empty", &blob, &len, &e), 0);
 	CHECK_EQ(len, 0);
-	CHECK_EQ(vmstate__get_string(&vs, "/config", "json", &s, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_string(&vs, "/config", "json", &s, &e), 0);
 	CHECK_STR(s, "{\"machine-config\":{}}");
-	CHECK_EQ(vmstate__get_blob(&vs, "/irqchip", "pic-master", &blob, &len, err, sizeof(err)),
-		 0);
+	CHECK_EQ(vmstate__get_blob(&vs, "/irqchip", "pic-master", &blob, &len, &e), 0);
 	CHECK(len == 40 && !memcmp(blob, regs, 40));
 
 	const char *name = NULL;
-	CHECK_EQ(vmstate__child(&vs, "/vcpus", 0, &name, err, sizeof(err)), 1);
+	CHECK_EQ(vmstate__child(&vs, "/vcpus", 0, &name, &e), 1);
 	CHECK_STR(name, "vcpu@0");
-	CHECK_EQ(vmstate__child(&vs, "/vcpus", 1, &name, err, sizeof(err)), 1);
+	CHECK_EQ(vmstate__child(&vs, "/vcpus", 1, &name, &e), 1);
 	CHECK_STR(name, "vcpu@1");
-	CHECK_EQ(vmstate__child(&vs, "/vcpus", 2, &name, err, sizeof(err)), 0);
-	CHECK_EQ(vmstate__child(&vs, "/nothing", 0, &name, err, sizeof(err)), -1);
+	CHECK_EQ(vmstate__child(&vs, "/vcpus", 2, &name, &e), 0);
+	CHECK_EQ(vmstate__child(&vs, "/nothing", 0, &name, &e), -1);
 
 	struct vmstate_region r[4];
 	size_t n = 0;
-	CHECK_EQ(vmstate__regions(&vs, r, 4, &n, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__regions(&vs, r, 4, &n, &e), 0);
 	CHECK_EQ(n, 2);
 	CHECK(!memcmp(r, sample_regions, sizeof(sample_regions)));
 	vmstate__close(&vs);
@@ -192,7 +183,7 @@ static void round_trip(void)
 static void grows_past_first_buffer(void)
 {
 	struct vmstate_writer w;
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
 	static uint8_t big[300 << 10];
 	fill(big, sizeof(big), 9);
 	for (int i = 0; i < 3; i++) {
@@ -202,12 +193,12 @@ static void grows_past_first_buffer(void)
 	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
 	vmstate_writer__free(&w);
 	struct vmstate vs;
-	CHECK_EQ(vmstate__parse(&vs, buf, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__parse(&vs, buf, len, &e), 0);
 	uint8_t *got = malloc(sizeof(big));
-	CHECK_EQ(vmstate__get_bytes(&vs, "/big/n2", "data", got, sizeof(big), err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__get_bytes(&vs, "/big/n2", "data", got, sizeof(big), &e), 0);
 	CHECK(!memcmp(got, big, sizeof(big)));
 	free(got);
 	vmstate__close(&vs);
@@ -217,31 +208,49 @@ static void grows_past_first_buffer(void)
 static void writer_rejects(void)
 {
 	struct vmstate_writer w;
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
 	CHECK_EQ(vmstate_writer__set_u32(&w, "vcpus", "x", 1), -1);
 	/* The first failure is the one reported; later calls fail too. */
 	CHECK_EQ(vmstate_writer__set_u32(&w, "/ok", "x", 1), -1);
 	uint8_t *buf = NULL;
 	size_t len;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), -1);
-	CHECK(strstr(err, "\"vcpus\" is not absolute") != NULL);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), -1);
+	CHECK(strstr(e.msg, "\"vcpus\" is not absolute") != NULL);
 	CHECK(buf == NULL);
 	vmstate_writer__free(&w);
 
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
 	CHECK_EQ(vmstate_writer__set_u32(&w, "/a//b", "x", 1), -1);
 	CHECK(strstr(w.err, "invalid component") != NULL);
 	vmstate_writer__free(&w);
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
+	char longpath[VMSTATE_MAX_PATH + 1];
+	memset(longpath, 'a', sizeof(longpath));
+	for (int i = 0; i < VMSTATE_MAX_PATH; i += 32)
+		longpath[i] = '/';
+	longpath[VMSTATE_MAX_PATH] = 0;
+	CHECK_EQ(vmstate_writer__node(&w, longpath), -1);
+	CHECK(strstr(w.err, "is longer than 255 bytes") != NULL);
+	vmstate_writer__free(&w);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
 	CHECK_EQ(vmstate_writer__set_u32(&w, "/a", "bad name", 1), -1);
 	CHECK(strstr(w.err, "property name") != NULL);
-	CHECK_EQ(vmstate_writer__write_file(&w, tmp_path("never"), err, sizeof(err)), -1);
+	CHECK_EQ(vmstate_writer__write_file(&w, tmp_path("never"), &e), -1);
 	CHECK(access(tmp_path("never"), F_OK) != 0);
 	vmstate_writer__free(&w);
 
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
-	CHECK_EQ(vmstate_writer__write_file(&w, "/nonexistent-dir/x", err, sizeof(err)), -1);
-	CHECK(strstr(err, "/nonexistent-dir/x") != NULL);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
+	CHECK_EQ(vmstate_writer__write_file(&w, "/nonexistent-dir/x", &e), -1);
+	CHECK(strstr(e.msg, "/nonexistent-dir/x") != NULL);
+	/* A directory at the path: the rename fails and the temporary file goes. */
+	const char *d = tmp_path("adir");
+	CHECK_EQ(mkdir(d, 0700), 0);
+	CHECK_EQ(vmstate_writer__write_file(&w, d, &e), -1);
+	CHECK(strstr(e.msg, "(rename)") != NULL);
+	char ls[160];
+	snprintf(ls, sizeof(ls), "test $(ls -A %s | grep -c '^adir') = 1", dir);
+	CHECK_EQ(system(ls), 0);
+	rmdir(d);
 	vmstate_writer__free(&w);
 }
 
@@ -252,7 +261,8 @@ static void truncated(void)
 	size_t cuts[] = {len - 1, len - 24, len / 2, 64, 63, 10, 0};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		CHECK_EQ(parse_err(buf, cuts[i]), -1);
-		CHECK(strstr(err, "truncated") != NULL);
+		CHECK(strstr(e.msg, "truncated") != NULL);
+		CHECK_EQ(e.code, EXIT_USAGE);
 	}
 	/* Through a file too: the same message. */
 	const char *path = tmp_path("cut.vmstate");
@@ -260,8 +270,8 @@ static void truncated(void)
 	CHECK(fd >= 0 && write(fd, buf, len - 100) == (ssize_t)(len - 100));
 	close(fd);
 	struct vmstate vs;
-	CHECK_EQ(vmstate__open(&vs, path, err, sizeof(err)), -1);
-	CHECK(strstr(err, "truncated") != NULL);
+	CHECK_EQ(vmstate__open(&vs, path, &e), -1);
+	CHECK(strstr(e.msg, "truncated") != NULL);
 	free(buf);
 }
 
@@ -275,16 +285,16 @@ static void bit_flipped(void)
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
 		buf[at[i]] ^= 0x10;
 		CHECK_EQ(parse_err(buf, len), -1);
-		CHECK(strstr(err, "checksum mismatch") != NULL);
+		CHECK(strstr(e.msg, "checksum mismatch") != NULL);
 		buf[at[i]] ^= 0x10;
 	}
 	buf[len - 20] ^= 1; /* the trailer magic */
 	CHECK_EQ(parse_err(buf, len), -1);
-	CHECK(strstr(err, "trailer damaged") != NULL);
+	CHECK(strstr(e.msg, "trailer damaged") != NULL);
 	buf[len - 20] ^= 1;
 	buf[0] ^= 1;
 	CHECK_EQ(parse_err(buf, len), -1);
-	CHECK(strstr(err, "no device-tree magic") != NULL);
+	CHECK(strstr(e.msg, "no device-tree magic") != NULL);
 	buf[0] ^= 1;
 	CHECK_EQ(parse_err(buf, len), 0);
 	free(buf);
@@ -300,7 +310,7 @@ static void malformed_tree(void)
 	buf[off + 3] = 0x7f;
 	reseal(buf, len);
 	CHECK_EQ(parse_err(buf, len), -1);
-	CHECK(strstr(err, "tree is malformed") != NULL);
+	CHECK(strstr(e.msg, "tree is malformed") != NULL);
 	free(buf);
 
 	buf = sample(&len);
@@ -308,14 +318,124 @@ static void malformed_tree(void)
 	memcpy(more, buf, len);
 	memset(more + len, 0, 5);
 	CHECK_EQ(parse_err(more, len + 5), -1);
-	CHECK(strstr(err, "5 unexpected bytes after its trailer") != NULL);
+	CHECK(strstr(e.msg, "5 unexpected bytes after its trailer") != NULL);
 	/* Another trailer layout. */
 	buf[len - 13] = 2;
 	reseal(buf, len);
 	CHECK_EQ(parse_err(buf, len), -1);
-	CHECK(strstr(err, "trailer layout 2") != NULL);
+	CHECK(strstr(e.msg, "trailer layout 2") != NULL);
 	free(more);
 	free(buf);
+}
+
+static size_t seal_sw(uint8_t *buf);
+
+/* A tree made with libfdt's sequential writer, which does not stop twins, then sealed. */
+static size_t twins(uint8_t *buf, size_t cap, bool twin_nodes)
+{
+	CHECK_EQ(fdt_create(buf, (int)cap - VMSTATE_TRAILER_SIZE), 0);
+	fdt_finish_reservemap(buf);
+	fdt_begin_node(buf, "");
+	fdt_property_string(buf, "compatible", VMSTATE_COMPATIBLE);
+	fdt_property_u64(buf, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
+	fdt_property_string(buf, "ember-version", "0");
+	fdt_property_string(buf, "host-cpu-vendor", "x");
+	fdt_begin_node(buf, "vcpus");
+	for (int i = 0; i < 2; i++) {
+		if (i == 0 || twin_nodes)
+			fdt_begin_node(buf, "vcpu@0");
+		fdt_property_u32(buf, "mp-state", (uint32_t)i);
+		if (i == 1 || twin_nodes)
+			fdt_end_node(buf);
+	}
+	fdt_end_node(buf);
+	fdt_end_node(buf);
+	CHECK_EQ(fdt_finish(buf), 0);
+	return seal_sw(buf);
+}
+
+static size_t seal_sw(uint8_t *buf)
+{
+	size_t t = fdt_totalsize(buf);
+	memcpy(buf + t, VMSTATE_TRAILER_MAGIC, 8);
+	uint8_t *tr = buf + t + 8;
+	memset(tr, 0, 16);
+	tr[3] = VMSTATE_TRAILER_LAYOUT;
+	for (int i = 0; i < 4; i++)
+		tr[4 + i] = (uint8_t)(t >> (24 - 8 * i));
+	reseal(buf, t + VMSTATE_TRAILER_SIZE);
+	return t + VMSTATE_TRAILER_SIZE;
+}
+
+static void twin_names(void)
+{
+	/* libfdt's fdt_check_full takes both; a getter would then see only the first. */
+	static uint8_t buf[4096];
+	size_t len = twins(buf, sizeof(buf), true);
+	CHECK_EQ(fdt_check_full(buf, len - VMSTATE_TRAILER_SIZE), 0);
+	CHECK_EQ(parse_err(buf, len), -1);
+	CHECK_STR(e.msg, "vmstate has two nodes named /vcpus/vcpu@0");
+	len = twins(buf, sizeof(buf), false);
+	CHECK_EQ(fdt_check_full(buf, len - VMSTATE_TRAILER_SIZE), 0);
+	CHECK_EQ(parse_err(buf, len), -1);
+	CHECK_STR(e.msg, "vmstate node /vcpus/vcpu@0 has two properties named mp-state");
+}
+
+static void exact_names(void)
+{
+	/* libfdt's own lookup lets "blk" find "blk@1"; the getters do not. libfdt cannot add
+	 * "blk" beside an existing "blk@1", so the writer says so. */
+	struct vmstate_writer w;
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk@1", "n", 1), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk", "n", 2), -1);
+	CHECK(strstr(w.err, "cannot create /devices/blk") != NULL);
+	vmstate_writer__free(&w);
+
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk", "n", 2), 0);
+	CHECK_EQ(vmstate_writer__set_u32(&w, "/devices/blk@1", "n", 1), 0);
+	uint8_t *buf = NULL;
+	size_t len;
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
+	vmstate_writer__free(&w);
+	if (!buf)
+		return;
+	struct vmstate vs;
+	CHECK_EQ(vmstate__parse(&vs, buf, len, &e), 0);
+	free(buf);
+	uint32_t v = 0;
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk@1", "n", &v, &e), 0);
+	CHECK_EQ(v, 1);
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk", "n", &v, &e), 0);
+	CHECK_EQ(v, 2);
+	CHECK(!vmstate__has_node(&vs, "/devices/bl"));
+	vmstate__close(&vs);
+
+	/* Another writer may put blk@1 first: "blk" still finds blk. */
+	static uint8_t sw[4096];
+	CHECK_EQ(fdt_create(sw, sizeof(sw) - VMSTATE_TRAILER_SIZE), 0);
+	fdt_finish_reservemap(sw);
+	fdt_begin_node(sw, "");
+	fdt_property_string(sw, "compatible", VMSTATE_COMPATIBLE);
+	fdt_property_u64(sw, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
+	fdt_property_string(sw, "ember-version", "0");
+	fdt_property_string(sw, "host-cpu-vendor", "x");
+	fdt_begin_node(sw, "devices");
+	fdt_begin_node(sw, "blk@1");
+	fdt_property_u32(sw, "n", 1);
+	fdt_end_node(sw);
+	fdt_begin_node(sw, "blk");
+	fdt_property_u32(sw, "n", 2);
+	fdt_end_node(sw);
+	fdt_end_node(sw);
+	fdt_end_node(sw);
+	CHECK_EQ(fdt_finish(sw), 0);
+	len = seal_sw(sw);
+	CHECK_EQ(vmstate__parse(&vs, sw, len, &e), 0);
+	CHECK_EQ(vmstate__get_u32(&vs, "/devices/blk", "n", &v, &e), 0);
+	CHECK_EQ(v, 2);
+	vmstate__close(&vs);
 }
 
 static void wrong_compatible(void)
@@ -325,10 +445,10 @@ static void wrong_compatible(void)
 	CHECK_EQ(vmstate_writer__set_string(&w, "/", "compatible", "acme,other"), 0);
 	uint8_t *buf;
 	size_t len;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
 	vmstate_writer__free(&w);
 	CHECK_EQ(parse_err(buf, len), -1);
-	CHECK(strstr(err, "compatible is \"acme,other\"") != NULL);
+	CHECK(strstr(e.msg, "compatible is \"acme,other\"") != NULL);
 	free(buf);
 }
 
@@ -341,10 +461,10 @@ static int with_version(uint32_t major, uint32_t minor, struct vmstate *vs)
 	CHECK_EQ(vmstate_writer__set_blob(&w, "/", VMSTATE_PROP_VERSION, v, 8), 0);
 	uint8_t *buf;
 	size_t len;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
 	vmstate_writer__free(&w);
-	err[0] = 0;
-	int r = vmstate__parse(vs, buf, len, err, sizeof(err));
+	error__clear(&e);
+	int r = vmstate__parse(vs, buf, len, &e);
 	free(buf);
 	return r;
 }
@@ -353,9 +473,9 @@ static void versions(void)
 {
 	struct vmstate vs;
 	CHECK_EQ(with_version(VMSTATE_MAJOR + 1, 0, &vs), -1);
-	CHECK(strstr(err, "format 2.0 is newer than this ember reads (1.x)") != NULL);
+	CHECK(strstr(e.msg, "format 2.0 is newer than this ember reads (1.x)") != NULL);
 	CHECK_EQ(with_version(0, 9, &vs), -1);
-	CHECK(strstr(err, "format 0.9") != NULL);
+	CHECK(strstr(e.msg, "format 0.9") != NULL);
 	/* A newer minor only adds what an older reader may ignore. */
 	CHECK_EQ(with_version(VMSTATE_MAJOR, VMSTATE_MINOR + 7, &vs), 0);
 	CHECK_EQ(vs.minor, VMSTATE_MINOR + 7);
@@ -367,27 +487,25 @@ static void missing_and_wrong_length(void)
 	size_t len;
 	uint8_t *buf = sample(&len);
 	struct vmstate vs;
-	CHECK_EQ(vmstate__parse(&vs, buf, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__parse(&vs, buf, len, &e), 0);
 	free(buf);
 	uint8_t got[256];
-	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@2", "regs", got, 144, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate has no node /vcpus/vcpu@2");
-	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "sregs", got, 144, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate node /vcpus/vcpu@0 has no property sregs");
-	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@1", "regs", got, 144, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate node /vcpus/vcpu@1, property regs: 143 bytes, expected 144");
+	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@2", "regs", got, 144, &e), -1);
+	CHECK_STR(e.msg, "vmstate has no node /vcpus/vcpu@2");
+	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@0", "sregs", got, 144, &e), -1);
+	CHECK_STR(e.msg, "vmstate node /vcpus/vcpu@0 has no property sregs");
+	CHECK_EQ(vmstate__get_bytes(&vs, "/vcpus/vcpu@1", "regs", got, 144, &e), -1);
+	CHECK_STR(e.msg, "vmstate node /vcpus/vcpu@1, property regs: 143 bytes, expected 144");
 	uint32_t u32;
-	CHECK_EQ(vmstate__get_u32(&vs, "/clock", "clock", &u32, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate node /clock, property clock: 8 bytes, expected 4");
+	CHECK_EQ(vmstate__get_u32(&vs, "/clock", "clock", &u32, &e), -1);
+	CHECK_STR(e.msg, "vmstate node /clock, property clock: 8 bytes, expected 4");
 	uint64_t u64;
-	CHECK_EQ(vmstate__get_u64(&vs, "/vcpus/vcpu@0", "mp-state", &u64, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate node /vcpus/vcpu@0, property mp-state: 4 bytes, expected 8");
+	CHECK_EQ(vmstate__get_u64(&vs, "/vcpus/vcpu@0", "mp-state", &u64, &e), -1);
+	CHECK_STR(e.msg, "vmstate node /vcpus/vcpu@0, property mp-state: 4 bytes, expected 8");
 	const char *s;
-	CHECK_EQ(vmstate__get_string(&vs, "/vcpus/vcpu@0", "regs", &s, err, sizeof(err)), -1);
-	CHECK_STR(err, "vmstate node /vcpus/vcpu@0, property regs: not a string");
-	CHECK_EQ(
-	    vmstate__get_string(&vs, "/devices/virtio-blk-rootfs", "empty", &s, err, sizeof(err)),
-	    -1);
+	CHECK_EQ(vmstate__get_string(&vs, "/vcpus/vcpu@0", "regs", &s, &e), -1);
+	CHECK_STR(e.msg, "vmstate node /vcpus/vcpu@0, property regs: not a string");
+	CHECK_EQ(vmstate__get_string(&vs, "/devices/virtio-blk-rootfs", "empty", &s, &e), -1);
 	CHECK(!vmstate__has_node(&vs, "/pit"));
 	CHECK(vmstate__has_node(&vs, "/irqchip"));
 	vmstate__close(&vs);
@@ -396,18 +514,18 @@ static void missing_and_wrong_length(void)
 static int regions_of(const struct vmstate_region *r, const unsigned *idx, size_t n, size_t *count)
 {
 	struct vmstate_writer w;
-	CHECK_EQ(vmstate_writer__init(&w, "0", err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__init(&w, "0", &e), 0);
 	for (size_t i = 0; i < n; i++)
 		vmstate_writer__add_region(&w, idx[i], &r[i]);
 	uint8_t *buf;
 	size_t len;
-	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate_writer__finish(&w, &buf, &len, &e), 0);
 	vmstate_writer__free(&w);
 	struct vmstate vs;
-	CHECK_EQ(vmstate__parse(&vs, buf, len, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__parse(&vs, buf, len, &e), 0);
 	free(buf);
 	struct vmstate_region out[4];
-	int rc = vmstate__regions(&vs, out, 4, count, err, sizeof(err));
+	int rc = vmstate__regions(&vs, out, 4, count, &e);
 	vmstate__close(&vs);
 	return rc;
 }
@@ -419,69 +537,70 @@ static void region_checks(void)
 	CHECK_EQ(regions_of(sample_regions, idx, 2, &n), 0);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(regions_of(sample_regions, idx, 0, &n), -1);
-	CHECK(strstr(err, "no node /memory") != NULL);
+	CHECK(strstr(e.msg, "no node /memory") != NULL);
 	const unsigned gap[] = {0, 2};
 	CHECK_EQ(regions_of(sample_regions, gap, 2, &n), -1);
-	CHECK_STR(err, "vmstate has 2 memory regions but no node /memory/region@1");
+	CHECK_STR(e.msg, "vmstate has 2 memory regions but no node /memory/region@1");
 	struct vmstate_region overlap[] = {{0, 0x2000, 0}, {0x1000, 0x1000, 0x2000}};
 	CHECK_EQ(regions_of(overlap, idx, 2, &n), -1);
-	CHECK_STR(err, "vmstate memory regions 0 and 1 overlap");
+	CHECK_STR(e.msg, "vmstate memory regions 0 and 1 overlap");
 	struct vmstate_region file_overlap[] = {{0, 0x2000, 0}, {0x4000, 0x1000, 0x1000}};
 	CHECK_EQ(regions_of(file_overlap, idx, 2, &n), -1);
-	CHECK_STR(err, "vmstate memory regions 0 and 1 overlap");
+	CHECK_STR(e.msg, "vmstate memory regions 0 and 1 overlap");
 	struct vmstate_region odd[] = {{0, 0x1800, 0}};
 	CHECK_EQ(regions_of(odd, idx, 1, &n), -1);
-	CHECK(strstr(err, "not page-aligned") != NULL);
+	CHECK(strstr(e.msg, "not page-aligned") != NULL);
 	struct vmstate_region wraps[] = {{~0ull - 0xfff, 0x2000, 0}};
 	CHECK_EQ(regions_of(wraps, idx, 1, &n), -1);
-	CHECK(strstr(err, "wraps around") != NULL);
+	CHECK(strstr(e.msg, "wraps around") != NULL);
 	struct vmstate_region five[5];
 	for (int i = 0; i < 5; i++)
 		five[i] = (struct vmstate_region){0x1000ull * i, 0x1000, 0x1000ull * i};
 	CHECK_EQ(regions_of(five, idx, 5, &n), -1);
-	CHECK_STR(err, "vmstate has 5 memory regions, at most 4");
+	CHECK_STR(e.msg, "vmstate has 5 memory regions, at most 4");
 }
 
 static void memory_file_size(void)
 {
 	/* Region 1 ends at 0x300000 in the file. */
-	CHECK_EQ(vmstate__check_mem_size(sample_regions, 2, 0x300000, err, sizeof(err)), 0);
-	CHECK_EQ(vmstate__check_mem_size(sample_regions, 2, 0x2fffff, err, sizeof(err)), -1);
-	CHECK(strstr(err, "memory file is 3145727 bytes, smaller than memory region 1") != NULL);
+	CHECK_EQ(vmstate__check_mem_size(sample_regions, 2, 0x300000, &e), 0);
+	CHECK_EQ(vmstate__check_mem_size(sample_regions, 2, 0x2fffff, &e), -1);
+	CHECK(strstr(e.msg, "memory file is 3145727 bytes, smaller than memory region 1") != NULL);
 	const char *path = tmp_path("mem");
 	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 0x200000), 0);
-	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, err, sizeof(err)), -1);
-	CHECK(strstr(err, "smaller than memory region 1") != NULL);
+	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, &e), -1);
+	CHECK(strstr(e.msg, "smaller than memory region 1") != NULL);
 	CHECK_EQ(ftruncate(fd, 0x300000), 0);
-	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, err, sizeof(err)), 0);
+	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, &e), 0);
 	close(fd);
 	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, err, sizeof(err)), -1);
-	CHECK_STR(err, "memory file is not a regular file");
+	CHECK_EQ(vmstate__check_mem_fd(sample_regions, 2, fd, &e), -1);
+	CHECK_STR(e.msg, "memory file is not a regular file");
 	close(fd);
 }
 
 static void open_rejects(void)
 {
 	struct vmstate vs;
-	CHECK_EQ(vmstate__open(&vs, tmp_path("absent"), err, sizeof(err)), -1);
-	CHECK(strstr(err, "cannot open vmstate") != NULL);
-	CHECK_EQ(vmstate__open(&vs, dir, err, sizeof(err)), -1);
-	CHECK(strstr(err, "is not a regular file") != NULL);
+	CHECK_EQ(vmstate__open(&vs, tmp_path("absent"), &e), -1);
+	CHECK(strstr(e.msg, "cannot open vmstate") != NULL);
+	CHECK_EQ(e.code, EXIT_USAGE);
+	CHECK_EQ(vmstate__open(&vs, dir, &e), -1);
+	CHECK(strstr(e.msg, "is not a regular file") != NULL);
 	/* A FIFO must be refused, not waited on. */
 	const char *fifo = tmp_path("fifo");
 	CHECK_EQ(mkfifo(fifo, 0600), 0);
-	CHECK_EQ(vmstate__open(&vs, fifo, err, sizeof(err)), -1);
-	CHECK(strstr(err, "is not a regular file") != NULL);
+	CHECK_EQ(vmstate__open(&vs, fifo, &e), -1);
+	CHECK(strstr(e.msg, "is not a regular file") != NULL);
 	const char *big = tmp_path("big");
 	int fd = open(big, O_CREAT | O_WRONLY | O_TRUNC, 0600);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, (off_t)VMSTATE_MAX_FILE + 1), 0);
 	close(fd);
-	CHECK_EQ(vmstate__open(&vs, big, err, sizeof(err)), -1);
-	CHECK(strstr(err, "too large") != NULL);
+	CHECK_EQ(vmstate__open(&vs, big, &e), -1);
+	CHECK(strstr(e.msg, "too large") != NULL);
 	unlink(big);
 	CHECK(vs.buf == NULL);
 }
@@ -506,12 +625,12 @@ static int write_seeds(const char *out)
 		return 1;
 	free(buf);
 	struct vmstate_writer w;
-	if (vmstate_writer__init(&w, "0", err, sizeof(err)))
+	if (vmstate_writer__init(&w, "0", &e))
 		return 1;
 	vmstate_writer__add_region(&w, 0, &sample_regions[0]);
 	vmstate_writer__set_string(&w, "/config", "json", "{}");
 	snprintf(p, sizeof(p), "%s/minimal", out);
-	int r = vmstate_writer__write_file(&w, p, err, sizeof(err));
+	int r = vmstate_writer__write_file(&w, p, &e);
 	vmstate_writer__free(&w);
 	return r ? 1 : 0;
 }
@@ -529,6 +648,8 @@ int main(int argc, char **argv)
 	    CHECK_CASE(bit_flipped),
 	    CHECK_CASE(malformed_tree),
 	    CHECK_CASE(wrong_compatible),
+	    CHECK_CASE(twin_names),
+	    CHECK_CASE(exact_names),
 	    CHECK_CASE(versions),
 	    CHECK_CASE(missing_and_wrong_length),
 	    CHECK_CASE(region_checks),

@@ -93,13 +93,22 @@ struct load_scalars {
 };
 #define LS(m) offsetof(struct load_scalars, m)
 static const struct field load_fields[] = {
-    {.name = "snapshot_path", .kind = FIELD_PATH, .off = LS(snapshot_path), .size = CONFIG_PATH_MAX},
-    {.name = "mem_file_path", .kind = FIELD_PATH, .off = LS(mem_file_path), .size = CONFIG_PATH_MAX},
+    {.name = "snapshot_path",
+     .kind = FIELD_PATH,
+     .off = LS(snapshot_path),
+     .size = CONFIG_PATH_MAX},
+    {.name = "mem_file_path",
+     .kind = FIELD_PATH,
+     .off = LS(mem_file_path),
+     .size = CONFIG_PATH_MAX},
     {.name = "track_dirty_pages", .kind = FIELD_BOOL, .off = LS(track_dirty_pages)},
     {.name = "enable_diff_snapshots", .kind = FIELD_BOOL, .off = LS(enable_diff_snapshots)},
     {.name = "resume_vm", .kind = FIELD_BOOL, .off = LS(resume_vm)},
     {.name = "clock_realtime", .kind = FIELD_BOOL, .off = LS(clock_realtime)},
-    {.name = "huge_pages", .kind = FIELD_ENUM, .off = LS(huge_pages), .choices = huge_pages_choices},
+    {.name = "huge_pages",
+     .kind = FIELD_ENUM,
+     .off = LS(huge_pages),
+     .choices = huge_pages_choices},
 };
 
 /* The load body mixes scalars with objects and an array that the field decoder does
@@ -159,7 +168,8 @@ static int decode_member(const struct json_doc *d, unsigned k, struct snapshot_l
 		if (d->toks[v].type == JSON_NULL)
 			return 0;
 		if (d->toks[v].type != JSON_ARRAY)
-			return error__fail(e, EXIT_USAGE, "network_overrides: expected array, got %s",
+			return error__fail(e, EXIT_USAGE,
+					   "network_overrides: expected array, got %s",
 					   json__type_name(d->toks[v].type));
 		for (unsigned el = v + 1; el < d->toks[v].next; el = d->toks[el].next) {
 			if (p->nr_nets == CONFIG_MAX_NETS)
@@ -251,10 +261,11 @@ int snapshot_api__apply_overrides(const struct snapshot_load_params *p, struct v
 			if (!strcmp(vm->nets[j].id, p->nets[i].iface_id))
 				break;
 		if (j == vm->nr_nets)
-			return error__fail(e, EXIT_USAGE,
-					   "network_overrides: the snapshot has no network interface "
-					   "'%s'",
-					   p->nets[i].iface_id);
+			return error__fail(
+			    e, EXIT_USAGE,
+			    "network_overrides: the snapshot has no network interface "
+			    "'%s'",
+			    p->nets[i].iface_id);
 		memcpy(vm->nets[j].host_dev_name, p->nets[i].host_dev_name,
 		       sizeof(vm->nets[j].host_dev_name));
 	}

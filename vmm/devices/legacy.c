@@ -228,11 +228,9 @@ static int i8042_restore(void *dev, struct snapshot_in *in, struct error *e)
 	uint8_t regs[3];
 	const void *out;
 	size_t n;
-	char why[256];
-	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e))
+	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e) ||
+	    vmstate__get_blob(in->vs, in->node, "output", &out, &n, e))
 		return -1;
-	if (vmstate__get_blob(in->vs, in->node, "output", &out, &n, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
 	if (n > sizeof(k->outbuf))
 		return error__fail(e, EXIT_USAGE, "%s/output: %zu bytes, the buffer holds %zu",
 				   in->node, n, sizeof(k->outbuf));

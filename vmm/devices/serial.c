@@ -436,11 +436,9 @@ static int serial_restore(void *dev, struct snapshot_in *in, struct error *e)
 	uint8_t regs[9];
 	const void *rx;
 	size_t n;
-	char why[256];
-	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e))
+	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e) ||
+	    vmstate__get_blob(in->vs, in->node, "rx-fifo", &rx, &n, e))
 		return -1;
-	if (vmstate__get_blob(in->vs, in->node, "rx-fifo", &rx, &n, why, sizeof(why)))
-		return error__fail(e, EXIT_USAGE, "%s", why);
 	if (n > SERIAL_FIFO_SIZE)
 		return error__fail(e, EXIT_USAGE, "%s/rx-fifo: %zu bytes, the FIFO holds %d",
 				   in->node, n, SERIAL_FIFO_SIZE);

@@ -80,12 +80,12 @@ static int save(void *dev, struct snapshot_out *s, struct error *e)
 {
 	struct virtio_state st;
 	virtio_dev__save_state(dev, &st);
-	snap_out__string(s, "name", ((struct virtio_dev *)dev)->name);
+	snap_out__string(s, "device-name", ((struct virtio_dev *)dev)->name);
 	snap_out__u32(s, "device-id", st.device_id);
 	snap_out__u64(s, "driver-features", st.driver_features);
 	snap_out__u32(s, "device-features-select", st.dev_feat_sel);
 	snap_out__u32(s, "driver-features-select", st.drv_feat_sel);
-	snap_out__u32(s, "status", st.status);
+	snap_out__u32(s, "device-status", st.status);
 	snap_out__u32(s, "interrupt-status", st.int_status);
 	snap_out__u32(s, "config-generation", st.config_gen);
 	snap_out__u32(s, "queue-select", st.queue_sel);
@@ -127,7 +127,7 @@ static int load(void *dev, struct snapshot_in *s, struct error *e)
 	struct virtio_dev *vdev = dev;
 	struct virtio_state st = {0};
 	const char *name;
-	if (snap_in__string(s, "name", &name, e))
+	if (snap_in__string(s, "device-name", &name, e))
 		return -1;
 	if (strcmp(name, vdev->name))
 		return error__fail(e, EXIT_USAGE, "%s: saved as '%s', the configuration makes '%s'",
@@ -136,7 +136,7 @@ static int load(void *dev, struct snapshot_in *s, struct error *e)
 	    snap_in__u64(s, "driver-features", &st.driver_features, e) ||
 	    snap_in__u32(s, "device-features-select", &st.dev_feat_sel, e) ||
 	    snap_in__u32(s, "driver-features-select", &st.drv_feat_sel, e) ||
-	    snap_in__u32(s, "status", &st.status, e) ||
+	    snap_in__u32(s, "device-status", &st.status, e) ||
 	    snap_in__u32(s, "interrupt-status", &st.int_status, e) ||
 	    snap_in__u32(s, "config-generation", &st.config_gen, e) ||
 	    snap_in__u32(s, "queue-select", &st.queue_sel, e) ||

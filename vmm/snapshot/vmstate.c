@@ -19,16 +19,6 @@
 
 #define WRITER_INITIAL_CAP (64u << 10)
 #define WRITER_MAX_CAP	   (VMSTATE_MAX_FILE - VMSTATE_TRAILER_SIZE)
-void vmstate__seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 uint64_t vmstate__crc64(const void *data, size_t len)
 {
 	/* Built per call: 2 KiB and 2048 steps, nothing shared between threads. */
@@ -57,6 +47,33 @@ void vmstate__host_cpu_vendor(char out[13])
 		memcpy(out + 8, &c, 4);
 	}
 #endif
+}
+
+int vmstate__subnode(const void *fdt, int parent, const char *name, size_t len)
+{
+	int sub;
+	fdt_for_each_subnode(sub, fdt, parent)
+	{
+		int n;
+		const char *s = fdt_get_name(fdt, sub, &n);
+		if (s && (size_t)n == len && !memcmp(s, name, len))
+			return sub;
+	}
+	return sub == -FDT_ERR_NOTFOUND ? -FDT_ERR_NOTFOUND : sub;
+}
+
+int vmstate__path_offset(const void *fdt, const char *path)
+{
+	if (path[0] != '/')
+		return -FDT_ERR_BADPATH;
+	int off = 0;
+	const char *p = path + 1;
+	while (*p && off >= 0) {
+		const char *end = strchrnul(p, '/');
+		off = vmstate__subnode(fdt, off, p, (size_t)(end - p));
+		p = *end ? end + 1 : end;
+	}
+	return off;
 }
 
 /* ---- writer ----------------------------------------------------------------------- */
@@ -112,6 +129,9 @@ static int node_offset(struct vmstate_writer *w, const char *path)
 		return -1;
 	if (!path || path[0] != '/')
 		return wfail(w, "vmstate node path \"%s\" is not absolute", path ? path : "");
+	if (strlen(path) >= VMSTATE_MAX_PATH)
+		return wfail(w, "vmstate node path \"%.40s...\" is longer than %d bytes", path,
+			     VMSTATE_MAX_PATH - 1);
 	int off = 0;
 	const char *p = path + 1;
 	while (*p) {
@@ -121,7 +141,7 @@ static int node_offset(struct vmstate_writer *w, const char *path)
 			return wfail(w, "vmstate node path \"%s\" has an invalid component", path);
 		int sub;
 		for (;;) {
-			sub = fdt_subnode_offset_namelen(w->fdt, off, p, (int)len);
+			sub = vmstate__subnode(w->fdt, off, p, len);
 			if (sub == -FDT_ERR_NOTFOUND)
 				sub = fdt_add_subnode_namelen(w->fdt, off, p, (int)len);
 			if (sub != -FDT_ERR_NOSPACE)
@@ -214,19 +234,18 @@ int vmstate_writer__add_region(struct vmstate_writer *w, unsigned index,
 	return vmstate_writer__set_u64(w, path, "file-offset", r->file_offset);
 }
 
-int vmstate_writer__init(struct vmstate_writer *w, const char *ember_version, char *err,
-			 size_t errlen)
+int vmstate_writer__init(struct vmstate_writer *w, const char *ember_version, struct error *e)
 {
 	memset(w, 0, sizeof(*w));
 	w->fdt = malloc(WRITER_INITIAL_CAP);
 	if (!w->fdt) {
-		vmstate__seterr(err, errlen, "vmstate: out of memory");
+		error__fail(e, EXIT_ERROR, "vmstate: out of memory");
 		return -1;
 	}
 	w->cap = WRITER_INITIAL_CAP;
 	int r = fdt_create_empty_tree(w->fdt, (int)w->cap);
 	if (r < 0) {
-		vmstate__seterr(err, errlen, "vmstate: cannot create a tree: %s", fdt_strerror(r));
+		error__fail(e, EXIT_ERROR, "vmstate: cannot create a tree: %s", fdt_strerror(r));
 		vmstate_writer__free(w);
 		return -1;
 	}
@@ -239,7 +258,7 @@ int vmstate_writer__init(struct vmstate_writer *w, const char *ember_version, ch
 	vmstate_writer__set_blob(w, "/", VMSTATE_PROP_VERSION, version, sizeof(version));
 	vmstate_writer__set_string(w, "/", VMSTATE_PROP_EMBER, ember_version);
 	if (vmstate_writer__set_string(w, "/", VMSTATE_PROP_VENDOR, vendor)) {
-		vmstate__seterr(err, errlen, "%s", w->err);
+		error__fail(e, EXIT_ERROR, "%s", w->err);
 		vmstate_writer__free(w);
 		return -1;
 	}
@@ -302,11 +321,10 @@ static int emit(const void *src, int off, void *dst, int depth)
 	return r < 0 ? r : fdt_end_node(dst);
 }
 
-int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outlen, char *err,
-			   size_t errlen)
+int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outlen, struct error *e)
 {
 	if (w->failed) {
-		vmstate__seterr(err, errlen, "%s", w->err);
+		error__fail(e, EXIT_ERROR, "%s", w->err);
 		return -1;
 	}
 	size_t cap = fdt_totalsize(w->fdt) + VMSTATE_TRAILER_SIZE;
@@ -316,7 +334,7 @@ int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outl
 		free(buf);
 		buf = malloc(cap);
 		if (!buf) {
-			vmstate__seterr(err, errlen, "vmstate: out of memory");
+			error__fail(e, EXIT_ERROR, "vmstate: out of memory");
 			return -1;
 		}
 		r = fdt_create(buf, (int)(cap - VMSTATE_TRAILER_SIZE));
@@ -330,14 +348,13 @@ int vmstate_writer__finish(struct vmstate_writer *w, uint8_t **out, size_t *outl
 	}
 	if (r < 0) {
 		free(buf);
-		vmstate__seterr(err, errlen, "vmstate: cannot finish the tree: %s",
-				fdt_strerror(r));
+		error__fail(e, EXIT_ERROR, "vmstate: cannot finish the tree: %s", fdt_strerror(r));
 		return -1;
 	}
 	size_t t = fdt_totalsize(buf);
 	if (t + VMSTATE_TRAILER_SIZE > VMSTATE_MAX_FILE) {
 		free(buf);
-		vmstate__seterr(err, errlen, "vmstate would exceed %u bytes", VMSTATE_MAX_FILE);
+		error__fail(e, EXIT_ERROR, "vmstate would exceed %u bytes", VMSTATE_MAX_FILE);
 		return -1;
 	}
 	uint8_t *tr = buf + t;
@@ -364,24 +381,24 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int vmstate_writer__write_file(struct vmstate_writer *w, const char *path, char *err, size_t errlen)
+int vmstate_writer__write_file(struct vmstate_writer *w, const char *path, struct error *e)
 {
 	uint8_t *buf;
 	size_t len;
-	if (vmstate_writer__finish(w, &buf, &len, err, errlen))
+	if (vmstate_writer__finish(w, &buf, &len, e))
 		return -1;
 	char tmp[PATH_MAX];
 	if (!path || !*path ||
 	    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
-		vmstate__seterr(err, errlen, "snapshot path \"%s\" is empty or too long",
-				path ? path : "");
+		error__fail(e, EXIT_USAGE, "snapshot path \"%s\" is empty or too long",
+			    path ? path : "");
 		free(buf);
 		return -1;
 	}
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		vmstate__seterr(err, errlen, "cannot create a file beside %s: %s", path,
-				strerror(errno));
+		error__fail(e, EXIT_USAGE, "cannot create a file beside %s: %s", path,
+			    strerror(errno));
 		free(buf);
 		return -1;
 	}
@@ -402,8 +419,7 @@ int vmstate_writer__write_file(struct vmstate_writer *w, const char *path, char 
 	}
 	if (what) {
 		unlink(tmp);
-		vmstate__seterr(err, errlen, "cannot write %s (%s): %s", path, what,
-				strerror(saved));
+		error__fail(e, EXIT_ERROR, "cannot write %s (%s): %s", path, what, strerror(saved));
 		return -1;
 	}
 	/* The rename itself is durable once the directory is synced. */
@@ -420,8 +436,8 @@ int vmstate_writer__write_file(struct vmstate_writer *w, const char *path, char 
 		saved = errno;
 		close(dfd);
 		if (r && saved != EINVAL) {
-			vmstate__seterr(err, errlen, "cannot sync the directory of %s: %s", path,
-					strerror(saved));
+			error__fail(e, EXIT_ERROR, "cannot sync the directory of %s: %s", path,
+				    strerror(saved));
 			return -1;
 		}
 	}

@@ -7,8 +7,10 @@
 
 #include "snapshot/vmstate.h"
 
-void vmstate__seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Like fdt_subnode_offset_namelen and fdt_path_offset, but a name matches only itself:
+ * libfdt lets "blk" match "blk@1", and lets a path start with an alias. */
+int vmstate__subnode(const void *fdt, int parent, const char *name, size_t len);
+int vmstate__path_offset(const void *fdt, const char *path);
 
 static inline void vmstate__put_be32(uint8_t *p, uint32_t v)
 {
