@@ -272,6 +272,8 @@ static int write_diff(struct vm *vm, const char *path, struct error *e)
 		}
 		if (vm__dirty_log(vm, i, bitmap, e))
 			goto out;
+		guest_mem__take_dirty(&vm->mem, region_file_offset(vm, i) / PAGE, r->size / PAGE,
+				      bitmap);
 		if (write_runs(fd, r, region_file_offset(vm, i), want_dirty, bitmap)) {
 			error__fail(e, EXIT_ERROR, "mem_file_path: cannot write '%s': %s", path,
 				    strerror(errno));
@@ -298,6 +300,8 @@ static int reset_dirty_log(struct vm *vm, struct error *e)
 		if (!bitmap)
 			return error__fail(e, EXIT_ERROR, "out of memory");
 		int rc = vm__dirty_log(vm, i, bitmap, e);
+		guest_mem__take_dirty(&vm->mem, region_file_offset(vm, i) / PAGE,
+				      vm->mem.regions[i].size / PAGE, bitmap);
 		free(bitmap);
 		if (rc)
 			return -1;

@@ -47,6 +47,8 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	if (guest_mem__init(&vm->mem, bytes) < 0)
 		FAIL(EXIT_USAGE, "mem_size_mib: cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
+	if (vm->track_dirty && guest_mem__track_dirty(&vm->mem))
+		FAIL(EXIT_ERROR, "out of memory");
 	return 0;
 }
 
