@@ -134,6 +134,7 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(fstat),
     ALLOW(newfstatat),
     IOCTL(KVM_GET_MSR_INDEX_LIST),
+    IOCTL(KVM_GET_CPUID2),
     IOCTL(KVM_GET_MP_STATE),
     IOCTL(KVM_GET_REGS),
     IOCTL(KVM_GET_SREGS),

@@ -74,6 +74,10 @@ static void save_vcpu(struct vmstate_writer *w, unsigned i, const struct vcpu_st
 	char node[64];
 	snprintf(node, sizeof(node), "/vcpus/vcpu@%u", i);
 	vmstate_writer__set_u32(w, node, "reg", i);
+	vmstate_writer__set_blob(w, node, "cpuid", s->cpuid, s->nr_cpuid * sizeof(s->cpuid[0]));
+	if (i == 0)
+		vmstate_writer__set_blob(w, "/", VMSTATE_PROP_CPUID, s->cpuid,
+					 s->nr_cpuid * sizeof(s->cpuid[0]));
 	vmstate_writer__set_blob(w, node, "regs", &s->regs, sizeof(s->regs));
 	vmstate_writer__set_blob(w, node, "sregs", &s->sregs, sizeof(s->sregs));
 	if (s->has_xsave)

@@ -32,6 +32,15 @@ int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p
 		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, strerror(errno));
 		goto fail;
 	}
+	/* The guest keeps the CPUID it was given; another vendor's CPU cannot run it. */
+	char vendor[13];
+	vmstate__host_cpu_vendor(vendor);
+	if (l->vs.cpu_vendor && strcmp(l->vs.cpu_vendor, vendor)) {
+		error__fail(e, EXIT_USAGE,
+			    "snapshot_path '%s': taken on a %s host, this host is %s",
+			    p->snapshot_path, l->vs.cpu_vendor, vendor);
+		goto fail;
+	}
 	if (vmstate__check_mem_fd(l->regions, l->nr_regions, l->mem_fd, e)) {
 		error__wrap(e, "memory file '%s'", p->mem_path);
 		goto fail;
@@ -107,6 +116,13 @@ static int load_vcpu(const struct vmstate *vs, unsigned i, struct vcpu_state *s,
 		memcpy(&s->xcrs, data, len);
 		s->has_xcrs = true;
 	}
+	if (vmstate__get_blob(vs, in.node, "cpuid", &data, &len, e))
+		return -1;
+	if (len % sizeof(s->cpuid[0]) || len / sizeof(s->cpuid[0]) > VCPU_STATE_MAX_CPUID)
+		return error__fail(e, EXIT_USAGE, "%s/cpuid: %zu bytes is not a list of at most %d",
+				   in.node, len, VCPU_STATE_MAX_CPUID);
+	memcpy(s->cpuid, data, len);
+	s->nr_cpuid = (uint32_t)(len / sizeof(s->cpuid[0]));
 	if (vmstate__get_blob(vs, in.node, "msrs", &data, &len, e))
 		return -1;
 	if (len % sizeof(s->msrs[0]) || len / sizeof(s->msrs[0]) > VCPU_STATE_MAX_MSRS)

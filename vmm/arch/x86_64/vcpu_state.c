@@ -109,10 +109,22 @@ static int get_msrs(int fd, const uint32_t *idx, unsigned n, struct vcpu_state *
 			return fail(err, errlen, "%s: %s", name, strerror(errno));                 \
 	} while (0)
 
+struct cpuid_buf {
+	struct kvm_cpuid2 hdr;
+	struct kvm_cpuid_entry2 e[VCPU_STATE_MAX_CPUID];
+};
+
 int vcpu_state__get(int fd, const uint32_t *msr_idx, unsigned nr_msrs, struct vcpu_state *s,
 		    char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
+	static struct cpuid_buf cb; /* VMM thread only */
+	memset(&cb, 0, sizeof(cb));
+	cb.hdr.nent = VCPU_STATE_MAX_CPUID;
+	if (ioctl(fd, KVM_GET_CPUID2, &cb) < 0)
+		return fail(err, errlen, "KVM_GET_CPUID2: %s", strerror(errno));
+	s->nr_cpuid = cb.hdr.nent;
+	memcpy(s->cpuid, cb.e, cb.hdr.nent * sizeof(cb.e[0]));
 	GET(KVM_GET_MP_STATE, mp_state, "KVM_GET_MP_STATE");
 	GET(KVM_GET_REGS, regs, "KVM_GET_REGS");
 	GET(KVM_GET_SREGS, sregs, "KVM_GET_SREGS");
@@ -143,6 +155,17 @@ int vcpu_state__set(int fd, const struct vcpu_state *s, char *err, size_t errlen
 {
 	if (s->nr_msrs > VCPU_STATE_MAX_MSRS)
 		return fail(err, errlen, "%u MSRs, at most %d", s->nr_msrs, VCPU_STATE_MAX_MSRS);
+	if (s->nr_cpuid > VCPU_STATE_MAX_CPUID)
+		return fail(err, errlen, "%u CPUID entries, at most %d", s->nr_cpuid,
+			    VCPU_STATE_MAX_CPUID);
+	if (s->nr_cpuid) {
+		static struct cpuid_buf cb;
+		memset(&cb, 0, sizeof(cb));
+		cb.hdr.nent = s->nr_cpuid;
+		memcpy(cb.e, s->cpuid, s->nr_cpuid * sizeof(cb.e[0]));
+		if (ioctl(fd, KVM_SET_CPUID2, &cb) < 0)
+			return fail(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+	}
 	/* Segments and control registers set the mode the general registers are read in. */
 	SET(KVM_SET_SREGS, sregs, "KVM_SET_SREGS");
 	SET(KVM_SET_REGS, regs, "KVM_SET_REGS");

@@ -10,6 +10,8 @@
 
 /* Enough for every MSR of msr_wanted[] (vcpu_state.c). */
 #define VCPU_STATE_MAX_MSRS 64
+/* As many CPUID entries as ember gives a vCPU (cpu.h's CPUID_MAX_ENTRIES). */
+#define VCPU_STATE_MAX_CPUID 256
 
 struct vcpu_state {
 	struct kvm_regs regs;
@@ -24,6 +26,9 @@ struct vcpu_state {
 	struct kvm_msr_entry msrs[VCPU_STATE_MAX_MSRS];
 	bool has_xsave, has_xcrs; /* else the FPU is in fpu */
 	struct kvm_fpu fpu;
+	/* What the guest was given: restored as it was, not made anew for this host. */
+	uint32_t nr_cpuid;
+	struct kvm_cpuid_entry2 cpuid[VCPU_STATE_MAX_CPUID];
 };
 
 /* The MSRs a snapshot carries: those of the wanted list (what Linux uses: TSC,
@@ -36,8 +41,8 @@ int vcpu_state__msr_list(int kvm_fd, uint32_t *out, unsigned *n, char *err, size
 /* Reads every piece; on failure err names the ioctl and errno. */
 int vcpu_state__get(int vcpu_fd, const uint32_t *msr_idx, unsigned nr_msrs, struct vcpu_state *s,
 		    char *err, size_t errlen);
-/* Writes it back in the order KVM needs (sregs before regs, LAPIC after sregs,
- * MSRs, vcpu events last). */
+/* Writes it back (CPUID first, before the vCPU ever ran) in the order KVM needs (sregs before regs,
+ * LAPIC after sregs, MSRs, vcpu events last). */
 int vcpu_state__set(int vcpu_fd, const struct vcpu_state *s, char *err, size_t errlen);
 
 #endif
