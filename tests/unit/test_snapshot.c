@@ -668,6 +668,87 @@ static void legacy_devices_round_trip(void)
 	event__destroy(loop);
 }
 
+/* snapshot__open and the checks snapshot__restore makes before it touches KVM: each
+ * kind of mismatch is refused with its own message. */
+static int try_restore(const char *state, const char *mem, unsigned vcpus, uint64_t mib,
+		       struct error *e)
+{
+	static struct snapshot_load_params p;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.snapshot_path, sizeof(p.snapshot_path), "%s", state);
+	snprintf(p.mem_path, sizeof(p.mem_path), "%s", mem);
+	struct snapshot_load l;
+	*e = (struct error){0};
+	if (snapshot__open(&l, &p, e))
+		return -1;
+	struct vm_config cfg;
+	config__init(&cfg);
+	cfg.vcpus = vcpus;
+	cfg.mem_mib = mib;
+	struct vm vm;
+	struct event_loop *loop = event__create();
+	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, e);
+	vcpu__destroy_all(&vm);
+	vm__destroy(&vm);
+	event__destroy(loop);
+	snapshot__close(&l);
+	return rc;
+}
+
+static void write_state(const char *state, const char *vendor, bool with_vm, unsigned vcpus)
+{
+	struct vmstate_writer w;
+	struct error e;
+	if (vmstate_writer__init(&w, "1.2.3", &e))
+		abort();
+	if (vendor)
+		vmstate_writer__set_string(&w, "/", VMSTATE_PROP_VENDOR, vendor);
+	vmstate_writer__set_string(&w, "/config", "json", "{}");
+	struct vmstate_region r = {.guest_address = 0, .size = 64 * MIB, .file_offset = 0};
+	vmstate_writer__add_region(&w, 0, &r);
+	if (with_vm) {
+		struct vm_state vs;
+		memset(&vs, 0, sizeof(vs));
+		vmstate_writer__set_blob(&w, "/vm", "irqchip-pic-master", &vs.irqchip[0],
+					 sizeof(vs.irqchip[0]));
+		vmstate_writer__set_blob(&w, "/vm", "irqchip-pic-slave", &vs.irqchip[1],
+					 sizeof(vs.irqchip[1]));
+		vmstate_writer__set_blob(&w, "/vm", "irqchip-ioapic", &vs.irqchip[2],
+					 sizeof(vs.irqchip[2]));
+		vmstate_writer__set_blob(&w, "/vm", "clock", &vs.clock, sizeof(vs.clock));
+		vmstate_writer__set_u64(&w, "/vm", "clock-realtime-ns", 1);
+		vmstate_writer__set_u32(&w, "/vm", "vcpu-count", vcpus);
+	}
+	if (vmstate_writer__write_file(&w, state, &e))
+		abort();
+	vmstate_writer__free(&w);
+}
+
+static void restore_checks(void)
+{
+	fresh();
+	char s[128], m[128];
+	path(s, sizeof(s), "vmstate3");
+	path(m, sizeof(m), "mem3");
+	write_snapshot(s, m, 64 * MIB, false, false); /* for the memory file */
+	struct error e;
+	write_state(s, "OtherVendorX", true, 1);
+	CHECK_EQ(try_restore(s, m, 1, 64, &e), -1);
+	CHECK(strstr(e.msg, "OtherVendorX") != NULL);
+	write_state(s, NULL, false, 1);
+	CHECK_EQ(try_restore(s, m, 1, 64, &e), -1);
+	CHECK(strstr(e.msg, "/vm") != NULL);
+	write_state(s, NULL, true, 2);
+	CHECK_EQ(try_restore(s, m, 1, 64, &e), -1);
+	CHECK(strstr(e.msg, "2 vCPUs saved") != NULL);
+	write_state(s, NULL, true, 1);
+	CHECK_EQ(try_restore(s, m, 1, 32, &e), -1);
+	CHECK(strstr(e.msg, "memory region 0") != NULL);
+	/* Everything else right: the missing vCPU node is named. */
+	CHECK_EQ(try_restore(s, m, 1, 64, &e), -1);
+	CHECK(strstr(e.msg, "vcpu@0") != NULL);
+}
+
 /* Every device row can be saved and restored, or a snapshot would be refused. */
 static void every_row_has_hooks(void)
 {
@@ -682,4 +763,5 @@ CHECK_MAIN("snapshot", CHECK_CASE(create_body), CHECK_CASE(load_body_fields),
 	   CHECK_CASE(load_restores_config), CHECK_CASE(load_refusals_change_nothing),
 	   CHECK_CASE(msr_filter), CHECK_CASE(virtio_state_round_trip),
 	   CHECK_CASE(device_writes_are_dirty), CHECK_CASE(vsock_reset_event),
-	   CHECK_CASE(legacy_devices_round_trip), CHECK_CASE(every_row_has_hooks))
+	   CHECK_CASE(legacy_devices_round_trip), CHECK_CASE(restore_checks),
+	   CHECK_CASE(every_row_has_hooks))
