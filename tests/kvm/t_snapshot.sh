@@ -97,6 +97,10 @@ for n in 1 2; do
 	refused "$t-create-running" "must be Paused" PUT /snapshot/create \
 		"{\"snapshot_path\": \"$W/s$n\", \"mem_file_path\": \"$W/m$n\"}"
 	api "$t-pause" PATCH /vm '{"state": "Paused"}' &&
+		refused "$t-create-bad-path" "mem_file_path" PUT /snapshot/create \
+			"{\"snapshot_path\": \"$W/s$n\", \"mem_file_path\": \"$W/no/such/dir/m\"}" &&
+		refused "$t-create-bad-state-path" "snapshot_path" PUT /snapshot/create \
+			"{\"snapshot_path\": \"$W/no/such/dir/s\", \"mem_file_path\": \"$W/m$n\"}" &&
 		api "$t-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/s$n\", \"mem_file_path\": \"$W/m$n\"}"
 	"$FC" "$S" GET / >"$W/reply" 2>&1
 	check "$t-still-paused" "GET / after create: $(cat "$W/reply")" has '"state":"Paused"' "$W/reply"
@@ -202,7 +206,9 @@ ok=1
 for i in 0 1 2 3 4 5 6 7 8 9; do
 	start "c$i"
 	CLONES="$CLONES $EPID"
-	"$FC" "$S" PUT /snapshot/load "$(load_body "$W/s1" "$W/m1")" >"$W/reply" 2>&1 || {
+	extra=""
+	[ $((i % 2)) -eq 1 ] && extra=', "clock_realtime": true'
+	"$FC" "$S" PUT /snapshot/load "$(load_body "$W/s1" "$W/m1" "$extra")" >"$W/reply" 2>&1 || {
 		fail "$t-load-$i" "$(cat "$W/reply")"
 		ok=0
 	}
