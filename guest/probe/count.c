@@ -3,16 +3,17 @@
  * pause, save, kill and restore the VM meanwhile: a restored probe goes on with the
  * next N, and prints no second `PROBE hello`. Time is the TSC, which a snapshot
  * carries over, so a restored probe does not fast-forward.
- * probe.count_blk=K (with probe.virtio=blk): at N = 0 and N = K, reads the blk test's
- * sectors again and prints `PROBE count-blk N fnv1a=XXXXXXXX` (or `... fail <why>`):
- * a test that restores between the two sees the same data come back through the
- * restored queue. */
+ * probe.count_blk=K: at N = 0 and N = K, with probe.virtio=blk, reads the blk test's
+ * sectors again and prints `PROBE count-blk N fnv1a=XXXXXXXX` (or `... fail <why>`);
+ * with probe.virtio=rng, reads 32 random bytes and prints `PROBE count-rng N
+ * nonzero=M` (or `... fail <why>`). A test that restores between the two sees the
+ * same data come back, and more entropy, through the restored queues. */
 #include "probe.h"
 
 struct count_args {
 	struct probe *p;
 	uint64_t ms, blk_at;
-	bool blk;
+	bool blk, rng;
 };
 
 static void blk_line(struct count_args *a, uint64_t n)
@@ -25,12 +26,24 @@ static void blk_line(struct count_args *a, uint64_t n)
 		uart__printf("PROBE count-blk %lu fnv1a=%08x\n", n, sum);
 }
 
+static void rng_line(struct count_args *a, uint64_t n)
+{
+	unsigned nonzero;
+	const char *why = virtio__rng_read(a->p, &nonzero);
+	if (why)
+		uart__printf("PROBE count-rng %lu fail %s\n", n, why);
+	else
+		uart__printf("PROBE count-rng %lu nonzero=%u\n", n, nonzero);
+}
+
 static uint64_t count_loop(void *arg)
 {
 	struct count_args *a = arg;
 	for (uint64_t n = 0;; n++) {
 		if (a->blk && (n == 0 || n == a->blk_at))
 			blk_line(a, n);
+		if (a->rng && (n == 0 || n == a->blk_at))
+			rng_line(a, n);
 		uart__printf("PROBE count %lu\n", n);
 		time__delay_us(a->ms * 1000);
 	}
@@ -43,8 +56,9 @@ void count__run(struct probe *p)
 	if (cmdline__get_u64("probe.count", 10, &a.ms) || !a.ms)
 		return;
 	a.p = p;
-	a.blk = cmdline__get_u64("probe.count_blk", 10, &a.blk_at) == 0 && a.blk_at &&
-		cmdline__has_word("probe.virtio", "blk");
+	bool io = cmdline__get_u64("probe.count_blk", 10, &a.blk_at) == 0 && a.blk_at;
+	a.blk = io && cmdline__has_word("probe.virtio", "blk");
+	a.rng = io && cmdline__has_word("probe.virtio", "rng");
 	uart__printf("PROBE count start period_ms=%lu\n", a.ms);
 	user__call(count_loop, &a, false);
 	probe__check(p, "count", false, "the counting loop returned");

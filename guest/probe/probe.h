@@ -221,6 +221,8 @@ unsigned boot__mptable(struct probe *p);
 void virtio__run(struct probe *p);
 /* For count.c: FNV-1a of the blk test's sectors, read again; NULL or why not. */
 const char *virtio__blk_sum(struct probe *p, uint32_t *sum);
+/* For count.c: 32 bytes from virtio-rng; how many are not zero. NULL or why not. */
+const char *virtio__rng_read(struct probe *p, unsigned *nonzero);
 /* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
 void flood__run(struct probe *p);
 /* --- count.c: probe.count=MS, the snapshot tests' endless counter ----------------- */

@@ -136,7 +136,8 @@ dd if=/dev/zero of="$W/disk" bs=1024 count=1024 2>/dev/null
 start blk
 api "$t-machine" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
 api "$t-drive" PUT /drives/d0 "{\"drive_id\": \"d0\", \"path_on_host\": \"$W/disk\", \"is_root_device\": false, \"is_read_only\": false}"
-api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.virtio=blk probe.count_blk=150\"}"
+api "$t-entropy" PUT /entropy '{}'
+api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.virtio=blk,rng probe.count_blk=150\"}"
 api "$t-start" PUT /actions '{"action_type": "InstanceStart"}'
 if wait_for "$OUT" "^PROBE count 3$" 60; then
 	api "$t-pause" PATCH /vm '{"state": "Paused"}'
@@ -155,6 +156,12 @@ if wait_for "$OUT" "^PROBE count 3$" 60; then
 			pass "$t-reads-back"
 		else
 			fail "$t-reads-back" "before=$before after=$after host=$host: $(grep count-blk "$OUT")"
+		fi
+		# rng and the console work after the restore too.
+		if has "^PROBE count-rng 0 nonzero=" "$A" && grep -q "^PROBE count-rng 150 nonzero=[1-9]" "$OUT"; then
+			pass snapshot/rng-after-restore
+		else
+			fail snapshot/rng-after-restore "$(grep count-rng "$A" "$OUT")"
 		fi
 	else
 		fail "$t-reads-back" "no read after the restore: $(tail -c 300 "$OUT")"
