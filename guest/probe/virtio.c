@@ -599,6 +599,44 @@ const char *virtio__rng_read(struct probe *p, unsigned *nonzero)
 	return NULL;
 }
 
+/* probe.count's vsock event check (count.c): the first call sets the vsock device up
+ * with one 8-byte buffer on its event queue; later calls report the event that came
+ * back (a restored VM's device sends TRANSPORT_RESET), or 0xffffffff if none yet. */
+const char *virtio__vsock_event(struct probe *p, uint32_t *event)
+{
+	static struct vdev *d;
+	static uint8_t *ev;
+	if (!d) {
+		d = find_dev(VIRTIO_ID_VSOCK, 0);
+		if (!d)
+			return "no virtio-vsock device";
+		const char *why = dev_begin(d, 0);
+		for (unsigned q = 0; q < 3 && !why; q++)
+			why = vq_setup(d, q);
+		ev = pool_alloc(8, 8);
+		if (why || !ev) {
+			d = NULL;
+			return why ? why : "probe out of buffer memory";
+		}
+		dev_driver_ok(d);
+		memset(ev, 0xff, 8);
+		set_desc(&d->vq[2], 0, ev, 8, VRING_DESC_F_WRITE, 0);
+		vq_push(d, &d->vq[2], 0, true);
+		*event = 0xffffffffu;
+		return NULL;
+	}
+	uint32_t id, len;
+	/* The reset is sent as the VM is restored: a short wait is plenty. */
+	if (!vq_pop(&d->vq[2], time__us() + p->timeout_us / 100, &id, &len)) {
+		*event = 0xffffffffu;
+		return NULL;
+	}
+	if (id != 0 || len != 4)
+		return "event queue returned an unknown buffer";
+	*event = *(volatile uint32_t *)ev;
+	return NULL;
+}
+
 /* --- net (§5.1) --------------------------------------------------------------------- */
 /* With VERSION_1 the header always has num_buffers. */
 #define NET_HDR_LEN sizeof(struct virtio_net_hdr_v1)

@@ -137,7 +137,8 @@ start blk
 api "$t-machine" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
 api "$t-drive" PUT /drives/d0 "{\"drive_id\": \"d0\", \"path_on_host\": \"$W/disk\", \"is_root_device\": false, \"is_read_only\": false}"
 api "$t-entropy" PUT /entropy '{}'
-api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.virtio=blk,rng probe.count_blk=150\"}"
+api "$t-vsock" PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$W/v1.sock\"}"
+api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.virtio=blk,rng,vsock probe.count_blk=150\"}"
 api "$t-start" PUT /actions '{"action_type": "InstanceStart"}'
 if wait_for "$OUT" "^PROBE count 3$" 60; then
 	api "$t-pause" PATCH /vm '{"state": "Paused"}'
@@ -149,7 +150,8 @@ if wait_for "$OUT" "^PROBE count 3$" 60; then
 	host=$("$EMBER_DIR/fnv1a" "$W/disk.head")
 	check "$t-written" "the probe's blk test failed before the snapshot" has "PROBE check virtio-blk ok" "$A"
 	start blk2
-	api "$t-load" PUT /snapshot/load "$(load_body "$W/sb" "$W/mb")"
+	# The killed ember left v1.sock behind: the restored one listens on another path.
+	api "$t-load" PUT /snapshot/load "$(load_body "$W/sb" "$W/mb" ", \"vsock_override\": {\"uds_path\": \"$W/v2.sock\"}")"
 	if wait_for "$OUT" "^PROBE count 150$" 60; then
 		after=$(sed -n 's/^PROBE count-blk 150 fnv1a=\([0-9a-f]*\)$/\1/p' "$OUT")
 		if [ -n "$before" ] && [ "$before" = "$after" ] && [ "$after" = "$host" ]; then
@@ -157,6 +159,10 @@ if wait_for "$OUT" "^PROBE count 3$" 60; then
 		else
 			fail "$t-reads-back" "before=$before after=$after host=$host: $(grep count-blk "$OUT")"
 		fi
+		# vsock tells the guest its connections are gone (TRANSPORT_RESET = 0).
+		check snapshot/vsock-transport-reset "$(grep count-vsock "$OUT")" \
+			grep -q "^PROBE count-vsock 150 event=0$" "$OUT"
+		check snapshot/vsock-override "no socket at the override path" test -S "$W/v2.sock"
 		# rng and the console work after the restore too.
 		if has "^PROBE count-rng 0 nonzero=" "$A" && grep -q "^PROBE count-rng 150 nonzero=[1-9]" "$OUT"; then
 			pass snapshot/rng-after-restore
