@@ -313,7 +313,14 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 				   vmm__state_name(m->state));
 	struct vm_config fresh;
 	config__init(&fresh);
-	fresh.no_pit = m->cfg.vm.no_pit; /* a command-line machine option, not a resource */
+	/* Not resources of the VM but of this process: the machine option --no-pit and
+	 * where the console goes (Firecracker's is the process's stdio). */
+	const struct vm_config *now = &m->cfg.vm;
+	fresh.no_pit = now->no_pit;
+	fresh.serial_out = now->serial_out;
+	fresh.serial_in = now->serial_in;
+	memcpy(fresh.serial_out_path, now->serial_out_path, sizeof(fresh.serial_out_path));
+	memcpy(fresh.serial_in_path, now->serial_in_path, sizeof(fresh.serial_in_path));
 	if (memcmp(&fresh, &m->cfg.vm, sizeof(fresh)))
 		return error__fail(e, EXIT_USAGE,
 				   "Loading a microVM snapshot not allowed after configuring boot-"

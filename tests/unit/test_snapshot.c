@@ -432,6 +432,15 @@ static void load_refusals_change_nothing(void)
 	CHECK_EQ(PUT("/snapshot/load", load_body(s, m, "")), 204);
 	CHECK_EQ(restores, 1);
 
+	/* Where the console goes belongs to the process: it may be set before a load. */
+	fresh();
+	char so[128], sb[256];
+	path(so, sizeof(so), "serial.out");
+	snprintf(sb, sizeof(sb), "{\"serial_out_path\":\"%s\"}", so);
+	CHECK_EQ(PUT("/serial", sb), 204);
+	CHECK_EQ(PUT("/snapshot/load", load_body(s, m, "")), 204);
+	CHECK_STR(restored.serial_out_path, so);
+
 	/* After any boot-specific configuration, a load is refused. */
 	fresh();
 	CHECK_EQ(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64}"), 204);
