@@ -44,7 +44,7 @@ $(KHDR)/.stamp:
 # --- object flavours: musl (release), host (unit tests), asan ----------------------
 # `make V=1` shows whole command lines.
 Q := $(if $(V),,@)
-$(BUILD)/musl/%.o: %.c $(KHDR)/.stamp
+$(BUILD)/musl/%.o: %.c $(KHDR)/.stamp $(FDTINC)/.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(MUSL_CC) $(BASEFLAGS) $(CFLAGS) $(MUSLFLAGS) -c $< -o $@

@@ -17,9 +17,16 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree for reportli
 import reportlib  # noqa: E402
 from reportlib import fmt_ms as ms, fmt_stat as fstat, stats
 
-VMMS = ["floor", "ember", "ember-b", "kvmtool", "qemu", "floor-irqchip"]
-TITLE = {"floor": "floor", "ember": "ember", "ember-b": "ember B (--compare)", "kvmtool": "kvmtool",
-         "qemu": "QEMU microvm", "floor-irqchip": "floor + irqchip/PIT"}
+VMMS = ["floor", "ember", "ember-nopit", "ember-b", "kvmtool", "qemu", "floor-irqchip"]
+TITLE = {"floor": "floor", "ember": "ember", "ember-nopit": "ember --no-pit", "ember-b": "ember B (--compare)",
+         "kvmtool": "kvmtool", "qemu": "QEMU microvm", "floor-irqchip": "floor + irqchip/PIT"}
+# The ratio columns (title, numerator, denominator): the first three always, the others only
+# when their column ran.
+RATIOS = [("ember/floor", "ember", "floor"), ("no-PIT/ember", "ember-nopit", "ember"),
+          ("kvmtool/ember", "kvmtool", "ember"), ("QEMU/ember", "qemu", "ember"), ("B/ember", "ember-b", "ember")]
+OPTIONAL_RATIO = ("ember-nopit", "ember-b")
+# The VMMs whose every issue-16 goal is evaluated: ember, and ember without a PIT.
+GOAL_VMMS = ["ember", "ember-nopit"]
 
 
 def parse(path):
@@ -76,8 +83,13 @@ def trace_problems(recs):
                 return "%s: %s (%d us) and %s (%d us) out of order" % (who, ka, a, kb, b)
         if not 0 < (r.get("cpu_us") or 0) <= 2 * r["exit_us"]:
             return "%s: on-CPU time %s us for a %d us life" % (who, r.get("cpu_us"), r["exit_us"])
+        names = set(r.get("kvm_ioctl_us") or {})
+        # The two ember rows differ only by the PIT: check that it is so.
+        if rec["vmm"] == "ember-nopit" and "CREATE_PIT2" in names:
+            return "%s: ember --no-pit made KVM_CREATE_PIT2" % who
+        if rec["vmm"] == "ember" and "CREATE_PIT2" not in names:
+            return "%s: ember made no KVM_CREATE_PIT2 (is the ember-nopit row a different machine?)" % who
         if rec["vmm"] == "floor":
-            names = set(r.get("kvm_ioctl_us") or {})
             want = {"CREATE_VM", "SET_USER_MEMORY_REGION", "CREATE_VCPU", "GET_SREGS", "SET_SREGS", "SET_REGS"}
             if not want <= names or r.get("nr_kvm_runs") != 1:
                 return "%s: expected the ioctls %s and one KVM_RUN, saw %s and %s" % (
@@ -123,58 +135,45 @@ def main():
 
     # --- table ----------------------------------------------------------------------------
     cols = [v for v in VMMS if v in vmms]
-    head = ["metric [ms: min / median / p99]"] + [TITLE[v] for v in cols] + \
-        ["ember/floor", "kvmtool/ember", "QEMU/ember"] + (["B/ember"] if "ember-b" in cols else [])
-    extra = "ember-b" in cols
+    rcols = [x for x in RATIOS if x[1] not in OPTIONAL_RATIO or x[1] in cols]
+    head = ["metric [ms: min / median / p99]"] + [TITLE[v] for v in cols] + [t for t, _, _ in rcols]
     rows = []
 
     def rtxt(x):
         return "%.2f" % x if x is not None else "-"
+
+    def row(label, cells, values):
+        """One table row: cells {vmm: text} ("n/a" where missing), then the ratio columns
+        from values {vmm: number}."""
+        rows.append([label] + [cells.get(v, "n/a") for v in cols] +
+                    [rtxt(ratio(values.get(n), values.get(d))) for _, n, d in rcols])
+
     for f, label in ROWS:
         if not any(st[v][f] for v in cols):
             continue
-        e = med("ember", f)
-        rows.append([label] + [fstat(st[v][f]) for v in cols] +
-                    [rtxt(ratio(e, med("floor", f))), rtxt(ratio(med("kvmtool", f), e)),
-                     rtxt(ratio(med("qemu", f), e))] + ([rtxt(ratio(med("ember-b", f), e))] if extra else []))
+        row(label, {v: fstat(st[v][f]) for v in cols}, {v: med(v, f) for v in cols})
     if st_api:
-        rows.append(["exec -> API socket accepts (ember --api-sock)"] +
-                     [fstat(st_api) if v == "ember" else "n/a" for v in cols] + ["-"] * (4 if extra else 3))
+        row("exec -> API socket accepts (ember --api-sock)", {"ember": fstat(st_api)}, {})
 
     def memrow(key, label):
         vals = {v: stats([m.get(key) for m in mem.get(v, [])]) for v in cols}
         if not any(vals.values()):
             return
-        def mib(s):
-            return "%.2f" % (s["median"] / 1024.0) if s else "n/a"
-        e = vals.get("ember")
-        rows.append([label] + [mib(vals[v]) for v in cols] +
-                    ["-", rtxt(ratio(vals["kvmtool"]["median"], e["median"]) if e and vals.get("kvmtool") else None),
-                     rtxt(ratio(vals["qemu"]["median"], e["median"]) if e and vals.get("qemu") else None)] +
-                    ([rtxt(ratio(vals["ember-b"]["median"], e["median"]) if e and vals.get("ember-b") else None)]
-                     if extra else []))
+        row(label, {v: "%.2f" % (s["median"] / 1024.0) for v, s in vals.items() if s},
+            {v: s["median"] for v, s in vals.items() if s})
     memrow("overhead_rss_kb", "VMM RSS without guest memory, halted guest [MiB, median]")
     memrow("overhead_pss_kb", "VMM PSS without guest memory, halted guest [MiB, median]")
     ps = sorted({p for v in rate for p in rate[v]})
     for p in ps:
-        def rt(v):
-            d = rate.get(v, {}).get(p)
-            if not d:
-                return "n/a"
-            return "%.1f (%d/%d ok)" % (d["per_sec"], d["ok"], d["count"])
-        e = rate.get("ember", {}).get(p)
-        def rr(v):
-            d = rate.get(v, {}).get(p)
-            return rtxt(d["per_sec"] / e["per_sec"] if e and d and e["per_sec"] else None)
-        rows.append(["creation rate, %d in parallel [VMs/s created and reaped]" % p] + [rt(v) for v in cols] +
-                    [rtxt(ratio(e["per_sec"], rate.get("floor", {}).get(p, {}).get("per_sec")) if e else None),
-                     "-", "-"] + ([rr("ember-b")] if extra else []))
+        at = {v: rate[v][p] for v in cols if p in rate.get(v, {})}
+        row("creation rate, %d in parallel [VMs/s created and reaped]" % p,
+            {v: "%.1f (%d/%d ok)" % (d["per_sec"], d["ok"], d["count"]) for v, d in at.items()},
+            {v: d["per_sec"] for v, d in at.items()})
     for p in ps:
-        def cpu(v):
-            d = rate.get(v, {}).get(p)
-            return ms(d.get("cpu_per_vm_us")) if d else "n/a"
-        rows.append(["CPU per VM, rusage of the children, %d in parallel [ms]" % p] + [cpu(v) for v in cols] +
-                    ["-"] * (4 if extra else 3))
+        at = {v: rate[v][p] for v in cols if p in rate.get(v, {})}
+        row("CPU per VM, rusage of the children, %d in parallel [ms]" % p,
+            {v: ms(d.get("cpu_per_vm_us")) for v, d in at.items()},
+            {v: d.get("cpu_per_vm_us") for v, d in at.items()})
 
     table = reportlib.md_table(head, rows)
 
@@ -199,41 +198,79 @@ def main():
                             ms(med(v, "kvm_ioctls_before_run_us")), ", ".join(parts) or "-",
                             ms(med(v, "user_between_kvm_us")), ms(med(v, "first_kvm_run_us"))))
 
-    # --- goals (issue 16) ------------------------------------------------------------------
+    # --- goals (issue 16), for ember and for ember --no-pit --------------------------------
+    # Each goal is (its text, {vmm: (PASS/MISS/None, the figures)}); where the VMMs' verdicts
+    # agree it prints as one line with every VMM's figures, else as one line per VMM.
+    f_run = med("floor", "first_kvm_run_us")
+    cpus = facts.get("cpus", "?")
+
+    def best_rate(v):
+        r = rate.get(v, {})
+        return max(r.values(), key=lambda d: d["per_sec"]) if r else None
+
+    def cpu_of(v):
+        c, how = med(v, "cpu_us"), "sched_switch"
+        if c is None:  # no tracing: the children's rusage, one at a time
+            c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage"
+        return c, how
+
+    def mem_med(v, key):
+        s = stats([m.get(key) for m in mem.get(v, [])])
+        return s["median"] if s else None
+
+    def mib(kb):
+        return "%.2f" % (kb / 1024.0) if kb is not None else "-"
+
+    def rx(r):
+        return rtxt(r) + "x" if r is not None else "-"
+
+    def check(x, ok):
+        return ok(x) if x is not None else None
+
+    specs = [
+        ("exec -> first KVM_RUN <= 1.3x the floor (floor %s ms)" % ms(f_run),
+         lambda v: (check(ratio(med(v, "first_kvm_run_us"), f_run), lambda r: r <= 1.3),
+                    "%s %s ms, %s" % (TITLE[v], ms(med(v, "first_kvm_run_us")),
+                                       rx(ratio(med(v, "first_kvm_run_us"), f_run))))),
+        ("first KVM_RUN >= 5x faster than kvmtool%s" % ("" if "kvmtool" in cols else
+                                                        " (kvmtool not measured: see the notes)"),
+         lambda v: (check(ratio(med("kvmtool", "first_kvm_run_us"), med(v, "first_kvm_run_us")), lambda r: r >= 5),
+                    "kvmtool/%s %s" % (TITLE[v], rx(ratio(med("kvmtool", "first_kvm_run_us"),
+                                                             med(v, "first_kvm_run_us")))))),
+        ("first KVM_RUN >= 20x faster than QEMU microvm%s" % ("" if "qemu" in cols else
+                                                              " (QEMU not measured: see the notes)"),
+         lambda v: (check(ratio(med("qemu", "first_kvm_run_us"), med(v, "first_kvm_run_us")), lambda r: r >= 20),
+                    "QEMU/%s %s" % (TITLE[v], rx(ratio(med("qemu", "first_kvm_run_us"),
+                                                          med(v, "first_kvm_run_us")))))),
+        ("process life <= 5 ms for a guest that resets at once",
+         lambda v: (check(med(v, "exit_us"), lambda x: x <= 5000), "%s %s ms" % (TITLE[v], ms(med(v, "exit_us"))))),
+        (">= 200 VMs/s created and reaped on 2 cores (%s CPUs here%s)"
+         % (cpus, "" if cpus == "2" else ", not a 2-core host"),
+         lambda v: (check(best_rate(v), lambda d: d["per_sec"] >= 200),
+                    "%s best %s" % (TITLE[v], "%.1f VMs/s (%d in parallel)" % (best_rate(v)["per_sec"],
+                                                                             best_rate(v)["parallel"])
+                                    if best_rate(v) else "-"))),
+        ("CPU per VM <= 1.5 ms",
+         lambda v: (check(cpu_of(v)[0], lambda c: c <= 1500),
+                    "%s %s ms (%s; rusage at 1 in parallel: %s ms)"
+                    % (TITLE[v], ms(cpu_of(v)[0]), cpu_of(v)[1],
+                       ms(rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"))))),
+        ("RSS <= 0.5 MiB",
+         lambda v: (check(mem_med(v, "overhead_rss_kb"), lambda k: k <= 512),
+                    "%s %s MiB without guest memory (PSS %s MiB)"
+                    % (TITLE[v], mib(mem_med(v, "overhead_rss_kb")), mib(mem_med(v, "overhead_pss_kb"))))),
+    ]
+    gvmms = [v for v in GOAL_VMMS if v in cols] or ["ember"]
     goals = []
 
-    def goal(ok, text):
-        goals.append(("goal %s: " % ("PASS" if ok else "MISS")) + text if ok is not None
-                     else "goal n/a: " + text)
-    e_run, f_run = med("ember", "first_kvm_run_us"), med("floor", "first_kvm_run_us")
-    r = ratio(e_run, f_run)
-    goal(r <= 1.3 if r else None, "exec -> first KVM_RUN <= 1.3x the floor: ember %s ms, floor %s ms, %sx"
-         % (ms(e_run), ms(f_run), rtxt(r)))
-    k = ratio(med("kvmtool", "first_kvm_run_us"), e_run)
-    goal(k >= 5 if k else None, "first KVM_RUN >= 5x faster than kvmtool: kvmtool/ember %sx%s"
-         % (rtxt(k), "" if "kvmtool" in cols else " (kvmtool not measured: see the notes)"))
-    q = ratio(med("qemu", "first_kvm_run_us"), e_run)
-    goal(q >= 20 if q else None, "first KVM_RUN >= 20x faster than QEMU microvm: QEMU/ember %sx%s"
-         % (rtxt(q), "" if "qemu" in cols else " (QEMU not measured: see the notes)"))
-    life = med("ember", "exit_us")
-    goal(life <= 5000 if life is not None else None,
-         "process life <= 5 ms for a guest that resets at once: ember %s ms" % ms(life))
-    er = rate.get("ember", {})
-    best = max(er.values(), key=lambda d: d["per_sec"]) if er else None
-    cpus = facts.get("cpus", "?")
-    goal(best["per_sec"] >= 200 if best else None,
-         ">= 200 VMs/s created and reaped on 2 cores: ember best %.1f VMs/s (%d in parallel) on %s CPUs%s"
-         % (best["per_sec"] if best else 0, best["parallel"] if best else 0, cpus,
-            "" if cpus == "2" else " (not a 2-core host)"))
-    cpu, how = med("ember", "cpu_us"), "sched_switch"
-    if cpu is None:  # no tracing: the children's rusage, one at a time
-        cpu, how = er.get(1, {}).get("cpu_per_vm_us"), "rusage"
-    goal(cpu <= 1500 if cpu is not None else None, "CPU per VM <= 1.5 ms: ember %s ms (%s; rusage at 1 "
-         "in parallel: %s ms)" % (ms(cpu), how, ms(er.get(1, {}).get("cpu_per_vm_us"))))
-    rss = stats([m.get("overhead_rss_kb") for m in mem.get("ember", [])])
-    goal(rss["median"] <= 512 if rss else None, "RSS <= 0.5 MiB: ember %s MiB without guest memory (PSS %s MiB)"
-         % ("%.2f" % (rss["median"] / 1024.0) if rss else "-",
-            "%.2f" % (stats([m.get("overhead_pss_kb") for m in mem["ember"]])["median"] / 1024.0) if rss else "-"))
+    def verdict(ok):
+        return "goal %s: " % ({True: "PASS", False: "MISS"}[ok] if ok is not None else "n/a")
+    for text, fn in specs:
+        res = [fn(v) for v in gvmms]
+        if len({ok for ok, _ in res}) == 1:
+            goals.append(verdict(res[0][0]) + text + ": " + "; ".join(fig for _, fig in res))
+        else:
+            goals += [verdict(ok) + text + ": " + fig for ok, fig in res]
 
     date = reportlib.utc_now()
     virt = facts.get("kvm_virt", "?")
@@ -276,17 +313,17 @@ def main():
         elif failed:
             x = failed[0]
             why = "%s run of %s failed (rc %s)" % (x["test"], x["vmm"], x["r"].get("rc"))
-        elif not start.get("ember") or not start.get("floor"):
-            why = "no successful ember and floor start-up runs"
-        elif "timing" in facts and (e_run is None or f_run is None):
-            why = "tracing was on but no first KVM_RUN was seen"
+        elif not start.get("ember") or not start.get("ember-nopit") or not start.get("floor"):
+            why = "no successful start-up runs of each of ember, ember --no-pit and the floor"
+        elif "timing" in facts and any(med(v, "first_kvm_run_us") is None for v in ("ember", "ember-nopit", "floor")):
+            why = "tracing was on but no first KVM_RUN was seen for each of ember, ember --no-pit and the floor"
         elif "timing" in facts and trace_problems(recs):
             why = "trace: " + trace_problems(recs)
         elif not api:
             why = "exec -> API ready was not measured"
-        elif not rss:
-            why = "ember's RSS was not measured"
-        elif not er or any(d.get("ok", 0) < d.get("count", 1) for v in rate for d in rate[v].values()):
+        elif mem_med("ember", "overhead_rss_kb") is None or mem_med("ember-nopit", "overhead_rss_kb") is None:
+            why = "the RSS of ember and of ember --no-pit was not measured"
+        elif not rate.get("ember") or not rate.get("ember-nopit") or any(d.get("ok", 0) < d.get("count", 1) for v in rate for d in rate[v].values()):
             why = "a creation-rate run had failures (or none ran)"
         if why:
             print(why, file=sys.stderr)

@@ -16,8 +16,6 @@ $(FDTINC)/.stamp:
 	ln -sfn /usr/include/libfdt_env.h $(FDTINC)/libfdt_env.h
 	ln -sfn /usr/include/fdt.h $(FDTINC)/fdt.h
 	@touch $@
-# Every musl object waits for the kernel headers; they now wait for these too.
-$(KHDR)/.stamp: | $(FDTINC)/.stamp
 
 VMSTATE_FUZZ      := $(BUILD)/fuzz/fuzz_vmstate
 VMSTATE_FUZZ_SRCS := tests/fuzz/fuzz_vmstate.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "devices.h"
+#include "file.h"
 #include "log.h"
 
 #define VIRTIO_BLK_F_SEG_MAX	  2
@@ -304,10 +305,10 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 	/* Set up first, so every failure below can end in blk_destroy. */
 	virtio_dev__init(&b->vdev, &blk_ops, VIRTIO_ID_BLOCK, name, mem, loop, 1, features,
 			 &b->config, sizeof(b->config));
-	b->fd = open(dc->path, (dc->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->fd = file__open(dc->path, dc->read_only ? FILE_DISK_RO : FILE_DISK_RW);
 	if (b->fd < 0) {
 		snprintf(err, errlen, "drive %s: cannot open %s: %s", dc->id, dc->path,
-			 strerror(errno));
+			 file__error());
 		goto fail;
 	}
 	struct stat st;

@@ -6,9 +6,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
+#include "version.h"
+
+void cli__print_version(void)
+{
+	printf("Firecracker v%s (the Firecracker API that ember implements)\n"
+	       "ember %s\n",
+	       EMBER_FIRECRACKER_API_VERSION, EMBER_VERSION);
+}
+
+/* Default cap on guest memory: the host's RAM. A bigger guest cannot be backed,
+ * and KVM's per-page bookkeeping for the memory slot costs host memory at
+ * InstanceStart, before the guest touches a page (about 2.5 GB for 1 TiB). */
+static uint64_t host_mem_mib(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || page <= 0)
+		return CONFIG_MAX_MEM_MIB;
+	uint64_t mib = (uint64_t)pages * (uint64_t)page >> 20;
+	return mib < 1 ? 1 : mib > CONFIG_MAX_MEM_MIB ? CONFIG_MAX_MEM_MIB : mib;
+}
 
 void cli__usage(void)
 {
@@ -33,6 +55,8 @@ void cli__usage(void)
 	    "\")\n"
 	    "  --vcpus N              number of vCPUs, 1..32 (default 1)\n"
 	    "  --mem-mib N            guest memory in MiB (default 128)\n"
+	    "  --mem-max-mib N        refuse guests with more memory than N MiB, from any\n"
+	    "                         front end (default: the host's RAM)\n"
 	    "  --serial stdout|none|PATH        where the guest console goes (default stdout)\n"
 	    "  --serial-input stdin|none|PATH   where console input comes from (default none)\n"
 	    "  --drive path=FILE[,ro][,root][,id=ID]   virtio-blk disk (repeatable)\n"
@@ -81,6 +105,7 @@ enum {
 	OPT_METRICS_PATH,
 	OPT_METRICS_INTERVAL,
 	OPT_NO_PIT,
+	OPT_MEM_MAX,
 };
 
 static const struct option long_opts[] = {
@@ -110,6 +135,7 @@ static const struct option long_opts[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
     {"metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL},
+    {"mem-max-mib", required_argument, NULL, OPT_MEM_MAX},
     {NULL, 0, NULL, 0},
 };
 
@@ -118,6 +144,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	memset(o, 0, sizeof(*o));
 	config__init(&o->vm);
 	o->metrics_interval_s = 60; /* as Firecracker */
+	o->mem_max_mib = host_mem_mib();
 	struct vm_config *c = &o->vm;
 	unsigned long long n;
 	int opt;
@@ -214,8 +241,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		}
 		case OPT_LOG_PATH:
 			if (log__set_path(optarg)) {
-				snprintf(err, errlen, "--log-path '%s': %s", optarg,
-					 strerror(errno));
+				snprintf(err, errlen, "--log-path '%s': %s", optarg, file__error());
 				return -1;
 			}
 			break;
@@ -269,6 +295,14 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			}
 			o->metrics_interval_s = (unsigned)n;
 			break;
+		case OPT_MEM_MAX:
+			if (config__parse_u64(optarg, CONFIG_MAX_MEM_MIB, &n) || n < 1) {
+				snprintf(err, errlen, "--mem-max-mib: '%s' is not 1..%u MiB",
+					 optarg, CONFIG_MAX_MEM_MIB);
+				return -1;
+			}
+			o->mem_max_mib = n;
+			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
 			return -1;
@@ -281,6 +315,8 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
+	/* Every front end validates through config.c, which holds the cap. */
+	config__set_mem_max_mib(o->mem_max_mib);
 	if (o->no_api && !o->config_file) {
 		snprintf(err, errlen, "--no-api needs --config-file");
 		return -1;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -20,10 +21,14 @@ struct cli_options {
 	unsigned metrics_interval_s; /* periodic metrics flush; 0 = none */
 	const char *id;
 	bool no_api;
+	uint64_t mem_max_mib; /* the host's cap on guest memory; also set in config.c */
 };
 
 /* 0 on success; -1 with a one-line reason in err. */
 int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_t errlen);
 void cli__usage(void);
+/* `ember --version`: the Firecracker API version first, in Firecracker's format
+ * ("Firecracker vX.Y.Z", which Kata parses), then ember's own. */
+void cli__print_version(void);
 
 #endif

@@ -79,6 +79,18 @@ int config__parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+static uint64_t mem_max_mib = CONFIG_MAX_MEM_MIB;
+
+void config__set_mem_max_mib(uint64_t mib)
+{
+	mem_max_mib = mib;
+}
+
+uint64_t config__mem_max_mib(void)
+{
+	return mem_max_mib;
+}
+
 int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->kernel_path[0] == '\0')
@@ -96,6 +108,12 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)
 		return error__set(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
 				  (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
+	if (cfg->mem_mib > mem_max_mib)
+		return error__set(err, errlen,
+				  "mem_size_mib: %llu MiB is more than this host allows (%llu MiB, "
+				  "set by ember --mem-max-mib)",
+				  (unsigned long long)cfg->mem_mib,
+				  (unsigned long long)mem_max_mib);
 	if (cfg->serial_out == SERIAL_OUT_FILE && !cfg->serial_out_path[0])
 		return error__set(err, errlen, "serial: no output path");
 	if (cfg->serial_in == SERIAL_IN_FILE && !cfg->serial_in_path[0])

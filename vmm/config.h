@@ -104,6 +104,10 @@ void config__init(struct vm_config *cfg);
 /* Strict decimal parse: no sign, no space, no junk, no overflow, value <= max; 0 or -1. */
 int config__parse_u64(const char *s, unsigned long long max, unsigned long long *out);
 int config__validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* The host's cap on guest memory (ember --mem-max-mib), checked by every validation:
+ * it is the host's policy, not part of a VM's configuration. Default: CONFIG_MAX_MEM_MIB. */
+void config__set_mem_max_mib(uint64_t mib);
+uint64_t config__mem_max_mib(void);
 /* Every rule of config__validate() but the kernel's presence: for a configuration
  * that may still get its kernel (by PUT /boot-source) before it starts. */
 int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen);

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,7 +47,7 @@ int log__level_from_name(const char *name, enum log_level *level)
 
 int log__set_path(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	int fd = file__open(path, FILE_SINK);
 	if (fd < 0)
 		return -1;
 	if (log_fd != STDERR_FILENO)
@@ -75,15 +77,14 @@ static void emit(const char *line, size_t len, bool capped)
 						 "ember: warn: the log reached its limit of %llu "
 						 "bytes; later lines are dropped\n",
 						 (unsigned long long)max);
-				ssize_t w = write(log_fd, note, (size_t)n);
-				(void)w;
+				file__write_record(log_fd, FILE_SINK_LOG, note, (size_t)n);
 			}
 			return;
 		}
 	}
-	/* One write per line keeps lines whole when several threads log. */
-	ssize_t w = write(log_fd, line, len);
-	(void)w;
+	/* One write per line keeps lines whole when several threads log; a full pipe
+	 * drops the line (counted) rather than stop the thread that logs. */
+	file__write_record(log_fd, FILE_SINK_LOG, line, len);
 }
 
 static void log__vmsg(enum log_level level, bool capped, const char *suffix, const char *fmt,

@@ -16,11 +16,8 @@
 #include "log.h"
 #include "machine.h"
 #include "seccomp/seccomp.h"
+#include "version.h"
 #include "vmm.h"
-
-#ifndef EMBER_VERSION
-#define EMBER_VERSION "0.1.0"
-#endif
 
 struct signal_watch {
 	struct event_loop *loop;
@@ -73,7 +70,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (opts->version) {
-		printf("ember %s\n", EMBER_VERSION);
+		cli__print_version();
 		return EXIT_OK;
 	}
 	if (opts->seccomp_summary) {
@@ -105,7 +102,7 @@ int main(int argc, char **argv)
 	struct vmm_params vp = {
 	    .initial = &opts->vm,
 	    .id = opts->id,
-	    .version = EMBER_VERSION,
+	    .version = EMBER_FIRECRACKER_API_VERSION,
 	    .start_us = start_us,
 	    .loop = loop,
 	    .metrics_interval_s = opts->metrics_interval_s,

@@ -218,11 +218,18 @@ static int write_full(struct vm *vm, const char *path, struct error *e)
 {
 	char tmp[CONFIG_PATH_MAX + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Non-blocking and checked: a FIFO put there must not stop the VMM thread. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
 	if (fd < 0)
 		return error__fail(e, EXIT_USAGE, "mem_file_path: cannot create '%s': %s", tmp,
 				   strerror(errno));
 	int rc = -1;
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		error__fail(e, EXIT_USAGE, "mem_file_path: '%s' is not a regular file", tmp);
+		close(fd);
+		return -1;
+	}
 	if (ftruncate(fd, (off_t)vm->mem.total)) {
 		error__fail(e, EXIT_ERROR, "mem_file_path: cannot size '%s': %s", tmp,
 			    strerror(errno));
@@ -250,7 +257,7 @@ out:
 
 static int write_diff(struct vm *vm, const char *path, struct error *e)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return error__fail(e, EXIT_USAGE,
 				   "mem_file_path: a Diff snapshot writes into an existing memory "
@@ -259,7 +266,11 @@ static int write_diff(struct vm *vm, const char *path, struct error *e)
 	struct stat st;
 	int rc = -1;
 	uint64_t *bitmap = NULL;
-	if (fstat(fd, &st) || (uint64_t)st.st_size < vm->mem.total) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		error__fail(e, EXIT_USAGE, "mem_file_path: '%s' is not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size < vm->mem.total) {
 		error__fail(e, EXIT_USAGE,
 			    "mem_file_path: '%s' is smaller than guest memory (%llu bytes)", path,
 			    (unsigned long long)vm->mem.total);

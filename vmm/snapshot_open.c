@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "snapshot.h"
 
 int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p, struct error *e)
@@ -23,9 +24,9 @@ int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p
 		error__wrap(e, "snapshot_path '%s'", p->snapshot_path);
 		goto fail;
 	}
-	l->mem_fd = open(p->mem_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	l->mem_fd = file__open(p->mem_path, FILE_IMAGE);
 	if (l->mem_fd < 0) {
-		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, strerror(errno));
+		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, file__error());
 		goto fail;
 	}
 	/* The guest keeps the CPUID it was given; another vendor's CPU cannot run it. */

@@ -1,5 +1,7 @@
 #include "vmm.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -151,11 +153,10 @@ static int check_serial_out(const struct vmm *m, const struct vm_config *next, s
 	    (m->cfg.vm.serial_out == SERIAL_OUT_FILE &&
 	     !strcmp(m->cfg.vm.serial_out_path, next->serial_out_path)))
 		return 0;
-	int fd = open(next->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK,
-		      0600);
+	int fd = file__open(next->serial_out_path, FILE_CONSOLE_OUT);
 	if (fd < 0)
 		return error__fail(e, EXIT_USAGE, "serial_out_path: cannot open '%s': %s",
-				   next->serial_out_path, strerror(errno));
+				   next->serial_out_path, file__error());
 	close(fd);
 	return 0;
 }
@@ -167,20 +168,18 @@ static int open_files(struct vmm *m, const struct vmm_config *next, struct error
 	int fd = -1;
 	bool new_metrics = next->metrics.configured && !m->cfg.metrics.configured;
 	if (new_metrics && !m->p.dry_files) {
-		fd = open(next->metrics.path,
-			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		fd = file__open(next->metrics.path, FILE_SINK);
 		if (fd < 0)
 			return error__fail(e, EXIT_USAGE, "metrics_path: cannot open '%s': %s",
-					   next->metrics.path, strerror(errno));
+					   next->metrics.path, file__error());
 	}
 	const struct logger_config *l = &next->logger;
 	if (l->configured && memcmp(l, &m->cfg.logger, sizeof(*l)) && !m->p.dry_files) {
 		if (l->path[0] && log__set_path(l->path)) {
-			int saved = errno;
 			if (fd >= 0)
 				close(fd);
 			return error__fail(e, EXIT_USAGE, "log_path: cannot open '%s': %s", l->path,
-					   strerror(saved));
+					   file__error());
 		}
 		log__set_level(l->level);
 	}
@@ -415,6 +414,11 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 		json_out__printf(&o, ",\"properties\":%s", m->cfg.metrics.properties);
 	for (unsigned i = 0; i < m->nr_sources; i++)
 		m->sources[i].fn(m->sources[i].ctx, &o);
+	/* Lines that a full log or metrics pipe made ember drop (Firecracker's names). */
+	json_out__printf(&o,
+			 ",\"logger\":{\"missed_metrics_count\":%llu,\"missed_log_count\":%llu}",
+			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
+			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	put_vmm_group(m, &o);
 	json_out__printf(&o,
 			 ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
@@ -431,11 +435,9 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 	if (o.oom) {
 		rc = error__fail(e, EXIT_ERROR, "FlushMetrics: out of memory");
 	} else {
-		ssize_t n = write(m->metrics_fd, o.buf, o.len);
-		if (n != (ssize_t)o.len)
-			rc =
-			    error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
-					n < 0 ? strerror(errno) : "short write");
+		if (file__write_record(m->metrics_fd, FILE_SINK_METRICS, o.buf, o.len))
+			rc = error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
+					 strerror(errno));
 	}
 	json_out__free(&o);
 	return rc;

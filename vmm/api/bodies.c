@@ -1,5 +1,7 @@
 #include "bodies.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -15,9 +17,9 @@
 
 static int readable(const struct field *f, const char *path, bool write, struct error *e)
 {
-	if (path[0] && access(path, write ? R_OK | W_OK : R_OK))
+	if (path[0] && file__check(path, write ? FILE_DISK_RW : FILE_DISK_RO))
 		return error__fail(e, EXIT_USAGE, "%s: cannot open '%s': %s", f->name, path,
-				   strerror(errno));
+				   file__error());
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "file.h"
 #include "bodies.h"
 #include "vmm.h"
 
@@ -107,9 +108,9 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 
 int api__load_config_file(struct api *a, const char *path, struct error *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file__open(path, FILE_IMAGE);
 	if (fd < 0)
-		return error__fail(e, EXIT_USAGE, "config file '%s': %s", path, strerror(errno));
+		return error__fail(e, EXIT_USAGE, "config file '%s': %s", path, file__error());
 	struct stat st;
 	char *buf = NULL;
 	int rc = -1;

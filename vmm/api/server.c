@@ -42,6 +42,7 @@ struct conn {
 	bool continue_sent;
 	bool dead; /* the client went away while its request was in flight */
 	uint64_t last_ms, req_start_ms;
+	uint64_t body_start_ms; /* when the head of the current request was complete; 0 = not yet */
 	struct http_request req;
 };
 
@@ -60,7 +61,7 @@ struct api_server {
 	int req_fd;  /* API -> VMM: a request is in the slot */
 	int resp_fd; /* VMM -> API: the answer is in the slot */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	unsigned max_conns, idle_ms, request_ms;
+	unsigned max_conns, idle_ms, head_ms, body_ms, evict_ms;
 	struct conn **conns;
 	unsigned nconns, rr;
 	struct conn *inflight;
@@ -95,7 +96,9 @@ struct api_server *api_server__create(const struct api_server_opts *o, char *err
 	pthread_mutex_init(&s->slot.lock, NULL);
 	s->max_conns = o->max_conns ? o->max_conns : 64;
 	s->idle_ms = o->idle_ms ? o->idle_ms : 60000;
-	s->request_ms = o->request_ms ? o->request_ms : 30000;
+	s->head_ms = o->head_ms ? o->head_ms : 5000;
+	s->body_ms = o->body_ms ? o->body_ms : 5000;
+	s->evict_ms = o->evict_ms ? o->evict_ms : 500;
 	s->conns = calloc(s->max_conns, sizeof(*s->conns));
 	if (!s->conns) {
 		snprintf(err, errlen, "out of memory");
@@ -227,6 +230,8 @@ static void conn_parse(struct api_server *s, struct conn *c)
 		return;
 	}
 	if (n == 0) {
+		if (c->req.head_done && !c->body_start_ms)
+			c->body_start_ms = now_ms();
 		if (c->req.head_done && c->req.expect_continue && !c->continue_sent) {
 			json_out__raw(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			c->continue_sent = true;
@@ -333,6 +338,7 @@ static void on_response(struct api_server *s)
 		c->in_len -= used;
 		c->continue_sent = false;
 		c->req_start_ms = now_ms();
+		c->body_start_ms = 0;
 		c->state = CONN_WRITING;
 		conn_flush(s, c);
 	}
@@ -412,6 +418,32 @@ static void conn_read(struct api_server *s, struct conn *c)
 
 #define ACCEPT_PAUSE_MS 100
 
+/* The connection whose slot a new client may take: idle, or with an unfinished
+ * request or an unread response, for at least evict_ms; the longest such first.
+ * A connection whose request is queued or running keeps its slot. */
+static struct conn *eviction_victim(struct api_server *s, uint64_t now)
+{
+	struct conn *victim = NULL;
+	uint64_t oldest = 0;
+	for (unsigned i = 0; i < s->nconns; i++) {
+		struct conn *c = s->conns[i];
+		uint64_t since;
+		if (c->state == CONN_READING && c->out.len == c->out_off)
+			since = c->in_len ? c->req_start_ms : c->last_ms;
+		else if (c->state == CONN_WRITING || c->state == CONN_READING)
+			since = c->last_ms; /* the client is not reading its response */
+		else
+			continue;
+		if (now - since < s->evict_ms)
+			continue;
+		if (!victim || since < oldest) {
+			victim = c;
+			oldest = since;
+		}
+	}
+	return victim;
+}
+
 /* Watches the listen fd for new connections, or stops (events 0) while out of fds. */
 static void watch_listen(struct api_server *s, bool on)
 {
@@ -432,6 +464,12 @@ static void on_accept(struct api_server *s)
 		}
 		if (fd < 0)
 			return;
+		struct conn *victim =
+		    s->nconns == s->max_conns ? eviction_victim(s, now_ms()) : NULL;
+		if (victim) {
+			pr_debug("api: connection slots full; closing the longest idle one");
+			conn_close(s, victim);
+		}
 		if (s->nconns == s->max_conns) {
 			struct json_out busy = {0};
 			write_error(&busy, 503, "too many API connections");
@@ -450,7 +488,7 @@ static void on_accept(struct api_server *s)
 			continue;
 		}
 		c->fd = fd;
-		c->last_ms = now_ms();
+		c->last_ms = c->req_start_ms = now_ms();
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
@@ -471,8 +509,11 @@ static void expire(struct api_server *s)
 	for (unsigned i = 0; i < s->nconns;) {
 		struct conn *c = s->conns[i];
 		unsigned before = s->nconns;
-		if (c->state == CONN_READING && c->in_len &&
-		    now - c->req_start_ms > s->request_ms && c->out.len == c->out_off) {
+		bool late_head =
+		    c->in_len && !c->body_start_ms && now - c->req_start_ms > s->head_ms;
+		bool late_body = c->body_start_ms && now - c->body_start_ms > s->body_ms;
+		if (c->state == CONN_READING && (late_head || late_body) &&
+		    c->out.len == c->out_off) {
 			queue_error(c, 408, "the request did not arrive in time");
 			conn_flush(s, c);
 		} else if ((c->state == CONN_READING || c->state == CONN_WRITING) &&

@@ -10,11 +10,20 @@
 struct api;
 struct event_loop;
 
+/* A client that holds connections open without finishing requests (Slowloris)
+ * must not lock others out: a request's head and its body each have a few seconds
+ * to arrive, and when every slot is taken a new client takes the slot of the
+ * connection that has been idle (or stuck in an unfinished request) longest,
+ * once that has lasted evict_ms. Only when no connection qualifies does the new
+ * client get 503. Firecracker's micro_http has no such limits (10 connections,
+ * then refusal; no deadlines). */
 struct api_server_opts {
 	const char *path;
-	unsigned max_conns;  /* further clients get 503 and are closed; 0 = 64 */
-	unsigned idle_ms;    /* a connection with no traffic is closed; 0 = 60 s */
-	unsigned request_ms; /* a request must arrive whole within this; 0 = 30 s */
+	unsigned max_conns; /* 0 = 64 */
+	unsigned idle_ms;   /* a connection with no traffic is closed; 0 = 60 s */
+	unsigned head_ms;   /* request line + headers within this of their first byte; 0 = 5 s */
+	unsigned body_ms;   /* the body within this of the end of the head; 0 = 5 s */
+	unsigned evict_ms;  /* idle this long, a connection may lose its slot; 0 = 500 ms */
 };
 
 struct api_server;

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "snapshot.h"
 #include "vm.h"
@@ -337,10 +338,10 @@ static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, s
 	if (cfg->serial_out == SERIAL_OUT_STDOUT)
 		out = STDOUT_FILENO;
 	else if (cfg->serial_out == SERIAL_OUT_FILE) {
-		out = open(cfg->serial_out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		out = file__open(cfg->serial_out_path, FILE_CONSOLE_OUT);
 		if (out < 0) {
 			snprintf(err, errlen, "serial output '%s': %s", cfg->serial_out_path,
-				 strerror(errno));
+				 file__error());
 			free(d);
 			return -1;
 		}
@@ -352,10 +353,10 @@ static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, s
 	if (cfg->serial_in == SERIAL_IN_STDIN)
 		in = STDIN_FILENO;
 	else if (cfg->serial_in == SERIAL_IN_FILE) {
-		in = open(cfg->serial_in_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		in = file__open(cfg->serial_in_path, FILE_CONSOLE_IN);
 		if (in < 0) {
 			snprintf(err, errlen, "serial input '%s': %s", cfg->serial_in_path,
-				 strerror(errno));
+				 file__error());
 			goto fail;
 		}
 	}

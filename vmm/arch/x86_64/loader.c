@@ -12,6 +12,7 @@
 
 #include "boot.h"
 #include "layout.h"
+#include "file.h"
 #include "log.h"
 
 #define PAGE_SIZE 4096ull
@@ -195,9 +196,9 @@ struct mapped_file {
 static int map_file(const char *path, const char *what, struct mapped_file *mf, char *err,
 		    size_t errlen)
 {
-	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	mf->fd = file__open(path, FILE_IMAGE);
 	if (mf->fd < 0)
-		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+		return error__set(err, errlen, "%s '%s': %s", what, path, file__error());
 	struct stat st;
 	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(mf->fd);
