@@ -3,6 +3,9 @@
 # PUT /snapshot/create, kill that ember, load the snapshot in a new one (resume_vm):
 # the count goes on with no new boot, a command typed on the console after the
 # restore runs and answers, and the root filesystem (mounted read-only) boots again.
+# Not in run.sh's default list yet: run it by name (tests/e2e/host.sh build snapshot).
+# Its one run so far, in a nested host starved of CPU, timed out while the guest was
+# booting (the count began at 108 s of guest time); it has not yet passed anywhere.
 E2E_ROOT=$1
 . "$(dirname "$0")/lib.sh"
 FC=$E2E_ROOT/fcclient
@@ -33,13 +36,15 @@ vm_start snap-a --api-sock "$sa" --serial-input "$in_a"
 A_OUT=$VM_OUT A_PID=$VM_PID
 "$FC" -w 10 "$sa" GET / >/dev/null 2>&1
 ok=1
-api snapshot-machine "$sa" PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": $VM_MEM}" || ok=0
+api snapshot-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
 api snapshot-boot-source "$sa" PUT /boot-source \
 	"{\"kernel_image_path\": \"$VMLINUX\", \"boot_args\": \"$CMDLINE_BASE root=/dev/vda ro ember.test=count\"}" || ok=0
 api snapshot-drive "$sa" PUT /drives/rootfs \
 	"{\"drive_id\": \"rootfs\", \"path_on_host\": \"$disk\", \"is_root_device\": true, \"is_read_only\": true}" || ok=0
 api snapshot-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
-if [ $ok -eq 0 ] || ! wait_line "$A_OUT" "^EMBER-COUNT 5" "$VM_TIMEOUT"; then
+# One measured run in the nested host (shared CPUs) reached the count only after 108 s
+# of guest time: wait three boot bounds.
+if [ $ok -eq 0 ] || ! wait_line "$A_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3)); then
 	fail snapshot-counting "the guest did not count; $(vm_why)"
 	vm_dump
 	vm_kill
@@ -66,7 +71,7 @@ api snapshot-load "$sb" PUT /snapshot/load \
 	exit 0
 }
 info "$(grep -o 'snapshot loaded in [0-9]* us' "$VM_ERR")"
-if wait_line "$B_OUT" "^EMBER-COUNT $((stopped + 5))" 60; then
+if wait_line "$B_OUT" "^EMBER-COUNT $((stopped + 5))" "$VM_TIMEOUT"; then
 	pass snapshot-continues
 else
 	fail snapshot-continues "stopped at $stopped; after the load: $(vm_why)"
@@ -85,7 +90,7 @@ else
 fi
 # A command over the console (the FIFO is ember's serial input): it runs and answers.
 (echo "echo restored-\$((6 * 7))" >"$in_b") &
-if wait_line "$B_OUT" "^EMBER-REPLY restored-42" 60; then
+if wait_line "$B_OUT" "^EMBER-REPLY restored-42" "$VM_TIMEOUT"; then
 	pass snapshot-console-command
 else
 	fail snapshot-console-command "no answer to a console command; $(vm_why)"
