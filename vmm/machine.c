@@ -49,8 +49,8 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 	return 0;
 }
 
-static int kvm_snapshot(void *ctx, const struct snapshot_create_params *p,
-			const char *config_json, const char *version, struct error *e)
+static int kvm_snapshot(void *ctx, const struct snapshot_create_params *p, const char *config_json,
+			const char *version, struct error *e)
 {
 	struct kvm_machine *k = ctx;
 	return snapshot__create(k->vm, p, config_json, version, e);

@@ -104,8 +104,8 @@ int vmm__check_restorable(const struct vmm *m, struct error *e);
 /* PUT /snapshot/load: next is the snapshot's configuration (with the load's
  * overrides); the VM is built from l, paused, and resumed if `resume`. On failure
  * nothing changes and another load may be tried. */
-int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l,
-		 bool resume, struct error *e);
+int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l, bool resume,
+		 struct error *e);
 /* Stops the vCPUs (the VM stays for a last metrics flush). */
 void vmm__stop(struct vmm *m);
 

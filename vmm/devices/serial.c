@@ -419,8 +419,8 @@ static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
 {
 	struct serial *s = &((struct serial_dev *)dev)->uart;
 	pthread_mutex_lock(&s->lock);
-	uint8_t regs[9] = {s->ier, s->lcr, s->mcr, s->msr, s->scr, s->dll, s->dlm, s->fcr,
-			   s->thre_pending};
+	uint8_t regs[9] = {s->ier, s->lcr, s->mcr, s->msr,	   s->scr,
+			   s->dll, s->dlm, s->fcr, s->thre_pending};
 	uint8_t rx[SERIAL_FIFO_SIZE];
 	unsigned n = s->rx_len;
 	for (unsigned i = 0; i < n; i++)

@@ -94,7 +94,7 @@ static int save(void *dev, struct snapshot_out *s, struct error *e)
 		const struct virtio_queue_state *qs = &st.queues[q];
 		char name[32];
 #define QPROP(fn, field, v)                                                                        \
-	snprintf(name, sizeof(name), "queue%u-%s", q, field);                                     \
+	snprintf(name, sizeof(name), "queue%u-%s", q, field);                                      \
 	fn(s, name, v)
 		QPROP(snap_out__u64, "desc", qs->desc);
 		QPROP(snap_out__u64, "avail", qs->avail);
@@ -149,7 +149,8 @@ static int load(void *dev, struct snapshot_in *s, struct error *e)
 		char n[32];
 		uint32_t ready;
 #define QGET(fn, field, p) (snprintf(n, sizeof(n), "queue%u-%s", q, field), fn(s, n, p, e))
-		if (QGET(snap_in__u64, "desc", &qs->desc) || QGET(snap_in__u64, "avail", &qs->avail) ||
+		if (QGET(snap_in__u64, "desc", &qs->desc) ||
+		    QGET(snap_in__u64, "avail", &qs->avail) ||
 		    QGET(snap_in__u64, "used", &qs->used) || QGET(get_u16, "size", &qs->size) ||
 		    QGET(snap_in__u32, "ready", &ready) ||
 		    QGET(get_u16, "next-avail", &qs->last_avail) ||
