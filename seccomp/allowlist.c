@@ -122,6 +122,33 @@ static const struct sc_rule vmm_rules[] = {
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
     ALLOW_ARG(tkill, 1, SIGUSR1),
     ALLOW(mremap), /* realloc of large buffers */
+    /* PUT /snapshot/create (the VM paused): read KVM's state, write the vmstate and
+     * the memory file beside their targets and rename them over. The paths are
+     * behind pointers; the jail bounds what they can name. The vCPU state is read
+     * from this thread while the vCPUs are parked, on their descriptors, and only
+     * with the read-only GET requests. musl opens with open(2): openat stays
+     * refused. */
+    ALLOW(open),
+    ALLOW(ftruncate),
+    ALLOW(rename),
+    ALLOW(fstat),
+    ALLOW(newfstatat),
+    IOCTL(KVM_GET_MSR_INDEX_LIST),
+    IOCTL(KVM_GET_CPUID2),
+    IOCTL(KVM_GET_MP_STATE),
+    IOCTL(KVM_GET_REGS),
+    IOCTL(KVM_GET_SREGS),
+    IOCTL(KVM_GET_XSAVE),
+    IOCTL(KVM_GET_FPU),
+    IOCTL(KVM_GET_XCRS),
+    IOCTL(KVM_GET_LAPIC),
+    IOCTL(KVM_GET_DEBUGREGS),
+    IOCTL(KVM_GET_MSRS),
+    IOCTL(KVM_GET_VCPU_EVENTS),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_IRQCHIP),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_PIT2),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_CLOCK),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_DIRTY_LOG),
     LIBC_MEMORY,
     LIBC_THREAD,
 };
