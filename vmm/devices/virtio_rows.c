@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "table.h"
+#include "virtio/balloon.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -67,6 +68,15 @@ static int rng_setup(struct vm *vm, const struct vm_config *cfg, struct error *e
 	return attach(vm, &rng_device, rng__create(&vm->mem, vm->loop, why, sizeof(why)), why, e);
 }
 
+static int balloon_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	if (!cfg->balloon.present)
+		return 0;
+	return attach(vm, &balloon_device,
+		      balloon__create(&cfg->balloon, &vm->mem, vm->loop, why, sizeof(why)), why, e);
+}
+
 static void destroy(void *dev)
 {
 	virtio_dev__destroy(dev);
@@ -81,3 +91,7 @@ const struct device_ops vsock_device = {
     .name = "vsock", .setup = vsock_setup, .destroy = destroy, .metrics = virtio__device_metrics};
 const struct device_ops rng_device = {
     .name = "entropy", .setup = rng_setup, .destroy = destroy, .metrics = virtio__device_metrics};
+const struct device_ops balloon_device = {.name = "balloon",
+					  .setup = balloon_setup,
+					  .destroy = destroy,
+					  .metrics = virtio__device_metrics};
