@@ -8,6 +8,7 @@
 #include "check.h"
 #include "test_virtio_harness.h"
 #include "virtio/balloon.h"
+#include "virtio/virtio.h"
 
 #define MIB  (1ull << 20)
 #define PAGE 4096ull
@@ -141,6 +142,13 @@ static void inflate_gives_memory_back(void)
 	CHECK_EQ(send_pfns(d, q, 0, 3, pfn, 4, 0), 0);
 	CHECK_EQ(metric(d, "inflated_pages"), 33);
 	CHECK(virtio_dev__live(d));
+	/* The metrics file's group, in Firecracker's names first. */
+	struct json_out o = {0};
+	virtio__device_metrics(d, &o);
+	CHECK(o.buf && strstr(o.buf, ",\"balloon\":{\"inflate_count\":2,\"deflate_count\":2,"
+				     "\"stats_updates_count\":0,\"stats_update_fails\":0,"
+				     "\"cfg_fails\":1,\"inflated_pages\":33,") == o.buf);
+	json_out__free(&o);
 	destroy(d);
 }
 
@@ -279,6 +287,44 @@ static void stats_parse_and_poll(void)
 	destroy(d);
 }
 
+/* The polling timer on a running event loop returns the kept buffer every interval. */
+static void stats_timer_polls(void)
+{
+	if (guest_mem__init(&mem, 16 * MIB))
+		abort();
+	struct vmm_thread t = {.loop = event__create()};
+	struct balloon_config bc = {.present = true, .stats_polling_interval_s = 1};
+	struct virtio_dev *d = balloon__create(&bc, &mem, t.loop, err, sizeof(err));
+	struct gq q[3];
+	for (unsigned i = 0; i < 3; i++)
+		gq_init(&q[i], &mem, 0x10000 + 0x4000ull * i, 16);
+	CHECK(driver_init(d, ~0ull, q, 3) & VIRTIO_STATUS_DRIVER_OK);
+	uint16_t tag = 5;
+	uint64_t val = 77;
+	put_stats(BUF, &tag, &val, 1);
+	gq_desc(&q[2], 0, BUF, 10, 0, 0);
+	gq_publish(&q[2], 0);
+	virtio_dev__kick(d, 2);
+	vmm_start(&t);
+	uint32_t id = 9, len = 9;
+	CHECK_EQ(gq_wait_used(&q[2], &id, &len, 2500), 0);
+	CHECK_EQ(id, 0);
+	/* The driver refills it; a new interval polls again. */
+	val = 78;
+	put_stats(BUF, &tag, &val, 1);
+	gq_publish(&q[2], 0);
+	virtio_dev__kick(d, 2);
+	CHECK_EQ(balloon__set_stats_interval(d, 2, err, sizeof(err)), 0);
+	CHECK_EQ(gq_wait_used(&q[2], &id, &len, 3500), 0);
+	vmm_stop(&t);
+	struct balloon_stats s;
+	balloon__get_stats(d, &s);
+	CHECK_EQ(s.value[5], 78);
+	virtio_dev__destroy(d);
+	event__destroy(t.loop);
+	guest_mem__destroy(&mem);
+}
+
 static void target_changes_and_reset(void)
 {
 	if (guest_mem__init(&mem, 16 * MIB))
@@ -361,4 +407,5 @@ static void random_requests(void)
 
 CHECK_MAIN("virtio-balloon", CHECK_CASE(inflate_gives_memory_back),
 	   CHECK_CASE(hostile_pfns_are_refused), CHECK_CASE(stats_parse_and_poll),
-	   CHECK_CASE(target_changes_and_reset), CHECK_CASE(random_requests))
+	   CHECK_CASE(stats_timer_polls), CHECK_CASE(target_changes_and_reset),
+	   CHECK_CASE(random_requests))
