@@ -44,7 +44,8 @@
 #define BALLOON_MAX_STATS 64
 
 /* Queues are numbered without the absent ones, as Linux's virtio-mmio driver
- * numbers them: the statistics queue exists only with VIRTIO_BALLOON_F_STATS_VQ. */
+ * numbers them: the statistics queue exists only with VIRTIO_BALLOON_F_STATS_VQ, and
+ * the reporting queue (VIRTIO_BALLOON_F_REPORTING) comes after it or in its place. */
 enum { Q_INFLATE, Q_DEFLATE, Q_STATS };
 
 struct balloon {
@@ -56,6 +57,7 @@ struct balloon {
 		uint32_t actual;
 	} cfg;
 	uint32_t interval_s;
+	unsigned q_report; /* the reporting queue's index; 0: none */
 	int timer_fd;
 	struct event_loop *loop;
 	bool stats_kept; /* the driver's statistics buffer, held until the next poll */
@@ -67,7 +69,8 @@ struct balloon {
 	size_t nr_pages;
 	struct {
 		uint64_t pages, inflate_pfns, deflate_pfns, refused_pfns, duplicate_pfns,
-		    bad_requests, madvise_fails, stats_updates, stats_update_fails, cfg_fails;
+		    bad_requests, madvise_fails, stats_updates, stats_update_fails, cfg_fails,
+		    reports, reported_bytes, report_fails;
 	} n;
 	struct log_limit limit;
 };
@@ -149,6 +152,28 @@ static void pfns(struct balloon *b, struct virtq_chain *c, bool inflate)
 	give_back(b, run, run_len);
 }
 
+/* Free page reporting (§5.5.6.7): each buffer of the chain is a range of free guest
+ * memory, already checked by queue.c to lie inside it. Its whole pages go back; the
+ * guest may use them again once the chain is returned. */
+static void report(struct balloon *b, struct virtq_chain *c)
+{
+	b->n.reports++;
+	for (unsigned i = 0; i < c->n_out + c->n_in; i++) {
+		uintptr_t start = (uintptr_t)c->iov[i].iov_base;
+		uintptr_t end = start + c->iov[i].iov_len;
+		start = (start + BALLOON_PAGE - 1) & ~(uintptr_t)(BALLOON_PAGE - 1);
+		end &= ~(uintptr_t)(BALLOON_PAGE - 1);
+		if (end <= start)
+			continue;
+		uint64_t fails = b->n.madvise_fails;
+		give_back(b, (uint8_t *)start, end - start);
+		if (b->n.madvise_fails != fails)
+			b->n.report_fails++;
+		else
+			b->n.reported_bytes += end - start;
+	}
+}
+
 /* --- statistics --------------------------------------------------------------------- */
 
 static enum virtio_chain_result stats_chain(struct balloon *b, struct virtq_chain *c)
@@ -227,6 +252,10 @@ static enum virtio_chain_result balloon_chain(struct virtio_dev *dev, unsigned q
 {
 	struct balloon *b = of(dev);
 	*written = 0;
+	if (b->q_report && q == b->q_report) {
+		report(b, c);
+		return VIRTIO_CHAIN_USED;
+	}
 	if (q == Q_STATS)
 		return stats_chain(b, c);
 	pfns(b, c, q == Q_INFLATE);
@@ -262,6 +291,9 @@ static void balloon_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *o
 	fn(opaque, dev->name, "stats_updates_count", b->n.stats_updates);
 	fn(opaque, dev->name, "stats_update_fails", b->n.stats_update_fails);
 	fn(opaque, dev->name, "cfg_fails", b->n.cfg_fails);
+	fn(opaque, dev->name, "free_page_report_count", b->n.reports);
+	fn(opaque, dev->name, "free_page_report_freed", b->n.reported_bytes);
+	fn(opaque, dev->name, "free_page_report_fails", b->n.report_fails);
 	/* ember's own */
 	fn(opaque, dev->name, "inflated_pages", b->n.pages);
 	fn(opaque, dev->name, "inflated_pfns", b->n.inflate_pfns);
@@ -320,10 +352,17 @@ struct virtio_dev *balloon__create(const struct balloon_config *bc, const struct
 	uint64_t features = 0;
 	if (bc->deflate_on_oom)
 		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
-	if (b->interval_s)
+	unsigned nr_queues = 2;
+	if (b->interval_s) {
 		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
-	virtio_dev__init(&b->vdev, &balloon_ops, VIRTIO_ID_BALLOON, "balloon", mem, loop,
-			 b->interval_s ? 3 : 2, features, &b->cfg, sizeof(b->cfg));
+		nr_queues++;
+	}
+	if (bc->free_page_reporting) {
+		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_REPORTING);
+		b->q_report = nr_queues++;
+	}
+	virtio_dev__init(&b->vdev, &balloon_ops, VIRTIO_ID_BALLOON, "balloon", mem, loop, nr_queues,
+			 features, &b->cfg, sizeof(b->cfg));
 	if (b->interval_s && loop) {
 		b->loop = loop;
 		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -74,7 +74,7 @@ struct event_loop;
 #define VIRTIO_ID_RNG	4
 #define VIRTIO_ID_VSOCK 19
 
-#define VIRTIO_MAX_QUEUES 3
+#define VIRTIO_MAX_QUEUES 4 /* the balloon: inflate, deflate, stats, reporting */
 
 struct virtio_dev;
 

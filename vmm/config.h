@@ -55,6 +55,7 @@ struct balloon_config {
 	uint32_t amount_mib; /* target size; at most mem_mib */
 	bool deflate_on_oom;
 	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;	   /* the guest reports free pages, given back */
 };
 
 struct vm_config {

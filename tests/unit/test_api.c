@@ -687,8 +687,8 @@ static void test_balloon_before_start(void)
 				    "\"stats_polling_interval_s\":65536}"),
 		    400, "stats_polling_interval_s");
 	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":true,"
-				    "\"free_page_reporting\":true}"),
-		    400, "free_page_reporting: not supported");
+				    "\"free_page_hinting\":true}"),
+		    400, "free_page_hinting: not supported");
 	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":true,\"x\":1}"), 400,
 		    "unknown field 'x'");
 	CHECK(!cfg()->vm.balloon.present);
@@ -697,8 +697,8 @@ static void test_balloon_before_start(void)
 
 	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":64,\"deflate_on_oom\":true}"), 204);
 	CHECK_EQ(GET("/balloon"), 200);
-	CHECK_STR(last,
-		  "{\"amount_mib\":64,\"deflate_on_oom\":true,\"stats_polling_interval_s\":0}");
+	CHECK_STR(last, "{\"amount_mib\":64,\"deflate_on_oom\":true,\"stats_polling_interval_s\":0,"
+			"\"free_page_reporting\":false}");
 	/* The guest's memory may not shrink below the balloon's target. */
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":32}"), 400,
 		    "balloon.amount_mib");
@@ -718,8 +718,9 @@ static void test_balloon_before_start(void)
 		    "not allowed");
 	CHECK_FAULT(PUT("/balloon/hinting/start", "{}"), 400, "not supported");
 	CHECK_EQ(GET("/vm/config"), 200);
-	CHECK(strstr(last, "\"balloon\":{\"amount_mib\":32,\"deflate_on_oom\":true,"
-			   "\"stats_polling_interval_s\":3}") != NULL);
+	CHECK(strstr(last,
+		     "\"balloon\":{\"amount_mib\":32,\"deflate_on_oom\":true,"
+		     "\"stats_polling_interval_s\":3,\"free_page_reporting\":false}") != NULL);
 	CHECK_EQ(balloon_op, -1); /* nothing reached a device */
 }
 
@@ -920,7 +921,7 @@ static void test_every_field_round_trips(void)
 		 204);
 	CHECK_EQ(PUT("/serial", "{\"serial_out_path\":\"/tmp/s.out\"}"), 204);
 	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":16,\"deflate_on_oom\":true,"
-				 "\"stats_polling_interval_s\":5}"),
+				 "\"stats_polling_interval_s\":5,\"free_page_reporting\":true}"),
 		 204);
 	CHECK_EQ(GET("/vm/config"), 200);
 	char exported[8192];

@@ -147,7 +147,9 @@ static void inflate_gives_memory_back(void)
 	virtio__device_metrics(d, &o);
 	CHECK(o.buf && strstr(o.buf, ",\"balloon\":{\"inflate_count\":2,\"deflate_count\":2,"
 				     "\"stats_updates_count\":0,\"stats_update_fails\":0,"
-				     "\"cfg_fails\":1,\"inflated_pages\":33,") == o.buf);
+				     "\"cfg_fails\":1,\"free_page_report_count\":0,"
+				     "\"free_page_report_freed\":0,\"free_page_report_fails\":0,"
+				     "\"inflated_pages\":33,") == o.buf);
 	json_out__free(&o);
 	destroy(d);
 }
@@ -325,6 +327,47 @@ static void stats_timer_polls(void)
 	guest_mem__destroy(&mem);
 }
 
+/* Free page reporting: whole pages of each reported buffer go back; the queue comes
+ * after the statistics queue, or in its place. */
+static void free_page_reporting(void)
+{
+	for (unsigned with_stats = 0; with_stats < 2; with_stats++) {
+		if (guest_mem__init(&mem, 16 * MIB))
+			abort();
+		struct balloon_config bc = {.present = true,
+					    .stats_polling_interval_s = with_stats,
+					    .free_page_reporting = true};
+		struct virtio_dev *d = balloon__create(&bc, &mem, NULL, err, sizeof(err));
+		unsigned rq = 2 + with_stats;
+		CHECK_EQ(d->nr_queues, rq + 1);
+		CHECK(dev_features(d) & VIRTIO_BIT(5)); /* VIRTIO_BALLOON_F_REPORTING */
+		struct gq q[4];
+		for (unsigned i = 0; i < 4; i++)
+			gq_init(&q[i], &mem, 0x10000 + 0x4000ull * i, 16);
+		CHECK(driver_init(d, ~0ull, q, rq + 1) & VIRTIO_STATUS_DRIVER_OK);
+		memset(gp(&mem, DATA, 16 * PAGE), 0x5a, 16 * PAGE);
+		/* Four whole pages, then a misaligned range holding one whole page. */
+		gq_desc(&q[rq], 0, DATA, 4 * PAGE, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+		gq_desc(&q[rq], 1, DATA + 8 * PAGE + 100, 2 * PAGE, VIRTQ_DESC_F_WRITE, 0);
+		gq_publish(&q[rq], 0);
+		virtio_dev__kick(d, rq);
+		uint32_t id = 9, len = 9;
+		CHECK_EQ(gq_take_used(&q[rq], &id, &len), 0);
+		CHECK_EQ(id, 0);
+		for (unsigned i = 0; i < 4; i++)
+			CHECK(!resident(DATA + i * PAGE));
+		CHECK(resident(DATA + 4 * PAGE));
+		CHECK(resident(DATA + 8 * PAGE));
+		CHECK(!resident(DATA + 9 * PAGE));
+		CHECK(resident(DATA + 10 * PAGE));
+		CHECK_EQ(metric(d, "free_page_report_count"), 1);
+		CHECK_EQ(metric(d, "free_page_report_freed"), 5 * PAGE);
+		CHECK_EQ(metric(d, "inflated_pages"), 0);
+		CHECK(virtio_dev__live(d));
+		destroy(d);
+	}
+}
+
 static void target_changes_and_reset(void)
 {
 	if (guest_mem__init(&mem, 16 * MIB))
@@ -407,5 +450,5 @@ static void random_requests(void)
 
 CHECK_MAIN("virtio-balloon", CHECK_CASE(inflate_gives_memory_back),
 	   CHECK_CASE(hostile_pfns_are_refused), CHECK_CASE(stats_parse_and_poll),
-	   CHECK_CASE(stats_timer_polls), CHECK_CASE(target_changes_and_reset),
-	   CHECK_CASE(random_requests))
+	   CHECK_CASE(stats_timer_polls), CHECK_CASE(free_page_reporting),
+	   CHECK_CASE(target_changes_and_reset), CHECK_CASE(random_requests))

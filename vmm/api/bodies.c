@@ -226,7 +226,7 @@ static const struct field balloon_fields[] = {
      .off = BALLOON(stats_polling_interval_s),
      .max = CONFIG_BALLOON_MAX_INTERVAL_S},
     {.name = "free_page_hinting", .kind = FIELD_UNSUPPORTED, .json = JSON_BOOL},
-    {.name = "free_page_reporting", .kind = FIELD_UNSUPPORTED, .json = JSON_BOOL},
+    {.name = "free_page_reporting", .kind = FIELD_BOOL, .off = BALLOON(free_page_reporting)},
 };
 
 const struct field balloon_patch_fields[1] = {
