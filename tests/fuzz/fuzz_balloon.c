@@ -1,5 +1,5 @@
 /* libFuzzer over the balloon's guest-facing side: the input is a driver's program
- * of requests on the inflate, deflate and statistics queues, configuration writes,
+ * of requests on the inflate, deflate, statistics and reporting queues, configuration writes,
  * polls, target changes and resets, against a 16 MiB guest. Any crash, sanitizer
  * report or broken counter invariant is a finding. */
 #include <assert.h>
@@ -17,7 +17,7 @@
 
 static struct guest_mem mem;
 static struct virtio_dev *dev;
-static struct gq q[3];
+static struct gq q[4];
 
 struct counter {
 	const char *name;
@@ -40,9 +40,9 @@ static uint64_t metric(const char *name)
 
 static void driver_up(void)
 {
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < 4; i++)
 		gq_init(&q[i], &mem, 0x10000 + 0x4000ull * i, 16);
-	driver_init(dev, ~0ull, q, 3);
+	driver_init(dev, ~0ull, q, 4);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				uint8_t flags;
 			} h;
 			take(&data, &size, &h, sizeof(h));
-			unsigned qi = op % 3;
+			unsigned qi = op % 4;
 			uint64_t at = BUF + (slot % 8) * SPAN;
 			size_t len = h.len % SPAN, len2 = h.len2 % 64;
 			take(&data, &size, gp(&mem, at, SPAN), len < SPAN - 64 ? len : SPAN - 64);
