@@ -14,8 +14,7 @@
 #include "vmm.h"
 
 /* Sections Firecracker has and ember refuses. */
-static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "pmem",
-					  "memory-hotplug"};
+static const char *const unsupported[] = {"mmds-config", "cpu-config", "pmem", "memory-hotplug"};
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
