@@ -9,8 +9,11 @@
 
 #include "log.h"
 
-#define CONFIG_MAX_VCPUS   32
-#define CONFIG_MAX_DRIVES  8
+#define CONFIG_MAX_VCPUS 32
+/* Every virtio device takes one MMIO slot and one IOAPIC line of VM_MMIO_FIRST_IRQ..
+ * VM_MMIO_LAST_IRQ (vm.h, checked there): 5..23 of the 24 pins. */
+#define CONFIG_MAX_VIRTIO  19
+#define CONFIG_MAX_DRIVES  CONFIG_MAX_VIRTIO
 #define CONFIG_MAX_NETS	   4
 #define CONFIG_ID_MAX	   64
 #define CONFIG_PATH_MAX	   4096
@@ -113,6 +116,14 @@ uint64_t config__mem_max_mib(void);
 int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen);
 /* The command line the guest gets: the configured one or the default. */
 const char *config__cmdline(const struct vm_config *cfg);
+
+/* The kernel arguments a root drive adds, as Firecracker does: "root=/dev/vda" or
+ * "root=PARTUUID=<partuuid>", then "ro" or "rw". They are appended after boot_args,
+ * so they win over a root= there (the kernel takes the last one). -1 if n is short. */
+int config__root_args(const struct drive_config *d, char *out, size_t n);
+/* Moves the root drive (if any) to the front, the others keeping their order: it is
+ * the first virtio-blk device, so vda, whatever order the drives came in. */
+void config__root_first(struct vm_config *cfg);
 
 /* Field setters shared by every front end. Each checks its value and writes a
  * reason to err on failure, leaving cfg unchanged. */

@@ -72,6 +72,7 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 			return NULL;
 		}
 		m->cfg.vm = *p->initial;
+		config__root_first(&m->cfg.vm);
 		m->p.initial = NULL; /* copied; the caller may free it */
 	}
 	snprintf(m->id, sizeof(m->id), "%s", p->id && *p->id ? p->id : "anonymous-instance");
@@ -209,6 +210,7 @@ int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e
 		return -1;
 	if (next != &m->cfg)
 		m->cfg = *next;
+	config__root_first(&m->cfg.vm);
 	return 0;
 }
 
@@ -343,8 +345,9 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 		rc = error__fail(e, EXIT_ERROR, "FlushMetrics: out of memory");
 	} else {
 		if (file__write_record(m->metrics_fd, FILE_SINK_METRICS, o.buf, o.len))
-			rc = error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
-					 strerror(errno));
+			rc =
+			    error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
+					strerror(errno));
 	}
 	json_out__free(&o);
 	return rc;
