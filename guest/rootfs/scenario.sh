@@ -105,6 +105,20 @@ blk-read)
 	[ "$got" = "$token" ] || fail "marker holds '$got', expected '$token'"
 	pass "marker holds token $token"
 	;;
+root-mount)
+	# The root filesystem must be vda's, mounted as ember.want_root says (rw or ro).
+	want=$(arg want_root) || fail "no ember.want_root="
+	[ -r /sys/block/vda/dev ] || fail "no vda"
+	vda=$(cat /sys/block/vda/dev)
+	set -- $(awk '$5 == "/" { print $3, $6 }' /proc/self/mountinfo | tail -1)
+	[ "$1" = "$vda" ] || fail "/ is on device $1, vda is $vda (cmdline: $(cat /proc/cmdline))"
+	mode=${2%%,*}
+	[ "$mode" = "$want" ] || fail "/ is mounted $mode, expected $want (options $2)"
+	if [ "$want" = ro ] && echo x 2>/dev/null > /ember-ro-probe; then
+		fail "/ is mounted ro but a write succeeded"
+	fi
+	pass "/ is vda ($vda) mounted $2"
+	;;
 blk-ro)
 	[ -b /dev/vda ] || fail "no /dev/vda"
 	ro=$(cat /sys/block/vda/ro 2>/dev/null)
