@@ -111,7 +111,7 @@ static const struct field drive_fields[] = {
      .flags = FIELD_OMIT_EMPTY},
     {.name = "cache_type", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = cache_types},
     {.name = "io_engine", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = io_engines},
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
     {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
 };
 
@@ -127,8 +127,8 @@ static const struct field net_fields[] = {
      .flags = FIELD_REQUIRED},
     {.name = "guest_mac", .kind = FIELD_MAC, .off = NET(guest_mac), .flag_off = NET(has_mac)},
     {.name = "mtu", .kind = FIELD_UNSUPPORTED, .json = JSON_NUMBER},
-    {.name = "rx_rate_limiter", .kind = FIELD_UNSUPPORTED},
-    {.name = "tx_rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 static const struct field vsock_fields[] = {
@@ -146,7 +146,7 @@ static const struct field vsock_fields[] = {
 };
 
 static const struct field entropy_fields[] = {
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 static const struct field serial_fields[] = {
@@ -194,7 +194,7 @@ const struct field drive_patch_fields[3] = {
      STR_AT(DRIVE, id, struct drive_config, id),
      .flags = FIELD_REQUIRED},
     {.name = "path_on_host", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 const struct field net_patch_fields[3] = {
@@ -202,8 +202,8 @@ const struct field net_patch_fields[3] = {
      .kind = FIELD_STR,
      STR_AT(NET, id, struct net_config, id),
      .flags = FIELD_REQUIRED},
-    {.name = "rx_rate_limiter", .kind = FIELD_UNSUPPORTED},
-    {.name = "tx_rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 /* --- rules across fields ---------------------------------------------------------- */

@@ -25,6 +25,7 @@ enum field_kind {
 	FIELD_CHOICE,	   /* one of choices; accepted, not stored; GET shows choices[0] */
 	FIELD_IGNORED,	   /* string accepted for Firecracker clients, not stored */
 	FIELD_UNSUPPORTED, /* only absent or null: "not supported yet" */
+	FIELD_NO_LIMIT,	   /* a rate limiter: only absent, null or {} ("no limit"); GET: null */
 };
 
 #define FIELD_REQUIRED	   0x1u	 /* in every body that uses the table */
