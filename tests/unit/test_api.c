@@ -93,10 +93,12 @@ static int load_config_file(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+static bool last_deprecated;
 static int req(enum http_method m, const char *path, const char *body)
 {
 	struct api_response r;
 	api__handle(a, m, path, body, body ? strlen(body) : 0, &r);
+	last_deprecated = r.deprecated;
 	snprintf(last, sizeof(last), "%s", r.body.buf ? r.body.buf : "");
 	json_out__free(&r.body);
 	return r.status;
@@ -200,7 +202,8 @@ static void test_unknown_paths_and_methods(void)
 	CHECK_FAULT(PUT("/", "{}"), 405, "not allowed");
 	CHECK_FAULT(PUT("/version", "{}"), 405, "not allowed");
 	CHECK_FAULT(GET("/boot-source"), 405, "not allowed");
-	CHECK_FAULT(PATCH("/boot-source", "{}"), 405, "not allowed");
+	CHECK_FAULT(PATCH("/boot-source", "{}"), 400, "Invalid request method");
+	CHECK_FAULT(PATCH("/logger", "{\"level\":\"Error\"}"), 400, "Invalid request method");
 	CHECK_FAULT(GET("/drives/d1"), 405, "not allowed");
 	CHECK_FAULT(GET("/network-interfaces/n1"), 405, "not allowed");
 	CHECK_FAULT(GET("/actions"), 405, "not allowed");
@@ -209,7 +212,7 @@ static void test_unknown_paths_and_methods(void)
 	CHECK_FAULT(PUT("/vm/config", "{}"), 405, "not allowed");
 	CHECK_FAULT(GET("/logger"), 405, "not allowed");
 	CHECK_FAULT(GET("/metrics"), 405, "not allowed");
-	CHECK_FAULT(PATCH("/vsock", "{}"), 405, "not allowed");
+	CHECK_FAULT(PATCH("/vsock", "{}"), 400, "Invalid request method and/or path: PATCH vsock.");
 	CHECK_FAULT(GET("/entropy"), 405, "not allowed");
 	CHECK_EQ(api__route("/machine-config/"), ROUTE_MACHINE_CONFIG);
 	CHECK_EQ(api__route("/drives/x"), ROUTE_DRIVES);
@@ -298,7 +301,7 @@ static void test_machine_config_rejections_change_nothing(void)
 			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"T2\"}"),
 		    400, "cpu_template");
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"), 400,
-		    "unknown field 'foo'");
+		    "unknown field `foo`");
 	CHECK_FAULT(PATCH("/machine-config", "{\"vcpu_count\":3,\"smt\":true}"), 400, "smt");
 	GET("/machine-config");
 	CHECK_STR(last, before);
@@ -714,7 +717,7 @@ static void test_config_file_rejections(void)
 	    {"[]", "expected an object"},
 	    {"{\"boot-source\":{}}", "kernel_image_path"},
 	    {"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":64}}", "kernel_image_path"},
-	    {"{\"bogus\":{}}", "unknown field 'bogus'"},
+	    {"{\"bogus\":{}}", "unknown field `bogus`"},
 	    {"{\"balloon\":{\"amount_mib\":1,\"deflate_on_oom\":true}}", "balloon"},
 	    {"{\"drives\":{}}", "drives"},
 	    {"{\"drives\":[1]}", "drive"},
@@ -841,7 +844,32 @@ static void test_every_field_round_trips(void)
 	fresh();
 }
 
-CHECK_MAIN("api", CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
+/* Firecracker's deprecated fields still work and mark the answer (Deprecation header);
+ * a PATCH where Firecracker has only PUT is its generic 400. */
+static void test_deprecation_and_firecracker_refusals(void)
+{
+	fresh();
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\",\"vsock_id\":\"v\"}"),
+		 204);
+	CHECK(last_deprecated);
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\"}"), 204);
+	CHECK(!last_deprecated);
+	CHECK_EQ(PUT("/machine-config",
+		     "{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"None\"}"),
+		 204);
+	CHECK(last_deprecated);
+	CHECK_EQ(PATCH("/machine-config", "{\"cpu_template\":\"None\"}"), 204);
+	CHECK(last_deprecated);
+	CHECK_EQ(PATCH("/machine-config", "{\"vcpu_count\":2}"), 204);
+	CHECK(!last_deprecated);
+	CHECK_FAULT(PATCH("/boot-source", "{\"kernel_image_path\":\"otherfile\"}"), 400,
+		    "Invalid request method and/or path: PATCH boot-source.");
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"), 400,
+		    "unknown field `foo`, expected one of `vcpu_count`, `mem_size_mib`");
+}
+
+CHECK_MAIN("api", CHECK_CASE(test_deprecation_and_firecracker_refusals),
+	   CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
 	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
 	   CHECK_CASE(test_machine_config),
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),

@@ -30,6 +30,9 @@ struct api {
 struct api_response {
 	int status;
 	struct json_out body; /* JSON, or empty */
+	/* The request used a deprecated field (vsock_id, cpu_template): Firecracker
+	 * answers with a `Deprecation: true` header. */
+	bool deprecated;
 };
 
 /* The API of controller m; its request counters join m's metrics. NULL if out of

@@ -57,7 +57,7 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 			char name[64];
 			if (json__string(&d, k, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(long or invalid name)");
-			return error__fail(e, EXIT_USAGE, "config file: unknown field '%s'", name);
+			return error__fail(e, EXIT_USAGE, "config file: unknown field `%s`", name);
 		}
 		const char *key = i < BODY_COUNT ? bodies[i].key : unsupported[i - BODY_COUNT];
 		if (tok[i] != -1)

@@ -261,7 +261,16 @@ int fields__decode(const struct field *t, size_t n, enum field_mode mode, const 
 			char name[64];
 			if (json__string(d, key, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(long or invalid name)");
-			return error__fail(e, EXIT_USAGE, "%s: unknown field '%s'", what, name);
+			/* serde's words, which Firecracker clients and tests match on. */
+			error__fail(e, EXIT_USAGE, "%s: unknown field `%s`, expected one of", what,
+				    name);
+			size_t len = strlen(e->msg);
+			for (size_t j = 0; j < n && len < sizeof(e->msg); j++) {
+				snprintf(e->msg + len, sizeof(e->msg) - len, "%s `%s`",
+					 j ? "," : "", t[j].name);
+				len = strlen(e->msg);
+			}
+			return -1;
 		}
 		if (seen[i])
 			return error__fail(e, EXIT_USAGE, "%s: field '%s' given twice", what,
