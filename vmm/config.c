@@ -185,6 +185,14 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 		}
 	}
 
+	unsigned virtio = cfg->nr_drives + cfg->nr_nets + cfg->vsock.present + cfg->entropy;
+	if (virtio > CONFIG_MAX_VIRTIO)
+		return error__set(err, errlen,
+				  "too many virtio devices: %u drives, %u network interfaces%s%s "
+				  "need %u IRQ lines, and a VM has %d for virtio devices",
+				  cfg->nr_drives, cfg->nr_nets, cfg->vsock.present ? ", vsock" : "",
+				  cfg->entropy ? ", entropy" : "", virtio, CONFIG_MAX_VIRTIO);
+
 	if (cfg->vsock.present) {
 		if (cfg->vsock.guest_cid < 3)
 			return error__set(err, errlen, "guest_cid: %u is reserved; use 3 or more",

@@ -868,10 +868,39 @@ static void test_deprecation_and_firecracker_refusals(void)
 		    "unknown field `foo`, expected one of `vcpu_count`, `mem_size_mib`");
 }
 
-CHECK_MAIN("api", CHECK_CASE(test_deprecation_and_firecracker_refusals),
-	   CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
-	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
-	   CHECK_CASE(test_machine_config),
+/* Kata attaches a rootfs and 8 spare drives; every free IRQ line may hold a virtio
+ * device, and the next one is refused with the limit. */
+static void test_many_drives(void)
+{
+	fresh();
+	char b[600], p[32];
+	CHECK_EQ(PUT("/entropy", "{}"), 204);
+	for (int i = 0; i < 9; i++) {
+		snprintf(p, sizeof(p), "/drives/d%d", i);
+		snprintf(b, sizeof(b),
+			 "{\"drive_id\":\"d%d\",\"path_on_host\":\"%s\",\"is_root_device\":%s,"
+			 "\"is_read_only\":false,\"rate_limiter\":{}}",
+			 i, disk, i == 0 ? "true" : "false");
+		CHECK_EQ(PUT(p, b), 204);
+	}
+	for (int i = 9; i < CONFIG_MAX_VIRTIO - 1; i++) {
+		snprintf(p, sizeof(p), "/drives/d%d", i);
+		snprintf(b, sizeof(b),
+			 "{\"drive_id\":\"d%d\",\"path_on_host\":\"%s\",\"is_root_device\":false}",
+			 i, disk);
+		CHECK_EQ(PUT(p, b), 204);
+	}
+	CHECK_EQ(cfg()->vm.nr_drives, CONFIG_MAX_VIRTIO - 1);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"last\",\"path_on_host\":\"%s\",\"is_root_device\":false}", disk);
+	CHECK_FAULT(PUT("/drives/last", b), 400, "a VM has 19 for virtio devices");
+	CHECK_EQ(cfg()->vm.nr_drives, CONFIG_MAX_VIRTIO - 1);
+}
+
+CHECK_MAIN("api", CHECK_CASE(test_many_drives),
+	   CHECK_CASE(test_deprecation_and_firecracker_refusals), CHECK_CASE(test_info_and_version),
+	   CHECK_CASE(test_unknown_paths_and_methods), CHECK_CASE(test_unsupported_endpoints),
+	   CHECK_CASE(test_bodies_must_be_json_objects), CHECK_CASE(test_machine_config),
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),
