@@ -279,6 +279,28 @@ int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
 	return m->machine->ctrl_alt_del(m->p.machine_ctx, e);
 }
 
+int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct error *e)
+{
+	if (vmm__check_started(m, e))
+		return -1;
+	struct drive_config *d = NULL;
+	for (unsigned i = 0; i < m->cfg.vm.nr_drives; i++)
+		if (strcmp(m->cfg.vm.drives[i].id, id) == 0)
+			d = &m->cfg.vm.drives[i];
+	if (!d)
+		return error__fail(e, EXIT_USAGE, "drive_id: no drive with id '%s'", id);
+	if (strlen(path) >= sizeof(d->path))
+		return error__fail(e, EXIT_USAGE, "path_on_host: longer than %zu bytes",
+				   sizeof(d->path) - 1);
+	if (!m->machine->patch_drive)
+		return error__fail(e, EXIT_USAGE, "path_on_host: this machine cannot swap drives");
+	if (m->machine->patch_drive(m->p.machine_ctx, id, path, e))
+		return error__wrap(e, "path_on_host: Unable to patch the block device");
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	pr_info("drive %s: now backed by %s", id, path);
+	return 0;
+}
+
 void vmm__stop(struct vmm *m)
 {
 	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)

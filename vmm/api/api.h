@@ -23,6 +23,7 @@ struct vmm;
 struct api {
 	struct vmm *vmm;
 	struct vmm_config scratch; /* the candidate a request builds */
+	struct drive_config patch; /* a PATCH of a drive or interface */
 	struct route_counters counters;
 	struct json_tok toks[API_MAX_TOKENS];
 };

@@ -193,7 +193,8 @@ const struct field drive_patch_fields[3] = {
      .kind = FIELD_STR,
      STR_AT(DRIVE, id, struct drive_config, id),
      .flags = FIELD_REQUIRED},
-    {.name = "path_on_host", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
+    /* Opened by the hot swap itself, with the drive's own read-only mode. */
+    {.name = "path_on_host", .kind = FIELD_PATH, STR_AT(DRIVE, path, struct drive_config, path)},
     {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 

@@ -52,6 +52,21 @@ static int blk_setup(struct vm *vm, const struct vm_config *cfg, struct error *e
 	return 0;
 }
 
+int blk_device__swap(struct vm *vm, const char *id, const char *path, struct error *e)
+{
+	char name[CONFIG_ID_MAX + 16], why[ERROR_MSG_MAX];
+	snprintf(name, sizeof(name), "block.%s", id);
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		struct virtio_dev *dev = vm->devices[i].dev;
+		if (vm->devices[i].ops != &blk_device || strcmp(dev->name, name))
+			continue;
+		if (blk__swap(dev, id, path, why, sizeof(why)))
+			return error__from_text(e, EXIT_USAGE, why);
+		return 0;
+	}
+	return error__fail(e, EXIT_USAGE, "drive_id: no drive with id '%s'", id);
+}
+
 static int net_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	char why[ERROR_MSG_MAX];
