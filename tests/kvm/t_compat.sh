@@ -54,3 +54,44 @@ while [ $i -lt 9 ]; do
 	i=$((i + 1))
 done
 check compat/kata-9-drives-written "only $written of 9 disk images were written" [ "$written" -eq 9 ]
+
+# --- firecracker-containerd / Kata: PATCH /drives/{id} swaps a drive after boot ----------
+# The probe tests its disk, then waits on vsock while the drive gets a bigger file.
+S=$W/swap.sock OUT=$W/swap.out ERR=$W/swap.err M=$W/swap.metrics
+dd if=/dev/zero of="$W/small.img" bs=1024 count=256 2>/dev/null
+dd if=/dev/zero of="$W/big.img" bs=1024 count=1024 2>/dev/null
+"$EMBER_DIR/ember" --api-sock "$S" --metrics-path "$M" >"$OUT" 2>"$ERR" </dev/null &
+EPID=$!
+"$FC" -w 10 "$S" GET / >/dev/null 2>&1
+ok=1
+api compat/swap-boot-source PUT /boot-source \
+	"{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.virtio=blk,vsock probe.blk_sector=100 probe.vsock_listen=1234 probe.timeout_ms=8000\"}" || ok=0
+api compat/swap-drive PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$W/small.img\", \"is_root_device\": false, \"is_read_only\": false}" || ok=0
+api compat/swap-vsock PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$W/v.sock\"}" || ok=0
+api compat/swap-start PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+# The disk check is done once the probe listens on vsock.
+j=0
+while [ $j -lt 100 ] && ! has "PROBE check virtio-blk" "$OUT"; do sleep 0.1; j=$((j + 1)); done
+if [ $ok -eq 1 ] && has "PROBE check virtio-blk ok" "$OUT"; then
+	"$FC" "$S" PATCH /drives/scratch '{"drive_id": "scratch"}' >"$W/reply" 2>&1
+	check compat/swap-only-id-refused "PATCH with only drive_id: $(cat "$W/reply")" \
+		has "^400 .*Running method expected different backend" "$W/reply"
+	"$FC" "$S" PATCH /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$W/missing.img\"}" >"$W/reply" 2>&1
+	check compat/swap-missing-refused "PATCH to a missing file: $(cat "$W/reply")" \
+		has "^400 .*missing.img" "$W/reply"
+	api compat/swap-flush1 PUT /actions '{"action_type": "FlushMetrics"}'
+	api compat/swap-patch PATCH /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$W/big.img\"}" &&
+		pass compat/swap-accepted
+	api compat/swap-flush2 PUT /actions '{"action_type": "FlushMetrics"}'
+	"$FC" "$S" GET /vm/config >"$W/reply" 2>&1
+	check compat/swap-vm-config "GET /vm/config: $(head -c 300 "$W/reply")" has "big.img" "$W/reply"
+	# One configuration interrupt more on the block device between the two lines.
+	i1=$(sed -n 1p "$M" | sed 's/.*"block_scratch":{[^}]*"interrupts":\([0-9]*\).*/\1/')
+	i2=$(sed -n 2p "$M" | sed 's/.*"block_scratch":{[^}]*"interrupts":\([0-9]*\).*/\1/')
+	check compat/swap-config-interrupt "block interrupts $i1 -> $i2" [ "$i2" = $((i1 + 1)) ]
+	check compat/swap-logged "no swap in the log" has "drive scratch: now backed by $W/big.img" "$ERR"
+else
+	fail compat/swap "the probe did not test its disk before the swap"
+fi
+reap_ember 60
+check compat/swap-guest-finishes "ember exited $RC" [ "$RC" -eq 0 ]
