@@ -105,6 +105,24 @@ blk-read)
 	[ "$got" = "$token" ] || fail "marker holds '$got', expected '$token'"
 	pass "marker holds token $token"
 	;;
+blk-swap)
+	# The host swaps vdb's file (PATCH /drives) once it sees the READY line; the new
+	# file is bigger and starts with ember.token.
+	token=$(arg token) || fail "no ember.token="
+	[ -r /sys/block/vdb/size ] || fail "no vdb"
+	size0=$(cat /sys/block/vdb/size)
+	echo "EMBER-SWAP-READY size=$size0"
+	i=0
+	while [ "$(cat /sys/block/vdb/size)" = "$size0" ] && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	size1=$(cat /sys/block/vdb/size)
+	[ "$size1" != "$size0" ] || fail "vdb still has $size0 sectors after 30 s"
+	got=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | head -c ${#token})
+	[ "$got" = "$token" ] || fail "vdb resized $size0 -> $size1 but starts with '$got', not '$token'"
+	pass "vdb resized $size0 -> $size1 sectors and holds the new file's token"
+	;;
 root-mount)
 	# The root filesystem must be vda's, mounted as ember.want_root says (rw or ro).
 	want=$(arg want_root) || fail "no ember.want_root="

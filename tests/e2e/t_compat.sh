@@ -15,8 +15,9 @@ api() {
 	return 1
 }
 
-# guide_boot NAME DISK RO ARGS: boots the guide's way; sets VM_RC etc. 1 if a request failed.
-guide_boot() {
+# guide_start NAME DISK RO ARGS: starts a VM the guide's way (1 if a request failed);
+# guide_boot also waits for it to end (VM_RC etc.).
+guide_start() {
 	_gn=$1 _disk=$2 _ro=$3 _args=$4
 	SOCK=$E2E_WORK/$_gn.sock
 	dd if=/dev/zero of="$E2E_WORK/$_gn.data" bs=1024 count=1024 2>/dev/null
@@ -29,8 +30,12 @@ guide_boot() {
 	api "$_gn" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$_disk\", \"is_root_device\": true, \"is_read_only\": $_ro}" &&
 	api "$_gn" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" &&
 	api "$_gn" PUT /actions '{"action_type": "InstanceStart"}' || { vm_kill; return 1; }
-	vm_wait "$VM_TIMEOUT"
 	return 0
+}
+
+guide_boot() {
+	guide_start "$@" || return 1
+	vm_wait "$VM_TIMEOUT"
 }
 
 if need_files guide-root-rw "$VMLINUX" "$ROOTFS" "$FC"; then
@@ -49,5 +54,23 @@ if need_files guide-root-rw "$VMLINUX" "$ROOTFS" "$FC"; then
 		expect_pass guide-root-ro root-mount
 	[ "$(md5sum "$disk" | cut -d' ' -f1)" = "$sum0" ] && pass guide-root-ro-unchanged ||
 		fail guide-root-ro-unchanged "the read-only root image changed on the host"
+	rm -f "$disk"
+fi
+
+# A hot swap (PATCH /drives/{id} after boot, as firecracker-containerd and Kata attach
+# container disks): the running guest sees the new size and contents.
+if need_files guide-hot-swap "$VMLINUX" "$ROOTFS" "$FC"; then
+	disk=$E2E_WORK/root.ext4
+	cp "$ROOTFS" "$disk"
+	tok=$(token)
+	dd if=/dev/zero of="$E2E_WORK/new.img" bs=1024 count=2048 2>/dev/null
+	printf '%s' "$tok" | dd of="$E2E_WORK/new.img" conv=notrunc 2>/dev/null
+	if guide_start guide-swap "$disk" false "ember.test=blk-swap ember.token=$tok"; then
+		if wait_line "$VM_OUT" '^EMBER-SWAP-READY' "$VM_TIMEOUT"; then
+			api guide-hot-swap PATCH /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$E2E_WORK/new.img\"}"
+		fi
+		vm_wait "$VM_TIMEOUT"
+		expect_pass guide-hot-swap blk-swap
+	fi
 	rm -f "$disk"
 fi
