@@ -36,7 +36,11 @@ struct drive_config {
 	bool read_only;
 	bool is_root_device;
 	char partuuid[64];
+	uint32_t cache_type; /* enum drive_cache_type */
 };
+
+/* Firecracker's cache_type: the guest sees a flushing disk either way. */
+enum drive_cache_type { DRIVE_CACHE_UNSAFE, DRIVE_CACHE_WRITEBACK };
 
 struct net_config {
 	char id[CONFIG_ID_MAX + 1];

@@ -926,7 +926,67 @@ static void test_many_drives(void)
 	CHECK_EQ(cfg()->vm.nr_drives, CONFIG_MAX_VIRTIO - 1);
 }
 
-CHECK_MAIN("api", CHECK_CASE(test_many_drives),
+/* GET /vm/config in Firecracker's FullVmConfiguration shape, and Firecracker's own
+ * tests/framework/vm_config.json (with this test's files) as a config file. */
+static void test_firecracker_vm_config_shape(void)
+{
+	fresh();
+	char b[2048];
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"cpu-config\":null,\"balloon\":null,\"mmds-config\":null,\"pmem\":[],"
+			   "\"memory-hotplug\":null") != NULL);
+	snprintf(
+	    b, sizeof(b),
+	    "{\n  \"boot-source\": {\n    \"kernel_image_path\": \"%s\",\n"
+	    "    \"boot_args\": \"console=ttyS0 reboot=k panic=1\",\n    \"initrd_path\": null\n  "
+	    "},\n"
+	    "  \"drives\": [\n    {\n      \"drive_id\": \"rootfs\",\n      \"partuuid\": null,\n"
+	    "      \"is_root_device\": true,\n      \"cache_type\": \"Unsafe\",\n"
+	    "      \"is_read_only\": false,\n      \"path_on_host\": \"%s\",\n"
+	    "      \"io_engine\": \"Sync\",\n      \"rate_limiter\": null,\n      \"socket\": "
+	    "null\n"
+	    "    }\n  ],\n  \"machine-config\": {\n    \"vcpu_count\": 2,\n    \"mem_size_mib\": "
+	    "1024,\n"
+	    "    \"smt\": false,\n    \"track_dirty_pages\": false,\n    \"huge_pages\": "
+	    "\"None\"\n  },\n"
+	    "  \"cpu-config\": null,\n  \"balloon\": null,\n  \"network-interfaces\": [],\n"
+	    "  \"vsock\": null,\n  \"logger\": null,\n  \"metrics\": null,\n  \"mmds-config\": "
+	    "null,\n"
+	    "  \"entropy\": null,\n  \"pmem\": [],\n  \"memory-hotplug\": null\n}\n",
+	    kernel, disk);
+	char err[512] = "";
+	CHECK_EQ(load_config(b, strlen(b), err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(cfg()->vm.vcpus, 2);
+	CHECK_EQ(cfg()->vm.nr_drives, 1);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"initrd_path\":null") != NULL);
+	CHECK(strstr(last, "\"partuuid\":null,\"cache_type\":\"Unsafe\",\"io_engine\":\"Sync\","
+			   "\"rate_limiter\":null,\"socket\":null") != NULL);
+	/* A pmem device or a balloon is still refused by name. */
+	fresh();
+	const char *pmem = "{\"pmem\":[{\"id\":\"p\",\"path_on_host\":\"/x\"}]}";
+	CHECK_EQ(load_config(pmem, strlen(pmem), err, sizeof(err)), -1);
+	CHECK(strstr(err, "pmem: not supported") != NULL);
+	/* cache_type Writeback is kept and reported; io_engine Async is refused by name. */
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"cache_type\":\"Writeback\"}",
+		 disk);
+	CHECK_EQ(PUT("/drives/d", b), 204);
+	CHECK_EQ(cfg()->vm.drives[0].cache_type, DRIVE_CACHE_WRITEBACK);
+	GET("/vm/config");
+	CHECK(strstr(last, "\"cache_type\":\"Writeback\"") != NULL);
+	snprintf(b, sizeof(b),
+		 "{\"drive_id\":\"d\",\"path_on_host\":\"%s\",\"is_root_device\":false,"
+		 "\"io_engine\":\"Async\"}",
+		 disk);
+	CHECK_FAULT(PUT("/drives/d", b), 400, "io_engine: 'Async' is not one of Sync");
+	GET("/vm/config");
+	CHECK(strstr(last, "\"cache_type\":\"Writeback\"") != NULL);
+}
+
+CHECK_MAIN("api", CHECK_CASE(test_firecracker_vm_config_shape), CHECK_CASE(test_many_drives),
 	   CHECK_CASE(test_deprecation_and_firecracker_refusals), CHECK_CASE(test_info_and_version),
 	   CHECK_CASE(test_unknown_paths_and_methods), CHECK_CASE(test_unsupported_endpoints),
 	   CHECK_CASE(test_bodies_must_be_json_objects), CHECK_CASE(test_machine_config),

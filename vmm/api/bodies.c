@@ -57,7 +57,7 @@ static const struct field boot_source_fields[] = {
     {.name = "initrd_path",
      .kind = FIELD_PATH,
      STR_AT(VM, initrd_path, struct vm_config, initrd_path),
-     .flags = FIELD_OMIT_EMPTY,
+     .flags = FIELD_NULL_EMPTY,
      .check = file_readable},
     {.name = "boot_args",
      .kind = FIELD_STR,
@@ -108,11 +108,14 @@ static const struct field drive_fields[] = {
     {.name = "partuuid",
      .kind = FIELD_STR,
      STR_AT(DRIVE, partuuid, struct drive_config, partuuid),
-     .flags = FIELD_OMIT_EMPTY},
-    {.name = "cache_type", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = cache_types},
-    {.name = "io_engine", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = io_engines},
+     .flags = FIELD_NULL_EMPTY},
+    /* Both flush on FLUSH (fdatasync); "Unsafe" is Firecracker's default. */
+    {.name = "cache_type", .kind = FIELD_ENUM, .off = DRIVE(cache_type), .choices = cache_types},
+    /* "Async" (io_uring) is refused by name: ember has only the synchronous engine. */
+    {.name = "io_engine", .kind = FIELD_CHOICE, .choices = io_engines},
     {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
-    {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
+    /* vhost-user-blk: not supported. */
+    {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING, .flags = FIELD_NULL_EMPTY},
 };
 
 static const struct field net_fields[] = {

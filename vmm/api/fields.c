@@ -307,6 +307,8 @@ static bool shown(const struct field *f, const void *body)
 {
 	if (f->flags & FIELD_HIDDEN)
 		return false;
+	if (f->flags & FIELD_NULL_EMPTY)
+		return true;
 	switch (f->kind) {
 	case FIELD_IGNORED:
 	case FIELD_UNSUPPORTED:
@@ -335,6 +337,13 @@ void fields__encode(const struct field *t, size_t n, const void *body, struct js
 		json_out__printf(o, "%s\"%s\":", first ? "" : ",", f->name);
 		first = false;
 		const void *p = cat(body, f->off);
+		/* Firecracker's None. */
+		if ((f->flags & FIELD_NULL_EMPTY) &&
+		    (f->kind == FIELD_UNSUPPORTED ||
+		     ((f->kind == FIELD_STR || f->kind == FIELD_PATH) && !*(const char *)p))) {
+			json_out__raw(o, "null", 4);
+			continue;
+		}
 		switch (f->kind) {
 		case FIELD_U32:
 			json_out__printf(o, "%u", *(const uint32_t *)p);
