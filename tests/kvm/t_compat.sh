@@ -95,3 +95,54 @@ else
 fi
 reap_ember 60
 check compat/swap-guest-finishes "ember exited $RC" [ "$RC" -eq 0 ]
+
+# --- Firecracker's own example config (tests/framework/vm_config.json's shape) -------
+# with the probe as kernel, booted with --no-api --config-file.
+dd if=/dev/zero of="$W/rootfs.img" bs=1024 count=256 2>/dev/null
+cat >"$W/vm_config.json" <<JSON
+{
+  "boot-source": {
+    "kernel_image_path": "$PROBE",
+    "boot_args": "$CMD probe.virtio=blk probe.blk_sector=100",
+    "initrd_path": null
+  },
+  "drives": [
+    {
+      "drive_id": "rootfs",
+      "partuuid": null,
+      "is_root_device": true,
+      "cache_type": "Unsafe",
+      "is_read_only": false,
+      "path_on_host": "$W/rootfs.img",
+      "io_engine": "Sync",
+      "rate_limiter": null,
+      "socket": null
+    }
+  ],
+  "machine-config": {
+    "vcpu_count": 2,
+    "mem_size_mib": 64,
+    "smt": false,
+    "track_dirty_pages": false,
+    "huge_pages": "None"
+  },
+  "cpu-config": null,
+  "balloon": null,
+  "network-interfaces": [],
+  "vsock": null,
+  "logger": null,
+  "metrics": null,
+  "mmds-config": null,
+  "entropy": null,
+  "pmem": [],
+  "memory-hotplug": null
+}
+JSON
+run_ember compat/fc-config-file 120 --no-api --config-file "$W/vm_config.json"
+if [ "$RC" -eq 0 ] && has "PROBE check virtio-blk ok" "$OUT" && has "PROBE DONE pass" "$OUT"; then
+	pass compat/fc-config-file
+else
+	fail compat/fc-config-file "ember exited $RC"
+fi
+check compat/fc-config-file-root "no root=/dev/vda rw on the guest command line" \
+	has "root=/dev/vda rw" "$OUT"
