@@ -273,8 +273,15 @@ static int net_kv(void *ctx, const char *key, const char *value, char *err, size
 		n->has_mac = true;
 		return 0;
 	}
-	return error__set(err, errlen, "--net: unknown option '%s' (expected tap=, mac=, id=)",
-			  key);
+	if (strcmp(key, "mtu") == 0 && value) {
+		unsigned long long mtu;
+		if (config__parse_u64(value, 65535, &mtu) || mtu < 68)
+			return error__set(err, errlen, "--net mtu: '%s' is not in 68..65535", value);
+		n->mtu = (uint32_t)mtu;
+		return 0;
+	}
+	return error__set(err, errlen,
+			  "--net: unknown option '%s' (expected tap=, mac=, id=, mtu=)", key);
 }
 
 int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)

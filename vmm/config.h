@@ -47,6 +47,7 @@ struct net_config {
 	char host_dev_name[CONFIG_IFNAME_MAX];
 	uint8_t guest_mac[6];
 	bool has_mac;
+	uint32_t mtu; /* 0 = not given; else 68..65535, told to the guest and set on the tap */
 };
 
 struct vsock_config {
@@ -136,7 +137,7 @@ int config__set_path(char *dst, size_t dstlen, const char *field, const char *va
 int config__parse_mac(const char *s, uint8_t mac[6]);
 int config__check_id(const char *field, const char *id, char *err, size_t errlen);
 
-/* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID]",
+/* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID][,mtu=N]",
  * "cid=N,uds=PATH". */
 int config__add_drive_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);
 int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);

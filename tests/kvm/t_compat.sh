@@ -146,3 +146,22 @@ else
 fi
 check compat/fc-config-file-root "no root=/dev/vda rw on the guest command line" \
 	has "root=/dev/vda rw" "$OUT"
+
+# --- network mtu: VIRTIO_NET_F_MTU for the guest, the tap set to match ---------------
+TAP=cmtu$$
+TAP=$(echo "$TAP" | cut -c1-15)
+if ip tuntap add dev "$TAP" mode tap 2>/dev/null; then
+	ip addr add 172.16.9.1/24 dev "$TAP" && ip link set "$TAP" up
+	run_ember compat/net-mtu 120 --kernel "$PROBE" --mem-mib 64 --net tap="$TAP",mtu=1400 \
+		--cmdline "$CMD probe.virtio=net probe.net_ip=172.16.9.2 probe.net_peer=172.16.9.1"
+	if [ "$RC" -eq 0 ] && has "PROBE check virtio-net ok" "$OUT"; then
+		pass compat/net-mtu-boot
+	else
+		fail compat/net-mtu-boot "ember exited $RC"
+	fi
+	check compat/net-mtu-tap "tap MTU: $(ip link show "$TAP" | head -1)" \
+		sh -c "ip link show '$TAP' | grep -q 'mtu 1400 '"
+	ip link del "$TAP" 2>/dev/null
+else
+	echo "SKIP kvm/compat/net-mtu: cannot create a tap"
+fi

@@ -596,9 +596,21 @@ static void test_logger_off(void)
 	CHECK_EQ(GET("/vm/config"), 200);
 	CHECK(strstr(last, "\"logger\":{\"level\":\"Error\"") != NULL);
 	CHECK_FAULT(PUT("/logger", "{\"module\":7}"), 400, "module");
+	/* mtu is supported now (it was refused before issue 13). */
+	CHECK_EQ(PUT("/network-interfaces/eth0",
+		     "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"mtu\":1500}"),
+		 204);
+	GET("/vm/config");
+	CHECK(strstr(last, "\"mtu\":1500,\"rx_rate_limiter\":null,\"tx_rate_limiter\":null") !=
+	      NULL);
 	CHECK_FAULT(PUT("/network-interfaces/eth0",
-			"{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"mtu\":1500}"),
+			"{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"mtu\":65536}"),
 		    400, "mtu");
+	CHECK_EQ(
+	    PUT("/network-interfaces/eth0", "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}"),
+	    204);
+	GET("/vm/config");
+	CHECK(strstr(last, "\"mtu\":null") != NULL);
 	log__set_level(LOG_ERROR);
 }
 

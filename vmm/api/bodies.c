@@ -129,7 +129,13 @@ static const struct field net_fields[] = {
      STR_AT(NET, host_dev_name, struct net_config, host_dev_name),
      .flags = FIELD_REQUIRED},
     {.name = "guest_mac", .kind = FIELD_MAC, .off = NET(guest_mac), .flag_off = NET(has_mac)},
-    {.name = "mtu", .kind = FIELD_UNSUPPORTED, .json = JSON_NUMBER},
+    /* Firecracker's range: IPv4's minimum to what the config space's u16 holds. */
+    {.name = "mtu",
+     .kind = FIELD_U32,
+     .off = NET(mtu),
+     .flags = FIELD_NULL_EMPTY,
+     .min = 68,
+     .max = 65535},
     {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
     {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
 };

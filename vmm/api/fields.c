@@ -340,7 +340,8 @@ void fields__encode(const struct field *t, size_t n, const void *body, struct js
 		/* Firecracker's None. */
 		if ((f->flags & FIELD_NULL_EMPTY) &&
 		    (f->kind == FIELD_UNSUPPORTED ||
-		     ((f->kind == FIELD_STR || f->kind == FIELD_PATH) && !*(const char *)p))) {
+		     ((f->kind == FIELD_STR || f->kind == FIELD_PATH) && !*(const char *)p) ||
+		     (f->kind == FIELD_U32 && !*(const uint32_t *)p))) {
 			json_out__raw(o, "null", 4);
 			continue;
 		}
