@@ -52,8 +52,14 @@ static int fake_patch_drive(void *ctx, const char *id, const char *path, struct 
 	snprintf(swapped_to, sizeof(swapped_to), "%s", path);
 	return 0;
 }
+/* A machine that counts one vCPU group of its own. */
+static void fake_metrics(void *ctx, struct json_out *o)
+{
+	json_out__printf(o, ",\"vcpu\":{\"exit_io_in\":7}");
+}
 static const struct vmm_machine machine = {
     .patch_drive = fake_patch_drive,
+    .metrics = fake_metrics,
     .start = fake_start,
     .pause = fake_pause,
     .resume = fake_resume,
@@ -998,10 +1004,63 @@ static void test_firecracker_vm_config_shape(void)
 	CHECK(strstr(last, "\"cache_type\":\"Writeback\"") != NULL);
 }
 
-CHECK_MAIN("api", CHECK_CASE(test_firecracker_vm_config_shape), CHECK_CASE(test_many_drives),
-	   CHECK_CASE(test_deprecation_and_firecracker_refusals), CHECK_CASE(test_info_and_version),
-	   CHECK_CASE(test_unknown_paths_and_methods), CHECK_CASE(test_unsupported_endpoints),
-	   CHECK_CASE(test_bodies_must_be_json_objects), CHECK_CASE(test_machine_config),
+/* Every metrics line carries Firecracker's top-level groups: what ember counts, and
+ * zeros where nothing counted; a group written by the machine is not repeated. */
+static void test_metrics_groups(void)
+{
+	fresh();
+	char path[200], err[300];
+	snprintf(path, sizeof(path), "%s/groups.json", tmpdir);
+	unlink(path);
+	CHECK_EQ(set_metrics(path, err, sizeof(err)), 0);
+	CHECK_EQ(PUT("/vsock", "{\"guest_cid\":3,\"uds_path\":\"/tmp/v.sock\",\"vsock_id\":\"v\"}"),
+		 204);
+	boot_source();
+	CHECK_EQ(start(err, sizeof(err)), 0);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
+	static char line[16384];
+	read_text(path, line, sizeof(line));
+	static const char *const groups[] = {"api_server",
+					     "block",
+					     "net",
+					     "vsock",
+					     "entropy",
+					     "vcpu",
+					     "vmm",
+					     "latencies_us",
+					     "logger",
+					     "seccomp",
+					     "signals",
+					     "uart",
+					     "i8042",
+					     "deprecated_api",
+					     "get_api_requests",
+					     "put_api_requests",
+					     "patch_api_requests",
+					     "mmds",
+					     "balloon",
+					     "interrupts"};
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "\"%s\":{", groups[i]);
+		char *at = strstr(line, key);
+		if (!at || strstr(at + 1, key)) {
+			char m[128];
+			snprintf(m, sizeof(m), "group %s %s", groups[i], at ? "twice" : "missing");
+			check__fail(__FILE__, __LINE__, m);
+		}
+	}
+	CHECK(strstr(line, "\"vcpu\":{\"exit_io_in\":7}") != NULL);
+	CHECK(strstr(line, "\"deprecated_api\":{\"deprecated_http_api_calls\":1}") != NULL);
+	CHECK(strstr(line, "\"seccomp\":{\"num_faults\":0}") != NULL);
+	CHECK(strstr(line, "\"signals\":{\"sigbus\":0,") != NULL);
+}
+
+CHECK_MAIN("api", CHECK_CASE(test_metrics_groups), CHECK_CASE(test_firecracker_vm_config_shape),
+	   CHECK_CASE(test_many_drives), CHECK_CASE(test_deprecation_and_firecracker_refusals),
+	   CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
+	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
+	   CHECK_CASE(test_machine_config),
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),

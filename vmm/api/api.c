@@ -302,6 +302,7 @@ void api__handle(struct api *a, enum http_method method, const char *path, const
 	resp->deprecated = false;
 	int status = dispatch(a, route, method, id, body, len, &resp->body, &resp->deprecated, &e);
 	a->counters.requests[route][method]++;
+	a->counters.deprecated += resp->deprecated;
 	if (status >= 400) {
 		a->counters.fails[route][method]++;
 		json_out__free(&resp->body);
