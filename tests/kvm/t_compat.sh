@@ -55,7 +55,9 @@ while [ $i -lt 9 ]; do
 done
 check compat/kata-9-drives-written "only $written of 9 disk images were written" [ "$written" -eq 9 ]
 
-# --- firecracker-containerd / Kata: PATCH /drives/{id} swaps a drive after boot ----------
+# --- firecracker-containerd / Kata: PATCH /drives/{id} swaps a drive after boot, with
+# the body both send (go-SDK PatchGuestDriveByID, Kata fcUpdateBlockDrive): drive_id and
+# path_on_host only.
 # The probe tests its disk, then waits on vsock while the drive gets a bigger file.
 S=$W/swap.sock OUT=$W/swap.out ERR=$W/swap.err M=$W/swap.metrics
 dd if=/dev/zero of="$W/small.img" bs=1024 count=256 2>/dev/null
