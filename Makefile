@@ -44,7 +44,7 @@ $(KHDR)/.stamp:
 # --- object flavours: musl (release), host (unit tests), asan ----------------------
 # `make V=1` shows whole command lines.
 Q := $(if $(V),,@)
-$(BUILD)/musl/%.o: %.c $(KHDR)/.stamp
+$(BUILD)/musl/%.o: %.c $(KHDR)/.stamp $(FDTINC)/.stamp
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(MUSL_CC) $(BASEFLAGS) $(CFLAGS) $(MUSLFLAGS) -c $< -o $@
@@ -69,10 +69,10 @@ $(BUILD)/ember: $(MUSL_OBJS)
 # --- unit tests: one binary per tests/unit/test_*.c, linked with all of ember but main
 $(BUILD)/tests/unit/%: $(BUILD)/host/tests/unit/%.o $(HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) -o $@ $^ -lpthread
+	$(Q)$(HOST_CC) -o $@ $^ $(EMBER_LIBS) -lpthread
 $(BUILD)/tests/asan/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(SANFLAGS) -o $@ $^ -lpthread
+	$(Q)$(HOST_CC) $(SANFLAGS) -o $@ $^ $(EMBER_LIBS) -lpthread
 
 ASAN_TESTS := $(patsubst $(BUILD)/tests/unit/%,$(BUILD)/tests/asan/%,$(UNIT_TESTS))
 

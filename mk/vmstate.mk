@@ -1,0 +1,51 @@
+# The snapshot vmstate container (issue 11), built on libfdt (Debian libfdt-dev).
+#   make fuzz-vmstate        libFuzzer over the vmstate reader, FUZZ_SECONDS (default 600)
+#   make fuzz-smoke-vmstate  a bounded run (FUZZ_SMOKE_SECONDS) -> one PASS/FAIL line
+# musl-gcc searches neither /usr/include nor the multiarch library directory, so ember
+# links Debian's libfdt.a by its path (it needs only string functions and
+# __stack_chk_fail, which musl has) and sees the three libfdt headers through links.
+LIBFDT_A ?= $(shell $(HOST_CC) -print-file-name=libfdt.a)
+FDTINC   := $(BUILD)/fdtinc
+EMBER_SRCS += vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c
+EMBER_LIBS += $(LIBFDT_A)
+MUSLFLAGS  += -isystem $(FDTINC)
+
+$(FDTINC)/.stamp:
+	@mkdir -p $(FDTINC)
+	ln -sfn /usr/include/libfdt.h $(FDTINC)/libfdt.h
+	ln -sfn /usr/include/libfdt_env.h $(FDTINC)/libfdt_env.h
+	ln -sfn /usr/include/fdt.h $(FDTINC)/fdt.h
+	@touch $@
+
+VMSTATE_FUZZ      := $(BUILD)/fuzz/fuzz_vmstate
+VMSTATE_FUZZ_SRCS := tests/fuzz/fuzz_vmstate.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c \
+	vmm/error.c
+VMSTATE_FUZZ_DIR  := $(BUILD)/fuzz/vmstate
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 20
+
+.PHONY: fuzz-vmstate fuzz-smoke-vmstate
+fuzz: fuzz-vmstate
+fuzz-smoke: fuzz-smoke-vmstate
+
+$(VMSTATE_FUZZ): $(VMSTATE_FUZZ_SRCS) $(wildcard vmm/snapshot/*.h) vmm/error.h vmm/log.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $(VMSTATE_FUZZ_SRCS) $(LIBFDT_A)
+
+fuzz-vmstate: $(VMSTATE_FUZZ)
+	@mkdir -p $(VMSTATE_FUZZ_DIR)/corpus $(VMSTATE_FUZZ_DIR)/crashes
+	cp -n tests/fuzz/vmstate_seeds/* $(VMSTATE_FUZZ_DIR)/corpus/
+	nice $(VMSTATE_FUZZ) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=$(VMSTATE_FUZZ_DIR)/crashes/ $(VMSTATE_FUZZ_DIR)/corpus
+
+fuzz-smoke-vmstate: $(VMSTATE_FUZZ)
+	@mkdir -p $(VMSTATE_FUZZ_DIR)/corpus $(VMSTATE_FUZZ_DIR)/crashes
+	@cp -n tests/fuzz/vmstate_seeds/* $(VMSTATE_FUZZ_DIR)/corpus/
+	@if nice $(VMSTATE_FUZZ) -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=$(VMSTATE_FUZZ_DIR)/crashes/ $(VMSTATE_FUZZ_DIR)/corpus \
+		> $(VMSTATE_FUZZ_DIR)/smoke.log 2>&1; then \
+		echo "PASS fuzz/vmstate"; \
+	else \
+		echo "FAIL fuzz/vmstate: see $(VMSTATE_FUZZ_DIR)/smoke.log"; \
+	fi
