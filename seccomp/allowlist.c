@@ -15,6 +15,7 @@
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -109,6 +110,10 @@ static const struct sc_rule vmm_rules[] = {
      * pointer: any file the VMM's uid may remove stays removable (in the jail, only
      * the jail's own). */
     ALLOW(unlink),
+    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): stat
+     * and a block device's size; open and fstat are allowed for snapshots below. */
+    ALLOW(stat),
+    IOCTL(BLKGETSIZE64),
     FCNTL_FLAGS,
     /* timers and notifications */
     ALLOW(timerfd_settime),

@@ -7,6 +7,7 @@
 #include "api/json.h"
 #include "builder.h"
 #include "devices/legacy.h"
+#include "devices/table.h"
 #include "event.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
@@ -110,6 +111,12 @@ static int kvm_ctrl_alt_del(void *ctx, struct error *e)
 	return 0;
 }
 
+static int kvm_patch_drive(void *ctx, const char *id, const char *path, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	return blk_device__swap(k->vm, id, path, e);
+}
+
 static void kvm_stop(void *ctx)
 {
 	struct kvm_machine *k = ctx;
@@ -170,6 +177,7 @@ const struct vmm_machine kvm_machine_ops = {
     .pause = kvm_pause,
     .resume = kvm_resume,
     .ctrl_alt_del = kvm_ctrl_alt_del,
+    .patch_drive = kvm_patch_drive,
     .snapshot = kvm_snapshot,
     .restore = kvm_restore,
     .stop = kvm_stop,

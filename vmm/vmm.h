@@ -33,6 +33,8 @@ struct vmm_machine {
 	int (*pause)(void *ctx, struct error *e);
 	int (*resume)(void *ctx, struct error *e);
 	int (*ctrl_alt_del)(void *ctx, struct error *e);
+	/* Drive id's backing file is path from now on (a hot swap); NULL = cannot. */
+	int (*patch_drive)(void *ctx, const char *id, const char *path, struct error *e);
 	/* Stops the vCPUs for good; the VM stays until destroy. */
 	void (*stop)(void *ctx);
 	void (*destroy)(void *ctx);
@@ -100,6 +102,9 @@ int vmm__start(struct vmm *m, struct error *e);
 int vmm__pause(struct vmm *m, struct error *e);
 int vmm__resume(struct vmm *m, struct error *e);
 int vmm__ctrl_alt_del(struct vmm *m, struct error *e);
+/* PATCH /drives/{id} with path_on_host, once started: the drive's file is swapped
+ * and the configuration shows the new path. On failure nothing changes. */
+int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct error *e);
 /* PUT /snapshot/create: the VM must be paused and stays paused. config_json is what
  * the snapshot records as the VM's configuration. */
 int vmm__snapshot(struct vmm *m, const struct snapshot_create_params *p, const char *config_json,

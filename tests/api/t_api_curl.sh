@@ -97,7 +97,7 @@ expect patch-machine-config PATCH /machine-config '{"mem_size_mib":512}' 204
 expect get-machine-config-after GET /machine-config - 200 '"mem_size_mib":512'
 expect machine-config-range PUT /machine-config '{"vcpu_count":64,"mem_size_mib":256}' 400 vcpu_count
 expect machine-config-type PUT /machine-config '{"vcpu_count":"2","mem_size_mib":256}' 400 vcpu_count
-expect machine-config-unknown PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256,"x":1}' 400 "unknown field 'x'"
+expect machine-config-unknown PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256,"x":1}' 400 'unknown field `x`'
 expect machine-config-missing PUT /machine-config '{"vcpu_count":2}' 400 mem_size_mib
 expect machine-config-unchanged GET /machine-config - 200 '"mem_size_mib":512'
 expect boot-source PUT /boot-source "{\"kernel_image_path\":\"$work/vmlinux\",\"initrd_path\":\"$work/initrd\",\"boot_args\":\"console=ttyS0\"}" 204
@@ -129,7 +129,7 @@ expect balloon-too-large PUT /balloon '{"amount_mib":513,"deflate_on_oom":false}
 expect balloon PUT /balloon '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1}' 204
 expect balloon-get GET /balloon - 200 '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
 expect balloon-patch-preboot PATCH /balloon '{"amount_mib":32}' 204
-expect balloon-patch-unknown PATCH /balloon '{"amount_mib":32,"deflate_on_oom":false}' 400 "unknown field 'deflate_on_oom'"
+expect balloon-patch-unknown PATCH /balloon '{"amount_mib":32,"deflate_on_oom":false}' 400 "unknown field `deflate_on_oom`"
 expect balloon-stats-preboot GET /balloon/statistics - 400 "before starting"
 expect balloon-stats-put PUT /balloon/statistics '{"stats_polling_interval_s":2}' 405 "not allowed"
 expect balloon-shrink-memory PUT /machine-config '{"vcpu_count":2,"mem_size_mib":16}' 400 "balloon.amount_mib"
@@ -321,7 +321,7 @@ kill -TERM "$epid"; wait "$epid"
 [ "$rc" -eq 2 ] && grep -q 'config-file' "$work/err"; check no-api-needs-config $? "rc $rc: $(cat "$work/err")"
 echo '{"machine-config":{"vcpu_count":1,"mem_size_mib":64},"bogus":1}' > "$work/bad.json"
 "$ember" --no-api --config-file "$work/bad.json" >/dev/null 2>"$work/err"; rc=$?
-[ "$rc" -eq 2 ] && grep -q "unknown field 'bogus'" "$work/err"; check config-file-rejected $? "rc $rc: $(cat "$work/err")"
+[ "$rc" -eq 2 ] && grep -q 'unknown field `bogus`' "$work/err"; check config-file-rejected $? "rc $rc: $(cat "$work/err")"
 echo "{\"boot-source\":{\"kernel_image_path\":\"$work/vmlinux\"}}" > "$work/notkernel.json"
 "$ember" --no-api --config-file "$work/notkernel.json" >/dev/null 2>"$work/err"; rc=$?
 [ "$rc" -eq 3 ]; check config-file-bad-kernel $? "rc $rc (want 3): $(cat "$work/err")"

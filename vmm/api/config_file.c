@@ -13,8 +13,10 @@
 #include "bodies.h"
 #include "vmm.h"
 
-/* Sections Firecracker has and ember refuses. */
+/* Sections Firecracker has and ember refuses unless null (or, for the pmem array,
+ * empty): GET /vm/config writes them that way, as Firecracker does when unset. */
 static const char *const unsupported[] = {"mmds-config", "cpu-config", "pmem", "memory-hotplug"};
+#define PMEM (BODY_COUNT + 2)
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
@@ -28,7 +30,9 @@ void api__put_vm_config(const struct api *a, struct json_out *o)
 		body__encode(&bodies[i], c, o);
 		first = false;
 	}
-	json_out__raw(o, "}", 1);
+	static const char unset[] =
+	    ",\"cpu-config\":null,\"mmds-config\":null,\"pmem\":[],\"memory-hotplug\":null}";
+	json_out__raw(o, unset, sizeof(unset) - 1);
 }
 
 int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_config *c,
@@ -57,16 +61,17 @@ int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_co
 			char name[64];
 			if (json__string(&d, k, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(long or invalid name)");
-			return error__fail(e, EXIT_USAGE, "config file: unknown field '%s'", name);
+			return error__fail(e, EXIT_USAGE, "config file: unknown field `%s`", name);
 		}
 		const char *key = i < BODY_COUNT ? bodies[i].key : unsupported[i - BODY_COUNT];
 		if (tok[i] != -1)
 			return error__fail(e, EXIT_USAGE, "config file: field '%s' given twice",
 					   key);
 		tok[i] = -2; /* seen */
-		enum json_type want = i < BODY_COUNT && bodies[i].array ? JSON_ARRAY : JSON_OBJECT;
+		enum json_type want =
+		    (i < BODY_COUNT && bodies[i].array) || i == PMEM ? JSON_ARRAY : JSON_OBJECT;
 		enum json_type got = d.toks[k + 1].type;
-		if (got == JSON_NULL)
+		if (got == JSON_NULL || (i == PMEM && got == JSON_ARRAY && !d.toks[k + 1].count))
 			continue;
 		if (got != want)
 			return error__fail(e, EXIT_USAGE, "%s: expected %s, got %s", key,
