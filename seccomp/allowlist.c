@@ -2,8 +2,8 @@
  *
  * This is the one file to read (and to edit) to see what a thread can do. It is
  * compiled into the build-time tool seccomp/compile.c, never into ember. The names
- * are libseccomp's, resolved for the target (x86_64, or aarch64 with
- * SECCOMP_TARGET_AARCH64, which lacks the old calls such as open and unlink); calls are listed as musl makes them (epoll_wait is
+ * are libseccomp's (x86_64, or aarch64 with SECCOMP_TARGET_AARCH64: it has no old
+ * calls such as open or unlink); calls are listed as musl makes them (epoll_wait is
  * epoll_pwait, pthread_kill is tkill, malloc uses brk, mmap, munmap, mremap and
  * madvise(MADV_FREE)).
  *
@@ -24,6 +24,12 @@
 #include <sys/un.h>
 
 #include "seccomp/allowlist.h"
+
+#ifdef SECCOMP_TARGET_AARCH64
+#define ALLOW_UNLINK ALLOW(unlinkat)
+#else
+#define ALLOW_UNLINK ALLOW(unlink)
+#endif
 
 /* Memory management as libc does it: no executable mappings, ever. */
 #define LIBC_MEMORY                                                                                \
@@ -109,11 +115,7 @@ static const struct sc_rule vmm_rules[] = {
     /* vsock removes its listening socket's path at teardown. The path is behind a
      * pointer: any file the VMM's uid may remove stays removable (in the jail, only
      * the jail's own). */
-#ifdef SECCOMP_TARGET_AARCH64
-    ALLOW(unlinkat), /* arm64 has no unlink */
-#else
-    ALLOW(unlink),
-#endif
+    ALLOW_UNLINK,
     FCNTL_FLAGS,
     /* timers and notifications */
     ALLOW(timerfd_settime),

@@ -10,22 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/json.h" /* struct json_out, for the metrics hook */
+#include "api/json.h"  /* struct json_out, for the metrics hook */
+#include "arch/arch.h" /* the guest-physical layout: VM_* addresses and IRQs */
 #include "bus.h"
 #include "config.h"
 #include "error.h"
 #include "event.h"
 #include "mem.h"
-
-/* MMIO layout above the 32-bit gap start. The boot timer is at a fixed address so
- * guest init programs can hard-code it (Firecracker uses the same one). */
-#define VM_BOOT_TIMER_ADDR 0xd0000000ull
-#define VM_MMIO_SLOT_BASE  0xd0001000ull
-#define VM_MMIO_SLOT_SIZE  0x1000ull
-#define VM_MMIO_FIRST_IRQ  5
-#define VM_MMIO_LAST_IRQ   23
-#define VM_IOAPIC_ADDR	   0xfec00000ull
-#define VM_LAPIC_ADDR	   0xfee00000ull
 
 struct vcpu;
 struct vm;
@@ -86,6 +77,8 @@ struct vm {
 	} devices[VM_MAX_DEVICES];
 	unsigned nr_devices;
 
+	struct arch_vm arch; /* vmm/arch/<arch>/arch_vm.h */
+
 	/* The last failure of a vm__ helper below, with its exit code: callers that go
 	 * through a layer reporting in text (virtio/) recover the code from here. */
 	struct error last_error;
@@ -94,7 +87,7 @@ struct vm {
 /* Maps guest memory. 0, or -1 with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct error *e);
-/* Opens /dev/kvm, creates the VM, registers guest memory, creates irqchip and PIT.
+/* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip.
  * 0, or -1 with e. */
 int vm__create_kvm(struct vm *vm, struct error *e);
 /* Destroys the devices (newest first) and the VM. The vCPUs must be gone already
