@@ -179,8 +179,11 @@ int vm__irqfd(struct vm *vm, uint32_t gsi)
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return error__fail(&vm->last_error, EXIT_ERROR, "eventfd: %s", strerror(errno));
+	int deferred = arch__irqfd_defer(vm, fd, gsi);
+	if (deferred > 0)
+		return fd;
 	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi};
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0) {
+	if (deferred < 0 || ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0) {
 		int saved = errno;
 		error__fail(&vm->last_error, EXIT_KVM, "KVM_IRQFD: %s", strerror(saved));
 		close(fd);

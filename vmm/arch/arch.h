@@ -47,6 +47,10 @@ int arch__vcpus_prepare(struct vm *vm, struct error *e);
 int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e);
 /* Once every vCPU exists and before any runs. 0, or -1 with e. */
 int arch__vcpus_ready(struct vm *vm, struct error *e);
+/* Called by vm__irqfd() with a new eventfd for gsi: 1 if the architecture takes it
+ * and wires it to KVM later (arm64: KVM_IRQFD needs an initialised vGIC, which
+ * needs every vCPU), 0 to wire it now, -1 with errno on failure. */
+int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi);
 /* What a KVM_EXIT_SHUTDOWN of v is, for the error that ends the VM. */
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len);
 /* Frees what the architecture keeps in vm->arch. */

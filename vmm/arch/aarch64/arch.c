@@ -140,6 +140,12 @@ int arch__vcpus_ready(struct vm *vm, struct error *e)
 	struct arch_vm *a = &vm->arch;
 	if (gic_attr(a->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL))
 		FAIL(EXIT_KVM, "GICv3 KVM_DEV_ARM_VGIC_CTRL_INIT: %s", strerror(errno));
+	for (unsigned i = 0; i < a->nr_irqfds; i++) {
+		struct kvm_irqfd req = {.fd = (uint32_t)a->irqfds[i].fd, .gsi = a->irqfds[i].gsi};
+		if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0)
+			FAIL(EXIT_KVM, "KVM_IRQFD (SPI %u): %s", a->irqfds[i].gsi, strerror(errno));
+	}
+	a->nr_irqfds = 0;
 
 	struct arm64_fdt_dev virtio[A64_MMIO_LAST_SPI - A64_MMIO_FIRST_SPI + 1];
 	unsigned n = vm->next_mmio_slot;
@@ -175,6 +181,19 @@ int arch__vcpus_ready(struct vm *vm, struct error *e)
 		 (unsigned long long)a->initrd_size, (unsigned long long)a->initrd_addr,
 		 (unsigned long long)a->fdt_addr, m.bootargs);
 	return 0;
+}
+
+int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi)
+{
+	struct arch_vm *a = &vm->arch;
+	if (a->nr_irqfds == sizeof(a->irqfds) / sizeof(a->irqfds[0])) {
+		errno = ENOSPC;
+		return -1;
+	}
+	a->irqfds[a->nr_irqfds].fd = fd;
+	a->irqfds[a->nr_irqfds].gsi = gsi;
+	a->nr_irqfds++;
+	return 1;
 }
 
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)

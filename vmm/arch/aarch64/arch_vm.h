@@ -31,6 +31,12 @@ struct arch_vm {
 	int gic_fd;
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET's answer */
 	uint64_t mpidr[A64_MAX_VCPUS];
+	/* irqfds of devices made before the vGIC could take them. */
+	struct {
+		int fd;
+		uint32_t gsi;
+	} irqfds[A64_MMIO_LAST_SPI + 1];
+	unsigned nr_irqfds;
 };
 
 /* KVM_IRQ_LINE on arm64 names the interrupt type and its INTID. */

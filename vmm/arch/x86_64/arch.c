@@ -132,6 +132,11 @@ int arch__vcpus_ready(struct vm *vm, struct error *e)
 	return 0;
 }
 
+int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi)
+{
+	return 0; /* the in-kernel irqchip takes irqfds as soon as it exists */
+}
+
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
 {
 	struct kvm_regs regs = {0};
