@@ -14,3 +14,17 @@ $(BUILD)/tests/asan/test_arm64_%: $(BUILD)/asan/tests/unit/test_arm64_%.o \
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(SANFLAGS) -o $@ $^ -lfdt -lpthread
 endif
+
+# The arm64 tier (tests/arm64/host.sh): cross-built ember, an arm64 guest kernel
+# (guest/kernel/kbuild.sh, cached by its fragment's hash) and a busybox initramfs,
+# run inside the nested arm64 KVM host.
+#   make guest-arm64     build/guest-arm64/{Image,initramfs.cpio.gz}
+#   make test-arm64      the tier
+.PHONY: guest-arm64 test-arm64
+guest-arm64:
+	@bash guest/kernel/kbuild.sh arm64 build/guest-arm64
+	@bash tests/arm64/initramfs.sh build/guest-arm64/initramfs.cpio.gz
+
+test-arm64: guest-arm64
+	@$(MAKE) --no-print-directory ARCH=aarch64 BUILD=build/aarch64
+	@bash tests/arm64/host.sh build
