@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   # build: static musl binaries, BPF compiled at build time, API parsers
   build-essential musl-tools libseccomp-dev libfdt-dev libhttp-parser-dev libjsmn-dev
-  clang llvm libclang-rt-14-dev
+  clang llvm libclang-rt-14-dev device-tree-compiler
   # guest kernel build (Linux 6.1 from Debian's source package)
   linux-source-6.1 bc flex bison libelf-dev libssl-dev xz-utils dwarves
   # guest images, nested test host, bench peer

@@ -2,6 +2,7 @@
 #include <libfdt.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch/aarch64/fdt.h"
 #include "arch/aarch64/layout.h"
@@ -154,5 +155,46 @@ static void refuses(void)
 	CHECK_EQ(arm64_fdt__build(blob, sizeof(blob), &m, err, sizeof(err)), -1);
 }
 
-CHECK_MAIN("arm64_fdt", CHECK_CASE(one_cpu_no_initrd), CHECK_CASE(four_cpus_initrd_virtio),
-	   CHECK_CASE(refuses))
+/* The whole blob, as dtc decompiles it, against the checked-in expected source: any
+ * change to the guest's device tree shows up here as a diff to review. */
+static void matches_expected_dts(void)
+{
+	struct arm64_fdt_dev v[2] = {
+	    {A64_MMIO_SLOT_BASE, A64_MMIO_SLOT_SIZE, A64_MMIO_FIRST_SPI},
+	    {A64_MMIO_SLOT_BASE + A64_MMIO_SLOT_SIZE, A64_MMIO_SLOT_SIZE, A64_MMIO_FIRST_SPI + 1},
+	};
+	struct arm64_fdt_machine m = machine(2, 2, v);
+	m.initrd_addr = 0x87e00000;
+	m.initrd_size = 0x100000;
+	char err[200] = "";
+	CHECK_EQ(arm64_fdt__build(blob, sizeof(blob), &m, err, sizeof(err)), 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/ember-test-fdt-%d.dtb", (int)getpid());
+	FILE *f = fopen(path, "w");
+	CHECK(f && fwrite(blob, fdt_totalsize(blob), 1, f) == 1);
+	if (f)
+		fclose(f);
+	char cmd[128], got[8192] = "", want[8192] = "";
+	snprintf(cmd, sizeof(cmd), "dtc -q -I dtb -O dts %s", path);
+	FILE *p = popen(cmd, "r");
+	CHECK(p != NULL);
+	if (p) {
+		size_t n = fread(got, 1, sizeof(got) - 1, p);
+		got[n] = 0;
+		CHECK_EQ(pclose(p), 0);
+	}
+	unlink(path);
+	FILE *w = fopen("tests/unit/arm64_fdt.dts", "r");
+	CHECK(w != NULL);
+	if (w) {
+		size_t n = fread(want, 1, sizeof(want) - 1, w);
+		want[n] = 0;
+		fclose(w);
+	}
+	if (getenv("EMBER_WRITE_DTS")) /* regenerates the expected file, for review */
+		printf("%s", got);
+	CHECK_STR(got, want);
+}
+
+CHECK_MAIN("arm64_fdt", CHECK_CASE(matches_expected_dts), CHECK_CASE(one_cpu_no_initrd),
+	   CHECK_CASE(four_cpus_initrd_virtio), CHECK_CASE(refuses))
