@@ -20,10 +20,30 @@ endif
 # run inside the nested arm64 KVM host.
 #   make guest-arm64     build/guest-arm64/{Image,initramfs.cpio.gz}
 #   make test-arm64      the tier
-.PHONY: guest-arm64 test-arm64
-guest-arm64:
-	@bash guest/kernel/kbuild.sh arm64 build/guest-arm64
-	@bash tests/arm64/initramfs.sh build/guest-arm64/initramfs.cpio.gz
+.PHONY: guest-arm64 guest-arm64-kernel guest-arm64-rootfs test-arm64
+A64_GUEST := build/guest-arm64
+A64_GUEST_CC = scripts/aarch64-musl-cc build/aarch64/sysroot -isystem build/aarch64/kheaders \
+	$(GUEST_CFLAGS)
+guest-arm64: guest-arm64-kernel guest-arm64-rootfs
+guest-arm64-kernel:
+	@bash guest/kernel/kbuild.sh arm64 $(A64_GUEST)
+build/aarch64/kheaders/.stamp:
+	@$(MAKE) --no-print-directory ARCH=aarch64 BUILD=build/aarch64 $@
+$(A64_GUEST)/init: guest/rootfs/init.c build/aarch64/kheaders/.stamp
+	@mkdir -p $(dir $@)
+	$(A64_GUEST_CC) -DBOOT_TIMER_ADDR=0x40000000UL -o $@ $<
+$(A64_GUEST)/ember-vsock: guest/rootfs/vsock.c build/aarch64/kheaders/.stamp
+	@mkdir -p $(dir $@)
+	$(A64_GUEST_CC) -o $@ $<
+$(A64_GUEST)/rootfs.ext4 $(A64_GUEST)/initramfs.cpio.gz &: $(A64_GUEST)/init \
+		$(A64_GUEST)/ember-vsock guest/rootfs/scenario.sh guest/rootfs/build.sh
+	@bash scripts/arm64-debs.sh extract $(A64_GUEST)/busybox-deb busybox-static
+	@BUSYBOX=$(A64_GUEST)/busybox-deb/bin/busybox bash guest/rootfs/build.sh \
+		$(A64_GUEST)/init $(A64_GUEST)/ember-vsock $(A64_GUEST)
+$(A64_GUEST)/initramfs-poweroff.cpio.gz: tests/arm64/init tests/arm64/initramfs.sh
+	@bash tests/arm64/initramfs.sh $@
+guest-arm64-rootfs: $(A64_GUEST)/rootfs.ext4 $(A64_GUEST)/initramfs.cpio.gz \
+	$(A64_GUEST)/initramfs-poweroff.cpio.gz
 
 test-arm64: guest-arm64
 	@$(MAKE) --no-print-directory ARCH=aarch64 BUILD=build/aarch64

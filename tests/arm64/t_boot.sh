@@ -11,7 +11,7 @@ boot() {
 	name=$1 vcpus=$2 action=$3 want=$4
 	shift 4
 	t0=$(now)
-	timeout 120 ./ember --kernel Image --initrd initramfs.cpio.gz --vcpus "$vcpus" \
+	timeout 120 ./ember --kernel guest/vmlinux --initrd guest/initramfs-poweroff.cpio.gz --vcpus "$vcpus" \
 		--mem-mib 128 --cmdline "console=ttyS0 quiet panic=-1 ember.action=$action" \
 		--serial stdout "$@" </dev/null >"/tmp/$name.out" 2>"/tmp/$name.err"
 	rc=$?
