@@ -23,7 +23,9 @@ boot() {
 	[ "$rc" = 0 ] || why="${why:+$why; }ember exited $rc"
 	grep -q "$want" "/tmp/$name.err" || why="${why:+$why; }ember did not log '$want'"
 	if [ -z "$why" ]; then
-		echo "PASS arm64/$name ($(echo "$t1 $t0" | awk '{printf "%.2f", $1 - $2}') s in L1)"
+		up=$(sed -n 's/.*EMBER-ARM64-INIT uptime=\([0-9.]*\)s.*/\1/p' "/tmp/$name.out")
+		echo "PASS arm64/$name (guest /init at ${up}s guest uptime;" \
+			"$(echo "$t1 $t0" | awk '{printf "%.2f", $1 - $2}') s for the whole run, in L1)"
 	else
 		echo "FAIL arm64/$name: $why"
 		echo "--- guest console:"; tail -20 "/tmp/$name.out"
