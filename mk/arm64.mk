@@ -27,8 +27,10 @@ A64_GUEST_CC = scripts/aarch64-musl-cc build/aarch64/sysroot -isystem build/aarc
 guest-arm64: guest-arm64-kernel guest-arm64-rootfs
 guest-arm64-kernel:
 	@bash guest/kernel/kbuild.sh arm64 $(A64_GUEST)
+ifneq ($(ARCH),aarch64)
 build/aarch64/kheaders/.stamp:
 	@$(MAKE) --no-print-directory ARCH=aarch64 BUILD=build/aarch64 $@
+endif
 $(A64_GUEST)/init: guest/rootfs/init.c build/aarch64/kheaders/.stamp
 	@mkdir -p $(dir $@)
 	$(A64_GUEST_CC) -DBOOT_TIMER_ADDR=0x40000000UL -o $@ $<
