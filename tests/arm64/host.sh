@@ -41,7 +41,7 @@ start=$SECONDS
 bash "$root/tests/nested/run.sh" --arch arm64 --timeout "${ARM64_TIMEOUT:-900}" "$payload" tests/arm64/l1.sh \
 	${ARM64_E2E_TESTS:-} >"$out" 2>&1 || rc=$?
 # The e2e scripts name their checks e2e/...: here they are the arm64 tier's.
-sed -n -E 's#^(PASS|FAIL|SKIP) e2e/#\1 arm64/e2e-#p; /^(PASS|FAIL|SKIP) arm64/p; /^nested: (L1 up|done)/p; /^  /p' "$out"
+sed -n -E 's#^(PASS|FAIL|SKIP) e2e/#\1 arm64/e2e-#; /^(PASS|FAIL|SKIP) arm64/p; /^nested: (L1 up|done)/p; /^  /p' "$out"
 echo "arm64: $((SECONDS - start)) s in all (log: $(sed -n 's/.*log \(\/.*\.log\)$/\1/p' "$out" | head -1))"
 if [ $rc -ne 0 ]; then
 	grep -q '^FAIL ' "$out" || { echo "FAIL arm64: nested host run failed (status $rc)"; tail -30 "$out"; }
