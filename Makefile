@@ -1,7 +1,21 @@
 # ember: `make` builds static musl binaries under build/.
 # Subsystems add sources and targets through mk/*.mk fragments.
 
+# `make ARCH=aarch64` cross-builds ember and ember-jailer under build/aarch64 (mk/arch/aarch64.mk).
+ARCH     ?= x86_64
+ifeq ($(ARCH),arm64)
+override ARCH := aarch64
+endif
+ifneq ($(filter-out x86_64 x86 amd64 aarch64,$(ARCH)),)
+$(error ARCH=$(ARCH): ember builds for x86_64 (the default) or aarch64)
+endif
+ifeq ($(ARCH),aarch64)
+BUILD    ?= build/aarch64
+VMM_ARCH := aarch64
+else
 BUILD    ?= build
+VMM_ARCH := x86_64
+endif
 MUSL_CC  ?= musl-gcc
 HOST_CC  ?= gcc
 CLANG    ?= clang
@@ -20,7 +34,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 # Sources of the ember binary. EMBER_MAIN holds main(); everything else is also
 # linked into the unit tests.
 EMBER_MAIN := vmm/main.c
-EMBER_SRCS := $(filter-out $(EMBER_MAIN),$(wildcard vmm/*.c vmm/arch/x86_64/*.c vmm/devices/*.c vmm/api/*.c virtio/*.c))
+EMBER_SRCS := $(filter-out $(EMBER_MAIN),$(wildcard vmm/*.c vmm/arch/$(VMM_ARCH)/*.c vmm/devices/*.c vmm/api/*.c virtio/*.c))
 EMBER_GEN_SRCS :=
 EMBER_LIBS :=
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -30,16 +44,21 @@ ALL_TARGETS := $(BUILD)/ember $(BUILD)/guest/probe.elf
 all: build-all
 
 -include mk/*.mk
+ifeq ($(ARCH),aarch64)
+include mk/arch/aarch64.mk
+endif
 
 build-all: $(ALL_TARGETS)
 
 # --- kernel UAPI headers for musl -------------------------------------------------
+ifneq ($(ARCH),aarch64)
 $(KHDR)/.stamp:
 	@mkdir -p $(KHDR)
 	ln -sfn /usr/include/linux $(KHDR)/linux
 	ln -sfn /usr/include/x86_64-linux-gnu/asm $(KHDR)/asm
 	ln -sfn /usr/include/asm-generic $(KHDR)/asm-generic
 	@touch $@
+endif
 
 # --- object flavours: musl (release), host (unit tests), asan ----------------------
 # `make V=1` shows whole command lines.

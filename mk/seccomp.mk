@@ -10,7 +10,7 @@ EMBER_GEN_SRCS += $(SECCOMP_GEN)
 
 $(SECCOMP_TOOL): seccomp/compile.c seccomp/allowlist.c seccomp/allowlist.h seccomp/seccomp.h
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(CSTD) $(WARN) $(INCLUDES) -O1 -o $@ seccomp/compile.c seccomp/allowlist.c -lseccomp
+	$(HOST_CC) $(CSTD) $(WARN) $(INCLUDES) $(SECCOMP_TOOL_FLAGS) -O1 -o $@ seccomp/compile.c seccomp/allowlist.c -lseccomp
 
 $(SECCOMP_GEN): $(SECCOMP_TOOL)
 	@mkdir -p $(dir $@)

@@ -7,7 +7,9 @@
 LIBFDT_A ?= $(shell $(HOST_CC) -print-file-name=libfdt.a)
 FDTINC   := $(BUILD)/fdtinc
 EMBER_SRCS += vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c
+ifneq ($(ARCH),aarch64) # aarch64 links the sysroot's libfdt (mk/arch/aarch64.mk)
 EMBER_LIBS += $(LIBFDT_A)
+endif
 MUSLFLAGS  += -isystem $(FDTINC)
 
 $(FDTINC)/.stamp:

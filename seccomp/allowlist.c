@@ -2,7 +2,8 @@
  *
  * This is the one file to read (and to edit) to see what a thread can do. It is
  * compiled into the build-time tool seccomp/compile.c, never into ember. The names
- * are libseccomp's (x86_64); calls are listed as musl makes them (epoll_wait is
+ * are libseccomp's (x86_64, or aarch64 with SECCOMP_TARGET_AARCH64: it has no old
+ * calls such as open or unlink); calls are listed as musl makes them (epoll_wait is
  * epoll_pwait, pthread_kill is tkill, malloc uses brk, mmap, munmap, mremap and
  * madvise(MADV_FREE)).
  *
@@ -24,6 +25,16 @@
 #include <sys/un.h>
 
 #include "seccomp/allowlist.h"
+
+#ifdef SECCOMP_TARGET_AARCH64
+#define ALLOW_UNLINK ALLOW(unlinkat)
+#define ALLOW_OPEN   ALLOW(openat)
+#define ALLOW_STAT   ALLOW(newfstatat)
+#else
+#define ALLOW_UNLINK ALLOW(unlink)
+#define ALLOW_OPEN   ALLOW(open)
+#define ALLOW_STAT   ALLOW(stat), ALLOW(newfstatat)
+#endif
 
 /* Memory management as libc does it: no executable mappings, ever. */
 #define LIBC_MEMORY                                                                                \
@@ -109,10 +120,12 @@ static const struct sc_rule vmm_rules[] = {
     /* vsock removes its listening socket's path at teardown. The path is behind a
      * pointer: any file the VMM's uid may remove stays removable (in the jail, only
      * the jail's own). */
-    ALLOW(unlink),
-    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): stat
-     * and a block device's size; open and fstat are allowed for snapshots below. */
-    ALLOW(stat),
+    ALLOW_UNLINK,
+    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): open,
+     * stat, fstat and a block device's size. */
+    ALLOW_OPEN,
+    ALLOW_STAT,
+    ALLOW(fstat),
     IOCTL(BLKGETSIZE64),
     FCNTL_FLAGS,
     /* timers and notifications */
@@ -133,11 +146,9 @@ static const struct sc_rule vmm_rules[] = {
      * from this thread while the vCPUs are parked, on their descriptors, and only
      * with the read-only GET requests. musl opens with open(2): openat stays
      * refused. */
-    ALLOW(open),
+#ifndef SECCOMP_TARGET_AARCH64 /* snapshots are x86_64 only */
     ALLOW(ftruncate),
     ALLOW(rename),
-    ALLOW(fstat),
-    ALLOW(newfstatat),
     IOCTL(KVM_GET_MSR_INDEX_LIST),
     IOCTL(KVM_GET_CPUID2),
     IOCTL(KVM_GET_MP_STATE),
@@ -154,6 +165,7 @@ static const struct sc_rule vmm_rules[] = {
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_PIT2),
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_CLOCK),
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_DIRTY_LOG),
+#endif
     LIBC_MEMORY,
     LIBC_THREAD,
 };

@@ -14,6 +14,15 @@
 
 #include "seccomp/allowlist.h"
 
+/* The filters are for the architecture ember is built for, which is not always the
+ * build host's: an aarch64 build compiles this tool for x86_64 with arm64's asm/
+ * headers (their ioctl numbers) and SECCOMP_TARGET_AARCH64. */
+#ifdef SECCOMP_TARGET_AARCH64
+#define TARGET_ARCH SCMP_ARCH_AARCH64
+#else
+#define TARGET_ARCH SCMP_ARCH_X86_64
+#endif
+
 static const char *const thread_names[SECCOMP_NR_THREADS] = {
     [SECCOMP_VMM] = "vmm",
     [SECCOMP_API] = "api",
@@ -35,9 +44,14 @@ static void fail(const char *fmt, ...)
 
 static int resolve(const char *name)
 {
-	int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name);
+	int nr = seccomp_syscall_resolve_name_arch(TARGET_ARCH, name);
 	if (nr == __NR_SCMP_ERROR || nr < 0)
 		fail("unknown system call '%s' in the allowlist", name);
+	/* libseccomp takes rule numbers in the build host's numbering and translates
+	 * them, by name, for each architecture of the filter. */
+	nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR || nr < 0)
+		fail("system call '%s' has no number on the build host", name);
 	return nr;
 }
 
@@ -46,7 +60,15 @@ static scmp_filter_ctx build(const struct sc_list *list, uint32_t def_action, co
 	scmp_filter_ctx ctx = seccomp_init(def_action);
 	if (!ctx)
 		fail("seccomp_init failed");
-	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	int rc = 0;
+	if (TARGET_ARCH != seccomp_arch_native()) {
+		rc = seccomp_arch_add(ctx, TARGET_ARCH);
+		if (rc == 0)
+			rc = seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE);
+		if (rc)
+			fail("seccomp_arch_add: %s", strerror(-rc));
+	}
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (rc == 0)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (rc)
@@ -107,7 +129,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		fail("usage: seccomp-compile OUT.c");
 	if (seccomp_arch_native() != SCMP_ARCH_X86_64)
-		fail("only x86_64 hosts are supported");
+		fail("only x86_64 build hosts are supported");
 	char pfc_path[4096];
 	snprintf(pfc_path, sizeof(pfc_path), "%s.pfc", argv[1]);
 	FILE *out = fopen(argv[1], "w");

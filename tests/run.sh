@@ -6,6 +6,8 @@
 #   host   tests that need root or sockets but no KVM (API over curl, jailer, fuzz smoke)
 #   kvm    the probe guest on any usable /dev/kvm, else inside the nested test host
 #   e2e    a real Linux guest on hardware KVM, else inside the nested test host
+#   arm64  ember for aarch64 and an arm64 guest inside the nested arm64 host (not in the
+#          default set: TIERS=arm64 or make test-arm64, which builds what it needs)
 # tests/lib/kvmhost.sh decides where (EMBER_KVM_WHERE=direct|nested forces it).
 # TIERS="unit asan" tests/run.sh runs a subset.
 set -u
@@ -102,6 +104,7 @@ has_tier asan && run_tier asan tests/unit/run.sh --label asan "$build"/tests/asa
 has_tier host && run_tier host host_tier
 has_tier kvm && run_tier kvm kvm_tier
 has_tier e2e && run_tier e2e e2e_tier
+has_tier arm64 && run_tier arm64 bash tests/arm64/host.sh "$build"
 
 passed=$(grep -c '^PASS ' "$log")
 failed=$(grep -c '^FAIL ' "$log")

@@ -123,6 +123,11 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 	if (cfg->vcpus < 1 || cfg->vcpus > CONFIG_MAX_VCPUS)
 		return error__set(err, errlen, "vcpu_count: %u is out of range 1..%d", cfg->vcpus,
 				  CONFIG_MAX_VCPUS);
+#if defined(__aarch64__)
+	/* Threads per core are an x86 CPUID topology here; arm64 has none to offer. */
+	if (cfg->smt)
+		return error__set(err, errlen, "smt: not supported on aarch64");
+#endif
 	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2)
 		return error__set(err, errlen, "vcpu_count: must be 1 or even when smt is enabled");
 	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)

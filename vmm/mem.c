@@ -19,12 +19,12 @@ int guest_mem__init(struct guest_mem *mem, uint64_t size)
 		return -1;
 	mem->base = p;
 	mem->total = size;
-	uint64_t low = size < MEM_32BIT_GAP_START ? size : MEM_32BIT_GAP_START;
-	mem->regions[0] = (struct mem_region){.gpa = 0, .size = low, .hva = p};
+	uint64_t low = size < MEM_LOW_LIMIT ? size : MEM_LOW_LIMIT;
+	mem->regions[0] = (struct mem_region){.gpa = MEM_RAM_BASE, .size = low, .hva = p};
 	mem->nr_regions = 1;
 	if (size > low) {
 		mem->regions[1] = (struct mem_region){
-		    .gpa = MEM_4G, .size = size - low, .hva = (uint8_t *)p + low};
+		    .gpa = MEM_HIGH_BASE, .size = size - low, .hva = (uint8_t *)p + low};
 		mem->nr_regions = 2;
 	}
 	return 0;
@@ -85,5 +85,5 @@ void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 
 uint64_t guest_mem__low_end(const struct guest_mem *mem)
 {
-	return mem->regions[0].size;
+	return mem->regions[0].gpa + mem->regions[0].size;
 }

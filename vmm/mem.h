@@ -10,6 +10,17 @@
 #define MEM_32BIT_GAP_START 0xc0000000ull
 #define MEM_4G		    0x100000000ull
 #define MEM_MAX_REGIONS	    2
+/* Where RAM starts, and how much of it fits before the first hole (then the rest
+ * starts at MEM_HIGH_BASE). aarch64: one region from 2 GiB, as Firecracker's. */
+#if defined(__aarch64__)
+#define MEM_RAM_BASE  0x80000000ull
+#define MEM_LOW_LIMIT (1ull << 46)
+#define MEM_HIGH_BASE 0
+#else
+#define MEM_RAM_BASE  0
+#define MEM_LOW_LIMIT MEM_32BIT_GAP_START
+#define MEM_HIGH_BASE MEM_4G
+#endif
 
 struct mem_region {
 	uint64_t gpa;
@@ -43,7 +54,7 @@ void guest_mem__mark_dirty(const struct guest_mem *mem, const void *hva, uint64_
  * since the last call, and clears them. */
 void guest_mem__take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n, uint64_t *out);
 
-/* Highest guest-physical address of RAM below the 32-bit gap (exclusive). */
+/* End (exclusive) of the first RAM region: x86, the RAM below the 32-bit gap. */
 uint64_t guest_mem__low_end(const struct guest_mem *mem);
 
 #endif

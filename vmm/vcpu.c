@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "arch/x86_64/cpu.h"
+#include "arch/arch.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
 #include "vm.h"
@@ -23,30 +23,14 @@ static void kick_handler(int sig)
 
 int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e)
 {
-	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-	struct kvm_cpuid2 *supported = calloc(1, sz);
 	int rc = -1;
-	if (!supported) {
-		error__fail(e, EXIT_ERROR, "out of memory");
+	if (arch__vcpus_prepare(vm, e))
 		return -1;
-	}
-	supported->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, supported) < 0) {
-		error__fail(e, EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		goto out;
-	}
-	/* Linux needs a LAPIC timer that works without the PIT (--no-pit); see cpu.h. */
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
-		cpuid__set_tsc_deadline(supported->entries, supported->nent);
-	else if (vm->cfg->no_pit)
-		pr_warn("--no-pit: KVM has no TSC-deadline timer; a Linux guest will run "
-			"without timer interrupts");
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		error__fail(e, EXIT_ERROR, "out of memory");
 		goto out;
 	}
-	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (!v) {
@@ -72,22 +56,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 			error__fail(e, EXIT_KVM, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
 			goto out;
 		}
-		const char *step = NULL;
-		if (cpu__setup_cpuid(v->fd, supported, i, vm->nr_vcpus, threads_per_core))
-			step = "CPUID";
-		else if (cpu__setup_msrs(v->fd))
-			step = "MSRs";
-		else if (cpu__setup_lapic(v->fd))
-			step = "local APIC";
-		else if (cpu__setup_fpu(v->fd))
-			step = "FPU";
-		else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
-			step = "boot registers";
-		if (step) {
-			error__fail(e, EXIT_KVM, "vcpu %u: setting up %s: %s", i, step,
-				    strerror(errno));
+		if (arch__vcpu_init(v, entry, e))
 			goto out;
-		}
 		if (i == 0 && trace_entry) {
 			/* Single-stepping the first instruction times "kernel entry" with one
 			 * extra exit; breakpoint registers are not emulated by every nested KVM. */
@@ -99,9 +69,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 				pr_debug("kernel entry trap unavailable: %m");
 		}
 	}
-	rc = 0;
+	rc = arch__vcpus_ready(vm, e);
 out:
-	free(supported);
 	return rc;
 }
 
@@ -161,14 +130,10 @@ static int handle_exit(struct vcpu *v)
 		/* Only reachable without an in-kernel LAPIC; nothing will wake us. */
 		fault(v, EXIT_GUEST_FAULT, "guest halted with interrupts off");
 		return -1;
-	case KVM_EXIT_SHUTDOWN: {
-		struct kvm_regs regs = {0};
-		ioctl(v->fd, KVM_GET_REGS, &regs);
-		snprintf(why, sizeof(why), "guest shutdown (triple fault) on vcpu %u at rip 0x%llx",
-			 v->index, (unsigned long long)regs.rip);
+	case KVM_EXIT_SHUTDOWN:
+		arch__shutdown_reason(v, why, sizeof(why));
 		fault(v, EXIT_GUEST_FAULT, why);
 		return -1;
-	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (r->system_event.type == KVM_SYSTEM_EVENT_RESET) {
 			vm__request_exit(v->vm, EXIT_OK, "guest reboot");

@@ -36,8 +36,9 @@ struct vcpu {
 	} counters;
 };
 
-/* Creates every vCPU with CPUID, MSRs, LAPIC and FPU set; the BSP gets the boot
- * registers for `entry`. APs wait for INIT/SIPI in KVM's local APIC. */
+/* Creates every vCPU and sets it up through arch__vcpu_init() (x86: CPUID, MSRs,
+ * LAPIC and FPU; APs wait for INIT/SIPI); vCPU 0 gets the boot registers for
+ * `entry`. */
 int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e);
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */

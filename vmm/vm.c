@@ -13,9 +13,6 @@
 
 #include "log.h"
 
-#define KVM_TSS_ADDR	      0xfffbd000ull
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
-
 #define FAIL(code, ...) return error__fail(e, (code), __VA_ARGS__)
 
 static const struct {
@@ -24,10 +21,8 @@ static const struct {
 } required_caps[] = {
     {KVM_CAP_IRQCHIP, "IRQCHIP"},
     {KVM_CAP_USER_MEMORY, "USER_MEMORY"},
-    {KVM_CAP_PIT2, "PIT2"},
     {KVM_CAP_IOEVENTFD, "IOEVENTFD"},
     {KVM_CAP_IRQFD, "IRQFD"},
-    {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
     {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
 };
 
@@ -68,6 +63,10 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++)
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0)
 			FAIL(EXIT_KVM, "/dev/kvm lacks the %s capability", required_caps[i].name);
+	for (size_t i = 0; i < arch_nr_required_caps; i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, arch_required_caps[i].cap) <= 0)
+			FAIL(EXIT_KVM, "/dev/kvm lacks the %s capability",
+			     arch_required_caps[i].name);
 
 	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max_vcpus <= 0)
@@ -100,21 +99,7 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 			FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 			     (unsigned long long)cfg->mem_mib, strerror(errno));
 	}
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
-		FAIL(EXIT_KVM, "KVM_SET_TSS_ADDR: %s", strerror(errno));
-	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-		FAIL(EXIT_KVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		FAIL(EXIT_KVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-	if (cfg->no_pit)
-		return 0;
-	/* The dummy speaker answers port 0x61 in the kernel, so probing it never exits. */
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		FAIL(EXIT_KVM, "KVM_CREATE_PIT2: %s", strerror(errno));
-
-	return 0;
+	return arch__create_irqchip(vm, e);
 }
 
 void vm__destroy(struct vm *vm)
@@ -124,6 +109,7 @@ void vm__destroy(struct vm *vm)
 		if (vm->devices[i].ops->destroy)
 			vm->devices[i].ops->destroy(vm->devices[i].dev);
 	vm->nr_devices = 0;
+	arch__vm_destroy(vm);
 	guest_mem__destroy(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
@@ -188,7 +174,7 @@ int vm__cmdline_append(struct vm *vm, const char *text)
 
 int vm__set_irq_line(struct vm *vm, uint32_t gsi, int level)
 {
-	struct kvm_irq_level irq = {.irq = gsi, .level = level};
+	struct kvm_irq_level irq = {.irq = arch__irq_line(gsi), .level = level};
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
@@ -197,8 +183,11 @@ int vm__irqfd(struct vm *vm, uint32_t gsi)
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return error__fail(&vm->last_error, EXIT_ERROR, "eventfd: %s", strerror(errno));
+	int deferred = arch__irqfd_defer(vm, fd, gsi);
+	if (deferred > 0)
+		return fd;
 	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi};
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0) {
+	if (deferred < 0 || ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0) {
 		int saved = errno;
 		error__fail(&vm->last_error, EXIT_KVM, "KVM_IRQFD: %s", strerror(saved));
 		close(fd);

@@ -11,30 +11,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/json.h" /* struct json_out, for the metrics hook */
+#include "api/json.h"  /* struct json_out, for the metrics hook */
+#include "arch/arch.h" /* the guest-physical layout: VM_* addresses and IRQs */
 #include "bus.h"
 #include "config.h"
 #include "error.h"
 #include "event.h"
 #include "mem.h"
 
-/* MMIO layout above the 32-bit gap start. The boot timer is at a fixed address so
- * guest init programs can hard-code it (Firecracker uses the same one). */
-#define VM_BOOT_TIMER_ADDR 0xd0000000ull
-#define VM_MMIO_SLOT_BASE  0xd0001000ull
-#define VM_MMIO_SLOT_SIZE  0x1000ull
-#define VM_MMIO_FIRST_IRQ  5
-#define VM_MMIO_LAST_IRQ   23
-_Static_assert(CONFIG_MAX_VIRTIO == VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1,
-	       "config.h's virtio device limit is the number of free IRQ lines");
-#define VM_IOAPIC_ADDR 0xfec00000ull
-#define VM_LAPIC_ADDR  0xfee00000ull
-
 struct vcpu;
 struct vm;
 /* The snapshot container (the snapshot issue defines it). */
 struct snapshot_out;
 struct snapshot_in;
+
+_Static_assert(CONFIG_MAX_VIRTIO <= VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1,
+	       "config.h's virtio device limit fits the free interrupt lines");
 
 /* A row of the device table (vmm/devices/table.c): one kind of device. The builder
  * calls setup for every row in table order; setup creates as many devices of its
@@ -91,6 +83,8 @@ struct vm {
 	} devices[VM_MAX_DEVICES];
 	unsigned nr_devices;
 
+	struct arch_vm arch; /* vmm/arch/<arch>/arch_vm.h */
+
 	/* The last failure of a vm__ helper below, with its exit code: callers that go
 	 * through a layer reporting in text (virtio/) recover the code from here. */
 	struct error last_error;
@@ -99,7 +93,7 @@ struct vm {
 /* Maps guest memory. 0, or -1 with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct error *e);
-/* Opens /dev/kvm, creates the VM, registers guest memory, creates irqchip and PIT.
+/* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip.
  * 0, or -1 with e. */
 int vm__create_kvm(struct vm *vm, struct error *e);
 /* Destroys the devices (newest first) and the VM. The vCPUs must be gone already
@@ -123,6 +117,7 @@ int vm__irqfd(struct vm *vm, uint32_t gsi);
 /* An eventfd signalled when the guest writes `datamatch` (len 4) to addr. */
 int vm__ioeventfd(struct vm *vm, uint64_t addr, uint32_t datamatch);
 
+#if defined(__x86_64__)
 /* Snapshots (vm_state.c): the VM-wide state KVM keeps, the irqchip trio, PIT, clock. */
 #define VM_NR_IRQCHIPS 3
 struct vm_state {
@@ -135,6 +130,7 @@ int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e);
 /* clock_advance_ns: added to the saved kvmclock (clock_realtime). */
 int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advance_ns,
 		  struct error *e);
+#endif
 /* Maps fd privately over all of guest memory (before KVM sees the memory). */
 int vm__map_mem_file(struct vm *vm, int fd, struct error *e);
 /* KVM_GET_DIRTY_LOG of memory slot `slot` (= region index): one bit per page, cleared

@@ -15,7 +15,9 @@ out=${3:-$root/build/guest}
 size_mib=${ROOTFS_MIB:-32}
 die() { echo "guest-rootfs: $*" >&2; exit 1; }
 
-busybox=$(command -v busybox) || die "busybox missing (package busybox-static)"
+# BUSYBOX: another architecture's busybox (arm64); the host's lists the applets.
+busybox=${BUSYBOX:-$(command -v busybox)} || die "busybox missing (package busybox-static)"
+list_busybox=$(command -v busybox) || die "busybox missing (package busybox-static)"
 file -L "$busybox" | grep -q 'statically linked' || die "$busybox is not static (package busybox-static)"
 command -v mke2fs >/dev/null || die "mke2fs missing (package e2fsprogs)"
 mkdir -p "$out"
@@ -24,7 +26,7 @@ tree=$out/rootfs.tree
 rm -rf "$tree"
 mkdir -p "$tree"/{bin,sbin,usr/bin,usr/sbin,etc/ember,dev,proc,sys,tmp,mnt,root,run,var}
 cp "$busybox" "$tree/bin/busybox"
-for a in $("$busybox" --list-full); do
+for a in $("$list_busybox" --list-full); do
 	[ -e "$tree/$a" ] || ln -s /bin/busybox "$tree/$a"
 done
 install -m 755 "$init_bin" "$tree/sbin/init"

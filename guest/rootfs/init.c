@@ -21,7 +21,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define BOOT_TIMER_ADDR	 0xd0000000UL
+/* ember's layout per architecture: aarch64 builds pass -DBOOT_TIMER_ADDR=0x40000000UL. */
+#ifndef BOOT_TIMER_ADDR
+#define BOOT_TIMER_ADDR 0xd0000000UL
+#endif
 #define BOOT_TIMER_MAGIC 123
 
 static void say(const char *msg)

@@ -2,6 +2,8 @@
 # Prepares the nested test host (L1) from Debian packages, without installing a
 # kernel on this machine, and prints the directory that holds it:
 #   <dir>/vmlinux     ELF vmlinux of linux-image-<ver>-cloud-amd64 (QEMU microvm boots it via PVH)
+#   <dir>/Image       NESTED_ARCH=arm64: the arm64 Image of linux-image-<ver>-cloud-arm64
+#                     (KVM built in; QEMU virt boots it), busybox from busybox-static:arm64
 #   <dir>/base.cpio   busybox-static + modules + tests/nested/init (newc, uncompressed)
 # Cached under build/nested/l1-<package>-<version>/ (base.cpio re-made only when its
 # inputs change); the .deb is also kept in ${EMBER_CACHE:-$HOME/.cache/ember}/nested/.
@@ -12,9 +14,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 nested=${NESTED_DIR:-$root/build/nested}
 debcache=${EMBER_CACHE:-$HOME/.cache/ember}/nested
-meta=linux-image-cloud-amd64
+arch=${NESTED_ARCH:-x86_64}
 # Modules wanted in L1 (dependencies are added from modules.dep, in load order).
-want_modules=${NESTED_MODULES:-"kvm-amd tun tap veth bridge vsock vhost_vsock vhost_net loop"}
+case $arch in
+x86_64) debarch=amd64 kfile=vmlinux current=current
+	want_modules=${NESTED_MODULES:-"kvm-amd tun tap veth bridge vsock vhost_vsock vhost_net loop"} ;;
+arm64 | aarch64) arch=arm64 debarch=arm64 kfile=Image current=current-arm64
+	want_modules=${NESTED_MODULES:-"tun tap veth bridge vsock vhost_vsock vhost_net loop"} ;;
+*) echo "nested: NESTED_ARCH=$arch: x86_64 or arm64" >&2; exit 2 ;;
+esac
+meta=linux-image-cloud-$debarch
+arm64_debs() { bash "$root/scripts/arm64-debs.sh" "$@"; }
 
 say() { echo "nested: $*" >&2; }
 die() { echo "nested: $*" >&2; exit 1; }
@@ -23,13 +33,23 @@ mkdir -p "$nested" "$debcache" 2>/dev/null || mkdir -p "$nested"
 
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || die "busybox missing (package busybox-static)"
+# The host's busybox lists the applets; L1 runs the arm64 build of the same package.
+list_busybox=$busybox
+if [ "$arch" = arm64 ]; then
+	deb=$(arm64_debs fetch busybox-static) || die "cannot download busybox-static for arm64"
+	bbdir=$nested/busybox-arm64-$(basename "$deb" .deb)
+	if [ ! -x "$bbdir/bin/busybox" ]; then
+		rm -rf "$bbdir.tmp" && dpkg-deb -x "$deb" "$bbdir.tmp" && mv "$bbdir.tmp" "$bbdir"
+	fi
+	busybox=$bbdir/bin/busybox
+fi
 key=$( { cat "$here/init" "$0"; echo "$want_modules"; sha256sum "$busybox"; } | sha256sum | cut -c1-16)
 
 # Fast path: nothing changed since the last run (apt lists included).
-if [ -f "$nested/current" ]; then
-	cur=$(cat "$nested/current")
-	if [ -s "$cur/vmlinux" ] && [ "$(cat "$cur/base.key" 2>/dev/null)" = "$key" ] \
-		&& { [ ! -d /var/lib/apt/lists ] || [ "$nested/current" -nt /var/lib/apt/lists ]; }; then
+if [ -f "$nested/$current" ]; then
+	cur=$(cat "$nested/$current")
+	if [ -s "$cur/$kfile" ] && [ "$(cat "$cur/base.key" 2>/dev/null)" = "$key" ] \
+		&& { [ ! -d /var/lib/apt/lists ] || [ "$nested/$current" -nt /var/lib/apt/lists ]; }; then
 		echo "$cur"
 		exit 0
 	fi
@@ -37,12 +57,19 @@ fi
 
 # --- which kernel package -------------------------------------------------------------
 pkg="" ver=""
-if apt-cache show --no-all-versions "$meta" >/dev/null 2>&1; then
+if [ "$arch" = arm64 ]; then
+	# The host's apt knows no arm64 packages: scripts/arm64-debs.sh has its own lists.
+	pkg=$(arm64_debs show "$meta" | sed -n 's/^Depends:.*\(linux-image-[^ ,]*-cloud-arm64\).*/\1/p' | head -1)
+	[ -n "$pkg" ] || die "cannot resolve $meta for arm64"
+	deb=$(arm64_debs fetch "$pkg") || die "cannot download $pkg for arm64"
+	b=$(basename "$deb" _arm64.deb); ver=${b#*_}; ver=${ver//%3a/:}
+	l1=$nested/l1-$pkg-$ver
+elif apt-cache show --no-all-versions "$meta" >/dev/null 2>&1; then
 	pkg=$(apt-cache show --no-all-versions "$meta" | sed -n 's/^Depends:.*\(linux-image-[^ ,]*-cloud-amd64\).*/\1/p' | head -1)
 	[ -n "$pkg" ] && ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -1)
 fi
-deb=""
-if [ -n "$pkg" ] && [ -n "$ver" ]; then
+[ "$arch" = arm64 ] || deb=""
+if [ "$arch" = x86_64 ] && [ -n "$pkg" ] && [ -n "$ver" ]; then
 	deb=$(ls "$debcache/${pkg}_${ver//:/%3a}_amd64.deb" 2>/dev/null || true)
 	l1=$nested/l1-$pkg-$ver
 	if [ -z "$deb" ] && [ ! -s "$l1/vmlinux" ]; then
@@ -57,7 +84,7 @@ if [ -n "$pkg" ] && [ -n "$ver" ]; then
 		rm -rf "$tmp"
 	fi
 fi
-if [ -z "$deb" ] && { [ -z "${l1:-}" ] || [ ! -s "$l1/vmlinux" ]; }; then
+if [ -z "$deb" ] && { [ -z "${l1:-}" ] || [ ! -s "$l1/$kfile" ]; }; then
 	# Fall back to the newest kernel already cached.
 	deb=$(ls -t "$debcache"/linux-image-*-cloud-amd64_*_amd64.deb 2>/dev/null | head -1 || true)
 	[ -n "$deb" ] || die "no cloud kernel: cannot download $meta's kernel and none cached in $debcache"
@@ -67,7 +94,16 @@ if [ -z "$deb" ] && { [ -z "${l1:-}" ] || [ ! -s "$l1/vmlinux" ]; }; then
 fi
 
 # --- vmlinux + modules out of the package -------------------------------------------------
-if [ ! -s "$l1/vmlinux" ] || [ ! -d "$l1/x/lib/modules" ]; then
+if [ "$arch" = arm64 ] && { [ ! -s "$l1/Image" ] || [ ! -d "$l1/x/lib/modules" ]; }; then
+	say "unpacking $(basename "$deb")"
+	rm -rf "$l1.tmp"; mkdir -p "$l1.tmp"
+	dpkg-deb -x "$deb" "$l1.tmp/x"
+	# The arm64 vmlinuz is the plain Image in 6.1; zcat -f takes a gzipped one too.
+	zcat -f "$l1.tmp"/x/boot/vmlinuz-* > "$l1.tmp/Image"
+	[ "$(od -An -c -j 56 -N4 "$l1.tmp/Image" | tr -d ' ')" = "ARMd" ] || die "L1 Image has no arm64 header"
+	rm -rf "$l1"; mv "$l1.tmp" "$l1"
+fi
+if [ "$arch" = x86_64 ] && { [ ! -s "$l1/vmlinux" ] || [ ! -d "$l1/x/lib/modules" ]; }; then
 	say "unpacking $(basename "$deb")"
 	rm -rf "$l1.tmp"; mkdir -p "$l1.tmp"
 	dpkg-deb -x "$deb" "$l1.tmp/x"
@@ -99,7 +135,7 @@ if [ "$(cat "$l1/base.key" 2>/dev/null)" != "$key" ] || [ ! -s "$l1/base.cpio" ]
 	tree=$l1/tree.tmp
 	rm -rf "$tree"; mkdir -p "$tree"/{bin,sbin,usr/bin,usr/sbin,etc/nested,lib/modules,proc,sys,dev,tmp,run,root,payload}
 	cp "$busybox" "$tree/bin/busybox"
-	for a in $("$busybox" --list-full); do
+	for a in $("$list_busybox" --list-full); do
 		[ -e "$tree/$a" ] || ln -s /bin/busybox "$tree/$a"
 	done
 	cp "$here/init" "$tree/init"; chmod 755 "$tree/init"
@@ -152,9 +188,9 @@ if [ "$(cat "$l1/base.key" 2>/dev/null)" != "$key" ] || [ ! -s "$l1/base.cpio" ]
 	} > "$l1/base.cpio.tmp"
 	mv "$l1/base.cpio.tmp" "$l1/base.cpio"
 	echo "$key" > "$l1/base.key"
-	grep -q '^kvm-amd.ko$' "$tree/etc/nested/modules" || die "kvm-amd module missing from $pkg"
+	[ "$arch" != x86_64 ] || grep -q '^kvm-amd.ko$' "$tree/etc/nested/modules" || die "kvm-amd module missing from $pkg"
 	say "L1: $pkg $ver; modules: $(tr '\n' ' ' < "$tree/etc/nested/modules")"
 	rm -rf "$tree"
 fi
-echo "$l1" > "$nested/current"
+echo "$l1" > "$nested/$current"
 echo "$l1"

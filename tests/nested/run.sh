@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs a script inside the nested test host: QEMU-TCG (-M microvm, -cpu EPYC,+svm)
-# booting Debian's cloud kernel as L1, which has /dev/kvm (nested SVM).
+# booting Debian's cloud kernel as L1, which has /dev/kvm (nested SVM). With
+# --arch arm64 (or NESTED_ARCH=arm64): -M virt,virtualization=on,gic-version=3
+# -cpu max and Debian's arm64 cloud kernel, whose KVM runs on the emulated EL2.
 #
-#   tests/nested/run.sh [--timeout SECS] [--boot-timeout SECS] [--mem MIB] [--smp N]
-#                       [--lock-wait SECS] PAYLOAD_DIR SCRIPT [ARGS...]
+#   tests/nested/run.sh [--arch x86_64|arm64] [--timeout SECS] [--boot-timeout SECS]
+#                       [--mem MIB] [--smp N] [--lock-wait SECS] PAYLOAD_DIR SCRIPT [ARGS...]
 #
 # PAYLOAD_DIR is packed at /payload (symlinks followed); L1 runs
 # /payload/SCRIPT ARGS with cwd /payload. The console streams to stdout and to
@@ -23,9 +25,11 @@ root=$(cd "$here/../.." && pwd)
 nested=${NESTED_DIR:-$root/build/nested}
 
 timeout=600 boot_timeout=120 mem=2048 smp=${NESTED_SMP:-1} lock_wait=1800
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+arch=${NESTED_ARCH:-x86_64}
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
+	--arch) arch=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
@@ -46,7 +50,13 @@ case $timeout$boot_timeout$mem$smp$lock_wait in *[!0-9]*) echo "nested: numeric 
 [ "$boot_timeout" -le "$timeout" ] || boot_timeout=$timeout
 
 not_up() { echo "nested host did not come up: $*"; exit 97; }
-command -v qemu-system-x86_64 >/dev/null || not_up "qemu-system-x86_64 missing (package qemu-system-x86)"
+case $arch in
+x86_64) qemu=qemu-system-x86_64 qemu_pkg=qemu-system-x86 kfile=vmlinux ;;
+arm64 | aarch64) arch=arm64 qemu=qemu-system-aarch64 qemu_pkg=qemu-system-arm kfile=Image ;;
+*) echo "nested: --arch $arch: x86_64 or arm64" >&2; exit 2 ;;
+esac
+export NESTED_ARCH=$arch
+command -v $qemu >/dev/null || not_up "$qemu missing (package $qemu_pkg)"
 l1=$(bash "$here/prepare.sh") || not_up "could not prepare the L1 kernel/initramfs (see above)"
 
 mkdir -p "$nested/logs"
@@ -92,13 +102,20 @@ append="console=ttyS0 reboot=t panic=-1 quiet pci=off"
 [ -z "$khz" ] || append="$append tsc_early_khz=$khz"
 accel=tcg
 [ "$smp" -le 1 ] || accel=tcg,thread=multi
+# The machine: all that differs between the architectures.
+if [ "$arch" = arm64 ]; then
+	machine=(-M virt,virtualization=on,gic-version=3 -cpu max)
+	append="console=ttyAMA0 panic=-1 quiet kvm-arm.mode=nvhe"
+else
+	machine=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -cpu EPYC,+svm)
+fi
 
 now_ms() { date +%s%3N; }
 t0=$(now_ms)
-qemu-system-x86_64 \
-	-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -accel "$accel" -cpu EPYC,+svm \
+$qemu \
+	"${machine[@]}" -accel "$accel" \
 	-m "$mem" -smp "$smp" -nodefaults -no-user-config -nographic -serial stdio \
-	-kernel "$l1/vmlinux" -initrd "$work/initrd" -no-reboot -append "$append" \
+	-kernel "$l1/$kfile" -initrd "$work/initrd" -no-reboot -append "$append" \
 	</dev/null >"$log" 2>&1 &
 qpid=$!
 echo "nested: L1 = $(basename "$l1"), qemu pid $qpid, -smp $smp -m $mem, log $log"

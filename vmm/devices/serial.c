@@ -246,7 +246,7 @@ struct serial_dev {
 static void serial_set_irq(void *ctx, int level)
 {
 	struct serial_dev *d = ctx;
-	vm__set_irq_line(d->vm, SERIAL_IRQ, level);
+	vm__set_irq_line(d->vm, VM_SERIAL_IRQ, level);
 }
 
 static void serial_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
@@ -390,7 +390,9 @@ static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, s
 			goto fail;
 		}
 	}
-	if (bus__register(&vm->pio, SERIAL_PORT_BASE, 8, serial_pio, d) < 0 ||
+	/* x86: COM1's ports; aarch64: MMIO, one byte per register (reg-shift 0). */
+	if (bus__register(VM_SERIAL_ON_PIO ? &vm->pio : &vm->mmio, VM_SERIAL_BASE, 8, serial_pio,
+			  d) < 0 ||
 	    vm__add_device(vm, &serial_device, d) < 0) {
 		snprintf(err, errlen, "serial: cannot register the device");
 		if (in >= 0) {

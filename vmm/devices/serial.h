@@ -1,4 +1,5 @@
-/* 8250/16550A UART at 0x3f8, IRQ 4: the guest console. */
+/* 8250/16550A UART, the guest console: at 0x3f8, IRQ 4 on x86; where the
+ * architecture's layout puts it otherwise (VM_SERIAL_* in vm.h). */
 #ifndef EMBER_SERIAL_H
 #define EMBER_SERIAL_H
 

@@ -1,0 +1,59 @@
+/* What the architecture-neutral VM code (vm.c, vcpu.c, builder.c) asks of the
+ * architecture. One implementation per vmm/arch/<arch>/, chosen at build time; each
+ * also provides arch_vm.h: the guest-physical layout (VM_* addresses and interrupt
+ * numbers), struct arch_vm (its part of struct vm) and arch__irq_line(). */
+#ifndef EMBER_ARCH_H
+#define EMBER_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__aarch64__)
+#include "arch/aarch64/arch_vm.h"
+#else
+#include "arch/x86_64/arch_vm.h"
+#endif
+
+struct vm;
+struct vcpu;
+struct vm_config;
+struct error;
+
+/* KVM capabilities the architecture needs beyond the common ones of vm.c. */
+struct arch_cap {
+	int cap;
+	const char *name;
+};
+extern const struct arch_cap arch_required_caps[];
+extern const size_t arch_nr_required_caps;
+
+/* Loads the kernel and initrd of cfg into guest memory, before KVM is opened (a bad
+ * image is reported as such whatever the host's KVM), and checks that the memory
+ * size fits the architecture. 0, or -1 with e. */
+int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *e);
+/* The in-kernel interrupt controller and timers, once guest memory is registered
+ * and before any vCPU exists. 0, or -1 with e. */
+int arch__create_irqchip(struct vm *vm, struct error *e);
+/* Boot information written once every device exists, before the vCPUs are made.
+ * 0, or -1 with e. */
+int arch__write_boot(struct vm *vm, struct error *e);
+/* The guest-physical address the boot vCPU starts at. */
+uint64_t arch__entry(const struct vm *vm);
+/* Before the first vCPU is created (x86: fetches the supported CPUID). 0, or -1
+ * with e. */
+int arch__vcpus_prepare(struct vm *vm, struct error *e);
+/* One vCPU's initial state, right after KVM_CREATE_VCPU; vCPU 0 starts at entry.
+ * 0, or -1 with e. */
+int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e);
+/* Once every vCPU exists and before any runs. 0, or -1 with e. */
+int arch__vcpus_ready(struct vm *vm, struct error *e);
+/* Called by vm__irqfd() with a new eventfd for gsi: 1 if the architecture takes it
+ * and wires it to KVM later (arm64: KVM_IRQFD needs an initialised vGIC, which
+ * needs every vCPU), 0 to wire it now, -1 with errno on failure. */
+int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi);
+/* What a KVM_EXIT_SHUTDOWN of v is, for the error that ends the VM. */
+void arch__shutdown_reason(struct vcpu *v, char *why, size_t len);
+/* Frees what the architecture keeps in vm->arch. */
+void arch__vm_destroy(struct vm *vm);
+
+#endif

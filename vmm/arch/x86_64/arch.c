@@ -1,0 +1,160 @@
+/* x86_64 behind vmm/arch/arch.h: the PC's in-kernel irqchip and PIT, the Linux 64-bit
+ * boot protocol (zero page, GDT, page tables, MP table) and per-vCPU CPUID, MSRs,
+ * LAPIC and FPU. */
+#include "arch/arch.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch/x86_64/boot.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/layout.h"
+#include "arch/x86_64/mptable.h"
+#include "log.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define KVM_TSS_ADDR	      0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+#define FAIL(code, ...) return error__fail(e, (code), __VA_ARGS__)
+
+const struct arch_cap arch_required_caps[] = {
+    {KVM_CAP_PIT2, "PIT2"},
+    {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+};
+const size_t arch_nr_required_caps = sizeof(arch_required_caps) / sizeof(arch_required_caps[0]);
+
+/* The loaders still report in text; everything they refuse is about the image. */
+int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	struct arch_vm *a = &vm->arch;
+	if (loader__load_kernel(&vm->mem, cfg->kernel_path, &a->ki, why, sizeof(why)))
+		return error__from_text(e, EXIT_IMAGE, why);
+	if (cfg->initrd_path[0] &&
+	    loader__load_initrd(&vm->mem, cfg->initrd_path, &a->ki, &a->initrd_addr,
+				&a->initrd_size, why, sizeof(why)))
+		return error__from_text(e, EXIT_IMAGE, why);
+	if (guest_mem__low_end(&vm->mem) < X86_MIN_MEM_BYTES)
+		return error__fail(e, EXIT_USAGE, "mem_size_mib: the guest needs at least %llu MiB",
+				   X86_MIN_MEM_BYTES >> 20);
+	return 0;
+}
+
+int arch__create_irqchip(struct vm *vm, struct error *e)
+{
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		FAIL(EXIT_KVM, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		FAIL(EXIT_KVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		FAIL(EXIT_KVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (vm->cfg->no_pit)
+		return 0;
+	/* The dummy speaker answers port 0x61 in the kernel, so probing it never exits. */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		FAIL(EXIT_KVM, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+int arch__write_boot(struct vm *vm, struct error *e)
+{
+	struct arch_vm *a = &vm->arch;
+	size_t cmdlen = strlen(vm->cmdline);
+	if (cmdlen > a->ki.cmdline_max)
+		return error__fail(
+		    e, EXIT_USAGE,
+		    "boot_args: the command line is %zu bytes with the device announcements; "
+		    "this kernel accepts at most %u",
+		    cmdlen, a->ki.cmdline_max);
+	bootparams__write_tables(&vm->mem);
+	if (bootparams__write(&vm->mem, &a->ki, vm->cmdline, a->initrd_addr, a->initrd_size) ||
+	    mptable__write(&vm->mem, vm->nr_vcpus))
+		return error__fail(e, EXIT_ERROR,
+				   "cannot write the boot structures into guest memory");
+	pr_debug("kernel entry 0x%llx, initrd %llu bytes at 0x%llx, cmdline: %s",
+		 (unsigned long long)a->ki.entry, (unsigned long long)a->initrd_size,
+		 (unsigned long long)a->initrd_addr, vm->cmdline);
+	return 0;
+}
+
+uint64_t arch__entry(const struct vm *vm)
+{
+	return vm->arch.ki.entry;
+}
+
+int arch__vcpus_prepare(struct vm *vm, struct error *e)
+{
+	struct arch_vm *a = &vm->arch;
+	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+	free(a->supported_cpuid);
+	a->supported_cpuid = calloc(1, sz);
+	if (!a->supported_cpuid)
+		FAIL(EXIT_ERROR, "out of memory");
+	a->supported_cpuid->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, a->supported_cpuid) < 0)
+		FAIL(EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	/* Linux needs a LAPIC timer that works without the PIT (--no-pit); see cpu.h. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		cpuid__set_tsc_deadline(a->supported_cpuid->entries, a->supported_cpuid->nent);
+	else if (vm->cfg->no_pit)
+		pr_warn("--no-pit: KVM has no TSC-deadline timer; a Linux guest will run "
+			"without timer interrupts");
+	return 0;
+}
+
+int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
+{
+	struct vm *vm = v->vm;
+	struct arch_vm *a = &vm->arch;
+	unsigned i = v->index;
+	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
+	const char *step = NULL;
+	if (cpu__setup_cpuid(v->fd, a->supported_cpuid, i, vm->nr_vcpus, threads_per_core))
+		step = "CPUID";
+	else if (cpu__setup_msrs(v->fd))
+		step = "MSRs";
+	else if (cpu__setup_lapic(v->fd))
+		step = "local APIC";
+	else if (cpu__setup_fpu(v->fd))
+		step = "FPU";
+	else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
+		step = "boot registers";
+	if (step)
+		FAIL(EXIT_KVM, "vcpu %u: setting up %s: %s", i, step, strerror(errno));
+	return 0;
+}
+
+int arch__vcpus_ready(struct vm *vm, struct error *e)
+{
+	/* The supported CPUID was only needed while the vCPUs were set up. */
+	free(vm->arch.supported_cpuid);
+	vm->arch.supported_cpuid = NULL;
+	return 0;
+}
+
+int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi)
+{
+	return 0; /* the in-kernel irqchip takes irqfds as soon as it exists */
+}
+
+void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
+{
+	struct kvm_regs regs = {0};
+	ioctl(v->fd, KVM_GET_REGS, &regs);
+	snprintf(why, len, "guest shutdown (triple fault) on vcpu %u at rip 0x%llx", v->index,
+		 (unsigned long long)regs.rip);
+}
+
+void arch__vm_destroy(struct vm *vm)
+{
+	free(vm->arch.supported_cpuid);
+	vm->arch.supported_cpuid = NULL;
+}

@@ -1,0 +1,40 @@
+/* x86_64: the guest-physical layout and the architecture's part of struct vm. */
+#ifndef EMBER_X86_ARCH_VM_H
+#define EMBER_X86_ARCH_VM_H
+
+#include <stdint.h>
+
+#include "arch/x86_64/boot.h"
+
+/* MMIO layout above the 32-bit gap start. The boot timer is at a fixed address so
+ * guest init programs can hard-code it (Firecracker uses the same one). */
+#define VM_BOOT_TIMER_ADDR 0xd0000000ull
+#define VM_MMIO_SLOT_BASE  0xd0001000ull
+#define VM_MMIO_SLOT_SIZE  0x1000ull
+#define VM_MMIO_FIRST_IRQ  5
+#define VM_MMIO_LAST_IRQ   23
+#define VM_IOAPIC_ADDR	   0xfec00000ull
+#define VM_LAPIC_ADDR	   0xfee00000ull
+
+/* The console UART: the PC's COM1, on port I/O. */
+#define VM_SERIAL_ON_PIO 1
+#define VM_SERIAL_BASE	 0x3f8
+#define VM_SERIAL_IRQ	 4
+#define VM_HAS_I8042	 1
+
+struct kvm_cpuid2;
+
+struct arch_vm {
+	struct kernel_info ki;
+	uint64_t initrd_addr, initrd_size;
+	/* KVM_GET_SUPPORTED_CPUID's answer, while the vCPUs are set up. */
+	struct kvm_cpuid2 *supported_cpuid;
+};
+
+/* KVM_IRQ_LINE takes the GSI itself: IOAPIC pins and PIC lines. */
+static inline uint32_t arch__irq_line(uint32_t gsi)
+{
+	return gsi;
+}
+
+#endif
