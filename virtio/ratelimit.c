@@ -22,7 +22,7 @@ bool tbucket__enabled(const struct tbucket *b)
 	return b->p.size && b->p.refill_time;
 }
 
-void tbucket__init(struct tbucket *b, const struct tbucket_params *p, uint64_t now_ns)
+void tbucket__init(struct tbucket *b, const struct token_bucket_config *p, uint64_t now_ns)
 {
 	*b = (struct tbucket){0};
 	/* A refill time whose nanoseconds overflow is no limit, as in Firecracker. */
@@ -124,7 +124,7 @@ uint64_t tbucket__wait_ns(struct tbucket *b, uint64_t tokens, uint64_t now_ns)
 	return at <= now_ns ? 0 : (at - now_ns > UINT64_MAX ? UINT64_MAX : (uint64_t)(at - now_ns));
 }
 
-void ratelimit__init(struct ratelimit *rl, const struct ratelimit_params *p, uint64_t now_ns)
+void ratelimit__init(struct ratelimit *rl, const struct rate_limiter_config *p, uint64_t now_ns)
 {
 	tbucket__init(&rl->bandwidth, p ? &p->bandwidth : NULL, now_ns);
 	tbucket__init(&rl->ops, p ? &p->ops : NULL, now_ns);
@@ -172,8 +172,8 @@ bool ratelimit__consume(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint
 	return true;
 }
 
-void ratelimit__update(struct ratelimit *rl, const struct tbucket_params *bandwidth,
-		       const struct tbucket_params *ops, uint64_t now_ns)
+void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *bandwidth,
+		       const struct token_bucket_config *ops, uint64_t now_ns)
 {
 	if (bandwidth)
 		tbucket__init(&rl->bandwidth, bandwidth, now_ns);

@@ -14,15 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What the API configures (Firecracker's TokenBucket). */
-struct tbucket_params {
-	uint64_t size;
-	uint64_t one_time_burst;
-	uint64_t refill_time; /* ms to refill from empty to size */
-};
+#include "config.h"
 
 struct tbucket {
-	struct tbucket_params p;
+	struct token_bucket_config p;
 	uint64_t burst;	  /* one_time_burst left */
 	uint64_t budget;  /* tokens, at most p.size */
 	uint64_t last_ns; /* time up to which refill is accounted */
@@ -38,7 +33,7 @@ enum tbucket_result {
 
 bool tbucket__enabled(const struct tbucket *b);
 /* A full bucket as of now_ns; disabled if p is NULL, or its size or refill_time is 0. */
-void tbucket__init(struct tbucket *b, const struct tbucket_params *p, uint64_t now_ns);
+void tbucket__init(struct tbucket *b, const struct token_bucket_config *p, uint64_t now_ns);
 /* Takes `tokens`. TBUCKET_OVER sets *owed_ns to the time refilling the tokens taken
  * beyond the budget needs. A disabled bucket always says TBUCKET_OK. */
 enum tbucket_result tbucket__reduce(struct tbucket *b, uint64_t tokens, uint64_t now_ns,
@@ -48,19 +43,14 @@ void tbucket__replenish(struct tbucket *b, uint64_t tokens);
 /* Nanoseconds from now_ns until `tokens` (at most size) can be taken; 0 if now. */
 uint64_t tbucket__wait_ns(struct tbucket *b, uint64_t tokens, uint64_t now_ns);
 
-/* Firecracker's RateLimiter: a bandwidth (bytes) and an ops bucket; a request
- * takes from both or from neither. */
-struct ratelimit_params {
-	struct tbucket_params bandwidth, ops;
-};
-
+/* Firecracker's RateLimiter (config.h): a request takes from both buckets or neither. */
 struct ratelimit {
 	struct tbucket bandwidth, ops;
 	/* Blocked until then: nothing is consumed before, even if tokens came back. */
 	uint64_t until_ns;
 };
 
-void ratelimit__init(struct ratelimit *rl, const struct ratelimit_params *p, uint64_t now_ns);
+void ratelimit__init(struct ratelimit *rl, const struct rate_limiter_config *p, uint64_t now_ns);
 bool ratelimit__enabled(const struct ratelimit *rl);
 /* Takes `bytes` bandwidth tokens and `ops` ops tokens, or none (false: throttled,
  * rl->until_ns says when to try again). */
@@ -68,8 +58,8 @@ bool ratelimit__consume(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint
 /* New limits, as a PATCH gives them: a NULL bucket keeps its current state, a
  * given one starts full (Firecracker's update). The limiter is unblocked, so the
  * caller serves its queue again under the new limits; nothing queued is lost. */
-void ratelimit__update(struct ratelimit *rl, const struct tbucket_params *bandwidth,
-		       const struct tbucket_params *ops, uint64_t now_ns);
+void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *bandwidth,
+		       const struct token_bucket_config *ops, uint64_t now_ns);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ratelimit__now(void);

@@ -49,7 +49,10 @@ int virtio__setup_all(struct vm *vm, const struct vm_config *cfg, char *err, siz
 	if (cfg->vsock.present &&
 	    add(vm, vsock__create(&cfg->vsock, &vm->mem, vm->loop, err, errlen), err, errlen))
 		return -1;
-	if (cfg->entropy && add(vm, rng__create(&vm->mem, vm->loop, err, errlen), err, errlen))
+	if (cfg->entropy &&
+	    add(vm,
+		rng__create_limited(&cfg->entropy_rate_limiter, &vm->mem, vm->loop, err, errlen),
+		err, errlen))
 		return -1;
 	return 0;
 }

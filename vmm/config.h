@@ -27,12 +27,27 @@
 enum serial_out { SERIAL_OUT_STDOUT, SERIAL_OUT_FILE, SERIAL_OUT_NONE };
 enum serial_in { SERIAL_IN_STDIN, SERIAL_IN_FILE, SERIAL_IN_NONE };
 
+/* Firecracker's TokenBucket: size tokens, refilled continuously over refill_time ms,
+ * plus one_time_burst spent first and never refilled; size or refill_time 0 = no
+ * limit (virtio/ratelimit.h has the arithmetic). */
+struct token_bucket_config {
+	uint64_t size;
+	uint64_t one_time_burst;
+	uint64_t refill_time;
+};
+
+/* Firecracker's RateLimiter: bandwidth in bytes, ops in requests. All zero: none. */
+struct rate_limiter_config {
+	struct token_bucket_config bandwidth, ops;
+};
+
 struct drive_config {
 	char id[CONFIG_ID_MAX + 1];
 	char path[CONFIG_PATH_MAX];
 	bool read_only;
 	bool is_root_device;
 	char partuuid[64];
+	struct rate_limiter_config rate_limiter;
 };
 
 struct net_config {
@@ -40,6 +55,7 @@ struct net_config {
 	char host_dev_name[CONFIG_IFNAME_MAX];
 	uint8_t guest_mac[6];
 	bool has_mac;
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 struct vsock_config {
@@ -71,6 +87,7 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_config vsock;
 	bool entropy;
+	struct rate_limiter_config entropy_rate_limiter;
 	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
 };
 
