@@ -78,6 +78,7 @@ struct vm_config {
 
 	enum serial_out serial_out;
 	char serial_out_path[CONFIG_PATH_MAX];
+	struct token_bucket_config serial_rate_limiter; /* output bytes; size 0 = none */
 	enum serial_in serial_in;
 	char serial_in_path[CONFIG_PATH_MAX];
 

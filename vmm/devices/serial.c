@@ -54,6 +54,12 @@ void serial__init(struct serial *s, int out_fd, void (*set_irq)(void *, int), vo
 	s->mcr = 0x08; /* OUT2 */
 	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
 	s->dll = 0x0c; /* 9600 baud */
+	s->now = ratelimit__now;
+}
+
+void serial__limit(struct serial *s, const struct token_bucket_config *tb)
+{
+	tbucket__init(&s->out_limit, tb, s->now());
 }
 
 static uint8_t iir(const struct serial *s)
@@ -82,6 +88,12 @@ static void transmit(struct serial *s, uint8_t byte)
 	if (s->mcr & MCR_LOOP) {
 		if (s->rx_len < SERIAL_FIFO_SIZE)
 			s->rx[(s->rx_head + s->rx_len++) % SERIAL_FIFO_SIZE] = byte;
+		return;
+	}
+	uint64_t owed;
+	if (tbucket__enabled(&s->out_limit) &&
+	    tbucket__reduce(&s->out_limit, 1, s->now(), &owed) == TBUCKET_SHORT) {
+		s->dropped_bytes++;
 		return;
 	}
 	if (s->out_fd >= 0) {
@@ -346,6 +358,7 @@ static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, s
 		}
 	}
 	serial__init(&d->uart, out, serial_set_irq, d);
+	serial__limit(&d->uart, &cfg->serial_rate_limiter);
 
 	/* From here on serial_destroy() undoes whatever was done. */
 	int in = -1;
@@ -413,7 +426,21 @@ static int serial_row_setup(struct vm *vm, const struct vm_config *cfg, struct e
 	return 0;
 }
 
+/* Firecracker's "uart" group: only the counter ember keeps. */
+static void serial_metrics(void *dev, struct json_out *o)
+{
+	struct serial_dev *d = dev;
+	pthread_mutex_lock(&d->uart.lock);
+	uint64_t dropped = d->uart.dropped_bytes;
+	pthread_mutex_unlock(&d->uart.lock);
+	json_out__printf(o, ",\"uart\":{\"rate_limiter_dropped_bytes\":%llu}",
+			 (unsigned long long)dropped);
+}
+
 const struct device_ops serial_device = {
-    .name = "serial", .setup = serial_row_setup, .destroy = serial_destroy,
+    .name = "serial",
+    .setup = serial_row_setup,
+    .destroy = serial_destroy,
+    .metrics = serial_metrics,
     /* .save/.restore: the snapshot issue fills them in. */
 };
