@@ -43,6 +43,7 @@ static void drops_over_the_rate(void)
 	put(&s, 100);
 	CHECK_EQ(drain(p[0]), 15);
 	CHECK_EQ(s.dropped_bytes, 85);
+	CHECK_EQ(s.write_count, 15);
 	/* 50 ms later, 5 more bytes' worth. */
 	fake_now += 50 * MS;
 	put(&s, 20);

@@ -104,6 +104,10 @@ static void transmit(struct serial *s, uint8_t byte)
 		do
 			w = write(s->out_fd, &byte, 1);
 		while (w < 0 && errno == EINTR);
+		if (w == 1)
+			s->write_count++;
+		else
+			s->missed_write_count++;
 	}
 }
 
@@ -426,14 +430,18 @@ static int serial_row_setup(struct vm *vm, const struct vm_config *cfg, struct e
 	return 0;
 }
 
-/* Firecracker's "uart" group: only the counter ember keeps. */
+/* Firecracker's "uart" group, with the counters ember keeps. */
 static void serial_metrics(void *dev, struct json_out *o)
 {
 	struct serial_dev *d = dev;
 	pthread_mutex_lock(&d->uart.lock);
-	uint64_t dropped = d->uart.dropped_bytes;
+	uint64_t dropped = d->uart.dropped_bytes, wr = d->uart.write_count,
+		 missed = d->uart.missed_write_count;
 	pthread_mutex_unlock(&d->uart.lock);
-	json_out__printf(o, ",\"uart\":{\"rate_limiter_dropped_bytes\":%llu}",
+	json_out__printf(o,
+			 ",\"uart\":{\"missed_write_count\":%llu,\"write_count\":%llu,"
+			 "\"rate_limiter_dropped_bytes\":%llu}",
+			 (unsigned long long)missed, (unsigned long long)wr,
 			 (unsigned long long)dropped);
 }
 

@@ -35,7 +35,8 @@ struct serial {
 	 * as Firecracker does (a UART cannot tell the guest to wait). */
 	struct tbucket out_limit;
 	uint64_t dropped_bytes;
-	uint64_t (*now)(void); /* the limiter's clock; tests inject one */
+	uint64_t write_count, missed_write_count; /* bytes written out / failed */
+	uint64_t (*now)(void);			  /* the limiter's clock; tests inject one */
 };
 
 void serial__init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void *irq_ctx);
