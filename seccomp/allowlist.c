@@ -15,6 +15,7 @@
  */
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -32,6 +33,10 @@
 /* Locks, time, signal masks (pthread_exit blocks signals) and leaving. */
 #define LIBC_THREAD                                                                                \
 	ALLOW(futex), ALLOW(clock_gettime), ALLOW(rt_sigprocmask), ALLOW(exit), ALLOW(exit_group)
+
+/* musl adds O_LARGEFILE to every open on x86_64; glibc's header (this file is
+ * compiled with the host's) defines it as 0 there. */
+#define MUSL_O_LARGEFILE 0100000
 
 /* fcntl only reads and sets status and descriptor flags (O_NONBLOCK, FD_CLOEXEC). */
 #define FCNTL_FLAGS                                                                                \
@@ -109,6 +114,15 @@ static const struct sc_rule vmm_rules[] = {
      * pointer: any file the VMM's uid may remove stays removable (in the jail, only
      * the jail's own). */
     ALLOW(unlink),
+    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): stat,
+     * open for reading, or reading and writing, never creating, truncating or
+     * appending (the flags are exactly file__open's, as musl passes them), fstat and
+     * fcntl to check and clear O_NONBLOCK; a block device's size. */
+    ALLOW(stat),
+    ALLOW_ARG(open, 1, O_RDONLY | O_NONBLOCK | O_CLOEXEC | MUSL_O_LARGEFILE),
+    ALLOW_ARG(open, 1, O_RDWR | O_NONBLOCK | O_CLOEXEC | MUSL_O_LARGEFILE),
+    ALLOW(fstat),
+    IOCTL(BLKGETSIZE64),
     FCNTL_FLAGS,
     /* timers and notifications */
     ALLOW(timerfd_settime),

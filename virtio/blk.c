@@ -300,6 +300,58 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = blk_destroy,
 };
 
+/* The size of an open disk in sectors; -1 with a reason in err. */
+static int disk_sectors(int fd, const char *id, const char *path, uint64_t *sectors, char *err,
+			size_t errlen)
+{
+	struct stat st;
+	uint64_t bytes = 0;
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "drive %s: %s: %s", id, path, strerror(errno));
+		return -1;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", id, path,
+				 strerror(errno));
+			return -1;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		bytes = (uint64_t)st.st_size;
+	} else {
+		snprintf(err, errlen, "drive %s: %s is neither a file nor a block device", id,
+			 path);
+		return -1;
+	}
+	if (bytes % SECTOR)
+		pr_warn("drive %s: %s is not a multiple of 512 bytes; the tail is not visible", id,
+			path);
+	*sectors = bytes / SECTOR;
+	return 0;
+}
+
+int blk__swap(struct virtio_dev *dev, const char *id, const char *path, char *err, size_t errlen)
+{
+	struct blk *b = (struct blk *)dev;
+	int fd = file__open(path, b->read_only ? FILE_DISK_RO : FILE_DISK_RW);
+	if (fd < 0) {
+		snprintf(err, errlen, "drive %s: cannot open %s: %s", id, path, file__error());
+		return -1;
+	}
+	uint64_t sectors;
+	if (disk_sectors(fd, id, path, &sectors, err, errlen)) {
+		close(fd);
+		return -1;
+	}
+	/* Requests are served on this (the VMM) thread: none is half-way on the old file. */
+	close(b->fd);
+	b->fd = fd;
+	b->sectors = sectors;
+	b->config.capacity = sectors;
+	virtio_dev__config_changed(dev);
+	return 0;
+}
+
 struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
 			       struct event_loop *loop, char *err, size_t errlen)
 {
@@ -329,29 +381,8 @@ struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest
 			 file__error());
 		goto fail;
 	}
-	struct stat st;
-	uint64_t bytes = 0;
-	if (fstat(b->fd, &st) < 0) {
-		snprintf(err, errlen, "drive %s: %s: %s", dc->id, dc->path, strerror(errno));
+	if (disk_sectors(b->fd, dc->id, dc->path, &b->sectors, err, errlen))
 		goto fail;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
-			snprintf(err, errlen, "drive %s: %s: BLKGETSIZE64: %s", dc->id, dc->path,
-				 strerror(errno));
-			goto fail;
-		}
-	} else if (S_ISREG(st.st_mode)) {
-		bytes = (uint64_t)st.st_size;
-	} else {
-		snprintf(err, errlen, "drive %s: %s is neither a file nor a block device", dc->id,
-			 dc->path);
-		goto fail;
-	}
-	if (bytes % SECTOR)
-		pr_warn("drive %s: %s is not a multiple of 512 bytes; the tail is not visible",
-			dc->id, dc->path);
-	b->sectors = bytes / SECTOR;
 	/* The ID is at most 20 bytes and NUL-terminated only if shorter. */
 	size_t idlen = strnlen(dc->id, sizeof(b->id));
 	memcpy(b->id, dc->id, idlen);

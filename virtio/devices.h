@@ -17,6 +17,10 @@ struct virtio_dev *rng__create_limited(const struct rate_limiter_config *rl,
 				       char *err, size_t errlen);
 struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
 			       struct event_loop *loop, char *err, size_t errlen);
+/* Backs block device dev (drive `id`) by the file at path from now on: its capacity
+ * follows and the guest gets a configuration change interrupt. On failure (a reason
+ * in err) the device keeps its file. */
+int blk__swap(struct virtio_dev *dev, const char *id, const char *path, char *err, size_t errlen);
 /* tap_fd < 0: open the tap named in nc. Otherwise use tap_fd (a tap, or for tests
  * any datagram fd that carries 12-byte virtio-net headers), which the device owns. */
 struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const struct guest_mem *mem,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices.h"
@@ -18,6 +19,7 @@
 
 #define VIRTIO_NET_F_CSUM	0
 #define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU	3
 #define VIRTIO_NET_F_MAC	5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
@@ -335,6 +337,28 @@ static int open_tap(const char *name, char *err, size_t errlen)
 	return fd;
 }
 
+/* The tap's MTU as the guest's: a bigger guest frame would be dropped by the host.
+ * Setting it needs CAP_NET_ADMIN; without it a tap that already has it is fine. */
+static int set_tap_mtu(const char *name, uint32_t mtu, char *err, size_t errlen)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return error__set(err, errlen, "net %s: mtu: socket: %s", name, strerror(errno));
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_mtu = (int)mtu;
+	int rc = ioctl(s, SIOCSIFMTU, &ifr);
+	int saved = errno;
+	if (rc < 0 && ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == (int)mtu)
+		rc = 0;
+	close(s);
+	if (rc < 0)
+		return error__set(err, errlen, "net: cannot set the MTU of tap %s to %u: %s", name,
+				  mtu, strerror(saved));
+	return 0;
+}
+
 struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const struct guest_mem *mem,
 			       struct event_loop *loop, char *err, size_t errlen)
 {
@@ -347,6 +371,11 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 	}
 	n->tap = tap_fd >= 0 ? tap_fd : open_tap(nc->host_dev_name, err, errlen);
 	if (n->tap < 0) {
+		free(n);
+		return NULL;
+	}
+	if (tap_fd < 0 && nc->mtu && set_tap_mtu(nc->host_dev_name, nc->mtu, err, errlen)) {
+		close(n->tap);
 		free(n);
 		return NULL;
 	}
@@ -365,6 +394,10 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 	if (nc->has_mac) {
 		features |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
 		memcpy(n->config.mac, nc->guest_mac, 6);
+	}
+	if (nc->mtu) {
+		features |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
+		n->config.mtu = (uint16_t)nc->mtu;
 	}
 	n->config.max_virtqueue_pairs = 1;
 	char name[CONFIG_ID_MAX + 16];

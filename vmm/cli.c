@@ -60,7 +60,7 @@ void cli__usage(void)
 	    "  --serial stdout|none|PATH        where the guest console goes (default stdout)\n"
 	    "  --serial-input stdin|none|PATH   where console input comes from (default none)\n"
 	    "  --drive path=FILE[,ro][,root][,id=ID]   virtio-blk disk (repeatable)\n"
-	    "  --net tap=NAME[,mac=MAC][,id=ID]        virtio-net on a tap device (repeatable)\n"
+	    "  --net tap=NAME[,mac=MAC][,id=ID][,mtu=N] virtio-net on a tap device (repeatable)\n"
 	    "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
 	    "  --rng                  virtio-rng fed by getrandom()\n"
 	    "  --boot-timer           also log the kernel entry time\n"

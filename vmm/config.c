@@ -23,6 +23,26 @@ const char *config__cmdline(const struct vm_config *cfg)
 	return cfg->has_cmdline ? cfg->cmdline : CONFIG_DEFAULT_CMDLINE;
 }
 
+int config__root_args(const struct drive_config *d, char *out, size_t n)
+{
+	int len = d->partuuid[0] ? snprintf(out, n, "root=PARTUUID=%s %s", d->partuuid,
+					    d->read_only ? "ro" : "rw")
+				 : snprintf(out, n, "root=/dev/vda %s", d->read_only ? "ro" : "rw");
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+void config__root_first(struct vm_config *cfg)
+{
+	for (unsigned i = 1; i < cfg->nr_drives; i++) {
+		if (!cfg->drives[i].is_root_device)
+			continue;
+		struct drive_config root = cfg->drives[i];
+		memmove(&cfg->drives[1], &cfg->drives[0], i * sizeof(cfg->drives[0]));
+		cfg->drives[0] = root;
+		return;
+	}
+}
+
 int config__set_path(char *dst, size_t dstlen, const char *field, const char *value, char *err,
 		     size_t errlen)
 {
@@ -128,6 +148,13 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 			return error__set(err, errlen, "drives[%s].path_on_host: must not be empty",
 					  d->id);
 		roots += d->is_root_device;
+		/* It goes on the kernel command line: one word, no quotes. */
+		for (const char *p = d->partuuid; *p; p++)
+			if (!isgraph((unsigned char)*p) || *p == '"')
+				return error__set(err, errlen,
+						  "drives[%s].partuuid: '%s' may not hold spaces, "
+						  "quotes or control characters",
+						  d->id, d->partuuid);
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(cfg->drives[j].id, d->id) == 0)
 				return error__set(err, errlen, "drive_id: '%s' is used twice",
@@ -157,6 +184,14 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 				return error__set(err, errlen, "guest_mac: used by two interfaces");
 		}
 	}
+
+	unsigned virtio = cfg->nr_drives + cfg->nr_nets + cfg->vsock.present + cfg->entropy;
+	if (virtio > CONFIG_MAX_VIRTIO)
+		return error__set(err, errlen,
+				  "too many virtio devices: %u drives, %u network interfaces%s%s "
+				  "need %u IRQ lines, and a VM has %d for virtio devices",
+				  cfg->nr_drives, cfg->nr_nets, cfg->vsock.present ? ", vsock" : "",
+				  cfg->entropy ? ", entropy" : "", virtio, CONFIG_MAX_VIRTIO);
 
 	if (cfg->vsock.present) {
 		if (cfg->vsock.guest_cid < 3)
@@ -238,8 +273,15 @@ static int net_kv(void *ctx, const char *key, const char *value, char *err, size
 		n->has_mac = true;
 		return 0;
 	}
-	return error__set(err, errlen, "--net: unknown option '%s' (expected tap=, mac=, id=)",
-			  key);
+	if (strcmp(key, "mtu") == 0 && value) {
+		unsigned long long mtu;
+		if (config__parse_u64(value, 65535, &mtu) || mtu < 68)
+			return error__set(err, errlen, "--net mtu: '%s' is not in 68..65535", value);
+		n->mtu = (uint32_t)mtu;
+		return 0;
+	}
+	return error__set(err, errlen,
+			  "--net: unknown option '%s' (expected tap=, mac=, id=, mtu=)", key);
 }
 
 int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen)

@@ -9,8 +9,11 @@
 
 #include "log.h"
 
-#define CONFIG_MAX_VCPUS   32
-#define CONFIG_MAX_DRIVES  8
+#define CONFIG_MAX_VCPUS 32
+/* Every virtio device takes one MMIO slot and one IOAPIC line of VM_MMIO_FIRST_IRQ..
+ * VM_MMIO_LAST_IRQ (vm.h, checked there): 5..23 of the 24 pins. */
+#define CONFIG_MAX_VIRTIO  19
+#define CONFIG_MAX_DRIVES  CONFIG_MAX_VIRTIO
 #define CONFIG_MAX_NETS	   4
 #define CONFIG_ID_MAX	   64
 #define CONFIG_PATH_MAX	   4096
@@ -47,14 +50,19 @@ struct drive_config {
 	bool read_only;
 	bool is_root_device;
 	char partuuid[64];
+	uint32_t cache_type; /* enum drive_cache_type */
 	struct rate_limiter_config rate_limiter;
 };
+
+/* Firecracker's cache_type: the guest sees a flushing disk either way. */
+enum drive_cache_type { DRIVE_CACHE_UNSAFE, DRIVE_CACHE_WRITEBACK };
 
 struct net_config {
 	char id[CONFIG_ID_MAX + 1];
 	char host_dev_name[CONFIG_IFNAME_MAX];
 	uint8_t guest_mac[6];
 	bool has_mac;
+	uint32_t mtu; /* 0 = not given; else 68..65535, told to the guest and set on the tap */
 	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
@@ -132,6 +140,14 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 /* The command line the guest gets: the configured one or the default. */
 const char *config__cmdline(const struct vm_config *cfg);
 
+/* The kernel arguments a root drive adds, as Firecracker does: "root=/dev/vda" or
+ * "root=PARTUUID=<partuuid>", then "ro" or "rw". They are appended after boot_args,
+ * so they win over a root= there (the kernel takes the last one). -1 if n is short. */
+int config__root_args(const struct drive_config *d, char *out, size_t n);
+/* Moves the root drive (if any) to the front, the others keeping their order: it is
+ * the first virtio-blk device, so vda, whatever order the drives came in. */
+void config__root_first(struct vm_config *cfg);
+
 /* Field setters shared by every front end. Each checks its value and writes a
  * reason to err on failure, leaving cfg unchanged. */
 int config__set_path(char *dst, size_t dstlen, const char *field, const char *value, char *err,
@@ -139,7 +155,7 @@ int config__set_path(char *dst, size_t dstlen, const char *field, const char *va
 int config__parse_mac(const char *s, uint8_t mac[6]);
 int config__check_id(const char *field, const char *id, char *err, size_t errlen);
 
-/* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID]",
+/* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID][,mtu=N]",
  * "cid=N,uds=PATH". */
 int config__add_drive_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);
 int config__add_net_spec(struct vm_config *cfg, const char *spec, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include "api/json.h"
 #include "builder.h"
 #include "devices/legacy.h"
+#include "devices/table.h"
 #include "event.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
@@ -72,6 +73,12 @@ static int kvm_ctrl_alt_del(void *ctx, struct error *e)
 	return 0;
 }
 
+static int kvm_patch_drive(void *ctx, const char *id, const char *path, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	return blk_device__swap(k->vm, id, path, e);
+}
+
 static void kvm_stop(void *ctx)
 {
 	struct kvm_machine *k = ctx;
@@ -105,6 +112,7 @@ const struct vmm_machine kvm_machine_ops = {
     .pause = kvm_pause,
     .resume = kvm_resume,
     .ctrl_alt_del = kvm_ctrl_alt_del,
+    .patch_drive = kvm_patch_drive,
     .stop = kvm_stop,
     .destroy = kvm_destroy,
     .vmm_metrics = kvm_vmm_metrics,

@@ -24,8 +24,10 @@
 #define VM_MMIO_SLOT_SIZE  0x1000ull
 #define VM_MMIO_FIRST_IRQ  5
 #define VM_MMIO_LAST_IRQ   23
-#define VM_IOAPIC_ADDR	   0xfec00000ull
-#define VM_LAPIC_ADDR	   0xfee00000ull
+_Static_assert(CONFIG_MAX_VIRTIO == VM_MMIO_LAST_IRQ - VM_MMIO_FIRST_IRQ + 1,
+	       "config.h's virtio device limit is the number of free IRQ lines");
+#define VM_IOAPIC_ADDR 0xfec00000ull
+#define VM_LAPIC_ADDR  0xfee00000ull
 
 struct vcpu;
 struct vm;

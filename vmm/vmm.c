@@ -72,6 +72,7 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 			return NULL;
 		}
 		m->cfg.vm = *p->initial;
+		config__root_first(&m->cfg.vm);
 		m->p.initial = NULL; /* copied; the caller may free it */
 	}
 	snprintf(m->id, sizeof(m->id), "%s", p->id && *p->id ? p->id : "anonymous-instance");
@@ -209,6 +210,7 @@ int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e
 		return -1;
 	if (next != &m->cfg)
 		m->cfg = *next;
+	config__root_first(&m->cfg.vm);
 	return 0;
 }
 
@@ -277,6 +279,28 @@ int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
 	return m->machine->ctrl_alt_del(m->p.machine_ctx, e);
 }
 
+int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct error *e)
+{
+	if (vmm__check_started(m, e))
+		return -1;
+	struct drive_config *d = NULL;
+	for (unsigned i = 0; i < m->cfg.vm.nr_drives; i++)
+		if (strcmp(m->cfg.vm.drives[i].id, id) == 0)
+			d = &m->cfg.vm.drives[i];
+	if (!d)
+		return error__fail(e, EXIT_USAGE, "drive_id: no drive with id '%s'", id);
+	if (strlen(path) >= sizeof(d->path))
+		return error__fail(e, EXIT_USAGE, "path_on_host: longer than %zu bytes",
+				   sizeof(d->path) - 1);
+	if (!m->machine->patch_drive)
+		return error__fail(e, EXIT_USAGE, "path_on_host: this machine cannot swap drives");
+	if (m->machine->patch_drive(m->p.machine_ctx, id, path, e))
+		return error__wrap(e, "path_on_host: Unable to patch the block device");
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	pr_info("drive %s: now backed by %s", id, path);
+	return 0;
+}
+
 void vmm__stop(struct vmm *m)
 {
 	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)
@@ -310,6 +334,66 @@ static void put_vmm_group(struct vmm *m, struct json_out *o)
 	json_out__raw(o, "}", 1);
 }
 
+/* Firecracker's top-level groups and their counters. A group that nothing in ember
+ * wrote (no such device, or nothing counted yet) is written with zeros, so that every
+ * line has the shape Firecracker's consumers parse. */
+static const struct {
+	const char *group;
+	const char *counters; /* space-separated */
+} fc_groups[] = {
+    {"api_server", "process_startup_time_us process_startup_time_cpu_us"},
+    {"block", "activate_fails cfg_fails no_avail_buffer event_fails execute_fails "
+	      "invalid_reqs_count flush_count queue_event_count rate_limiter_event_count "
+	      "update_count update_fails read_bytes write_bytes read_count write_count "
+	      "rate_limiter_throttled_events io_engine_throttled_events remaining_reqs_count"},
+    {"net", "activate_fails cfg_fails no_rx_avail_buffer no_tx_avail_buffer event_fails "
+	    "rx_queue_event_count rx_event_rate_limiter_count rx_rate_limiter_throttled "
+	    "rx_tap_event_count rx_bytes_count rx_packets_count rx_fails rx_count tap_read_fails "
+	    "tap_write_fails tx_bytes_count tx_malformed_frames tx_fails tx_count "
+	    "tx_packets_count tx_queue_event_count tx_rate_limiter_event_count "
+	    "tx_rate_limiter_throttled tx_spoofed_mac_count tx_remaining_reqs_count"},
+    {"vsock", "activate_fails cfg_fails rx_queue_event_fails tx_queue_event_fails "
+	      "ev_queue_event_fails muxer_event_fails conn_event_fails rx_queue_event_count "
+	      "tx_queue_event_count rx_bytes_count tx_bytes_count rx_packets_count "
+	      "tx_packets_count conns_added conns_killed conns_removed killq_resync "
+	      "tx_flush_fails tx_write_fails rx_read_fails"},
+    {"entropy", "activate_fails entropy_event_fails entropy_event_count entropy_bytes "
+		"host_rng_fails entropy_rate_limiter_throttled rate_limiter_event_count"},
+    {"vcpu", "exit_io_in exit_io_out exit_mmio_read exit_mmio_write failures"},
+    {"uart", "error_count flush_count missed_read_count missed_write_count read_count "
+	     "write_count"},
+    {"i8042", "error_count missed_read_count missed_write_count read_count reset_count "
+	      "write_count"},
+    {"latencies_us", "full_create_snapshot diff_create_snapshot load_snapshot pause_vm "
+		     "resume_vm vmm_full_create_snapshot vmm_diff_create_snapshot "
+		     "vmm_load_snapshot vmm_pause_vm vmm_resume_vm"},
+    {"seccomp", "num_faults"},
+    {"signals", "sigbus sigsegv sigxfsz sigxcpu sigpipe sighup sigill"},
+    {"mmds", "rx_accepted rx_accepted_err rx_accepted_unusual rx_bad_eth rx_count tx_bytes "
+	     "tx_count tx_errors tx_frames connections_created connections_destroyed"},
+    {"balloon", "activate_fails inflate_count stats_updates_count stats_update_fails "
+		"deflate_count event_fails"},
+    {"interrupts", "triggers config_updates"},
+};
+
+static void put_zero_groups(struct json_out *o)
+{
+	for (size_t i = 0; i < sizeof(fc_groups) / sizeof(fc_groups[0]); i++) {
+		char key[40];
+		snprintf(key, sizeof(key), ",\"%s\":{", fc_groups[i].group);
+		if (o->buf && memmem(o->buf, o->len, key, strlen(key)))
+			continue;
+		json_out__printf(o, "%s", key);
+		const char *c = fc_groups[i].counters;
+		for (bool first = true; *c; first = false) {
+			size_t n = strcspn(c, " ");
+			json_out__printf(o, "%s\"%.*s\":0", first ? "" : ",", (int)n, c);
+			c += n + (c[n] == ' ');
+		}
+		json_out__raw(o, "}", 1);
+	}
+}
+
 int vmm__flush_metrics(struct vmm *m, struct error *e)
 {
 	if (m->metrics_fd < 0)
@@ -337,14 +421,16 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 	put_vmm_group(m, &o);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
+	put_zero_groups(&o);
 	json_out__raw(&o, "}\n", 2);
 	int rc = 0;
 	if (o.oom) {
 		rc = error__fail(e, EXIT_ERROR, "FlushMetrics: out of memory");
 	} else {
 		if (file__write_record(m->metrics_fd, FILE_SINK_METRICS, o.buf, o.len))
-			rc = error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
-					 strerror(errno));
+			rc =
+			    error__fail(e, EXIT_ERROR, "FlushMetrics: cannot write the metrics: %s",
+					strerror(errno));
 	}
 	json_out__free(&o);
 	return rc;

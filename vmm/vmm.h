@@ -30,6 +30,8 @@ struct vmm_machine {
 	int (*pause)(void *ctx, struct error *e);
 	int (*resume)(void *ctx, struct error *e);
 	int (*ctrl_alt_del)(void *ctx, struct error *e);
+	/* Drive id's backing file is path from now on (a hot swap); NULL = cannot. */
+	int (*patch_drive)(void *ctx, const char *id, const char *path, struct error *e);
 	/* Stops the vCPUs for good; the VM stays until destroy. */
 	void (*stop)(void *ctx);
 	void (*destroy)(void *ctx);
@@ -85,6 +87,9 @@ int vmm__start(struct vmm *m, struct error *e);
 int vmm__pause(struct vmm *m, struct error *e);
 int vmm__resume(struct vmm *m, struct error *e);
 int vmm__ctrl_alt_del(struct vmm *m, struct error *e);
+/* PATCH /drives/{id} with path_on_host, once started: the drive's file is swapped
+ * and the configuration shows the new path. On failure nothing changes. */
+int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct error *e);
 /* Stops the vCPUs (the VM stays for a last metrics flush). */
 void vmm__stop(struct vmm *m);
 

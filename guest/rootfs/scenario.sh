@@ -105,6 +105,38 @@ blk-read)
 	[ "$got" = "$token" ] || fail "marker holds '$got', expected '$token'"
 	pass "marker holds token $token"
 	;;
+blk-swap)
+	# The host swaps vdb's file (PATCH /drives) once it sees the READY line; the new
+	# file is bigger and starts with ember.token.
+	token=$(arg token) || fail "no ember.token="
+	[ -r /sys/block/vdb/size ] || fail "no vdb"
+	size0=$(cat /sys/block/vdb/size)
+	echo "EMBER-SWAP-READY size=$size0"
+	i=0
+	while [ "$(cat /sys/block/vdb/size)" = "$size0" ] && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	size1=$(cat /sys/block/vdb/size)
+	[ "$size1" != "$size0" ] || fail "vdb still has $size0 sectors after 30 s"
+	got=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | head -c ${#token})
+	[ "$got" = "$token" ] || fail "vdb resized $size0 -> $size1 but starts with '$got', not '$token'"
+	pass "vdb resized $size0 -> $size1 sectors and holds the new file's token"
+	;;
+root-mount)
+	# The root filesystem must be vda's, mounted as ember.want_root says (rw or ro).
+	want=$(arg want_root) || fail "no ember.want_root="
+	[ -r /sys/block/vda/dev ] || fail "no vda"
+	vda=$(cat /sys/block/vda/dev)
+	set -- $(awk '$5 == "/" { print $3, $6 }' /proc/self/mountinfo | tail -1)
+	[ "$1" = "$vda" ] || fail "/ is on device $1, vda is $vda (cmdline: $(cat /proc/cmdline))"
+	mode=${2%%,*}
+	[ "$mode" = "$want" ] || fail "/ is mounted $mode, expected $want (options $2)"
+	if [ "$want" = ro ] && echo x 2>/dev/null > /ember-ro-probe; then
+		fail "/ is mounted ro but a write succeeded"
+	fi
+	pass "/ is vda ($vda) mounted $2"
+	;;
 blk-ro)
 	[ -b /dev/vda ] || fail "no /dev/vda"
 	ro=$(cat /sys/block/vda/ro 2>/dev/null)

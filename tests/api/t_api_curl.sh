@@ -97,7 +97,7 @@ expect patch-machine-config PATCH /machine-config '{"mem_size_mib":512}' 204
 expect get-machine-config-after GET /machine-config - 200 '"mem_size_mib":512'
 expect machine-config-range PUT /machine-config '{"vcpu_count":64,"mem_size_mib":256}' 400 vcpu_count
 expect machine-config-type PUT /machine-config '{"vcpu_count":"2","mem_size_mib":256}' 400 vcpu_count
-expect machine-config-unknown PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256,"x":1}' 400 "unknown field 'x'"
+expect machine-config-unknown PUT /machine-config '{"vcpu_count":2,"mem_size_mib":256,"x":1}' 400 'unknown field `x`'
 expect machine-config-missing PUT /machine-config '{"vcpu_count":2}' 400 mem_size_mib
 expect machine-config-unchanged GET /machine-config - 200 '"mem_size_mib":512'
 expect boot-source PUT /boot-source "{\"kernel_image_path\":\"$work/vmlinux\",\"initrd_path\":\"$work/initrd\",\"boot_args\":\"console=ttyS0\"}" 204
@@ -311,7 +311,7 @@ kill -TERM "$epid"; wait "$epid"
 [ "$rc" -eq 2 ] && grep -q 'config-file' "$work/err"; check no-api-needs-config $? "rc $rc: $(cat "$work/err")"
 echo '{"machine-config":{"vcpu_count":1,"mem_size_mib":64},"bogus":1}' > "$work/bad.json"
 "$ember" --no-api --config-file "$work/bad.json" >/dev/null 2>"$work/err"; rc=$?
-[ "$rc" -eq 2 ] && grep -q "unknown field 'bogus'" "$work/err"; check config-file-rejected $? "rc $rc: $(cat "$work/err")"
+[ "$rc" -eq 2 ] && grep -q 'unknown field `bogus`' "$work/err"; check config-file-rejected $? "rc $rc: $(cat "$work/err")"
 echo "{\"boot-source\":{\"kernel_image_path\":\"$work/vmlinux\"}}" > "$work/notkernel.json"
 "$ember" --no-api --config-file "$work/notkernel.json" >/dev/null 2>"$work/err"; rc=$?
 [ "$rc" -eq 3 ]; check config-file-bad-kernel $? "rc $rc (want 3): $(cat "$work/err")"

@@ -44,6 +44,8 @@ ln -s "$build/ember" "$payload/ember"
 for f in vmlinux bzImage rootfs.ext4 initramfs.cpio.gz probe.elf ember-vsock; do
 	[ ! -e "$build/guest/$f" ] || ln -s "$build/guest/$f" "$payload/guest/$f"
 done
+# The API client (busybox has no curl) for the tests that boot through the API.
+[ ! -e "$build/tests/bin/fcclient" ] || ln -s "$build/tests/bin/fcclient" "$payload/fcclient"
 ln -s "$here" "$payload/tests/e2e"
 [ ! -d "$root/tests/kvm" ] || ln -s "$root/tests/kvm" "$payload/tests/kvm"
 ln -s "$root/tests/lib" "$payload/tests/lib"

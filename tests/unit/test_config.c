@@ -173,6 +173,41 @@ static void parse_u64_strict(void)
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/v"), 0);
 }
 
-CHECK_MAIN("config", CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects), CHECK_CASE(device_specs),
-	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
+static void root_device(void)
+{
+	struct drive_config d = {.read_only = false};
+	char out[128];
+	CHECK_EQ(config__root_args(&d, out, sizeof(out)), 0);
+	CHECK_STR(out, "root=/dev/vda rw");
+	d.read_only = true;
+	CHECK_EQ(config__root_args(&d, out, sizeof(out)), 0);
+	CHECK_STR(out, "root=/dev/vda ro");
+	strcpy(d.partuuid, "0eaa91a0-01");
+	CHECK_EQ(config__root_args(&d, out, sizeof(out)), 0);
+	CHECK_STR(out, "root=PARTUUID=0eaa91a0-01 ro");
+	CHECK_EQ(config__root_args(&d, out, 10), -1);
+
+	/* --drive ...,root: the root drive moves to the front, the others keep their order. */
+	CHECK_EQ(parse("--kernel", "/k", "--drive", "path=/a,id=a"), 0);
+	CHECK_EQ(config__add_drive_spec(&opts.vm, "path=/b,id=b", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_drive_spec(&opts.vm, "path=/r,id=r,root,ro", err, sizeof(err)), 0);
+	config__root_first(&opts.vm);
+	CHECK_STR(opts.vm.drives[0].id, "r");
+	CHECK(opts.vm.drives[0].is_root_device && opts.vm.drives[0].read_only);
+	CHECK_STR(opts.vm.drives[1].id, "a");
+	CHECK_STR(opts.vm.drives[2].id, "b");
+	config__root_first(&opts.vm);
+	CHECK_STR(opts.vm.drives[0].id, "r");
+	CHECK_STR(opts.vm.drives[1].id, "a");
+
+	/* A partuuid goes on the command line as one word. */
+	strcpy(opts.vm.drives[0].partuuid, "ab cd");
+	CHECK_EQ(config__validate(&opts.vm, err, sizeof(err)), -1);
+	CHECK(strstr(err, "partuuid") != NULL);
+	strcpy(opts.vm.drives[0].partuuid, "abcd-01");
+	CHECK_EQ(config__validate(&opts.vm, err, sizeof(err)), 0);
+}
+
+CHECK_MAIN("config", CHECK_CASE(root_device), CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects),
+	   CHECK_CASE(device_specs), CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
 	   CHECK_CASE(parse_u64_strict))

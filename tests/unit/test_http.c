@@ -179,6 +179,10 @@ static void test_response(void)
 	CHECK(strstr(o.buf, "Content-Length: 2\r\n\r\n{}") != NULL);
 	CHECK(strstr(o.buf, "Connection: close") != NULL);
 	json_out__free(&o);
+	http__write_response_with(&o, 204, NULL, 0, true, "Deprecation: true\r\n");
+	CHECK_STR(o.buf, "HTTP/1.1 204 No Content\r\nServer: ember\r\nConnection: "
+			 "keep-alive\r\nDeprecation: true\r\n\r\n");
+	json_out__free(&o);
 }
 
 CHECK_MAIN("http", CHECK_CASE(test_simple_get), CHECK_CASE(test_body_and_query),

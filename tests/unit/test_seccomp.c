@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -535,7 +536,76 @@ static void test_fewer_than_firecracker(void)
 	CHECK_EQ(errno, EINVAL);
 }
 
-CHECK_MAIN("seccomp", CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vcpu_kills_the_rest),
+/* PATCH /drives/{id} reopens a drive on the VMM thread after boot, with file__open's
+ * calls as musl makes them; any other open stays fatal. */
+#define MUSL_LARGEFILE 0100000
+#define REOPEN_FILE    "/tmp/ember-test-seccomp-reopen"
+static void make_reopen_file(void)
+{
+	int fd = open(REOPEN_FILE, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	if (fd < 0)
+		_exit(101);
+	close(fd);
+}
+static int vmm_reopens_a_drive(void)
+{
+	struct stat st;
+	if (syscall(SYS_stat, REOPEN_FILE, &st) != 0)
+		return 1;
+	long fd = syscall(SYS_open, REOPEN_FILE,
+			  (long)(O_RDONLY | O_NONBLOCK | O_CLOEXEC | MUSL_LARGEFILE));
+	if (fd < 0)
+		return 2;
+	if (syscall(SYS_fstat, fd, &st) != 0)
+		return 3;
+	long fl = syscall(SYS_fcntl, fd, (long)F_GETFL);
+	if (fl < 0 || syscall(SYS_fcntl, fd, (long)F_SETFL, fl & ~(long)O_NONBLOCK) != 0)
+		return 4;
+	if (syscall(SYS_close, fd) != 0)
+		return 5;
+	fd = syscall(SYS_open, REOPEN_FILE,
+		     (long)(O_RDWR | O_NONBLOCK | O_CLOEXEC | MUSL_LARGEFILE));
+	if (fd < 0)
+		return 6;
+	syscall(SYS_close, fd);
+	return 0;
+}
+static int open_creating(void)
+{
+	syscall(SYS_open, "/tmp/ember-test-seccomp-new",
+		(long)(O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC | MUSL_LARGEFILE), 0600L);
+	return 0;
+}
+static int open_truncating(void)
+{
+	syscall(SYS_open, REOPEN_FILE,
+		(long)(O_RDWR | O_TRUNC | O_NONBLOCK | O_CLOEXEC | MUSL_LARGEFILE));
+	return 0;
+}
+static int open_write_only(void)
+{
+	syscall(SYS_open, REOPEN_FILE, (long)(O_WRONLY | O_NONBLOCK | O_CLOEXEC | MUSL_LARGEFILE));
+	return 0;
+}
+static int open_blocking(void)
+{
+	syscall(SYS_open, REOPEN_FILE, (long)(O_RDONLY | O_CLOEXEC | MUSL_LARGEFILE));
+	return 0;
+}
+static void test_vmm_reopens_drives_only(void)
+{
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM, make_reopen_file, vmm_reopens_a_drive)), 0);
+	CHECK_ALL_KILLED(SECCOMP_VMM, open_creating, open_truncating, open_write_only,
+			 open_blocking, call_open);
+	/* Neither the API thread nor a vCPU opens files. */
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_API, make_reopen_file, vmm_reopens_a_drive)));
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VCPU, make_reopen_file, vmm_reopens_a_drive)));
+	unlink(REOPEN_FILE);
+	unlink("/tmp/ember-test-seccomp-new");
+}
+
+CHECK_MAIN("seccomp", CHECK_CASE(test_vmm_reopens_drives_only),
+	   CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vcpu_kills_the_rest),
 	   CHECK_CASE(test_ioctl_filtered_by_request), CHECK_CASE(test_memory_arguments),
 	   CHECK_CASE(test_vmm_filter), CHECK_CASE(test_api_filter),
 	   CHECK_CASE(test_status_shows_filter_mode), CHECK_CASE(test_no_seccomp),

@@ -326,6 +326,49 @@ static void malformed(void)
 	close_disk(d);
 }
 
-CHECK_MAIN("virtio-blk", CHECK_CASE(read_write_flush), CHECK_CASE(header_split_and_indirect),
-	   CHECK_CASE(get_id), CHECK_CASE(read_only), CHECK_CASE(discard_write_zeroes),
-	   CHECK_CASE(host_io_error), CHECK_CASE(malformed), CHECK_CASE(transfer_longer_than_u32))
+/* PATCH /drives/{id} after boot: the new file serves reads, the capacity follows, the
+ * configuration generation moves and the driver gets a configuration interrupt. A
+ * file that cannot be opened changes nothing. */
+static void hot_swap(void)
+{
+	struct virtio_dev *d = open_disk(false, "swap");
+	CHECK_EQ(mmio_r(d, VIRTIO_MMIO_CONFIG), DISK / 512);
+	uint32_t gen = mmio_r(d, VIRTIO_MMIO_CONFIG_GENERATION);
+	mmio_w(d, VIRTIO_MMIO_INTERRUPT_ACK, mmio_r(d, VIRTIO_MMIO_INTERRUPT_STATUS));
+	uint64_t irqs = d->stats.interrupts;
+
+	char other[64] = "/tmp/ember-virtio-blk-swap-XXXXXX";
+	int fd = mkstemp(other);
+	CHECK(fd >= 0);
+	uint8_t *buf = calloc(1, 2 * DISK);
+	memset(buf, 0x5a, 512);
+	CHECK_EQ(write(fd, buf, 2 * DISK), (ssize_t)(2 * DISK));
+	close(fd);
+
+	CHECK_EQ(blk__swap(d, "swap", "/nonexistent/disk", err, sizeof(err)), -1);
+	CHECK(strstr(err, "drive swap: cannot open /nonexistent/disk") != NULL);
+	CHECK_EQ(mmio_r(d, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	CHECK_EQ(d->stats.interrupts, irqs);
+	uint32_t used;
+	CHECK_EQ(req(d, T_IN, 0, 512, true, &used), S_OK);
+	CHECK_EQ(*(uint8_t *)gp(&mem, DATA, 1), 0); /* still the old file: byte 0 is 0 */
+
+	irqs = d->stats.interrupts;
+	CHECK_EQ(blk__swap(d, "swap", other, err, sizeof(err)), 0);
+	CHECK_EQ(mmio_r(d, VIRTIO_MMIO_CONFIG), 2 * DISK / 512);
+	CHECK_EQ(mmio_r(d, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
+	CHECK(mmio_r(d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+	CHECK_EQ(d->stats.interrupts, irqs + 1);
+	CHECK_EQ(req(d, T_IN, 0, 512, true, &used), S_OK);
+	CHECK_EQ(*(uint8_t *)gp(&mem, DATA, 1), 0x5a);
+	/* Past the old end: only the new file has these sectors. */
+	CHECK_EQ(req(d, T_IN, DISK / 512 + 8, 512, true, &used), S_OK);
+	free(buf);
+	unlink(other);
+	close_disk(d);
+}
+
+CHECK_MAIN("virtio-blk", CHECK_CASE(hot_swap), CHECK_CASE(read_write_flush),
+	   CHECK_CASE(header_split_and_indirect), CHECK_CASE(get_id), CHECK_CASE(read_only),
+	   CHECK_CASE(discard_write_zeroes), CHECK_CASE(host_io_error), CHECK_CASE(malformed),
+	   CHECK_CASE(transfer_longer_than_u32))

@@ -27,6 +27,7 @@ struct rig {
 	struct gq q[2];
 };
 
+static uint32_t rig_mtu;
 static int rig_up(struct rig *r, uint64_t want)
 {
 	memset(r, 0, sizeof(*r));
@@ -37,7 +38,8 @@ static int rig_up(struct rig *r, uint64_t want)
 		return -1;
 	r->peer = sp[1];
 	r->vmm.loop = event__create();
-	struct net_config nc = {.id = "eth0", .has_mac = true, .guest_mac = {2, 0, 0, 0, 0, 7}};
+	struct net_config nc = {
+	    .id = "eth0", .has_mac = true, .guest_mac = {2, 0, 0, 0, 0, 7}, .mtu = rig_mtu};
 	r->d = net__create(&nc, sp[0], &mem, r->vmm.loop, err, sizeof(err));
 	if (!r->d)
 		return -1;
@@ -267,7 +269,25 @@ static void hostile_tx(void)
 	rig_down(&r);
 }
 
-CHECK_MAIN("virtio-net", CHECK_CASE(features_and_config), CHECK_CASE(tx),
+/* mtu: VIRTIO_NET_F_MTU (bit 3) and the config space's mtu (offset 10). */
+static void mtu(void)
+{
+	struct rig r;
+	CHECK_EQ(rig_up(&r, ~0ull), 0);
+	CHECK(!(dev_features(r.d) & VIRTIO_BIT(3)));
+	rig_down(&r);
+	rig_mtu = 9000;
+	CHECK_EQ(rig_up(&r, ~0ull), 0);
+	rig_mtu = 0;
+	CHECK(dev_features(r.d) & VIRTIO_BIT(3));
+	uint8_t m[2] = {0};
+	virtio_mmio__access(r.d, VIRTIO_MMIO_CONFIG + 10, &m[0], 1, false);
+	virtio_mmio__access(r.d, VIRTIO_MMIO_CONFIG + 11, &m[1], 1, false);
+	CHECK_EQ(m[0] | m[1] << 8, 9000);
+	rig_down(&r);
+}
+
+CHECK_MAIN("virtio-net", CHECK_CASE(mtu), CHECK_CASE(features_and_config), CHECK_CASE(tx),
 	   CHECK_CASE(rx_waits_for_buffers), CHECK_CASE(rx_mergeable),
 	   CHECK_CASE(rx_frame_waits_for_more_buffers), CHECK_CASE(rx_too_big_without_mrg),
 	   CHECK_CASE(rx_empty_buffer), CHECK_CASE(hostile_tx))

@@ -37,6 +37,11 @@ static const struct body *body_of(enum api_route r)
 	}
 }
 
+static const char *body_path(const struct body *b)
+{
+	return b->key;
+}
+
 struct api *api__create(struct vmm *m)
 {
 	struct api *a = calloc(1, sizeof(*a));
@@ -113,23 +118,41 @@ static int h_vm_state(struct api *a, const struct json_doc *d, struct error *e)
 	return state == VM_PAUSED ? vmm__pause(a->vmm, e) : vmm__resume(a->vmm, e);
 }
 
-/* PATCH of a drive or interface after boot: only rate limiters and (for drives) a
- * new backing file may change, and ember supports neither yet. */
+/* Whether object `obj` of d has a member `name`. */
+static bool has_member(const struct json_doc *d, unsigned obj, const char *name)
+{
+	unsigned k = obj + 1;
+	for (uint32_t m = 0; m < d->toks[obj].count; m++) {
+		if (json__string_eq(d, k, name))
+			return true;
+		k = d->toks[k + 1].next;
+	}
+	return false;
+}
+
+/* PATCH of a drive or interface after boot: a drive may get a new backing file (a
+ * hot swap, as Firecracker's update_block_device); rate limiters may only stay "no
+ * limit" until ember has them. */
 static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, const char *id,
 			  struct error *e)
 {
 	const struct field *t = drive ? drive_patch_fields : net_patch_fields;
 	const char *what = drive ? "drive" : "network-interface";
-	struct {
-		char id[CONFIG_ID_MAX + 1];
-	} patch;
-	if (fields__decode(t, 3, FIELDS_PATCH, what, d, 0, &patch, e))
+	/* The first field of both is the id, at the same place as in drive_config. */
+	struct drive_config *patch = &a->patch;
+	memset(patch, 0, sizeof(*patch));
+	if (fields__decode(t, 3, FIELDS_PATCH, what, d, 0, patch, e))
 		return -1;
-	if (strcmp(patch.id, id) != 0)
+	if (strcmp(patch->id, id) != 0)
 		return error__fail(e, EXIT_USAGE, "%s: does not match the id in the path '%s'",
 				   t[0].name, id);
 	if (vmm__check_started(a->vmm, e))
 		return -1;
+	/* Firecracker's words: with neither field its update reaches the vhost-user path. */
+	if (drive && !patch->path[0] && !has_member(d, 0, "rate_limiter"))
+		return error__fail(e, EXIT_USAGE,
+				   "drive: Running method expected different backend. (a PATCH "
+				   "needs path_on_host or rate_limiter)");
 	const struct vm_config *c = &vmm__config(a->vmm)->vm;
 	bool found = false;
 	if (drive) {
@@ -142,12 +165,22 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 	if (!found)
 		return error__fail(e, EXIT_USAGE, "%s: no %s with id '%s'", t[0].name,
 				   drive ? "drive" : "network interface", id);
+	if (drive && patch->path[0])
+		return vmm__patch_drive(a->vmm, id, patch->path, e);
 	return 0;
+}
+
+/* Firecracker's deprecated fields, still accepted. */
+static bool deprecated_fields(const struct body *b, const struct json_doc *d)
+{
+	return (b == &bodies[BODY_VSOCK] && has_member(d, 0, "vsock_id")) ||
+	       (b == &bodies[BODY_MACHINE] && has_member(d, 0, "cpu_template"));
 }
 
 /* Returns the status; an error message goes to e. */
 static int dispatch(struct api *a, enum api_route route, enum http_method m, const char *id,
-		    const char *body, size_t len, struct json_out *out, struct error *e)
+		    const char *body, size_t len, struct json_out *out, bool *deprecated,
+		    struct error *e)
 {
 	struct json_doc d;
 	const struct body *b = body_of(route);
@@ -229,6 +262,12 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			    http__method_name(m));
 		return 400;
 	}
+	/* Firecracker's router has no PATCH for these paths: its generic refusal. */
+	if (b && m == HTTP_PATCH && mode != FIELDS_PATCH) {
+		error__fail(e, EXIT_USAGE, "Invalid request method and/or path: PATCH %s.",
+			    body_path(b));
+		return 400;
+	}
 	if (!b || (m != HTTP_PUT && !(m == HTTP_PATCH && mode == FIELDS_PATCH))) {
 		error__fail(e, EXIT_USAGE, "method %s is not allowed on this path",
 			    m == HTTP_OTHER ? "(unknown)" : http__method_name(m));
@@ -238,8 +277,10 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 		return 400;
 	struct vmm_config *next = &a->scratch;
 	*next = *vmm__config(a->vmm);
-	if (parse_body(a, &d, body, len, e) || body__apply(b, mode, &d, 0, id, next, e) ||
-	    vmm__configure(a->vmm, next, e))
+	if (parse_body(a, &d, body, len, e))
+		return 400;
+	*deprecated = deprecated_fields(b, &d);
+	if (body__apply(b, mode, &d, 0, id, next, e) || vmm__configure(a->vmm, next, e))
 		return 400;
 	return 204;
 }
@@ -258,8 +299,10 @@ void api__handle(struct api *a, enum http_method method, const char *path, const
 	struct error e = {0};
 	resp->status = 0;
 	resp->body = (struct json_out){0};
-	int status = dispatch(a, route, method, id, body, len, &resp->body, &e);
+	resp->deprecated = false;
+	int status = dispatch(a, route, method, id, body, len, &resp->body, &resp->deprecated, &e);
 	a->counters.requests[route][method]++;
+	a->counters.deprecated += resp->deprecated;
 	if (status >= 400) {
 		a->counters.fails[route][method]++;
 		json_out__free(&resp->body);

@@ -23,6 +23,7 @@ struct vmm;
 struct api {
 	struct vmm *vmm;
 	struct vmm_config scratch; /* the candidate a request builds */
+	struct drive_config patch; /* a PATCH of a drive or interface */
 	struct route_counters counters;
 	struct json_tok toks[API_MAX_TOKENS];
 };
@@ -30,6 +31,9 @@ struct api {
 struct api_response {
 	int status;
 	struct json_out body; /* JSON, or empty */
+	/* The request used a deprecated field (vsock_id, cpu_template): Firecracker
+	 * answers with a `Deprecation: true` header. */
+	bool deprecated;
 };
 
 /* The API of controller m; its request counters join m's metrics. NULL if out of

@@ -57,7 +57,7 @@ static const struct field boot_source_fields[] = {
     {.name = "initrd_path",
      .kind = FIELD_PATH,
      STR_AT(VM, initrd_path, struct vm_config, initrd_path),
-     .flags = FIELD_OMIT_EMPTY,
+     .flags = FIELD_NULL_EMPTY,
      .check = file_readable},
     {.name = "boot_args",
      .kind = FIELD_STR,
@@ -108,11 +108,14 @@ static const struct field drive_fields[] = {
     {.name = "partuuid",
      .kind = FIELD_STR,
      STR_AT(DRIVE, partuuid, struct drive_config, partuuid),
-     .flags = FIELD_OMIT_EMPTY},
-    {.name = "cache_type", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = cache_types},
-    {.name = "io_engine", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = io_engines},
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
-    {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
+     .flags = FIELD_NULL_EMPTY},
+    /* Both flush on FLUSH (fdatasync); "Unsafe" is Firecracker's default. */
+    {.name = "cache_type", .kind = FIELD_ENUM, .off = DRIVE(cache_type), .choices = cache_types},
+    /* "Async" (io_uring) is refused by name: ember has only the synchronous engine. */
+    {.name = "io_engine", .kind = FIELD_CHOICE, .choices = io_engines},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
+    /* vhost-user-blk: not supported. */
+    {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING, .flags = FIELD_NULL_EMPTY},
 };
 
 static const struct field net_fields[] = {
@@ -126,9 +129,15 @@ static const struct field net_fields[] = {
      STR_AT(NET, host_dev_name, struct net_config, host_dev_name),
      .flags = FIELD_REQUIRED},
     {.name = "guest_mac", .kind = FIELD_MAC, .off = NET(guest_mac), .flag_off = NET(has_mac)},
-    {.name = "mtu", .kind = FIELD_UNSUPPORTED, .json = JSON_NUMBER},
-    {.name = "rx_rate_limiter", .kind = FIELD_UNSUPPORTED},
-    {.name = "tx_rate_limiter", .kind = FIELD_UNSUPPORTED},
+    /* Firecracker's range: IPv4's minimum to what the config space's u16 holds. */
+    {.name = "mtu",
+     .kind = FIELD_U32,
+     .off = NET(mtu),
+     .flags = FIELD_NULL_EMPTY,
+     .min = 68,
+     .max = 65535},
+    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 static const struct field vsock_fields[] = {
@@ -146,7 +155,7 @@ static const struct field vsock_fields[] = {
 };
 
 static const struct field entropy_fields[] = {
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 static const struct field serial_fields[] = {
@@ -193,8 +202,9 @@ const struct field drive_patch_fields[3] = {
      .kind = FIELD_STR,
      STR_AT(DRIVE, id, struct drive_config, id),
      .flags = FIELD_REQUIRED},
-    {.name = "path_on_host", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING},
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    /* Opened by the hot swap itself, with the drive's own read-only mode. */
+    {.name = "path_on_host", .kind = FIELD_PATH, STR_AT(DRIVE, path, struct drive_config, path)},
+    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 const struct field net_patch_fields[3] = {
@@ -202,8 +212,8 @@ const struct field net_patch_fields[3] = {
      .kind = FIELD_STR,
      STR_AT(NET, id, struct net_config, id),
      .flags = FIELD_REQUIRED},
-    {.name = "rx_rate_limiter", .kind = FIELD_UNSUPPORTED},
-    {.name = "tx_rate_limiter", .kind = FIELD_UNSUPPORTED},
+    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
 };
 
 /* --- rules across fields ---------------------------------------------------------- */

@@ -13,9 +13,11 @@
 #include "bodies.h"
 #include "vmm.h"
 
-/* Sections Firecracker has and ember refuses. */
+/* Sections Firecracker has and ember refuses unless null (or, for the pmem array,
+ * empty): GET /vm/config writes them that way, as Firecracker does when unset. */
 static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "pmem",
 					  "memory-hotplug"};
+#define PMEM (BODY_COUNT + 3)
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
@@ -29,7 +31,10 @@ void api__put_vm_config(const struct api *a, struct json_out *o)
 		body__encode(&bodies[i], c, o);
 		first = false;
 	}
-	json_out__raw(o, "}", 1);
+	json_out__raw(o,
+		      ",\"cpu-config\":null,\"balloon\":null,\"mmds-config\":null,\"pmem\":[],"
+		      "\"memory-hotplug\":null}",
+		      85);
 }
 
 int api__load_config(struct api *a, const char *json, size_t len, struct error *e)
@@ -57,16 +62,17 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 			char name[64];
 			if (json__string(&d, k, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(long or invalid name)");
-			return error__fail(e, EXIT_USAGE, "config file: unknown field '%s'", name);
+			return error__fail(e, EXIT_USAGE, "config file: unknown field `%s`", name);
 		}
 		const char *key = i < BODY_COUNT ? bodies[i].key : unsupported[i - BODY_COUNT];
 		if (tok[i] != -1)
 			return error__fail(e, EXIT_USAGE, "config file: field '%s' given twice",
 					   key);
 		tok[i] = -2; /* seen */
-		enum json_type want = i < BODY_COUNT && bodies[i].array ? JSON_ARRAY : JSON_OBJECT;
+		enum json_type want =
+		    (i < BODY_COUNT && bodies[i].array) || i == PMEM ? JSON_ARRAY : JSON_OBJECT;
 		enum json_type got = d.toks[k + 1].type;
-		if (got == JSON_NULL)
+		if (got == JSON_NULL || (i == PMEM && got == JSON_ARRAY && !d.toks[k + 1].count))
 			continue;
 		if (got != want)
 			return error__fail(e, EXIT_USAGE, "%s: expected %s, got %s", key,

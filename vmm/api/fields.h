@@ -25,6 +25,7 @@ enum field_kind {
 	FIELD_CHOICE,	   /* one of choices; accepted, not stored; GET shows choices[0] */
 	FIELD_IGNORED,	   /* string accepted for Firecracker clients, not stored */
 	FIELD_UNSUPPORTED, /* only absent or null: "not supported yet" */
+	FIELD_NO_LIMIT,	   /* a rate limiter: only absent, null or {} ("no limit"); GET: null */
 };
 
 #define FIELD_REQUIRED	   0x1u	 /* in every body that uses the table */
@@ -32,6 +33,7 @@ enum field_kind {
 #define FIELD_OMIT_EMPTY   0x4u	 /* GET leaves an empty string out */
 #define FIELD_HIDDEN	   0x8u	 /* GET leaves it out */
 #define FIELD_KEEP	   0x10u /* a PUT without it keeps the value (else: reset) */
+#define FIELD_NULL_EMPTY   0x20u /* GET shows null for an empty string or an unsupported field */
 
 /* flag_off of a field without a flag (no flag is the first member of a body). */
 #define FIELD_NO_FLAG 0

@@ -230,8 +230,16 @@ const char *http__reason(int status)
 void http__write_response(struct json_out *o, int status, const char *body, size_t body_len,
 			  bool keep_alive)
 {
+	http__write_response_with(o, status, body, body_len, keep_alive, NULL);
+}
+
+void http__write_response_with(struct json_out *o, int status, const char *body, size_t body_len,
+			       bool keep_alive, const char *headers)
+{
 	json_out__printf(o, "HTTP/1.1 %d %s\r\nServer: ember\r\nConnection: %s\r\n", status,
 			 http__reason(status), keep_alive ? "keep-alive" : "close");
+	if (headers)
+		json_out__printf(o, "%s", headers);
 	if (status == 405)
 		json_out__printf(o, "Allow: GET, PUT, PATCH\r\n");
 	if (status != 204 && body_len)

@@ -38,5 +38,8 @@ const char *http__reason(int status);
 /* Appends a whole response. A 204 or an empty body gets no Content-Type. */
 void http__write_response(struct json_out *o, int status, const char *body, size_t body_len,
 			  bool keep_alive);
+/* The same with extra header lines (each ending in \r\n), or NULL. */
+void http__write_response_with(struct json_out *o, int status, const char *body, size_t body_len,
+			       bool keep_alive, const char *headers);
 
 #endif

@@ -96,4 +96,6 @@ void routes__metrics(void *counters, struct json_out *o)
 		}
 		json_out__raw(o, "}", 1);
 	}
+	json_out__printf(o, ",\"deprecated_api\":{\"deprecated_http_api_calls\":%llu}",
+			 (unsigned long long)a->deprecated);
 }

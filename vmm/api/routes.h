@@ -31,6 +31,7 @@ enum api_route {
 struct route_counters {
 	uint64_t requests[ROUTE_COUNT][4]; /* by enum http_method */
 	uint64_t fails[ROUTE_COUNT][4];
+	uint64_t deprecated; /* requests that used a deprecated field */
 };
 
 /* Matches path against the route table; *id points into path for routes with an id

@@ -190,9 +190,11 @@ static void conn_watch(struct api_server *s, struct conn *c)
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static void queue_response(struct conn *c, int status, const char *body, size_t len, bool keep)
+static void queue_response(struct conn *c, int status, const char *body, size_t len, bool keep,
+			   bool deprecated)
 {
-	http__write_response(&c->out, status, body, len, keep);
+	http__write_response_with(&c->out, status, body, len, keep,
+				  deprecated ? "Deprecation: true\r\n" : NULL);
 	if (!keep)
 		c->close_after = true;
 }
@@ -331,7 +333,8 @@ static void on_response(struct api_server *s)
 		conn_free(s, c);
 	} else if (c) {
 		int status = resp.status ? resp.status : 500;
-		queue_response(c, status, resp.body.buf, resp.body.len, c->req.keep_alive);
+		queue_response(c, status, resp.body.buf, resp.body.len, c->req.keep_alive,
+			       resp.deprecated);
 		/* The request's bytes are no longer referenced: drop them. */
 		size_t used = c->req.head_len + c->req.body_len;
 		memmove(c->in, c->in + used, c->in_len - used);

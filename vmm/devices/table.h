@@ -17,4 +17,10 @@ extern const struct device_ops net_device;
 extern const struct device_ops vsock_device;
 extern const struct device_ops rng_device;
 
+struct vm;
+struct error;
+/* PATCH /drives/{id} after boot: drive `id` is backed by the file at path from now on.
+ * -1 with e if there is no such drive or the file cannot be used; nothing changes then. */
+int blk_device__swap(struct vm *vm, const char *id, const char *path, struct error *e);
+
 #endif

@@ -28,15 +28,43 @@ static int attach(struct vm *vm, const struct device_ops *row, struct virtio_dev
 	return 0;
 }
 
+/* The root drive first, so that it is vda whatever order the configuration holds the
+ * drives in; its root= goes on the command line (config__root_args). */
 static int blk_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	char why[ERROR_MSG_MAX];
-	for (unsigned i = 0; i < cfg->nr_drives; i++)
-		if (attach(vm, &blk_device,
-			   blk__create(&cfg->drives[i], &vm->mem, vm->loop, why, sizeof(why)), why,
-			   e))
-			return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < cfg->nr_drives; i++) {
+			const struct drive_config *d = &cfg->drives[i];
+			if (d->is_root_device != (pass == 0))
+				continue;
+			char root[sizeof(d->partuuid) + 32];
+			if (pass == 0 && config__root_args(d, root, sizeof(root)))
+				return error__fail(e, EXIT_USAGE, "drive %s: partuuid too long",
+						   d->id);
+			if (pass == 0 && vm__cmdline_append(vm, root))
+				return error__from_text(e, EXIT_USAGE, vm->last_error.msg);
+			if (attach(vm, &blk_device,
+				   blk__create(d, &vm->mem, vm->loop, why, sizeof(why)), why, e))
+				return -1;
+		}
+	}
 	return 0;
+}
+
+int blk_device__swap(struct vm *vm, const char *id, const char *path, struct error *e)
+{
+	char name[CONFIG_ID_MAX + 16], why[ERROR_MSG_MAX];
+	snprintf(name, sizeof(name), "block.%s", id);
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		struct virtio_dev *dev = vm->devices[i].dev;
+		if (vm->devices[i].ops != &blk_device || strcmp(dev->name, name))
+			continue;
+		if (blk__swap(dev, id, path, why, sizeof(why)))
+			return error__from_text(e, EXIT_USAGE, why);
+		return 0;
+	}
+	return error__fail(e, EXIT_USAGE, "drive_id: no drive with id '%s'", id);
 }
 
 static int net_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
