@@ -276,7 +276,8 @@ static int net_kv(void *ctx, const char *key, const char *value, char *err, size
 	if (strcmp(key, "mtu") == 0 && value) {
 		unsigned long long mtu;
 		if (config__parse_u64(value, 65535, &mtu) || mtu < 68)
-			return error__set(err, errlen, "--net mtu: '%s' is not in 68..65535", value);
+			return error__set(err, errlen, "--net mtu: '%s' is not in 68..65535",
+					  value);
 		n->mtu = (uint32_t)mtu;
 		return 0;
 	}
