@@ -219,6 +219,10 @@ unsigned boot__mptable(struct probe *p);
 
 /* --- virtio.c ---------------------------------------------------------------------- */
 void virtio__run(struct probe *p);
+/* rate.c: probe.<what>_repeat=N runs op N times and prints the rate it got. op does
+ * one request and says how many bytes it moved; non-NULL is a failure. */
+typedef const char *(*rate_op)(struct probe *p, void *ctx, uint32_t *bytes);
+void rate__repeat(struct probe *p, const char *what, rate_op op, void *ctx);
 /* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
 void flood__run(struct probe *p);
 
