@@ -186,6 +186,7 @@ void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write)
 				*data = s->rx[s->rx_head];
 				s->rx_head = (s->rx_head + 1) % SERIAL_FIFO_SIZE;
 				s->rx_len--;
+				s->read_count++;
 				/* Refill once the guest has drained the FIFO, not per byte. */
 				if (!s->rx_len)
 					notify = s->rx_space;
@@ -430,18 +431,21 @@ static int serial_row_setup(struct vm *vm, const struct vm_config *cfg, struct e
 	return 0;
 }
 
-/* Firecracker's "uart" group, with the counters ember keeps. */
+/* Firecracker's "uart" group. */
 static void serial_metrics(void *dev, struct json_out *o)
 {
 	struct serial_dev *d = dev;
 	pthread_mutex_lock(&d->uart.lock);
 	uint64_t dropped = d->uart.dropped_bytes, wr = d->uart.write_count,
-		 missed = d->uart.missed_write_count;
+		 missed = d->uart.missed_write_count, rd = d->uart.read_count;
 	pthread_mutex_unlock(&d->uart.lock);
+	/* error_count, flush_count and missed_read_count: zeros, as the other groups
+	 * have for what ember does not count (vmm.c). */
 	json_out__printf(o,
-			 ",\"uart\":{\"missed_write_count\":%llu,\"write_count\":%llu,"
+			 ",\"uart\":{\"error_count\":0,\"flush_count\":0,\"missed_read_count\":0,"
+			 "\"missed_write_count\":%llu,\"read_count\":%llu,\"write_count\":%llu,"
 			 "\"rate_limiter_dropped_bytes\":%llu}",
-			 (unsigned long long)missed, (unsigned long long)wr,
+			 (unsigned long long)missed, (unsigned long long)rd, (unsigned long long)wr,
 			 (unsigned long long)dropped);
 }
 

@@ -36,6 +36,7 @@ struct serial {
 	struct tbucket out_limit;
 	uint64_t dropped_bytes;
 	uint64_t write_count, missed_write_count; /* bytes written out / failed */
+	uint64_t read_count;			  /* received bytes the guest read */
 	uint64_t (*now)(void);			  /* the limiter's clock; tests inject one */
 };
 
