@@ -816,6 +816,13 @@ static void test_rate_limiters(void)
 	    400, "rate_limiter: ops: missing required field 'refill_time'");
 	CHECK_EQ(limited_calls, 3);
 	CHECK_EQ(cfg()->vm.drives[0].rate_limiter.ops.size, 5);
+	/* A refused swap leaves the limiter as it was too. */
+	CHECK_FAULT(PATCH("/drives/d1",
+			  "{\"drive_id\":\"d1\",\"path_on_host\":\"/nonexistent\","
+			  "\"rate_limiter\":{\"ops\":{\"size\":7,\"refill_time\":10}}}"),
+		    400, "path_on_host");
+	CHECK_EQ(limited_calls, 3);
+	CHECK_EQ(cfg()->vm.drives[0].rate_limiter.ops.size, 5);
 	GET("/vm/config");
 	CHECK(strstr(last, "\"ops\":{\"size\":5,\"one_time_burst\":0,\"refill_time\":10}") != NULL);
 	CHECK(strstr(last, "\"tx_rate_limiter\":null") != NULL);

@@ -178,11 +178,11 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 		patch->rate_limiter = rl;
 		if (fields__decode(t, 3, FIELDS_PATCH, what, d, 0, patch, e))
 			return -1;
-		if (has_member(d, 0, "rate_limiter") &&
-		    vmm__patch_limiters(a->vmm, true, id, &patch->rate_limiter, NULL, e))
+		/* The file first, as Firecracker: a swap can fail, a checked limiter not. */
+		if (path[0] && vmm__patch_drive(a->vmm, id, path, e))
 			return -1;
-		if (path[0])
-			return vmm__patch_drive(a->vmm, id, path, e);
+		if (has_member(d, 0, "rate_limiter"))
+			return vmm__patch_limiters(a->vmm, true, id, &patch->rate_limiter, NULL, e);
 		return 0;
 	}
 	struct net_config n = {0};
