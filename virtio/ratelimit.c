@@ -179,7 +179,9 @@ void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *b
 		tbucket__init(&rl->bandwidth, bandwidth, now_ns);
 	if (ops)
 		tbucket__init(&rl->ops, ops, now_ns);
-	rl->until_ns = 0;
+	/* Unchanged limits keep their wait: a PATCH of {} must not let a request early. */
+	if (bandwidth || ops)
+		rl->until_ns = 0;
 }
 
 uint64_t ratelimit__now(void)

@@ -56,8 +56,9 @@ bool ratelimit__enabled(const struct ratelimit *rl);
  * rl->until_ns says when to try again). */
 bool ratelimit__consume(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint64_t now_ns);
 /* New limits, as a PATCH gives them: a NULL bucket keeps its current state, a
- * given one starts full (Firecracker's update). The limiter is unblocked, so the
- * caller serves its queue again under the new limits; nothing queued is lost. */
+ * given one starts full (Firecracker's update). If any is given the limiter is
+ * unblocked, so the caller serves its queue again under the new limits; nothing
+ * queued is lost. */
 void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *bandwidth,
 		       const struct token_bucket_config *ops, uint64_t now_ns);
 

@@ -185,12 +185,14 @@ int virtio_dev__update_limit(struct virtio_dev *dev, unsigned q,
 	pthread_mutex_lock(&dev->lock);
 	struct virtio_throttle *t = dev->throttle[q];
 	ratelimit__update(&t->rl, bw, ops, ratelimit__now());
-	if (t->armed && t->timer_fd >= 0) {
-		struct itimerspec off = {0};
-		timerfd_settime(t->timer_fd, 0, &off, NULL);
-		t->armed = false;
+	if (bw || ops) {
+		if (t->armed && t->timer_fd >= 0) {
+			struct itimerspec off = {0};
+			timerfd_settime(t->timer_fd, 0, &off, NULL);
+			t->armed = false;
+		}
+		serve_again(dev, q);
 	}
-	serve_again(dev, q);
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
 }

@@ -38,7 +38,8 @@ static void one_time_burst_first_and_not_refilled(void)
 	struct tbucket b;
 	uint64_t owed = 0;
 	tbucket__init(
-	    &b, &(struct token_bucket_config){.size = 100, .one_time_burst = 50, .refill_time = 10}, 0);
+	    &b, &(struct token_bucket_config){.size = 100, .one_time_burst = 50, .refill_time = 10},
+	    0);
 	CHECK_EQ(tbucket__reduce(&b, 30, 0, &owed), TBUCKET_OK);
 	CHECK_EQ(b.burst, 20);
 	CHECK_EQ(b.budget, 100); /* burst spent first */
@@ -53,7 +54,8 @@ static void one_time_burst_first_and_not_refilled(void)
 	CHECK_EQ(tbucket__reduce(&b, 1, 100 * MS, &owed), TBUCKET_SHORT);
 	/* Replenish (an undone consume) fills the burst while it lasts, capped. */
 	tbucket__init(
-	    &b, &(struct token_bucket_config){.size = 100, .one_time_burst = 50, .refill_time = 10}, 0);
+	    &b, &(struct token_bucket_config){.size = 100, .one_time_burst = 50, .refill_time = 10},
+	    0);
 	CHECK_EQ(tbucket__reduce(&b, 10, 0, &owed), TBUCKET_OK);
 	tbucket__replenish(&b, 100);
 	CHECK_EQ(b.burst, 50);
@@ -109,7 +111,7 @@ static void limiter_blocks_until_tokens_return(void)
 	ratelimit__init(
 	    &rl,
 	    &(struct rate_limiter_config){.bandwidth = {.size = 1000000, .refill_time = 100},
-				       .ops = {.size = 10, .refill_time = 100}},
+					  .ops = {.size = 10, .refill_time = 100}},
 	    0);
 	CHECK(ratelimit__enabled(&rl));
 	for (int i = 0; i < 10; i++)
@@ -120,10 +122,11 @@ static void limiter_blocks_until_tokens_return(void)
 	CHECK(!ratelimit__consume(&rl, 1000, 1, 9 * MS));
 	CHECK(ratelimit__consume(&rl, 1000, 1, 10 * MS));
 	/* Bandwidth short: the op it took is given back. */
-	ratelimit__init(&rl,
-			&(struct rate_limiter_config){.bandwidth = {.size = 1000, .refill_time = 100},
-						   .ops = {.size = 10, .refill_time = 100}},
-			0);
+	ratelimit__init(
+	    &rl,
+	    &(struct rate_limiter_config){.bandwidth = {.size = 1000, .refill_time = 100},
+					  .ops = {.size = 10, .refill_time = 100}},
+	    0);
 	CHECK(ratelimit__consume(&rl, 900, 1, 0));
 	CHECK(!ratelimit__consume(&rl, 200, 1, 0));
 	CHECK_EQ(rl.ops.budget, 9);
@@ -136,7 +139,8 @@ static void limiter_blocks_until_tokens_return(void)
 	CHECK(ratelimit__consume(&rl, 1, 1, 300 * MS));
 	/* A short wait is rounded up to a millisecond, not a timer per token. */
 	ratelimit__init(
-	    &rl, &(struct rate_limiter_config){.bandwidth = {.size = 1000000, .refill_time = 1}}, 0);
+	    &rl, &(struct rate_limiter_config){.bandwidth = {.size = 1000000, .refill_time = 1}},
+	    0);
 	CHECK(ratelimit__consume(&rl, 1000000, 1, 0));
 	CHECK(!ratelimit__consume(&rl, 1, 1, 0));
 	CHECK_EQ(rl.until_ns, 1 * MS);
@@ -145,21 +149,29 @@ static void limiter_blocks_until_tokens_return(void)
 static void update_keeps_or_replaces_buckets(void)
 {
 	struct ratelimit rl;
-	ratelimit__init(&rl,
-			&(struct rate_limiter_config){.bandwidth = {.size = 1000, .refill_time = 1000},
-						   .ops = {.size = 5, .refill_time = 1000}},
-			0);
+	ratelimit__init(
+	    &rl,
+	    &(struct rate_limiter_config){.bandwidth = {.size = 1000, .refill_time = 1000},
+					  .ops = {.size = 5, .refill_time = 1000}},
+	    0);
 	CHECK(ratelimit__consume(&rl, 1000, 1, 0));
 	CHECK(!ratelimit__consume(&rl, 1000, 1, 0));
 	CHECK(rl.until_ns > 0);
 	/* Bandwidth raised, ops kept: unblocked at once, ops still spent. */
-	ratelimit__update(&rl, &(struct token_bucket_config){.size = 5000, .refill_time = 1000}, NULL,
-			  1 * MS);
+	ratelimit__update(&rl, &(struct token_bucket_config){.size = 5000, .refill_time = 1000},
+			  NULL, 1 * MS);
 	CHECK_EQ(rl.until_ns, 0);
 	CHECK_EQ(rl.ops.budget, 4);
 	CHECK(ratelimit__consume(&rl, 5000, 1, 1 * MS));
+	/* Nothing changed: the wait stays. */
+	CHECK(!ratelimit__consume(&rl, 5000, 1, 1 * MS));
+	uint64_t until = rl.until_ns;
+	CHECK(until > 1 * MS);
+	ratelimit__update(&rl, NULL, NULL, 1 * MS);
+	CHECK_EQ(rl.until_ns, until);
 	/* size 0 disables that bucket. */
-	ratelimit__update(&rl, &(struct token_bucket_config){0}, &(struct token_bucket_config){0}, 2 * MS);
+	ratelimit__update(&rl, &(struct token_bucket_config){0}, &(struct token_bucket_config){0},
+			  2 * MS);
 	CHECK(!ratelimit__enabled(&rl));
 	CHECK(ratelimit__consume(&rl, 1ull << 40, 1000, 2 * MS));
 }
@@ -170,7 +182,8 @@ static void long_run_matches_rate(void)
 	struct ratelimit rl;
 	/* 1 MiB/s in 100 ms buckets, 64 KiB requests. */
 	ratelimit__init(
-	    &rl, &(struct rate_limiter_config){.bandwidth = {.size = 104857, .refill_time = 100}}, 0);
+	    &rl, &(struct rate_limiter_config){.bandwidth = {.size = 104857, .refill_time = 100}},
+	    0);
 	uint64_t now = 0, bytes = 0;
 	while (now < 10000 * MS) {
 		if (ratelimit__consume(&rl, 65536, 1, now))
