@@ -28,8 +28,8 @@ void rate__repeat(struct probe *p, const char *what, rate_op op, void *ctx)
 		if ((i + 1) % step == 0 || i + 1 == reps) {
 			uint64_t t = time__us();
 			uart__printf("PROBE rate %s step=%lu bytes=%lu us=%lu\n", what,
-				     (unsigned long)((i + 1) / step), (unsigned long)(bytes - last_b),
-				     (unsigned long)(t - last_t));
+				     (unsigned long)((i + 1) / step),
+				     (unsigned long)(bytes - last_b), (unsigned long)(t - last_t));
 			last_t = t;
 			last_b = bytes;
 		}
