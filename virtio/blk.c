@@ -289,7 +289,7 @@ static const struct virtio_metric_names blk_names = {
     .errors = "execute_fails",
     .queue_events = {"queue_event_count"},
     .throttled = {"rate_limiter_throttled_events"},
-    .limiter_events = "rate_limiter_event_count",
+    .limiter_events = {"rate_limiter_event_count"},
 };
 
 static const struct virtio_dev_ops blk_ops = {

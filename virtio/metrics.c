@@ -76,7 +76,8 @@ static void collect(struct virtio_dev *d, struct group *g)
 	/* Firecracker's rate-limiter counters, last so the older ones keep their places. */
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		put(g, m->throttled[q], s->throttled[q]);
-	put(g, m->limiter_events, s->limiter_events);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		put(g, m->limiter_events[q], s->limiter_events[q]);
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -96,7 +96,7 @@ struct virtio_metric_names {
 	const char *queue_chains[VIRTIO_MAX_QUEUES];
 	/* Chains (or frames) the queue's rate limiter held back. */
 	const char *throttled[VIRTIO_MAX_QUEUES];
-	const char *limiter_events; /* the limiters' timer expiries */
+	const char *limiter_events[VIRTIO_MAX_QUEUES]; /* the limiter's timer expiries */
 };
 
 /* Each device model embeds a struct virtio_dev first and supplies these. Every hook
@@ -143,7 +143,7 @@ struct virtio_stats {
 	/* Times a request waited for queue q's rate limiter (Firecracker's
 	 * *_rate_limiter_throttled*: every refused attempt counts). */
 	uint64_t throttled[VIRTIO_MAX_QUEUES];
-	uint64_t limiter_events;
+	uint64_t limiter_events[VIRTIO_MAX_QUEUES];
 };
 
 /* The core's guest-triggerable log lines, each limited per device (log.h). */

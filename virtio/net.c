@@ -301,6 +301,7 @@ static const struct virtio_metric_names net_names = {
     .dropped = "dropped",
     .queue_events = {"rx_queue_event_count", "tx_queue_event_count"},
     .throttled = {"rx_rate_limiter_throttled", "tx_rate_limiter_throttled"},
+    .limiter_events = {"rx_event_rate_limiter_count", "tx_rate_limiter_event_count"},
 };
 
 static const struct virtio_dev_ops net_ops = {

@@ -65,7 +65,7 @@ static const struct virtio_metric_names rng_names = {
     .write_bytes = "entropy_bytes",
     .errors = "host_rng_fails",
     .throttled = {"entropy_rate_limiter_throttled"},
-    .limiter_events = "rate_limiter_event_count",
+    .limiter_events = {"rate_limiter_event_count"},
 };
 
 static const struct virtio_dev_ops rng_ops = {

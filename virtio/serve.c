@@ -133,7 +133,7 @@ void virtio_dev__unthrottle(struct virtio_dev *dev, unsigned q)
 	pthread_mutex_lock(&dev->lock);
 	if (q < dev->nr_queues && dev->throttle[q]) {
 		dev->throttle[q]->armed = false;
-		dev->stats.limiter_events++;
+		dev->stats.limiter_events[q]++;
 		serve_again(dev, q);
 	}
 	pthread_mutex_unlock(&dev->lock);

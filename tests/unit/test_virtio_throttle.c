@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "api/json.h"
 #include "check.h"
 #include "test_virtio_harness.h"
 
@@ -41,6 +42,18 @@ static uint64_t throttled(struct virtio_dev *d, unsigned q)
 
 /* Without an event loop nothing re-serves the queue: the chains stay in the ring,
  * untouched, until the timer's work is done by hand. */
+/* Whether the device's metrics group has "name":value. */
+static bool metric_is(struct virtio_dev *d, const char *name, uint64_t value)
+{
+	struct json_out o = {0};
+	virtio__device_metrics(d, &o);
+	char want[96];
+	snprintf(want, sizeof(want), "\"%s\":%llu", name, (unsigned long long)value);
+	bool ok = o.buf && memmem(o.buf, o.len, want, strlen(want));
+	json_out__free(&o);
+	return ok;
+}
+
 static void throttled_chains_stay_queued(void)
 {
 	mem_up();
@@ -76,6 +89,56 @@ static void throttled_chains_stay_queued(void)
 	}
 	CHECK_EQ(d->stats.requests, 10);
 	virtio_dev__destroy(d);
+}
+
+/* virtio-blk: reads charged by their data; the throttled ones wait in the ring and
+ * complete OK once the limit is lifted. */
+static void blk_reads_wait(void)
+{
+	mem_up();
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/ember-throttle-XXXXXX");
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	close(fd);
+	/* 8 KiB of bandwidth a second: two 4 KiB reads, then the third waits. */
+	struct drive_config dc = {
+	    .id = "d0", .rate_limiter = {.bandwidth = {.size = 8192, .refill_time = 1000}}};
+	snprintf(dc.path, sizeof(dc.path), "%s", path);
+	struct virtio_dev *d = blk__create(&dc, &mem, NULL, err, sizeof(err));
+	CHECK(d != NULL);
+	if (!d) {
+		unlink(path);
+		return;
+	}
+	struct gq q;
+	gq_init(&q, &mem, QBASE, 16);
+	CHECK(driver_init(d, ~0ull, &q, 1) & VIRTIO_STATUS_DRIVER_OK);
+	for (uint16_t i = 0; i < 4; i++) {
+		uint8_t *h = gp(&mem, HDR + 16ull * i, 16);
+		memset(h, 0, 16); /* VIRTIO_BLK_T_IN, sector 0 */
+		*(uint8_t *)gp(&mem, STAT + i, 1) = 0xee;
+		gq_desc(&q, (uint16_t)(3 * i), HDR + 16ull * i, 16, VIRTQ_DESC_F_NEXT,
+			(uint16_t)(3 * i + 1));
+		gq_desc(&q, (uint16_t)(3 * i + 1), DATA + 4096ull * i, 4096,
+			VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 2));
+		gq_desc(&q, (uint16_t)(3 * i + 2), STAT + i, 1, VIRTQ_DESC_F_WRITE, 0);
+		gq_publish(&q, (uint16_t)(3 * i));
+	}
+	virtio_dev__kick(d, 0);
+	CHECK_EQ(gq_used_idx(&q), 2);
+	CHECK_EQ(d->stats.throttled[0], 1);
+	CHECK(metric_is(d, "rate_limiter_throttled_events", 1));
+	CHECK_EQ(*(uint8_t *)gp(&mem, STAT + 2, 1), 0xee); /* untouched while it waits */
+	struct token_bucket_config none = {0};
+	CHECK_EQ(virtio_dev__update_limit(d, 0, &none, NULL), 0);
+	CHECK_EQ(gq_used_idx(&q), 4);
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(*(uint8_t *)gp(&mem, STAT + i, 1), 0); /* VIRTIO_BLK_S_OK */
+	CHECK_EQ(d->stats.errors, 0);
+	CHECK_EQ(d->stats.write_bytes, 4 * 4096);
+	virtio_dev__destroy(d);
+	unlink(path);
 }
 
 struct rig {
@@ -136,8 +199,12 @@ static void ops_paced_by_the_timer(void)
 	pthread_mutex_lock(&r.d->lock);
 	CHECK_EQ(r.d->stats.requests, 40);
 	CHECK_EQ(r.d->stats.errors, 0);
-	CHECK(r.d->stats.limiter_events >= 1);
+	CHECK(r.d->stats.limiter_events[0] >= 1);
+	uint64_t thr = r.d->stats.throttled[0], ev = r.d->stats.limiter_events[0];
 	pthread_mutex_unlock(&r.d->lock);
+	/* Firecracker's names in the entropy group. */
+	CHECK(metric_is(r.d, "entropy_rate_limiter_throttled", thr));
+	CHECK(metric_is(r.d, "rate_limiter_event_count", ev));
 	rig_down(&r);
 }
 
@@ -249,13 +316,16 @@ static void net_tx_and_rx_paced(void)
 	CHECK(throttled(d, 0) >= 1);
 	pthread_mutex_lock(&d->lock);
 	CHECK_EQ(d->stats.dropped, 0);
+	uint64_t rx_thr = d->stats.throttled[0], tx_thr = d->stats.throttled[1];
 	pthread_mutex_unlock(&d->lock);
+	CHECK(metric_is(d, "rx_rate_limiter_throttled", rx_thr));
+	CHECK(metric_is(d, "tx_rate_limiter_throttled", tx_thr));
 	vmm_stop(&vmm);
 	virtio_dev__destroy(d);
 	event__destroy(vmm.loop);
 	close(sp[1]);
 }
 
-CHECK_MAIN("virtio-throttle", CHECK_CASE(throttled_chains_stay_queued),
+CHECK_MAIN("virtio-throttle", CHECK_CASE(throttled_chains_stay_queued), CHECK_CASE(blk_reads_wait),
 	   CHECK_CASE(ops_paced_by_the_timer), CHECK_CASE(bandwidth_paced),
 	   CHECK_CASE(update_while_queued), CHECK_CASE(net_tx_and_rx_paced))
