@@ -4,7 +4,8 @@
 #   build/tests/bin/fcclient   static API client for the nested host (busybox has no curl)
 API_FUZZ      := $(BUILD)/fuzz/fuzz_api
 API_FUZZ_SRCS := tests/fuzz/fuzz_api.c $(filter-out vmm/api/server.c,$(wildcard vmm/api/*.c)) \
-                 vmm/vmm.c vmm/error.c vmm/config.c vmm/log.c vmm/event.c vmm/file.c
+                 vmm/vmm.c vmm/error.c vmm/config.c vmm/log.c vmm/event.c vmm/file.c \
+                 vmm/snapshot_open.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c
 API_FUZZ_DIR  := $(BUILD)/fuzz/api
 # built by mk/tests.mk's rule for tests/kvm/*.c, next to the other kvm-tier tools
 FCCLIENT      := $(BUILD)/tests/bin/fcclient
@@ -19,7 +20,7 @@ fuzz-smoke: fuzz-smoke-api
 $(API_FUZZ): $(API_FUZZ_SRCS) $(wildcard vmm/api/*.h) vmm/config.h vmm/log.h vmm/file.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all -o $@ $(API_FUZZ_SRCS)
+		-fno-sanitize-recover=all -o $@ $(API_FUZZ_SRCS) $(LIBFDT_A)
 
 # The corpus lives under build/ and grows across runs; seeds come from the tree.
 fuzz-api: $(API_FUZZ)

@@ -34,10 +34,6 @@
 #define LIBC_THREAD                                                                                \
 	ALLOW(futex), ALLOW(clock_gettime), ALLOW(rt_sigprocmask), ALLOW(exit), ALLOW(exit_group)
 
-/* musl adds O_LARGEFILE to every open on x86_64; glibc's header (this file is
- * compiled with the host's) defines it as 0 there. */
-#define MUSL_O_LARGEFILE 0100000
-
 /* fcntl only reads and sets status and descriptor flags (O_NONBLOCK, FD_CLOEXEC). */
 #define FCNTL_FLAGS                                                                                \
 	ALLOW_ARG(fcntl, 1, F_GETFL), ALLOW_ARG(fcntl, 1, F_SETFL), ALLOW_ARG(fcntl, 1, F_GETFD),  \
@@ -114,14 +110,9 @@ static const struct sc_rule vmm_rules[] = {
      * pointer: any file the VMM's uid may remove stays removable (in the jail, only
      * the jail's own). */
     ALLOW(unlink),
-    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): stat,
-     * open for reading, or reading and writing, never creating, truncating or
-     * appending (the flags are exactly file__open's, as musl passes them), fstat and
-     * fcntl to check and clear O_NONBLOCK; a block device's size. */
+    /* PATCH /drives/{id} after boot reopens a drive (vmm/file.c file__open): stat
+     * and a block device's size; open and fstat are allowed for snapshots below. */
     ALLOW(stat),
-    ALLOW_ARG(open, 1, O_RDONLY | O_NONBLOCK | O_CLOEXEC | MUSL_O_LARGEFILE),
-    ALLOW_ARG(open, 1, O_RDWR | O_NONBLOCK | O_CLOEXEC | MUSL_O_LARGEFILE),
-    ALLOW(fstat),
     IOCTL(BLKGETSIZE64),
     FCNTL_FLAGS,
     /* timers and notifications */
@@ -136,6 +127,33 @@ static const struct sc_rule vmm_rules[] = {
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
     ALLOW_ARG(tkill, 1, SIGUSR1),
     ALLOW(mremap), /* realloc of large buffers */
+    /* PUT /snapshot/create (the VM paused): read KVM's state, write the vmstate and
+     * the memory file beside their targets and rename them over. The paths are
+     * behind pointers; the jail bounds what they can name. The vCPU state is read
+     * from this thread while the vCPUs are parked, on their descriptors, and only
+     * with the read-only GET requests. musl opens with open(2): openat stays
+     * refused. */
+    ALLOW(open),
+    ALLOW(ftruncate),
+    ALLOW(rename),
+    ALLOW(fstat),
+    ALLOW(newfstatat),
+    IOCTL(KVM_GET_MSR_INDEX_LIST),
+    IOCTL(KVM_GET_CPUID2),
+    IOCTL(KVM_GET_MP_STATE),
+    IOCTL(KVM_GET_REGS),
+    IOCTL(KVM_GET_SREGS),
+    IOCTL(KVM_GET_XSAVE),
+    IOCTL(KVM_GET_FPU),
+    IOCTL(KVM_GET_XCRS),
+    IOCTL(KVM_GET_LAPIC),
+    IOCTL(KVM_GET_DEBUGREGS),
+    IOCTL(KVM_GET_MSRS),
+    IOCTL(KVM_GET_VCPU_EVENTS),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_IRQCHIP),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_PIT2),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_CLOCK),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_GET_DIRTY_LOG),
     LIBC_MEMORY,
     LIBC_THREAD,
 };

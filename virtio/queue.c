@@ -193,6 +193,9 @@ enum virtq_pop virtq__pop(struct virtq *q, struct virtq_chain *c, const char **w
 	unsigned budget = q->layout.size;
 	if (walk(q, c, q->desc, q->layout.size, head, false, &budget, why))
 		return VIRTQ_BAD;
+	/* The device may write every writable buffer: a Diff snapshot must carry them. */
+	for (unsigned i = c->n_out; i < c->n_out + c->n_in; i++)
+		guest_mem__mark_dirty(q->mem, c->iov[i].iov_base, c->iov[i].iov_len);
 	q->last_avail++;
 	return VIRTQ_CHAIN;
 }
@@ -207,6 +210,7 @@ void virtq__add_used(struct virtq *q, uint16_t head, uint32_t len)
 	uint8_t *e = q->used + 4 + 8u * (q->used_idx % q->layout.size);
 	uint32_t v[2] = {head, len};
 	memcpy(e, v, sizeof(v));
+	guest_mem__mark_dirty(q->mem, e, sizeof(v));
 	q->used_idx++;
 }
 
@@ -214,6 +218,7 @@ void virtq__flush(struct virtq *q)
 {
 	/* Release: the entries are visible before the index that publishes them. */
 	store16(q->used + 2, q->used_idx);
+	guest_mem__mark_dirty(q->mem, q->used + 2, 2);
 }
 
 bool virtq__should_notify(struct virtq *q)
@@ -235,8 +240,10 @@ bool virtq__arm(struct virtq *q)
 {
 	if (!q->ready)
 		return false;
-	if (q->event_idx)
+	if (q->event_idx) {
 		store16(avail_event(q), q->last_avail);
+		guest_mem__mark_dirty(q->mem, avail_event(q), 2);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return virtq__has_avail(q);
 }
@@ -245,8 +252,10 @@ bool virtq__arm_beyond(struct virtq *q)
 {
 	if (!q->ready)
 		return false;
-	if (q->event_idx)
+	if (q->event_idx) {
 		store16(avail_event(q), q->avail_seen);
+		guest_mem__mark_dirty(q->mem, avail_event(q), 2);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16(q->avail + 2) != q->avail_seen;
 }

@@ -2,6 +2,7 @@
 #ifndef EMBER_VIRTIO_H
 #define EMBER_VIRTIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,5 +60,35 @@ int virtio__update_limiter(struct vm *vm, const char *device, unsigned q,
 /* Marks the virtio devices that virtio__setup_all adds to vm->devices. A device is
  * known as virtio by its metrics hook, virtio__device_metrics. */
 extern const struct device_ops virtio_device_ops;
+
+/* Snapshots (state.c): the transport state of one device (a vm->devices[] entry
+ * made by a virtio row). */
+#define VIRTIO_STATE_MAX_QUEUES 3
+struct virtio_queue_state {
+	uint64_t desc, avail, used;
+	uint16_t size;
+	bool ready;
+	uint16_t last_avail, used_idx, signalled, avail_seen;
+};
+struct virtio_state {
+	uint32_t device_id;
+	uint64_t driver_features;
+	uint32_t dev_feat_sel, drv_feat_sel, status, int_status, config_gen, queue_sel;
+	uint32_t nr_queues;
+	struct virtio_queue_state queues[VIRTIO_STATE_MAX_QUEUES];
+};
+struct virtio_dev;
+void virtio_dev__save_state(struct virtio_dev *dev, struct virtio_state *st);
+/* Sets the saved transport state on a device just made from the same configuration;
+ * ready queues are checked against guest memory as the driver's writes would be. */
+int virtio_dev__load_state(struct virtio_dev *dev, const struct virtio_state *st, char *err,
+			   size_t errlen);
+/* After the VM's interrupt controllers are restored: re-raises a pending interrupt
+ * and serves every ready queue once. */
+void virtio_dev__resume_queues(struct virtio_dev *dev);
+/* vsock after a restore: its host connections are gone, so the guest gets
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue and drops its own. -1 if the
+ * driver left no event buffer (the event is then lost, as on a real device). */
+int vsock__transport_reset(struct virtio_dev *dev);
 
 #endif

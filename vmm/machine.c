@@ -11,6 +11,7 @@
 #include "event.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -42,6 +43,41 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 	}
 	k->vm = vm;
 	/* From here on the event loop serves guest-driven devices. */
+	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
+		pr_err("cannot install the VMM thread's seccomp filter: %m");
+		event__stop(k->loop, EXIT_ERROR);
+	}
+	return 0;
+}
+
+static int kvm_snapshot(void *ctx, const struct snapshot_create_params *p, const char *config_json,
+			const char *version, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	return snapshot__create(k->vm, p, config_json, version, e);
+}
+
+static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_load *l,
+		       struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	if (snapshot__restore(vm, cfg, l, k->loop, k->start_us, e)) {
+		teardown(vm);
+		return -1;
+	}
+	/* Parked before the first instruction: the controller resumes if asked to. */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i]->pause = true;
+	if (vcpu__start_all(vm)) {
+		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
+		teardown(vm);
+		return -1;
+	}
+	vcpu__pause_all(vm);
+	k->vm = vm;
 	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
 		pr_err("cannot install the VMM thread's seccomp filter: %m");
 		event__stop(k->loop, EXIT_ERROR);
@@ -124,6 +160,8 @@ const struct vmm_machine kvm_machine_ops = {
     .ctrl_alt_del = kvm_ctrl_alt_del,
     .patch_drive = kvm_patch_drive,
     .patch_limiter = kvm_patch_limiter,
+    .snapshot = kvm_snapshot,
+    .restore = kvm_restore,
     .stop = kvm_stop,
     .destroy = kvm_destroy,
     .vmm_metrics = kvm_vmm_metrics,

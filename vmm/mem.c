@@ -1,6 +1,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -29,8 +30,37 @@ int guest_mem__init(struct guest_mem *mem, uint64_t size)
 	return 0;
 }
 
+int guest_mem__track_dirty(struct guest_mem *mem)
+{
+	if (mem->dirty)
+		return 0;
+	mem->dirty = calloc((mem->total / 4096 + 63) / 64, sizeof(uint64_t));
+	return mem->dirty ? 0 : -1;
+}
+
+void guest_mem__mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+	if (!mem->dirty || !len)
+		return;
+	uint64_t off = (uint64_t)((const uint8_t *)hva - mem->base);
+	for (uint64_t p = off / 4096; p <= (off + len - 1) / 4096; p++)
+		__atomic_fetch_or(&mem->dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+}
+
+void guest_mem__take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n, uint64_t *out)
+{
+	if (!mem->dirty)
+		return;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t p = first + i, bit = 1ull << (p % 64);
+		if (__atomic_fetch_and(&mem->dirty[p / 64], ~bit, __ATOMIC_RELAXED) & bit)
+			out[i / 64] |= 1ull << (i % 64);
+	}
+}
+
 void guest_mem__destroy(struct guest_mem *mem)
 {
+	free(mem->dirty);
 	if (mem->base)
 		munmap(mem->base, mem->total);
 	memset(mem, 0, sizeof(*mem));

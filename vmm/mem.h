@@ -22,6 +22,9 @@ struct guest_mem {
 	unsigned nr_regions;
 	uint8_t *base; /* one host mapping holds every region, in order */
 	uint64_t total;
+	/* One bit per page that ember itself wrote (virtio buffers and rings), which
+	 * KVM's dirty log does not see; NULL unless dirty pages are tracked. */
+	uint64_t *dirty;
 };
 
 /* Maps `size` bytes of anonymous, MAP_NORESERVE memory and lays it out. */
@@ -31,6 +34,14 @@ void guest_mem__destroy(struct guest_mem *mem);
 /* Host pointer to [gpa, gpa+len) if the whole range lies in one region, else NULL.
  * Every guest-supplied address goes through here. */
 void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Diff snapshots: start tracking the pages ember writes (0, or -1 with errno). */
+int guest_mem__track_dirty(struct guest_mem *mem);
+/* Any thread: [hva, hva+len), a range inside guest memory, was written by ember. */
+void guest_mem__mark_dirty(const struct guest_mem *mem, const void *hva, uint64_t len);
+/* Sets in out the bits of pages [first, first+n) (host-layout page numbers) marked
+ * since the last call, and clears them. */
+void guest_mem__take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n, uint64_t *out);
 
 /* Highest guest-physical address of RAM below the 32-bit gap (exclusive). */
 uint64_t guest_mem__low_end(const struct guest_mem *mem);

@@ -35,6 +35,12 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 		error__fail(e, EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
+	/* Linux needs a LAPIC timer that works without the PIT (--no-pit); see cpu.h. */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		cpuid__set_tsc_deadline(supported->entries, supported->nent);
+	else if (vm->cfg->no_pit)
+		pr_warn("--no-pit: KVM has no TSC-deadline timer; a Linux guest will run "
+			"without timer interrupts");
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		error__fail(e, EXIT_ERROR, "out of memory");
@@ -217,11 +223,24 @@ static void *vcpu_loop(struct vcpu *v)
 	}
 
 	int first = v->index == 0;
+	bool io_pending = false; /* the last exit was I/O or MMIO, handled but not completed */
 	while (!atomic_load(&v->stop)) {
 		/* The flag is set before the kick, so a pause asked for while this vCPU
 		 * enters KVM_RUN makes KVM_RUN return at once and is seen here next. */
-		if (atomic_load(&v->pause))
+		if (atomic_load(&v->pause)) {
+			/* An I/O or MMIO exit is complete in the registers only once KVM_RUN
+			 * is entered again: with immediate_exit it finishes the instruction and
+			 * returns at once, so a parked vCPU's state can be saved. Only then:
+			 * an AP still waiting for INIT/SIPI would block in that KVM_RUN on
+			 * kernels that test immediate_exit after the wait. */
+			if (io_pending) {
+				v->run->immediate_exit = 1;
+				(void)ioctl(v->fd, KVM_RUN, 0);
+				v->run->immediate_exit = 0;
+				io_pending = false;
+			}
 			park_if_paused(v);
+		}
 		if (atomic_load(&v->stop))
 			break;
 		if (first) {
@@ -240,8 +259,11 @@ static void *vcpu_loop(struct vcpu *v)
 			fault(v, EXIT_ERROR, why);
 			break;
 		}
+		io_pending = false;
 		if (handle_exit(v))
 			break;
+		io_pending =
+		    v->run->exit_reason == KVM_EXIT_IO || v->run->exit_reason == KVM_EXIT_MMIO;
 	}
 	return NULL;
 }

@@ -39,6 +39,7 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	vm->loop = loop;
 	vm->start_us = start_us;
 	vm->nr_vcpus = cfg->vcpus;
+	vm->track_dirty = cfg->track_dirty_pages;
 	vm->vm_fd = -1;
 	vm->kvm_fd = -1;
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", config__cmdline(cfg));
@@ -46,6 +47,8 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	if (guest_mem__init(&vm->mem, bytes) < 0)
 		FAIL(EXIT_USAGE, "mem_size_mib: cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
+	if (vm->track_dirty && guest_mem__track_dirty(&vm->mem))
+		FAIL(EXIT_ERROR, "out of memory");
 	return 0;
 }
 
@@ -91,6 +94,7 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 		    .guest_phys_addr = r->gpa,
 		    .memory_size = r->size,
 		    .userspace_addr = (uintptr_t)r->hva,
+		    .flags = vm->track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 			FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",

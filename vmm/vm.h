@@ -6,6 +6,7 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,6 +70,8 @@ struct vm {
 	struct event_loop *loop;
 
 	const struct vm_config *cfg;
+	/* Register guest memory with KVM_MEM_LOG_DIRTY_PAGES (Diff snapshots). */
+	bool track_dirty;
 	uint64_t start_us; /* process start, the zero of every boot timing */
 	/* When InstanceStart arrived over the API (0 otherwise), and when the guest wrote
 	 * the boot timer (0 until then; read by the metrics on the VMM thread). */
@@ -119,6 +122,24 @@ int vm__set_irq_line(struct vm *vm, uint32_t gsi, int level);
 int vm__irqfd(struct vm *vm, uint32_t gsi);
 /* An eventfd signalled when the guest writes `datamatch` (len 4) to addr. */
 int vm__ioeventfd(struct vm *vm, uint64_t addr, uint32_t datamatch);
+
+/* Snapshots (vm_state.c): the VM-wide state KVM keeps, the irqchip trio, PIT, clock. */
+#define VM_NR_IRQCHIPS 3
+struct vm_state {
+	struct kvm_irqchip irqchip[VM_NR_IRQCHIPS]; /* PIC master, PIC slave, IOAPIC */
+	struct kvm_pit_state2 pit;
+	bool has_pit; /* false on a machine made without the in-kernel PIT */
+	struct kvm_clock_data clock;
+};
+int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e);
+/* clock_advance_ns: added to the saved kvmclock (clock_realtime). */
+int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advance_ns,
+		  struct error *e);
+/* Maps fd privately over all of guest memory (before KVM sees the memory). */
+int vm__map_mem_file(struct vm *vm, int fd, struct error *e);
+/* KVM_GET_DIRTY_LOG of memory slot `slot` (= region index): one bit per page, cleared
+ * as it is read. */
+int vm__dirty_log(struct vm *vm, unsigned slot, uint64_t *bitmap, struct error *e);
 
 /* Ends the VM from any thread: the event loop stops with `code`. First caller wins. */
 void vm__request_exit(struct vm *vm, int code, const char *why);

@@ -15,6 +15,7 @@
 #include "api/json.h"
 #include "event.h"
 #include "log.h"
+#include "snapshot.h"
 
 #define ERR_AFTER_START	 "The requested operation is not supported after starting the microVM."
 #define ERR_BEFORE_START "The requested operation is not supported before starting the microVM."
@@ -36,6 +37,11 @@ struct vmm {
 		void *ctx;
 	} sources[VMM_MAX_METRICS_SOURCES];
 	unsigned nr_sources;
+	/* Firecracker's latencies_us group: the last of each, in microseconds. */
+	struct {
+		uint64_t full_create_snapshot, diff_create_snapshot, load_snapshot;
+		uint64_t pause_vm, resume_vm;
+	} latencies;
 };
 
 /* --- life ---------------------------------------------------------------------------- */
@@ -258,17 +264,96 @@ int vmm__check_started(const struct vmm *m, struct error *e)
 
 int vmm__pause(struct vmm *m, struct error *e)
 {
+	uint64_t t0 = now_us();
 	if (vmm__check_started(m, e) || m->machine->pause(m->p.machine_ctx, e))
 		return -1;
 	m->state = VMM_PAUSED;
+	m->latencies.pause_vm = now_us() - t0;
 	return 0;
 }
 
 int vmm__resume(struct vmm *m, struct error *e)
 {
+	uint64_t t0 = now_us();
 	if (vmm__check_started(m, e) || m->machine->resume(m->p.machine_ctx, e))
 		return -1;
 	m->state = VMM_RUNNING;
+	m->latencies.resume_vm = now_us() - t0;
+	return 0;
+}
+
+int vmm__snapshot(struct vmm *m, const struct snapshot_create_params *p, const char *config_json,
+		  struct error *e)
+{
+	if (m->state != VMM_PAUSED)
+		return error__fail(e, EXIT_USAGE,
+				   "Cannot create a snapshot: the microVM is %s, it must be Paused "
+				   "(PATCH /vm {\"state\": \"Paused\"})",
+				   vmm__state_name(m->state));
+	if (!m->machine->snapshot)
+		return error__fail(e, EXIT_USAGE, "snapshots are not supported by this machine");
+	uint64_t t0 = now_us();
+	if (m->machine->snapshot(m->p.machine_ctx, p, config_json, m->p.version, e))
+		return error__wrap(e, "Cannot create a snapshot");
+	uint64_t us = now_us() - t0;
+	if (p->type == SNAPSHOT_DIFF)
+		m->latencies.diff_create_snapshot = us;
+	else
+		m->latencies.full_create_snapshot = us;
+	pr_info("%s snapshot created in %llu us", p->type == SNAPSHOT_DIFF ? "Diff" : "Full",
+		(unsigned long long)us);
+	return 0;
+}
+
+int vmm__check_restorable(const struct vmm *m, struct error *e)
+{
+	if (m->state != VMM_NOT_STARTED)
+		return error__fail(e, EXIT_USAGE,
+				   "Loading a microVM snapshot not allowed after configuring boot-"
+				   "specific resources: the microVM is already %s",
+				   vmm__state_name(m->state));
+	struct vm_config fresh;
+	config__init(&fresh);
+	/* Not resources of the VM but of this process: the machine option --no-pit and
+	 * where the console goes (Firecracker's is the process's stdio). */
+	const struct vm_config *now = &m->cfg.vm;
+	fresh.no_pit = now->no_pit;
+	fresh.serial_out = now->serial_out;
+	fresh.serial_in = now->serial_in;
+	memcpy(fresh.serial_out_path, now->serial_out_path, sizeof(fresh.serial_out_path));
+	memcpy(fresh.serial_in_path, now->serial_in_path, sizeof(fresh.serial_in_path));
+	if (memcmp(&fresh, &m->cfg.vm, sizeof(fresh)))
+		return error__fail(e, EXIT_USAGE,
+				   "Loading a microVM snapshot not allowed after configuring boot-"
+				   "specific resources (only the logger and metrics may be set "
+				   "first)");
+	return 0;
+}
+
+int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l,
+		 bool resume, struct error *e)
+{
+	if (vmm__check_restorable(m, e))
+		return -1;
+	if (!m->machine->restore)
+		return error__fail(e, EXIT_USAGE, "snapshots are not supported by this machine");
+	char why[ERROR_MSG_MAX];
+	if (config__validate_pending(&next->vm, why, sizeof(why)))
+		return error__fail(e, EXIT_USAGE, "snapshot configuration: %s", why);
+	uint64_t t0 = now_us();
+	/* The restored VM keeps pointing at its configuration: it is m's from here on. */
+	struct vmm_config saved = m->cfg;
+	m->cfg = *next;
+	m->instance_start_us = t0;
+	if (m->machine->restore(m->p.machine_ctx, &m->cfg.vm, l, e)) {
+		m->cfg = saved;
+		return error__wrap(e, "Cannot load the snapshot");
+	}
+	m->state = VMM_PAUSED;
+	m->latencies.load_snapshot = now_us() - t0;
+	pr_info("snapshot loaded in %llu us", (unsigned long long)m->latencies.load_snapshot);
+	if (resume)
+		return vmm__resume(m, e);
 	return 0;
 }
 
@@ -453,6 +538,14 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
 			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	put_vmm_group(m, &o);
+	json_out__printf(&o,
+			 ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
+			 "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu}",
+			 (unsigned long long)m->latencies.full_create_snapshot,
+			 (unsigned long long)m->latencies.diff_create_snapshot,
+			 (unsigned long long)m->latencies.load_snapshot,
+			 (unsigned long long)m->latencies.pause_vm,
+			 (unsigned long long)m->latencies.resume_vm);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
 	put_zero_groups(&o);

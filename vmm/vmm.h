@@ -17,6 +17,8 @@
 struct vmm;
 struct event_loop;
 struct json_out;
+struct snapshot_create_params;
+struct snapshot_load;
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED, VMM_STOPPED };
 
@@ -39,6 +41,13 @@ struct vmm_machine {
 	/* Stops the vCPUs for good; the VM stays until destroy. */
 	void (*stop)(void *ctx);
 	void (*destroy)(void *ctx);
+	/* Snapshots (snapshot.h; NULL: not supported). snapshot: the VM is paused.
+	 * restore: builds the VM from a loaded snapshot instead of start, leaving it
+	 * paused. */
+	int (*snapshot)(void *ctx, const struct snapshot_create_params *p, const char *config_json,
+			const char *version, struct error *e);
+	int (*restore)(void *ctx, const struct vm_config *cfg, struct snapshot_load *l,
+		       struct error *e);
 	/* Metrics, once started: members of the "vmm" group (`,"name":value`), then
 	 * whole groups (`,"group":{...}`: devices). NULL = none. */
 	void (*vmm_metrics)(void *ctx, struct json_out *o);
@@ -100,6 +109,18 @@ int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct err
 int vmm__patch_limiters(struct vmm *m, bool drive, const char *id,
 			const struct rate_limiter_config *rl0,
 			const struct rate_limiter_config *rl1, struct error *e);
+/* PUT /snapshot/create: the VM must be paused and stays paused. config_json is what
+ * the snapshot records as the VM's configuration. */
+int vmm__snapshot(struct vmm *m, const struct snapshot_create_params *p, const char *config_json,
+		  struct error *e);
+/* 0 while a snapshot may be loaded: not started and nothing but the logger and
+ * metrics configured. */
+int vmm__check_restorable(const struct vmm *m, struct error *e);
+/* PUT /snapshot/load: next is the snapshot's configuration (with the load's
+ * overrides); the VM is built from l, paused, and resumed if `resume`. On failure
+ * nothing changes and another load may be tried. */
+int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l, bool resume,
+		 struct error *e);
 /* Stops the vCPUs (the VM stays for a last metrics flush). */
 void vmm__stop(struct vmm *m);
 

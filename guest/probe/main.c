@@ -109,5 +109,6 @@ void probe_main(uint64_t boot_params)
 
 	flood__run(&p);
 	virtio__run(&p);
+	count__run(&p);
 	probe__finish(p.failed == 0);
 }

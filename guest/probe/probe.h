@@ -223,8 +223,16 @@ void virtio__run(struct probe *p);
  * one request and says how many bytes it moved; non-NULL is a failure. */
 typedef const char *(*rate_op)(struct probe *p, void *ctx, uint32_t *bytes);
 void rate__repeat(struct probe *p, const char *what, rate_op op, void *ctx);
+/* For count.c: FNV-1a of the blk test's sectors, read again; NULL or why not. */
+const char *virtio__blk_sum(struct probe *p, uint32_t *sum);
+/* For count.c: 32 bytes from virtio-rng; how many are not zero. NULL or why not. */
+const char *virtio__rng_read(struct probe *p, unsigned *nonzero);
+/* For count.c: arms the vsock event queue, then reports what event arrived. */
+const char *virtio__vsock_event(struct probe *p, uint32_t *event);
 /* flood.c: probe.flood=MS repeats every guest-triggerable warning for MS ms. */
 void flood__run(struct probe *p);
+/* --- count.c: probe.count=MS, the snapshot tests' endless counter ----------------- */
+void count__run(struct probe *p);
 
 /* --- entry.S ------------------------------------------------------------------------- */
 extern const char ap_tramp_start[], ap_tramp_end[];

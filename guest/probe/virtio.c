@@ -520,6 +520,40 @@ static void run_blk(struct probe *p)
 		probe__check(p, "virtio-blk", irqs != 0, "no used-buffer interrupt");
 }
 
+/* probe.count's read-back (count.c): the first call sets the first blk device up
+ * again (virtio__run left it reset); every call reads the blk test's sectors through
+ * the same queue and gives their FNV-1a. NULL, or why not. */
+const char *virtio__blk_sum(struct probe *p, uint32_t *sum)
+{
+	static struct vdev *d;
+	static uint8_t *buf;
+	if (!d) {
+		d = find_dev(VIRTIO_ID_BLOCK, 0);
+		if (!d)
+			return "no virtio-blk device";
+		const char *why = dev_begin(d, BIT(VIRTIO_BLK_F_FLUSH));
+		if (!why)
+			why = vq_setup(d, 0);
+		buf = pool_alloc(BLK_SECTORS * 512, 512);
+		if (why || !buf) {
+			d = NULL;
+			return why ? why : "probe out of buffer memory";
+		}
+		dev_driver_ok(d);
+	}
+	uint64_t sector = 0;
+	cmdline__get_u64("probe.blk_sector", 10, &sector);
+	uint8_t st;
+	const char *why = blk_do(p, d, VIRTIO_BLK_T_IN, sector, buf, BLK_SECTORS * 512, &st);
+	if (why || st != VIRTIO_BLK_S_OK)
+		return why ? why : "read failed (status not OK)";
+	uint32_t h = 2166136261u;
+	for (unsigned i = 0; i < BLK_SECTORS * 512; i++)
+		h = (h ^ buf[i]) * 16777619u;
+	*sum = h;
+	return NULL;
+}
+
 /* --- rng (§5.4) --------------------------------------------------------------------- */
 static void run_rng(struct probe *p)
 {
@@ -559,6 +593,78 @@ static void run_rng(struct probe *p)
 			why = "64 zero bytes";
 	}
 	check_done(p, "virtio-rng", d, why);
+}
+
+/* probe.count's rng read (count.c): sets the rng device up again on the first call;
+ * each call fills 32 bytes through the same queue. NULL, or why not. */
+const char *virtio__rng_read(struct probe *p, unsigned *nonzero)
+{
+	static struct vdev *d;
+	static uint8_t *buf;
+	if (!d) {
+		d = find_dev(VIRTIO_ID_RNG, 0);
+		if (!d)
+			return "no virtio-rng device";
+		const char *why = dev_begin(d, 0);
+		if (!why)
+			why = vq_setup(d, 0);
+		buf = pool_alloc(32, 32);
+		if (why || !buf) {
+			d = NULL;
+			return why ? why : "probe out of buffer memory";
+		}
+		dev_driver_ok(d);
+	}
+	memset(buf, 0, 32);
+	struct seg s = {buf, 32, true};
+	uint32_t len = 0;
+	const char *why = vq_request(d, &d->vq[0], &s, 1, p->timeout_us, &len);
+	if (why)
+		return why;
+	if (len == 0 || len > 32)
+		return "the device returned no bytes, or more than asked";
+	*nonzero = 0;
+	for (unsigned i = 0; i < len; i++)
+		*nonzero += buf[i] != 0;
+	return NULL;
+}
+
+/* probe.count's vsock event check (count.c): the first call sets the vsock device up
+ * with one 8-byte buffer on its event queue; later calls report the event that came
+ * back (a restored VM's device sends TRANSPORT_RESET), or 0xffffffff if none yet. */
+const char *virtio__vsock_event(struct probe *p, uint32_t *event)
+{
+	static struct vdev *d;
+	static uint8_t *ev;
+	if (!d) {
+		d = find_dev(VIRTIO_ID_VSOCK, 0);
+		if (!d)
+			return "no virtio-vsock device";
+		const char *why = dev_begin(d, 0);
+		for (unsigned q = 0; q < 3 && !why; q++)
+			why = vq_setup(d, q);
+		ev = pool_alloc(8, 8);
+		if (why || !ev) {
+			d = NULL;
+			return why ? why : "probe out of buffer memory";
+		}
+		dev_driver_ok(d);
+		memset(ev, 0xff, 8);
+		set_desc(&d->vq[2], 0, ev, 8, VRING_DESC_F_WRITE, 0);
+		vq_push(d, &d->vq[2], 0, true);
+		*event = 0xffffffffu;
+		return NULL;
+	}
+	uint32_t id, len;
+	/* The reset is sent as the VM is restored: a short wait is plenty. */
+	if (!vq_pop(&d->vq[2], time__us() + p->timeout_us / 100, &id, &len)) {
+		*event = 0xffffffffu;
+		return NULL;
+	}
+	if (id != 0 || len != 4)
+		return "event queue returned an unknown buffer";
+	*event = *(volatile uint32_t *)ev;
+	return NULL;
 }
 
 /* --- net (§5.1) --------------------------------------------------------------------- */

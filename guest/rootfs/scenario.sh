@@ -205,6 +205,20 @@ panic)
 	echo "EMBER-RESULT panic FAIL still alive after sysrq-trigger"
 	finish
 	;;
+count)
+	# The snapshot test's guest: counts on the console until the VM is stopped, and
+	# runs each line typed on the console, answering on one line. No result line:
+	# the host kills the VM.
+	(while read -r line; do
+		echo "EMBER-REPLY $(eval "$line" 2>&1 | tr '\n' ' ')"
+	done </dev/console) &
+	i=0
+	while :; do
+		echo "EMBER-COUNT $i"
+		i=$((i + 1))
+		sleep 0.2
+	done
+	;;
 hang)
 	echo "EMBER-RESULT hang PASS hanging forever (the host must stop this VM)"
 	while :; do sleep 3600; done

@@ -125,7 +125,7 @@ expect pause-preboot PATCH /vm '{"state":"Paused"}' 400 "before starting"
 expect vm-config GET /vm/config - 200 '"drive_id":"rootfs"'
 expect vm-config-net GET /vm/config - 200 '"host_dev_name":"tap0"'
 expect balloon-unsupported PUT /balloon '{"amount_mib":1,"deflate_on_oom":false}' 400 "not supported"
-expect snapshot-unsupported PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "not supported"
+expect snapshot-create-preboot PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "must be Paused"
 expect mmds-unsupported PUT /mmds '{}' 400 "not supported"
 expect cpu-config-unsupported PUT /cpu-config '{}' 400 "not supported"
 expect unknown-path GET /no/such/path - 400 "/no/such/path"

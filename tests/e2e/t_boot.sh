@@ -35,6 +35,24 @@ if need_files no-pit-boot "$VMLINUX" "$INITRD"; then
 	vm_run no-pit-boot "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus 2 --mem-mib "$VM_MEM" \
 		--no-pit --serial stdout --cmdline "$CMDLINE_BASE ember.test=boot"
 	expect_pass no-pit-boot boot
+	# The guest's reboot (reboot=k -> i8042 reset) must end ember with 0 without the PIT too.
+	if [ "$VM_RC" = 0 ] && grep -q 'guest reboot' "$VM_ERR"; then
+		pass no-pit-reboot
+	elif [ "$VM_RC" = timeout ]; then
+		fail no-pit-reboot "ember still running ${VM_TIMEOUT}s after start; killed by pid"
+	else
+		fail no-pit-reboot "ember exited $VM_RC, stderr without 'guest reboot' (want 0 and a reboot)"
+	fi
+	# Without a PIT Linux can only keep its LAPIC timer if it runs in TSC-deadline mode:
+	# a periodic one is checked against PIT-driven jiffies, fails and is switched off,
+	# which leaves the guest without timer interrupts.
+	if tr -d '\r' <"$VM_OUT" | grep -q 'APIC timer disabled'; then
+		fail no-pit-lapic-timer "$(tr -d '\r' <"$VM_OUT" | grep -m1 'APIC timer disabled')"
+	elif result_line boot | grep -q PASS; then
+		pass no-pit-lapic-timer
+	else
+		fail no-pit-lapic-timer "guest did not boot (see no-pit-boot)"
+	fi
 fi
 
 # the same through the bzImage loader

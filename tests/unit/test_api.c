@@ -252,10 +252,9 @@ static void test_unknown_paths_and_methods(void)
 static void test_unsupported_endpoints(void)
 {
 	fresh();
-	const char *paths[] = {
-	    "/balloon",	       "/balloon/statistics",	"/snapshot/create", "/snapshot/load",
-	    "/mmds",	       "/mmds/config",		"/cpu-config",	    "/pmem/p1",
-	    "/hotplug/memory", "/balloon/hinting/start"};
+	const char *paths[] = {"/balloon",	  "/balloon/statistics",   "/mmds",
+			       "/mmds/config",	  "/cpu-config",	   "/pmem/p1",
+			       "/hotplug/memory", "/balloon/hinting/start"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
 	CHECK_FAULT(GET("/mmds"), 400, "not supported");

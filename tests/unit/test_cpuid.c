@@ -121,5 +121,26 @@ static void smt_topology(void)
 	}
 }
 
+/* --no-pit guests need the TSC-deadline LAPIC timer: Linux cannot verify a periodic
+ * LAPIC timer without the PIT's jiffies. */
+static void tsc_deadline(void)
+{
+	static struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
+	unsigned n = base_leaves(e);
+	CHECK(cpuid__set_tsc_deadline(e, n));
+	struct kvm_cpuid_entry2 *l1 = cpuid__find(e, n, 1, 0);
+	CHECK(l1->ecx & (1u << 24));
+	CHECK(l1->ecx & 1); /* other feature bits stay */
+	CHECK_EQ(l1->edx, 1u << 28);
+	/* It survives the per-vCPU shaping. */
+	cpuid__shape(e, &n, CPUID_MAX_ENTRIES, 1, 2, 1);
+	CHECK(cpuid__find(e, n, 1, 0)->ecx & (1u << 24));
+	/* A table without leaf 1 is left alone. */
+	n = base_leaves(e);
+	e[1].function = 2;
+	CHECK(!cpuid__set_tsc_deadline(e, n));
+	CHECK_EQ(e[1].ecx, 0x1);
+}
+
 CHECK_MAIN("cpuid", CHECK_CASE(shapes_each_vcpu), CHECK_CASE(single_vcpu_and_full_table),
-	   CHECK_CASE(smt_topology))
+	   CHECK_CASE(smt_topology), CHECK_CASE(tsc_deadline))

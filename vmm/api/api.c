@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bodies.h"
+#include "snapshot_api.h"
 #include "vmm.h"
 
 /* The body a configuration route takes (by PUT, and for machine-config by PATCH). */
@@ -272,6 +273,15 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 		if (m != HTTP_PATCH)
 			break;
 		if (parse_body(a, &d, body, len, e) || h_vm_state(a, &d, e))
+			return 400;
+		return 204;
+	case ROUTE_SNAPSHOT_CREATE:
+	case ROUTE_SNAPSHOT_LOAD:
+		if (m != HTTP_PUT)
+			break;
+		if (parse_body(a, &d, body, len, e) ||
+		    (route == ROUTE_SNAPSHOT_CREATE ? snapshot_api__create(a, &d, e)
+						    : snapshot_api__load(a, &d, e)))
 			return 400;
 		return 204;
 	case ROUTE_UNSUPPORTED:

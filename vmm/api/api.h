@@ -50,6 +50,10 @@ enum api_route api__route(const char *path);
  * as the API. It needs a boot source. 0, or -1 with e (EXIT_USAGE); nothing is
  * applied then. */
 int api__load_config(struct api *a, const char *json, size_t len, struct error *e);
+/* The parse of api__load_config alone: the document's sections applied onto c, no
+ * checks across them, nothing configured. */
+int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_config *c,
+		      struct error *e);
 int api__load_config_file(struct api *a, const char *path, struct error *e);
 
 /* Appends the GET /vm/config document. */

@@ -37,7 +37,8 @@ void api__put_vm_config(const struct api *a, struct json_out *o)
 		      85);
 }
 
-int api__load_config(struct api *a, const char *json, size_t len, struct error *e)
+int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_config *c,
+		      struct error *e)
 {
 	struct json_doc d;
 	char why[ERROR_MSG_MAX];
@@ -82,8 +83,6 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 		tok[i] = (int)k + 1;
 	}
 
-	struct vmm_config *c = &a->scratch;
-	*c = *vmm__config(a->vmm);
 	for (size_t i = 0; i < BODY_COUNT; i++) {
 		const struct body *b = &bodies[i];
 		if (tok[i] < 0)
@@ -98,6 +97,16 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 			if (body__apply(b, FIELDS_PUT, &d, el, NULL, c, e))
 				return -1;
 	}
+	return 0;
+}
+
+int api__load_config(struct api *a, const char *json, size_t len, struct error *e)
+{
+	struct vmm_config *c = &a->scratch;
+	*c = *vmm__config(a->vmm);
+	if (api__parse_config(a, json, len, c, e))
+		return -1;
+	char why[ERROR_MSG_MAX];
 	if (config__validate(&c->vm, why, sizeof(why)))
 		return error__from_text(e, EXIT_USAGE, why);
 	return vmm__configure(a->vmm, c, e);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot.h"
 #include "vm.h"
 
 #define STATUS_OBF 0x01
@@ -206,9 +207,48 @@ static int i8042_setup(struct vm *vm, const struct vm_config *cfg, struct error 
 	return 0;
 }
 
+static int i8042_save(void *dev, struct snapshot_out *o, struct error *e)
+{
+	struct i8042 *k = &((struct i8042_dev *)dev)->kbd;
+	pthread_mutex_lock(&k->lock);
+	uint8_t regs[3] = {k->status, k->ctr, k->cmd};
+	uint8_t out[sizeof(k->outbuf)];
+	unsigned n = k->out_len;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = k->outbuf[(k->out_head + i) % sizeof(k->outbuf)];
+	pthread_mutex_unlock(&k->lock);
+	snap_out__blob(o, "registers", regs, sizeof(regs));
+	snap_out__blob(o, "output", out, n);
+	return 0;
+}
+
+static int i8042_restore(void *dev, struct snapshot_in *in, struct error *e)
+{
+	struct i8042 *k = &((struct i8042_dev *)dev)->kbd;
+	uint8_t regs[3];
+	const void *out;
+	size_t n;
+	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e) ||
+	    vmstate__get_blob(in->vs, in->node, "output", &out, &n, e))
+		return -1;
+	if (n > sizeof(k->outbuf))
+		return error__fail(e, EXIT_USAGE, "%s/output: %zu bytes, the buffer holds %zu",
+				   in->node, n, sizeof(k->outbuf));
+	pthread_mutex_lock(&k->lock);
+	k->status = regs[0], k->ctr = regs[1], k->cmd = regs[2];
+	memcpy(k->outbuf, out, n);
+	k->out_head = 0;
+	k->out_len = (unsigned)n;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 const struct device_ops i8042_device = {
-    .name = "i8042", .setup = i8042_setup, .destroy = free,
-    /* .save/.restore: the snapshot issue fills them in. */
+    .name = "i8042",
+    .setup = i8042_setup,
+    .destroy = free,
+    .save = i8042_save,
+    .restore = i8042_restore,
 };
 
 struct i8042 *i8042__of(const struct vm *vm)
@@ -259,8 +299,28 @@ static int boot_timer_setup(struct vm *vm, const struct vm_config *cfg, struct e
 	return 0;
 }
 
+/* Whether (and when) the guest wrote the timer: a restored guest that writes it again
+ * is not booting. */
+static int boot_timer_save(void *dev, struct snapshot_out *o, struct error *e)
+{
+	struct boot_timer *t = dev;
+	return snap_out__u64(o, "boot-time-us", atomic_load(&t->vm->boot_time_us));
+}
+
+static int boot_timer_restore(void *dev, struct snapshot_in *in, struct error *e)
+{
+	struct boot_timer *t = dev;
+	uint64_t v;
+	if (snap_in__u64(in, "boot-time-us", &v, e))
+		return -1;
+	atomic_store(&t->vm->boot_time_us, v);
+	return 0;
+}
+
 const struct device_ops boot_timer_device = {
     .name = "boot-timer",
     .setup = boot_timer_setup,
     .destroy = free,
+    .save = boot_timer_save,
+    .restore = boot_timer_restore,
 };

@@ -10,6 +10,7 @@
 
 #include "file.h"
 #include "log.h"
+#include "snapshot.h"
 #include "vm.h"
 
 #define UART_RBR_THR 0
@@ -449,10 +450,53 @@ static void serial_metrics(void *dev, struct json_out *o)
 			 (unsigned long long)dropped);
 }
 
+/* Snapshots: the registers and the unread input; the files are the configuration's. */
+static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
+{
+	struct serial *s = &((struct serial_dev *)dev)->uart;
+	pthread_mutex_lock(&s->lock);
+	uint8_t regs[9] = {s->ier, s->lcr, s->mcr, s->msr,	   s->scr,
+			   s->dll, s->dlm, s->fcr, s->thre_pending};
+	uint8_t rx[SERIAL_FIFO_SIZE];
+	unsigned n = s->rx_len;
+	for (unsigned i = 0; i < n; i++)
+		rx[i] = s->rx[(s->rx_head + i) % SERIAL_FIFO_SIZE];
+	pthread_mutex_unlock(&s->lock);
+	snap_out__blob(o, "registers", regs, sizeof(regs));
+	snap_out__blob(o, "rx-fifo", rx, n);
+	return 0;
+}
+
+static int serial_restore(void *dev, struct snapshot_in *in, struct error *e)
+{
+	struct serial *s = &((struct serial_dev *)dev)->uart;
+	uint8_t regs[9];
+	const void *rx;
+	size_t n;
+	if (snap_in__bytes(in, "registers", regs, sizeof(regs), e) ||
+	    vmstate__get_blob(in->vs, in->node, "rx-fifo", &rx, &n, e))
+		return -1;
+	if (n > SERIAL_FIFO_SIZE)
+		return error__fail(e, EXIT_USAGE, "%s/rx-fifo: %zu bytes, the FIFO holds %d",
+				   in->node, n, SERIAL_FIFO_SIZE);
+	pthread_mutex_lock(&s->lock);
+	s->ier = regs[0], s->lcr = regs[1], s->mcr = regs[2], s->msr = regs[3];
+	s->scr = regs[4], s->dll = regs[5], s->dlm = regs[6], s->fcr = regs[7];
+	s->thre_pending = regs[8] != 0;
+	memcpy(s->rx, rx, n);
+	s->rx_head = 0;
+	s->rx_len = (unsigned)n;
+	/* The line's level is in the restored irqchip; resync our view of it. */
+	s->irq_level = !(iir(s) & IIR_NONE);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 const struct device_ops serial_device = {
     .name = "serial",
     .setup = serial_row_setup,
     .destroy = serial_destroy,
     .metrics = serial_metrics,
-    /* .save/.restore: the snapshot issue fills them in. */
+    .save = serial_save,
+    .restore = serial_restore,
 };

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
+#include "snapshot.h"
 #include "table.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
@@ -103,12 +105,131 @@ static void destroy(void *dev)
 	virtio_dev__destroy(dev);
 }
 
-/* .save/.restore of every virtio row: the snapshot issue fills them in. */
-const struct device_ops blk_device = {
-    .name = "block", .setup = blk_setup, .destroy = destroy, .metrics = virtio__device_metrics};
-const struct device_ops net_device = {
-    .name = "net", .setup = net_setup, .destroy = destroy, .metrics = virtio__device_metrics};
-const struct device_ops vsock_device = {
-    .name = "vsock", .setup = vsock_setup, .destroy = destroy, .metrics = virtio__device_metrics};
-const struct device_ops rng_device = {
-    .name = "entropy", .setup = rng_setup, .destroy = destroy, .metrics = virtio__device_metrics};
+/* Snapshots: the transport state (virtio/state.c). The back end (file, tap, socket)
+ * is made anew from the configuration, which the snapshot carries too. */
+static int save(void *dev, struct snapshot_out *s, struct error *e)
+{
+	struct virtio_state st;
+	virtio_dev__save_state(dev, &st);
+	snap_out__string(s, "device-name", ((struct virtio_dev *)dev)->name);
+	snap_out__u32(s, "device-id", st.device_id);
+	snap_out__u64(s, "driver-features", st.driver_features);
+	snap_out__u32(s, "device-features-select", st.dev_feat_sel);
+	snap_out__u32(s, "driver-features-select", st.drv_feat_sel);
+	snap_out__u32(s, "device-status", st.status);
+	snap_out__u32(s, "interrupt-status", st.int_status);
+	snap_out__u32(s, "config-generation", st.config_gen);
+	snap_out__u32(s, "queue-select", st.queue_sel);
+	snap_out__u32(s, "queues", st.nr_queues);
+	for (unsigned q = 0; q < st.nr_queues; q++) {
+		const struct virtio_queue_state *qs = &st.queues[q];
+		char name[32];
+#define QPROP(fn, field, v)                                                                        \
+	snprintf(name, sizeof(name), "queue%u-%s", q, field);                                      \
+	fn(s, name, v)
+		QPROP(snap_out__u64, "desc", qs->desc);
+		QPROP(snap_out__u64, "avail", qs->avail);
+		QPROP(snap_out__u64, "used", qs->used);
+		QPROP(snap_out__u32, "size", qs->size);
+		QPROP(snap_out__u32, "ready", qs->ready);
+		QPROP(snap_out__u32, "next-avail", qs->last_avail);
+		QPROP(snap_out__u32, "next-used", qs->used_idx);
+		QPROP(snap_out__u32, "signalled", qs->signalled);
+		QPROP(snap_out__u32, "avail-seen", qs->avail_seen);
+#undef QPROP
+	}
+	return 0;
+}
+
+static int get_u16(struct snapshot_in *s, const char *name, uint16_t *v, struct error *e)
+{
+	uint32_t x;
+	if (snap_in__u32(s, name, &x, e))
+		return -1;
+	if (x > 0xffff)
+		return error__fail(e, EXIT_USAGE, "%s/%s: %u is not a 16-bit value", s->node, name,
+				   x);
+	*v = (uint16_t)x;
+	return 0;
+}
+
+static int load(void *dev, struct snapshot_in *s, struct error *e)
+{
+	struct virtio_dev *vdev = dev;
+	struct virtio_state st = {0};
+	const char *name;
+	if (snap_in__string(s, "device-name", &name, e))
+		return -1;
+	if (strcmp(name, vdev->name))
+		return error__fail(e, EXIT_USAGE, "%s: saved as '%s', the configuration makes '%s'",
+				   s->node, name, vdev->name);
+	if (snap_in__u32(s, "device-id", &st.device_id, e) ||
+	    snap_in__u64(s, "driver-features", &st.driver_features, e) ||
+	    snap_in__u32(s, "device-features-select", &st.dev_feat_sel, e) ||
+	    snap_in__u32(s, "driver-features-select", &st.drv_feat_sel, e) ||
+	    snap_in__u32(s, "device-status", &st.status, e) ||
+	    snap_in__u32(s, "interrupt-status", &st.int_status, e) ||
+	    snap_in__u32(s, "config-generation", &st.config_gen, e) ||
+	    snap_in__u32(s, "queue-select", &st.queue_sel, e) ||
+	    snap_in__u32(s, "queues", &st.nr_queues, e))
+		return -1;
+	if (st.nr_queues > VIRTIO_STATE_MAX_QUEUES)
+		return error__fail(e, EXIT_USAGE, "%s: %u queues", s->node, st.nr_queues);
+	for (unsigned q = 0; q < st.nr_queues; q++) {
+		struct virtio_queue_state *qs = &st.queues[q];
+		char n[32];
+		uint32_t ready;
+#define QGET(fn, field, p) (snprintf(n, sizeof(n), "queue%u-%s", q, field), fn(s, n, p, e))
+		if (QGET(snap_in__u64, "desc", &qs->desc) ||
+		    QGET(snap_in__u64, "avail", &qs->avail) ||
+		    QGET(snap_in__u64, "used", &qs->used) || QGET(get_u16, "size", &qs->size) ||
+		    QGET(snap_in__u32, "ready", &ready) ||
+		    QGET(get_u16, "next-avail", &qs->last_avail) ||
+		    QGET(get_u16, "next-used", &qs->used_idx) ||
+		    QGET(get_u16, "signalled", &qs->signalled) ||
+		    QGET(get_u16, "avail-seen", &qs->avail_seen))
+			return -1;
+#undef QGET
+		qs->ready = ready != 0;
+	}
+	char why[256];
+	if (virtio_dev__load_state(vdev, &st, why, sizeof(why)))
+		return error__fail(e, EXIT_USAGE, "%s: %s", s->node, why);
+	virtio_dev__resume_queues(vdev);
+	return 0;
+}
+
+static int vsock_load(void *dev, struct snapshot_in *s, struct error *e)
+{
+	if (load(dev, s, e))
+		return -1;
+	/* The host connections did not survive: tell the guest so it drops its own. */
+	if (vsock__transport_reset(dev))
+		pr_warn("vsock: the guest gave no event buffer for the transport reset");
+	return 0;
+}
+
+const struct device_ops blk_device = {.name = "block",
+				      .setup = blk_setup,
+				      .destroy = destroy,
+				      .metrics = virtio__device_metrics,
+				      .save = save,
+				      .restore = load};
+const struct device_ops net_device = {.name = "net",
+				      .setup = net_setup,
+				      .destroy = destroy,
+				      .metrics = virtio__device_metrics,
+				      .save = save,
+				      .restore = load};
+const struct device_ops vsock_device = {.name = "vsock",
+					.setup = vsock_setup,
+					.destroy = destroy,
+					.metrics = virtio__device_metrics,
+					.save = save,
+					.restore = vsock_load};
+const struct device_ops rng_device = {.name = "entropy",
+				      .setup = rng_setup,
+				      .destroy = destroy,
+				      .metrics = virtio__device_metrics,
+				      .save = save,
+				      .restore = load};

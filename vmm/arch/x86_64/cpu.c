@@ -7,10 +7,11 @@
 
 #include "layout.h"
 
-#define CPUID_HYPERVISOR_BIT (1u << 31) /* leaf 1 ECX */
-#define CPUID_HTT_BIT	     (1u << 28) /* leaf 1 EDX */
-#define KVM_SIGNATURE_LEAF   0x40000000u
-#define KVM_FEATURES_LEAF    0x40000001u
+#define CPUID_HYPERVISOR_BIT   (1u << 31) /* leaf 1 ECX */
+#define CPUID_HTT_BIT	       (1u << 28) /* leaf 1 EDX */
+#define CPUID_TSC_DEADLINE_BIT (1u << 24) /* leaf 1 ECX */
+#define KVM_SIGNATURE_LEAF     0x40000000u
+#define KVM_FEATURES_LEAF      0x40000001u
 
 struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
 				     uint32_t function, uint32_t index)
@@ -21,6 +22,15 @@ struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned 
 		     entries[i].index == index))
 			return &entries[i];
 	return NULL;
+}
+
+bool cpuid__set_tsc_deadline(struct kvm_cpuid_entry2 *entries, unsigned nent)
+{
+	struct kvm_cpuid_entry2 *l1 = cpuid__find(entries, nent, 1, 0);
+	if (!l1)
+		return false;
+	l1->ecx |= CPUID_TSC_DEADLINE_BIT;
+	return true;
 }
 
 static unsigned bits_for(unsigned n)

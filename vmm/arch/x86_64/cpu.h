@@ -3,6 +3,7 @@
 #define EMBER_X86_CPU_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CPUID_MAX_ENTRIES 256
@@ -12,6 +13,13 @@
  * bit and KVM's signature leaves. Pure: unit-tested without KVM. */
 void cpuid__shape(struct kvm_cpuid_entry2 *entries, unsigned *nent, unsigned max, unsigned index,
 		  unsigned nr_vcpus, unsigned threads_per_core);
+/* Advertises the TSC-deadline mode of the local APIC timer (leaf 1 ECX bit 24). KVM
+ * emulates it but leaves it out of KVM_GET_SUPPORTED_CPUID. Without it Linux checks
+ * its calibrated LAPIC timer against jiffies driven by the i8254 PIT; with --no-pit no
+ * jiffy ever comes, Linux turns the LAPIC timer off ("APIC timer disabled due to
+ * verification failure") and every CPU is left with no working clockevent. Returns
+ * whether leaf 1 was found. Pure: unit-tested without KVM. */
+bool cpuid__set_tsc_deadline(struct kvm_cpuid_entry2 *entries, unsigned nent);
 struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
 				     uint32_t function, uint32_t index);
 

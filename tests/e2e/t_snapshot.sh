@@ -1,0 +1,105 @@
+#!/bin/sh
+# Snapshots of a real Linux guest: it counts on its console (scenario `count`); pause,
+# PUT /snapshot/create, kill that ember, load the snapshot in a new one (resume_vm):
+# the count goes on with no new boot, a command typed on the console after the
+# restore runs and answers, and the root filesystem (mounted read-only) boots again.
+# Not in run.sh's default list yet: run it by name (tests/e2e/host.sh build snapshot).
+# Its one run so far, in a nested host starved of CPU, timed out while the guest was
+# booting (the count began at 108 s of guest time); it has not yet passed anywhere.
+E2E_ROOT=$1
+. "$(dirname "$0")/lib.sh"
+FC=$E2E_ROOT/fcclient
+need_files snapshot "$VMLINUX" "$ROOTFS" || exit 0
+if [ ! -x "$FC" ]; then
+	fail snapshot "$FC missing (the payload links build/tests/bin/fcclient)"
+	exit 0
+fi
+
+# api CHECK SOCK METHOD PATH [BODY]: one request that must succeed.
+api() {
+	_c=$1 _s=$2
+	shift 2
+	if "$FC" "$_s" "$@" >"$E2E_WORK/reply" 2>&1; then return 0; fi
+	fail "$_c" "$1 $2 -> $(head -c 300 "$E2E_WORK/reply")"
+	return 1
+}
+counts() { cat "$@" | tr -d '\r' | sed -n 's/^EMBER-COUNT \([0-9][0-9]*\)$/\1/p'; }
+
+disk=$E2E_WORK/snap-rootfs.ext4
+cp "$ROOTFS" "$disk"
+in_a=$E2E_WORK/in-a in_b=$E2E_WORK/in-b
+mkfifo "$in_a" "$in_b"
+sa=$E2E_WORK/a.sock sb=$E2E_WORK/b.sock
+state=$E2E_WORK/vm.state mem=$E2E_WORK/vm.mem
+
+vm_start snap-a --api-sock "$sa" --serial-input "$in_a"
+A_OUT=$VM_OUT A_PID=$VM_PID
+"$FC" -w 10 "$sa" GET / >/dev/null 2>&1
+ok=1
+api snapshot-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
+api snapshot-boot-source "$sa" PUT /boot-source \
+	"{\"kernel_image_path\": \"$VMLINUX\", \"boot_args\": \"$CMDLINE_BASE root=/dev/vda ro ember.test=count\"}" || ok=0
+api snapshot-drive "$sa" PUT /drives/rootfs \
+	"{\"drive_id\": \"rootfs\", \"path_on_host\": \"$disk\", \"is_root_device\": true, \"is_read_only\": true}" || ok=0
+api snapshot-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+# One measured run in the nested host (shared CPUs) reached the count only after 108 s
+# of guest time: wait three boot bounds.
+if [ $ok -eq 0 ] || ! wait_line "$A_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3)); then
+	fail snapshot-counting "the guest did not count; $(vm_why)"
+	vm_dump
+	vm_kill
+	exit 0
+fi
+pass snapshot-counting
+api snapshot-pause "$sa" PATCH /vm '{"state": "Paused"}' || ok=0
+api snapshot-create "$sa" PUT /snapshot/create \
+	"{\"snapshot_path\": \"$state\", \"mem_file_path\": \"$mem\"}" || ok=0
+info "$(grep -o 'snapshot created in [0-9]* us' "$VM_ERR")"
+sleep 1
+stopped=$(counts "$A_OUT" | tail -1)
+kill -9 "$A_PID" 2>/dev/null
+wait "$A_PID" 2>/dev/null
+forget_pid "$A_PID"
+[ $ok -eq 1 ] || exit 0
+
+vm_start snap-b --api-sock "$sb" --serial-input "$in_b"
+B_OUT=$VM_OUT
+"$FC" -w 10 "$sb" GET / >/dev/null 2>&1
+api snapshot-load "$sb" PUT /snapshot/load \
+	"{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$mem\"}, \"resume_vm\": true}" || {
+	vm_kill
+	exit 0
+}
+info "$(grep -o 'snapshot loaded in [0-9]* us' "$VM_ERR")"
+if wait_line "$B_OUT" "^EMBER-COUNT $((stopped + 5))" "$VM_TIMEOUT"; then
+	pass snapshot-continues
+else
+	fail snapshot-continues "stopped at $stopped; after the load: $(vm_why)"
+	vm_dump
+fi
+if tr -d '\r' <"$B_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
+	fail snapshot-no-boot "the restored guest printed boot output"
+else
+	pass snapshot-no-boot
+fi
+# The console stream goes on where it stopped: 0, 1, 2, ... across both processes.
+if counts "$A_OUT" "$B_OUT" | awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
+	pass snapshot-no-gap
+else
+	fail snapshot-no-gap "counts across the restore: $(counts "$A_OUT" "$B_OUT" | tr '\n' ' ' | tail -c 200)"
+fi
+# A command over the console (the FIFO is ember's serial input): it runs and answers.
+(echo "echo restored-\$((6 * 7))" >"$in_b") &
+if wait_line "$B_OUT" "^EMBER-REPLY restored-42" "$VM_TIMEOUT"; then
+	pass snapshot-console-command
+else
+	fail snapshot-console-command "no answer to a console command; $(vm_why)"
+	vm_dump
+fi
+vm_kill
+
+# The root filesystem was mounted read-only throughout: it boots again as it was.
+vm_run snap-reboot "$VM_TIMEOUT" --kernel "$VMLINUX" --vcpus 1 --mem-mib "$VM_MEM" \
+	--serial stdout --drive "path=$disk,root" --cmdline "$CMDLINE_BASE root=/dev/vda rw ember.test=boot"
+expect_pass snapshot-rootfs-boots boot
+exit 0

@@ -1,0 +1,194 @@
+#include "vcpu_state.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+/* MSR numbers (Intel SDM vol. 4; arch/x86/include/asm/msr-index.h and the kvm_para
+ * UAPI header for the paravirtual ones). */
+static const uint32_t msr_wanted[] = {
+    0x00000010, /* IA32_TSC */
+    0x0000003b, /* IA32_TSC_ADJUST */
+    0x00000174, /* IA32_SYSENTER_CS */
+    0x00000175, /* IA32_SYSENTER_ESP */
+    0x00000176, /* IA32_SYSENTER_EIP */
+    0x000001a0, /* IA32_MISC_ENABLE */
+    0x00000277, /* IA32_PAT */
+    0x000006e0, /* IA32_TSC_DEADLINE */
+    0x000002ff, /* MTRR default type */
+    0xc0000080, /* EFER */
+    0xc0000081, /* STAR */
+    0xc0000082, /* LSTAR */
+    0xc0000083, /* CSTAR */
+    0xc0000084, /* SYSCALL_MASK */
+    0xc0000102, /* KERNEL_GS_BASE */
+    0xc0000103, /* TSC_AUX */
+    0x00000011, /* MSR_KVM_WALL_CLOCK */
+    0x00000012, /* MSR_KVM_SYSTEM_TIME */
+    0x4b564d00, /* MSR_KVM_WALL_CLOCK_NEW */
+    0x4b564d01, /* MSR_KVM_SYSTEM_TIME_NEW */
+    0x4b564d02, /* MSR_KVM_ASYNC_PF_EN */
+    0x4b564d03, /* MSR_KVM_STEAL_TIME */
+    0x4b564d04, /* MSR_KVM_PV_EOI_EN */
+    0x4b564d05, /* MSR_KVM_POLL_CONTROL */
+    0x4b564d06, /* MSR_KVM_ASYNC_PF_INT */
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+unsigned vcpu_state__filter_msrs(const uint32_t *offered, unsigned n, uint32_t *out, unsigned max)
+{
+	unsigned k = 0;
+	for (size_t w = 0; w < sizeof(msr_wanted) / sizeof(msr_wanted[0]) && k < max; w++)
+		for (unsigned i = 0; i < n; i++)
+			if (offered[i] == msr_wanted[w]) {
+				out[k++] = msr_wanted[w];
+				break;
+			}
+	return k;
+}
+
+int vcpu_state__msr_list(int kvm_fd, uint32_t *out, unsigned *n, char *err, size_t errlen)
+{
+	enum { MAX_OFFERED = 1024 };
+	struct kvm_msr_list *l = calloc(1, sizeof(*l) + MAX_OFFERED * sizeof(uint32_t));
+	if (!l)
+		return fail(err, errlen, "out of memory");
+	l->nmsrs = MAX_OFFERED;
+	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+		int saved = errno;
+		free(l);
+		return fail(err, errlen, "KVM_GET_MSR_INDEX_LIST: %s", strerror(saved));
+	}
+	*n = vcpu_state__filter_msrs(l->indices, l->nmsrs, out, VCPU_STATE_MAX_MSRS);
+	free(l);
+	return 0;
+}
+
+struct msr_buf {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e[VCPU_STATE_MAX_MSRS];
+};
+
+/* Some offered MSRs cannot be read in every vCPU state (KVM_GET_MSRS stops at the first
+ * failing one and returns how many it read): those are left out, not fatal. */
+static int get_msrs(int fd, const uint32_t *idx, unsigned n, struct vcpu_state *s, char *err,
+		    size_t errlen)
+{
+	struct msr_buf b;
+	unsigned done = 0;
+	s->nr_msrs = 0;
+	while (done < n) {
+		memset(&b, 0, sizeof(b));
+		b.hdr.nmsrs = n - done;
+		for (unsigned i = 0; i < n - done; i++)
+			b.e[i].index = idx[done + i];
+		int got = ioctl(fd, KVM_GET_MSRS, &b);
+		if (got < 0)
+			return fail(err, errlen, "KVM_GET_MSRS: %s", strerror(errno));
+		for (int i = 0; i < got; i++)
+			s->msrs[s->nr_msrs++] = b.e[i];
+		done += (unsigned)got + 1; /* skip the one that failed */
+	}
+	return 0;
+}
+
+#define GET(req, field, name)                                                                      \
+	do {                                                                                       \
+		if (ioctl(fd, req, &s->field) < 0)                                                 \
+			return fail(err, errlen, "%s: %s", name, strerror(errno));                 \
+	} while (0)
+
+struct cpuid_buf {
+	struct kvm_cpuid2 hdr;
+	struct kvm_cpuid_entry2 e[VCPU_STATE_MAX_CPUID];
+};
+
+int vcpu_state__get(int fd, const uint32_t *msr_idx, unsigned nr_msrs, struct vcpu_state *s,
+		    char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	static struct cpuid_buf cb; /* VMM thread only */
+	memset(&cb, 0, sizeof(cb));
+	cb.hdr.nent = VCPU_STATE_MAX_CPUID;
+	if (ioctl(fd, KVM_GET_CPUID2, &cb) < 0)
+		return fail(err, errlen, "KVM_GET_CPUID2: %s", strerror(errno));
+	s->nr_cpuid = cb.hdr.nent;
+	memcpy(s->cpuid, cb.e, cb.hdr.nent * sizeof(cb.e[0]));
+	GET(KVM_GET_MP_STATE, mp_state, "KVM_GET_MP_STATE");
+	GET(KVM_GET_REGS, regs, "KVM_GET_REGS");
+	GET(KVM_GET_SREGS, sregs, "KVM_GET_SREGS");
+	if (ioctl(fd, KVM_GET_XSAVE, &s->xsave) == 0)
+		s->has_xsave = true;
+	else
+		GET(KVM_GET_FPU, fpu, "KVM_GET_FPU");
+	if (ioctl(fd, KVM_GET_XCRS, &s->xcrs) == 0)
+		s->has_xcrs = true;
+	GET(KVM_GET_LAPIC, lapic, "KVM_GET_LAPIC");
+	GET(KVM_GET_DEBUGREGS, debugregs, "KVM_GET_DEBUGREGS");
+	if (get_msrs(fd, msr_idx, nr_msrs, s, err, errlen))
+		return -1;
+	/* Last: the events are what the other reads left pending. */
+	GET(KVM_GET_VCPU_EVENTS, events, "KVM_GET_VCPU_EVENTS");
+	/* GET fills these in but does not flag them; without the flags SET ignores them. */
+	s->events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	return 0;
+}
+
+#define SET(req, field, name)                                                                      \
+	do {                                                                                       \
+		if (ioctl(fd, req, &s->field) < 0)                                                 \
+			return fail(err, errlen, "%s: %s", name, strerror(errno));                 \
+	} while (0)
+
+int vcpu_state__set(int fd, const struct vcpu_state *s, char *err, size_t errlen)
+{
+	if (s->nr_msrs > VCPU_STATE_MAX_MSRS)
+		return fail(err, errlen, "%u MSRs, at most %d", s->nr_msrs, VCPU_STATE_MAX_MSRS);
+	if (s->nr_cpuid > VCPU_STATE_MAX_CPUID)
+		return fail(err, errlen, "%u CPUID entries, at most %d", s->nr_cpuid,
+			    VCPU_STATE_MAX_CPUID);
+	if (s->nr_cpuid) {
+		static struct cpuid_buf cb;
+		memset(&cb, 0, sizeof(cb));
+		cb.hdr.nent = s->nr_cpuid;
+		memcpy(cb.e, s->cpuid, s->nr_cpuid * sizeof(cb.e[0]));
+		if (ioctl(fd, KVM_SET_CPUID2, &cb) < 0)
+			return fail(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+	}
+	/* Segments and control registers set the mode the general registers are read in. */
+	SET(KVM_SET_SREGS, sregs, "KVM_SET_SREGS");
+	SET(KVM_SET_REGS, regs, "KVM_SET_REGS");
+	if (s->has_xsave)
+		SET(KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE");
+	else
+		SET(KVM_SET_FPU, fpu, "KVM_SET_FPU");
+	if (s->has_xcrs)
+		SET(KVM_SET_XCRS, xcrs, "KVM_SET_XCRS");
+	/* The APIC base MSR lives in sregs, so the LAPIC comes after them. */
+	SET(KVM_SET_LAPIC, lapic, "KVM_SET_LAPIC");
+	struct msr_buf b;
+	memset(&b, 0, sizeof(b));
+	b.hdr.nmsrs = s->nr_msrs;
+	memcpy(b.e, s->msrs, s->nr_msrs * sizeof(b.e[0]));
+	int n = ioctl(fd, KVM_SET_MSRS, &b);
+	if (n < 0)
+		return fail(err, errlen, "KVM_SET_MSRS: %s", strerror(errno));
+	if ((unsigned)n < s->nr_msrs)
+		return fail(err, errlen, "KVM_SET_MSRS: MSR 0x%x refused", s->msrs[n].index);
+	SET(KVM_SET_DEBUGREGS, debugregs, "KVM_SET_DEBUGREGS");
+	SET(KVM_SET_MP_STATE, mp_state, "KVM_SET_MP_STATE");
+	/* Last: pending exceptions and interrupts apply to the state set above. */
+	SET(KVM_SET_VCPU_EVENTS, events, "KVM_SET_VCPU_EVENTS");
+	return 0;
+}

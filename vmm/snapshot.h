@@ -1,0 +1,112 @@
+/* Snapshots: capture a paused VM into a vmstate file (snapshot/vmstate.h, the
+ * container) and a memory file, and build a VM back from them.
+ *
+ * vmstate layout (every node below the container's root):
+ *   /config            json: the VM configuration, GET /vm/config's shape without
+ *                      logger and metrics
+ *   /memory/region@N   the container's regions: guest RAM, laid out in the memory file
+ *                      as in ember's host mapping
+ *   /vm                irqchip-pic-master, irqchip-pic-slave, irqchip-ioapic, pit,
+ *                      clock (raw KVM structures), clock-realtime-ns (host time at
+ *                      capture)
+ *   /vcpus/vcpu@N      regs, sregs, xsave|fpu, xcrs, lapic, msrs, events, debugregs,
+ *                      mp-state (raw KVM structures)
+ *   /devices/dev@N     kind (the device table row's name), then the row's own
+ *                      properties (its save hook)
+ * Raw KVM structures tie a snapshot to x86_64 KVM hosts of the same ABI, as
+ * Firecracker's do. */
+#ifndef EMBER_SNAPSHOT_H
+#define EMBER_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "snapshot/vmstate.h"
+
+struct vm;
+struct event_loop;
+
+#define SNAPSHOT_NODE_MAX 128
+
+/* What a device row's save hook writes to: properties of its own node. */
+struct snapshot_out {
+	struct vmstate_writer *w;
+	char node[SNAPSHOT_NODE_MAX];
+};
+/* What a device row's restore hook reads: properties of its own node. */
+struct snapshot_in {
+	const struct vmstate *vs;
+	char node[SNAPSHOT_NODE_MAX];
+};
+
+/* Each returns 0 or -1 (the writer keeps its first error). */
+int snap_out__u32(struct snapshot_out *s, const char *name, uint32_t v);
+int snap_out__u64(struct snapshot_out *s, const char *name, uint64_t v);
+int snap_out__string(struct snapshot_out *s, const char *name, const char *v);
+int snap_out__blob(struct snapshot_out *s, const char *name, const void *data, size_t len);
+/* Each returns 0, or -1 with e naming the node and property. */
+int snap_in__u32(struct snapshot_in *s, const char *name, uint32_t *v, struct error *e);
+int snap_in__u64(struct snapshot_in *s, const char *name, uint64_t *v, struct error *e);
+int snap_in__string(struct snapshot_in *s, const char *name, const char **v, struct error *e);
+int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len, struct error *e);
+
+enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
+
+struct snapshot_create_params {
+	char snapshot_path[CONFIG_PATH_MAX];
+	char mem_file_path[CONFIG_PATH_MAX];
+	uint32_t type; /* enum snapshot_type */
+};
+
+struct snapshot_net_override {
+	char iface_id[CONFIG_ID_MAX + 1];
+	char host_dev_name[CONFIG_IFNAME_MAX];
+};
+
+struct snapshot_load_params {
+	char snapshot_path[CONFIG_PATH_MAX];
+	char mem_path[CONFIG_PATH_MAX]; /* mem_backend.backend_path or mem_file_path */
+	bool track_dirty_pages;
+	bool resume_vm;
+	bool clock_realtime;
+	struct snapshot_net_override nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
+	bool has_vsock_override;
+	char vsock_uds_path[CONFIG_UDS_MAX];
+};
+
+/* Captures vm (vCPUs parked) into p's files; config_json is stored as /config.
+ * Full: the memory file is rewritten whole, all-zero pages left as holes. Diff: only
+ * the pages KVM logged dirty since the last snapshot are written into the existing
+ * file (needs track_dirty_pages). */
+int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, const char *config_json,
+		     const char *ember_version, struct error *e);
+
+/* A snapshot being loaded: its checked vmstate and its open memory file. */
+struct snapshot_load {
+	struct vmstate vs;
+	int mem_fd;
+	struct vmstate_region regions[4];
+	size_t nr_regions;
+	bool clock_realtime;
+};
+/* Reads and checks the vmstate (container checks, then /config, /vm, every vCPU node)
+ * and opens the memory file (which must cover every region). EXIT_USAGE errors. */
+int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p, struct error *e);
+/* The stored configuration's JSON text (points into l). */
+const char *snapshot__config_json(const struct snapshot_load *l);
+/* Builds vm for cfg (which must describe the snapshot's VM) from l: memory file mapped
+ * in place of RAM, devices created then given their saved state, vCPUs created then
+ * given theirs, irqchip, PIT and clock last. The vCPU threads are not started. The
+ * caller tears down whatever was built either way (as after builder__build). */
+int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
+		      struct event_loop *loop, uint64_t start_us, struct error *e);
+void snapshot__close(struct snapshot_load *l);
+/* Creates path with #address-cells = 1 and #size-cells = 0, for children named
+ * name@N with reg = <N> (dtc's rule for unit addresses). */
+void snapshot__indexed_parent(struct vmstate_writer *w, const char *path);
+
+#endif
