@@ -171,12 +171,15 @@ void virtio_mmio__access(void *opaque, uint64_t off, uint8_t *data, uint32_t len
 	struct virtio_dev *dev = opaque;
 	pthread_mutex_lock(&dev->lock);
 	if (off >= VIRTIO_MMIO_CONFIG) {
-		/* Device config: any width; our devices have no writable fields. */
+		/* Device config: any width; writable fields only where the device says so. */
 		uint64_t c = off - VIRTIO_MMIO_CONFIG;
+		bool inside = c < dev->config_len && len <= dev->config_len - c;
 		if (!is_write) {
 			memset(data, 0, len);
-			if (c < dev->config_len && len <= dev->config_len - c)
+			if (inside)
 				memcpy(data, dev->config + c, len);
+		} else if (inside && dev->ops->config_write) {
+			dev->ops->config_write(dev, (uint32_t)c, data, len);
 		}
 	} else if (len == 4 && !(off & 3)) {
 		uint32_t v;

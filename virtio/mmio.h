@@ -75,7 +75,7 @@ struct event_loop;
 #define VIRTIO_ID_RNG	4
 #define VIRTIO_ID_VSOCK 19
 
-#define VIRTIO_MAX_QUEUES 3
+#define VIRTIO_MAX_QUEUES 4 /* the balloon: inflate, deflate, stats, reporting */
 
 struct virtio_dev;
 
@@ -84,6 +84,9 @@ enum virtio_chain_result {
 	VIRTIO_CHAIN_USED,   /* done: the core returns it with *written bytes */
 	VIRTIO_CHAIN_UNUSED, /* nothing to put in it after all: the core gives it back */
 	VIRTIO_CHAIN_BAD,    /* the driver broke the rules (*why): DEVICE_NEEDS_RESET */
+	/* The device keeps the chain (by its head) and returns it later itself, with
+	 * virtio_dev__used() and virtio_dev__flush(): the balloon's statistics buffer. */
+	VIRTIO_CHAIN_KEPT,
 };
 
 /* How a device's counters are called in the metrics file: Firecracker's group and
@@ -116,6 +119,10 @@ struct virtio_dev_ops {
 	void (*notify)(struct virtio_dev *dev, unsigned q);
 	/* vCPU thread: the driver set FEATURES_OK with dev->driver_features; -1 refuses. */
 	int (*features_ok)(struct virtio_dev *dev);
+	/* vCPU thread: the driver wrote len bytes at off into the device configuration
+	 * space (bounds checked). NULL: the configuration is read-only. */
+	void (*config_write)(struct virtio_dev *dev, uint32_t off, const uint8_t *data,
+			     uint32_t len);
 	/* vCPU thread: the driver reset the device. Must not block or touch the event
 	 * loop; back-end clean-up that needs the VMM thread watches dev->resets. */
 	void (*reset)(struct virtio_dev *dev);

@@ -73,6 +73,8 @@ void virtio_dev__serve(struct virtio_dev *dev, unsigned q)
 		case VIRTIO_CHAIN_UNUSED:
 			virtq__unpop(vq, 1);
 			break;
+		case VIRTIO_CHAIN_KEPT:
+			break;
 		case VIRTIO_CHAIN_BAD:
 			goto bad;
 		}

@@ -134,6 +134,12 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 				  "set by ember --mem-max-mib)",
 				  (unsigned long long)cfg->mem_mib,
 				  (unsigned long long)mem_max_mib);
+	if (cfg->balloon.present && cfg->balloon.amount_mib > cfg->mem_mib)
+		return error__set(
+		    err, errlen,
+		    "balloon.amount_mib: %u MiB is more than the guest's memory (%llu "
+		    "MiB): Amount of pages requested is too large.",
+		    cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
 	if (cfg->serial_out == SERIAL_OUT_FILE && !cfg->serial_out_path[0])
 		return error__set(err, errlen, "serial: no output path");
 	if (cfg->serial_in == SERIAL_IN_FILE && !cfg->serial_in_path[0])

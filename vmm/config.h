@@ -72,6 +72,16 @@ struct vsock_config {
 	char uds_path[CONFIG_UDS_MAX];
 };
 
+/* The virtio balloon (PUT /balloon). Its target can change after start. */
+#define CONFIG_BALLOON_MAX_INTERVAL_S 65535 /* Firecracker keeps it in a u16 */
+struct balloon_config {
+	bool present;
+	uint32_t amount_mib; /* target size; at most mem_mib */
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;	   /* the guest reports free pages, given back */
+};
+
 struct vm_config {
 	char kernel_path[CONFIG_PATH_MAX];
 	char initrd_path[CONFIG_PATH_MAX]; /* "" = none */
@@ -97,6 +107,7 @@ struct vm_config {
 	struct vsock_config vsock;
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
+	struct balloon_config balloon;
 	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
 };
 

@@ -13,6 +13,8 @@
 #include "seccomp/seccomp.h"
 #include "snapshot.h"
 #include "vcpu.h"
+#include "devices/table.h"
+#include "virtio/balloon.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -153,6 +155,33 @@ static void kvm_metrics(void *ctx, struct json_out *o)
 	virtio__write_sums(k->vm, o);
 }
 
+static int kvm_balloon(void *ctx, enum vmm_balloon_op op, uint32_t value, struct json_out *o,
+		       struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	struct virtio_dev *b = vm__find_device(k->vm, &balloon_device);
+	char why[ERROR_MSG_MAX];
+	if (!b)
+		return error__fail(e, EXIT_USAGE, "No balloon device found.");
+	switch (op) {
+	case VMM_BALLOON_TARGET:
+		if (balloon__set_target(b, value, why, sizeof(why)))
+			return error__from_text(e, EXIT_USAGE, why);
+		return 0;
+	case VMM_BALLOON_INTERVAL:
+		if (balloon__set_stats_interval(b, value, why, sizeof(why)))
+			return error__from_text(e, EXIT_USAGE, why);
+		return 0;
+	case VMM_BALLOON_STATS: {
+		struct balloon_stats s;
+		balloon__get_stats(b, &s);
+		balloon__write_stats(&s, o);
+		return 0;
+	}
+	}
+	return error__fail(e, EXIT_USAGE, "balloon: unknown request");
+}
+
 const struct vmm_machine kvm_machine_ops = {
     .start = kvm_start,
     .pause = kvm_pause,
@@ -166,4 +195,5 @@ const struct vmm_machine kvm_machine_ops = {
     .destroy = kvm_destroy,
     .vmm_metrics = kvm_vmm_metrics,
     .metrics = kvm_metrics,
+    .balloon = kvm_balloon,
 };

@@ -428,6 +428,60 @@ void vmm__stop(struct vmm *m)
 		m->state = VMM_STOPPED;
 }
 
+/* --- balloon ------------------------------------------------------------------------- */
+
+#define ERR_NO_BALLOON	  "No balloon device found."
+#define ERR_NO_STATISTICS "Statistics for the balloon device are not enabled"
+
+static int balloon_started(const struct vmm *m, struct error *e)
+{
+	if (vmm__check_started(m, e))
+		return -1;
+	if (!m->cfg.vm.balloon.present || !m->machine->balloon)
+		return error__fail(e, EXIT_USAGE, ERR_NO_BALLOON);
+	return 0;
+}
+
+int vmm__balloon_target(struct vmm *m, uint32_t amount_mib, struct error *e)
+{
+	if (balloon_started(m, e))
+		return -1;
+	if (amount_mib > m->cfg.vm.mem_mib)
+		return error__fail(e, EXIT_USAGE,
+				   "amount_mib: %u MiB is more than the guest's memory (%llu MiB): "
+				   "Amount of pages requested is too large.",
+				   amount_mib, (unsigned long long)m->cfg.vm.mem_mib);
+	if (m->machine->balloon(m->p.machine_ctx, VMM_BALLOON_TARGET, amount_mib, NULL, e))
+		return -1;
+	m->cfg.vm.balloon.amount_mib = amount_mib;
+	return 0;
+}
+
+int vmm__balloon_interval(struct vmm *m, uint32_t seconds, struct error *e)
+{
+	if (balloon_started(m, e))
+		return -1;
+	uint32_t now = m->cfg.vm.balloon.stats_polling_interval_s;
+	if (seconds == now)
+		return 0;
+	if (!now || !seconds)
+		return error__fail(e, EXIT_USAGE,
+				   "Cannot enable/disable the statistics after boot.");
+	if (m->machine->balloon(m->p.machine_ctx, VMM_BALLOON_INTERVAL, seconds, NULL, e))
+		return -1;
+	m->cfg.vm.balloon.stats_polling_interval_s = seconds;
+	return 0;
+}
+
+int vmm__balloon_stats(struct vmm *m, struct json_out *o, struct error *e)
+{
+	if (balloon_started(m, e))
+		return -1;
+	if (!m->cfg.vm.balloon.stats_polling_interval_s)
+		return error__fail(e, EXIT_USAGE, ERR_NO_STATISTICS);
+	return m->machine->balloon(m->p.machine_ctx, VMM_BALLOON_STATS, 0, o, e);
+}
+
 /* --- metrics ------------------------------------------------------------------------- */
 
 int vmm__add_metrics_source(struct vmm *m, vmm_metrics_fn fn, void *ctx)

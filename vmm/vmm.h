@@ -21,6 +21,7 @@ struct snapshot_create_params;
 struct snapshot_load;
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED, VMM_STOPPED };
+enum vmm_balloon_op { VMM_BALLOON_TARGET, VMM_BALLOON_INTERVAL, VMM_BALLOON_STATS };
 
 /* What the controller asks of the hypervisor, each with the machine's own ctx.
  * ember gives the KVM machine (machine.h); the API's unit tests and fuzzer give
@@ -52,6 +53,11 @@ struct vmm_machine {
 	 * whole groups (`,"group":{...}`: devices). NULL = none. */
 	void (*vmm_metrics)(void *ctx, struct json_out *o);
 	void (*metrics)(void *ctx, struct json_out *o);
+	/* The running VM's balloon: a new target (value in MiB), a new statistics
+	 * interval (value in s), or GET /balloon/statistics's body appended to o.
+	 * NULL: the machine has no balloon. */
+	int (*balloon)(void *ctx, enum vmm_balloon_op op, uint32_t value, struct json_out *o,
+		       struct error *e);
 };
 
 struct vmm_params {
@@ -123,6 +129,14 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 		 struct error *e);
 /* Stops the vCPUs (the VM stays for a last metrics flush). */
 void vmm__stop(struct vmm *m);
+
+/* The balloon after start (PATCH /balloon, PATCH and GET /balloon/statistics):
+ * refused without a balloon, before start, for a target above the guest's memory,
+ * for statistics not enabled at start, and for turning them on or off. A new
+ * target or interval is also kept in the configuration (GET /balloon). */
+int vmm__balloon_target(struct vmm *m, uint32_t amount_mib, struct error *e);
+int vmm__balloon_interval(struct vmm *m, uint32_t seconds, struct error *e);
+int vmm__balloon_stats(struct vmm *m, struct json_out *o, struct error *e);
 
 /* A front end's own metrics groups (the API's request counters), appended to
  * every metrics line as `,"group":{...}`. */

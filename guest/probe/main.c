@@ -41,7 +41,9 @@ static void check_serial_rx(struct probe *p)
 	static char buf[4096];
 	if (want > sizeof(buf))
 		want = sizeof(buf);
-	size_t got = uart__read(buf, want, p->timeout_us, 500 * 1000);
+	/* The input ends when the line stays idle this long; a busy host may take a
+	 * while to refill the FIFO from a pipe, so the window is generous. */
+	size_t got = uart__read(buf, want, p->timeout_us, 2000 * 1000);
 	uint32_t sum = 2166136261u;
 	for (size_t i = 0; i < got; i++)
 		sum = (sum ^ (uint8_t)buf[i]) * 16777619u;

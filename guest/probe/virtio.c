@@ -1179,6 +1179,8 @@ static void run_vsock(struct probe *p)
 		check_done(p, "virtio-vsock", vs.d, why);
 }
 
+#include "virtio_balloon.inc"
+
 /* --- entry -------------------------------------------------------------------------- */
 
 static uint64_t virtio_user(void *arg)
@@ -1193,6 +1195,8 @@ static uint64_t virtio_user(void *arg)
 		run_vsock(p);
 	if (cmdline__has_word("probe.virtio", "rng"))
 		run_rng(p);
+	if (cmdline__has_word("probe.virtio", "balloon"))
+		run_balloon(p);
 	return 0;
 }
 

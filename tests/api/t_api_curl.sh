@@ -124,7 +124,17 @@ expect ctrl-alt-del-preboot PUT /actions '{"action_type":"SendCtrlAltDel"}' 400 
 expect pause-preboot PATCH /vm '{"state":"Paused"}' 400 "before starting"
 expect vm-config GET /vm/config - 200 '"drive_id":"rootfs"'
 expect vm-config-net GET /vm/config - 200 '"host_dev_name":"tap0"'
-expect balloon-unsupported PUT /balloon '{"amount_mib":1,"deflate_on_oom":false}' 400 "not supported"
+expect balloon-none GET /balloon - 400 "No balloon device found."
+expect balloon-too-large PUT /balloon '{"amount_mib":513,"deflate_on_oom":false}' 400 "too large"
+expect balloon PUT /balloon '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1}' 204
+expect balloon-get GET /balloon - 200 '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
+expect balloon-patch-preboot PATCH /balloon '{"amount_mib":32}' 204
+expect balloon-patch-unknown PATCH /balloon '{"amount_mib":32,"deflate_on_oom":false}' 400 "unknown field `deflate_on_oom`"
+expect balloon-stats-preboot GET /balloon/statistics - 400 "before starting"
+expect balloon-stats-put PUT /balloon/statistics '{"stats_polling_interval_s":2}' 405 "not allowed"
+expect balloon-shrink-memory PUT /machine-config '{"vcpu_count":2,"mem_size_mib":16}' 400 "balloon.amount_mib"
+expect vm-config-balloon GET /vm/config - 200 '"balloon":{"amount_mib":32,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
+expect balloon-hinting-unsupported PATCH /balloon/hinting/start '{}' 400 "not supported"
 expect snapshot-create-preboot PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "must be Paused"
 expect mmds-unsupported PUT /mmds '{}' 400 "not supported"
 expect cpu-config-unsupported PUT /cpu-config '{}' 400 "not supported"

@@ -18,8 +18,9 @@ VSOCK_HELPER=$GUEST/ember-vsock
 # Kernel command line of every test boot (ember's defaults are repeated on purpose,
 # so that the tests do not depend on whether --cmdline replaces or extends them).
 CMDLINE_BASE=${E2E_CMDLINE_BASE:-"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"}
-# Upper bound of one guest boot; only there to catch hangs (nested TCG is slow).
-VM_TIMEOUT=${E2E_VM_TIMEOUT:-120}
+# Upper bound of one guest boot, only there to catch hangs: nested TCG on a busy
+# 2-core host has needed 110 s of guest time for one boot.
+VM_TIMEOUT=${E2E_VM_TIMEOUT:-240}
 VM_MEM=${E2E_MEM_MIB:-128}
 
 E2E_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ember-e2e.XXXXXX")

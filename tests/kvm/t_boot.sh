@@ -108,11 +108,11 @@ serial_input_ok() { # NAME: checks $OUT against $IN
 		has "PROBE serial-rx bytes=$_got fnv1a=$("$EMBER_DIR/fnv1a" "$IN.tail")" "$OUT"
 }
 run_ember boot/serial-input-file 300 --kernel "$PROBE" --mem-mib 64 --serial-input "$IN" \
-	--cmdline "$CMD probe.serial_rx=1000"
+	--cmdline "$CMD probe.serial_rx=1000 probe.timeout_ms=30000"
 serial_input_ok boot/serial-input-file
 OUT=$TMPDIR/serial-stdin.out ERR=$TMPDIR/serial-stdin.err
 cat "$IN" | timeout 300 "$EMBER_DIR/ember" --kernel "$PROBE" --mem-mib 64 --serial-input stdin \
-	--cmdline "$CMD probe.serial_rx=1000" >"$OUT" 2>"$ERR"
+	--cmdline "$CMD probe.serial_rx=1000 probe.timeout_ms=30000" >"$OUT" 2>"$ERR"
 RC=$?
 serial_input_ok boot/serial-input-stdin
 

@@ -72,7 +72,13 @@ kill_ember() {
 counts() { cat "$@" | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p'; }
 # consecutive: the numbers on stdin are 0, 1, 2, ... with no gap or repeat.
 consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }
-last_count() { counts "$@" | tail -1; }
+# The last complete count line: a line the pause cut short (no newline yet) would read
+# as a smaller number ("PROBE count 2" of "PROBE count 26").
+last_count() {
+	for _f; do
+		if [ -n "$(tail -c 1 "$_f")" ]; then sed '$d' "$_f"; else cat "$_f"; fi
+	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
+}
 load_body() { # VMSTATE MEMFILE [EXTRA]
 	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
 }

@@ -43,6 +43,20 @@ static int fake_resume(void *ctx, struct error *e)
 static void fake_stop(void *ctx)
 {
 }
+/* The running balloon: records what it was asked, or refuses as an inactive device. */
+static int balloon_op = -1, balloon_fail;
+static uint32_t balloon_value;
+static int fake_balloon(void *ctx, enum vmm_balloon_op op, uint32_t value, struct json_out *o,
+			struct error *e)
+{
+	if (balloon_fail)
+		return error__fail(e, EXIT_USAGE, "Device is inactive");
+	balloon_op = (int)op;
+	balloon_value = value;
+	if (op == VMM_BALLOON_STATS)
+		json_out__printf(o, "{\"target_pages\":%u}", 42u);
+	return 0;
+}
 /* A hot swap that works for files that exist, as the KVM machine's opens them. */
 static char swapped_to[256];
 static int fake_patch_drive(void *ctx, const char *id, const char *path, struct error *e)
@@ -79,6 +93,7 @@ static const struct vmm_machine machine = {
     .resume = fake_resume,
     .ctrl_alt_del = fake_cad,
     .stop = fake_stop,
+    .balloon = fake_balloon,
 };
 
 static const struct vmm_config *cfg(void)
@@ -252,9 +267,8 @@ static void test_unknown_paths_and_methods(void)
 static void test_unsupported_endpoints(void)
 {
 	fresh();
-	const char *paths[] = {"/balloon",	  "/balloon/statistics",   "/mmds",
-			       "/mmds/config",	  "/cpu-config",	   "/pmem/p1",
-			       "/hotplug/memory", "/balloon/hinting/start"};
+	const char *paths[] = {"/mmds",	   "/mmds/config",    "/cpu-config",
+			       "/pmem/p1", "/hotplug/memory", "/balloon/hinting/start"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
 	CHECK_FAULT(GET("/mmds"), 400, "not supported");
@@ -827,6 +841,139 @@ static void test_rate_limiters(void)
 	CHECK(strstr(last, "\"tx_rate_limiter\":null") != NULL);
 }
 
+/* The balloon before start: configuration through PUT, PATCH and GET, every refusal
+ * changing nothing. */
+static void test_balloon_before_start(void)
+{
+	fresh();
+	CHECK_FAULT(GET("/balloon"), 400, "No balloon device found.");
+	CHECK_FAULT(PATCH("/balloon", "{\"amount_mib\":1}"), 400, "No balloon device found.");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1}"), 400, "deflate_on_oom");
+	CHECK_FAULT(PUT("/balloon", "{\"deflate_on_oom\":true}"), 400, "amount_mib");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":129,\"deflate_on_oom\":true}"), 400,
+		    "Amount of pages requested is too large.");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":-1,\"deflate_on_oom\":true}"), 400,
+		    "amount_mib");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":1}"), 400,
+		    "deflate_on_oom");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":true,"
+				    "\"stats_polling_interval_s\":65536}"),
+		    400, "stats_polling_interval_s");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":true,"
+				    "\"free_page_hinting\":true}"),
+		    400, "free_page_hinting: not supported");
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":true,\"x\":1}"), 400,
+		    "unknown field `x`");
+	CHECK(!cfg()->vm.balloon.present);
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last, "\"balloon\":null") != NULL);
+
+	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":64,\"deflate_on_oom\":true}"), 204);
+	CHECK_EQ(GET("/balloon"), 200);
+	CHECK_STR(last, "{\"amount_mib\":64,\"deflate_on_oom\":true,\"stats_polling_interval_s\":0,"
+			"\"free_page_reporting\":false}");
+	/* The guest's memory may not shrink below the balloon's target. */
+	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":32}"), 400,
+		    "balloon.amount_mib");
+	CHECK_EQ(cfg()->vm.mem_mib, 128);
+	CHECK_EQ(PATCH("/balloon", "{\"amount_mib\":32}"), 204);
+	CHECK_EQ(cfg()->vm.balloon.amount_mib, 32);
+	CHECK(cfg()->vm.balloon.deflate_on_oom);
+	CHECK_FAULT(PATCH("/balloon", "{\"amount_mib\":129}"), 400, "too large");
+	CHECK_FAULT(PATCH("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":false}"), 400,
+		    "unknown field `deflate_on_oom`");
+	CHECK_FAULT(PATCH("/balloon", "{}"), 400, "amount_mib");
+	CHECK_EQ(cfg()->vm.balloon.amount_mib, 32);
+	CHECK_EQ(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":3}"), 204);
+	CHECK_EQ(cfg()->vm.balloon.stats_polling_interval_s, 3);
+	CHECK_FAULT(GET("/balloon/statistics"), 400, "not supported before starting");
+	CHECK_FAULT(PUT("/balloon/statistics", "{\"stats_polling_interval_s\":3}"), 405,
+		    "not allowed");
+	CHECK_FAULT(PUT("/balloon/hinting/start", "{}"), 400, "not supported");
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last,
+		     "\"balloon\":{\"amount_mib\":32,\"deflate_on_oom\":true,"
+		     "\"stats_polling_interval_s\":3,\"free_page_reporting\":false}") != NULL);
+	CHECK_EQ(balloon_op, -1); /* nothing reached a device */
+}
+
+/* After start: PATCHes and the statistics go to the running device. */
+static void test_balloon_after_start(void)
+{
+	fresh();
+	balloon_op = -1;
+	balloon_fail = 0;
+	boot_source();
+	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":0,\"deflate_on_oom\":false}"), 204);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+	CHECK_FAULT(PUT("/balloon", "{\"amount_mib\":1,\"deflate_on_oom\":false}"), 400,
+		    "not supported after starting");
+	CHECK_FAULT(PATCH("/balloon", "{\"amount_mib\":129}"), 400, "too large");
+	CHECK_EQ(balloon_op, -1);
+	CHECK_EQ(PATCH("/balloon", "{\"amount_mib\":100}"), 204);
+	CHECK_EQ(balloon_op, VMM_BALLOON_TARGET);
+	CHECK_EQ(balloon_value, 100);
+	CHECK_EQ(GET("/balloon"), 200);
+	CHECK(strstr(last, "\"amount_mib\":100") != NULL);
+	/* Statistics were not enabled at start: neither read nor turned on. */
+	balloon_op = -1;
+	CHECK_FAULT(GET("/balloon/statistics"), 400,
+		    "Statistics for the balloon device are not enabled");
+	CHECK_FAULT(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":5}"), 400,
+		    "Cannot enable/disable the statistics after boot.");
+	CHECK_EQ(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":0}"), 204);
+	CHECK_EQ(balloon_op, -1);
+	/* A device that refuses changes nothing. */
+	balloon_fail = 1;
+	CHECK_FAULT(PATCH("/balloon", "{\"amount_mib\":7}"), 400, "Device is inactive");
+	CHECK_EQ(cfg()->vm.balloon.amount_mib, 100);
+	balloon_fail = 0;
+
+	fresh();
+	balloon_op = -1;
+	boot_source();
+	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":0,\"deflate_on_oom\":false,"
+				 "\"stats_polling_interval_s\":2}"),
+		 204);
+	CHECK_EQ(PUT("/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+	CHECK_EQ(GET("/balloon/statistics"), 200);
+	CHECK_STR(last, "{\"target_pages\":42}");
+	CHECK_EQ(balloon_op, VMM_BALLOON_STATS);
+	CHECK_FAULT(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":0}"), 400,
+		    "Cannot enable/disable");
+	CHECK_FAULT(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":65536}"), 400,
+		    "out of range");
+	CHECK_EQ(PATCH("/balloon/statistics", "{\"stats_polling_interval_s\":9}"), 204);
+	CHECK_EQ(balloon_op, VMM_BALLOON_INTERVAL);
+	CHECK_EQ(balloon_value, 9);
+	CHECK_EQ(cfg()->vm.balloon.stats_polling_interval_s, 9);
+	CHECK_EQ(GET("/balloon"), 200);
+	CHECK(strstr(last, "\"stats_polling_interval_s\":9") != NULL);
+}
+
+/* The config file's "balloon" section. */
+static void test_balloon_config_file(void)
+{
+	fresh();
+	char err[512], b[600];
+	snprintf(b, sizeof(b),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"balloon\":{\"amount_mib\":"
+		 "8,\"deflate_on_oom\":true,\"stats_polling_interval_s\":1}}",
+		 kernel);
+	CHECK_EQ(load_config(b, strlen(b), err, sizeof(err)), 0);
+	CHECK(cfg()->vm.balloon.present);
+	CHECK_EQ(cfg()->vm.balloon.amount_mib, 8);
+	CHECK_EQ(cfg()->vm.balloon.stats_polling_interval_s, 1);
+	fresh();
+	snprintf(b, sizeof(b),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"balloon\":{\"amount_mib\":"
+		 "4096,\"deflate_on_oom\":true}}",
+		 kernel);
+	CHECK_EQ(load_config(b, strlen(b), err, sizeof(err)), -1);
+	CHECK(strstr(err, "too large") != NULL);
+	CHECK(!cfg()->vm.balloon.present);
+}
+
 static void test_config_file_round_trip(void)
 {
 	fresh();
@@ -867,7 +1014,8 @@ static void test_config_file_rejections(void)
 	    {"{\"boot-source\":{}}", "kernel_image_path"},
 	    {"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":64}}", "kernel_image_path"},
 	    {"{\"bogus\":{}}", "unknown field `bogus`"},
-	    {"{\"balloon\":{\"amount_mib\":1,\"deflate_on_oom\":true}}", "balloon"},
+	    {"{\"balloon\":{\"amount_mib\":1}}",
+	     "balloon: missing required field 'deflate_on_oom'"},
 	    {"{\"drives\":{}}", "drives"},
 	    {"{\"drives\":[1]}", "drive"},
 	    {"{", "invalid JSON"},
@@ -945,6 +1093,9 @@ static void test_every_field_round_trips(void)
 				 "\"properties\":{\"k\":\"v\"}}"),
 		 204);
 	CHECK_EQ(PUT("/serial", "{\"serial_out_path\":\"/tmp/s.out\"}"), 204);
+	CHECK_EQ(PUT("/balloon", "{\"amount_mib\":16,\"deflate_on_oom\":true,"
+				 "\"stats_polling_interval_s\":5,\"free_page_reporting\":true}"),
+		 204);
 	CHECK_EQ(GET("/vm/config"), 200);
 	char exported[8192];
 	snprintf(exported, sizeof(exported), "%s", last);
@@ -1053,7 +1204,8 @@ static void test_firecracker_vm_config_shape(void)
 	fresh();
 	char b[2048];
 	CHECK_EQ(GET("/vm/config"), 200);
-	CHECK(strstr(last, "\"cpu-config\":null,\"balloon\":null,\"mmds-config\":null,\"pmem\":[],"
+	CHECK(strstr(last, "\"balloon\":null") != NULL);
+	CHECK(strstr(last, "\"cpu-config\":null,\"mmds-config\":null,\"pmem\":[],"
 			   "\"memory-hotplug\":null") != NULL);
 	snprintf(
 	    b, sizeof(b),
@@ -1171,4 +1323,6 @@ CHECK_MAIN("api", CHECK_CASE(test_metrics_groups), CHECK_CASE(test_firecracker_v
 	   CHECK_CASE(test_log_escapes_control_bytes), CHECK_CASE(test_logger_off),
 	   CHECK_CASE(test_actions_and_lifecycle), CHECK_CASE(test_patch_devices_after_boot),
 	   CHECK_CASE(test_config_file_round_trip), CHECK_CASE(test_config_file_rejections),
-	   CHECK_CASE(test_every_field_round_trips), CHECK_CASE(test_rate_limiters))
+	   CHECK_CASE(test_every_field_round_trips), CHECK_CASE(test_balloon_before_start),
+	   CHECK_CASE(test_balloon_after_start), CHECK_CASE(test_balloon_config_file),
+	   CHECK_CASE(test_rate_limiters))

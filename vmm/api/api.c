@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balloon.h"
 #include "bodies.h"
 #include "snapshot_api.h"
 #include "vmm.h"
@@ -33,6 +34,8 @@ static const struct body *body_of(enum api_route r)
 		return &bodies[BODY_LOGGER];
 	case ROUTE_METRICS:
 		return &bodies[BODY_METRICS];
+	case ROUTE_BALLOON:
+		return &bodies[BODY_BALLOON];
 	default:
 		return NULL;
 	}
@@ -284,6 +287,16 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 						    : snapshot_api__load(a, &d, e)))
 			return 400;
 		return 204;
+	case ROUTE_BALLOON:
+	case ROUTE_BALLOON_STATS:
+		if (m == HTTP_GET)
+			return api__balloon_get(a, route == ROUTE_BALLOON_STATS, out, e);
+		if (m == HTTP_PATCH) {
+			if (parse_body(a, &d, body, len, e))
+				return 400;
+			return api__balloon_patch(a, route == ROUTE_BALLOON_STATS, &d, e);
+		}
+		break; /* PUT /balloon is a configuration body; others get 405 */
 	case ROUTE_UNSUPPORTED:
 		error__fail(e, EXIT_USAGE, "%s is not supported by ember yet",
 			    id ? "/pmem" : "this endpoint");

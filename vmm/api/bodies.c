@@ -217,6 +217,45 @@ const struct field net_patch_fields[3] = {
     {.name = "tx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(tx_rate_limiter)},
 };
 
+#define BALLOON(member) offsetof(struct vmm_config, vm.balloon.member)
+
+/* Firecracker keeps the target in MiB in a u32 and counts 4 KiB pages in a u32. */
+#define BALLOON_MAX_MIB (UINT32_MAX >> 8)
+
+static const struct field balloon_fields[] = {
+    {.name = "amount_mib",
+     .kind = FIELD_U32,
+     .off = BALLOON(amount_mib),
+     .flags = FIELD_REQUIRED,
+     .max = BALLOON_MAX_MIB},
+    {.name = "deflate_on_oom",
+     .kind = FIELD_BOOL,
+     .off = BALLOON(deflate_on_oom),
+     .flags = FIELD_PUT_REQUIRED},
+    {.name = "stats_polling_interval_s",
+     .kind = FIELD_U32,
+     .off = BALLOON(stats_polling_interval_s),
+     .max = CONFIG_BALLOON_MAX_INTERVAL_S},
+    {.name = "free_page_hinting", .kind = FIELD_UNSUPPORTED, .json = JSON_BOOL},
+    {.name = "free_page_reporting", .kind = FIELD_BOOL, .off = BALLOON(free_page_reporting)},
+};
+
+const struct field balloon_patch_fields[1] = {
+    {.name = "amount_mib",
+     .kind = FIELD_U32,
+     .off = BALLOON(amount_mib),
+     .flags = FIELD_REQUIRED,
+     .max = BALLOON_MAX_MIB},
+};
+
+const struct field balloon_stats_patch_fields[1] = {
+    {.name = "stats_polling_interval_s",
+     .kind = FIELD_U32,
+     .off = BALLOON(stats_polling_interval_s),
+     .flags = FIELD_REQUIRED,
+     .max = CONFIG_BALLOON_MAX_INTERVAL_S},
+};
+
 /* --- rules across fields ---------------------------------------------------------- */
 
 static int id_matches(const char *field, const char *id, const char *path_id, struct error *e)
@@ -275,6 +314,8 @@ const struct body bodies[BODY_COUNT] = {
 	       .once = "the metrics system is already initialized"),
     [BODY_SERIAL] =
 	SINGLE("serial", "serial", serial_fields, NO, NO, .hidden = true, .check = serial_check),
+    [BODY_BALLOON] =
+	SINGLE("balloon", "balloon", balloon_fields, BALLOON(present), BALLOON(present)),
 };
 
 /* --- apply and encode ------------------------------------------------------------- */

@@ -41,6 +41,7 @@ enum body_id {
 	BODY_LOGGER,
 	BODY_METRICS,
 	BODY_SERIAL,
+	BODY_BALLOON,
 	BODY_COUNT,
 };
 
@@ -50,6 +51,10 @@ extern const struct body bodies[BODY_COUNT];
 /* PATCH bodies of a drive and an interface after start. */
 extern const struct field drive_patch_fields[3];
 extern const struct field net_patch_fields[3];
+
+/* PATCH /balloon and PATCH /balloon/statistics: offsets into struct vmm_config. */
+extern const struct field balloon_patch_fields[1];
+extern const struct field balloon_stats_patch_fields[1];
 
 /* Applies one body to c: PUT (or a config-file section) or PATCH. path_id is the
  * id of /drives/{id} and /network-interfaces/{id} (NULL from a config file).

@@ -15,9 +15,8 @@
 
 /* Sections Firecracker has and ember refuses unless null (or, for the pmem array,
  * empty): GET /vm/config writes them that way, as Firecracker does when unset. */
-static const char *const unsupported[] = {"balloon", "mmds-config", "cpu-config", "pmem",
-					  "memory-hotplug"};
-#define PMEM (BODY_COUNT + 3)
+static const char *const unsupported[] = {"mmds-config", "cpu-config", "pmem", "memory-hotplug"};
+#define PMEM (BODY_COUNT + 2)
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
@@ -31,10 +30,9 @@ void api__put_vm_config(const struct api *a, struct json_out *o)
 		body__encode(&bodies[i], c, o);
 		first = false;
 	}
-	json_out__raw(o,
-		      ",\"cpu-config\":null,\"balloon\":null,\"mmds-config\":null,\"pmem\":[],"
-		      "\"memory-hotplug\":null}",
-		      85);
+	static const char unset[] =
+	    ",\"cpu-config\":null,\"mmds-config\":null,\"pmem\":[],\"memory-hotplug\":null}";
+	json_out__raw(o, unset, sizeof(unset) - 1);
 }
 
 int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_config *c,

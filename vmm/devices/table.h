@@ -16,6 +16,7 @@ extern const struct device_ops blk_device;
 extern const struct device_ops net_device;
 extern const struct device_ops vsock_device;
 extern const struct device_ops rng_device;
+extern const struct device_ops balloon_device;
 
 struct vm;
 struct error;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "table.h"
+#include "virtio/balloon.h"
 #include "virtio/devices.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -98,6 +99,15 @@ static int rng_setup(struct vm *vm, const struct vm_config *cfg, struct error *e
 	    vm, &rng_device,
 	    rng__create_limited(&cfg->entropy_rate_limiter, &vm->mem, vm->loop, why, sizeof(why)),
 	    why, e);
+}
+
+static int balloon_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	if (!cfg->balloon.present)
+		return 0;
+	return attach(vm, &balloon_device,
+		      balloon__create(&cfg->balloon, &vm->mem, vm->loop, why, sizeof(why)), why, e);
 }
 
 static void destroy(void *dev)
@@ -233,3 +243,11 @@ const struct device_ops rng_device = {.name = "entropy",
 				      .metrics = virtio__device_metrics,
 				      .save = save,
 				      .restore = load};
+/* The balloon's transport is saved like the others; its inflated-page bitmap is not
+ * (a restored balloon starts from the restored `actual` with no page recorded). */
+const struct device_ops balloon_device = {.name = "balloon",
+					  .setup = balloon_setup,
+					  .destroy = destroy,
+					  .metrics = virtio__device_metrics,
+					  .save = save,
+					  .restore = load};
