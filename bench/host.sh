@@ -6,7 +6,12 @@
 # Prints the BENCH-FACT / BENCH-JSON / BENCH-NOTE lines that bench/hostreport.py reads.
 #
 #   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer]
-#           [--no-trace] [--compare EMBER] [--smoke]
+#           [--no-trace] [--compare EMBER] [--snap-loads N] [--snap-clones K] [--smoke]
+#
+# Snapshots (bench/snapbench.py): the probe guest in count mode, booted through the API,
+# paused and saved as a Full snapshot; then --snap-loads fresh embers each load it
+# (resume_vm) and must print a new count line; then --snap-clones embers loaded from it run
+# at once and their private memory is read.
 #
 # ember also runs as the row ember-nopit, the same command plus --no-pit (a machine without
 # the in-kernel i8254 PIT, whose teardown lengthens the process's exit: issue 16).
@@ -20,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b=""
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b="" snap_loads=20 snap_clones=10
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -30,13 +35,16 @@ while [ $# -gt 0 ]; do
 	--no-peer) peer=0; shift ;;
 	--no-trace) use_trace=0; shift ;;
 	--compare) ember_b=$2; shift 2 ;;
-	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1; shift ;;
+	--snap-loads) snap_loads=$2; shift 2 ;;
+	--snap-clones) snap_clones=$2; shift 2 ;;
+	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1 snap_loads=2 snap_clones=2; shift ;;
 	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
 	esac
 done
 L=$build/bench/launch
 G=$build/bench/guest
 EMBER=$build/ember
+PROBE=$build/guest/probe.elf
 MEM=128
 T=$(mktemp -d "${TMPDIR:-/tmp}/ember-hostbench.XXXXXX")
 LOGS=$T/logs
@@ -50,7 +58,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 . "$here/facts.sh"
 
-for f in "$L" "$build/bench/floor" "$EMBER" "$G/tiny-reset.elf" "$G/tiny-hang.elf" "$G/tiny-reset.bin"; do
+for f in "$L" "$build/bench/floor" "$EMBER" "$G/tiny-reset.elf" "$G/tiny-hang.elf" "$G/tiny-reset.bin" "$PROBE"; do
 	[ -e "$f" ] || { echo "BENCH-FATAL missing $f (run make)"; exit 1; }
 done
 
@@ -211,4 +219,10 @@ while [ $p -le "$rate_max" ]; do
 	done
 	p=$((p * 2))
 done
+
+# --- 4. snapshots: Full create, loads in fresh processes, clones alive at once --------------
+# After the rate runs, so no other VM is running; the memory file lives in $T.
+mkdir -p "$T/snap"
+python3 "$here/snapbench.py" --ember "$EMBER" --probe "$PROBE" --dir "$T/snap" --mem-mib $MEM \
+	--loads "$snap_loads" --clones "$snap_clones"
 echo "BENCH-DONE"

@@ -272,6 +272,9 @@ def main():
         else:
             goals += [verdict(ok) + text + ": " + fig for ok, fig in res]
 
+    snap_lines, snap_goals, snap_res = snapshots(recs, facts)
+    goals += snap_goals
+
     date = reportlib.utc_now()
     virt = facts.get("kvm_virt", "?")
     kind = ("kvm_pvm (no hardware virtualization: host-side work native, guest emulated)"
@@ -284,12 +287,13 @@ def main():
                   "%d interleaved runs per VMM" % n))
     timing = facts.get("timing", "one launcher for every VMM; no kernel tracing (see notes)")
     text = "\n".join(["Benchmarks: " + caption, "Timing: " + timing, ""] + table +
-                     [""] + ["Way to the first KVM_RUN:"] + ["- " + b for b in breakdown] + [""] + goals)
+                     [""] + ["Way to the first KVM_RUN:"] + ["- " + b for b in breakdown] + [""] +
+                     snap_lines + goals)
 
     results = {"date": date, "caption": caption, "facts": facts, "vmms": cmds,
                "start": {v: st[v] for v in cols}, "api_ready": st_api,
                "memory": {v: stats([m.get("overhead_rss_kb") for m in mem.get(v, [])]) for v in cols},
-               "rate": rate, "goals": goals, "breakdown": breakdown, "notes": notes, "runs": recs,
+               "rate": rate, "snapshots": snap_res, "goals": goals, "breakdown": breakdown, "notes": notes, "runs": recs,
                "table": table}
     with open(os.path.join(a.out, "host.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -325,10 +329,93 @@ def main():
             why = "the RSS of ember and of ember --no-pit was not measured"
         elif not rate.get("ember") or not rate.get("ember-nopit") or any(d.get("ok", 0) < d.get("count", 1) for v in rate for d in rate[v].values()):
             why = "a creation-rate run had failures (or none ran)"
+        if not why:
+            why = snap_problem(recs, facts)
         if why:
             print(why, file=sys.stderr)
             return 1
     return 0
+
+
+def snap_recs(recs, test):
+    return [r["r"] for r in recs if r["test"] == test]
+
+
+def snapshots(recs, facts):
+    """The snapshot part (bench/snapbench.py): its table, its goals (issue 12) and the figures
+    for host.json."""
+    create = [r for r in snap_recs(recs, "snap-create") if r.get("ok")]
+    loads = [r for r in snap_recs(recs, "snap-load") if r.get("ok")]
+    clones = [r for r in snap_recs(recs, "snap-clone") if r.get("ok")]
+    if not (snap_recs(recs, "snap-create") or loads or clones):
+        return [], [], None
+    res = {"create_client": stats([r.get("client_us") for r in create]),
+           "create_ember": stats([r.get("ember_us") for r in create]),
+           "load_client": stats([r.get("client_us") for r in loads]),
+           "load_ember": stats([r.get("ember_us") for r in loads]),
+           "load_log": stats([r.get("log_us") for r in loads]),
+           "resume_ember": stats([r.get("ember_resume_us") for r in loads])}
+    rows = [
+        ["Full create, client: PUT /snapshot/create -> 204", fstat(res["create_client"])],
+        ["Full create, ember: latencies_us.full_create_snapshot", fstat(res["create_ember"])],
+        ["load, client: PUT /snapshot/load (resume_vm) -> 204, fresh process",
+         fstat(res["load_client"])],
+        ["load, ember: latencies_us.load_snapshot (restore, before the resume)", fstat(res["load_ember"])],
+        ["load, ember's log: `snapshot loaded in N us`", fstat(res["load_log"])],
+        ["  then the resume, ember: latencies_us.resume_vm", fstat(res["resume_ember"])],
+    ]
+    if create:
+        c = create[0]
+        rows.append(["memory file: size / on disk (zero pages are holes) [MiB]", "%.1f / %.1f" % (
+            (c.get("mem_file_bytes") or 0) / 1048576.0, (c.get("mem_file_disk_bytes") or 0) / 1048576.0)])
+    for key, label in (("private_kb", "Private_Clean+Private_Dirty"), ("pss_kb", "PSS"), ("rss_kb", "RSS")):
+        st = stats([r.get(key) for r in clones])
+        if st:
+            rows.append(["clone %s, %d alive at once [MiB: min / median / max]" % (label, len(clones)),
+                         "%.2f / %.2f / %.2f" % (st["min"] / 1024.0, st["median"] / 1024.0, st["max"] / 1024.0)])
+            res["clone_" + key] = st
+    n = res["load_client"]["n"] if res["load_client"] else 0
+    lines = ["Snapshots: %s; %d loads, each in a fresh `ember --api-sock`, each restored probe seen "
+             "printing a new count line:" % (facts.get("snap_guest", "probe guest"), n), ""]
+    lines += reportlib.md_table(["metric [ms: min / median / p99]", "ember"], rows) + [""]
+
+    lc = res["load_client"]
+    le = res["load_ember"]
+
+    def verdict(ok):
+        return "goal %s: " % ({True: "PASS", False: "MISS"}[ok] if ok is not None else "n/a")
+    goals = []
+    for key, limit in (("median", 1000), ("p99", 2000)):
+        ok = lc[key] <= limit if lc else None
+        goals.append(verdict(ok) + "snapshot load %s <= %d ms (request -> 204 after the resume, "
+                     "client-side): %s ms (ember's latencies_us.load_snapshot %s %s ms)"
+                     % ("p50" if key == "median" else key, limit // 1000, ms(lc[key] if lc else None),
+                        "p50" if key == "median" else key, ms(le[key] if le else None)))
+    pc = res.get("clone_private_kb")
+    goals.append(verdict(pc["max"] <= 1024 if pc else None) +
+                 "private memory per clone <= 1 MiB (%d clones of one snapshot alive): largest %s MiB, "
+                 "median %s MiB (PSS median %s MiB)"
+                 % (len(clones), "%.2f" % (pc["max"] / 1024.0) if pc else "-",
+                    "%.2f" % (pc["median"] / 1024.0) if pc else "-",
+                    "%.2f" % (res["clone_pss_kb"]["median"] / 1024.0) if res.get("clone_pss_kb") else "-"))
+    return lines, goals, res
+
+
+def snap_problem(recs, facts):
+    """Why the snapshot part of a smoke run is not usable, or None."""
+    for test in ("snap-create", "snap-load", "snap-clone"):
+        bad = [r for r in snap_recs(recs, test) if not r.get("ok")]
+        if bad:
+            return "%s failed: %s" % (test, bad[0].get("error"))
+    create, loads = snap_recs(recs, "snap-create"), snap_recs(recs, "snap-load")
+    clones = snap_recs(recs, "snap-clone")
+    if len(create) != 1 or any(create[0].get(k) is None for k in ("client_us", "ember_us", "log_us")):
+        return "the snapshot create was not measured (client, metrics and log)"
+    if len(loads) < 2 or any(r.get(k) is None for r in loads for k in ("client_us", "ember_us", "log_us")):
+        return "fewer than 2 snapshot loads were measured (client, metrics and log)"
+    if len(clones) < 2 or any(r.get("private_kb") is None or r.get("pss_kb") is None for r in clones):
+        return "fewer than 2 snapshot clones were measured"
+    return None
 
 
 def update_readme(path, text):
