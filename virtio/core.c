@@ -30,6 +30,7 @@ void virtio_dev__init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, 
 
 void virtio_dev__release(struct virtio_dev *dev)
 {
+	virtio_dev__unlimit(dev);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		if (dev->kick_fd[i] < 0)
 			continue;

@@ -11,6 +11,10 @@
 
 struct virtio_dev *rng__create(const struct guest_mem *mem, struct event_loop *loop, char *err,
 			       size_t errlen);
+/* The same with the entropy device's rate limiter (NULL: none until a PATCH). */
+struct virtio_dev *rng__create_limited(const struct rate_limiter_config *rl,
+				       const struct guest_mem *mem, struct event_loop *loop,
+				       char *err, size_t errlen);
 struct virtio_dev *blk__create(const struct drive_config *dc, const struct guest_mem *mem,
 			       struct event_loop *loop, char *err, size_t errlen);
 /* Backs block device dev (drive `id`) by the file at path from now on: its capacity

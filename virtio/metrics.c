@@ -73,6 +73,11 @@ static void collect(struct virtio_dev *d, struct group *g)
 	/* ember's own: Firecracker has no equivalents. */
 	put(g, "interrupts", s->interrupts);
 	put(g, "ring_errors", s->ring_errors);
+	/* Firecracker's rate-limiter counters, last so the older ones keep their places. */
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		put(g, m->throttled[q], s->throttled[q]);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		put(g, m->limiter_events[q], s->limiter_events[q]);
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "queue.h"
+#include "ratelimit.h"
 #include "virtio.h"
 
 struct vm;
@@ -96,6 +97,9 @@ struct virtio_metric_names {
 	const char *requests, *read_bytes, *write_bytes, *errors, *dropped;
 	const char *queue_events[VIRTIO_MAX_QUEUES];
 	const char *queue_chains[VIRTIO_MAX_QUEUES];
+	/* Chains (or frames) the queue's rate limiter held back. */
+	const char *throttled[VIRTIO_MAX_QUEUES];
+	const char *limiter_events[VIRTIO_MAX_QUEUES]; /* the limiter's timer expiries */
 };
 
 /* Each device model embeds a struct virtio_dev first and supplies these. Every hook
@@ -105,6 +109,9 @@ struct virtio_dev_ops {
 	 * returns, counts and signals (see virtio_dev__serve). */
 	enum virtio_chain_result (*chain)(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
 					  uint32_t *written, const char **why);
+	/* VMM thread: the bytes the chain costs the bandwidth bucket of queue q's rate
+	 * limiter (it costs one op); asked only on a queue with a limiter. */
+	uint64_t (*cost)(struct virtio_dev *dev, unsigned q, const struct virtq_chain *c);
 	/* VMM thread: whether the device has anything to put into queue q. NULL: every
 	 * chain the driver makes available is a request (driver-to-device queues). */
 	bool (*has_work)(struct virtio_dev *dev, unsigned q);
@@ -140,6 +147,10 @@ struct virtio_stats {
 	uint64_t queue_events[VIRTIO_MAX_QUEUES]; /* kicks, and the serve loop's re-queues */
 	/* `requests` split by queue: both bumped in virtio_dev__used() only. */
 	uint64_t queue_chains[VIRTIO_MAX_QUEUES];
+	/* Times a request waited for queue q's rate limiter (Firecracker's
+	 * *_rate_limiter_throttled*: every refused attempt counts). */
+	uint64_t throttled[VIRTIO_MAX_QUEUES];
+	uint64_t limiter_events[VIRTIO_MAX_QUEUES];
 };
 
 /* The core's guest-triggerable log lines, each limited per device (log.h). */
@@ -148,6 +159,16 @@ struct virtio_log_limits {
 };
 
 struct virtio_kick {
+	struct virtio_dev *dev;
+	unsigned q;
+};
+
+/* A queue's rate limiter and the timer that serves the queue again when its tokens
+ * are back. */
+struct virtio_throttle {
+	struct ratelimit rl;
+	int timer_fd;
+	bool armed;
 	struct virtio_dev *dev;
 	unsigned q;
 };
@@ -184,6 +205,8 @@ struct virtio_dev {
 	uint64_t addr;
 	uint32_t irq;
 	struct virtio_stats stats;
+	/* NULL: queue q is not limited (nor can be made so later). */
+	struct virtio_throttle *throttle[VIRTIO_MAX_QUEUES];
 	/* The chain being served; one at a time, on the VMM thread, under the lock. */
 	struct virtq_chain chain;
 };
@@ -208,6 +231,21 @@ void virtio_dev__kick(struct virtio_dev *dev, unsigned q);
 /* Any thread: has the VMM thread serve queue q soon, through its kick eventfd. */
 void virtio_dev__signal_kick(struct virtio_dev *dev, unsigned q);
 
+/* Gives queue q a rate limiter (p NULL: none yet, PATCH may set one) and its timer on
+ * dev->loop; before the VM runs. -1 with err. */
+int virtio_dev__limit(struct virtio_dev *dev, unsigned q, const struct rate_limiter_config *p,
+		      char *err, size_t errlen);
+/* Changes queue q's limits live (VMM thread; lock not held): a NULL bucket is kept.
+ * The queue is served again at once under the new limits; what the guest queued
+ * stays queued. -1 if the queue has no limiter. */
+int virtio_dev__update_limit(struct virtio_dev *dev, unsigned q,
+			     const struct token_bucket_config *bw,
+			     const struct token_bucket_config *ops);
+/* Frees the limiters (virtio_dev__release does). */
+void virtio_dev__unlimit(struct virtio_dev *dev);
+/* Timer expiry (the event loop calls it; tests may too): serves queue q again. */
+void virtio_dev__unthrottle(struct virtio_dev *dev, unsigned q);
+
 /* At most this many chains per call of virtio_dev__serve: a guest that keeps adding
  * buffers must not keep the VMM thread from its other devices and the API. */
 #define VIRTIO_SERVE_BUDGET 64
@@ -221,6 +259,9 @@ void virtio_dev__signal_kick(struct virtio_dev *dev, unsigned q);
  * VIRTIO_SERVE_BUDGET chains it re-signals the queue's kick eventfd and returns, so
  * the event loop comes back to it after the other ready events. */
 void virtio_dev__serve(struct virtio_dev *dev, unsigned q);
+/* Lock held. Whether queue q's limiter refuses `bytes` and one op now; if so the
+ * refusal is counted and the timer armed for when tokens are back. */
+bool virtio_dev__throttled(struct virtio_dev *dev, unsigned q, uint64_t bytes);
 bool virtio_dev__live(const struct virtio_dev *dev);
 bool virtio_dev__has(const struct virtio_dev *dev, unsigned feature);
 void virtio_dev__interrupt(struct virtio_dev *dev, uint32_t why);

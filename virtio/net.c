@@ -53,6 +53,7 @@ struct net {
 
 	/* A frame read from the tap that did not fit the guest's buffers yet. */
 	bool frame_pending;
+	bool frame_paid; /* the rx limiter has let it through already */
 	size_t frame_len;
 	struct {
 		uint16_t head;
@@ -170,6 +171,16 @@ static void net_rx(struct net *n)
 			}
 			n->frame_len = (size_t)r;
 			n->frame_pending = true;
+			n->frame_paid = false;
+		}
+		if (!n->frame_paid) {
+			/* Over the rx rate: the frame waits here and the rest in the tap
+			 * (which stops being polled) until the limiter's timer. */
+			if (virtio_dev__throttled(dev, RXQ, n->frame_len)) {
+				set_polling(n, false);
+				break;
+			}
+			n->frame_paid = true;
 		}
 		int d = deliver(n);
 		if (d < 0)
@@ -206,6 +217,12 @@ static enum virtio_chain_result net_chain(struct virtio_dev *dev, unsigned q, st
 		dev->stats.read_bytes += c->out_len - NET_HDR_LEN;
 	}
 	return VIRTIO_CHAIN_USED;
+}
+
+/* A frame as Firecracker charges it: its bytes, virtio-net header included. */
+static uint64_t net_cost(struct virtio_dev *dev, unsigned q, const struct virtq_chain *c)
+{
+	return c->out_len;
 }
 
 /* Only the transmit queue is served chain by chain; receive is driven by the tap. */
@@ -252,6 +269,7 @@ static void net_reset(struct virtio_dev *dev)
 	if (n->frame_pending)
 		dev->stats.dropped++;
 	n->frame_pending = false;
+	n->frame_paid = false;
 }
 
 static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
@@ -282,10 +300,13 @@ static const struct virtio_metric_names net_names = {
     .errors = "errors",
     .dropped = "dropped",
     .queue_events = {"rx_queue_event_count", "tx_queue_event_count"},
+    .throttled = {"rx_rate_limiter_throttled", "tx_rate_limiter_throttled"},
+    .limiter_events = {"rx_event_rate_limiter_count", "tx_rate_limiter_event_count"},
 };
 
 static const struct virtio_dev_ops net_ops = {
     .chain = net_chain,
+    .cost = net_cost,
     .notify = net_notify,
     .metric_names = &net_names,
     .features_ok = net_features_ok,
@@ -384,6 +405,11 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 	snprintf(name, sizeof(name), "net.%s", nc->id);
 	virtio_dev__init(&n->vdev, &net_ops, VIRTIO_ID_NET, name, mem, loop, 2, features,
 			 &n->config, sizeof(n->config));
+	if (virtio_dev__limit(&n->vdev, RXQ, &nc->rx_rate_limiter, err, errlen) ||
+	    virtio_dev__limit(&n->vdev, TXQ, &nc->tx_rate_limiter, err, errlen)) {
+		net_destroy(&n->vdev);
+		return NULL;
+	}
 	/* Registered now, before vCPUs run, so nothing else touches the loop's table;
 	 * it is enabled and disabled later from the VMM thread only. */
 	if (loop) {

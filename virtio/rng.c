@@ -48,6 +48,11 @@ static enum virtio_chain_result rng_chain(struct virtio_dev *dev, unsigned q, st
 	return VIRTIO_CHAIN_USED;
 }
 
+static uint64_t rng_cost(struct virtio_dev *dev, unsigned q, const struct virtq_chain *c)
+{
+	return c->in_len < RNG_MAX_PER_REQUEST ? c->in_len : RNG_MAX_PER_REQUEST;
+}
+
 static void rng_destroy(struct virtio_dev *dev)
 {
 	virtio_dev__release(dev);
@@ -59,10 +64,13 @@ static const struct virtio_metric_names rng_names = {
     .requests = "entropy_event_count",
     .write_bytes = "entropy_bytes",
     .errors = "host_rng_fails",
+    .throttled = {"entropy_rate_limiter_throttled"},
+    .limiter_events = {"rate_limiter_event_count"},
 };
 
 static const struct virtio_dev_ops rng_ops = {
     .chain = rng_chain,
+    .cost = rng_cost,
     .metric_names = &rng_names,
     .destroy = rng_destroy,
 };
@@ -70,11 +78,22 @@ static const struct virtio_dev_ops rng_ops = {
 struct virtio_dev *rng__create(const struct guest_mem *mem, struct event_loop *loop, char *err,
 			       size_t errlen)
 {
+	return rng__create_limited(NULL, mem, loop, err, errlen);
+}
+
+struct virtio_dev *rng__create_limited(const struct rate_limiter_config *rl,
+				       const struct guest_mem *mem, struct event_loop *loop,
+				       char *err, size_t errlen)
+{
 	struct rng *r = calloc(1, sizeof(*r));
 	if (!r) {
 		snprintf(err, errlen, "rng: out of memory");
 		return NULL;
 	}
 	virtio_dev__init(&r->vdev, &rng_ops, VIRTIO_ID_RNG, "rng", mem, loop, 1, 0, NULL, 0);
+	if (virtio_dev__limit(&r->vdev, 0, rl, err, errlen)) {
+		rng_destroy(&r->vdev);
+		return NULL;
+	}
 	return &r->vdev;
 }

@@ -1,6 +1,7 @@
 #include "virtio.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "devices.h"
 #include "vm.h"
@@ -49,7 +50,41 @@ int virtio__setup_all(struct vm *vm, const struct vm_config *cfg, char *err, siz
 	if (cfg->vsock.present &&
 	    add(vm, vsock__create(&cfg->vsock, &vm->mem, vm->loop, err, errlen), err, errlen))
 		return -1;
-	if (cfg->entropy && add(vm, rng__create(&vm->mem, vm->loop, err, errlen), err, errlen))
+	if (cfg->entropy &&
+	    add(vm,
+		rng__create_limited(&cfg->entropy_rate_limiter, &vm->mem, vm->loop, err, errlen),
+		err, errlen))
 		return -1;
 	return 0;
+}
+
+static bool same_bucket(const struct tbucket *cur, const struct token_bucket_config *want)
+{
+	return tbucket__enabled(cur) ? !memcmp(&cur->p, want, sizeof(*want))
+				     : !(want->size && want->refill_time);
+}
+
+int virtio__update_limiter(struct vm *vm, const char *device, unsigned q,
+			   const struct rate_limiter_config *rl, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		if (vm->devices[i].ops->metrics != virtio__device_metrics)
+			continue;
+		struct virtio_dev *d = vm->devices[i].dev;
+		if (strcmp(d->name, device))
+			continue;
+		if (q >= d->nr_queues || !d->throttle[q]) {
+			snprintf(err, errlen, "%s: queue %u has no rate limiter", device, q);
+			return -1;
+		}
+		pthread_mutex_lock(&d->lock);
+		const struct ratelimit *cur = &d->throttle[q]->rl;
+		bool keep_bw = same_bucket(&cur->bandwidth, &rl->bandwidth);
+		bool keep_ops = same_bucket(&cur->ops, &rl->ops);
+		pthread_mutex_unlock(&d->lock);
+		return virtio_dev__update_limit(d, q, keep_bw ? NULL : &rl->bandwidth,
+						keep_ops ? NULL : &rl->ops);
+	}
+	snprintf(err, errlen, "no virtio device %s", device);
+	return -1;
 }

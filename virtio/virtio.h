@@ -49,6 +49,14 @@ void virtio__write_sums(struct vm *vm, struct json_out *o);
  * device's own group only. */
 void virtio__device_metrics(void *dev, struct json_out *o);
 
+/* PATCH after boot (VMM thread): queue q of `device` ("block.<id>": 0; "net.<id>": 0
+ * receive, 1 transmit; "rng": 0) is limited by rl from now on. A bucket equal to the
+ * current one keeps its tokens; a changed one starts full, as in Firecracker.
+ * Requests the guest queued stay queued and are served under the new limits.
+ * -1 with err if there is no such device or queue limiter. */
+int virtio__update_limiter(struct vm *vm, const char *device, unsigned q,
+			   const struct rate_limiter_config *rl, char *err, size_t errlen);
+
 /* Marks the virtio devices that virtio__setup_all adds to vm->devices. A device is
  * known as virtio by its metrics hook, virtio__device_metrics. */
 extern const struct device_ops virtio_device_ops;

@@ -30,6 +30,20 @@
 enum serial_out { SERIAL_OUT_STDOUT, SERIAL_OUT_FILE, SERIAL_OUT_NONE };
 enum serial_in { SERIAL_IN_STDIN, SERIAL_IN_FILE, SERIAL_IN_NONE };
 
+/* Firecracker's TokenBucket: size tokens, refilled continuously over refill_time ms,
+ * plus one_time_burst spent first and never refilled; size or refill_time 0 = no
+ * limit (virtio/ratelimit.h has the arithmetic). */
+struct token_bucket_config {
+	uint64_t size;
+	uint64_t one_time_burst;
+	uint64_t refill_time;
+};
+
+/* Firecracker's RateLimiter: bandwidth in bytes, ops in requests. All zero: none. */
+struct rate_limiter_config {
+	struct token_bucket_config bandwidth, ops;
+};
+
 struct drive_config {
 	char id[CONFIG_ID_MAX + 1];
 	char path[CONFIG_PATH_MAX];
@@ -37,6 +51,7 @@ struct drive_config {
 	bool is_root_device;
 	char partuuid[64];
 	uint32_t cache_type; /* enum drive_cache_type */
+	struct rate_limiter_config rate_limiter;
 };
 
 /* Firecracker's cache_type: the guest sees a flushing disk either way. */
@@ -48,6 +63,7 @@ struct net_config {
 	uint8_t guest_mac[6];
 	bool has_mac;
 	uint32_t mtu; /* 0 = not given; else 68..65535, told to the guest and set on the tap */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 struct vsock_config {
@@ -80,6 +96,7 @@ struct vm_config {
 
 	enum serial_out serial_out;
 	char serial_out_path[CONFIG_PATH_MAX];
+	struct token_bucket_config serial_rate_limiter; /* output bytes; size 0 = none */
 	enum serial_in serial_in;
 	char serial_in_path[CONFIG_PATH_MAX];
 
@@ -89,6 +106,7 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_config vsock;
 	bool entropy;
+	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
 	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
 };

@@ -117,6 +117,16 @@ static int kvm_patch_drive(void *ctx, const char *id, const char *path, struct e
 	return blk_device__swap(k->vm, id, path, e);
 }
 
+static int kvm_patch_limiter(void *ctx, const char *device, unsigned q,
+			     const struct rate_limiter_config *rl, struct error *e)
+{
+	struct kvm_machine *k = ctx;
+	char why[ERROR_MSG_MAX];
+	if (virtio__update_limiter(k->vm, device, q, rl, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	return 0;
+}
+
 static void kvm_stop(void *ctx)
 {
 	struct kvm_machine *k = ctx;
@@ -178,6 +188,7 @@ const struct vmm_machine kvm_machine_ops = {
     .resume = kvm_resume,
     .ctrl_alt_del = kvm_ctrl_alt_del,
     .patch_drive = kvm_patch_drive,
+    .patch_limiter = kvm_patch_limiter,
     .snapshot = kvm_snapshot,
     .restore = kvm_restore,
     .stop = kvm_stop,

@@ -386,6 +386,40 @@ int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct err
 	return 0;
 }
 
+int vmm__patch_limiters(struct vmm *m, bool drive, const char *id,
+			const struct rate_limiter_config *rl0,
+			const struct rate_limiter_config *rl1, struct error *e)
+{
+	if (vmm__check_started(m, e))
+		return -1;
+	struct rate_limiter_config *slot[2] = {NULL, NULL};
+	for (unsigned i = 0; drive && i < m->cfg.vm.nr_drives; i++)
+		if (strcmp(m->cfg.vm.drives[i].id, id) == 0)
+			slot[0] = &m->cfg.vm.drives[i].rate_limiter;
+	for (unsigned i = 0; !drive && i < m->cfg.vm.nr_nets; i++)
+		if (strcmp(m->cfg.vm.nets[i].id, id) == 0) {
+			slot[0] = &m->cfg.vm.nets[i].rx_rate_limiter;
+			slot[1] = &m->cfg.vm.nets[i].tx_rate_limiter;
+		}
+	if (!slot[0])
+		return error__fail(e, EXIT_USAGE, "%s: no %s with id '%s'",
+				   drive ? "drive_id" : "iface_id",
+				   drive ? "drive" : "network interface", id);
+	if (!m->machine->patch_limiter)
+		return error__fail(e, EXIT_USAGE, "this machine cannot change rate limiters");
+	char dev[CONFIG_ID_MAX + 16];
+	snprintf(dev, sizeof(dev), "%s.%s", drive ? "block" : "net", id);
+	const struct rate_limiter_config *want[2] = {rl0, drive ? NULL : rl1};
+	for (unsigned q = 0; q < 2; q++) {
+		if (!want[q])
+			continue;
+		if (m->machine->patch_limiter(m->p.machine_ctx, dev, q, want[q], e))
+			return -1;
+		*slot[q] = *want[q];
+	}
+	return 0;
+}
+
 void vmm__stop(struct vmm *m)
 {
 	if (m->state == VMM_RUNNING || m->state == VMM_PAUSED)

@@ -35,6 +35,10 @@ struct vmm_machine {
 	int (*ctrl_alt_del)(void *ctx, struct error *e);
 	/* Drive id's backing file is path from now on (a hot swap); NULL = cannot. */
 	int (*patch_drive)(void *ctx, const char *id, const char *path, struct error *e);
+	/* Queue q of virtio device `device` ("block.<id>", "net.<id>") is limited by rl
+	 * from now on, live; NULL = cannot. */
+	int (*patch_limiter)(void *ctx, const char *device, unsigned q,
+			     const struct rate_limiter_config *rl, struct error *e);
 	/* Stops the vCPUs for good; the VM stays until destroy. */
 	void (*stop)(void *ctx);
 	void (*destroy)(void *ctx);
@@ -105,6 +109,12 @@ int vmm__ctrl_alt_del(struct vmm *m, struct error *e);
 /* PATCH /drives/{id} with path_on_host, once started: the drive's file is swapped
  * and the configuration shows the new path. On failure nothing changes. */
 int vmm__patch_drive(struct vmm *m, const char *id, const char *path, struct error *e);
+/* After boot: new rate limiters for drive `id` (rl0; rl1 unused) or interface `id`
+ * (rl0 receive, rl1 transmit), applied live and recorded in the configuration;
+ * NULL keeps one. Nothing the guest queued is lost. */
+int vmm__patch_limiters(struct vmm *m, bool drive, const char *id,
+			const struct rate_limiter_config *rl0,
+			const struct rate_limiter_config *rl1, struct error *e);
 /* PUT /snapshot/create: the VM must be paused and stays paused. config_json is what
  * the snapshot records as the VM's configuration. */
 int vmm__snapshot(struct vmm *m, const struct snapshot_create_params *p, const char *config_json,

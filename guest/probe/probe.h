@@ -219,6 +219,10 @@ unsigned boot__mptable(struct probe *p);
 
 /* --- virtio.c ---------------------------------------------------------------------- */
 void virtio__run(struct probe *p);
+/* rate.c: probe.<what>_repeat=N runs op N times and prints the rate it got. op does
+ * one request and says how many bytes it moved; non-NULL is a failure. */
+typedef const char *(*rate_op)(struct probe *p, void *ctx, uint32_t *bytes);
+void rate__repeat(struct probe *p, const char *what, rate_op op, void *ctx);
 /* For count.c: FNV-1a of the blk test's sectors, read again; NULL or why not. */
 const char *virtio__blk_sum(struct probe *p, uint32_t *sum);
 /* For count.c: 32 bytes from virtio-rng; how many are not zero. NULL or why not. */

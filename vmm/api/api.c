@@ -135,8 +135,8 @@ static bool has_member(const struct json_doc *d, unsigned obj, const char *name)
 }
 
 /* PATCH of a drive or interface after boot: a drive may get a new backing file (a
- * hot swap, as Firecracker's update_block_device); rate limiters may only stay "no
- * limit" until ember has them. */
+ * hot swap, as Firecracker's update_block_device) and new rate limits, an interface
+ * new receive and transmit limits; a limit changes live, nothing queued is lost. */
 static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, const char *id,
 			  struct error *e)
 {
@@ -169,9 +169,37 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 	if (!found)
 		return error__fail(e, EXIT_USAGE, "%s: no %s with id '%s'", t[0].name,
 				   drive ? "drive" : "network interface", id);
-	if (drive && patch->path[0])
-		return vmm__patch_drive(a->vmm, id, patch->path, e);
-	return 0;
+	/* The limiters again, over the current ones: a bucket the PATCH leaves out is
+	 * kept (Firecracker's BucketUpdate::None). */
+	if (drive) {
+		struct rate_limiter_config rl = {0};
+		for (unsigned i = 0; i < c->nr_drives; i++)
+			if (strcmp(c->drives[i].id, id) == 0)
+				rl = c->drives[i].rate_limiter;
+		char path[sizeof(patch->path)];
+		memcpy(path, patch->path, sizeof(path));
+		memset(patch, 0, sizeof(*patch));
+		patch->rate_limiter = rl;
+		if (fields__decode(t, 3, FIELDS_PATCH, what, d, 0, patch, e))
+			return -1;
+		/* The file first, as Firecracker: a swap can fail, a checked limiter not. */
+		if (path[0] && vmm__patch_drive(a->vmm, id, path, e))
+			return -1;
+		if (has_member(d, 0, "rate_limiter"))
+			return vmm__patch_limiters(a->vmm, true, id, &patch->rate_limiter, NULL, e);
+		return 0;
+	}
+	struct net_config n = {0};
+	for (unsigned i = 0; i < c->nr_nets; i++)
+		if (strcmp(c->nets[i].id, id) == 0)
+			n = c->nets[i];
+	if (fields__decode(t, 3, FIELDS_PATCH, what, d, 0, &n, e))
+		return -1;
+	bool rx = has_member(d, 0, "rx_rate_limiter"), tx = has_member(d, 0, "tx_rate_limiter");
+	if (!rx && !tx)
+		return 0;
+	return vmm__patch_limiters(a->vmm, false, id, rx ? &n.rx_rate_limiter : NULL,
+				   tx ? &n.tx_rate_limiter : NULL, e);
 }
 
 /* Firecracker's deprecated fields, still accepted. */

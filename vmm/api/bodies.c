@@ -113,7 +113,7 @@ static const struct field drive_fields[] = {
     {.name = "cache_type", .kind = FIELD_ENUM, .off = DRIVE(cache_type), .choices = cache_types},
     /* "Async" (io_uring) is refused by name: ember has only the synchronous engine. */
     {.name = "io_engine", .kind = FIELD_CHOICE, .choices = io_engines},
-    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "rate_limiter", .kind = FIELD_RATE_LIMITER, .off = DRIVE(rate_limiter)},
     /* vhost-user-blk: not supported. */
     {.name = "socket", .kind = FIELD_UNSUPPORTED, .json = JSON_STRING, .flags = FIELD_NULL_EMPTY},
 };
@@ -136,8 +136,8 @@ static const struct field net_fields[] = {
      .flags = FIELD_NULL_EMPTY,
      .min = 68,
      .max = 65535},
-    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
-    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "rx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(rx_rate_limiter)},
+    {.name = "tx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(tx_rate_limiter)},
 };
 
 static const struct field vsock_fields[] = {
@@ -155,7 +155,7 @@ static const struct field vsock_fields[] = {
 };
 
 static const struct field entropy_fields[] = {
-    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "rate_limiter", .kind = FIELD_RATE_LIMITER, .off = VM(entropy_rate_limiter)},
 };
 
 static const struct field serial_fields[] = {
@@ -163,7 +163,8 @@ static const struct field serial_fields[] = {
      .kind = FIELD_PATH,
      STR_AT(VM, serial_out_path, struct vm_config, serial_out_path),
      .flags = FIELD_KEEP},
-    {.name = "rate_limiter", .kind = FIELD_UNSUPPORTED},
+    /* Output bytes over it are dropped and counted, as in Firecracker. */
+    {.name = "rate_limiter", .kind = FIELD_TOKEN_BUCKET, .off = VM(serial_rate_limiter)},
 };
 
 #define LOGGER(member)	offsetof(struct vmm_config, logger.member)
@@ -204,7 +205,7 @@ const struct field drive_patch_fields[3] = {
      .flags = FIELD_REQUIRED},
     /* Opened by the hot swap itself, with the drive's own read-only mode. */
     {.name = "path_on_host", .kind = FIELD_PATH, STR_AT(DRIVE, path, struct drive_config, path)},
-    {.name = "rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "rate_limiter", .kind = FIELD_RATE_LIMITER, .off = DRIVE(rate_limiter)},
 };
 
 const struct field net_patch_fields[3] = {
@@ -212,8 +213,8 @@ const struct field net_patch_fields[3] = {
      .kind = FIELD_STR,
      STR_AT(NET, id, struct net_config, id),
      .flags = FIELD_REQUIRED},
-    {.name = "rx_rate_limiter", .kind = FIELD_NO_LIMIT},
-    {.name = "tx_rate_limiter", .kind = FIELD_NO_LIMIT},
+    {.name = "rx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(rx_rate_limiter)},
+    {.name = "tx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(tx_rate_limiter)},
 };
 
 #define BALLOON(member) offsetof(struct vmm_config, vm.balloon.member)

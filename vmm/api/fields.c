@@ -34,7 +34,8 @@ static enum json_type wire_type(const struct field *f)
 		return JSON_BOOL;
 	case FIELD_JSON_OBJECT:
 	case FIELD_UNSUPPORTED:
-	case FIELD_NO_LIMIT:
+	case FIELD_RATE_LIMITER:
+	case FIELD_TOKEN_BUCKET:
 		return JSON_OBJECT;
 	default:
 		return JSON_STRING;
@@ -116,9 +117,75 @@ static int get_number(const struct json_doc *d, unsigned tok, const struct field
 	return 0;
 }
 
+/* The limiters' own tables: a bucket is always given whole (size and refill_time
+ * required, as in Firecracker's schema), a limiter's buckets one by one. */
+#define TB(m) offsetof(struct token_bucket_config, m)
+static const struct field bucket_fields[] = {
+    {.name = "size",
+     .kind = FIELD_U64,
+     .off = TB(size),
+     .flags = FIELD_REQUIRED,
+     .max = UINT64_MAX},
+    {.name = "one_time_burst", .kind = FIELD_U64, .off = TB(one_time_burst), .max = UINT64_MAX},
+    {.name = "refill_time",
+     .kind = FIELD_U64,
+     .off = TB(refill_time),
+     .flags = FIELD_REQUIRED,
+     .max = UINT64_MAX},
+};
+static const struct field limiter_fields[] = {
+    {.name = "bandwidth",
+     .kind = FIELD_TOKEN_BUCKET,
+     .off = offsetof(struct rate_limiter_config, bandwidth)},
+    {.name = "ops", .kind = FIELD_TOKEN_BUCKET, .off = offsetof(struct rate_limiter_config, ops)},
+};
+
+static bool bucket_limits(const struct token_bucket_config *b)
+{
+	return b->size && b->refill_time;
+}
+
+static bool limiter_limits(const struct rate_limiter_config *rl)
+{
+	return bucket_limits(&rl->bandwidth) || bucket_limits(&rl->ops);
+}
+
+static void encode_bucket(const struct token_bucket_config *b, struct json_out *o)
+{
+	if (!bucket_limits(b)) {
+		json_out__raw(o, "null", 4);
+		return;
+	}
+	json_out__printf(o, "{\"size\":%llu,\"one_time_burst\":%llu,\"refill_time\":%llu}",
+			 (unsigned long long)b->size, (unsigned long long)b->one_time_burst,
+			 (unsigned long long)b->refill_time);
+}
+
+static void encode_limiter(const struct rate_limiter_config *rl, struct json_out *o)
+{
+	if (!limiter_limits(rl)) {
+		json_out__raw(o, "null", 4);
+		return;
+	}
+	json_out__raw(o, "{\"bandwidth\":", 13);
+	encode_bucket(&rl->bandwidth, o);
+	json_out__raw(o, ",\"ops\":", 7);
+	encode_bucket(&rl->ops, o);
+	json_out__raw(o, "}", 1);
+}
+
+/* A nested object's error, led by the member's name once. */
+static int named(struct error *e, const char *name)
+{
+	size_t n = strlen(name);
+	if (e && !(strncmp(e->msg, name, n) == 0 && e->msg[n] == ':'))
+		error__wrap(e, "%s", name);
+	return -1;
+}
+
 /* Stores the value of token tok (of the right JSON type) into body. */
 static int store(const struct field *f, const struct json_doc *d, unsigned tok, void *body,
-		 struct error *e)
+		 enum field_mode mode, struct error *e)
 {
 	uint64_t v;
 	char s[CONFIG_PATH_MAX];
@@ -188,15 +255,23 @@ static int store(const struct field *f, const struct json_doc *d, unsigned tok, 
 		return get_str(d, tok, f, s, f->size ? f->size : 128, e);
 	case FIELD_UNSUPPORTED:
 		return error__fail(e, EXIT_USAGE, "%s: not supported yet", f->name);
-	case FIELD_NO_LIMIT:
-		/* Kata sends {} on every interface; a real limit needs the token buckets
-		 * ember does not have yet. */
-		if (d->toks[tok].count)
-			return error__fail(e, EXIT_USAGE,
-					   "%s: rate limits are not supported yet; only {} (no "
-					   "limit) is accepted",
-					   f->name);
+	case FIELD_RATE_LIMITER: {
+		/* Decoded into a copy: a refused limiter changes nothing. {} is no limit. */
+		struct rate_limiter_config rl = *(struct rate_limiter_config *)at(body, f->off);
+		if (fields__decode(limiter_fields, FIELD_TABLE_LEN(limiter_fields), mode, f->name,
+				   d, tok, &rl, e))
+			return named(e, f->name);
+		*(struct rate_limiter_config *)at(body, f->off) = rl;
 		return 0;
+	}
+	case FIELD_TOKEN_BUCKET: {
+		struct token_bucket_config b = {0};
+		if (fields__decode(bucket_fields, FIELD_TABLE_LEN(bucket_fields), FIELDS_PUT,
+				   f->name, d, tok, &b, e))
+			return named(e, f->name);
+		*(struct token_bucket_config *)at(body, f->off) = b;
+		return 0;
+	}
 	}
 	return 0;
 }
@@ -231,6 +306,12 @@ static void reset(const struct field *f, void *body)
 	case FIELD_LOG_LEVEL:
 		*(enum log_level *)at(body, f->off) = (enum log_level)f->dflt;
 		*(bool *)at(body, f->flag_off) = false;
+		break;
+	case FIELD_RATE_LIMITER:
+		memset(at(body, f->off), 0, sizeof(struct rate_limiter_config));
+		break;
+	case FIELD_TOKEN_BUCKET:
+		memset(at(body, f->off), 0, sizeof(struct token_bucket_config));
 		break;
 	default:
 		break;
@@ -291,7 +372,7 @@ int fields__decode(const struct field *t, size_t n, enum field_mode mode, const 
 					   t[i].name);
 	for (size_t i = 0; i < n; i++) {
 		if (tok[i] >= 0) {
-			if (store(&t[i], d, (unsigned)tok[i], body, e))
+			if (store(&t[i], d, (unsigned)tok[i], body, mode, e))
 				return -1;
 		} else if (mode == FIELDS_PUT) {
 			reset(&t[i], body);
@@ -381,8 +462,11 @@ void fields__encode(const struct field *t, size_t n, const void *body, struct js
 		case FIELD_CHOICE:
 			json_out__str(o, f->choices[0]);
 			break;
-		case FIELD_NO_LIMIT: /* Firecracker's GET for "no limiter" */
-			json_out__raw(o, "null", 4);
+		case FIELD_RATE_LIMITER:
+			encode_limiter(p, o);
+			break;
+		case FIELD_TOKEN_BUCKET:
+			encode_bucket(p, o);
 			break;
 		default:
 			break;

@@ -25,7 +25,12 @@ enum field_kind {
 	FIELD_CHOICE,	   /* one of choices; accepted, not stored; GET shows choices[0] */
 	FIELD_IGNORED,	   /* string accepted for Firecracker clients, not stored */
 	FIELD_UNSUPPORTED, /* only absent or null: "not supported yet" */
-	FIELD_NO_LIMIT,	   /* a rate limiter: only absent, null or {} ("no limit"); GET: null */
+	/* Firecracker's RateLimiter {bandwidth, ops} -> struct rate_limiter_config; a
+	 * PATCH keeps a bucket it does not give; GET: null when it limits nothing. */
+	FIELD_RATE_LIMITER,
+	/* Firecracker's TokenBucket {size, one_time_burst, refill_time} -> struct
+	 * token_bucket_config; GET: null when it limits nothing. */
+	FIELD_TOKEN_BUCKET,
 };
 
 #define FIELD_REQUIRED	   0x1u	 /* in every body that uses the table */

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "virtio/ratelimit.h"
+
 #define SERIAL_PORT_BASE 0x3f8
 #define SERIAL_IRQ	 4
 #define SERIAL_FIFO_SIZE 64
@@ -30,9 +32,18 @@ struct serial {
 	void *irq_ctx;
 	void (*rx_space)(void *ctx); /* called when the guest frees FIFO room */
 	void *rx_ctx;
+	/* PUT /serial's rate_limiter: output bytes over it are dropped and counted,
+	 * as Firecracker does (a UART cannot tell the guest to wait). */
+	struct tbucket out_limit;
+	uint64_t dropped_bytes;
+	uint64_t write_count, missed_write_count; /* bytes written out / failed */
+	uint64_t read_count;			  /* received bytes the guest read */
+	uint64_t (*now)(void);			  /* the limiter's clock; tests inject one */
 };
 
 void serial__init(struct serial *s, int out_fd, void (*set_irq)(void *, int), void *irq_ctx);
+/* Limits the output bytes (NULL or size 0: no limit). */
+void serial__limit(struct serial *s, const struct token_bucket_config *tb);
 /* Port access, offset 0..7 from the base. */
 void serial__io(struct serial *s, uint64_t offset, uint8_t *data, bool is_write);
 /* Queues input bytes; returns how many fit. */

@@ -95,7 +95,10 @@ static int rng_setup(struct vm *vm, const struct vm_config *cfg, struct error *e
 	char why[ERROR_MSG_MAX];
 	if (!cfg->entropy)
 		return 0;
-	return attach(vm, &rng_device, rng__create(&vm->mem, vm->loop, why, sizeof(why)), why, e);
+	return attach(
+	    vm, &rng_device,
+	    rng__create_limited(&cfg->entropy_rate_limiter, &vm->mem, vm->loop, why, sizeof(why)),
+	    why, e);
 }
 
 static int balloon_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)

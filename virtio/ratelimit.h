@@ -1,0 +1,68 @@
+/* Rate limiters with Firecracker's token-bucket semantics (its API's RateLimiter and
+ * TokenBucket objects). Pure arithmetic on a caller-supplied monotonic time in
+ * nanoseconds, so tests drive the clock; the virtio serve loop (mmio.h) arms the
+ * timer that brings a throttled queue back.
+ *
+ * A bucket holds up to `size` tokens and starts full; it refills continuously at
+ * size per refill_time milliseconds, never above size. one_time_burst is extra
+ * credit spent before the budget and never refilled. size 0 or refill_time 0 means
+ * no limit. A request larger than size is let through once: it empties the bucket
+ * and blocks the limiter for as long as refilling the excess takes. */
+#ifndef EMBER_VIRTIO_RATELIMIT_H
+#define EMBER_VIRTIO_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct tbucket {
+	struct token_bucket_config p;
+	uint64_t burst;	  /* one_time_burst left */
+	uint64_t budget;  /* tokens, at most p.size */
+	uint64_t last_ns; /* time up to which refill is accounted */
+	/* size / (refill_time in ns), reduced by their gcd so products stay small. */
+	uint64_t rate_num, rate_den;
+};
+
+enum tbucket_result {
+	TBUCKET_OK,    /* consumed */
+	TBUCKET_SHORT, /* not enough tokens yet: nothing consumed */
+	TBUCKET_OVER,  /* more than size: consumed, the bucket is empty and owes the rest */
+};
+
+bool tbucket__enabled(const struct tbucket *b);
+/* A full bucket as of now_ns; disabled if p is NULL, or its size or refill_time is 0. */
+void tbucket__init(struct tbucket *b, const struct token_bucket_config *p, uint64_t now_ns);
+/* Takes `tokens`. TBUCKET_OVER sets *owed_ns to the time refilling the tokens taken
+ * beyond the budget needs. A disabled bucket always says TBUCKET_OK. */
+enum tbucket_result tbucket__reduce(struct tbucket *b, uint64_t tokens, uint64_t now_ns,
+				    uint64_t *owed_ns);
+/* Gives back tokens a reduce took (burst first while it lasts), up to the limits. */
+void tbucket__replenish(struct tbucket *b, uint64_t tokens);
+/* Nanoseconds from now_ns until `tokens` (at most size) can be taken; 0 if now. */
+uint64_t tbucket__wait_ns(struct tbucket *b, uint64_t tokens, uint64_t now_ns);
+
+/* Firecracker's RateLimiter (config.h): a request takes from both buckets or neither. */
+struct ratelimit {
+	struct tbucket bandwidth, ops;
+	/* Blocked until then: nothing is consumed before, even if tokens came back. */
+	uint64_t until_ns;
+};
+
+void ratelimit__init(struct ratelimit *rl, const struct rate_limiter_config *p, uint64_t now_ns);
+bool ratelimit__enabled(const struct ratelimit *rl);
+/* Takes `bytes` bandwidth tokens and `ops` ops tokens, or none (false: throttled,
+ * rl->until_ns says when to try again). */
+bool ratelimit__consume(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint64_t now_ns);
+/* New limits, as a PATCH gives them: a NULL bucket keeps its current state, a
+ * given one starts full (Firecracker's update). If any is given the limiter is
+ * unblocked, so the caller serves its queue again under the new limits; nothing
+ * queued is lost. */
+void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *bandwidth,
+		       const struct token_bucket_config *ops, uint64_t now_ns);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t ratelimit__now(void);
+
+#endif
