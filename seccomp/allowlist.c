@@ -8,7 +8,8 @@
  *
  * A system call that is not here kills the whole process (SECCOMP_RET_KILL_PROCESS).
  * Set-up (opening images and /dev/kvm, creating the VM, vCPUs, devices, taps,
- * sockets, threads) happens before the filters are installed and needs none of it.
+ * sockets, threads) runs under vmm_preboot only, installed on the main thread at
+ * start-up; the per-thread lists below need none of it.
  *
  * Firecracker v1.x on x86_64 allows 50 (vmm), 31 (api) and 27 (vcpu) system calls;
  * `ember --print-seccomp-summary` prints ours.
@@ -157,6 +158,10 @@ static const struct sc_rule vmm_rules[] = {
     LIBC_THREAD,
 };
 
+#define CLONE_NS_OR_TRACE                                                                          \
+	(CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+	 CLONE_NEWCGROUP | CLONE_PTRACE | CLONE_UNTRACED)
+
 /* The VMM thread from start-up until the VM runs, and every thread it starts (the API
  * server and the vCPUs add their own filter to it; so does this thread once the VM
  * runs: the kernel applies all of them, so every later list must stay inside this
@@ -274,9 +279,10 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     IOCTL(BLKGETSIZE64), /* a block device as a drive */
-    /* Threads (the API server, the vCPUs): clone only with CLONE_THREAD, never a
-     * new process. */
-    ALLOW_MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD),
+    /* Threads (the API server, the vCPUs): clone only with CLONE_THREAD (musl's
+     * pthread_create), never a new process, and never into new namespaces or
+     * traced. */
+    ALLOW_MASKED(clone, 0, CLONE_NS_OR_TRACE | CLONE_THREAD, CLONE_THREAD),
     ALLOW(set_robust_list),
     ALLOW(rseq),
     ALLOW(set_tid_address),

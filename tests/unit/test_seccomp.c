@@ -596,6 +596,13 @@ static int mprotect_exec(void)
 	syscall(SYS_mprotect, p, 4096L, (long)(PROT_READ | PROT_EXEC));
 	return 0;
 }
+/* A thread, but in a new network namespace: refused before the kernel looks. */
+static int clone_thread_newnet(void)
+{
+	syscall(SYS_clone, (long)(CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_NEWNET), 0L, 0L,
+		0L, 0L);
+	return 0;
+}
 static int call_vfork(void)
 {
 	syscall(SYS_vfork);
@@ -639,6 +646,7 @@ static void test_preboot_filter(void)
 	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, call_socket_inet, socket_inet_dgram, socket_netlink);
 	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, mmap_exec, mprotect_exec, madvise_other);
 	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, call_mount, call_setuid, prctl_other);
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM_PREBOOT, NULL, clone_thread_newnet)));
 	/* Every later filter stacks on it: each one's own calls must pass both. */
 	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe, vmm_allowed)), 0);
 	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe, vcpu_allowed)), 0);
