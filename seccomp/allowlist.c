@@ -170,10 +170,9 @@ static const struct sc_rule vmm_rules[] = {
  * VMM never does: no execve, no fork (clone only with CLONE_THREAD), no ptrace,
  * mount, setuid or chroot, no socket but AF_UNIX streams, no executable memory. */
 static const struct sc_rule vmm_preboot_rules[] = {
-    /* Images, drives, /dev/kvm, /dev/net/tun, snapshot and metrics files, the log.
-     * musl opens with open(2), glibc (the host builds) with openat. */
+    /* Images, drives, /dev/kvm, /dev/net/tun, snapshot and metrics files, the log
+     * (musl opens with open(2)). */
     ALLOW(open),
-    ALLOW(openat),
     ALLOW(close),
     ALLOW(read),
     ALLOW(write),
@@ -188,9 +187,7 @@ static const struct sc_rule vmm_preboot_rules[] = {
     ALLOW(stat),
     ALLOW(lstat),
     ALLOW(newfstatat),
-    ALLOW(statx),
     ALLOW(access),
-    ALLOW(faccessat),
     ALLOW(fsync),
     ALLOW(fdatasync),
     ALLOW_ARG(fallocate, 1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE),
@@ -200,16 +197,13 @@ static const struct sc_rule vmm_preboot_rules[] = {
     ALLOW(rename),
     ALLOW(unlink), /* a stale socket path before bind, vsock's at teardown */
     FCNTL_FLAGS,
-    ALLOW_ARG(fcntl, 1, F_DUPFD_CLOEXEC),
     /* Event loop, wake-ups, timers, the serial's pipe. */
     ALLOW(epoll_create1),
     ALLOW(epoll_ctl),
     ALLOW(epoll_pwait),
-    ALLOW(epoll_wait),
     ALLOW(eventfd2),
     ALLOW(timerfd_create),
     ALLOW(timerfd_settime),
-    ALLOW(timerfd_gettime),
     ALLOW(pipe2),
     /* The API socket and virtio-vsock: Unix streams only (no network sockets; a tap
      * is opened through /dev/net/tun). */
@@ -225,7 +219,6 @@ static const struct sc_rule vmm_preboot_rules[] = {
     ALLOW(sendto),
     ALLOW(recvfrom),
     ALLOW(shutdown),
-    ALLOW(getsockopt),
     ALLOW(getrandom),
     /* Building, starting and restoring a VM: the system, VM and vCPU requests,
      * including the state ones a snapshot sets and reads. */
@@ -283,20 +276,10 @@ static const struct sc_rule vmm_preboot_rules[] = {
      * pthread_create), never a new process, and never into new namespaces or
      * traced. */
     ALLOW_MASKED(clone, 0, CLONE_NS_OR_TRACE | CLONE_THREAD, CLONE_THREAD),
-    ALLOW(set_robust_list),
-    ALLOW(rseq),
-    ALLOW(set_tid_address),
     ALLOW_MASKED(mprotect, 2, PROT_EXEC, 0), /* thread stacks' guard pages */
     ALLOW(rt_sigaction),		     /* the vCPU kick's handler */
     ALLOW(rt_sigreturn),
     ALLOW_ARG(tkill, 1, SIGUSR1),
-    ALLOW(sched_yield),
-    ALLOW(nanosleep),
-    ALLOW(clock_nanosleep),
-    ALLOW(getpid),
-    ALLOW(gettid),
-    ALLOW(sysinfo),
-    ALLOW(sched_getaffinity),
     /* Each later filter: no_new_privs, then the filter itself. */
     ALLOW_ARG(prctl, 0, PR_SET_NO_NEW_PRIVS),
     {"seccomp", 2, {{0, SC_INT, SECCOMP_SET_MODE_FILTER}, {1, SC_INT, 0}}},

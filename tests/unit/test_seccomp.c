@@ -550,9 +550,6 @@ static int preboot_allowed(void)
 	long fd = syscall(SYS_open, "/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0 || syscall(SYS_close, fd))
 		return 1;
-	fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || syscall(SYS_close, fd))
-		return 2;
 	long s = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/nonexistent/ember-api-%d", 1);
