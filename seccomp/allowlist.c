@@ -9,7 +9,8 @@
  *
  * A system call that is not here kills the whole process (SECCOMP_RET_KILL_PROCESS).
  * Set-up (opening images and /dev/kvm, creating the VM, vCPUs, devices, taps,
- * sockets, threads) happens before the filters are installed and needs none of it.
+ * sockets, threads) runs under vmm_preboot only, installed on the main thread at
+ * start-up; the per-thread lists below need none of it.
  *
  * Firecracker v1.x on x86_64 allows 50 (vmm), 31 (api) and 27 (vcpu) system calls;
  * `ember --print-seccomp-summary` prints ours.
@@ -19,6 +20,10 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/fs.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -170,6 +175,144 @@ static const struct sc_rule vmm_rules[] = {
     LIBC_THREAD,
 };
 
+/* x86_64 only: the list names x86_64's calls (open, stat, unlink...) and its KVM
+ * requests, and it has been checked against the kvm tier on x86_64 only. An aarch64
+ * build (SECCOMP_TARGET_AARCH64) compiles an empty list and install.c skips it. */
+#ifndef SECCOMP_TARGET_AARCH64
+#define CLONE_NS_OR_TRACE                                                                          \
+	(CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+	 CLONE_NEWCGROUP | CLONE_PTRACE | CLONE_UNTRACED)
+
+/* The VMM thread from start-up until the VM runs, and every thread it starts (the API
+ * server and the vCPUs add their own filter to it; so does this thread once the VM
+ * runs: the kernel applies all of them, so every later list must stay inside this
+ * one). It parses a config file and the request bodies that the API thread hands
+ * over, so it holds what building, starting and restoring a VM needs and nothing a
+ * VMM never does: no execve, no fork (clone only with CLONE_THREAD), no ptrace,
+ * mount, setuid or chroot, no socket but AF_UNIX streams, no executable memory. */
+static const struct sc_rule vmm_preboot_rules[] = {
+    /* Images, drives, /dev/kvm, /dev/net/tun, snapshot and metrics files, the log
+     * (musl opens with open(2)). */
+    ALLOW(open),
+    ALLOW(close),
+    ALLOW(read),
+    ALLOW(write),
+    ALLOW(readv),
+    ALLOW(writev),
+    ALLOW(pread64),
+    ALLOW(pwrite64),
+    ALLOW(preadv),
+    ALLOW(pwritev),
+    ALLOW(lseek),
+    ALLOW(fstat),
+    ALLOW(stat),
+    ALLOW(lstat),
+    ALLOW(newfstatat),
+    ALLOW(access),
+    ALLOW(fsync),
+    ALLOW(fdatasync),
+    ALLOW_ARG(fallocate, 1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE),
+    ALLOW_ARG(fallocate, 1, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
+    /* snapshot create: files written beside their targets, then renamed over */
+    ALLOW(ftruncate),
+    ALLOW(rename),
+    ALLOW(unlink), /* a stale socket path before bind, vsock's at teardown */
+    FCNTL_FLAGS,
+    /* Event loop, wake-ups, timers, the serial's pipe. */
+    ALLOW(epoll_create1),
+    ALLOW(epoll_ctl),
+    ALLOW(epoll_pwait),
+    ALLOW(eventfd2),
+    ALLOW(timerfd_create),
+    ALLOW(timerfd_settime),
+    ALLOW(pipe2),
+    /* The API socket and virtio-vsock: Unix streams only (no network sockets; a tap
+     * is opened through /dev/net/tun). */
+    {"socket",
+     3,
+     {{0, SC_INT, AF_UNIX},
+      {1, SC_INT & ~(uint64_t)(SOCK_NONBLOCK | SOCK_CLOEXEC), SOCK_STREAM},
+      {2, SC_INT, 0}}},
+    ALLOW(bind),
+    ALLOW(listen),
+    ALLOW(connect),
+    ALLOW(accept4),
+    ALLOW(sendto),
+    ALLOW(recvfrom),
+    ALLOW(shutdown),
+    ALLOW(getrandom),
+    /* Building, starting and restoring a VM: the system, VM and vCPU requests,
+     * including the state ones a snapshot sets and reads. */
+    IOCTL(KVM_GET_API_VERSION),
+    IOCTL(KVM_CREATE_VM),
+    IOCTL(KVM_CHECK_EXTENSION),
+    IOCTL(KVM_GET_VCPU_MMAP_SIZE),
+    IOCTL(KVM_GET_SUPPORTED_CPUID),
+    IOCTL(KVM_GET_MSR_INDEX_LIST),
+    IOCTL(KVM_SET_TSS_ADDR),
+    IOCTL(KVM_SET_IDENTITY_MAP_ADDR),
+    IOCTL(KVM_CREATE_IRQCHIP),
+    IOCTL(KVM_CREATE_PIT2),
+    IOCTL(KVM_SET_USER_MEMORY_REGION),
+    IOCTL(KVM_CREATE_VCPU),
+    IOCTL(KVM_IRQFD),
+    IOCTL(KVM_IOEVENTFD),
+    IOCTL(KVM_IRQ_LINE),
+    IOCTL(KVM_SET_CPUID2),
+    IOCTL(KVM_GET_CPUID2),
+    IOCTL(KVM_SET_REGS),
+    IOCTL(KVM_GET_REGS),
+    IOCTL(KVM_SET_SREGS),
+    IOCTL(KVM_GET_SREGS),
+    IOCTL(KVM_SET_FPU),
+    IOCTL(KVM_GET_FPU),
+    IOCTL(KVM_SET_MSRS),
+    IOCTL(KVM_GET_MSRS),
+    IOCTL(KVM_SET_LAPIC),
+    IOCTL(KVM_GET_LAPIC),
+    IOCTL(KVM_SET_XSAVE),
+    IOCTL(KVM_GET_XSAVE),
+    IOCTL(KVM_SET_XCRS),
+    IOCTL(KVM_GET_XCRS),
+    IOCTL(KVM_SET_VCPU_EVENTS),
+    IOCTL(KVM_GET_VCPU_EVENTS),
+    IOCTL(KVM_SET_MP_STATE),
+    IOCTL(KVM_GET_MP_STATE),
+    IOCTL(KVM_SET_DEBUGREGS),
+    IOCTL(KVM_GET_DEBUGREGS),
+    IOCTL(KVM_SET_IRQCHIP),
+    IOCTL(KVM_GET_IRQCHIP),
+    IOCTL(KVM_SET_PIT2),
+    IOCTL(KVM_GET_PIT2),
+    IOCTL(KVM_SET_CLOCK),
+    IOCTL(KVM_GET_CLOCK),
+    IOCTL(KVM_GET_DIRTY_LOG),
+    IOCTL(KVM_RUN),		/* vCPU threads inherit this filter */
+    IOCTL(KVM_SET_GUEST_DEBUG), /* --boot-timer's entry trap */
+    IOCTL(TUNSETIFF),
+    IOCTL(TUNSETOFFLOAD),
+    IOCTL(TUNSETVNETHDRSZ),
+    IOCTL(BLKGETSIZE64), /* a block device as a drive */
+    /* Threads (the API server, the vCPUs): clone only with CLONE_THREAD (musl's
+     * pthread_create), never a new process, and never into new namespaces or
+     * traced. */
+    ALLOW_MASKED(clone, 0, CLONE_NS_OR_TRACE | CLONE_THREAD, CLONE_THREAD),
+    ALLOW_MASKED(mprotect, 2, PROT_EXEC, 0), /* thread stacks' guard pages */
+    ALLOW(rt_sigaction),		     /* the vCPU kick's handler */
+    ALLOW(rt_sigreturn),
+    ALLOW_ARG(tkill, 1, SIGUSR1),
+    /* Each later filter: no_new_privs, then the filter itself. */
+    ALLOW_ARG(prctl, 0, PR_SET_NO_NEW_PRIVS),
+    {"seccomp", 2, {{0, SC_INT, SECCOMP_SET_MODE_FILTER}, {1, SC_INT, 0}}},
+    ALLOW(mremap),
+    LIBC_MEMORY,
+    LIBC_THREAD,
+};
+
+#else
+static const struct sc_rule vmm_preboot_rules[] = {ALLOW(exit_group)};
+#endif
+
 /* The API thread: HTTP/1.1 on an accepted Unix socket; requests go to the VMM thread. */
 static const struct sc_rule api_rules[] = {
     ALLOW(accept4),  ALLOW(epoll_pwait), ALLOW(epoll_ctl),
@@ -189,4 +332,5 @@ const struct sc_list sc_lists[SECCOMP_NR_THREADS] = {
     [SECCOMP_API] = LIST(api_rules),
     [SECCOMP_VCPU] = LIST(vcpu_rules),
     [SECCOMP_VCPU_BOOT_TIMER] = LIST(vcpu_boot_timer_rules),
+    [SECCOMP_VMM_PREBOOT] = LIST(vmm_preboot_rules),
 };

@@ -28,6 +28,7 @@ static const char *const thread_names[SECCOMP_NR_THREADS] = {
     [SECCOMP_API] = "api",
     [SECCOMP_VCPU] = "vcpu",
     [SECCOMP_VCPU_BOOT_TIMER] = "vcpu_boot_timer",
+    [SECCOMP_VMM_PREBOOT] = "vmm_preboot",
 };
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
 	    [SECCOMP_API] = "SECCOMP_API",
 	    [SECCOMP_VCPU] = "SECCOMP_VCPU",
 	    [SECCOMP_VCPU_BOOT_TIMER] = "SECCOMP_VCPU_BOOT_TIMER",
+	    [SECCOMP_VMM_PREBOOT] = "SECCOMP_VMM_PREBOOT",
 	};
 	for (int t = 0; t < SECCOMP_NR_THREADS; t++) {
 		const char *n = thread_names[t];

@@ -15,6 +15,10 @@ enum seccomp_thread {
 	/* The vCPU that times the kernel entry (--boot-timer): SECCOMP_VCPU plus
 	 * KVM_SET_GUEST_DEBUG, which the trap needs to remove itself. */
 	SECCOMP_VCPU_BOOT_TIMER,
+	/* The main thread from start-up until the VM runs (it parses a config file and
+	 * request bodies): what building, starting and restoring a VM needs. Every thread
+	 * it starts inherits it, and the filters installed later add to it. */
+	SECCOMP_VMM_PREBOOT,
 	SECCOMP_NR_THREADS,
 };
 

@@ -96,6 +96,11 @@ int main(int argc, char **argv)
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
 		die(EXIT_ERROR, "cannot set up the event loop: %m");
 
+	/* Before a config file or any request body is parsed: from here on this thread
+	 * and every thread it starts can only build, start and restore a VM. */
+	if (seccomp__install(SECCOMP_VMM_PREBOOT))
+		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
+
 	struct kvm_machine kvm = {
 	    .loop = loop, .start_us = start_us, .boot_timer = opts->boot_timer};
 	/* The command line is the first configuration; a config file or the API adds to it. */

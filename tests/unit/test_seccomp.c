@@ -8,7 +8,9 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +184,14 @@ static int call_execve(void)
 	char *argv[] = {"/bin/true", NULL};
 	syscall(SYS_execve, "/bin/true", argv, argv + 1);
 	return 0;
+}
+
+/* execve of a missing file: returns ENOENT when allowed, so the child lives on. */
+static int call_execve_fails(void)
+{
+	char *argv[] = {"/nonexistent/ember-true", NULL};
+	syscall(SYS_execve, argv[0], argv, argv + 1);
+	return errno == ENOENT ? 0 : 1;
 }
 
 static void test_vcpu_kills_the_rest(void)
@@ -525,6 +535,126 @@ static void test_bad_filter_files(void)
 	unlink(path);
 }
 
+/* What a boot needs before the VM runs, through the pre-boot filter: opening files,
+ * a Unix socket to bind, KVM and tap requests (refused by the kernel on a pipe), an
+ * anonymous read-write mapping and its guard page, a thread, and the calls that
+ * install the next filter. */
+static int thread_fn(void *arg)
+{
+	(void)arg;
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static int preboot_allowed(void)
+{
+	long fd = syscall(SYS_open, "/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || syscall(SYS_close, fd))
+		return 1;
+	long s = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/nonexistent/ember-api-%d", 1);
+	if (s < 0 || syscall(SYS_bind, s, &sa, (long)sizeof(sa)) != -1 || errno != ENOENT)
+		return 3;
+	if (syscall(SYS_listen, s, 1L) != -1 || errno != EINVAL || syscall(SYS_close, s))
+		return 4;
+	static const unsigned reqs[] = {KVM_CREATE_VM,	KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION,
+					KVM_SET_CPUID2, KVM_SET_REGS,	 KVM_SET_SREGS,
+					KVM_IRQFD,	KVM_IOEVENTFD,	 KVM_SET_IRQCHIP,
+					KVM_GET_XSAVE,	KVM_RUN,	 TUNSETIFF,
+					TUNSETOFFLOAD};
+	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		if (musl_ioctl(pipe_fds[0], reqs[i]) != -1 || errno != ENOTTY)
+			return 5;
+	char *p = (char *)syscall(SYS_mmap, NULL, 8192L, (long)(PROT_READ | PROT_WRITE),
+				  (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE), -1L, 0L);
+	if (p == MAP_FAILED || syscall(SYS_mprotect, p, 4096L, (long)PROT_NONE))
+		return 6;
+	long efd = syscall(SYS_eventfd2, 0, 0), tfd = syscall(SYS_timerfd_create, 1, 0),
+	     ep = syscall(SYS_epoll_create1, 0);
+	if (efd < 0 || tfd < 0 || ep < 0)
+		return 7;
+	/* A thread as musl's pthread_create makes one. */
+	int tid = 0;
+	long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+		     CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_DETACHED;
+	if (clone(thread_fn, p + 8192, (int)flags, NULL, &tid, NULL, &tid) < 0)
+		return 8;
+	if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L))
+		return 9;
+	/* The next filter stacks on this one: the API thread's, here. */
+	if (seccomp__install(SECCOMP_API))
+		return 10;
+	return 0;
+}
+static int mprotect_exec(void)
+{
+	char *p = (char *)syscall(SYS_mmap, NULL, 4096L, (long)(PROT_READ | PROT_WRITE),
+				  (long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+	syscall(SYS_mprotect, p, 4096L, (long)(PROT_READ | PROT_EXEC));
+	return 0;
+}
+/* A thread, but in a new network namespace: refused before the kernel looks. */
+static int clone_thread_newnet(void)
+{
+	syscall(SYS_clone, (long)(CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_NEWNET), 0L, 0L,
+		0L, 0L);
+	return 0;
+}
+static int call_vfork(void)
+{
+	syscall(SYS_vfork);
+	return 0;
+}
+static int call_ptrace(void)
+{
+	syscall(SYS_ptrace, 0L /* PTRACE_TRACEME */, 0L, 0L, 0L);
+	return 0;
+}
+static int call_mount(void)
+{
+	syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0L, NULL);
+	return 0;
+}
+static int call_setuid(void)
+{
+	syscall(SYS_setuid, 0L);
+	return 0;
+}
+static int socket_inet_dgram(void)
+{
+	syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	return 0;
+}
+static int socket_netlink(void)
+{
+	syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0);
+	return 0;
+}
+static int prctl_other(void)
+{
+	syscall(SYS_prctl, PR_SET_DUMPABLE, 1L, 0L, 0L, 0L);
+	return 0;
+}
+
+static void test_preboot_filter(void)
+{
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe, preboot_allowed)), 0);
+	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, call_execve, call_fork, call_vfork, call_ptrace);
+	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, call_socket_inet, socket_inet_dgram, socket_netlink);
+	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, mmap_exec, mprotect_exec, madvise_other);
+	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, call_mount, call_setuid, prctl_other);
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM_PREBOOT, NULL, clone_thread_newnet)));
+	/* Every later filter stacks on it: each one's own calls must pass both. */
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe, vmm_allowed)), 0);
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe, vcpu_allowed)), 0);
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, NULL, vsock_connect)), 0);
+	CHECK(EXITED_OK(run_child(SECCOMP_VMM_PREBOOT, NULL, api_allowed)));
+	CHECK(EXITED_OK(run_child(SECCOMP_VMM_PREBOOT, NULL, guest_debug)));
+	/* --no-seccomp turns it off too. */
+	CHECK(EXITED_OK(run_child(SECCOMP_VMM_PREBOOT, disable, call_execve_fails)));
+}
+
 static void test_fewer_than_firecracker(void)
 {
 	CHECK(seccomp__nr_syscalls(SECCOMP_VMM) > 0 && seccomp__nr_syscalls(SECCOMP_VMM) < 50);
@@ -590,4 +720,5 @@ CHECK_MAIN("seccomp", CHECK_CASE(test_vmm_reopens_drives_only),
 	   CHECK_CASE(test_custom_filter_file), CHECK_CASE(test_bad_filter_files),
 	   CHECK_CASE(test_fewer_than_firecracker),
 	   CHECK_CASE(test_guest_debug_only_with_boot_timer),
-	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked))
+	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked),
+	   CHECK_CASE(test_preboot_filter))
