@@ -20,6 +20,7 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
 #include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -290,6 +291,9 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(KVM_RUN),		/* vCPU threads inherit this filter */
     IOCTL(KVM_SET_GUEST_DEBUG), /* --boot-timer's entry trap */
     IOCTL(TUNSETIFF),
+    /* a tap's MTU (network interfaces with "mtu"), on an AF_UNIX socket */
+    IOCTL(SIOCSIFMTU),
+    IOCTL(SIOCGIFMTU),
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     IOCTL(BLKGETSIZE64), /* a block device as a drive */

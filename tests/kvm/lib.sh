@@ -57,3 +57,12 @@ reap_ember() {
 	RC=$?
 	EPID=""
 }
+# api NAME METHOD PATH [BODY]: one request with $FC on the socket $S, the reply in
+# $W/reply; a failure is a FAIL line naming it.
+api() {
+	_n=$1
+	shift
+	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
+	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
+	return 1
+}

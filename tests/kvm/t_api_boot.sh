@@ -19,14 +19,6 @@ cleanup() {
 trap cleanup EXIT
 CMD="console=ttyS0 reboot=k panic=1"
 
-# api NAME METHOD PATH [BODY]: one request; a failure is a FAIL line naming it.
-api() {
-	_n=$1
-	shift
-	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
-	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
-	return 1
-}
 # wait_exit SECS: waits for ember to end; RC is its exit code (137 = killed by us).
 wait_exit() {
 	_j=0

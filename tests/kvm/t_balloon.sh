@@ -21,13 +21,6 @@ wait_line() {
 	done
 	has "$1" "$OUT"
 }
-api() {
-	_n=$1
-	shift
-	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
-	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
-	return 1
-}
 
 "$EMBER_DIR/ember" --api-sock "$S" --id balloon >"$OUT" 2>"$ERR" </dev/null &
 EPID=$!

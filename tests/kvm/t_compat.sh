@@ -8,14 +8,6 @@ need_files compat "$PROBE" "$FC"
 work_dir compat
 CMD="console=ttyS0 reboot=k panic=1 probe.timeout_ms=20000"
 
-# api NAME METHOD PATH [BODY]: one request on $S; a FAIL line naming it on error.
-api() {
-	_n=$1
-	shift
-	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
-	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
-	return 1
-}
 
 # --- Kata: a rootfs and 8 spare drives, empty limiters everywhere --------------------
 S=$W/kata.sock OUT=$W/kata.out ERR=$W/kata.err

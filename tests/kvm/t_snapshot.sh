@@ -30,14 +30,6 @@ start() {
 	PIDS="$PIDS $EPID"
 	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
 }
-# api NAME METHOD PATH [BODY]: one request that must succeed.
-api() {
-	_n=$1
-	shift
-	if "$FC" "$S" "$@" >"$W/reply" 2>&1; then return 0; fi
-	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
-	return 1
-}
 # refused NAME WANT METHOD PATH BODY: must answer 400 with WANT in the fault message,
 # and ember must still answer GET / afterwards.
 refused() {
