@@ -31,7 +31,9 @@ if [ "$mode" = jailer ] && [ -x "$dir/ember-jailer" ]; then
 	mkdir -p "$jroot"
 	cp "$kernel" "$jroot/vmlinux"
 	cp "$initrd" "$jroot/initramfs.cpio.gz"
-	chown -R 123:123 "$jroot" 2>/dev/null
+	# The jail's directories stay root's (the jailer refuses a path another user could
+	# swap, and hands the root to uid 123 itself); the images only need to be readable.
+	chmod 0644 "$jroot/vmlinux" "$jroot/initramfs.cpio.gz"
 	set -- "$dir/ember-jailer" --id demo --exec-file "$ember" --uid 123 --gid 123 \
 		--chroot-base-dir "$jailbase" ${DEMO_JAILER_ARGS:-} -- \
 		--kernel /vmlinux --initrd /initramfs.cpio.gz
