@@ -29,14 +29,15 @@ for t in $tests; do
 		continue
 	fi
 	echo "e2e: --- $t ---"
+	# Streamed line by line, so that a section that hangs shows how far it got.
 	one=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-one.XXXXXX")
-	sh "$f" "$root" >"$one" 2>&1
-	rc=$?
-	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$one"; then
-		echo "FAIL e2e/$t: the script exited with status $rc" >>"$one"
+	{ sh "$f" "$root" 2>&1; echo "$?" >"$one.rc"; } | tee "$one"
+	rc=$(cat "$one.rc")
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$one"; then
+		echo "FAIL e2e/$t: the script exited with status $rc" | tee -a "$one"
 	fi
-	tee -a "$out" <"$one"
-	rm -f "$one"
+	cat "$one" >>"$out"
+	rm -f "$one" "$one.rc"
 done
 p=$(grep -c '^PASS ' "$out")
 f=$(grep -c '^FAIL ' "$out")

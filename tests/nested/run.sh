@@ -61,7 +61,9 @@ l1=$(bash "$here/prepare.sh") || not_up "could not prepare the L1 kernel/initram
 
 mkdir -p "$nested/logs"
 if [ -z "${NESTED_NOLOCK:-}" ]; then
-	exec 8>"$nested/.run.lock"
+	# One lock per machine, not per build directory: two nested hosts on 2 cores
+	# starve each other (a wedged L1 at 99% CPU was seen that way).
+	exec 8>"${EMBER_NESTED_LOCK:-/tmp/ember-nested.run.lock}"
 	if ! flock -n 8; then
 		echo "nested: another nested host is running on this machine; waiting up to ${lock_wait}s for it"
 		flock -w "$lock_wait" 8 || not_up "another nested run held the lock for ${lock_wait}s"
