@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/json.h"
+#include "arch/arch.h"
 #include "builder.h"
 #include "devices/legacy.h"
 #include "devices/table.h"
@@ -133,6 +134,28 @@ static void kvm_stop(void *ctx)
 	vcpu__stop_all(k->vm);
 }
 
+static void kvm_log_state(void *ctx)
+{
+	struct kvm_machine *k = ctx;
+	struct vm *vm = k->vm;
+	char line[256];
+	if (!vm)
+		return;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		arch__vcpu_describe(vm->vcpus[i], line, sizeof(line));
+		pr_info("state at stop: vcpu %u: %s", i, line);
+	}
+	arch__irqchip_describe(vm, line, sizeof(line));
+	pr_info("state at stop: irqchip: %s", line);
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		const struct device_ops *ops = vm->devices[i].ops;
+		if (!ops || !ops->describe)
+			continue;
+		ops->describe(vm->devices[i].dev, line, sizeof(line));
+		pr_info("state at stop: %s: %s", ops->name, line);
+	}
+}
+
 static void kvm_destroy(void *ctx)
 {
 	struct kvm_machine *k = ctx;
@@ -192,6 +215,7 @@ const struct vmm_machine kvm_machine_ops = {
     .snapshot = kvm_snapshot,
     .restore = kvm_restore,
     .stop = kvm_stop,
+    .log_state = kvm_log_state,
     .destroy = kvm_destroy,
     .vmm_metrics = kvm_vmm_metrics,
     .metrics = kvm_metrics,

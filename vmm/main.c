@@ -149,6 +149,9 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = event__run(loop);
 	vmm__stop(vmm);
+	/* A VM stopped by a signal is often one its owner thought hung: say where it was. */
+	if (rc == EXIT_SIGNAL)
+		vmm__log_guest_state(vmm);
 	api_server__destroy(srv);
 	if (opts->api_sock)
 		unlink(opts->api_sock);

@@ -48,6 +48,9 @@ struct device_ops {
 	 * whose hooks are NULL. */
 	int (*save)(void *dev, struct snapshot_out *s, struct error *e);
 	int (*restore)(void *dev, struct snapshot_in *s, struct error *e);
+	/* One line of what the device is waiting for, for the log at a stop from
+	 * outside (vmm__log_guest_state). NULL: nothing worth saying. */
+	void (*describe)(void *dev, char *buf, size_t len);
 };
 
 #define VM_MAX_DEVICES 32

@@ -428,6 +428,12 @@ void vmm__stop(struct vmm *m)
 		m->state = VMM_STOPPED;
 }
 
+void vmm__log_guest_state(struct vmm *m)
+{
+	if (m->state == VMM_STOPPED && m->machine->log_state)
+		m->machine->log_state(m->p.machine_ctx);
+}
+
 /* --- balloon ------------------------------------------------------------------------- */
 
 #define ERR_NO_BALLOON	  "No balloon device found."

@@ -41,6 +41,9 @@ struct vmm_machine {
 			     const struct rate_limiter_config *rl, struct error *e);
 	/* Stops the vCPUs for good; the VM stays until destroy. */
 	void (*stop)(void *ctx);
+	/* Logs where the stopped guest was (vCPUs, interrupt controller, devices): what
+	 * tells a guest that hung from one that was busy. NULL: nothing to say. */
+	void (*log_state)(void *ctx);
 	void (*destroy)(void *ctx);
 	/* Snapshots (snapshot.h; NULL: not supported). snapshot: the VM is paused.
 	 * restore: builds the VM from a loaded snapshot instead of start, leaving it
@@ -129,6 +132,8 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 		 struct error *e);
 /* Stops the vCPUs (the VM stays for a last metrics flush). */
 void vmm__stop(struct vmm *m);
+/* After vmm__stop(): logs the guest's last state, for a VM stopped from outside. */
+void vmm__log_guest_state(struct vmm *m);
 
 /* The balloon after start (PATCH /balloon, PATCH and GET /balloon/statistics):
  * refused without a balloon, before start, for a target above the guest's memory,

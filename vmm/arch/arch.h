@@ -53,6 +53,11 @@ int arch__vcpus_ready(struct vm *vm, struct error *e);
 int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi);
 /* What a KVM_EXIT_SHUTDOWN of v is, for the error that ends the VM. */
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len);
+/* One line each for the log of a stopped VM: where vCPU v was (run state, program
+ * counter, pending and in-service interrupts, timer) and what the interrupt
+ * controller holds. The vCPUs are stopped; what cannot be read is left out. */
+void arch__vcpu_describe(struct vcpu *v, char *buf, size_t len);
+void arch__irqchip_describe(struct vm *vm, char *buf, size_t len);
 /* Frees what the architecture keeps in vm->arch. */
 void arch__vm_destroy(struct vm *vm);
 

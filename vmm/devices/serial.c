@@ -494,6 +494,17 @@ static int serial_restore(void *dev, struct snapshot_in *in, struct error *e)
 	return 0;
 }
 
+/* A console that went quiet: is the guest's THRE interrupt pending, enabled, raised? */
+static void serial_describe(void *dev, char *buf, size_t len)
+{
+	struct serial *s = &((struct serial_dev *)dev)->uart;
+	pthread_mutex_lock(&s->lock);
+	snprintf(buf, len, "ier=0x%x iir=0x%x thre_pending=%d line=%d rx_len=%u written=%llu",
+		 s->ier, iir(s), s->thre_pending, s->irq_level, s->rx_len,
+		 (unsigned long long)s->write_count);
+	pthread_mutex_unlock(&s->lock);
+}
+
 const struct device_ops serial_device = {
     .name = "serial",
     .setup = serial_row_setup,
@@ -501,4 +512,5 @@ const struct device_ops serial_device = {
     .metrics = serial_metrics,
     .save = serial_save,
     .restore = serial_restore,
+    .describe = serial_describe,
 };

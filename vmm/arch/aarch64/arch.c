@@ -203,6 +203,19 @@ void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
 	snprintf(why, len, "guest shutdown on vcpu %u", v->index);
 }
 
+void arch__vcpu_describe(struct vcpu *v, char *buf, size_t len)
+{
+	/* Its registers and run state need ioctls the VMM thread's arm64 filter does
+	 * not allow (KVM_GET_ONE_REG, KVM_GET_MP_STATE). */
+	snprintf(buf, len, "vcpu %u (its state is not read on arm64)", v->index);
+}
+
+void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
+{
+	(void)vm;
+	snprintf(buf, len, "GICv3 (its state is not read here)");
+}
+
 void arch__vm_destroy(struct vm *vm)
 {
 	if (vm->arch.gic_fd > 0)

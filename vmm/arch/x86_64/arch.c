@@ -159,6 +159,90 @@ void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
 		 (unsigned long long)regs.rip);
 }
 
+/* Local APIC register offsets (Intel SDM vol. 3, table 11-1): no UAPI header has them. */
+#define LAPIC_TPR   0x080
+#define LAPIC_ISR   0x100
+#define LAPIC_IRR   0x200
+#define LAPIC_LVTT  0x320
+#define LAPIC_TMICT 0x380
+#define LAPIC_TMCCT 0x390
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)
+{
+	uint32_t v;
+	memcpy(&v, l->regs + off, sizeof(v));
+	return v;
+}
+
+/* The highest vector set in the 256-bit ISR or IRR at `base`, or -1. */
+static int lapic_top_vector(const struct kvm_lapic_state *l, unsigned base)
+{
+	for (int word = 7; word >= 0; word--) {
+		uint32_t bits = lapic_reg(l, base + 0x10u * (unsigned)word);
+		if (bits)
+			return word * 32 + 31 - __builtin_clz(bits);
+	}
+	return -1;
+}
+
+static const char *mp_state_name(uint32_t s)
+{
+	switch (s) {
+	case KVM_MP_STATE_RUNNABLE:
+		return "runnable";
+	case KVM_MP_STATE_UNINITIALIZED:
+		return "waiting-for-INIT";
+	case KVM_MP_STATE_INIT_RECEIVED:
+		return "INIT-received";
+	case KVM_MP_STATE_HALTED:
+		return "halted";
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		return "SIPI-received";
+	default:
+		return "other";
+	}
+}
+
+void arch__vcpu_describe(struct vcpu *v, char *buf, size_t len)
+{
+	struct kvm_mp_state mp = {0};
+	struct kvm_regs regs = {0};
+	struct kvm_lapic_state l;
+	bool have_mp = ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0;
+	bool have_regs = ioctl(v->fd, KVM_GET_REGS, &regs) == 0;
+	bool have_lapic = ioctl(v->fd, KVM_GET_LAPIC, &l) == 0;
+	int n = snprintf(buf, len, "%s", have_mp ? mp_state_name(mp.mp_state) : "state unknown");
+	if (have_regs && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " rip=0x%llx IF=%u",
+			      (unsigned long long)regs.rip, (unsigned)((regs.rflags >> 9) & 1));
+	if (have_lapic && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n,
+			 " apic: tpr=0x%x irr=%d isr=%d lvtt=0x%x tmict=%u tmcct=%u",
+			 lapic_reg(&l, LAPIC_TPR), lapic_top_vector(&l, LAPIC_IRR),
+			 lapic_top_vector(&l, LAPIC_ISR), lapic_reg(&l, LAPIC_LVTT),
+			 lapic_reg(&l, LAPIC_TMICT), lapic_reg(&l, LAPIC_TMCCT));
+}
+
+void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
+{
+	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
+		snprintf(buf, len, "KVM_GET_IRQCHIP: %s", strerror(errno));
+		return;
+	}
+	const struct kvm_ioapic_state *io = &chip.chip.ioapic;
+	/* Each unmasked pin: vector, and R when a level interrupt awaits its EOI. */
+	int n = snprintf(buf, len, "ioapic irr=0x%x", io->irr);
+	for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS && n >= 0 && (size_t)n < len; pin++) {
+		if (io->redirtbl[pin].fields.mask)
+			continue;
+		n += snprintf(buf + n, len - (size_t)n, " %u:v%u%s%s", pin,
+			      io->redirtbl[pin].fields.vector,
+			      io->redirtbl[pin].fields.trig_mode ? "L" : "E",
+			      io->redirtbl[pin].fields.remote_irr ? "R" : "");
+	}
+}
+
 void arch__vm_destroy(struct vm *vm)
 {
 	free(vm->arch.supported_cpuid);
