@@ -103,7 +103,7 @@ asan: $(ASAN_TESTS)
 
 # `make test`: every tier; the runner prints the closing `N passed, N failed` line.
 # The e2e tier boots the guest images, so they are built (or taken from the cache) first.
-test: build-all guest $(UNIT_TESTS) $(ASAN_TESTS)
+test: build-all guest arm64-all $(UNIT_TESTS) $(ASAN_TESTS)
 	@tests/run.sh
 
 # Objects are kept between runs, not removed as intermediates of the test binaries.

@@ -47,8 +47,11 @@ $(A64_GUEST)/initramfs-poweroff.cpio.gz: tests/arm64/init tests/arm64/initramfs.
 guest-arm64-rootfs: $(A64_GUEST)/rootfs.ext4 $(A64_GUEST)/initramfs.cpio.gz \
 	$(A64_GUEST)/initramfs-poweroff.cpio.gz
 
-test-arm64: guest-arm64
+# Everything the arm64 tier runs: the cross-built ember and jailer, the guest.
+.PHONY: arm64-all
+arm64-all: guest-arm64
 	@$(MAKE) --no-print-directory ARCH=aarch64 BUILD=build/aarch64
+test-arm64: arm64-all
 	@bash tests/arm64/host.sh build
 
 # libFuzzer over the Image header parser (part of `make fuzz` and `make fuzz-smoke`).

@@ -6,8 +6,8 @@
 #   host   tests that need root or sockets but no KVM (API over curl, jailer, fuzz smoke)
 #   kvm    the probe guest on any usable /dev/kvm, else inside the nested test host
 #   e2e    a real Linux guest on hardware KVM, else inside the nested test host
-#   arm64  ember for aarch64 and an arm64 guest inside the nested arm64 host (not in the
-#          default set: TIERS=arm64 or make test-arm64, which builds what it needs)
+#   arm64  ember for aarch64 and an arm64 guest inside the nested arm64 host (make test
+#          builds what it needs first; so does make test-arm64, the tier alone)
 # tests/lib/kvmhost.sh decides where (EMBER_KVM_WHERE=direct|nested forces it).
 # TIERS="unit asan" tests/run.sh runs a subset.
 set -u
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-tiers=${TIERS:-unit asan host kvm e2e}
+tiers=${TIERS:-unit asan host kvm e2e arm64}
 kvmhost_root=$root
 . tests/lib/kvmhost.sh
 log=$build/test-results.log

@@ -149,6 +149,9 @@ vm_dump() {
 	tail -n 15 "$VM_ERR" 2>/dev/null | sed 's/^/  | /'
 	echo "  --- $VM_NAME: guest console (tail) ---"
 	tr -d '\r' < "$VM_OUT" 2>/dev/null | tail -n 25 | sed 's/^/  | /'
+	# The host's side of a hang: what its kernel said lately (KVM, clocksource, RCU).
+	echo "  --- $VM_NAME: this host's kernel log (tail) ---"
+	dmesg 2>/dev/null | tail -n 8 | sed 's/^/  | /'
 }
 
 # Checks that scenario NAME reported PASS and ember exited 0: expect_pass CHECK SCENARIO
