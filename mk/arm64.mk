@@ -61,7 +61,7 @@ A64_FUZZ_DIR := $(BUILD)/fuzz/arm64_image
 fuzz: fuzz-arm64-image
 fuzz-smoke: fuzz-smoke-arm64-image
 $(A64_FUZZ): tests/fuzz/fuzz_arm64_image.c vmm/arch/aarch64/image.c vmm/arch/aarch64/image.h vmm/log.c \
-		vmm/file.c vmm/mem.c
+		vmm/file.c vmm/mem.c vmm/bootfile.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(filter %.c,$^)

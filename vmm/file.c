@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -262,4 +263,35 @@ int file__write_record(int fd, enum file_sink_id sink, const void *buf, size_t l
 uint64_t file__dropped(enum file_sink_id sink)
 {
 	return atomic_load(&dropped[sink]);
+}
+
+int file__map(const char *path, struct file_map *m)
+{
+	m->fd = file__open(path, FILE_IMAGE);
+	if (m->fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(m->fd, &st) < 0) {
+		int rc = fail_errno();
+		close(m->fd);
+		return rc;
+	}
+	m->size = (size_t)st.st_size;
+	if (m->size == 0) {
+		close(m->fd);
+		return fail(EINVAL, "file is empty");
+	}
+	m->data = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+	if (m->data == MAP_FAILED) {
+		int rc = fail_errno();
+		close(m->fd);
+		return rc;
+	}
+	return 0;
+}
+
+void file__unmap(struct file_map *m)
+{
+	munmap(m->data, m->size);
+	close(m->fd);
 }

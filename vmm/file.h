@@ -57,6 +57,17 @@ const char *file__error(void);
 /* "a FIFO", "a directory", ... for a stat mode. */
 const char *file__kind(mode_t mode);
 
+/* A kernel or initrd opened as FILE_IMAGE and mapped read-only whole, for parsing and
+ * for mapping into guest memory (guest_mem__map_file). */
+struct file_map {
+	int fd;
+	uint8_t *data;
+	size_t size;
+};
+/* 0, or -1 with errno and the reason in file__error() ("file is empty" among them). */
+int file__map(const char *path, struct file_map *m);
+void file__unmap(struct file_map *m);
+
 /* Sinks whose records are counted when dropped. */
 enum file_sink_id { FILE_SINK_LOG, FILE_SINK_METRICS, FILE_NR_SINKS };
 

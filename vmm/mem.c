@@ -83,6 +83,22 @@ void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+int guest_mem__map_file(struct guest_mem *mem, int fd, uint64_t off, uint64_t len, uint64_t gpa)
+{
+	const uint64_t page_mask = 4095;
+	uint64_t maplen = (len + page_mask) & ~page_mask;
+	uint8_t *hva = guest_mem__ptr(mem, gpa, maplen);
+	if (!hva || ((gpa | off) & page_mask)) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) ==
+	    MAP_FAILED)
+		return -1;
+	memset(hva + len, 0, maplen - len);
+	return 0;
+}
+
 uint64_t guest_mem__low_end(const struct guest_mem *mem)
 {
 	return mem->regions[0].gpa + mem->regions[0].size;

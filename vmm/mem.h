@@ -46,6 +46,12 @@ void guest_mem__destroy(struct guest_mem *mem);
  * Every guest-supplied address goes through here. */
 void *guest_mem__ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
+/* Maps bytes [off, off+len) of the file fd at gpa, copy-on-write: a kernel or initrd
+ * costs no copy, and its pages stay shared with the page cache until the guest writes
+ * them. gpa and off are page-aligned; the rest of the last page past len, which is
+ * the file's next bytes, is zeroed. 0, or -1 with errno (EFAULT: not in guest RAM). */
+int guest_mem__map_file(struct guest_mem *mem, int fd, uint64_t off, uint64_t len, uint64_t gpa);
+
 /* Diff snapshots: start tracking the pages ember writes (0, or -1 with errno). */
 int guest_mem__track_dirty(struct guest_mem *mem);
 /* Any thread: [hva, hva+len), a range inside guest memory, was written by ember. */

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/aarch64/image.h"
@@ -158,4 +159,32 @@ static void load(void)
 	guest_mem__destroy(&mem);
 }
 
-CHECK_MAIN("arm64_image", CHECK_CASE(good), CHECK_CASE(hostile), CHECK_CASE(load))
+/* The paths are a user's: a FIFO (which would block open() with no writer), a
+ * directory or an empty file is refused by its kind, at once, for both files. */
+static void bad_paths(void)
+{
+	struct guest_mem mem;
+	CHECK_EQ(guest_mem__init(&mem, 32 * MiB), 0);
+	uint64_t top = mem.regions[0].gpa + 30 * MiB, addr, size;
+	struct arm64_image img = {.load_end = mem.regions[0].gpa + 8 * MiB};
+	char fifo[64], err[300];
+	snprintf(fifo, sizeof(fifo), "/tmp/ember-test-fifo-%d", (int)getpid());
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	CHECK_EQ(arm64_image__load(&mem, fifo, top, &img, err, sizeof(err)), -1);
+	CHECK(strstr(err, "kernel image") && strstr(err, "FIFO"));
+	CHECK_EQ(arm64_image__load_initrd(&mem, fifo, &img, top, &addr, &size, err, sizeof(err)),
+		 -1);
+	CHECK(strstr(err, "initrd") && strstr(err, "FIFO"));
+	unlink(fifo);
+	CHECK_EQ(arm64_image__load(&mem, "/tmp", top, &img, err, sizeof(err)), -1);
+	CHECK(strstr(err, "directory") != NULL);
+	const char *empty = write_tmp("empty", (const uint8_t *)"", 0);
+	CHECK_EQ(arm64_image__load_initrd(&mem, empty, &img, top, &addr, &size, err, sizeof(err)),
+		 -1);
+	CHECK(strstr(err, "empty") != NULL);
+	unlink(empty);
+	guest_mem__destroy(&mem);
+}
+
+CHECK_MAIN("arm64_image", CHECK_CASE(good), CHECK_CASE(hostile), CHECK_CASE(load),
+	   CHECK_CASE(bad_paths))

@@ -3,12 +3,9 @@
 #include "image.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "bootfile.h"
 #include "log.h"
 #include "mem.h"
 
@@ -69,61 +66,11 @@ int arm64_image__parse(const uint8_t *file, size_t size, uint64_t ram_base, uint
 	return 0;
 }
 
-struct mapped_file {
-	int fd;
-	uint8_t *data;
-	size_t size;
-};
-
-static int map_file(const char *path, const char *what, struct mapped_file *mf, char *err,
-		    size_t errlen)
-{
-	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mf->fd < 0)
-		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
-	struct stat st;
-	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		close(mf->fd);
-		return error__set(err, errlen, "%s '%s': not a regular, non-empty file", what,
-				  path);
-	}
-	mf->size = (size_t)st.st_size;
-	mf->data = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, mf->fd, 0);
-	if (mf->data == MAP_FAILED) {
-		close(mf->fd);
-		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
-	}
-	return 0;
-}
-
-static void unmap_file(struct mapped_file *mf)
-{
-	munmap(mf->data, mf->size);
-	close(mf->fd);
-}
-
-/* Copy-on-write mapping of the whole file at page-aligned gpa; the tail of the last
- * page, past the file, reads as zero. */
-static int place(struct guest_mem *mem, const struct mapped_file *mf, uint64_t gpa)
-{
-	uint64_t maplen = (mf->size + PAGE_MASK) & ~PAGE_MASK;
-	uint8_t *hva = guest_mem__ptr(mem, gpa, maplen);
-	if (!hva) {
-		errno = EFAULT;
-		return -1;
-	}
-	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, mf->fd, 0) ==
-	    MAP_FAILED)
-		return -1;
-	memset(hva + mf->size, 0, maplen - mf->size);
-	return 0;
-}
-
 int arm64_image__load(struct guest_mem *mem, const char *path, uint64_t limit,
 		      struct arm64_image *img, char *err, size_t errlen)
 {
-	struct mapped_file mf;
-	if (map_file(path, "kernel image", &mf, err, errlen))
+	struct file_map mf;
+	if (bootfile__map(path, "kernel image", &mf, err, errlen))
 		return -1;
 	char why[200];
 	uint64_t base = mem->regions[0].gpa;
@@ -131,35 +78,16 @@ int arm64_image__load(struct guest_mem *mem, const char *path, uint64_t limit,
 	int rc = arm64_image__parse(mf.data, mf.size, base, room, img, why, sizeof(why));
 	if (rc)
 		rc = error__set(err, errlen, "kernel image '%s': %s", path, why);
-	else if (place(mem, &mf, img->load_addr))
+	else if (guest_mem__map_file(mem, mf.fd, 0, mf.size, img->load_addr))
 		rc = error__set(err, errlen, "kernel image '%s': loading failed: %s", path,
 				strerror(errno));
-	unmap_file(&mf);
+	file__unmap(&mf);
 	return rc;
 }
 
 int arm64_image__load_initrd(struct guest_mem *mem, const char *path, const struct arm64_image *img,
 			     uint64_t top, uint64_t *addr, uint64_t *size, char *err, size_t errlen)
 {
-	struct mapped_file mf;
-	if (map_file(path, "initrd", &mf, err, errlen))
-		return -1;
-	uint64_t floor = (img->load_end + PAGE_MASK) & ~PAGE_MASK;
-	if (mf.size > top || ((top - mf.size) & ~PAGE_MASK) < floor) {
-		unmap_file(&mf);
-		return error__set(
-		    err, errlen,
-		    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
-		    "(ends at 0x%llx) and the device tree (0x%llx)",
-		    path, mf.size, (unsigned long long)floor, (unsigned long long)top);
-	}
-	uint64_t gpa = (top - mf.size) & ~PAGE_MASK;
-	int rc = place(mem, &mf, gpa);
-	if (rc)
-		rc = error__set(err, errlen, "initrd '%s': loading failed: %s", path,
-				strerror(errno));
-	*addr = gpa;
-	*size = mf.size;
-	unmap_file(&mf);
-	return rc;
+	return bootfile__load_initrd(mem, path, img->load_end, top, "the device tree at ", addr,
+				     size, err, errlen);
 }

@@ -2,17 +2,15 @@
  * address it contains is checked against the file and against guest memory. */
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot.h"
 #include "layout.h"
-#include "file.h"
+#include "bootfile.h"
+#include "mem.h"
 #include "log.h"
 
 #define PAGE_SIZE 4096ull
@@ -187,59 +185,7 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	return 0;
 }
 
-struct mapped_file {
-	int fd;
-	uint8_t *data;
-	size_t size;
-};
-
-static int map_file(const char *path, const char *what, struct mapped_file *mf, char *err,
-		    size_t errlen)
-{
-	mf->fd = file__open(path, FILE_IMAGE);
-	if (mf->fd < 0)
-		return error__set(err, errlen, "%s '%s': %s", what, path, file__error());
-	struct stat st;
-	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(mf->fd);
-		return error__set(err, errlen, "%s '%s': not a regular file", what, path);
-	}
-	mf->size = (size_t)st.st_size;
-	if (mf->size == 0) {
-		close(mf->fd);
-		return error__set(err, errlen, "%s '%s': file is empty", what, path);
-	}
-	mf->data = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, mf->fd, 0);
-	if (mf->data == MAP_FAILED) {
-		close(mf->fd);
-		return error__set(err, errlen, "%s '%s': %s", what, path, strerror(errno));
-	}
-	return 0;
-}
-
-static void unmap_file(struct mapped_file *mf)
-{
-	munmap(mf->data, mf->size);
-	close(mf->fd);
-}
-
-/* Maps file bytes [off, off+len) at guest address gpa, both page-aligned, copy-on-write.
- * The bytes of the last page past len are zeroed: they belong to the rest of the file. */
-static int map_into_guest(struct guest_mem *mem, const struct mapped_file *mf, uint64_t off,
-			  uint64_t len, uint64_t gpa)
-{
-	uint64_t maplen = (len + PAGE_MASK) & ~PAGE_MASK;
-	uint8_t *hva = guest_mem__ptr(mem, gpa, maplen);
-	if (!hva)
-		return -1;
-	if (mmap(hva, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, mf->fd,
-		 (off_t)off) == MAP_FAILED)
-		return -1;
-	memset(hva + len, 0, maplen - len);
-	return 0;
-}
-
-static int copy_into_guest(struct guest_mem *mem, const struct mapped_file *mf, uint64_t off,
+static int copy_into_guest(struct guest_mem *mem, const struct file_map *mf, uint64_t off,
 			   uint64_t len, uint64_t gpa)
 {
 	uint8_t *hva = guest_mem__ptr(mem, gpa, len);
@@ -249,22 +195,22 @@ static int copy_into_guest(struct guest_mem *mem, const struct mapped_file *mf, 
 	return 0;
 }
 
-static int place_segment(struct guest_mem *mem, const struct mapped_file *mf,
+static int place_segment(struct guest_mem *mem, const struct file_map *mf,
 			 const struct load_segment *s, int mapped_pass)
 {
 	int aligned = !(s->paddr & PAGE_MASK) && !(s->file_offset & PAGE_MASK) && s->filesz;
 	if (aligned != mapped_pass || !s->filesz)
 		return 0;
 	if (aligned)
-		return map_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
+		return guest_mem__map_file(mem, mf->fd, s->file_offset, s->filesz, s->paddr);
 	return copy_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
 }
 
 int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki, char *err,
 			size_t errlen)
 {
-	struct mapped_file mf;
-	if (map_file(path, "kernel image", &mf, err, errlen))
+	struct file_map mf;
+	if (bootfile__map(path, "kernel image", &mf, err, errlen))
 		return -1;
 	uint64_t mem_end = guest_mem__low_end(mem);
 	char why[200];
@@ -277,7 +223,7 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 		rc = error__set(why, sizeof(why),
 				"not a kernel image (neither ELF vmlinux nor bzImage)");
 	if (rc) {
-		unmap_file(&mf);
+		file__unmap(&mf);
 		return error__set(err, errlen, "kernel image '%s': %s", path, why);
 	}
 	/* Mapped segments first: their zeroed page tails must not clobber copied ones. */
@@ -287,35 +233,15 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 	if (rc)
 		rc = error__set(err, errlen, "kernel image '%s': loading failed: %s", path,
 				strerror(errno));
-	unmap_file(&mf);
+	file__unmap(&mf);
 	return rc;
 }
 
 int loader__load_initrd(struct guest_mem *mem, const char *path, const struct kernel_info *ki,
 			uint64_t *addr, uint64_t *size, char *err, size_t errlen)
 {
-	struct mapped_file mf;
-	if (map_file(path, "initrd", &mf, err, errlen))
-		return -1;
 	uint64_t top = guest_mem__low_end(mem);
 	if (ki->initrd_addr_max && ki->initrd_addr_max < top - 1)
 		top = ki->initrd_addr_max + 1;
-	uint64_t floor = (ki->load_end + PAGE_MASK) & ~PAGE_MASK;
-	if (mf.size > top || ((top - mf.size) & ~PAGE_MASK) < floor) {
-		unmap_file(&mf);
-		return error__set(
-		    err, errlen,
-		    "initrd '%s' (%zu bytes) does not fit in guest memory between the kernel "
-		    "(ends at 0x%llx) and 0x%llx",
-		    path, mf.size, (unsigned long long)floor, (unsigned long long)top);
-	}
-	uint64_t gpa = (top - mf.size) & ~PAGE_MASK;
-	int rc = map_into_guest(mem, &mf, 0, mf.size, gpa);
-	if (rc)
-		rc = error__set(err, errlen, "initrd '%s': loading failed: %s", path,
-				strerror(errno));
-	*addr = gpa;
-	*size = mf.size;
-	unmap_file(&mf);
-	return rc;
+	return bootfile__load_initrd(mem, path, ki->load_end, top, "", addr, size, err, errlen);
 }
