@@ -38,11 +38,11 @@ $(A64_GUEST)/ember-vsock: guest/rootfs/vsock.c build/aarch64/kheaders/.stamp
 	@mkdir -p $(dir $@)
 	$(A64_GUEST_CC) -o $@ $<
 $(A64_GUEST)/rootfs.ext4 $(A64_GUEST)/initramfs.cpio.gz &: $(A64_GUEST)/init \
-		$(A64_GUEST)/ember-vsock guest/rootfs/scenario.sh guest/rootfs/build.sh
+		$(A64_GUEST)/ember-vsock guest/rootfs/scenario.sh guest/rootfs/build.sh scripts/newc.sh
 	@bash scripts/arm64-debs.sh extract $(A64_GUEST)/busybox-deb busybox-static
 	@BUSYBOX=$(A64_GUEST)/busybox-deb/bin/busybox bash guest/rootfs/build.sh \
 		$(A64_GUEST)/init $(A64_GUEST)/ember-vsock $(A64_GUEST)
-$(A64_GUEST)/initramfs-poweroff.cpio.gz: tests/arm64/init tests/arm64/initramfs.sh
+$(A64_GUEST)/initramfs-poweroff.cpio.gz: tests/arm64/init tests/arm64/initramfs.sh scripts/newc.sh
 	@bash tests/arm64/initramfs.sh $@
 guest-arm64-rootfs: $(A64_GUEST)/rootfs.ext4 $(A64_GUEST)/initramfs.cpio.gz \
 	$(A64_GUEST)/initramfs-poweroff.cpio.gz

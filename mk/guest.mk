@@ -22,7 +22,7 @@ $(GUEST_DIR)/ember-vsock: guest/rootfs/vsock.c
 	$(MUSL_CC) $(GUEST_CFLAGS) -o $@ $<
 
 $(GUEST_DIR)/rootfs.ext4 $(GUEST_DIR)/initramfs.cpio.gz &: $(GUEST_DIR)/init $(GUEST_DIR)/ember-vsock \
-		guest/rootfs/scenario.sh guest/rootfs/build.sh
+		guest/rootfs/scenario.sh guest/rootfs/build.sh scripts/newc.sh
 	@bash guest/rootfs/build.sh $(GUEST_DIR)/init $(GUEST_DIR)/ember-vsock $(GUEST_DIR)
 
 guest-rootfs: $(GUEST_DIR)/rootfs.ext4 $(GUEST_DIR)/initramfs.cpio.gz

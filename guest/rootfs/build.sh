@@ -44,19 +44,9 @@ mke2fs -q -F -t ext4 -L ember-root -E root_owner=0:0 -d "$tree" "$out/rootfs.ext
 	|| die "mke2fs failed"
 mv -f "$out/rootfs.ext4.tmp" "$out/rootfs.ext4"
 
-# initramfs: /dev/console written by hand (no mknod, so no root needed), then the tree.
-newc() { # name mode(octal) rdevmajor rdevminor
-	local name=$1 mode=$(( 8#$2 )) n=$(( ${#1} + 1 ))
-	printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\0' \
-		0 "$mode" 0 0 1 0 0 0 0 "$3" "$4" "$n" 0 "$name"
-	local pad=$(( (4 - (110 + n) % 4) % 4 ))
-	[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero
-}
-{
-	newc dev 040755 0 0
-	newc dev/console 020600 5 1
-	(cd "$tree" && find . -mindepth 1 ! -path ./dev | LC_ALL=C sort | sed 's|^\./||' | cpio -o -H newc -R 0:0 --quiet)
-} | gzip -9 > "$out/initramfs.cpio.gz.tmp"
+# initramfs: /dev/console first (scripts/newc.sh), then the tree.
+. "$root/scripts/newc.sh"
+newc_pack "$tree" | gzip -9 > "$out/initramfs.cpio.gz.tmp"
 mv -f "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 rm -rf "$tree"
 echo "guest-rootfs: $out/rootfs.ext4 (${size_mib} MiB), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"

@@ -17,19 +17,6 @@ for a in sh mount cat cut grep ls wc echo poweroff reboot sleep; do
 done
 cp "$here/init" "$work/tree/init"
 chmod 755 "$work/tree/init"
-# /dev/console must exist before /init runs: its newc entry is written by hand (no
-# mknod needed), then the tree follows.
-newc() { # name mode(octal) rdevmajor rdevminor
-	local name=$1 mode=$((8#$2)) n=$((${#1} + 1))
-	printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\0' \
-		0 "$mode" 0 0 1 0 0 0 0 "$3" "$4" "$n" 0 "$name"
-	local pad=$(((4 - (110 + n) % 4) % 4))
-	[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero
-}
-{
-	newc dev 040755 0 0
-	newc dev/console 020600 5 1
-	(cd "$work/tree" && find . -mindepth 1 ! -path ./dev | LC_ALL=C sort | sed 's|^\./||' |
-		cpio -o -H newc -R 0:0 --quiet)
-} | gzip -9 > "$out.tmp"
+. "$root/scripts/newc.sh"
+newc_pack "$work/tree" | gzip -9 > "$out.tmp"
 mv "$out.tmp" "$out"

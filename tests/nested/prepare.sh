@@ -43,7 +43,7 @@ if [ "$arch" = arm64 ]; then
 	fi
 	busybox=$bbdir/bin/busybox
 fi
-key=$( { cat "$here/init" "$0"; echo "$want_modules"; sha256sum "$busybox"; } | sha256sum | cut -c1-16)
+key=$( { cat "$here/init" "$0" "$root/scripts/newc.sh"; echo "$want_modules"; sha256sum "$busybox"; } | sha256sum | cut -c1-16)
 
 # Fast path: nothing changed since the last run (apt lists included).
 if [ -f "$nested/$current" ]; then
@@ -172,20 +172,8 @@ if [ "$(cat "$l1/base.key" 2>/dev/null)" != "$key" ] || [ ! -s "$l1/base.cpio" ]
 		esac
 		echo "$name" >> "$tree/etc/nested/modules"
 	done
-	# /dev/console must exist before /init runs; write its entry by hand (no mknod,
-	# so this works without root), then append the tree.
-	newc() { # name mode(octal) rdevmajor rdevminor
-		local name=$1 mode=$(( 8#$2 )) n=$(( ${#1} + 1 ))
-		printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\0' \
-			0 "$mode" 0 0 1 0 0 0 0 "$3" "$4" "$n" 0 "$name"
-		local pad=$(( (4 - (110 + n) % 4) % 4 ))
-		[ "$pad" -eq 0 ] || head -c "$pad" /dev/zero
-	}
-	{
-		newc dev 040755 0 0
-		newc dev/console 020600 5 1
-		(cd "$tree" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\./||' | cpio -o -H newc -R 0:0 --quiet)
-	} > "$l1/base.cpio.tmp"
+	. "$root/scripts/newc.sh"
+	newc_pack "$tree" > "$l1/base.cpio.tmp"
 	mv "$l1/base.cpio.tmp" "$l1/base.cpio"
 	echo "$key" > "$l1/base.key"
 	[ "$arch" != x86_64 ] || grep -q '^kvm-amd.ko$' "$tree/etc/nested/modules" || die "kvm-amd module missing from $pkg"
