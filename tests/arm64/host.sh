@@ -38,10 +38,13 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
 start=$SECONDS
+# Streamed as it comes, so that a run that hangs shows how far it got. The e2e
+# scripts name their checks e2e/...: here they are the arm64 tier's.
 bash "$root/tests/nested/run.sh" --arch arm64 --timeout "${ARM64_TIMEOUT:-900}" "$payload" tests/arm64/l1.sh \
-	${ARM64_E2E_TESTS:-} >"$out" 2>&1 || rc=$?
-# The e2e scripts name their checks e2e/...: here they are the arm64 tier's.
-sed -n -E 's#^(PASS|FAIL|SKIP) e2e/#\1 arm64/e2e-#; /^(PASS|FAIL|SKIP) arm64/p; /^nested: (L1 up|done)/p; /^  /p' "$out"
+	${ARM64_E2E_TESTS:-} 2>&1 | tee "$out" |
+	sed -u -n -E 's#^(PASS|FAIL|SKIP) e2e/#\1 arm64/e2e-#; /^(PASS|FAIL|SKIP) arm64/p; /^nested: (L1 up|done|L1 clock)/p; /^  /p' ||
+	true
+rc=${PIPESTATUS[0]}
 echo "arm64: $((SECONDS - start)) s in all (log: $(sed -n 's/.*log \(\/.*\.log\)$/\1/p' "$out" | head -1))"
 if [ $rc -ne 0 ]; then
 	grep -q '^FAIL ' "$out" || { echo "FAIL arm64: nested host run failed (status $rc)"; tail -30 "$out"; }
