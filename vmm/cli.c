@@ -142,7 +142,7 @@ static const struct option long_opts[] = {
 
 int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
 {
-	memset(o, 0, sizeof(*o));
+	config__zero(o, sizeof(*o));
 	config__init(&o->vm);
 	o->metrics_interval_s = 60; /* as Firecracker */
 	o->mem_max_mib = host_mem_mib();

@@ -9,9 +9,45 @@
 
 #include "log.h"
 
+#define CONFIG_PAGE 4096u
+
+/* Bytes from p to the end of its page, at most n. */
+static size_t page_chunk(const void *p, size_t n)
+{
+	size_t left = CONFIG_PAGE - ((uintptr_t)p & (CONFIG_PAGE - 1));
+	return left < n ? left : n;
+}
+
+void config__assign(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	while (n) {
+		size_t c = page_chunk(d, n);
+		if (memcmp(d, s, c))
+			memcpy(d, s, c);
+		d += c;
+		s += c;
+		n -= c;
+	}
+}
+
+void config__zero(void *dst, size_t n)
+{
+	static const uint8_t zeros[CONFIG_PAGE];
+	uint8_t *d = dst;
+	while (n) {
+		size_t c = page_chunk(d, n);
+		if (memcmp(d, zeros, c))
+			memset(d, 0, c);
+		d += c;
+		n -= c;
+	}
+}
+
 void config__init(struct vm_config *cfg)
 {
-	memset(cfg, 0, sizeof(*cfg));
+	config__zero(cfg, sizeof(*cfg));
 	cfg->vcpus = 1;
 	cfg->mem_mib = 128;
 	cfg->serial_out = SERIAL_OUT_STDOUT;

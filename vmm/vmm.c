@@ -77,7 +77,7 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 			free(m);
 			return NULL;
 		}
-		m->cfg.vm = *p->initial;
+		config__assign(&m->cfg.vm, p->initial, sizeof(m->cfg.vm));
 		config__root_first(&m->cfg.vm);
 		m->p.initial = NULL; /* copied; the caller may free it */
 	}
@@ -215,7 +215,7 @@ int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e
 	if (check_serial_out(m, &next->vm, e) || open_files(m, next, e))
 		return -1;
 	if (next != &m->cfg)
-		m->cfg = *next;
+		config__assign(&m->cfg, next, sizeof(m->cfg));
 	config__root_first(&m->cfg.vm);
 	return 0;
 }
@@ -225,7 +225,7 @@ int vmm__set_metrics_path(struct vmm *m, const char *path, struct error *e)
 	if (m->cfg.metrics.configured)
 		return error__fail(e, EXIT_USAGE,
 				   "metrics: the metrics system is already initialized");
-	m->scratch = m->cfg;
+	config__assign(&m->scratch, &m->cfg, sizeof(m->scratch));
 	struct metrics_config *mc = &m->scratch.metrics;
 	memset(mc, 0, sizeof(*mc));
 	mc->configured = true;
@@ -312,17 +312,23 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 				   "Loading a microVM snapshot not allowed after configuring boot-"
 				   "specific resources: the microVM is already %s",
 				   vmm__state_name(m->state));
-	struct vm_config fresh;
-	config__init(&fresh);
+	/* On the heap, not the stack: calloc's fresh pages stay untouched where zero. */
+	struct vm_config *fresh = calloc(1, sizeof(*fresh));
+	if (!fresh)
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	config__init(fresh);
 	/* Not resources of the VM but of this process: the machine option --no-pit and
 	 * where the console goes (Firecracker's is the process's stdio). */
 	const struct vm_config *now = &m->cfg.vm;
-	fresh.no_pit = now->no_pit;
-	fresh.serial_out = now->serial_out;
-	fresh.serial_in = now->serial_in;
-	memcpy(fresh.serial_out_path, now->serial_out_path, sizeof(fresh.serial_out_path));
-	memcpy(fresh.serial_in_path, now->serial_in_path, sizeof(fresh.serial_in_path));
-	if (memcmp(&fresh, &m->cfg.vm, sizeof(fresh)))
+	fresh->no_pit = now->no_pit;
+	fresh->serial_out = now->serial_out;
+	fresh->serial_in = now->serial_in;
+	config__assign(fresh->serial_out_path, now->serial_out_path,
+		       sizeof(fresh->serial_out_path));
+	config__assign(fresh->serial_in_path, now->serial_in_path, sizeof(fresh->serial_in_path));
+	int differs = memcmp(fresh, now, sizeof(*fresh));
+	free(fresh);
+	if (differs)
 		return error__fail(e, EXIT_USAGE,
 				   "Loading a microVM snapshot not allowed after configuring boot-"
 				   "specific resources (only the logger and metrics may be set "
@@ -330,8 +336,8 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 	return 0;
 }
 
-int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l,
-		 bool resume, struct error *e)
+int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l, bool resume,
+		 struct error *e)
 {
 	if (vmm__check_restorable(m, e))
 		return -1;
@@ -342,11 +348,13 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 		return error__fail(e, EXIT_USAGE, "snapshot configuration: %s", why);
 	uint64_t t0 = now_us();
 	/* The restored VM keeps pointing at its configuration: it is m's from here on. */
-	struct vmm_config saved = m->cfg;
-	m->cfg = *next;
+	/* m->scratch keeps the configuration to go back to (a 100 KiB stack frame would
+	 * stay resident). */
+	config__assign(&m->scratch, &m->cfg, sizeof(m->scratch));
+	config__assign(&m->cfg, next, sizeof(m->cfg));
 	m->instance_start_us = t0;
 	if (m->machine->restore(m->p.machine_ctx, &m->cfg.vm, l, e)) {
-		m->cfg = saved;
+		config__assign(&m->cfg, &m->scratch, sizeof(m->cfg));
 		return error__wrap(e, "Cannot load the snapshot");
 	}
 	m->state = VMM_PAUSED;
@@ -598,14 +606,14 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
 			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	put_vmm_group(m, &o);
-	json_out__printf(&o,
-			 ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
-			 "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu}",
-			 (unsigned long long)m->latencies.full_create_snapshot,
-			 (unsigned long long)m->latencies.diff_create_snapshot,
-			 (unsigned long long)m->latencies.load_snapshot,
-			 (unsigned long long)m->latencies.pause_vm,
-			 (unsigned long long)m->latencies.resume_vm);
+	json_out__printf(
+	    &o,
+	    ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
+	    "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu}",
+	    (unsigned long long)m->latencies.full_create_snapshot,
+	    (unsigned long long)m->latencies.diff_create_snapshot,
+	    (unsigned long long)m->latencies.load_snapshot,
+	    (unsigned long long)m->latencies.pause_vm, (unsigned long long)m->latencies.resume_vm);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
 	put_zero_groups(&o);

@@ -327,7 +327,7 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 	if (vmm__check_configurable(a->vmm, e))
 		return 400;
 	struct vmm_config *next = &a->scratch;
-	*next = *vmm__config(a->vmm);
+	config__assign(next, vmm__config(a->vmm), sizeof(*next));
 	if (parse_body(a, &d, body, len, e))
 		return 400;
 	*deprecated = deprecated_fields(b, &d);

@@ -24,7 +24,7 @@ int api__balloon_patch(struct api *a, bool stats, const struct json_doc *d, stru
 	const struct field *t = stats ? balloon_stats_patch_fields : balloon_patch_fields;
 	const char *what = stats ? "balloon statistics" : "balloon";
 	struct vmm_config *next = &a->scratch;
-	*next = *vmm__config(a->vmm);
+	config__assign(next, vmm__config(a->vmm), sizeof(*next));
 	if (fields__decode(t, 1, FIELDS_PATCH, what, d, 0, next, e))
 		return 400;
 	if (!next->vm.balloon.present) {

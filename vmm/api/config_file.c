@@ -101,7 +101,7 @@ int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_co
 int api__load_config(struct api *a, const char *json, size_t len, struct error *e)
 {
 	struct vmm_config *c = &a->scratch;
-	*c = *vmm__config(a->vmm);
+	config__assign(c, vmm__config(a->vmm), sizeof(*c));
 	if (api__parse_config(a, json, len, c, e))
 		return -1;
 	char why[ERROR_MSG_MAX];

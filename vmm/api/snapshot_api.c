@@ -346,7 +346,7 @@ int snapshot_api__load(struct api *a, const struct json_doc *d, struct error *e)
 	}
 	memcpy(json, snapshot__config_json(&l), len + 1);
 	struct vmm_config *c = &a->scratch;
-	*c = *vmm__config(a->vmm);
+	config__assign(c, vmm__config(a->vmm), sizeof(*c));
 	if (take_boot_source(a, json, len, c, e) || api__parse_config(a, json, len, c, e)) {
 		error__wrap(e, "snapshot '%s': its configuration", p.snapshot_path);
 		goto out;
