@@ -1,4 +1,5 @@
 /* Token buckets and rate limiters (see ratelimit.h). */
+#include <stdio.h>
 #include <time.h>
 
 #include "ratelimit.h"
@@ -182,6 +183,57 @@ void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *b
 	/* Unchanged limits keep their wait: a PATCH of {} must not let a request early. */
 	if (bandwidth || ops)
 		rl->until_ns = 0;
+}
+
+static void bucket_save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out)
+{
+	*out = (struct tbucket_state){0};
+	if (!tbucket__enabled(b))
+		return;
+	out->p = b->p;
+	out->burst = b->burst;
+	out->budget = b->budget;
+	out->elapsed_ns = now_ns > b->last_ns ? now_ns - b->last_ns : 0;
+}
+
+void ratelimit__save(const struct ratelimit *rl, uint64_t now_ns, struct ratelimit_state *out)
+{
+	bucket_save(&rl->bandwidth, now_ns, &out->bandwidth);
+	bucket_save(&rl->ops, now_ns, &out->ops);
+	out->wait_ns = rl->until_ns > now_ns ? rl->until_ns - now_ns : 0;
+}
+
+static int bucket_load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns,
+		       const char *what, char *err, size_t errlen)
+{
+	tbucket__init(b, &in->p, now_ns);
+	if (!tbucket__enabled(b))
+		return 0;
+	if (in->budget > in->p.size || in->burst > in->p.one_time_burst) {
+		snprintf(err, errlen,
+			 "%s bucket: %llu tokens and %llu of burst left, above its size %llu and "
+			 "burst %llu",
+			 what, (unsigned long long)in->budget, (unsigned long long)in->burst,
+			 (unsigned long long)in->p.size, (unsigned long long)in->p.one_time_burst);
+		return -1;
+	}
+	b->burst = in->burst;
+	b->budget = in->budget;
+	b->last_ns = now_ns - (in->elapsed_ns < now_ns ? in->elapsed_ns : now_ns);
+	return 0;
+}
+
+int ratelimit__load(struct ratelimit *rl, const struct ratelimit_state *in, uint64_t now_ns,
+		    char *err, size_t errlen)
+{
+	struct ratelimit n = {0};
+	if (bucket_load(&n.bandwidth, &in->bandwidth, now_ns, "bandwidth", err, errlen) ||
+	    bucket_load(&n.ops, &in->ops, now_ns, "ops", err, errlen))
+		return -1;
+	if (in->wait_ns)
+		n.until_ns = now_ns + in->wait_ns < now_ns ? UINT64_MAX : now_ns + in->wait_ns;
+	*rl = n;
+	return 0;
 }
 
 uint64_t ratelimit__now(void)
