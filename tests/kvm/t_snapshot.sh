@@ -2,8 +2,9 @@
 # Snapshots of the probe guest in count mode (probe.count): pause, PUT /snapshot/create,
 # kill that ember, PUT /snapshot/load (resume_vm) in a new one; the counter goes on
 # where it stopped. Also blk data across a restore, a Diff after a Full, ten clones of
-# one snapshot sharing its memory file's pages, the balloon's amount and a rate
-# limiter's spent burst across a restore, and bad input. POSIX sh + busybox.
+# one snapshot sharing its memory file's pages, firecracker-go-sdk's restore sequence,
+# the balloon's amount and a rate limiter's spent burst across a restore, and bad
+# input. POSIX sh + busybox.
 . "$(dirname "$0")/lib.sh"
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
@@ -282,6 +283,72 @@ else
 	fail "$t-pages-shared" "memory file pages: ${one_rss} KiB mapped by one clone, PSS summed ${sum_pss} KiB"
 fi
 for p in $CLONES; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+
+# --- firecracker-go-sdk's restore, request by request --------------------------------
+# From its source (handlers.go, machine.go, opts.go): WithSnapshot() swaps the boot
+# handlers for LoadSnapshotHandler, so a restore sends GET /machine-config (waitForSocket,
+# until the socket answers), PUT /logger and PUT /metrics (BootstrapLoggingHandler: on
+# files it created, or on FIFOs), then PUT /snapshot/load (loadSnapshot), and no
+# InstanceStart; the caller then resumes with m.ResumeVM (PATCH /vm), as the SDK's
+# snapshotting example does, unless its SnapshotConfig asked for resume_vm. Its pause
+# and create (PauseVM, CreateSnapshot) make the snapshot. Bodies as Go's encoding/json
+# writes the go-swagger models: fields in alphabetical order, omitempty ones left out
+# (resume_vm false, enable_diff_snapshots false). firecracker-containerd does not load
+# snapshots (it only pauses and resumes).
+t=snapshot/go-sdk
+if boot sdk 1 "" && wait_for "$OUT" "^PROBE count 3$" 60; then
+	api "$t-pause" PATCH /vm '{"state":"Paused"}' &&
+		api "$t-create" PUT /snapshot/create "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}"
+	sleep 0.2
+	A=$OUT
+	at=$(last_count "$A")
+	kill_ember
+	# 1. WithSnapshot(mem, snap) with LogPath and MetricsPath (files the SDK creates
+	#    first), then m.ResumeVM.
+	: >"$W/sdk1.log"
+	: >"$W/sdk1.metrics"
+	start sdk1
+	api "$t-wait-socket" GET /machine-config &&
+		api "$t-logger" PUT /logger "{\"level\":\"Debug\",\"log_path\":\"$W/sdk1.log\",\"show_level\":true,\"show_log_origin\":false}" &&
+		api "$t-metrics" PUT /metrics "{\"metrics_path\":\"$W/sdk1.metrics\"}" &&
+		api "$t-load" PUT /snapshot/load "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}" &&
+		api "$t-state" GET / && check "$t-loaded-paused" "GET / after the load: $(cat "$W/reply")" has '"state":"Paused"' "$W/reply" &&
+		api "$t-resume" PATCH /vm '{"state":"Resumed"}'
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+		pass "$t-continues"
+	else
+		fail "$t-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"
+	fi
+	check "$t-logged" "nothing in the logger's file" test -s "$W/sdk1.log"
+	kill_ember
+	# 2. WithSnapshot("", snap, WithMemoryBackend("File", mem)) and ResumeVM set, with
+	#    LogFifo and MetricsFifo (FIFOs that nobody reads).
+	mkfifo "$W/sdk2.log" "$W/sdk2.metrics"
+	start sdk2
+	api "$t-fifo-wait-socket" GET /machine-config &&
+		api "$t-fifo-logger" PUT /logger "{\"level\":\"Debug\",\"log_path\":\"$W/sdk2.log\",\"show_level\":true,\"show_log_origin\":false}" &&
+		api "$t-fifo-metrics" PUT /metrics "{\"metrics_path\":\"$W/sdk2.metrics\"}" &&
+		api "$t-backend-load" PUT /snapshot/load "{\"mem_backend\":{\"backend_path\":\"$W/sdk.mem\",\"backend_type\":\"File\"},\"resume_vm\":true,\"snapshot_path\":\"$W/sdk.state\"}"
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+		pass "$t-backend-continues"
+	else
+		fail "$t-backend-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"
+	fi
+	kill_ember
+	# 3. A Config with VsockDevices: AddVsocksHandler stays in the restore list, so the
+	#    SDK sends PUT /vsock before the load, which Firecracker refuses
+	#    (LoadSnapshotNotAllowed: rpc_interface.rs set_vsock_device sets boot_path).
+	#    ember answers the same.
+	start sdk3
+	api "$t-vsock-wait-socket" GET /machine-config &&
+		api "$t-vsock-put" PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$W/sdk3.vsock\",\"vsock_id\":\"vsock0\"}" &&
+		refused "$t-vsock-then-load" "not allowed after configuring" PUT /snapshot/load \
+			"{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}"
+	kill_ember
+else
+	fail "$t" "the probe did not count: $(tail -c 300 "$OUT")"
+	kill_ember
+fi
 
 # --- the balloon across a restore: its target, actual and pages ---------------------
 # The probe inflates 32 MiB and reports them in `actual`; after the restore the device
