@@ -185,7 +185,7 @@ void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *b
 		rl->until_ns = 0;
 }
 
-static void bucket_save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out)
+void tbucket__save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out)
 {
 	*out = (struct tbucket_state){0};
 	if (!tbucket__enabled(b))
@@ -198,28 +198,40 @@ static void bucket_save(const struct tbucket *b, uint64_t now_ns, struct tbucket
 
 void ratelimit__save(const struct ratelimit *rl, uint64_t now_ns, struct ratelimit_state *out)
 {
-	bucket_save(&rl->bandwidth, now_ns, &out->bandwidth);
-	bucket_save(&rl->ops, now_ns, &out->ops);
+	tbucket__save(&rl->bandwidth, now_ns, &out->bandwidth);
+	tbucket__save(&rl->ops, now_ns, &out->ops);
 	out->wait_ns = rl->until_ns > now_ns ? rl->until_ns - now_ns : 0;
+}
+
+int tbucket__load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns, char *err,
+		  size_t errlen)
+{
+	struct tbucket n;
+	tbucket__init(&n, &in->p, now_ns);
+	if (tbucket__enabled(&n) && (in->budget > in->p.size || in->burst > in->p.one_time_burst)) {
+		snprintf(err, errlen,
+			 "%llu tokens and %llu of burst left, above its size %llu and burst %llu",
+			 (unsigned long long)in->budget, (unsigned long long)in->burst,
+			 (unsigned long long)in->p.size, (unsigned long long)in->p.one_time_burst);
+		return -1;
+	}
+	if (tbucket__enabled(&n)) {
+		n.burst = in->burst;
+		n.budget = in->budget;
+		n.last_ns = now_ns - (in->elapsed_ns < now_ns ? in->elapsed_ns : now_ns);
+	}
+	*b = n;
+	return 0;
 }
 
 static int bucket_load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns,
 		       const char *what, char *err, size_t errlen)
 {
-	tbucket__init(b, &in->p, now_ns);
-	if (!tbucket__enabled(b))
-		return 0;
-	if (in->budget > in->p.size || in->burst > in->p.one_time_burst) {
-		snprintf(err, errlen,
-			 "%s bucket: %llu tokens and %llu of burst left, above its size %llu and "
-			 "burst %llu",
-			 what, (unsigned long long)in->budget, (unsigned long long)in->burst,
-			 (unsigned long long)in->p.size, (unsigned long long)in->p.one_time_burst);
+	char why[200];
+	if (tbucket__load(b, in, now_ns, why, sizeof(why))) {
+		snprintf(err, errlen, "%s bucket: %s", what, why);
 		return -1;
 	}
-	b->burst = in->burst;
-	b->budget = in->budget;
-	b->last_ns = now_ns - (in->elapsed_ns < now_ns ? in->elapsed_ns : now_ns);
 	return 0;
 }
 

@@ -75,6 +75,10 @@ struct ratelimit_state {
 	struct tbucket_state bandwidth, ops;
 	uint64_t wait_ns; /* how long the limiter was still blocked */
 };
+void tbucket__save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out);
+/* -1 with err (b unchanged) if the bucket holds more than its limits allow. */
+int tbucket__load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns, char *err,
+		  size_t errlen);
 void ratelimit__save(const struct ratelimit *rl, uint64_t now_ns, struct ratelimit_state *out);
 /* Sets rl to a saved state as of now_ns. -1 with err (rl unchanged) if a bucket holds
  * more than its limits allow. */
