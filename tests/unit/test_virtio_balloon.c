@@ -524,6 +524,15 @@ static void save_and_load(void)
 	CHECK_EQ(send_pfns(r, q, 1, 2, &other, 4, 0), 0);
 	CHECK_EQ(metric(r, "duplicate_pfns"), 1);
 	CHECK_EQ(metric(r, "inflated_pages"), 62);
+	/* With statistics and free page reporting the balloon has four queues, and the
+	 * saved transport holds all four (it once had room for three). */
+	bc.free_page_reporting = true;
+	struct virtio_dev *four = balloon__create(&bc, &mem, NULL, err, sizeof(err));
+	CHECK_EQ(four->nr_queues, 4);
+	virtio_dev__save_state(four, &ts);
+	CHECK_EQ(ts.nr_queues, 4);
+	CHECK_EQ(ts.queues[3].size, four->pending[3].size);
+	virtio_dev__destroy(four);
 	destroy(r);
 }
 
