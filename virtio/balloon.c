@@ -430,6 +430,111 @@ void balloon__get_stats(struct virtio_dev *dev, struct balloon_stats *out)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* --- snapshots --------------------------------------------------------------------- */
+
+int balloon__save(struct virtio_dev *dev, struct balloon_state *st, char *err, size_t errlen)
+{
+	struct balloon *b = of(dev);
+	*st = (struct balloon_state){0};
+	pthread_mutex_lock(&dev->lock);
+	size_t words = (b->nr_pages + 63) / 64;
+	while (words && !b->inflated[words - 1])
+		words--;
+	if (words && !(st->inflated = malloc(words * sizeof(uint64_t)))) {
+		pthread_mutex_unlock(&dev->lock);
+		snprintf(err, errlen, "balloon: out of memory");
+		return -1;
+	}
+	if (words)
+		memcpy(st->inflated, b->inflated, words * sizeof(uint64_t));
+	st->inflated_words = words;
+	st->num_pages = b->cfg.num_pages;
+	st->actual = b->cfg.actual;
+	st->interval_s = b->interval_s;
+	st->stats_kept = b->stats_kept;
+	st->stats_head = b->stats_head;
+	st->stats_present = b->stats.present;
+	memcpy(st->stats, b->stats.value, sizeof(st->stats));
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
+void balloon__state_free(struct balloon_state *st)
+{
+	free(st->inflated);
+	st->inflated = NULL;
+	st->inflated_words = 0;
+}
+
+/* What a saved state may hold for b: checked before anything is set. */
+static int check_state(const struct balloon *b, const struct balloon_state *st, char *err,
+		       size_t errlen)
+{
+	size_t words = (b->nr_pages + 63) / 64;
+	if (st->inflated_words > words) {
+		snprintf(err, errlen, "inflated pages: %zu words of bitmap, guest memory has %zu",
+			 st->inflated_words, words);
+		return -1;
+	}
+	/* Bits past the last page of guest memory: a damaged or foreign bitmap. */
+	if (st->inflated_words == words && b->nr_pages % 64 &&
+	    st->inflated[words - 1] >> (b->nr_pages % 64)) {
+		snprintf(err, errlen, "inflated pages: a page beyond guest memory (%zu pages)",
+			 b->nr_pages);
+		return -1;
+	}
+	if (!st->interval_s != !b->interval_s) {
+		snprintf(err, errlen,
+			 "saved with statistics every %u s, the configuration polls every %u s",
+			 st->interval_s, b->interval_s);
+		return -1;
+	}
+	if (st->stats_present >> BALLOON_NR_STATS) {
+		snprintf(err, errlen, "statistics: unknown tags 0x%x", st->stats_present);
+		return -1;
+	}
+	if (st->stats_kept) {
+		const struct virtq *vq = &b->vdev.vq[Q_STATS];
+		if (!b->interval_s || !vq->ready || st->stats_head >= vq->layout.size) {
+			snprintf(err, errlen,
+				 "statistics buffer %u held, but the statistics queue is not "
+				 "ready or smaller",
+				 st->stats_head);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int balloon__load(struct virtio_dev *dev, const struct balloon_state *st, char *err, size_t errlen)
+{
+	struct balloon *b = of(dev);
+	pthread_mutex_lock(&dev->lock);
+	int rc = check_state(b, st, err, errlen);
+	if (!rc && st->interval_s != b->interval_s && arm_timer(b, st->interval_s)) {
+		snprintf(err, errlen, "cannot set the statistics timer: %s", strerror(errno));
+		rc = -1;
+	}
+	if (!rc) {
+		b->interval_s = st->interval_s;
+		b->cfg.num_pages = st->num_pages;
+		b->cfg.actual = st->actual;
+		b->stats_kept = st->stats_kept;
+		b->stats_head = st->stats_head;
+		b->stats.present = st->stats_present;
+		memcpy(b->stats.value, st->stats, sizeof(st->stats));
+		size_t words = (b->nr_pages + 63) / 64;
+		memset(b->inflated, 0, words * sizeof(uint64_t));
+		if (st->inflated_words)
+			memcpy(b->inflated, st->inflated, st->inflated_words * sizeof(uint64_t));
+		b->n.pages = 0;
+		for (size_t i = 0; i < st->inflated_words; i++)
+			b->n.pages += (uint64_t)__builtin_popcountll(st->inflated[i]);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
 void balloon__write_stats(const struct balloon_stats *s, struct json_out *o)
 {
 	/* Firecracker's member names, by tag. */

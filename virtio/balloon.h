@@ -3,6 +3,7 @@
 #ifndef EMBER_VIRTIO_BALLOON_H
 #define EMBER_VIRTIO_BALLOON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,27 @@ void balloon__get_stats(struct virtio_dev *dev, struct balloon_stats *out);
 /* Gives the guest back its statistics buffer, so that it refills it (what the
  * polling timer does). */
 void balloon__request_stats(struct virtio_dev *dev);
+
+/* Snapshots: what the device holds beyond its transport (virtio/state.c). */
+struct balloon_state {
+	uint32_t num_pages, actual; /* the configuration space */
+	uint32_t interval_s;
+	bool stats_kept; /* the driver's statistics buffer, held until the next poll */
+	uint16_t stats_head;
+	uint32_t stats_present;
+	uint64_t stats[BALLOON_NR_STATS];
+	/* One bit per 4 KiB page of guest memory in the host mapping's order, set while
+	 * the page is in the balloon; the trailing all-zero words are left out. */
+	uint64_t *inflated;
+	size_t inflated_words;
+};
+/* Fills st (st->inflated is malloc'd: balloon__state_free). -1 with err. */
+int balloon__save(struct virtio_dev *dev, struct balloon_state *st, char *err, size_t errlen);
+void balloon__state_free(struct balloon_state *st);
+/* Sets a saved state on a balloon just made from the same configuration, after its
+ * transport state (the statistics buffer must lie in its restored queue). -1 with err,
+ * nothing changed, if st does not fit this device. */
+int balloon__load(struct virtio_dev *dev, const struct balloon_state *st, char *err, size_t errlen);
 
 /* The body of GET /balloon/statistics: the sizes, then every reported statistic. */
 void balloon__write_stats(const struct balloon_stats *s, struct json_out *o);

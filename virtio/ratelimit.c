@@ -1,4 +1,5 @@
 /* Token buckets and rate limiters (see ratelimit.h). */
+#include <stdio.h>
 #include <time.h>
 
 #include "ratelimit.h"
@@ -182,6 +183,69 @@ void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *b
 	/* Unchanged limits keep their wait: a PATCH of {} must not let a request early. */
 	if (bandwidth || ops)
 		rl->until_ns = 0;
+}
+
+void tbucket__save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out)
+{
+	*out = (struct tbucket_state){0};
+	if (!tbucket__enabled(b))
+		return;
+	out->p = b->p;
+	out->burst = b->burst;
+	out->budget = b->budget;
+	out->elapsed_ns = now_ns > b->last_ns ? now_ns - b->last_ns : 0;
+}
+
+void ratelimit__save(const struct ratelimit *rl, uint64_t now_ns, struct ratelimit_state *out)
+{
+	tbucket__save(&rl->bandwidth, now_ns, &out->bandwidth);
+	tbucket__save(&rl->ops, now_ns, &out->ops);
+	out->wait_ns = rl->until_ns > now_ns ? rl->until_ns - now_ns : 0;
+}
+
+int tbucket__load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns, char *err,
+		  size_t errlen)
+{
+	struct tbucket n;
+	tbucket__init(&n, &in->p, now_ns);
+	if (tbucket__enabled(&n) && (in->budget > in->p.size || in->burst > in->p.one_time_burst)) {
+		snprintf(err, errlen,
+			 "%llu tokens and %llu of burst left, above its size %llu and burst %llu",
+			 (unsigned long long)in->budget, (unsigned long long)in->burst,
+			 (unsigned long long)in->p.size, (unsigned long long)in->p.one_time_burst);
+		return -1;
+	}
+	if (tbucket__enabled(&n)) {
+		n.burst = in->burst;
+		n.budget = in->budget;
+		n.last_ns = now_ns - (in->elapsed_ns < now_ns ? in->elapsed_ns : now_ns);
+	}
+	*b = n;
+	return 0;
+}
+
+static int bucket_load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns,
+		       const char *what, char *err, size_t errlen)
+{
+	char why[200];
+	if (tbucket__load(b, in, now_ns, why, sizeof(why))) {
+		snprintf(err, errlen, "%s bucket: %s", what, why);
+		return -1;
+	}
+	return 0;
+}
+
+int ratelimit__load(struct ratelimit *rl, const struct ratelimit_state *in, uint64_t now_ns,
+		    char *err, size_t errlen)
+{
+	struct ratelimit n = {0};
+	if (bucket_load(&n.bandwidth, &in->bandwidth, now_ns, "bandwidth", err, errlen) ||
+	    bucket_load(&n.ops, &in->ops, now_ns, "ops", err, errlen))
+		return -1;
+	if (in->wait_ns)
+		n.until_ns = now_ns + in->wait_ns < now_ns ? UINT64_MAX : now_ns + in->wait_ns;
+	*rl = n;
+	return 0;
 }
 
 uint64_t ratelimit__now(void)

@@ -12,6 +12,7 @@
 #define EMBER_VIRTIO_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -61,6 +62,28 @@ bool ratelimit__consume(struct ratelimit *rl, uint64_t bytes, uint64_t ops, uint
  * queued is lost. */
 void ratelimit__update(struct ratelimit *rl, const struct token_bucket_config *bandwidth,
 		       const struct token_bucket_config *ops, uint64_t now_ns);
+
+/* Snapshots: a limiter as it stands, with its times relative to the moment of the
+ * save, so that a restore on another boot or host (another CLOCK_MONOTONIC) goes on
+ * from the same point: tokens earned while the VM was saved are not handed out. */
+struct tbucket_state {
+	struct token_bucket_config p;
+	uint64_t burst, budget;
+	uint64_t elapsed_ns; /* since last_ns */
+};
+struct ratelimit_state {
+	struct tbucket_state bandwidth, ops;
+	uint64_t wait_ns; /* how long the limiter was still blocked */
+};
+void tbucket__save(const struct tbucket *b, uint64_t now_ns, struct tbucket_state *out);
+/* -1 with err (b unchanged) if the bucket holds more than its limits allow. */
+int tbucket__load(struct tbucket *b, const struct tbucket_state *in, uint64_t now_ns, char *err,
+		  size_t errlen);
+void ratelimit__save(const struct ratelimit *rl, uint64_t now_ns, struct ratelimit_state *out);
+/* Sets rl to a saved state as of now_ns. -1 with err (rl unchanged) if a bucket holds
+ * more than its limits allow. */
+int ratelimit__load(struct ratelimit *rl, const struct ratelimit_state *in, uint64_t now_ns,
+		    char *err, size_t errlen);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ratelimit__now(void);

@@ -11,9 +11,12 @@
 /* The event queue, the third of virtio-vsock (virtio 1.2 §5.10.2). */
 #define VSOCK_EVQ 2
 
+_Static_assert(VIRTIO_STATE_MAX_QUEUES >= VIRTIO_MAX_QUEUES, "a saved device holds every queue");
+
 void virtio_dev__save_state(struct virtio_dev *dev, struct virtio_state *st)
 {
 	memset(st, 0, sizeof(*st));
+	uint64_t now = ratelimit__now();
 	pthread_mutex_lock(&dev->lock);
 	st->device_id = dev->device_id;
 	st->driver_features = dev->driver_features;
@@ -36,8 +39,17 @@ void virtio_dev__save_state(struct virtio_dev *dev, struct virtio_state *st)
 		qs->used_idx = vq->used_idx;
 		qs->signalled = vq->signalled;
 		qs->avail_seen = vq->avail_seen;
+		if (dev->throttle[q]) {
+			qs->limited = true;
+			ratelimit__save(&dev->throttle[q]->rl, now, &qs->limit);
+		}
 	}
 	pthread_mutex_unlock(&dev->lock);
+}
+
+bool virtio_dev__has_limiter(const struct virtio_dev *dev, unsigned q)
+{
+	return q < dev->nr_queues && dev->throttle[q];
 }
 
 int virtio_dev__load_state(struct virtio_dev *dev, const struct virtio_state *st, char *err,
@@ -55,6 +67,24 @@ int virtio_dev__load_state(struct virtio_dev *dev, const struct virtio_state *st
 			 (unsigned long long)(st->driver_features & ~dev->host_features));
 		return -1;
 	}
+	/* The limiters first, all or none: nothing is set before every one is checked. */
+	uint64_t now = ratelimit__now();
+	struct ratelimit rl[VIRTIO_STATE_MAX_QUEUES];
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		const struct virtio_queue_state *qs = &st->queues[q];
+		if (!qs->limited)
+			continue;
+		char why[200];
+		if (!dev->throttle[q]) {
+			snprintf(err, errlen, "queue %u: saved with a rate limiter, this has none",
+				 q);
+			return -1;
+		}
+		if (ratelimit__load(&rl[q], &qs->limit, now, why, sizeof(why))) {
+			snprintf(err, errlen, "queue %u: rate limiter: %s", q, why);
+			return -1;
+		}
+	}
 	pthread_mutex_lock(&dev->lock);
 	dev->driver_features = st->driver_features;
 	dev->dev_feat_sel = st->dev_feat_sel;
@@ -63,6 +93,10 @@ int virtio_dev__load_state(struct virtio_dev *dev, const struct virtio_state *st
 	dev->int_status = st->int_status;
 	dev->config_gen = st->config_gen;
 	dev->queue_sel = st->queue_sel < dev->nr_queues ? st->queue_sel : 0;
+	/* A limiter still blocked arms its timer when the queue is next served. */
+	for (unsigned q = 0; q < dev->nr_queues; q++)
+		if (st->queues[q].limited)
+			dev->throttle[q]->rl = rl[q];
 	int rc = 0;
 	for (unsigned q = 0; q < dev->nr_queues && !rc; q++) {
 		const struct virtio_queue_state *qs = &st->queues[q];

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ratelimit.h"
 
 struct vm;
 struct json_out;
@@ -63,12 +64,15 @@ extern const struct device_ops virtio_device_ops;
 
 /* Snapshots (state.c): the transport state of one device (a vm->devices[] entry
  * made by a virtio row). */
-#define VIRTIO_STATE_MAX_QUEUES 3
+#define VIRTIO_STATE_MAX_QUEUES 4 /* VIRTIO_MAX_QUEUES: the balloon's four */
 struct virtio_queue_state {
 	uint64_t desc, avail, used;
 	uint16_t size;
 	bool ready;
 	uint16_t last_avail, used_idx, signalled, avail_seen;
+	/* The queue's rate limiter, if the device has one on it (a virtio_dev__limit). */
+	bool limited;
+	struct ratelimit_state limit;
 };
 struct virtio_state {
 	uint32_t device_id;
@@ -79,8 +83,12 @@ struct virtio_state {
 };
 struct virtio_dev;
 void virtio_dev__save_state(struct virtio_dev *dev, struct virtio_state *st);
+/* Whether queue q has a rate limiter (limited or not: one a PATCH may set). */
+bool virtio_dev__has_limiter(const struct virtio_dev *dev, unsigned q);
 /* Sets the saved transport state on a device just made from the same configuration;
- * ready queues are checked against guest memory as the driver's writes would be. */
+ * ready queues are checked against guest memory as the driver's writes would be. A
+ * saved limiter must be on a queue that has one; a queue with a limiter and none saved
+ * keeps the full bucket it was made with. */
 int virtio_dev__load_state(struct virtio_dev *dev, const struct virtio_state *st, char *err,
 			   size_t errlen);
 /* After the VM's interrupt controllers are restored: re-raises a pending interrupt

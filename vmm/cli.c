@@ -148,6 +148,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	o->mem_max_mib = host_mem_mib();
 	struct vm_config *c = &o->vm;
 	unsigned long long n;
+	const char *mem_too_big = NULL;
 	int opt;
 	opterr = 0;
 	optind = 1;
@@ -180,7 +181,13 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			c->vcpus = (unsigned)n;
 			break;
 		case OPT_MEM:
-			if (config__parse_u64(optarg, 1ull << 40, &n)) {
+			/* Any 64-bit number: validation says how it compares with the cap. */
+			if (optarg[0] && strspn(optarg, "0123456789") == strlen(optarg) &&
+			    config__parse_u64(optarg, UINT64_MAX, &n)) {
+				/* Beyond 64 bits: refused once the cap is known. */
+				mem_too_big = optarg;
+				n = UINT64_MAX;
+			} else if (config__parse_u64(optarg, UINT64_MAX, &n)) {
 				snprintf(err, errlen, "--mem-mib: '%s' is not a number", optarg);
 				return -1;
 			}
@@ -318,6 +325,10 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	}
 	/* Every front end validates through config.c, which holds the cap. */
 	config__set_mem_max_mib(o->mem_max_mib);
+	if (mem_too_big) {
+		config__mem_cap_error(mem_too_big, err, errlen);
+		return -1;
+	}
 	if (o->no_api && !o->config_file) {
 		snprintf(err, errlen, "--no-api needs --config-file");
 		return -1;

@@ -147,6 +147,14 @@ uint64_t config__mem_max_mib(void)
 	return mem_max_mib;
 }
 
+void config__mem_cap_error(const char *mib, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "mem_size_mib: %s MiB is more than this host allows (%llu MiB, set by ember "
+		 "--mem-max-mib; the default is the host's RAM)",
+		 mib, (unsigned long long)mem_max_mib);
+}
+
 int config__validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->kernel_path[0] == '\0')
@@ -166,15 +174,16 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 #endif
 	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2)
 		return error__set(err, errlen, "vcpu_count: must be 1 or even when smt is enabled");
-	if (cfg->mem_mib < 1 || cfg->mem_mib > CONFIG_MAX_MEM_MIB)
-		return error__set(err, errlen, "mem_size_mib: %llu is out of range 1..%u",
-				  (unsigned long long)cfg->mem_mib, CONFIG_MAX_MEM_MIB);
-	if (cfg->mem_mib > mem_max_mib)
-		return error__set(err, errlen,
-				  "mem_size_mib: %llu MiB is more than this host allows (%llu MiB, "
-				  "set by ember --mem-max-mib)",
-				  (unsigned long long)cfg->mem_mib,
+	/* The cap is at most CONFIG_MAX_MEM_MIB (cli.c clamps it): one message for both. */
+	if (cfg->mem_mib < 1)
+		return error__set(err, errlen, "mem_size_mib: 0 is out of range 1..%llu",
 				  (unsigned long long)mem_max_mib);
+	if (cfg->mem_mib > mem_max_mib || cfg->mem_mib > CONFIG_MAX_MEM_MIB) {
+		char num[24];
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)cfg->mem_mib);
+		config__mem_cap_error(num, err, errlen);
+		return -1;
+	}
 	if (cfg->balloon.present && cfg->balloon.amount_mib > cfg->mem_mib)
 		return error__set(
 		    err, errlen,

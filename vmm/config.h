@@ -151,6 +151,10 @@ int config__validate(const struct vm_config *cfg, char *err, size_t errlen);
  * it is the host's policy, not part of a VM's configuration. Default: CONFIG_MAX_MEM_MIB. */
 void config__set_mem_max_mib(uint64_t mib);
 uint64_t config__mem_max_mib(void);
+/* The one answer to guest memory above the cap, whoever asked (API, PATCH, config file,
+ * command line): "mem_size_mib: <mib> MiB is more than this host allows (<cap> MiB, set
+ * by ember --mem-max-mib...)". mib is the number as given (it may not fit 64 bits). */
+void config__mem_cap_error(const char *mib, char *err, size_t errlen);
 /* Every rule of config__validate() but the kernel's presence: for a configuration
  * that may still get its kernel (by PUT /boot-source) before it starts. */
 int config__validate_pending(const struct vm_config *cfg, char *err, size_t errlen);

@@ -52,6 +52,11 @@ int snap_in__u32(struct snapshot_in *s, const char *name, uint32_t *v, struct er
 int snap_in__u64(struct snapshot_in *s, const char *name, uint64_t *v, struct error *e);
 int snap_in__string(struct snapshot_in *s, const char *name, const char **v, struct error *e);
 int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t len, struct error *e);
+/* Any length; *data points into the vmstate. */
+int snap_in__blob(struct snapshot_in *s, const char *name, const void **data, size_t *len,
+		  struct error *e);
+/* Whether the node has property name (for what newer minor versions added). */
+bool snap_in__has(struct snapshot_in *s, const char *name);
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 

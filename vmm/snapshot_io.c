@@ -44,6 +44,20 @@ int snap_in__bytes(struct snapshot_in *s, const char *name, void *out, size_t le
 	return vmstate__get_bytes(s->vs, s->node, name, out, len, e);
 }
 
+bool snap_in__has(struct snapshot_in *s, const char *name)
+{
+	const void *data;
+	size_t len;
+	struct error absent;
+	return vmstate__get_blob(s->vs, s->node, name, &data, &len, &absent) == 0;
+}
+
+int snap_in__blob(struct snapshot_in *s, const char *name, const void **data, size_t *len,
+		  struct error *e)
+{
+	return vmstate__get_blob(s->vs, s->node, name, data, len, e);
+}
+
 /* A node whose children have unit addresses (vcpu@N, dev@N), as dtc expects it. */
 void snapshot__indexed_parent(struct vmstate_writer *w, const char *path)
 {

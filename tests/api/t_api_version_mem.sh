@@ -50,6 +50,17 @@ expect mem-over-cap-names-flag PUT /machine-config '{"vcpu_count":1,"mem_size_mi
 expect mem-at-cap PUT /machine-config '{"vcpu_count":1,"mem_size_mib":1024}' 204
 expect mem-patch-over-cap PATCH /machine-config '{"mem_size_mib":4096}' 400 "1024 MiB"
 expect mem-unchanged GET /machine-config - 200 '"mem_size_mib":1024'
+# However large, the answer is the cap's, naming the field and the cap, for PUT and
+# PATCH alike: above the 1 TiB ember can map, at 2^64-1, and past 64 bits.
+cap_msg="MiB is more than this host allows (1024 MiB, set by ember --mem-max-mib"
+for huge in 1048577 99999999 18446744073709551615 184467440737095516150; do
+	expect "mem-put-huge-$huge" PUT /machine-config "{\"vcpu_count\":1,\"mem_size_mib\":$huge}" 400 \
+		"mem_size_mib: $huge $cap_msg"
+	expect "mem-patch-huge-$huge" PATCH /machine-config "{\"mem_size_mib\":$huge}" 400 \
+		"mem_size_mib: $huge $cap_msg"
+done
+expect mem-zero-names-cap PATCH /machine-config '{"mem_size_mib":0}' 400 "out of range 1..1024"
+expect mem-unchanged-after-huge GET /machine-config - 200 '"mem_size_mib":1024'
 stop_ember
 
 # The default cap is the host's RAM: 1 TiB is refused on any smaller host.
@@ -78,6 +89,18 @@ echo "{\"boot-source\":{\"kernel_image_path\":\"$work/vmlinux\"},\"machine-confi
 rc=$?
 [ $rc -eq 2 ] && grep -q "more than this host allows" "$work/err"
 check config-file-mem-over-cap $? "rc $rc: $(cat "$work/err")"
+# The same message from the config file and the command line, huge values too.
+for huge in 2048 18446744073709551615 184467440737095516150; do
+	echo "{\"boot-source\":{\"kernel_image_path\":\"$work/vmlinux\"},\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":$huge}}" >"$work/vm.json"
+	"$ember" --no-api --config-file "$work/vm.json" --mem-max-mib 1024 >/dev/null 2>"$work/err"
+	rc=$?
+	[ $rc -eq 2 ] && grep -qF "mem_size_mib: $huge $cap_msg" "$work/err"
+	check "config-file-mem-huge-$huge" $? "rc $rc: $(cat "$work/err")"
+	"$ember" --kernel "$work/vmlinux" --mem-mib "$huge" --mem-max-mib 1024 >/dev/null 2>"$work/err"
+	rc=$?
+	[ $rc -eq 2 ] && grep -qF "mem_size_mib: $huge $cap_msg" "$work/err"
+	check "cli-mem-huge-$huge" $? "rc $rc: $(cat "$work/err")"
+done
 for bad in 0 abc 1048577 -5; do
 	"$ember" --mem-max-mib "$bad" --kernel "$work/vmlinux" >/dev/null 2>"$work/err"
 	rc=$?

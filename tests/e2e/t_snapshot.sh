@@ -3,9 +3,9 @@
 # PUT /snapshot/create, kill that ember, load the snapshot in a new one (resume_vm):
 # the count goes on with no new boot, a command typed on the console after the
 # restore runs and answers, and the root filesystem (mounted read-only) boots again.
-# Not in run.sh's default list yet: run it by name (tests/e2e/host.sh build snapshot).
-# Its one run so far, in a nested host starved of CPU, timed out while the guest was
-# booting (the count began at 108 s of guest time); it has not yet passed anywhere.
+# In run.sh's default list. Two runs in the nested host passed: 37 s for the whole
+# section on a quiet machine, 164 s on a loaded one (its final boot took 83 s of guest
+# time, well inside VM_TIMEOUT).
 E2E_ROOT=$1
 . "$(dirname "$0")/lib.sh"
 FC=$E2E_ROOT/fcclient

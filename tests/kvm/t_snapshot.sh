@@ -2,7 +2,9 @@
 # Snapshots of the probe guest in count mode (probe.count): pause, PUT /snapshot/create,
 # kill that ember, PUT /snapshot/load (resume_vm) in a new one; the counter goes on
 # where it stopped. Also blk data across a restore, a Diff after a Full, ten clones of
-# one snapshot sharing its memory file's pages, and bad input. POSIX sh + busybox.
+# one snapshot sharing its memory file's pages, firecracker-go-sdk's restore sequence,
+# the balloon's amount and a rate limiter's spent burst across a restore, and bad
+# input. POSIX sh + busybox.
 . "$(dirname "$0")/lib.sh"
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
@@ -281,6 +283,155 @@ else
 	fail "$t-pages-shared" "memory file pages: ${one_rss} KiB mapped by one clone, PSS summed ${sum_pss} KiB"
 fi
 for p in $CLONES; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+
+# --- firecracker-go-sdk's restore, request by request --------------------------------
+# From its source (handlers.go, machine.go, opts.go): WithSnapshot() swaps the boot
+# handlers for LoadSnapshotHandler, so a restore sends GET /machine-config (waitForSocket,
+# until the socket answers), PUT /logger and PUT /metrics (BootstrapLoggingHandler: on
+# files it created, or on FIFOs), then PUT /snapshot/load (loadSnapshot), and no
+# InstanceStart; the caller then resumes with m.ResumeVM (PATCH /vm), as the SDK's
+# snapshotting example does, unless its SnapshotConfig asked for resume_vm. Its pause
+# and create (PauseVM, CreateSnapshot) make the snapshot. Bodies as Go's encoding/json
+# writes the go-swagger models: fields in alphabetical order, omitempty ones left out
+# (resume_vm false, enable_diff_snapshots false). firecracker-containerd does not load
+# snapshots (it only pauses and resumes).
+t=snapshot/go-sdk
+if boot sdk 1 "" && wait_for "$OUT" "^PROBE count 3$" 60; then
+	api "$t-pause" PATCH /vm '{"state":"Paused"}' &&
+		api "$t-create" PUT /snapshot/create "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}"
+	sleep 0.2
+	A=$OUT
+	at=$(last_count "$A")
+	kill_ember
+	# 1. WithSnapshot(mem, snap) with LogPath and MetricsPath (files the SDK creates
+	#    first), then m.ResumeVM.
+	: >"$W/sdk1.log"
+	: >"$W/sdk1.metrics"
+	start sdk1
+	api "$t-wait-socket" GET /machine-config &&
+		api "$t-logger" PUT /logger "{\"level\":\"Debug\",\"log_path\":\"$W/sdk1.log\",\"show_level\":true,\"show_log_origin\":false}" &&
+		api "$t-metrics" PUT /metrics "{\"metrics_path\":\"$W/sdk1.metrics\"}" &&
+		api "$t-load" PUT /snapshot/load "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}" &&
+		api "$t-state" GET / && check "$t-loaded-paused" "GET / after the load: $(cat "$W/reply")" has '"state":"Paused"' "$W/reply" &&
+		api "$t-resume" PATCH /vm '{"state":"Resumed"}'
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+		pass "$t-continues"
+	else
+		fail "$t-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"
+	fi
+	check "$t-logged" "nothing in the logger's file" test -s "$W/sdk1.log"
+	kill_ember
+	# 2. WithSnapshot("", snap, WithMemoryBackend("File", mem)) and ResumeVM set, with
+	#    LogFifo and MetricsFifo (FIFOs that nobody reads).
+	mkfifo "$W/sdk2.log" "$W/sdk2.metrics"
+	start sdk2
+	api "$t-fifo-wait-socket" GET /machine-config &&
+		api "$t-fifo-logger" PUT /logger "{\"level\":\"Debug\",\"log_path\":\"$W/sdk2.log\",\"show_level\":true,\"show_log_origin\":false}" &&
+		api "$t-fifo-metrics" PUT /metrics "{\"metrics_path\":\"$W/sdk2.metrics\"}" &&
+		api "$t-backend-load" PUT /snapshot/load "{\"mem_backend\":{\"backend_path\":\"$W/sdk.mem\",\"backend_type\":\"File\"},\"resume_vm\":true,\"snapshot_path\":\"$W/sdk.state\"}"
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+		pass "$t-backend-continues"
+	else
+		fail "$t-backend-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"
+	fi
+	kill_ember
+	# 3. A Config with VsockDevices: AddVsocksHandler stays in the restore list, so the
+	#    SDK sends PUT /vsock before the load, which Firecracker refuses
+	#    (LoadSnapshotNotAllowed: rpc_interface.rs set_vsock_device sets boot_path).
+	#    ember answers the same.
+	start sdk3
+	api "$t-vsock-wait-socket" GET /machine-config &&
+		api "$t-vsock-put" PUT /vsock "{\"guest_cid\":3,\"uds_path\":\"$W/sdk3.vsock\",\"vsock_id\":\"vsock0\"}" &&
+		refused "$t-vsock-then-load" "not allowed after configuring" PUT /snapshot/load \
+			"{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}"
+	kill_ember
+else
+	fail "$t" "the probe did not count: $(tail -c 300 "$OUT")"
+	kill_ember
+fi
+
+# --- the balloon across a restore: its target, actual and pages ---------------------
+# The probe inflates 32 MiB and reports them in `actual`; after the restore the device
+# still says so (GET /balloon/statistics), and the host's release is served by the
+# restored device: the probe deflates and finds its pages zeroed.
+t=snapshot/balloon
+start bal
+api "$t-machine" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}' &&
+	api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.virtio=balloon probe.balloon_mib=32 probe.timeout_ms=10000\"}" &&
+	api "$t-put" PUT /balloon '{"amount_mib": 0, "deflate_on_oom": true, "stats_polling_interval_s": 1}' &&
+	api "$t-start" PUT /actions '{"action_type": "InstanceStart"}' &&
+	wait_for "$OUT" "PROBE balloon touched" 60 &&
+	api "$t-patch" PATCH /balloon '{"amount_mib": 32}' &&
+	wait_for "$OUT" "PROBE balloon inflated" 60 &&
+	api "$t-stats-before" GET /balloon/statistics && cp "$W/reply" "$W/bal.before" &&
+	api "$t-pause" PATCH /vm '{"state": "Paused"}' &&
+	api "$t-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/sbal\", \"mem_file_path\": \"$W/mbal\"}"
+ok=$?
+A=$OUT
+kill_ember
+if [ $ok -eq 0 ]; then
+	start bal2
+	api "$t-load" PUT /snapshot/load "$(load_body "$W/sbal" "$W/mbal")"
+	api "$t-stats-after" GET /balloon/statistics
+	sizes() { grep -o '"target_pages":[0-9]*,"actual_pages":[0-9]*' "$1"; }
+	if has '"target_pages":8192,"actual_pages":8192' "$W/bal.before" &&
+		[ "$(sizes "$W/bal.before")" = "$(sizes "$W/reply")" ]; then
+		pass "$t-amount-kept"
+	else
+		fail "$t-amount-kept" "before: $(sizes "$W/bal.before"); after the restore: $(head -c 200 "$W/reply")"
+	fi
+	api "$t-get" GET /balloon &&
+		check "$t-get-amount" "GET /balloon: $(head -c 200 "$W/reply")" has '"amount_mib":32' "$W/reply"
+	api "$t-release" PATCH /balloon '{"amount_mib": 0}'
+	wait_for "$OUT" "^PROBE DONE" 60
+	check "$t-deflate" "the restored probe did not deflate: $(tail -c 300 "$OUT")" \
+		has "PROBE check virtio-balloon ok" "$OUT"
+	kill_ember
+else
+	fail "$t" "no snapshot of an inflated balloon: $(tail -c 300 "$A")"
+fi
+
+# --- a rate limiter across a restore: what it had spent stays spent -----------------
+# 64 KiB per 128 ms (512000 B/s) after a one-time burst of 1 MiB: the probe reads 128
+# times 16 KiB, the first 64 from the burst. The snapshot is taken in the limited part
+# (after step 5 of 8); a restored limiter with its burst back (a bucket made anew)
+# would serve the rest, about 700 KiB, at once; the saved one takes over a second.
+t=snapshot/ratelimit
+uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + substr(a[2] "00", 1, 2) }' /proc/uptime; }
+dd if=/dev/zero of="$W/rl.disk" bs=1048576 count=4 2>/dev/null
+start rl
+api "$t-machine" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}' &&
+	api "$t-drive" PUT /drives/rl "{\"drive_id\": \"rl\", \"path_on_host\": \"$W/rl.disk\", \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 65536, \"one_time_burst\": 1048576, \"refill_time\": 128}}}" &&
+	api "$t-boot-source" PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.virtio=blk probe.blk_repeat=128\"}" &&
+	api "$t-start" PUT /actions '{"action_type": "InstanceStart"}' &&
+	wait_for "$OUT" "^PROBE rate blk step=5 " 60 &&
+	api "$t-pause" PATCH /vm '{"state": "Paused"}' &&
+	api "$t-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/srl\", \"mem_file_path\": \"$W/mrl\"}"
+ok=$?
+A=$OUT
+kill_ember
+if [ $ok -ne 0 ]; then
+	fail "$t" "no snapshot in the limited part: $(tail -c 300 "$A")"
+elif has "^PROBE rate blk n=" "$A"; then
+	fail "$t" "the probe finished before the pause: the limit did not hold before the snapshot"
+else
+	start rl2
+	t0=$(uptime_cs)
+	api "$t-load" PUT /snapshot/load "$(load_body "$W/srl" "$W/mrl")"
+	# Asked now: the probe powers the VM off once its reads are done.
+	"$FC" "$S" GET /vm/config >"$W/rl.config" 2>&1
+	wait_for "$OUT" "^PROBE rate blk n=" 30
+	cs=$(($(uptime_cs) - t0))
+	echo "snapshot: the limited reads left took $cs cs after the load"
+	wait_for "$OUT" "^PROBE DONE" 30
+	check "$t-finished" "the restored probe's reads did not finish: $(tail -c 300 "$OUT")" \
+		has "^PROBE check blk_repeat ok" "$OUT"
+	check "$t-still-limited" "the rest of the reads took ${cs} cs after the restore: the burst came back" \
+		test "$cs" -ge 50
+	check "$t-config" "GET /vm/config: $(head -c 300 "$W/rl.config")" \
+		has '"bandwidth":{"size":65536,"one_time_burst":1048576,"refill_time":128}' "$W/rl.config"
+	kill_ember
+fi
 
 # --- bad input: 400 with the reason, and ember stays usable -------------------------
 t=snapshot/bad

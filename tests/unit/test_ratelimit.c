@@ -1,4 +1,6 @@
 /* Token-bucket arithmetic and the limiter, on an injected clock (ns). */
+#include <string.h>
+
 #include "check.h"
 #include "virtio/ratelimit.h"
 
@@ -197,8 +199,55 @@ static void long_run_matches_rate(void)
 	CHECK(bytes >= expect - 2 * 65536);
 }
 
+/* A limiter saved at one clock and loaded at another (a new process, host or boot) goes
+ * on from the same point: same tokens, same fraction of refill, same wait left. */
+static void save_and_load_across_clocks(void)
+{
+	struct ratelimit rl, back;
+	struct ratelimit_state st;
+	char err[256];
+	ratelimit__init(&rl,
+			&(struct rate_limiter_config){
+			    .bandwidth = {.size = 1000, .one_time_burst = 500, .refill_time = 100},
+			    .ops = {.size = 10, .refill_time = 1000}},
+			0);
+	/* Burst gone, bucket empty, and 2000 owed: blocked for 200 ms from 1 ms. */
+	CHECK(ratelimit__consume(&rl, 3500, 1, 1 * MS));
+	CHECK(!ratelimit__consume(&rl, 1, 1, 2 * MS));
+	ratelimit__save(&rl, 51 * MS, &st);
+	CHECK_EQ(st.bandwidth.p.size, 1000);
+	CHECK_EQ(st.bandwidth.burst, 0);
+	CHECK_EQ(st.bandwidth.budget, 0);
+	CHECK_EQ(st.ops.budget, 9);
+	CHECK_EQ(st.wait_ns, 150 * MS);
+	/* Loaded at 1000 s on another clock: still blocked for 150 ms, not a token more. */
+	const uint64_t t = 1000000 * MS;
+	CHECK_EQ(ratelimit__load(&back, &st, t, err, sizeof(err)), 0);
+	CHECK(ratelimit__enabled(&back));
+	CHECK(!ratelimit__consume(&back, 1, 1, t + 149 * MS));
+	CHECK(ratelimit__consume(&back, 1, 1, t + 150 * MS));
+	/* The same answers as the original limiter at the same point of its own clock. */
+	CHECK(!ratelimit__consume(&rl, 1, 1, 200 * MS));
+	CHECK(ratelimit__consume(&rl, 1, 1, 201 * MS));
+	CHECK_EQ(back.bandwidth.budget, rl.bandwidth.budget);
+	CHECK_EQ(back.ops.budget, rl.ops.budget);
+	CHECK_EQ(back.ops.budget, 8);
+	/* A saved bucket above its limits is refused and changes nothing. */
+	struct ratelimit keep = back;
+	st.bandwidth.budget = 1001;
+	CHECK_EQ(ratelimit__load(&back, &st, t, err, sizeof(err)), -1);
+	CHECK(strstr(err, "bandwidth") != NULL);
+	CHECK(!memcmp(&keep, &back, sizeof(keep)));
+	/* No limits saved: none loaded. */
+	ratelimit__init(&rl, NULL, 0);
+	ratelimit__save(&rl, 5 * MS, &st);
+	CHECK_EQ(ratelimit__load(&back, &st, t, err, sizeof(err)), 0);
+	CHECK(!ratelimit__enabled(&back));
+}
+
 CHECK_MAIN("ratelimit", CHECK_CASE(starts_full_and_refills_continuously),
 	   CHECK_CASE(one_time_burst_first_and_not_refilled),
 	   CHECK_CASE(larger_than_size_is_overconsumption), CHECK_CASE(zero_means_unlimited),
 	   CHECK_CASE(wait_is_time_to_the_tokens), CHECK_CASE(limiter_blocks_until_tokens_return),
-	   CHECK_CASE(update_keeps_or_replaces_buckets), CHECK_CASE(long_run_matches_rate))
+	   CHECK_CASE(update_keeps_or_replaces_buckets), CHECK_CASE(long_run_matches_rate),
+	   CHECK_CASE(save_and_load_across_clocks))

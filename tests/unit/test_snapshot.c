@@ -531,6 +531,37 @@ static void virtio_state_round_trip(void)
 	virtio_dev__destroy(d);
 	virtio_dev__destroy(d2);
 	virtio_dev__destroy(d3);
+
+	/* A queue's rate limiter carries over: its spent one-time burst stays spent. */
+	struct rate_limiter_config rl = {
+	    .ops = {.size = 2, .one_time_burst = 1, .refill_time = 1000000}};
+	d = rng__create_limited(&rl, &gmem, NULL, err, sizeof(err));
+	gq_init(&q, &gmem, 0x10000, 8);
+	CHECK(driver_init(d, ~0ull, &q, 1) & VIRTIO_STATUS_DRIVER_OK);
+	one_request(d, &q, 0);
+	CHECK_EQ(gq_take_used(&q, &id, &len), 0);
+	virtio_dev__save_state(d, &st);
+	CHECK(st.queues[0].limited);
+	CHECK_EQ(st.queues[0].limit.ops.burst, 0);
+	CHECK_EQ(st.queues[0].limit.ops.budget, 2);
+	d2 = rng__create_limited(&rl, &gmem, NULL, err, sizeof(err));
+	CHECK_EQ(d2->throttle[0]->rl.ops.burst, 1);
+	bad = st;
+	bad.queues[0].limit.ops.budget = 3; /* above its size */
+	CHECK_EQ(virtio_dev__load_state(d2, &bad, err, sizeof(err)), -1);
+	CHECK(strstr(err, "rate limiter") != NULL);
+	CHECK_EQ(d2->throttle[0]->rl.ops.burst, 1);
+	CHECK_EQ(virtio_dev__load_state(d2, &st, err, sizeof(err)), 0);
+	CHECK_EQ(d2->throttle[0]->rl.ops.burst, 0);
+	CHECK_EQ(d2->throttle[0]->rl.ops.budget, 2);
+	/* Saved with a limiter, loaded where the queue has none: refused. */
+	d3 = rng__create(&gmem, NULL, err, sizeof(err));
+	virtio_dev__unlimit(d3);
+	CHECK_EQ(virtio_dev__load_state(d3, &st, err, sizeof(err)), -1);
+	CHECK(strstr(err, "has none") != NULL);
+	virtio_dev__destroy(d);
+	virtio_dev__destroy(d2);
+	virtio_dev__destroy(d3);
 }
 
 /* Pages ember writes (buffers it fills, the used ring) are what KVM's dirty log misses:
@@ -611,6 +642,8 @@ static void legacy_devices_round_trip(void)
 	config__init(&cfg);
 	cfg.mem_mib = 16;
 	cfg.serial_out = SERIAL_OUT_NONE;
+	/* 20 bytes per 100 s: spent below, and not back by the time it is restored. */
+	cfg.serial_rate_limiter = (struct token_bucket_config){.size = 20, .refill_time = 100000};
 	struct error e = {0};
 	if (vm__init(&vm, &cfg, loop, 0, &e) || vm__init(&vm2, &cfg, loop, 0, &e))
 		abort();
@@ -630,6 +663,9 @@ static void legacy_devices_round_trip(void)
 	v = 0x5a;
 	serial__io(s, 7, &v, true); /* scratch */
 	serial__rx(s, (const uint8_t *)"abc", 3);
+	for (v = 'a'; v < 'a' + 19; v++)
+		serial__io(s, 0, &v, true); /* 19 of the 20 bytes */
+	CHECK_EQ(s->dropped_bytes, 0);
 	CHECK_EQ(i8042__send_ctrl_alt_del(i8042__of(&vm)), 0);
 	vm.boot_time_us = 1234;
 
@@ -666,6 +702,12 @@ static void legacy_devices_round_trip(void)
 	CHECK_EQ(k->out_len, i8042__of(&vm)->out_len);
 	CHECK(k->out_len > 0);
 	CHECK_EQ(vm2.boot_time_us, 1234);
+	/* The output limiter goes on with the byte it had left, not a full bucket. */
+	v = 'x';
+	serial__io(s2, 0, &v, true);
+	CHECK_EQ(s2->dropped_bytes, 0);
+	serial__io(s2, 0, &v, true);
+	CHECK_EQ(s2->dropped_bytes, 1);
 	/* A restore hook given a node that lacks its properties refuses, naming them. */
 	struct snapshot_in none = {.vs = &vs, .node = "/devices/dev@9"};
 	e = (struct error){0};

@@ -448,7 +448,96 @@ static void random_requests(void)
 	destroy(d);
 }
 
+/* Snapshots: a balloon made anew from the same configuration and given the saved
+ * transport and balloon state holds the same pages, target, actual, statistics and
+ * statistics buffer; a state that does not fit is refused and changes nothing. */
+static void save_and_load(void)
+{
+	struct gq q[3];
+	struct virtio_dev *d = make(16 * MIB, 4, 1, q);
+	uint32_t pfn[64];
+	for (unsigned i = 0; i < 64; i++)
+		pfn[i] = (uint32_t)(DATA / PAGE) + i;
+	CHECK_EQ(send_pfns(d, q, 0, 0, pfn, sizeof(pfn), 0), 0);
+	mmio_w(d, VIRTIO_MMIO_CONFIG + 4, 64);
+	uint16_t tags[] = {4};
+	uint64_t vals[] = {1234};
+	size_t len = put_stats(BUF + 8 * PAGE, tags, vals, 1);
+	gq_desc(&q[2], 5, BUF + 8 * PAGE, (uint32_t)len, 0, 0);
+	gq_publish(&q[2], 5);
+	virtio_dev__kick(d, 2);
+
+	struct virtio_state ts;
+	struct balloon_state st;
+	virtio_dev__save_state(d, &ts);
+	CHECK_EQ(balloon__save(d, &st, err, sizeof(err)), 0);
+	CHECK_EQ(st.actual, 64);
+	CHECK_EQ(st.num_pages, 1024);
+	CHECK(st.stats_kept);
+	CHECK_EQ(st.stats_head, 5);
+	CHECK(st.inflated_words > 0 && st.inflated_words <= (DATA / PAGE + 64) / 64);
+	virtio_dev__destroy(d);
+
+	struct balloon_config bc = {.present = true,
+				    .amount_mib = 4,
+				    .deflate_on_oom = true,
+				    .stats_polling_interval_s = 1};
+	struct virtio_dev *r = balloon__create(&bc, &mem, NULL, err, sizeof(err));
+	CHECK(r != NULL);
+	CHECK_EQ(virtio_dev__load_state(r, &ts, err, sizeof(err)), 0);
+	/* Refusals first: each leaves the new balloon as it was made. */
+	struct balloon_state bad = st;
+	bad.stats_head = 16; /* the queue has 16 entries */
+	CHECK_EQ(balloon__load(r, &bad, err, sizeof(err)), -1);
+	CHECK(strstr(err, "statistics buffer") != NULL);
+	bad = st;
+	bad.interval_s = 0;
+	CHECK_EQ(balloon__load(r, &bad, err, sizeof(err)), -1);
+	CHECK(strstr(err, "statistics every 0 s") != NULL);
+	bad = st;
+	bad.inflated_words = 16 * MIB / PAGE / 64 + 1;
+	CHECK_EQ(balloon__load(r, &bad, err, sizeof(err)), -1);
+	CHECK(strstr(err, "words of bitmap") != NULL);
+	CHECK_EQ(config_r(r, 4), 0);
+	CHECK_EQ(metric(r, "inflated_pages"), 0);
+
+	CHECK_EQ(balloon__load(r, &st, err, sizeof(err)), 0);
+	balloon__state_free(&st);
+	CHECK_EQ(config_r(r, 0), 1024);
+	CHECK_EQ(config_r(r, 4), 64);
+	CHECK_EQ(metric(r, "inflated_pages"), 64);
+	struct balloon_stats s;
+	balloon__get_stats(r, &s);
+	CHECK_EQ(s.actual_pages, 64);
+	CHECK_EQ(s.value[4], 1234);
+	CHECK_EQ(s.present, 1u << 4);
+	/* The held statistics buffer goes back at the next poll. */
+	uint32_t id = 99, ulen = 99;
+	balloon__request_stats(r);
+	CHECK_EQ(gq_take_used(&q[2], &id, &ulen), 0);
+	CHECK_EQ(id, 5);
+	/* The restored pages deflate; a page never inflated is a duplicate. */
+	CHECK_EQ(send_pfns(r, q, 1, 1, pfn, 8, 0), 0);
+	CHECK_EQ(metric(r, "deflated_pfns"), 2);
+	CHECK_EQ(metric(r, "duplicate_pfns"), 0);
+	uint32_t other = (uint32_t)(DATA / PAGE) + 100;
+	CHECK_EQ(send_pfns(r, q, 1, 2, &other, 4, 0), 0);
+	CHECK_EQ(metric(r, "duplicate_pfns"), 1);
+	CHECK_EQ(metric(r, "inflated_pages"), 62);
+	/* With statistics and free page reporting the balloon has four queues, and the
+	 * saved transport holds all four (it once had room for three). */
+	bc.free_page_reporting = true;
+	struct virtio_dev *four = balloon__create(&bc, &mem, NULL, err, sizeof(err));
+	CHECK_EQ(four->nr_queues, 4);
+	virtio_dev__save_state(four, &ts);
+	CHECK_EQ(ts.nr_queues, 4);
+	CHECK_EQ(ts.queues[3].size, four->pending[3].size);
+	virtio_dev__destroy(four);
+	destroy(r);
+}
+
 CHECK_MAIN("virtio-balloon", CHECK_CASE(inflate_gives_memory_back),
 	   CHECK_CASE(hostile_pfns_are_refused), CHECK_CASE(stats_parse_and_poll),
 	   CHECK_CASE(stats_timer_polls), CHECK_CASE(free_page_reporting),
-	   CHECK_CASE(target_changes_and_reset), CHECK_CASE(random_requests))
+	   CHECK_CASE(target_changes_and_reset), CHECK_CASE(random_requests),
+	   CHECK_CASE(save_and_load))

@@ -110,6 +110,16 @@ static int get_number(const struct json_doc *d, unsigned tok, const struct field
 	if (rc == JSON_ENOTINT)
 		return error__fail(e, EXIT_USAGE, "%s: %.*s is not an integer", f->name, shown,
 				   d->text + t->start);
+	if ((f->flags & FIELD_MEM_CAP) && rc != JSON_ERANGE && *out < f->min)
+		return error__fail(e, EXIT_USAGE, "%s: %.*s is out of range %llu..%llu", f->name,
+				   shown, d->text + t->start, (unsigned long long)f->min,
+				   (unsigned long long)config__mem_max_mib());
+	if ((f->flags & FIELD_MEM_CAP) && (rc == JSON_ERANGE || *out > config__mem_max_mib())) {
+		char num[48], why[ERROR_MSG_MAX];
+		snprintf(num, sizeof(num), "%.*s", shown, d->text + t->start);
+		config__mem_cap_error(num, why, sizeof(why));
+		return error__from_text(e, EXIT_USAGE, why);
+	}
 	if (rc == JSON_ERANGE || *out < f->min)
 		return error__fail(e, EXIT_USAGE, "%s: %.*s is out of range %llu..%llu", f->name,
 				   shown, d->text + t->start, (unsigned long long)f->min,

@@ -452,7 +452,17 @@ static void serial_metrics(void *dev, struct json_out *o)
 			 (unsigned long long)dropped);
 }
 
-/* Snapshots: the registers and the unread input; the files are the configuration's. */
+/* Snapshots: the registers and the unread input; the files are the configuration's.
+ * Since vmstate 1.1 also the output rate limiter's bucket (ratelimit.h), so that a
+ * restore neither refills it nor gives its one-time burst back. */
+#define OUT_LIMIT_FIELDS(X, b)                                                                     \
+	X("size", b.p.size)                                                                        \
+	X("one-time-burst", b.p.one_time_burst)                                                    \
+	X("refill-time-ms", b.p.refill_time)                                                       \
+	X("burst-left", b.burst)                                                                   \
+	X("budget", b.budget)                                                                      \
+	X("elapsed-ns", b.elapsed_ns)
+
 static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
 {
 	struct serial *s = &((struct serial_dev *)dev)->uart;
@@ -463,9 +473,14 @@ static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
 	unsigned n = s->rx_len;
 	for (unsigned i = 0; i < n; i++)
 		rx[i] = s->rx[(s->rx_head + i) % SERIAL_FIFO_SIZE];
+	struct tbucket_state lim;
+	tbucket__save(&s->out_limit, s->now(), &lim);
 	pthread_mutex_unlock(&s->lock);
 	snap_out__blob(o, "registers", regs, sizeof(regs));
 	snap_out__blob(o, "rx-fifo", rx, n);
+#define PUT(name, v) snap_out__u64(o, "out-limit-" name, v);
+	OUT_LIMIT_FIELDS(PUT, lim)
+#undef PUT
 	return 0;
 }
 
@@ -481,7 +496,21 @@ static int serial_restore(void *dev, struct snapshot_in *in, struct error *e)
 	if (n > SERIAL_FIFO_SIZE)
 		return error__fail(e, EXIT_USAGE, "%s/rx-fifo: %zu bytes, the FIFO holds %d",
 				   in->node, n, SERIAL_FIFO_SIZE);
+	/* A 1.0 vmstate has no bucket: the limiter starts full, as it did. */
+	bool has_limit = in->vs->major > 1 || in->vs->minor >= 1;
+	struct tbucket_state lim = {0};
+#define GET(name, v)                                                                               \
+	if (has_limit && snap_in__u64(in, "out-limit-" name, &v, e))                               \
+		return -1;
+	OUT_LIMIT_FIELDS(GET, lim)
+#undef GET
+	struct tbucket bucket;
+	char why[200];
+	if (has_limit && tbucket__load(&bucket, &lim, s->now(), why, sizeof(why)))
+		return error__fail(e, EXIT_USAGE, "%s: output rate limiter: %s", in->node, why);
 	pthread_mutex_lock(&s->lock);
+	if (has_limit)
+		s->out_limit = bucket;
 	s->ier = regs[0], s->lcr = regs[1], s->mcr = regs[2], s->msr = regs[3];
 	s->scr = regs[4], s->dll = regs[5], s->dlm = regs[6], s->fcr = regs[7];
 	s->thre_pending = regs[8] != 0;

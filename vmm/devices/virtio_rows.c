@@ -3,6 +3,7 @@
  * recovered here: a create failure is about the device's configuration (a file,
  * a tap, a socket path), an attach failure is whatever vm__ helper failed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -115,6 +116,64 @@ static void destroy(void *dev)
 	virtio_dev__destroy(dev);
 }
 
+/* A queue's rate limiter: queueN-limit-wait-ns, then per bucket (bw, ops) its limits
+ * (size, one-time-burst, refill-time-ms) and where it stands (burst-left, budget,
+ * elapsed-ns since its last refill). Written since vmstate 1.1. */
+#define LIMIT_FIELDS(X, b)                                                                         \
+	X("size", b.p.size)                                                                        \
+	X("one-time-burst", b.p.one_time_burst)                                                    \
+	X("refill-time-ms", b.p.refill_time)                                                       \
+	X("burst-left", b.burst)                                                                   \
+	X("budget", b.budget)                                                                      \
+	X("elapsed-ns", b.elapsed_ns)
+
+static void limit_name(char *n, size_t len, unsigned q, const char *bucket, const char *field)
+{
+	snprintf(n, len, "queue%u-limit%s%s%s%s", q, bucket ? "-" : "", bucket ? bucket : "",
+		 field[0] ? "-" : "", field);
+}
+
+static void save_limit(struct snapshot_out *s, unsigned q, const struct ratelimit_state *l)
+{
+	char n[64];
+	limit_name(n, sizeof(n), q, NULL, "wait-ns");
+	snap_out__u64(s, n, l->wait_ns);
+#define PUT(field, v) (limit_name(n, sizeof(n), q, bucket, field), snap_out__u64(s, n, v));
+	const char *bucket = "bw";
+	LIMIT_FIELDS(PUT, l->bandwidth)
+	bucket = "ops";
+	LIMIT_FIELDS(PUT, l->ops)
+#undef PUT
+}
+
+/* 1 if queue q's limiter is in the node (read into l), 0 if the node has none and may
+ * lack it (a vmstate older than 1.1, or a queue with no limiter), -1 with e. */
+static int load_limit(struct virtio_dev *dev, struct snapshot_in *s, unsigned q,
+		      struct ratelimit_state *l, struct error *e)
+{
+	char n[64];
+	limit_name(n, sizeof(n), q, NULL, "wait-ns");
+	if (!snap_in__has(s, n)) {
+		if (virtio_dev__has_limiter(dev, q) &&
+		    (s->vs->major > 1 || (s->vs->major == 1 && s->vs->minor >= 1)))
+			return error__fail(e, EXIT_USAGE,
+					   "%s: no property %s (queue %u's rate limiter)", s->node,
+					   n, q);
+		return 0;
+	}
+	if (snap_in__u64(s, n, &l->wait_ns, e))
+		return -1;
+#define GET(field, v)                                                                              \
+	if (limit_name(n, sizeof(n), q, bucket, field), snap_in__u64(s, n, &v, e))                 \
+		return -1;
+	const char *bucket = "bw";
+	LIMIT_FIELDS(GET, l->bandwidth)
+	bucket = "ops";
+	LIMIT_FIELDS(GET, l->ops)
+#undef GET
+	return 1;
+}
+
 /* Snapshots: the transport state (virtio/state.c). The back end (file, tap, socket)
  * is made anew from the configuration, which the snapshot carries too. */
 static int save(void *dev, struct snapshot_out *s, struct error *e)
@@ -146,6 +205,8 @@ static int save(void *dev, struct snapshot_out *s, struct error *e)
 		QPROP(snap_out__u32, "next-used", qs->used_idx);
 		QPROP(snap_out__u32, "signalled", qs->signalled);
 		QPROP(snap_out__u32, "avail-seen", qs->avail_seen);
+		if (qs->limited)
+			save_limit(s, q, &qs->limit);
 #undef QPROP
 	}
 	return 0;
@@ -163,7 +224,8 @@ static int get_u16(struct snapshot_in *s, const char *name, uint16_t *v, struct 
 	return 0;
 }
 
-static int load(void *dev, struct snapshot_in *s, struct error *e)
+/* The transport state, before the queues are served again (the caller's resume). */
+static int load_transport(void *dev, struct snapshot_in *s, struct error *e)
 {
 	struct virtio_dev *vdev = dev;
 	struct virtio_state st = {0};
@@ -201,11 +263,22 @@ static int load(void *dev, struct snapshot_in *s, struct error *e)
 			return -1;
 #undef QGET
 		qs->ready = ready != 0;
+		int limited = load_limit(vdev, s, q, &qs->limit, e);
+		if (limited < 0)
+			return -1;
+		qs->limited = limited;
 	}
 	char why[256];
 	if (virtio_dev__load_state(vdev, &st, why, sizeof(why)))
 		return error__fail(e, EXIT_USAGE, "%s: %s", s->node, why);
-	virtio_dev__resume_queues(vdev);
+	return 0;
+}
+
+static int load(void *dev, struct snapshot_in *s, struct error *e)
+{
+	if (load_transport(dev, s, e))
+		return -1;
+	virtio_dev__resume_queues(dev);
 	return 0;
 }
 
@@ -243,11 +316,76 @@ const struct device_ops rng_device = {.name = "entropy",
 				      .metrics = virtio__device_metrics,
 				      .save = save,
 				      .restore = load};
-/* The balloon's transport is saved like the others; its inflated-page bitmap is not
- * (a restored balloon starts from the restored `actual` with no page recorded). */
+/* The balloon: its transport like the others, then its configuration space (num-pages,
+ * actual), statistics interval, held statistics buffer and last statistics, and the
+ * bitmap of the pages in the balloon (host-endian u64 words). Since vmstate 1.1. */
+static int balloon_save(void *dev, struct snapshot_out *s, struct error *e)
+{
+	struct balloon_state st;
+	char why[ERROR_MSG_MAX];
+	if (save(dev, s, e))
+		return -1;
+	if (balloon__save(dev, &st, why, sizeof(why)))
+		return error__from_text(e, EXIT_ERROR, why);
+	snap_out__u32(s, "balloon-num-pages", st.num_pages);
+	snap_out__u32(s, "balloon-actual", st.actual);
+	snap_out__u32(s, "balloon-stats-interval-s", st.interval_s);
+	snap_out__u32(s, "balloon-stats-held", st.stats_kept);
+	snap_out__u32(s, "balloon-stats-head", st.stats_head);
+	snap_out__u32(s, "balloon-stats-present", st.stats_present);
+	snap_out__blob(s, "balloon-stats", st.stats, sizeof(st.stats));
+	snap_out__blob(s, "balloon-inflated", st.inflated, st.inflated_words * sizeof(uint64_t));
+	balloon__state_free(&st);
+	return 0;
+}
+
+static int balloon_load(void *dev, struct snapshot_in *s, struct error *e)
+{
+	if (load_transport(dev, s, e))
+		return -1;
+	/* A vmstate 1.0 has none of it: the balloon starts empty, as before 1.1. */
+	if (s->vs->major == 1 && s->vs->minor == 0) {
+		virtio_dev__resume_queues(dev);
+		return 0;
+	}
+	struct balloon_state st = {0};
+	uint32_t held, head;
+	const void *bits;
+	size_t len;
+	if (snap_in__u32(s, "balloon-num-pages", &st.num_pages, e) ||
+	    snap_in__u32(s, "balloon-actual", &st.actual, e) ||
+	    snap_in__u32(s, "balloon-stats-interval-s", &st.interval_s, e) ||
+	    snap_in__u32(s, "balloon-stats-held", &held, e) ||
+	    snap_in__u32(s, "balloon-stats-head", &head, e) ||
+	    snap_in__u32(s, "balloon-stats-present", &st.stats_present, e) ||
+	    snap_in__bytes(s, "balloon-stats", st.stats, sizeof(st.stats), e) ||
+	    snap_in__blob(s, "balloon-inflated", &bits, &len, e))
+		return -1;
+	if (held > 1 || head > 0xffff || len % sizeof(uint64_t))
+		return error__fail(e, EXIT_USAGE,
+				   "%s: balloon-stats-held %u, balloon-stats-head %u, "
+				   "balloon-inflated of %zu bytes",
+				   s->node, held, head, len);
+	st.stats_kept = held;
+	st.stats_head = (uint16_t)head;
+	st.inflated_words = len / sizeof(uint64_t);
+	/* The vmstate's bytes need not be aligned for u64 words. */
+	if (len && !(st.inflated = malloc(len)))
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	if (len)
+		memcpy(st.inflated, bits, len);
+	char why[ERROR_MSG_MAX];
+	int rc = balloon__load(dev, &st, why, sizeof(why));
+	balloon__state_free(&st);
+	if (rc)
+		return error__fail(e, EXIT_USAGE, "%s: balloon: %s", s->node, why);
+	virtio_dev__resume_queues(dev);
+	return 0;
+}
+
 const struct device_ops balloon_device = {.name = "balloon",
 					  .setup = balloon_setup,
 					  .destroy = destroy,
 					  .metrics = virtio__device_metrics,
-					  .save = save,
-					  .restore = load};
+					  .save = balloon_save,
+					  .restore = balloon_load};

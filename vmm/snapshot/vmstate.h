@@ -43,9 +43,10 @@
 
 #include "error.h"
 
-#define VMSTATE_COMPATIBLE     "ember,vmstate"
-#define VMSTATE_MAJOR	       1
-#define VMSTATE_MINOR	       0
+#define VMSTATE_COMPATIBLE "ember,vmstate"
+#define VMSTATE_MAJOR	   1
+/* 1.1: device rows save the virtio rate limiters' buckets and the balloon's state. */
+#define VMSTATE_MINOR	       1
 #define VMSTATE_TRAILER_MAGIC  "EMBERVMS"
 #define VMSTATE_TRAILER_LAYOUT 1
 #define VMSTATE_TRAILER_SIZE   24
