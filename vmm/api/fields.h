@@ -39,6 +39,7 @@ enum field_kind {
 #define FIELD_HIDDEN	   0x8u	 /* GET leaves it out */
 #define FIELD_KEEP	   0x10u /* a PUT without it keeps the value (else: reset) */
 #define FIELD_NULL_EMPTY   0x20u /* GET shows null for an empty string or an unsupported field */
+#define FIELD_OMIT_ZERO	   0x40u /* ENUM: GET leaves out choice 0 and values past the choices */
 
 /* flag_off of a field without a flag (no flag is the first member of a body). */
 #define FIELD_NO_FLAG 0
