@@ -157,7 +157,7 @@ static int list(const struct json_doc *d, unsigned arr, unsigned which, struct c
 {
 	static const unsigned max[] = {CPU_TPL_MAX_CAPS, CPU_TPL_MAX_LEAVES, CPU_TPL_MAX_MSRS};
 	if (d->toks[arr].type != JSON_ARRAY)
-		return error__fail(e, EXIT_USAGE, "cpu-config: %s: expected array, got %s",
+		return error__fail(e, EXIT_USAGE, "cpu-config: %s: expected an array, got %s",
 				   top_names[which], json__type_name(d->toks[arr].type));
 	if (d->toks[arr].count > max[which])
 		return error__fail(e, EXIT_USAGE, "cpu-config: %s: at most %u entries",
