@@ -144,21 +144,37 @@ int arch__vcpus_prepare(struct vm *vm, struct error *e)
 int arch__check_restore_cpuid(struct vm *vm, const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
 			      struct error *e)
 {
-	if (vm->cfg->cpu_template.kind == CPU_TPL_NONE)
+	const struct cpu_template *want = &vm->cfg->cpu_template;
+	if (want->kind == CPU_TPL_NONE)
 		return 0; /* snapshot__open already matched the vendor */
-	struct kvm_cpuid2 *c = NULL;
-	int rc = prepare_cpuid(vm, &c, e);
-	if (rc == 0) {
-		unsigned n = c->nent;
-		unsigned tpc = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
-		cpuid__shape(c->entries, &n, CPUID_MAX_ENTRIES, 0, vm->nr_vcpus, tpc);
-		char why[ERROR_MSG_MAX];
-		if (cpuid__template_missing(saved, nsaved, c->entries, n, vm->arch.tpl, why,
-					    sizeof(why)))
-			rc = error__fail(e, EXIT_USAGE, "snapshot: this host cannot provide it: %s",
-					 why);
+	/* What this host gives vCPU 0 under the same template: vcpu__create_all set it
+	 * up as for a boot (the vendor checked there). Read back as the saved CPUID was:
+	 * kvm_pvm answers KVM_GET_CPUID2 with more than it was given. */
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
+	} *c = calloc(1, sizeof(*c));
+	struct cpu_template *t = malloc(sizeof(*t));
+	int rc = -1;
+	if (!c || !t) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		goto out;
 	}
+	c->hdr.nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->vcpus[0]->fd, KVM_GET_CPUID2, c) < 0) {
+		error__fail(e, EXIT_KVM, "vcpu 0: KVM_GET_CPUID2: %s", strerror(errno));
+		goto out;
+	}
+	cpu_templates__resolve(want, t);
+	char why[ERROR_MSG_MAX];
+	if (cpuid__template_missing(saved, nsaved, c->e, c->hdr.nent, t, why, sizeof(why))) {
+		error__fail(e, EXIT_USAGE, "snapshot: this host cannot provide it: %s", why);
+		goto out;
+	}
+	rc = 0;
+out:
 	free(c);
+	free(t);
 	return rc;
 }
 

@@ -38,10 +38,10 @@ struct arch_vm {
 struct vm;
 struct error;
 struct kvm_cpuid_entry2;
-/* Before a snapshot's vCPUs get their saved CPUID: whether this host can give the
- * guest what it had under the configuration's CPU template (its vendor, and every bit
- * of the registers the template modifies; cpu.h's cpuid__template_missing). 0, or -1
- * with e. */
+/* Once a snapshot's vCPUs are set up as for a boot, before they get their saved
+ * CPUID: whether this host gives the guest every bit it had in the registers the
+ * configuration's CPU template modifies (cpu.h's cpuid__template_missing, against
+ * vCPU 0's CPUID as KVM reports it). 0, or -1 with e. */
 int arch__check_restore_cpuid(struct vm *vm, const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
 			      struct error *e);
 
