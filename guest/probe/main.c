@@ -39,7 +39,9 @@ static void report_cpuid(void)
 		}
 		if (i > start) {
 			uint32_t a, b, c, d;
-			asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaf), "c"(sub));
+			asm volatile("cpuid"
+				     : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+				     : "a"(leaf), "c"(sub));
 			uart__printf("PROBE cpuid leaf=0x%x subleaf=0x%x eax=0x%08x ebx=0x%08x "
 				     "ecx=0x%08x edx=0x%08x\n",
 				     leaf, sub, a, b, c, d);

@@ -80,6 +80,10 @@ else
 	fail cputpl/missing-msr-refused "rc=$RC"
 fi
 
+# An MSR KVM has (TSC_AUX), filtered on every vCPU: the guest boots.
+boot_cfg msr "" '{"msr_modifiers":[{"addr":"0xc0000103","bitmap":"0b101"}]}'
+check cputpl/custom-msr-boot "rc=$RC" has "PROBE DONE pass" "$OUT"
+
 # --- does the guest see what KVM_SET_CPUID2 sets? ---------------------------------------
 # A custom template that zeroes leaf 7's EBX (a feature register) and sets a stepping.
 boot_cfg sentinel "" '{"kvm_capabilities":["!136"],"cpuid_modifiers":[{"leaf":"0x7","subleaf":"0x0","flags":1,"modifiers":[{"register":"ebx","bitmap":"0b00000000000000000000000000000000"}]},{"leaf":"0x1","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0b1010"}]}]}'
