@@ -1,10 +1,12 @@
 /* CPU templates: Firecracker's bitmap, number and capability strings, the static
  * templates' tables, names, vendors and the digest a snapshot records. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86_64/cpu.h"
 #include "check.h"
 #include "cpu_template.h"
+#include "snapshot.h"
 
 static int bm(const char *s, unsigned bits, uint64_t *f, uint64_t *v)
 {
@@ -168,6 +170,57 @@ static void names_and_digest(void)
 	CHECK_EQ(cpu_tpl__check_arch(&t2, err, sizeof(err)), 0); /* x86_64 host */
 }
 
+/* The vmstate's /cpu-template record against the template the configuration gives. */
+static int parse_with(const struct cpu_template *rec, struct vmstate *vs)
+{
+	struct vmstate_writer w;
+	struct error e;
+	uint8_t *buf;
+	size_t len;
+	if (vmstate_writer__init(&w, "t", &e))
+		abort();
+	vmstate_writer__set_string(&w, "/config", "json", "{}");
+	if (rec)
+		snapshot__save_cpu_template(&w, rec);
+	int rc = vmstate_writer__finish(&w, &buf, &len, &e);
+	vmstate_writer__free(&w);
+	if (rc)
+		return -1;
+	rc = vmstate__parse(vs, buf, len, &e);
+	free(buf);
+	return rc;
+}
+
+static void snapshot_record(void)
+{
+	static struct cpu_template none, t2a, custom, custom2;
+	t2a.kind = CPU_TPL_T2A;
+	custom.kind = custom2.kind = CPU_TPL_CUSTOM;
+	custom.nr_caps = custom2.nr_caps = 1;
+	custom.caps[0].cap = 56;
+	custom2.caps[0].cap = 57;
+	struct vmstate vs;
+	struct error e = {0};
+	/* Recorded and matching. */
+	CHECK_EQ(parse_with(&t2a, &vs), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &t2a, &e), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &none, &e), -1);
+	CHECK(strstr(e.msg, "(T2A, digest") && strstr(e.msg, "(None, digest"));
+	vmstate__close(&vs);
+	/* A custom one: its content counts, not only its name. */
+	CHECK_EQ(parse_with(&custom, &vs), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &custom, &e), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &custom2, &e), -1);
+	CHECK(strstr(e.msg, "custom") != NULL);
+	vmstate__close(&vs);
+	/* A snapshot from before templates: no record, only None matches. */
+	CHECK_EQ(parse_with(NULL, &vs), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &none, &e), 0);
+	CHECK_EQ(snapshot__check_cpu_template(&vs, &t2a, &e), -1);
+	CHECK(strstr(e.msg, "records no CPU template") != NULL);
+	vmstate__close(&vs);
+}
+
 CHECK_MAIN("cpu-template", CHECK_CASE(bitmap_good), CHECK_CASE(bitmap_bad),
 	   CHECK_CASE(numbers_and_caps), CHECK_CASE(format_round_trips), CHECK_CASE(static_tables),
-	   CHECK_CASE(names_and_digest))
+	   CHECK_CASE(names_and_digest), CHECK_CASE(snapshot_record))
