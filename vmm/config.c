@@ -174,6 +174,8 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 #endif
 	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2)
 		return error__set(err, errlen, "vcpu_count: must be 1 or even when smt is enabled");
+	if (cpu_tpl__check_arch(&cfg->cpu_template, err, errlen))
+		return -1;
 	/* The cap is at most CONFIG_MAX_MEM_MIB (cli.c clamps it): one message for both. */
 	if (cfg->mem_mib < 1)
 		return error__set(err, errlen, "mem_size_mib: 0 is out of range 1..%llu",

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu_template.h"
 #include "log.h"
 
 #define CONFIG_MAX_VCPUS 32
@@ -109,6 +110,8 @@ struct vm_config {
 	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
 	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
+	/* machine-config.cpu_template or PUT /cpu-config: whichever came last. */
+	struct cpu_template cpu_template;
 };
 
 /* The process's logger and metrics file, as PUT /logger and PUT /metrics set them. */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/vcpu_state.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -50,6 +51,27 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 	char why[256];
 	if (vcpu_state__msr_list(vm->kvm_fd, msrs, &nr_msrs, why, sizeof(why)))
 		return error__fail(e, EXIT_KVM, "%s", why);
+	/* The template's MSRs hold what it set (ARCH_CAPABILITIES for T2S and T2CL):
+	 * saved too, whether or not ember's own list has them. */
+	struct cpu_template *t = malloc(sizeof(*t));
+	if (!t)
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	cpu_templates__resolve(&vm->cfg->cpu_template, t);
+	for (uint32_t i = 0; i < t->nr_msrs; i++) {
+		bool have = false;
+		for (unsigned k = 0; k < nr_msrs; k++)
+			have |= msrs[k] == t->msrs[i].addr;
+		if (have)
+			continue;
+		if (nr_msrs == VCPU_STATE_MAX_MSRS) {
+			free(t);
+			return error__fail(e, EXIT_USAGE,
+					   "cpu-config: too many MSRs to save (at most %d)",
+					   VCPU_STATE_MAX_MSRS);
+		}
+		msrs[nr_msrs++] = t->msrs[i].addr;
+	}
+	free(t);
 	struct vcpu_state *s = malloc(sizeof(*s));
 	if (!s)
 		return error__fail(e, EXIT_ERROR, "out of memory");
@@ -285,6 +307,7 @@ int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, cons
 		return -1;
 	int rc = -1;
 	vmstate_writer__set_string(&w, "/config", "json", config_json);
+	snapshot__save_cpu_template(&w, &vm->cfg->cpu_template);
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		struct vmstate_region r = {.guest_address = vm->mem.regions[i].gpa,
 					   .size = vm->mem.regions[i].size,

@@ -13,6 +13,10 @@
  *                      mp-state (raw KVM structures)
  *   /devices/dev@N     kind (the device table row's name), then the row's own
  *                      properties (its save hook)
+ *   /cpu-template      name ("None", "T2A", ..., "custom") and digest (u64,
+ *                      cpu_tpl__digest): the template the guest's CPUID and MSRs
+ *                      were made with; a custom one's content is in /config's
+ *                      "cpu-config"
  * Raw KVM structures tie a snapshot to x86_64 KVM hosts of the same ABI, as
  * Firecracker's do. */
 #ifndef EMBER_SNAPSHOT_H
@@ -110,6 +114,12 @@ const char *snapshot__config_json(const struct snapshot_load *l);
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
 		      struct event_loop *loop, uint64_t start_us, struct error *e);
 void snapshot__close(struct snapshot_load *l);
+#define SNAPSHOT_CPU_TEMPLATE "/cpu-template"
+void snapshot__save_cpu_template(struct vmstate_writer *w, const struct cpu_template *t);
+/* Whether the template the vmstate records is the one cfg (read from its /config)
+ * has: a snapshot whose two records disagree is refused. 0, or -1 with e. */
+int snapshot__check_cpu_template(const struct vmstate *vs, const struct cpu_template *t,
+				 struct error *e);
 /* Creates path with #address-cells = 1 and #size-cells = 0, for children named
  * name@N with reg = <N> (dtc's rule for unit addresses). */
 void snapshot__indexed_parent(struct vmstate_writer *w, const char *path);

@@ -144,7 +144,8 @@ static int restore_devices(struct vm *vm, const struct vmstate *vs, struct error
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
 		      struct event_loop *loop, uint64_t start_us, struct error *e)
 {
-	if (vm__init(vm, cfg, loop, start_us, e))
+	if (snapshot__check_cpu_template(&l->vs, &cfg->cpu_template, e) ||
+	    vm__init(vm, cfg, loop, start_us, e))
 		return -1;
 	uint32_t nr_vcpus;
 	struct snapshot_in vmnode = {.vs = &l->vs, .node = "/vm"};
@@ -172,6 +173,10 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))
 			goto out;
 	if (vcpu__create_all(vm, 0, false, e))
+		goto out;
+	/* The guest keeps its saved CPUID: this host must offer what the template left
+	 * it (vCPUs differ only in topology, which no template fixes). */
+	if (arch__check_restore_cpuid(vm, states[0].cpuid, states[0].nr_cpuid, e))
 		goto out;
 	char why[256];
 	for (unsigned i = 0; i < nr_vcpus; i++)

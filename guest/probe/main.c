@@ -8,6 +8,50 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define SERIAL_PIN	   4
 
+/* probe.cpuid=LEAF[.SUB],... (hex): what CPUID answers here, for the CPU template
+ * tests. A leaf above the maximum of its range is still asked: the CPU answers it
+ * with some other leaf's values, which the test reads as a mismatch. */
+static void report_cpuid(void)
+{
+	const char *v;
+	size_t len;
+	if (!cmdline__get("probe.cpuid", &v, &len))
+		return;
+	size_t i = 0;
+	while (i < len) {
+		uint32_t leaf = 0, sub = 0, *cur = &leaf;
+		size_t start = i;
+		for (; i < len && v[i] != ','; i++) {
+			char c = v[i];
+			if (c == '.') {
+				cur = &sub;
+				continue;
+			}
+			unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+				     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+				     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+							    : 16;
+			if (c == 'x' || c == 'X')
+				continue; /* a 0x prefix */
+			if (d == 16)
+				break;
+			*cur = *cur << 4 | d;
+		}
+		if (i > start) {
+			uint32_t a, b, c, d;
+			asm volatile("cpuid"
+				     : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+				     : "a"(leaf), "c"(sub));
+			uart__printf("PROBE cpuid leaf=0x%x subleaf=0x%x eax=0x%08x ebx=0x%08x "
+				     "ecx=0x%08x edx=0x%08x\n",
+				     leaf, sub, a, b, c, d);
+		}
+		while (i < len && v[i] != ',')
+			i++;
+		i++;
+	}
+}
+
 void probe_main(uint64_t boot_params);
 
 static void check_irq_serial(struct probe *p)
@@ -96,6 +140,7 @@ void probe_main(uint64_t boot_params)
 	    (cmdline__get_u64("probe.timeout_ms", 10, &ms) == 0 && ms ? ms : DEFAULT_TIMEOUT_MS) *
 	    1000;
 
+	report_cpuid();
 	boot__e820(&p);
 	boot__initrd(&p);
 	unsigned mp_cpus = boot__mptable(&p);

@@ -137,7 +137,18 @@ expect vm-config-balloon GET /vm/config - 200 '"balloon":{"amount_mib":32,"defla
 expect balloon-hinting-unsupported PATCH /balloon/hinting/start '{}' 400 "not supported"
 expect snapshot-create-preboot PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "must be Paused"
 expect mmds-unsupported PUT /mmds '{}' 400 "not supported"
-expect cpu-config-unsupported PUT /cpu-config '{}' 400 "not supported"
+expect cpu-config-good PUT /cpu-config '{"kvm_capabilities":["!56"],"cpuid_modifiers":[{"leaf":"0x1","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0bxxxx000000000011xx00011011110010"}]}],"msr_modifiers":[{"addr":"0x10a","bitmap":"0b0"}]}' 204
+expect cpu-config-empty PUT /cpu-config '{}' 204
+expect cpu-config-bad-bitmap PUT /cpu-config '{"cpuid_modifiers":[{"leaf":"0x1","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0b2"}]}]}' 400 "cpuid_modifiers[0].modifiers[0].bitmap"
+expect cpu-config-bad-leaf PUT /cpu-config '{"cpuid_modifiers":[{"leaf":"1","subleaf":"0x0","flags":0,"modifiers":[]}]}' 400 "no number prefix"
+expect cpu-config-bad-cap PUT /cpu-config '{"kvm_capabilities":["-5"]}' 400 "kvm_capabilities[0]"
+expect cpu-config-arm-field PUT /cpu-config '{"reg_modifiers":[]}' 400 "aarch64 field"
+expect cpu-config-get GET /cpu-config - 405 "not allowed"
+expect cpu-config-vm-config GET /vm/config - 200 '"cpu-config":null'
+expect cpu-template-t2a PATCH /machine-config '{"cpu_template":"T2A"}' 204
+expect cpu-template-shown GET /machine-config - 200 '"cpu_template":"T2A"'
+expect cpu-template-unknown PATCH /machine-config '{"cpu_template":"M5"}' 400 "cpu_template"
+expect cpu-template-none PATCH /machine-config '{"cpu_template":"None"}' 204
 expect unknown-path GET /no/such/path - 400 "/no/such/path"
 expect wrong-method GET /actions - 405 "not allowed"
 expect delete-method DELETE /drives/rootfs - 405 "not allowed"

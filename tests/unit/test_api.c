@@ -267,8 +267,8 @@ static void test_unknown_paths_and_methods(void)
 static void test_unsupported_endpoints(void)
 {
 	fresh();
-	const char *paths[] = {"/mmds",	   "/mmds/config",    "/cpu-config",
-			       "/pmem/p1", "/hotplug/memory", "/balloon/hinting/start"};
+	const char *paths[] = {"/mmds", "/mmds/config", "/pmem/p1", "/hotplug/memory",
+			       "/balloon/hinting/start"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
 	CHECK_FAULT(GET("/mmds"), 400, "not supported");
@@ -341,7 +341,7 @@ static void test_machine_config_rejections_change_nothing(void)
 	    PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"huge_pages\":\"2M\"}"),
 	    400, "huge_pages");
 	CHECK_FAULT(PUT("/machine-config",
-			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"T2\"}"),
+			"{\"vcpu_count\":1,\"mem_size_mib\":64,\"cpu_template\":\"T3\"}"),
 		    400, "cpu_template");
 	CHECK_FAULT(PUT("/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64,\"foo\":1}"), 400,
 		    "unknown field `foo`");
@@ -1071,7 +1071,7 @@ static void test_every_field_round_trips(void)
 	CHECK_EQ(PUT("/boot-source", b), 204);
 	CHECK_EQ(PUT("/machine-config",
 		     "{\"vcpu_count\":2,\"mem_size_mib\":300,\"smt\":true,\"track_dirty_pages\":"
-		     "true,\"cpu_template\":\"None\",\"huge_pages\":\"None\"}"),
+		     "true,\"cpu_template\":\"T2A\",\"huge_pages\":\"None\"}"),
 		 204);
 	snprintf(b, sizeof(b),
 		 "{\"drive_id\":\"d1\",\"path_on_host\":\"%s\",\"is_root_device\":true,"

@@ -9,6 +9,7 @@
 
 #include "balloon.h"
 #include "bodies.h"
+#include "cpu_config.h"
 #include "snapshot_api.h"
 #include "vmm.h"
 
@@ -202,6 +203,17 @@ static int h_patch_device(struct api *a, const struct json_doc *d, bool drive, c
 				   tx ? &n.tx_rate_limiter : NULL, e);
 }
 
+/* PUT /cpu-config: a custom template, which replaces whatever template was set
+ * before (a static one of machine-config too), as in Firecracker. Pre-boot only. */
+static int h_cpu_config(struct api *a, const struct json_doc *d, struct error *e)
+{
+	struct vmm_config *next = &a->scratch;
+	*next = *vmm__config(a->vmm);
+	if (cpu_config__decode(d, 0, &next->vm.cpu_template, e))
+		return -1;
+	return vmm__configure(a->vmm, next, e);
+}
+
 /* Firecracker's deprecated fields, still accepted. */
 static bool deprecated_fields(const struct body *b, const struct json_doc *d)
 {
@@ -297,6 +309,12 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			return api__balloon_patch(a, route == ROUTE_BALLOON_STATS, &d, e);
 		}
 		break; /* PUT /balloon is a configuration body; others get 405 */
+	case ROUTE_CPU_CONFIG:
+		if (m != HTTP_PUT)
+			break;
+		if (vmm__check_configurable(a->vmm, e) || parse_body(a, &d, body, len, e))
+			return 400;
+		return h_cpu_config(a, &d, e) ? 400 : 204;
 	case ROUTE_UNSUPPORTED:
 		error__fail(e, EXIT_USAGE, "%s is not supported by ember yet",
 			    id ? "/pmem" : "this endpoint");

@@ -42,6 +42,15 @@ static int valid_id(const struct field *f, const void *body, struct error *e)
 	return 0;
 }
 
+static int template_for_arch(const struct field *f, const void *body, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	const struct vmm_config *c = body;
+	if (cpu_tpl__check_arch(&c->vm.cpu_template, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	return 0;
+}
+
 /* --- tables ----------------------------------------------------------------------- */
 
 /* Designated rows: .name, .kind, where it lives (.off, .size), .flags, and the rest
@@ -82,7 +91,14 @@ static const struct field machine_fields[] = {
      .max = UINT64_MAX},
     {.name = "smt", .kind = FIELD_BOOL, .off = VM(smt)},
     {.name = "track_dirty_pages", .kind = FIELD_BOOL, .off = VM(track_dirty_pages)},
-    {.name = "cpu_template", .kind = FIELD_CHOICE, .flags = FIELD_HIDDEN, .choices = none_only},
+    /* Firecracker's static templates; a PUT without it keeps the template (a custom
+     * one too), "None" drops either. GET shows a static one only, as Firecracker. */
+    {.name = "cpu_template",
+     .kind = FIELD_ENUM,
+     .off = VM(cpu_template.kind),
+     .flags = FIELD_KEEP | FIELD_OMIT_ZERO,
+     .choices = cpu_tpl_names,
+     .check = template_for_arch},
     {.name = "huge_pages", .kind = FIELD_CHOICE, .choices = none_only},
 };
 

@@ -11,12 +11,16 @@
 #include "api.h"
 #include "file.h"
 #include "bodies.h"
+#include "cpu_config.h"
 #include "vmm.h"
 
 /* Sections Firecracker has and ember refuses unless null (or, for the pmem array,
- * empty): GET /vm/config writes them that way, as Firecracker does when unset. */
+ * empty): GET /vm/config writes them that way, as Firecracker does when unset;
+ * "cpu-config" is taken (an object or a path) and, as in Firecracker, GET shows it
+ * null. */
 static const char *const unsupported[] = {"mmds-config", "cpu-config", "pmem", "memory-hotplug"};
-#define PMEM (BODY_COUNT + 2)
+#define CPU_CONFIG (BODY_COUNT + 1)
+#define PMEM	   (BODY_COUNT + 2)
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
@@ -73,6 +77,11 @@ int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_co
 		enum json_type got = d.toks[k + 1].type;
 		if (got == JSON_NULL || (i == PMEM && got == JSON_ARRAY && !d.toks[k + 1].count))
 			continue;
+		/* A custom CPU template, inline or (as Firecracker allows) a file's path. */
+		if (i == CPU_CONFIG && (got == JSON_OBJECT || got == JSON_STRING)) {
+			tok[i] = (int)k + 1;
+			continue;
+		}
 		if (got != want)
 			return error__fail(e, EXIT_USAGE, "%s: expected %s, got %s", key,
 					   json__type_name(want), json__type_name(got));
@@ -94,6 +103,16 @@ int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_co
 		for (unsigned el = t + 1; el < d.toks[t].next; el = d.toks[el].next)
 			if (body__apply(b, FIELDS_PUT, &d, el, NULL, c, e))
 				return -1;
+	}
+	/* After machine-config: the custom template wins over a static one. */
+	if (tok[CPU_CONFIG] >= 0) {
+		unsigned t = (unsigned)tok[CPU_CONFIG];
+		if (d.toks[t].type == JSON_OBJECT)
+			return cpu_config__decode(&d, t, &c->vm.cpu_template, e);
+		char path[CONFIG_PATH_MAX];
+		if (json__string(&d, t, path, sizeof(path)) || !path[0])
+			return error__fail(e, EXIT_USAGE, "cpu-config: not a path");
+		return cpu_config__load_file(path, &c->vm.cpu_template, e);
 	}
 	return 0;
 }

@@ -412,6 +412,15 @@ static bool shown(const struct field *f, const void *body)
 		return !(f->flags & FIELD_OMIT_EMPTY) || *(const char *)cat(body, f->off);
 	case FIELD_MAC:
 		return *(const bool *)cat(body, f->flag_off);
+	case FIELD_ENUM: {
+		uint32_t v = *(const uint32_t *)cat(body, f->off);
+		uint32_t n = 0;
+		while (f->choices[n])
+			n++;
+		if (v >= n)
+			return false; /* never printed past the table */
+		return !(f->flags & FIELD_OMIT_ZERO) || v != 0;
+	}
 	default:
 		return true;
 	}

@@ -41,7 +41,8 @@ enum field_kind {
 #define FIELD_NULL_EMPTY   0x20u /* GET shows null for an empty string or an unsupported field */
 /* Guest memory in MiB: anything above the host's cap (a number too large for 64 bits
  * too) is refused with config__mem_cap_error's message, as validation refuses it. */
-#define FIELD_MEM_CAP 0x40u
+#define FIELD_MEM_CAP	0x80u
+#define FIELD_OMIT_ZERO 0x40u /* ENUM: GET leaves out choice 0 and values past the choices */
 
 /* flag_off of a field without a flag (no flag is the first member of a body). */
 #define FIELD_NO_FLAG 0

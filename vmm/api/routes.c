@@ -31,7 +31,7 @@ static const struct {
     {"/snapshot/load", ROUTE_SNAPSHOT_LOAD, false},
     {"/mmds", ROUTE_UNSUPPORTED, false},
     {"/mmds/config", ROUTE_UNSUPPORTED, false},
-    {"/cpu-config", ROUTE_UNSUPPORTED, false},
+    {"/cpu-config", ROUTE_CPU_CONFIG, false},
     {"/pmem", ROUTE_UNSUPPORTED, true},
     {"/hotplug/memory", ROUTE_UNSUPPORTED, false},
 };
@@ -55,6 +55,7 @@ static const char *const route_metric[ROUTE_COUNT] = {
     [ROUTE_SNAPSHOT_LOAD] = "snapshot_load",
     [ROUTE_BALLOON] = "balloon",
     [ROUTE_BALLOON_STATS] = "balloon_stats",
+    [ROUTE_CPU_CONFIG] = "cpu_cfg",
     [ROUTE_UNSUPPORTED] = "unsupported",
     [ROUTE_UNKNOWN] = "invalid_path",
 };

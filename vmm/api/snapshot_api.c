@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bodies.h"
+#include "cpu_config.h"
 #include "vmm.h"
 
 static const char *const snapshot_types[] = {"Full", "Diff", NULL};
@@ -247,6 +248,11 @@ void snapshot_api__config_json(const struct vmm_config *c, struct json_out *o)
 		json_out__printf(o, "%s\"%s\":", first ? "{" : ",", bodies[i].key);
 		body__encode(&bodies[i], c, o);
 		first = false;
+	}
+	/* A custom template's content, for the restore (GET /vm/config shows null). */
+	if (c->vm.cpu_template.kind == CPU_TPL_CUSTOM) {
+		json_out__raw(o, ",\"cpu-config\":", 14);
+		cpu_config__encode(&c->vm.cpu_template, o);
 	}
 	json_out__raw(o, "}", 1);
 }

@@ -90,16 +90,19 @@ uint64_t arch__entry(const struct vm *vm)
 	return vm->arch.ki.entry;
 }
 
-int arch__vcpus_prepare(struct vm *vm, struct error *e)
+/* The CPUID every vCPU starts from: KVM's supported one, the TSC-deadline bit with
+ * --no-pit, then the configuration's CPU template (checked against the host's
+ * vendor). The template, resolved, stays in a->tpl for the per-vCPU MSRs. */
+static int prepare_cpuid(struct vm *vm, struct kvm_cpuid2 **out, struct error *e)
 {
 	struct arch_vm *a = &vm->arch;
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-	free(a->supported_cpuid);
-	a->supported_cpuid = calloc(1, sz);
-	if (!a->supported_cpuid)
+	struct kvm_cpuid2 *c = calloc(1, sz);
+	if (!c)
 		FAIL(EXIT_ERROR, "out of memory");
-	a->supported_cpuid->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, a->supported_cpuid) < 0)
+	*out = c;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0)
 		FAIL(EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 	/* Without the PIT (--no-pit) Linux needs a LAPIC timer it need not calibrate
 	 * against it; see cpu.h. With the PIT the guest keeps the timer it always had:
@@ -107,13 +110,72 @@ int arch__vcpus_prepare(struct vm *vm, struct error *e)
 	 * in its first timed sleep (the net and vsock e2e tests hung). */
 	if (vm->cfg->no_pit) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
-			cpuid__set_tsc_deadline(a->supported_cpuid->entries,
-						a->supported_cpuid->nent);
+			cpuid__set_tsc_deadline(c->entries, c->nent);
 		else
 			pr_warn("--no-pit: KVM has no TSC-deadline timer; a Linux guest will run "
 				"without timer interrupts");
 	}
+	const struct cpu_template *t = &vm->cfg->cpu_template;
+	char why[ERROR_MSG_MAX];
+	if (cpuid__check_vendor(c->entries, c->nent, t->kind, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
+	if (!a->tpl)
+		a->tpl = malloc(sizeof(*a->tpl));
+	if (!a->tpl)
+		FAIL(EXIT_ERROR, "out of memory");
+	cpu_templates__resolve(t, a->tpl);
+	if (cpuid__apply_template(c->entries, c->nent, a->tpl, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
 	return 0;
+}
+
+int arch__vcpus_prepare(struct vm *vm, struct error *e)
+{
+	struct arch_vm *a = &vm->arch;
+	free(a->supported_cpuid);
+	a->supported_cpuid = NULL;
+	if (prepare_cpuid(vm, &a->supported_cpuid, e))
+		return -1;
+	if (vm->cfg->cpu_template.kind != CPU_TPL_NONE)
+		pr_info("CPU template %s applied", cpu_tpl__name(vm->cfg->cpu_template.kind));
+	return 0;
+}
+
+int arch__check_restore_cpuid(struct vm *vm, const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
+			      struct error *e)
+{
+	const struct cpu_template *want = &vm->cfg->cpu_template;
+	if (want->kind == CPU_TPL_NONE)
+		return 0; /* snapshot__open already matched the vendor */
+	/* What this host gives vCPU 0 under the same template: vcpu__create_all set it
+	 * up as for a boot (the vendor checked there). Read back as the saved CPUID was:
+	 * kvm_pvm answers KVM_GET_CPUID2 with more than it was given. */
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
+	} *c = calloc(1, sizeof(*c));
+	struct cpu_template *t = malloc(sizeof(*t));
+	int rc = -1;
+	if (!c || !t) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	c->hdr.nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->vcpus[0]->fd, KVM_GET_CPUID2, c) < 0) {
+		error__fail(e, EXIT_KVM, "vcpu 0: KVM_GET_CPUID2: %s", strerror(errno));
+		goto out;
+	}
+	cpu_templates__resolve(want, t);
+	char why[ERROR_MSG_MAX];
+	if (cpuid__template_missing(saved, nsaved, c->e, c->hdr.nent, t, why, sizeof(why))) {
+		error__fail(e, EXIT_USAGE, "snapshot: this host cannot provide it: %s", why);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(c);
+	free(t);
+	return rc;
 }
 
 int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
@@ -123,10 +185,13 @@ int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
 	unsigned i = v->index;
 	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	const char *step = NULL;
+	char why[ERROR_MSG_MAX];
 	if (cpu__setup_cpuid(v->fd, a->supported_cpuid, i, vm->nr_vcpus, threads_per_core))
 		step = "CPUID";
 	else if (cpu__setup_msrs(v->fd))
 		step = "MSRs";
+	else if (a->tpl && cpu__apply_template_msrs(v->fd, a->tpl, why, sizeof(why)))
+		return error__from_text(e, EXIT_USAGE, why);
 	else if (cpu__setup_lapic(v->fd))
 		step = "local APIC";
 	else if (cpu__setup_fpu(v->fd))
@@ -143,6 +208,8 @@ int arch__vcpus_ready(struct vm *vm, struct error *e)
 	/* The supported CPUID was only needed while the vCPUs were set up. */
 	free(vm->arch.supported_cpuid);
 	vm->arch.supported_cpuid = NULL;
+	free(vm->arch.tpl);
+	vm->arch.tpl = NULL;
 	return 0;
 }
 
@@ -247,4 +314,6 @@ void arch__vm_destroy(struct vm *vm)
 {
 	free(vm->arch.supported_cpuid);
 	vm->arch.supported_cpuid = NULL;
+	free(vm->arch.tpl);
+	vm->arch.tpl = NULL;
 }

@@ -23,13 +23,27 @@
 #define VM_HAS_I8042	 1
 
 struct kvm_cpuid2;
+struct cpu_template;
 
 struct arch_vm {
 	struct kernel_info ki;
 	uint64_t initrd_addr, initrd_size;
 	/* KVM_GET_SUPPORTED_CPUID's answer, while the vCPUs are set up. */
 	struct kvm_cpuid2 *supported_cpuid;
+	/* The configuration's CPU template resolved to bitmaps, while the vCPUs are set
+	 * up (its MSRs are per vCPU). */
+	struct cpu_template *tpl;
 };
+
+struct vm;
+struct error;
+struct kvm_cpuid_entry2;
+/* Once a snapshot's vCPUs are set up as for a boot, before they get their saved
+ * CPUID: whether this host gives the guest every bit it had in the registers the
+ * configuration's CPU template modifies (cpu.h's cpuid__template_missing, against
+ * vCPU 0's CPUID as KVM reports it). 0, or -1 with e. */
+int arch__check_restore_cpuid(struct vm *vm, const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
+			      struct error *e);
 
 /* KVM_IRQ_LINE takes the GSI itself: IOAPIC pins and PIC lines. */
 static inline uint32_t arch__irq_line(uint32_t gsi)

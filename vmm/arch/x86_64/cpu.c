@@ -1,6 +1,7 @@
 #include "cpu.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -122,6 +123,112 @@ void cpuid__shape(struct kvm_cpuid_entry2 *e, unsigned *nent, unsigned max, unsi
 	}
 }
 
+enum cpu_tpl_vendor cpuid__vendor(const struct kvm_cpuid_entry2 *entries, unsigned nent)
+{
+	for (unsigned i = 0; i < nent; i++) {
+		if (entries[i].function != 0)
+			continue;
+		char v[13];
+		memcpy(v, &entries[i].ebx, 4);
+		memcpy(v + 4, &entries[i].edx, 4);
+		memcpy(v + 8, &entries[i].ecx, 4);
+		v[12] = '\0';
+		if (!strcmp(v, cpu_tpl__vendor_name(CPU_TPL_INTEL)))
+			return CPU_TPL_INTEL;
+		if (!strcmp(v, cpu_tpl__vendor_name(CPU_TPL_AMD)))
+			return CPU_TPL_AMD;
+		break;
+	}
+	return CPU_TPL_ANY;
+}
+
+int cpuid__check_vendor(const struct kvm_cpuid_entry2 *entries, unsigned nent, uint32_t kind,
+			char *err, size_t errlen)
+{
+	enum cpu_tpl_vendor want = cpu_tpl__vendor(kind), have = cpuid__vendor(entries, nent);
+	if (want == CPU_TPL_ANY || want == have)
+		return 0;
+	snprintf(err, errlen,
+		 "cpu_template: %s is a template for %s CPUs; this host's CPU is %s (a template "
+		 "cannot make one vendor look like another)",
+		 cpu_tpl__name(kind), want == CPU_TPL_INTEL ? "Intel" : "AMD",
+		 have == CPU_TPL_ANY ? "of another vendor" : cpu_tpl__vendor_name(have));
+	return -1;
+}
+
+static struct kvm_cpuid_entry2 *find_exact(const struct kvm_cpuid_entry2 *e, unsigned nent,
+					   uint32_t function, uint32_t index)
+{
+	for (unsigned i = 0; i < nent; i++)
+		if (e[i].function == function && e[i].index == index)
+			return (struct kvm_cpuid_entry2 *)&e[i];
+	return NULL;
+}
+
+static uint32_t *reg_of(struct kvm_cpuid_entry2 *l, uint32_t reg)
+{
+	switch (reg) {
+	case CPU_TPL_EAX:
+		return &l->eax;
+	case CPU_TPL_EBX:
+		return &l->ebx;
+	case CPU_TPL_ECX:
+		return &l->ecx;
+	default:
+		return &l->edx;
+	}
+}
+
+static const char *const reg_names[] = {"eax", "ebx", "ecx", "edx"};
+
+int cpuid__apply_template(struct kvm_cpuid_entry2 *entries, unsigned nent,
+			  const struct cpu_template *t, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < t->nr_leaves; i++) {
+		const struct cpu_tpl_leaf *m = &t->leaves[i];
+		struct kvm_cpuid_entry2 *l = find_exact(entries, nent, m->leaf, m->subleaf);
+		if (!l) {
+			snprintf(err, errlen,
+				 "cpu template %s: CPUID leaf 0x%x subleaf 0x%x is not one KVM "
+				 "offers on this host",
+				 cpu_tpl__name(t->kind), m->leaf, m->subleaf);
+			return -1;
+		}
+		l->flags = m->flags;
+		for (uint32_t k = 0; k < m->nr_mods && k < CPU_TPL_MAX_REG_MODS; k++) {
+			uint32_t *r = reg_of(l, m->mods[k].reg);
+			*r = (*r & ~m->mods[k].filter) | m->mods[k].value;
+		}
+	}
+	return 0;
+}
+
+int cpuid__template_missing(const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
+			    const struct kvm_cpuid_entry2 *fresh, unsigned nfresh,
+			    const struct cpu_template *t, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < t->nr_leaves; i++) {
+		const struct cpu_tpl_leaf *m = &t->leaves[i];
+		struct kvm_cpuid_entry2 *s = find_exact(saved, nsaved, m->leaf, m->subleaf);
+		struct kvm_cpuid_entry2 *f = find_exact(fresh, nfresh, m->leaf, m->subleaf);
+		if (!s)
+			continue; /* the guest never had it */
+		for (uint32_t k = 0; k < m->nr_mods && k < CPU_TPL_MAX_REG_MODS; k++) {
+			uint32_t reg = m->mods[k].reg;
+			uint32_t lack = *reg_of(s, reg) & ~(f ? *reg_of(f, reg) : 0);
+			if (!lack)
+				continue;
+			snprintf(err, errlen,
+				 "cpu template %s: the guest has CPUID leaf 0x%x subleaf 0x%x %s "
+				 "bit %d, which KVM on this host does not offer",
+				 cpu_tpl__name(t->kind), m->leaf, m->subleaf, reg_names[reg & 3],
+				 __builtin_ctz(lack));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
 		     unsigned nr_vcpus, unsigned threads_per_core)
 {
@@ -187,6 +294,34 @@ int cpu__setup_msrs(int vcpu_fd)
 	if (n != N) {
 		errno = EINVAL; /* KVM stops at the first MSR it refuses */
 		return -1;
+	}
+	return 0;
+}
+
+int cpu__apply_template_msrs(int vcpu_fd, const struct cpu_template *t, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < t->nr_msrs; i++) {
+		struct {
+			struct kvm_msrs hdr;
+			struct kvm_msr_entry e;
+		} m;
+		memset(&m, 0, sizeof(m));
+		m.hdr.nmsrs = 1;
+		m.e.index = t->msrs[i].addr;
+		if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1) {
+			snprintf(err, errlen,
+				 "cpu template %s: MSR 0x%x is not one KVM offers on this host",
+				 cpu_tpl__name(t->kind), t->msrs[i].addr);
+			return -1;
+		}
+		m.e.data = (m.e.data & ~t->msrs[i].filter) | t->msrs[i].value;
+		if (ioctl(vcpu_fd, KVM_SET_MSRS, &m) != 1) {
+			snprintf(err, errlen,
+				 "cpu template %s: KVM refuses MSR 0x%x = 0x%llx on this host",
+				 cpu_tpl__name(t->kind), t->msrs[i].addr,
+				 (unsigned long long)m.e.data);
+			return -1;
+		}
 	}
 	return 0;
 }

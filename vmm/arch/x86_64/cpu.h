@@ -4,7 +4,10 @@
 
 #include <linux/kvm.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "cpu_template.h"
 
 #define CPUID_MAX_ENTRIES 256
 
@@ -23,10 +26,38 @@ bool cpuid__set_tsc_deadline(struct kvm_cpuid_entry2 *entries, unsigned nent);
 struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid_entry2 *entries, unsigned nent,
 				     uint32_t function, uint32_t index);
 
+/* The vendor leaf 0 names: INTEL, AMD, or ANY for another one or no leaf 0. */
+enum cpu_tpl_vendor cpuid__vendor(const struct kvm_cpuid_entry2 *entries, unsigned nent);
+/* Static templates are for one vendor (Firecracker: CpuVendorMismatched). 0, or -1
+ * with a reason naming the template. Pure. */
+int cpuid__check_vendor(const struct kvm_cpuid_entry2 *entries, unsigned nent, uint32_t kind,
+			char *err, size_t errlen);
+/* Applies a resolved template's CPUID modifiers to KVM's supported CPUID, before the
+ * per-vCPU shaping (which then overrides topology, as Firecracker's normalisation
+ * does): each named leaf and subleaf must be there (else -1 and err names it, as
+ * Firecracker's CpuidFeatureNotSupported), takes the modifier's flags, and each
+ * register becomes (old & ~filter) | value. Pure: unit-tested without KVM. */
+int cpuid__apply_template(struct kvm_cpuid_entry2 *entries, unsigned nent,
+			  const struct cpu_template *t, char *err, size_t errlen);
+/* For a restore: whether this host can give the guest what it had under template t.
+ * saved is the CPUID the guest was given; fresh what this host gives a new vCPU 0
+ * under the same template. In every register the template modifies, a bit the guest
+ * had that fresh lacks means KVM here does not offer a feature the guest may use:
+ * -1 and err names leaf, subleaf, register and bit. Pure. */
+int cpuid__template_missing(const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
+			    const struct kvm_cpuid_entry2 *fresh, unsigned nfresh,
+			    const struct cpu_template *t, char *err, size_t errlen);
+/* A static template's bitmaps (vmm/arch/x86_64/cpu_templates.c), or a copy of a
+ * custom one: what the functions above and cpu__apply_template_msrs take. */
+void cpu_templates__resolve(const struct cpu_template *in, struct cpu_template *out);
+
 /* supported: KVM_GET_SUPPORTED_CPUID's answer, fetched once per VM. */
 int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned index,
 		     unsigned nr_vcpus, unsigned threads_per_core);
 int cpu__setup_msrs(int vcpu_fd);
+/* The template's MSRs: each read from KVM, filtered and written back (Firecracker's
+ * MsrNotSupported when KVM has no such MSR). 0, or -1 with a reason in err. */
+int cpu__apply_template_msrs(int vcpu_fd, const struct cpu_template *t, char *err, size_t errlen);
 int cpu__setup_lapic(int vcpu_fd);
 int cpu__setup_fpu(int vcpu_fd);
 /* Registers and segments of the Linux 64-bit boot protocol (BSP only). */
