@@ -13,8 +13,9 @@ $(BUILD)/ember-uffd-%: tools/uffd/%.c $(UFFD_COMMON) $(wildcard tools/uffd/*.h) 
 	$(Q)$(MUSL_CC) $(CSTD) $(WARN) $(INCLUDES) -isystem $(KHDR) -Itools/uffd -O2 $(MUSL_LDFLAGS) \
 		-o $@ $< $(UFFD_COMMON)
 
-# The unit test of the parser and the working-set file links them beside ember's objects.
-UFFD_TEST_SRCS := tools/uffd/msg.c tools/uffd/workset.c
+# The unit test of the parser, the working-set file and the handler's loop links them
+# beside ember's objects.
+UFFD_TEST_SRCS := tools/uffd/msg.c tools/uffd/workset.c tools/uffd/handler.c
 $(BUILD)/tests/unit/test_uffd: $(patsubst %.c,$(BUILD)/host/%.o,$(UFFD_TEST_SRCS))
 $(BUILD)/tests/asan/test_uffd: $(patsubst %.c,$(BUILD)/asan/%.o,$(UFFD_TEST_SRCS))
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -20,6 +21,7 @@
 
 #include "check.h"
 #include "mem.h"
+#include "tools/uffd/handler.h"
 #include "tools/uffd/msg.h"
 #include "tools/uffd/workset.h"
 #include "uffd.h"
@@ -339,6 +341,60 @@ static void attach_missing(void)
 	guest_mem__destroy(&mem);
 }
 
+/* The real handler (tools/uffd/handler.c) in a thread, ember's uffd__attach in this
+ * one: pages read back from the memory file, a balloon-style MADV_DONTNEED reaches the
+ * handler as a remove event and the range then reads as zeros, and the handler ends
+ * when ember lets go. */
+struct served {
+	struct pf h;
+	int rc;
+};
+static void *serve_thread(void *arg)
+{
+	struct served *s = arg;
+	s->rc = pf__accept(&s->h, 5000) ? -10 : pf__serve(&s->h, NULL, NULL);
+	return NULL;
+}
+static void handler_serves_and_removes(void)
+{
+	const char *sock = "/tmp/ember-test-uffd-h.sock", *file = "/tmp/ember-test-uffd-h.mem";
+	const size_t size = 1 << 20;
+	FILE *f = fopen(file, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	for (size_t i = 0; i < size; i++)
+		fputc((int)(i / 4096 + 1) & 0xff, f);
+	fclose(f);
+	struct guest_mem mem;
+	CHECK_EQ(guest_mem__init(&mem, size), 0);
+	static struct served s;
+	pf__listen(&s.h, "test-handler", sock, file);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, serve_thread, &s), 0);
+	struct uffd_backend b;
+	struct error e = {0};
+	CHECK_EQ(uffd__attach(&mem, sock, 2000, &b, &e), 0);
+	/* Every page from the file, through the handler. */
+	for (size_t p = 0; p < size / 4096; p++)
+		if (mem.base[p * 4096 + 7] != (uint8_t)(p + 1)) {
+			CHECK_EQ(mem.base[p * 4096 + 7], (uint8_t)(p + 1));
+			break;
+		}
+	/* The balloon gives 16 pages back: they read as zeros from then on. */
+	CHECK_EQ(madvise(mem.base + 32 * 4096, 16 * 4096, MADV_DONTNEED), 0);
+	CHECK_EQ(mem.base[40 * 4096], 0);
+	CHECK_EQ(mem.base[48 * 4096], 49);
+	uffd__detach(&b);
+	pthread_join(t, NULL);
+	CHECK_EQ(s.rc, 0);
+	CHECK_EQ(s.h.faults, size / 4096); /* each page once, the probe's included */
+	CHECK_EQ(s.h.removed, 1);
+	unlink(sock);
+	unlink(file);
+	guest_mem__destroy(&mem);
+}
+
 int main(void)
 {
 	static const struct check_case always[] = {
@@ -346,7 +402,7 @@ int main(void)
 	    CHECK_CASE(bad_lists_refused), CHECK_CASE(workset_round_trip)};
 	static const struct check_case with_uffd[] = {
 	    CHECK_CASE(attach_serves), CHECK_CASE(attach_garbage), CHECK_CASE(attach_closed),
-	    CHECK_CASE(attach_missing)};
+	    CHECK_CASE(attach_missing), CHECK_CASE(handler_serves_and_removes)};
 	int rc = check__run("uffd", always, sizeof(always) / sizeof(always[0]));
 	/* Handling kernel faults needs root or CAP_SYS_PTRACE (vm.unprivileged_userfaultfd). */
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
