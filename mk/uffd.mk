@@ -47,3 +47,4 @@ fuzz-smoke-uffd-msg: $(UFFD_FUZZ)
 	else \
 		echo "FAIL fuzz/uffd_msg: see $(UFFD_FUZZ_DIR)/smoke.log"; \
 	fi
+bench bench-smoke: $(UFFD_HANDLERS)

@@ -106,7 +106,7 @@ restore() {
 	_t=uffd/$1
 	start "$1"
 	api "$_t-load" PUT /snapshot/load "$(uffd_body "$W/s" "$W/$1.pf")" || return 1
-	grep -o "snapshot loaded in [0-9]* us" "$ERR" | sed "s/^/uffd: $1: /"
+	grep -o "uffd: .*\|snapshot loaded in [0-9]* us" "$ERR" | sed "s/^/uffd: $1: /"
 	if wait_for "$OUT" "^PROBE count $((stopped + 10))$" 30 && counts "$A" "$OUT" | consecutive &&
 		! grep -q 'PROBE hello' "$OUT"; then
 		pass "$_t-continues"
