@@ -213,14 +213,14 @@ int uffd__attach(const struct guest_mem *mem, const char *sock_path, unsigned ti
 	uint64_t t2 = now_us();
 	efd = eventfd(0, EFD_CLOEXEC);
 	if (efd < 0) {
-		FAIL("eventfd: %s", strerror(errno));
+		error__fail(e, EXIT_ERROR, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	struct probe p = {.page = mem->base, .efd = efd};
 	pthread_t t;
 	int err = pthread_create(&t, NULL, probe_thread, &p);
 	if (err) {
-		FAIL("cannot start a thread: %s", strerror(err));
+		error__fail(e, EXIT_ERROR, "cannot start a thread: %s", strerror(err));
 		goto fail;
 	}
 	int rc = probe_wait(efd, s, sock_path, timeout_ms, e);
