@@ -2,9 +2,10 @@
 # The Uffd memory backend of PUT /snapshot/load (issue 12): a counting probe is
 # snapshotted, then restored with its memory served by each of the project's
 # page-fault handlers (on demand; a REAP-style one that records a working set, then
-# prefetches it); the counter goes on. Handlers that are missing, refuse, close at
-# once, answer garbage or never serve give a 400 that says so, within a bound, and
-# the same ember then loads through a good handler. POSIX sh + busybox.
+# prefetches it); the counter goes on, and a snapshot of such a VM loads again.
+# Handlers that are missing, refuse, close at once, answer garbage or never serve give
+# a 400 that says so, within a bound, and the same ember then loads through a good
+# handler. POSIX sh + busybox.
 . "$(dirname "$0")/lib.sh"
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
@@ -131,6 +132,35 @@ if handler ondemand "$OND" "$W/ondemand.pf" "$W/m"; then
 	check uffd/ondemand-served "no fault served: $(cat "$HOUT")" test "${n:-0}" -gt 0
 else
 	fail uffd/ondemand "the handler did not listen: $(cat "$HOUT")"
+fi
+
+# --- a snapshot of a VM whose memory a handler serves -------------------------------
+# The create reads all guest memory: every page not yet faulted in comes through the
+# handler. The new snapshot then loads with the File backend and goes on counting.
+t=uffd/resnapshot
+if handler re "$OND" "$W/re.pf" "$W/m"; then
+	start re
+	if api "$t-load" PUT /snapshot/load "$(uffd_body "$W/s" "$W/re.pf")" &&
+		wait_for "$OUT" "^PROBE count $((stopped + 5))$" 30 &&
+		api "$t-pause" PATCH /vm '{"state": "Paused"}' &&
+		api "$t-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/s2\", \"mem_file_path\": \"$W/m2\"}"; then
+		sleep 0.3
+		A2=$OUT
+		at=$(last_count "$A2")
+		kill_ember
+		handler_exits 10
+		start re2
+		api "$t-load2" PUT /snapshot/load "{\"snapshot_path\": \"$W/s2\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$W/m2\"}, \"resume_vm\": true}"
+		if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$A2" "$OUT" | consecutive; then
+			pass "$t-continues"
+		else
+			fail "$t-continues" "stopped at $at; after load: $(tail -c 200 "$OUT")"
+		fi
+		echo "uffd: resnapshot: $(grep -v listening "$HOUT")"
+	fi
+	kill_ember
+else
+	fail "$t" "the handler did not listen: $(cat "$HOUT")"
 fi
 
 # --- REAP: record a working set, then prefetch it ----------------------------------
