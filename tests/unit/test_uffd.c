@@ -276,7 +276,9 @@ static int listen_on(const char *path)
 
 static void attach_with(enum peer_mode mode, const char *needle)
 {
-	const char *path = "/tmp/ember-test-uffd.sock";
+	/* Per process: the unit and asan runs of this test may overlap. */
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/ember-test-uffd-%d.sock", (int)getpid());
 	struct guest_mem mem;
 	CHECK_EQ(guest_mem__init(&mem, 1 << 20), 0);
 	uint8_t *file = malloc(1 << 20);
@@ -357,7 +359,9 @@ static void *serve_thread(void *arg)
 }
 static void handler_serves_and_removes(void)
 {
-	const char *sock = "/tmp/ember-test-uffd-h.sock", *file = "/tmp/ember-test-uffd-h.mem";
+	char sock[64], file[64];
+	snprintf(sock, sizeof(sock), "/tmp/ember-test-uffd-h-%d.sock", (int)getpid());
+	snprintf(file, sizeof(file), "/tmp/ember-test-uffd-h-%d.mem", (int)getpid());
 	const size_t size = 1 << 20;
 	FILE *f = fopen(file, "w");
 	CHECK(f != NULL);
