@@ -364,6 +364,7 @@ def snapshots(recs, facts):
         ["load, ember's log: `snapshot loaded in N us`", fstat(res["load_log"])],
         ["  then the resume, ember: latencies_us.resume_vm", fstat(res["resume_ember"])],
     ]
+    rows += uffd_rows(recs, res)
     if create:
         c = create[0]
         rows.append(["memory file: size / on disk (zero pages are holes) [MiB]", "%.1f / %.1f" % (
@@ -401,6 +402,27 @@ def snapshots(recs, facts):
     return lines, goals, res
 
 
+UFFD_TESTS = (("snap-load-uffd-ondemand", "Uffd, ember-uffd-ondemand"),
+              ("snap-load-uffd-record", "Uffd, ember-uffd-prefetch --record"),
+              ("snap-load-uffd-prefetch", "Uffd, ember-uffd-prefetch --prefetch"))
+
+
+def uffd_rows(recs, res):
+    """The loads through the Uffd backend (bench/snapuffd.py): rows beside the File loads'."""
+    rows = []
+    for test, label in UFFD_TESTS:
+        ok = [r for r in snap_recs(recs, test) if r.get("ok")]
+        if not ok:
+            continue
+        client, ember = stats([r.get("client_us") for r in ok]), stats([r.get("ember_us") for r in ok])
+        res[test] = {"client": client, "ember": ember}
+        pages = stats([(r.get("faults") or 0) + (r.get("prefetched_pages") or 0) for r in ok])
+        rows.append(["load (%s), client: PUT /snapshot/load -> 204 [pages served per load: %s]"
+                     % (label, int(pages["median"]) if pages else "-"), fstat(client)])
+        rows.append(["load (%s), ember: latencies_us.load_snapshot" % label, fstat(ember)])
+    return rows
+
+
 def snap_problem(recs, facts):
     """Why the snapshot part of a smoke run is not usable, or None."""
     for test in ("snap-create", "snap-load", "snap-clone"):
@@ -415,6 +437,10 @@ def snap_problem(recs, facts):
         return "fewer than 2 snapshot loads were measured (client, metrics and log)"
     if len(clones) < 2 or any(r.get("private_kb") is None or r.get("pss_kb") is None for r in clones):
         return "fewer than 2 snapshot clones were measured"
+    for test, _ in UFFD_TESTS:
+        bad = [r for r in snap_recs(recs, test) if not r.get("ok")]
+        if bad:
+            return "%s failed: %s" % (test, bad[0].get("error"))
     return None
 
 

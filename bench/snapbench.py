@@ -279,6 +279,10 @@ def main():
     finally:
         for e, _ in clones:
             e.kill()
+
+    # --- the same loads through the Uffd backend and ember's handlers (snapuffd.py) --------
+    import snapuffd
+    snapuffd.run(a, state, memf, stopped)
     print("BENCH-SNAP-DONE", flush=True)
     return 0
 

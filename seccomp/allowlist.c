@@ -21,6 +21,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/sockios.h>
+#include <linux/userfaultfd.h>
 #include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -297,6 +298,19 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     IOCTL(BLKGETSIZE64), /* a block device as a drive */
+    /* PUT /snapshot/load with the Uffd memory backend (vmm/uffd.c): a userfaultfd
+     * (non-blocking, close-on-exec, kernel faults included: KVM takes them), or one
+     * from /dev/userfaultfd, registered over guest memory and sent to the page-fault
+     * handler; then a wait on the handler serving a first fault. Only this filter
+     * has them, and every thread but this one (its API and vCPU threads) and this
+     * one once the VM runs stacks a filter without them. */
+    ALLOW_ARG(userfaultfd, 0, O_CLOEXEC | O_NONBLOCK),
+    IOCTL(USERFAULTFD_IOC_NEW),
+    IOCTL(UFFDIO_API),
+    IOCTL(UFFDIO_REGISTER),
+    IOCTL(UFFDIO_UNREGISTER),
+    ALLOW(sendmsg),
+    ALLOW(poll),
     /* Threads (the API server, the vCPUs): clone only with CLONE_THREAD (musl's
      * pthread_create), never a new process, and never into new namespaces or
      * traced. */

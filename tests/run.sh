@@ -69,6 +69,7 @@ kvm_payload() {
 	cp tests/kvm/*.sh "$p/"
 	cp "$build/ember" "$p/bin/"
 	[ -f "$build/ember-jailer" ] && cp "$build/ember-jailer" "$p/bin/"
+	cp "$build"/ember-uffd-* "$p/bin/" 2>/dev/null
 	for f in probe.elf probe-vsock-peer; do
 		[ -f "$build/guest/$f" ] && cp "$build/guest/$f" "$p/bin/"
 	done

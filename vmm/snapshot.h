@@ -33,7 +33,8 @@
 struct vm;
 struct event_loop;
 
-#define SNAPSHOT_NODE_MAX 128
+#define SNAPSHOT_NODE_MAX      128
+#define SNAPSHOT_UFFD_PATH_MAX 108
 
 /* What a device row's save hook writes to: properties of its own node. */
 struct snapshot_out {
@@ -78,6 +79,9 @@ struct snapshot_net_override {
 struct snapshot_load_params {
 	char snapshot_path[CONFIG_PATH_MAX];
 	char mem_path[CONFIG_PATH_MAX]; /* mem_backend.backend_path or mem_file_path */
+	/* mem_backend Uffd: mem_path is the page-fault handler's socket, shorter than
+	 * SNAPSHOT_UFFD_PATH_MAX (a sockaddr_un's sun_path). */
+	bool mem_uffd;
 	bool track_dirty_pages;
 	bool resume_vm;
 	bool clock_realtime;
@@ -101,9 +105,12 @@ struct snapshot_load {
 	struct vmstate_region regions[4];
 	size_t nr_regions;
 	bool clock_realtime;
+	/* The Uffd backend's socket (mem_fd is then -1), or "" for a memory file. */
+	char uffd_path[SNAPSHOT_UFFD_PATH_MAX];
 };
 /* Reads and checks the vmstate (container checks, then /config, /vm, every vCPU node)
- * and opens the memory file (which must cover every region). EXIT_USAGE errors. */
+ * and opens the memory file (which must cover every region; with the Uffd backend the
+ * page-fault handler checks its file). EXIT_USAGE errors. */
 int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p, struct error *e);
 /* The stored configuration's JSON text (points into l). */
 const char *snapshot__config_json(const struct snapshot_load *l);

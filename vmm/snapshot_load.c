@@ -10,6 +10,7 @@
 #include "arch/x86_64/vcpu_state.h"
 #include "devices/table.h"
 #include "snapshot.h"
+#include "uffd.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -167,7 +168,9 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 		if (load_vcpu(&l->vs, i, &states[i], e))
 			goto out;
 	/* Everything read and checked: now the side effects. */
-	if (vm__map_mem_file(vm, l->mem_fd, e) || vm__create_kvm(vm, e))
+	if ((l->uffd_path[0] ? uffd__attach(&vm->mem, l->uffd_path, UFFD_HANDSHAKE_MS, &vm->uffd, e)
+			     : vm__map_mem_file(vm, l->mem_fd, e)) ||
+	    vm__create_kvm(vm, e))
 		goto out;
 	for (size_t i = 0; i < device_table_len; i++)
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))

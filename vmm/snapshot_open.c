@@ -24,8 +24,11 @@ int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p
 		error__wrap(e, "snapshot_path '%s'", p->snapshot_path);
 		goto fail;
 	}
-	l->mem_fd = file__open(p->mem_path, FILE_IMAGE);
-	if (l->mem_fd < 0) {
+	if (p->mem_uffd) /* the API checked its length */
+		memcpy(l->uffd_path, p->mem_path, strnlen(p->mem_path, sizeof(l->uffd_path) - 1));
+	else
+		l->mem_fd = file__open(p->mem_path, FILE_IMAGE);
+	if (!p->mem_uffd && l->mem_fd < 0) {
 		error__fail(e, EXIT_USAGE, "memory file '%s': %s", p->mem_path, file__error());
 		goto fail;
 	}
@@ -38,7 +41,7 @@ int snapshot__open(struct snapshot_load *l, const struct snapshot_load_params *p
 			    p->snapshot_path, l->vs.cpu_vendor, vendor);
 		goto fail;
 	}
-	if (vmstate__check_mem_fd(l->regions, l->nr_regions, l->mem_fd, e)) {
+	if (!p->mem_uffd && vmstate__check_mem_fd(l->regions, l->nr_regions, l->mem_fd, e)) {
 		error__wrap(e, "memory file '%s'", p->mem_path);
 		goto fail;
 	}

@@ -48,6 +48,7 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	vm->track_dirty = cfg->track_dirty_pages;
 	vm->vm_fd = -1;
 	vm->kvm_fd = -1;
+	vm->uffd.uffd = vm->uffd.sock = -1;
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", config__cmdline(cfg));
 	uint64_t bytes = cfg->mem_mib << 20;
 	if (guest_mem__init(&vm->mem, bytes) < 0)
@@ -134,6 +135,7 @@ void vm__destroy(struct vm *vm)
 	vm->nr_devices = 0;
 	arch__vm_destroy(vm);
 	guest_mem__destroy(&vm->mem);
+	uffd__detach(&vm->uffd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "event.h"
 #include "mem.h"
+#include "uffd.h"
 
 struct vcpu;
 struct vm;
@@ -60,6 +61,7 @@ struct vm {
 	int vm_fd;
 	int vcpu_mmap_size;
 	struct guest_mem mem;
+	struct uffd_backend uffd; /* a snapshot's Uffd memory backend, else both -1 */
 	struct bus pio;
 	struct bus mmio;
 	struct event_loop *loop;

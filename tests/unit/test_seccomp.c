@@ -8,6 +8,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -712,13 +713,70 @@ static void test_vmm_reopens_drives_only(void)
 	unlink(REOPEN_FILE);
 }
 
-CHECK_MAIN("seccomp", CHECK_CASE(test_vmm_reopens_drives_only),
-	   CHECK_CASE(test_vcpu_allows_its_calls), CHECK_CASE(test_vcpu_kills_the_rest),
-	   CHECK_CASE(test_ioctl_filtered_by_request), CHECK_CASE(test_memory_arguments),
-	   CHECK_CASE(test_vmm_filter), CHECK_CASE(test_api_filter),
-	   CHECK_CASE(test_status_shows_filter_mode), CHECK_CASE(test_no_seccomp),
-	   CHECK_CASE(test_custom_filter_file), CHECK_CASE(test_bad_filter_files),
-	   CHECK_CASE(test_fewer_than_firecracker),
+/* The Uffd memory backend's calls (vmm/uffd.c), as a load makes them on the VMM thread
+ * under vmm_preboot: a userfaultfd (EPERM for an unprivileged caller is still
+ * "allowed"), its requests (ENOTTY on a pipe), SCM_RIGHTS and poll. */
+static int uffd_calls(void)
+{
+	long fd = syscall(SYS_userfaultfd, (long)(O_CLOEXEC | O_NONBLOCK));
+	if (fd < 0 && errno != EPERM)
+		return 1;
+	static const unsigned reqs[] = {UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER,
+					USERFAULTFD_IOC_NEW};
+	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		if (musl_ioctl(pipe_fds[0], reqs[i]) != -1 || errno != ENOTTY)
+			return 2;
+	struct msghdr mh = {0};
+	if (syscall(SYS_sendmsg, -1, &mh, 0L) != -1 || errno != EBADF)
+		return 3;
+	if (syscall(SYS_poll, NULL, 0L, 0L) != 0)
+		return 4;
+	return 0;
+}
+static void make_pipe_only(void)
+{
+	if (pipe(pipe_fds))
+		_exit(101);
+}
+static int uffd_create(void)
+{
+	syscall(SYS_userfaultfd, (long)(O_CLOEXEC | O_NONBLOCK));
+	return 0;
+}
+/* Only user-mode faults: not what ember asks for, so not allowed either. */
+static int uffd_create_other_flags(void)
+{
+	syscall(SYS_userfaultfd, (long)(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+	return 0;
+}
+static int uffd_register(void)
+{
+	musl_ioctl(-1, UFFDIO_REGISTER);
+	return 0;
+}
+static int call_sendmsg(void)
+{
+	struct msghdr mh = {0};
+	syscall(SYS_sendmsg, -1, &mh, 0L);
+	return 0;
+}
+static void test_uffd_on_the_loading_thread_only(void)
+{
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM_PREBOOT, make_pipe_only, uffd_calls)), 0);
+	CHECK_ALL_KILLED(SECCOMP_VMM_PREBOOT, uffd_create_other_flags);
+	/* Neither the running VMM thread, nor the API thread, nor a vCPU. */
+	CHECK_ALL_KILLED(SECCOMP_VMM, uffd_create, uffd_register, call_sendmsg);
+	CHECK_ALL_KILLED(SECCOMP_API, uffd_create, uffd_register, call_sendmsg);
+	CHECK_ALL_KILLED(SECCOMP_VCPU, uffd_create, uffd_register, call_sendmsg);
+}
+
+CHECK_MAIN("seccomp", CHECK_CASE(test_uffd_on_the_loading_thread_only),
+	   CHECK_CASE(test_vmm_reopens_drives_only), CHECK_CASE(test_vcpu_allows_its_calls),
+	   CHECK_CASE(test_vcpu_kills_the_rest), CHECK_CASE(test_ioctl_filtered_by_request),
+	   CHECK_CASE(test_memory_arguments), CHECK_CASE(test_vmm_filter),
+	   CHECK_CASE(test_api_filter), CHECK_CASE(test_status_shows_filter_mode),
+	   CHECK_CASE(test_no_seccomp), CHECK_CASE(test_custom_filter_file),
+	   CHECK_CASE(test_bad_filter_files), CHECK_CASE(test_fewer_than_firecracker),
 	   CHECK_CASE(test_guest_debug_only_with_boot_timer),
 	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked),
 	   CHECK_CASE(test_preboot_filter))

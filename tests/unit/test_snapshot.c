@@ -259,6 +259,14 @@ static void load_body_fields(void)
 		 0);
 	CHECK_STR(p.mem_path, "/m2");
 	CHECK(p.track_dirty_pages && !p.resume_vm);
+	CHECK(!p.mem_uffd);
+	/* The Uffd backend: backend_path is the page-fault handler's socket. */
+	CHECK_EQ(decode_load("{\"snapshot_path\":\"/s\",\"mem_backend\":{\"backend_type\":"
+			     "\"Uffd\",\"backend_path\":\"/run/pf.sock\"}}",
+			     &p, &e),
+		 0);
+	CHECK(p.mem_uffd);
+	CHECK_STR(p.mem_path, "/run/pf.sock");
 }
 
 static void load_body_refusals(void)
@@ -273,8 +281,10 @@ static void load_body_refusals(void)
 	     "\"File\",\"backend_path\":\"/m\"}}",
 	     "exactly one"},
 	    {"{\"mem_file_path\":\"/m\"}", "snapshot_path"},
+	    /* A Uffd handler's socket path must fit a sockaddr_un. */
 	    {"{\"snapshot_path\":\"/s\",\"mem_backend\":{\"backend_type\":\"Uffd\","
-	     "\"backend_path\":\"/u\"}}",
+	     "\"backend_path\":\"/u/123456789012345678901234567890123456789012345678901234567"
+	     "89012345678901234567890123456789012345678901234567890\"}}",
 	     "Uffd"},
 	    {"{\"snapshot_path\":\"/s\",\"mem_backend\":{\"backend_type\":\"Disk\","
 	     "\"backend_path\":\"/u\"}}",

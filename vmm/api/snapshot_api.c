@@ -147,9 +147,12 @@ static int decode_member(const struct json_doc *d, unsigned k, struct snapshot_l
 		if (fields__decode(backend_fields, FIELD_TABLE_LEN(backend_fields), FIELDS_PUT,
 				   "mem_backend", d, v, &mb, e))
 			return -1;
-		if (mb.type == BACKEND_UFFD)
+		if (mb.type == BACKEND_UFFD && strlen(mb.path) >= SNAPSHOT_UFFD_PATH_MAX)
 			return error__fail(e, EXIT_USAGE,
-					   "mem_backend.backend_type: Uffd is not supported yet");
+					   "mem_backend.backend_path: a Uffd handler's socket path "
+					   "must be shorter than %d bytes",
+					   SNAPSHOT_UFFD_PATH_MAX);
+		p->mem_uffd = mb.type == BACKEND_UFFD;
 		snprintf(p->mem_path, sizeof(p->mem_path), "%s", mb.path);
 		*has_backend = true;
 		return 0;

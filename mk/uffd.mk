@@ -1,0 +1,50 @@
+# Page-fault handlers for the Uffd snapshot memory backend (issue 12), static musl
+# programs beside ember:
+#   build/ember-uffd-ondemand   serves each missing page from the memory file
+#   build/ember-uffd-prefetch   records a restore's working set, prefetches it later
+# and their test peer build/tests/bin/uffdpeer (tests/kvm/uffdpeer.c).
+#   make fuzz-uffd-msg / fuzz-smoke-uffd-msg   libFuzzer over the handlers' parser
+UFFD_HANDLERS := $(BUILD)/ember-uffd-ondemand $(BUILD)/ember-uffd-prefetch
+UFFD_COMMON   := tools/uffd/handler.c tools/uffd/msg.c tools/uffd/workset.c vmm/api/json.c
+ALL_TARGETS   += $(UFFD_HANDLERS) $(BUILD)/tests/bin/uffdpeer
+
+$(BUILD)/ember-uffd-%: tools/uffd/%.c $(UFFD_COMMON) $(wildcard tools/uffd/*.h) vmm/api/json.h $(KHDR)/.stamp
+	@echo "  CC      $@"
+	$(Q)$(MUSL_CC) $(CSTD) $(WARN) $(INCLUDES) -isystem $(KHDR) -Itools/uffd -O2 $(MUSL_LDFLAGS) \
+		-o $@ $< $(UFFD_COMMON)
+
+# The unit test of the parser, the working-set file and the handler's loop links them
+# beside ember's objects.
+UFFD_TEST_SRCS := tools/uffd/msg.c tools/uffd/workset.c tools/uffd/handler.c
+$(BUILD)/tests/unit/test_uffd: $(patsubst %.c,$(BUILD)/host/%.o,$(UFFD_TEST_SRCS))
+$(BUILD)/tests/asan/test_uffd: $(patsubst %.c,$(BUILD)/asan/%.o,$(UFFD_TEST_SRCS))
+
+UFFD_FUZZ      := $(BUILD)/fuzz/fuzz_uffd_msg
+UFFD_FUZZ_SRCS := tests/fuzz/fuzz_uffd_msg.c tools/uffd/msg.c vmm/api/json.c
+UFFD_FUZZ_DIR  := $(BUILD)/fuzz/uffd_msg
+.PHONY: fuzz-uffd-msg fuzz-smoke-uffd-msg
+fuzz: fuzz-uffd-msg
+fuzz-smoke: fuzz-smoke-uffd-msg
+
+$(UFFD_FUZZ): $(UFFD_FUZZ_SRCS) tools/uffd/msg.h vmm/api/json.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CSTD) $(INCLUDES) -Itools/uffd -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $(UFFD_FUZZ_SRCS)
+
+fuzz-uffd-msg: $(UFFD_FUZZ)
+	@mkdir -p $(UFFD_FUZZ_DIR)/corpus $(UFFD_FUZZ_DIR)/crashes
+	cp -n tests/fuzz/uffd_seeds/* $(UFFD_FUZZ_DIR)/corpus/
+	nice $(UFFD_FUZZ) -max_total_time=$(FUZZ_SECONDS) -max_len=4200 -timeout=10 \
+		-artifact_prefix=$(UFFD_FUZZ_DIR)/crashes/ $(UFFD_FUZZ_DIR)/corpus
+
+fuzz-smoke-uffd-msg: $(UFFD_FUZZ)
+	@mkdir -p $(UFFD_FUZZ_DIR)/corpus $(UFFD_FUZZ_DIR)/crashes
+	@cp -n tests/fuzz/uffd_seeds/* $(UFFD_FUZZ_DIR)/corpus/
+	@if nice $(UFFD_FUZZ) -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=4200 -timeout=10 \
+		-artifact_prefix=$(UFFD_FUZZ_DIR)/crashes/ $(UFFD_FUZZ_DIR)/corpus \
+		> $(UFFD_FUZZ_DIR)/smoke.log 2>&1; then \
+		echo "PASS fuzz/uffd_msg"; \
+	else \
+		echo "FAIL fuzz/uffd_msg: see $(UFFD_FUZZ_DIR)/smoke.log"; \
+	fi
+bench bench-smoke: $(UFFD_HANDLERS)
