@@ -66,3 +66,24 @@ api() {
 	fail "$_n" "$1 $2 -> $(head -c 300 "$W/reply")"
 	return 1
 }
+
+# The counting probe (probe.count) across snapshots. The files given are one guest's
+# console, in order, across its processes: a line the pause cut is finished by the
+# restored VM, and a last line still being printed is left out ("PROBE count 1" of
+# "PROBE count 17").
+#   probe_counts FILE...      the counts, one a line
+#   probe_last_count FILE...  the last complete count of the files taken one by one
+#   consecutive               stdin is 0, 1, 2, ... with no gap or repeat
+probe_counts() {
+	_j=$TMPDIR/.counts.$$
+	cat "$@" >"$_j"
+	if [ -n "$(tail -c 1 "$_j")" ]; then sed -i '$d' "$_j"; fi
+	sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' "$_j"
+	rm -f "$_j"
+}
+probe_last_count() {
+	for _f; do
+		if [ -n "$(tail -c 1 "$_f")" ]; then sed '$d' "$_f"; else cat "$_f"; fi
+	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
+}
+consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }

@@ -61,18 +61,6 @@ kill_ember() {
 	kill -9 "$EPID" 2>/dev/null
 	wait "$EPID" 2>/dev/null
 }
-# The count lines of the files given, in order, as they were printed (a line cut by
-# the pause is finished by the restored VM).
-counts() { cat "$@" | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p'; }
-# consecutive: the numbers on stdin are 0, 1, 2, ... with no gap or repeat.
-consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }
-# The last complete count line: a line the pause cut short (no newline yet) would read
-# as a smaller number ("PROBE count 2" of "PROBE count 26").
-last_count() {
-	for _f; do
-		if [ -n "$(tail -c 1 "$_f")" ]; then sed '$d' "$_f"; else cat "$_f"; fi
-	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
-}
 load_body() { # VMSTATE MEMFILE [EXTRA]
 	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
 }
@@ -106,7 +94,7 @@ for n in 1 2; do
 	check "$t-still-paused" "GET / after create: $(cat "$W/reply")" has '"state":"Paused"' "$W/reply"
 	sleep 0.3
 	A=$OUT
-	stopped=$(last_count "$A")
+	stopped=$(probe_last_count "$A")
 	grep -o "snapshot created in [0-9]* us" "$ERR" | sed "s/^/snapshot: vcpus=$n /"
 	kill_ember
 	start "b$n"
@@ -122,10 +110,10 @@ for n in 1 2; do
 		fail "$t-continues" "stopped at $stopped; after load: $(tail -c 200 "$OUT")"
 	fi
 	check "$t-no-reboot" "the restored probe started over" sh -c "! grep -q 'PROBE hello' '$OUT'"
-	if counts "$A" "$OUT" | consecutive; then
+	if probe_counts "$A" "$OUT" | consecutive; then
 		pass "$t-no-gap"
 	else
-		fail "$t-no-gap" "counts before+after are not 0,1,2,...: $(counts "$A" "$OUT" | tr '\n' ' ' | tail -c 300)"
+		fail "$t-no-gap" "probe_counts before+after are not 0,1,2,...: $(probe_counts "$A" "$OUT" | tr '\n' ' ' | tail -c 300)"
 	fi
 	kill_ember
 done
@@ -144,17 +132,17 @@ if boot g0 1 "" && wait_for "$OUT" "^PROBE count 30$" 60; then
 		api "$t-pause$gen" PATCH /vm '{"state": "Paused"}' &&
 			api "$t-create$gen" PUT /snapshot/create "{\"snapshot_path\": \"$W/sg$gen\", \"mem_file_path\": \"$W/mg$gen\"}" || ok=0
 		sleep 0.2
-		at=$(last_count $outs)
+		at=$(probe_last_count $outs)
 		kill_ember
 		start "g$gen"
 		outs="$outs $OUT"
 		api "$t-load$gen" PUT /snapshot/load "$(load_body "$W/sg$gen" "$W/mg$gen")" || ok=0
 		wait_for "$OUT" "^PROBE count $((at + 30))$" 30 || ok=0
 	done
-	if [ $ok -eq 1 ] && counts $outs | consecutive && [ "$(cat $outs | grep -c "PROBE hello")" -eq 1 ]; then
+	if [ $ok -eq 1 ] && probe_counts $outs | consecutive && [ "$(cat $outs | grep -c "PROBE hello")" -eq 1 ]; then
 		pass "$t-continue"
 	else
-		fail "$t-continue" "counts: $(counts $outs | tr '\n' ' ' | tail -c 300)"
+		fail "$t-continue" "counts: $(probe_counts $outs | tr '\n' ' ' | tail -c 300)"
 	fi
 	kill_ember
 else
@@ -216,19 +204,19 @@ t=snapshot/diff
 if boot d 1 "" ', "track_dirty_pages": true' && wait_for "$OUT" "^PROBE count 3$" 60; then
 	api "$t-pause1" PATCH /vm '{"state": "Paused"}'
 	api "$t-full" PUT /snapshot/create "{\"snapshot_path\": \"$W/sf\", \"mem_file_path\": \"$W/md\", \"snapshot_type\": \"Full\"}"
-	full_at=$(last_count "$OUT")
+	full_at=$(probe_last_count "$OUT")
 	api "$t-resume" PATCH /vm '{"state": "Resumed"}'
 	wait_for "$OUT" "^PROBE count $((full_at + 20))$" 30
 	api "$t-pause2" PATCH /vm '{"state": "Paused"}'
 	api "$t-diff" PUT /snapshot/create "{\"snapshot_path\": \"$W/sd\", \"mem_file_path\": \"$W/md\", \"snapshot_type\": \"Diff\"}"
 	sleep 0.3
 	A=$OUT
-	diff_at=$(last_count "$A")
+	diff_at=$(probe_last_count "$A")
 	grep -o "Diff snapshot created in [0-9]* us" "$ERR" | sed "s/^/snapshot: /"
 	kill_ember
 	start d2
 	api "$t-load" PUT /snapshot/load "$(load_body "$W/sd" "$W/md")"
-	if wait_for "$OUT" "^PROBE count $((diff_at + 3))$" 30 && counts "$A" "$OUT" | consecutive; then
+	if wait_for "$OUT" "^PROBE count $((diff_at + 3))$" 30 && probe_counts "$A" "$OUT" | consecutive; then
 		pass "$t-later-state"
 	else
 		fail "$t-later-state" "full at $full_at, diff at $diff_at; after load: $(head -c 200 "$OUT")"
@@ -266,7 +254,7 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
 done
 check "$t-all-run" "$running of 10 clones counted" test "$running" -eq 10
 # The guest memory mapping of each clone (the memory file's, in /proc/PID/smaps): its
-# file pages are shared, so their PSS summed over the clones counts them about once;
+# file pages are shared, so their PSS summed over the clones probe_counts them about once;
 # pages a clone wrote are its own (Anonymous) and count in full.
 sum_pss=0 one_rss=0
 for p in $CLONES; do
@@ -301,7 +289,7 @@ if boot sdk 1 "" && wait_for "$OUT" "^PROBE count 3$" 60; then
 		api "$t-create" PUT /snapshot/create "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}"
 	sleep 0.2
 	A=$OUT
-	at=$(last_count "$A")
+	at=$(probe_last_count "$A")
 	kill_ember
 	# 1. WithSnapshot(mem, snap) with LogPath and MetricsPath (files the SDK creates
 	#    first), then m.ResumeVM.
@@ -314,7 +302,7 @@ if boot sdk 1 "" && wait_for "$OUT" "^PROBE count 3$" 60; then
 		api "$t-load" PUT /snapshot/load "{\"mem_file_path\":\"$W/sdk.mem\",\"snapshot_path\":\"$W/sdk.state\"}" &&
 		api "$t-state" GET / && check "$t-loaded-paused" "GET / after the load: $(cat "$W/reply")" has '"state":"Paused"' "$W/reply" &&
 		api "$t-resume" PATCH /vm '{"state":"Resumed"}'
-	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && probe_counts "$A" "$OUT" | consecutive; then
 		pass "$t-continues"
 	else
 		fail "$t-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"
@@ -329,7 +317,7 @@ if boot sdk 1 "" && wait_for "$OUT" "^PROBE count 3$" 60; then
 		api "$t-fifo-logger" PUT /logger "{\"level\":\"Debug\",\"log_path\":\"$W/sdk2.log\",\"show_level\":true,\"show_log_origin\":false}" &&
 		api "$t-fifo-metrics" PUT /metrics "{\"metrics_path\":\"$W/sdk2.metrics\"}" &&
 		api "$t-backend-load" PUT /snapshot/load "{\"mem_backend\":{\"backend_path\":\"$W/sdk.mem\",\"backend_type\":\"File\"},\"resume_vm\":true,\"snapshot_path\":\"$W/sdk.state\"}"
-	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$OUT" | consecutive; then
+	if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && probe_counts "$A" "$OUT" | consecutive; then
 		pass "$t-backend-continues"
 	else
 		fail "$t-backend-continues" "stopped at $at; after the load: $(tail -c 200 "$OUT")"

@@ -67,19 +67,6 @@ wait_for() {
 	done
 	return 0
 }
-# The count lines of the files given, joined (the restored VM finishes a line the pause
-# cut), without a last line still being printed ("PROBE count 1" of "PROBE count 17").
-counts() {
-	cat "$@" >"$W/joined"
-	if [ -n "$(tail -c 1 "$W/joined")" ]; then sed -i '$d' "$W/joined"; fi
-	sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' "$W/joined"
-}
-consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }
-last_count() {
-	for _f; do
-		if [ -n "$(tail -c 1 "$_f")" ]; then sed '$d' "$_f"; else cat "$_f"; fi
-	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
-}
 uffd_body() { # VMSTATE SOCKET
 	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$2\"}, \"resume_vm\": true}"
 }
@@ -98,7 +85,7 @@ api uffd/pause PATCH /vm '{"state": "Paused"}' &&
 	api uffd/create PUT /snapshot/create "{\"snapshot_path\": \"$W/s\", \"mem_file_path\": \"$W/m\"}"
 sleep 0.3
 A=$OUT
-stopped=$(last_count "$A")
+stopped=$(probe_last_count "$A")
 kill_ember
 
 # restore NAME: loads $W/s through the handler listening on $W/NAME.pf; the probe must
@@ -108,7 +95,7 @@ restore() {
 	start "$1"
 	api "$_t-load" PUT /snapshot/load "$(uffd_body "$W/s" "$W/$1.pf")" || return 1
 	grep -o "uffd: .*\|snapshot loaded in [0-9]* us" "$ERR" | sed "s/^/uffd: $1: /"
-	if wait_for "$OUT" "^PROBE count $((stopped + 10))$" 30 && counts "$A" "$OUT" | consecutive &&
+	if wait_for "$OUT" "^PROBE count $((stopped + 10))$" 30 && probe_counts "$A" "$OUT" | consecutive &&
 		! grep -q 'PROBE hello' "$OUT"; then
 		pass "$_t-continues"
 	else
@@ -146,12 +133,12 @@ if handler re "$OND" "$W/re.pf" "$W/m"; then
 		api "$t-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/s2\", \"mem_file_path\": \"$W/m2\"}"; then
 		sleep 0.3
 		A2=$OUT
-		at=$(last_count "$A2")
+		at=$(probe_last_count "$A2")
 		kill_ember
 		handler_exits 10
 		start re2
 		api "$t-load2" PUT /snapshot/load "{\"snapshot_path\": \"$W/s2\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$W/m2\"}, \"resume_vm\": true}"
-		if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && counts "$A" "$A2" "$OUT" | consecutive; then
+		if wait_for "$OUT" "^PROBE count $((at + 5))$" 30 && probe_counts "$A" "$A2" "$OUT" | consecutive; then
 			pass "$t-continues"
 		else
 			fail "$t-continues" "stopped at $at; after load: $(tail -c 200 "$OUT")"
