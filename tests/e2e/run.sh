@@ -20,6 +20,7 @@ if [ ! -c /dev/kvm ]; then
 fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-out.XXXXXX")
+rm -f "${TMPDIR:-/tmp}/ember-e2e-retries" # lib.sh's vm_run: retries left in this run
 trap 'rm -f "$out"' EXIT
 for t in $tests; do
 	f=$here/t_$t.sh
@@ -42,5 +43,7 @@ done
 p=$(grep -c '^PASS ' "$out")
 f=$(grep -c '^FAIL ' "$out")
 s=$(grep -c '^SKIP ' "$out")
+r=${TMPDIR:-/tmp}/ember-e2e-retries
+[ ! -f "$r" ] || echo "e2e: $(grep -c . "$r") guest(s) hung and were run again (see the RETRY lines)"
 echo "e2e: $p passed, $f failed, $s skipped"
 [ "$f" = 0 ]
