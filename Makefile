@@ -43,6 +43,35 @@ ALL_TARGETS := $(BUILD)/ember $(BUILD)/guest/probe.elf
 .PHONY: all test unit asan demo clean format kvm-tier e2e bench fuzz
 all: build-all
 
+# fuzz_runs NAME,LABEL,BINARY,MAX_LEN[,SEEDS]: how every libFuzzer target runs, for the
+# mk/ fragments to $(eval $(call ...)) (so it is defined before they are read):
+#   make fuzz-NAME        FUZZ_SECONDS; corpus and crashes under build/fuzz/LABEL/
+#   make fuzz-smoke-NAME  FUZZ_SMOKE_SECONDS -> one PASS/FAIL fuzz/LABEL line (make test)
+# SEEDS: a directory of seed inputs copied into the corpus first. Both are also
+# prerequisites of `make fuzz` and `make fuzz-smoke`.
+FUZZ_SECONDS       ?= 600
+FUZZ_SMOKE_SECONDS ?= 20
+define fuzz_runs
+.PHONY: fuzz-$(1) fuzz-smoke-$(1)
+fuzz: fuzz-$(1)
+fuzz-smoke: fuzz-smoke-$(1)
+fuzz-$(1): $(3)
+	@mkdir -p $(BUILD)/fuzz/$(2)/corpus $(BUILD)/fuzz/$(2)/crashes
+	$(if $(5),cp -n $(5)/* $(BUILD)/fuzz/$(2)/corpus/,@true)
+	nice $(3) -max_total_time=$$(FUZZ_SECONDS) -max_len=$(4) -timeout=10 \
+		-artifact_prefix=$(BUILD)/fuzz/$(2)/crashes/ $(BUILD)/fuzz/$(2)/corpus
+fuzz-smoke-$(1): $(3)
+	@mkdir -p $(BUILD)/fuzz/$(2)/corpus $(BUILD)/fuzz/$(2)/crashes
+	@$(if $(5),cp -n $(5)/* $(BUILD)/fuzz/$(2)/corpus/,true)
+	@if nice $(3) -max_total_time=$$(FUZZ_SMOKE_SECONDS) -max_len=$(4) -timeout=10 \
+		-artifact_prefix=$(BUILD)/fuzz/$(2)/crashes/ $(BUILD)/fuzz/$(2)/corpus \
+		> $(BUILD)/fuzz/$(2)/smoke.log 2>&1; then \
+		echo "PASS fuzz/$(2)"; \
+	else \
+		echo "FAIL fuzz/$(2): see $(BUILD)/fuzz/$(2)/smoke.log"; \
+	fi
+endef
+
 -include mk/*.mk
 ifeq ($(ARCH),aarch64)
 include mk/arch/aarch64.mk

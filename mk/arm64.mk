@@ -56,25 +56,9 @@ test-arm64: arm64-all
 
 # libFuzzer over the Image header parser (part of `make fuzz` and `make fuzz-smoke`).
 A64_FUZZ := $(BUILD)/fuzz/fuzz_arm64_image
-A64_FUZZ_DIR := $(BUILD)/fuzz/arm64_image
-.PHONY: fuzz-arm64-image fuzz-smoke-arm64-image
-fuzz: fuzz-arm64-image
-fuzz-smoke: fuzz-smoke-arm64-image
 $(A64_FUZZ): tests/fuzz/fuzz_arm64_image.c vmm/arch/aarch64/image.c vmm/arch/aarch64/image.h vmm/log.c \
 		vmm/file.c vmm/mem.c vmm/bootfile.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(filter %.c,$^)
-fuzz-arm64-image: $(A64_FUZZ)
-	@mkdir -p $(A64_FUZZ_DIR)/corpus $(A64_FUZZ_DIR)/crashes
-	nice $(A64_FUZZ) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		-artifact_prefix=$(A64_FUZZ_DIR)/crashes/ $(A64_FUZZ_DIR)/corpus
-fuzz-smoke-arm64-image: $(A64_FUZZ)
-	@mkdir -p $(A64_FUZZ_DIR)/corpus $(A64_FUZZ_DIR)/crashes
-	@if nice $(A64_FUZZ) -max_total_time=$${A64_FUZZ_SMOKE_SECONDS:-10} -max_len=4096 \
-		-artifact_prefix=$(A64_FUZZ_DIR)/crashes/ $(A64_FUZZ_DIR)/corpus \
-		> $(A64_FUZZ_DIR)/smoke.log 2>&1; then \
-		echo "PASS fuzz/arm64_image"; \
-	else \
-		echo "FAIL fuzz/arm64_image: see $(A64_FUZZ_DIR)/smoke.log"; \
-	fi
+$(eval $(call fuzz_runs,arm64-image,arm64_image,$(A64_FUZZ),4096))

@@ -21,30 +21,11 @@ $(BUILD)/tests/asan/test_uffd: $(patsubst %.c,$(BUILD)/asan/%.o,$(UFFD_TEST_SRCS
 
 UFFD_FUZZ      := $(BUILD)/fuzz/fuzz_uffd_msg
 UFFD_FUZZ_SRCS := tests/fuzz/fuzz_uffd_msg.c tools/uffd/msg.c vmm/api/json.c
-UFFD_FUZZ_DIR  := $(BUILD)/fuzz/uffd_msg
-.PHONY: fuzz-uffd-msg fuzz-smoke-uffd-msg
-fuzz: fuzz-uffd-msg
-fuzz-smoke: fuzz-smoke-uffd-msg
 
 $(UFFD_FUZZ): $(UFFD_FUZZ_SRCS) tools/uffd/msg.h vmm/api/json.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -Itools/uffd -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(UFFD_FUZZ_SRCS)
 
-fuzz-uffd-msg: $(UFFD_FUZZ)
-	@mkdir -p $(UFFD_FUZZ_DIR)/corpus $(UFFD_FUZZ_DIR)/crashes
-	cp -n tests/fuzz/uffd_seeds/* $(UFFD_FUZZ_DIR)/corpus/
-	nice $(UFFD_FUZZ) -max_total_time=$(FUZZ_SECONDS) -max_len=4200 -timeout=10 \
-		-artifact_prefix=$(UFFD_FUZZ_DIR)/crashes/ $(UFFD_FUZZ_DIR)/corpus
-
-fuzz-smoke-uffd-msg: $(UFFD_FUZZ)
-	@mkdir -p $(UFFD_FUZZ_DIR)/corpus $(UFFD_FUZZ_DIR)/crashes
-	@cp -n tests/fuzz/uffd_seeds/* $(UFFD_FUZZ_DIR)/corpus/
-	@if nice $(UFFD_FUZZ) -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=4200 -timeout=10 \
-		-artifact_prefix=$(UFFD_FUZZ_DIR)/crashes/ $(UFFD_FUZZ_DIR)/corpus \
-		> $(UFFD_FUZZ_DIR)/smoke.log 2>&1; then \
-		echo "PASS fuzz/uffd_msg"; \
-	else \
-		echo "FAIL fuzz/uffd_msg: see $(UFFD_FUZZ_DIR)/smoke.log"; \
-	fi
+$(eval $(call fuzz_runs,uffd-msg,uffd_msg,$(UFFD_FUZZ),4200,tests/fuzz/uffd_seeds))
 bench bench-smoke: $(UFFD_HANDLERS)

@@ -22,32 +22,10 @@ $(FDTINC)/.stamp:
 VMSTATE_FUZZ      := $(BUILD)/fuzz/fuzz_vmstate
 VMSTATE_FUZZ_SRCS := tests/fuzz/fuzz_vmstate.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c \
 	vmm/error.c
-VMSTATE_FUZZ_DIR  := $(BUILD)/fuzz/vmstate
-FUZZ_SECONDS       ?= 600
-FUZZ_SMOKE_SECONDS ?= 20
-
-.PHONY: fuzz-vmstate fuzz-smoke-vmstate
-fuzz: fuzz-vmstate
-fuzz-smoke: fuzz-smoke-vmstate
 
 $(VMSTATE_FUZZ): $(VMSTATE_FUZZ_SRCS) $(wildcard vmm/snapshot/*.h) vmm/error.h vmm/log.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(VMSTATE_FUZZ_SRCS) $(LIBFDT_A)
 
-fuzz-vmstate: $(VMSTATE_FUZZ)
-	@mkdir -p $(VMSTATE_FUZZ_DIR)/corpus $(VMSTATE_FUZZ_DIR)/crashes
-	cp -n tests/fuzz/vmstate_seeds/* $(VMSTATE_FUZZ_DIR)/corpus/
-	nice $(VMSTATE_FUZZ) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-artifact_prefix=$(VMSTATE_FUZZ_DIR)/crashes/ $(VMSTATE_FUZZ_DIR)/corpus
-
-fuzz-smoke-vmstate: $(VMSTATE_FUZZ)
-	@mkdir -p $(VMSTATE_FUZZ_DIR)/corpus $(VMSTATE_FUZZ_DIR)/crashes
-	@cp -n tests/fuzz/vmstate_seeds/* $(VMSTATE_FUZZ_DIR)/corpus/
-	@if nice $(VMSTATE_FUZZ) -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=65536 -timeout=10 \
-		-artifact_prefix=$(VMSTATE_FUZZ_DIR)/crashes/ $(VMSTATE_FUZZ_DIR)/corpus \
-		> $(VMSTATE_FUZZ_DIR)/smoke.log 2>&1; then \
-		echo "PASS fuzz/vmstate"; \
-	else \
-		echo "FAIL fuzz/vmstate: see $(VMSTATE_FUZZ_DIR)/smoke.log"; \
-	fi
+$(eval $(call fuzz_runs,vmstate,vmstate,$(VMSTATE_FUZZ),65536,tests/fuzz/vmstate_seeds))
