@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/json.h"
+#include "api/mmds_api.h"
 #include "api/server.h"
 #include "cli.h"
 #include "event.h"
@@ -17,6 +18,7 @@
 #include "machine.h"
 #include "seccomp/seccomp.h"
 #include "version.h"
+#include "virtio/mmds.h"
 #include "vmm.h"
 
 struct signal_watch {
@@ -123,6 +125,13 @@ int main(int argc, char **argv)
 	struct api *api = api__create(vmm);
 	if (!api)
 		die(EXIT_ERROR, "out of memory");
+	/* The data store first, as Firecracker loads --metadata before the config file's
+	 * mmds-config. */
+	if (!mmds_store__default())
+		die(EXIT_ERROR, "MMDS: cannot make the data store (memory or getrandom)");
+	mmds_store__reset(mmds_store__default(), opts->mmds_size_limit);
+	if (opts->metadata && api__load_metadata(opts->metadata, &e))
+		fail(&e);
 	if (opts->config_file && api__load_config_file(api, opts->config_file, &e))
 		fail(&e);
 

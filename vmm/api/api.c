@@ -9,6 +9,7 @@
 
 #include "balloon.h"
 #include "bodies.h"
+#include "mmds_api.h"
 #include "snapshot_api.h"
 #include "vmm.h"
 
@@ -297,6 +298,13 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 			return api__balloon_patch(a, route == ROUTE_BALLOON_STATS, &d, e);
 		}
 		break; /* PUT /balloon is a configuration body; others get 405 */
+	case ROUTE_MMDS:
+		if (id && strcmp(id, "config") != 0) {
+			error__fail(e, EXIT_USAGE, "Unrecognized %s request path `%s`.",
+				    http__method_name(m), id);
+			return 400;
+		}
+		return api__mmds(a, m, id != NULL, body, len, out, deprecated, e);
 	case ROUTE_UNSUPPORTED:
 		error__fail(e, EXIT_USAGE, "%s is not supported by ember yet",
 			    id ? "/pmem" : "this endpoint");
