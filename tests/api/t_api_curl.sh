@@ -136,7 +136,7 @@ expect balloon-shrink-memory PUT /machine-config '{"vcpu_count":2,"mem_size_mib"
 expect vm-config-balloon GET /vm/config - 200 '"balloon":{"amount_mib":32,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
 expect balloon-hinting-unsupported PATCH /balloon/hinting/start '{}' 400 "not supported"
 expect snapshot-create-preboot PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "must be Paused"
-expect mmds-unsupported PUT /mmds '{}' 400 "not supported"
+expect mmds-put PUT /mmds '{}' 204
 expect cpu-config-unsupported PUT /cpu-config '{}' 400 "not supported"
 expect unknown-path GET /no/such/path - 400 "/no/such/path"
 expect wrong-method GET /actions - 405 "not allowed"
