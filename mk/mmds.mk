@@ -32,3 +32,13 @@ fuzz-smoke-mmds: $(MMDS_FUZZ)
 	else \
 		echo "FAIL fuzz/mmds: see $(MMDS_FUZZ_DIR)/smoke.log"; \
 	fi
+
+# The stack on a real tap, for tests/api/t_api_mmds_tap.sh (host tier).
+MMDS_TAP := $(BUILD)/tests/bin/mmds_tap
+ALL_TARGETS += $(MMDS_TAP)
+$(MMDS_TAP): tests/api/mmds_tap.c $(wildcard virtio/mmds_*.c) vmm/api/json.c \
+		$(wildcard virtio/mmds*.h) vmm/api/json.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(HOST_CC) $(CSTD) $(WARN) $(INCLUDES) -O2 -o $@ tests/api/mmds_tap.c \
+		$(wildcard virtio/mmds_*.c) vmm/api/json.c -lpthread
