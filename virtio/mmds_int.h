@@ -136,5 +136,6 @@ void mmds_tcp__input(struct mmds_stack *st, const struct mmds_pkt *p);
 size_t mmds_tcp__output(struct mmds_stack *st, uint8_t *buf, size_t cap);
 bool mmds_tcp__pending(const struct mmds_stack *st);
 void mmds_tcp__reset(struct mmds_stack *st);
+void mmds_tcp__seed(struct mmds_stack *st);
 
 #endif

@@ -13,6 +13,7 @@ struct mmds_stack *mmds_stack__create(struct mmds_store *store, uint32_t ipv4)
 		return NULL;
 	st->store = store;
 	st->ip = ipv4;
+	mmds_tcp__seed(st);
 	return st;
 }
 

@@ -35,14 +35,18 @@ void mmds_tcp__reset(struct mmds_stack *st)
 	st->nr_rsts = 0;
 }
 
+void mmds_tcp__seed(struct mmds_stack *st)
+{
+	/* Drawn when the stack is made, on the VMM thread: a vCPU thread that serves a
+	 * notify may not call getrandom. */
+	if (getrandom(&st->isn_state, sizeof(st->isn_state), 0) != (ssize_t)sizeof(st->isn_state) ||
+	    !st->isn_state)
+		st->isn_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)mmds_token__now_ms();
+}
+
 static uint32_t new_isn(struct mmds_stack *st)
 {
-	/* xorshift64*, seeded once from getrandom: unpredictable enough for a link
-	 * only the guest is on. */
-	if (!st->isn_state && (getrandom(&st->isn_state, sizeof(st->isn_state), 0) !=
-				   (ssize_t)sizeof(st->isn_state) ||
-			       !st->isn_state))
-		st->isn_state = 0x9e3779b97f4a7c15ull ^ (uintptr_t)st;
+	/* xorshift64*: unpredictable enough for a link only the guest is on. */
 	uint64_t x = st->isn_state;
 	x ^= x >> 12;
 	x ^= x << 25;
