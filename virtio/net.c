@@ -329,17 +329,18 @@ static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaqu
 	fn(opaque, dev->name, "rx_packets_count", n->rx_frames);
 	fn(opaque, dev->name, "tx_packets_count", n->tx_frames);
 	fn(opaque, dev->name, "rx_tap_event_count", n->tap_events);
-	if (n->mmds) {
-		struct mmds_stack_stats s;
+	/* Always, zeros without MMDS: the "net" group sums the interfaces' counters by
+	 * position. */
+	struct mmds_stack_stats s = {0};
+	if (n->mmds)
 		mmds_stack__stats(n->mmds, &s);
-		fn(opaque, dev->name, "mmds_frames", n->mmds_frames);
-		fn(opaque, dev->name, "mmds_rx_accepted", s.rx_accepted);
-		fn(opaque, dev->name, "mmds_rx_accepted_err", s.rx_accepted_err);
-		fn(opaque, dev->name, "mmds_rx_accepted_unusual", s.rx_accepted_unusual);
-		fn(opaque, dev->name, "mmds_tx_frames", s.tx_frames);
-		fn(opaque, dev->name, "mmds_connections_created", s.conns_created);
-		fn(opaque, dev->name, "mmds_connections_destroyed", s.conns_destroyed);
-	}
+	fn(opaque, dev->name, "mmds_frames", n->mmds_frames);
+	fn(opaque, dev->name, "mmds_rx_accepted", s.rx_accepted);
+	fn(opaque, dev->name, "mmds_rx_accepted_err", s.rx_accepted_err);
+	fn(opaque, dev->name, "mmds_rx_accepted_unusual", s.rx_accepted_unusual);
+	fn(opaque, dev->name, "mmds_tx_frames", s.tx_frames);
+	fn(opaque, dev->name, "mmds_connections_created", s.conns_created);
+	fn(opaque, dev->name, "mmds_connections_destroyed", s.conns_destroyed);
 }
 
 static void net_destroy(struct virtio_dev *dev)
