@@ -72,8 +72,10 @@ size_t mmds_stack__output(struct mmds_stack *st, uint8_t *buf, size_t cap)
 	} else {
 		n = mmds_tcp__output(st, buf, cap);
 	}
-	if (n)
+	if (n) {
 		st->stats.tx_frames++;
+		st->stats.tx_bytes += n;
+	}
 	return n;
 }
 

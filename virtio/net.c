@@ -491,6 +491,15 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 	return &n->vdev;
 }
 
+bool net__mmds_stats(struct virtio_dev *dev, struct mmds_stack_stats *s)
+{
+	struct net *n = (struct net *)dev;
+	if (dev->device_id != VIRTIO_ID_NET || !n->mmds)
+		return false;
+	mmds_stack__stats(n->mmds, s);
+	return true;
+}
+
 int net__enable_mmds(struct virtio_dev *dev, struct mmds_store *store, uint32_t ipv4, char *err,
 		     size_t errlen)
 {
