@@ -23,6 +23,32 @@ void mmds_token__make(struct mmds_token_key *k, uint64_t expiry_ms, char out[MMD
 bool mmds_token__check(const struct mmds_token_key *k, const char *tok, size_t len,
 		       uint64_t now_ms);
 
+/* --- the data store's tree (mmds_tree.c) */
+struct json_doc;
+struct mnode {
+	uint8_t type; /* enum json_type */
+	bool b;
+	char *s; /* string (decoded) or number (its JSON text) */
+	size_t len;
+	size_t n, cap;
+	char **keys; /* objects: sorted by strcmp */
+	struct mnode **kids;
+};
+/* Builds the tree of token i of d; NULL if out of memory or a string holds U+0000. */
+struct mnode *mmds_node__from(const struct json_doc *d, unsigned i);
+void mmds_node__free(struct mnode *x);
+struct mnode *mmds_node__copy(const struct mnode *x);
+/* Compact JSON with serde_json's escaping. */
+void mmds_node__write(const struct mnode *x, struct json_out *o);
+/* RFC 7396 merge of patch into *target; false if out of memory (then *target is
+ * partly patched: patch a copy). */
+bool mmds_node__merge(struct mnode **target, const struct mnode *patch);
+/* serde_json's Value::pointer over root (NULL: null); tmp holds n + 1 bytes. */
+const struct mnode *mmds_node__pointer(const struct mnode *root, const char *p, size_t n,
+				       char *tmp);
+/* Index of key in object x, or where it would go (*found false). */
+size_t mmds_node__find(const struct mnode *x, const char *key, bool *found);
+
 /* --- frames (mmds_frame.c) */
 #define ETH_HLEN_ 14
 #define IP_HLEN_  20
