@@ -25,6 +25,14 @@ int blk__swap(struct virtio_dev *dev, const char *id, const char *path, char *er
  * any datagram fd that carries 12-byte virtio-net headers), which the device owns. */
 struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const struct guest_mem *mem,
 			       struct event_loop *loop, char *err, size_t errlen);
+/* MMDS on net device dev (before it is attached): frames for ipv4 (host order) are
+ * answered from store instead of reaching the tap. */
+struct mmds_store;
+int net__enable_mmds(struct virtio_dev *dev, struct mmds_store *store, uint32_t ipv4, char *err,
+		     size_t errlen);
+/* The MMDS counters of net device dev (under its lock); false if it has no MMDS. */
+struct mmds_stack_stats;
+bool net__mmds_stats(struct virtio_dev *dev, struct mmds_stack_stats *s);
 struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct guest_mem *mem,
 				 struct event_loop *loop, char *err, size_t errlen);
 

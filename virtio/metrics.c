@@ -6,6 +6,7 @@
 
 #include "api/json.h"
 #include "devices.h"
+#include "mmds.h"
 #include "vm.h"
 
 static bool is_virtio(const struct device_ops *ops);
@@ -122,6 +123,49 @@ static bool is_virtio(const struct device_ops *ops)
 	return ops->metrics == virtio__device_metrics;
 }
 
+/* Firecracker's "mmds" group, summed over the interfaces that answer for MMDS; none:
+ * the controller writes it as zeros. */
+static void write_mmds(struct vm *vm, struct json_out *o)
+{
+	struct mmds_stack_stats sum = {0};
+	bool any = false;
+	for (unsigned i = 0; i < vm->nr_devices; i++) {
+		if (!is_virtio(vm->devices[i].ops))
+			continue;
+		struct virtio_dev *d = vm->devices[i].dev;
+		struct mmds_stack_stats s;
+		pthread_mutex_lock(&d->lock);
+		bool has = net__mmds_stats(d, &s);
+		pthread_mutex_unlock(&d->lock);
+		if (!has)
+			continue;
+		any = true;
+		sum.rx_accepted += s.rx_accepted + s.rx_accepted_err + s.rx_accepted_unusual;
+		sum.rx_accepted_err += s.rx_accepted_err;
+		sum.rx_accepted_unusual += s.rx_accepted_unusual;
+		sum.rx_bad_eth += s.rx_bad_eth;
+		sum.tx_frames += s.tx_frames;
+		sum.tx_bytes += s.tx_bytes;
+		sum.tx_errors += s.tx_errors;
+		sum.conns_created += s.conns_created;
+		sum.conns_destroyed += s.conns_destroyed;
+	}
+	if (!any)
+		return;
+	json_out__printf(
+	    o,
+	    ",\"mmds\":{\"rx_accepted\":%llu,\"rx_accepted_err\":%llu,\"rx_accepted_unusual\":%llu,"
+	    "\"rx_bad_eth\":%llu,\"rx_count\":%llu,\"tx_bytes\":%llu,\"tx_count\":%llu,"
+	    "\"tx_errors\":%llu,\"tx_frames\":%llu,\"connections_created\":%llu,"
+	    "\"connections_destroyed\":%llu}",
+	    (unsigned long long)sum.rx_accepted, (unsigned long long)sum.rx_accepted_err,
+	    (unsigned long long)sum.rx_accepted_unusual, (unsigned long long)sum.rx_bad_eth,
+	    (unsigned long long)(sum.rx_accepted - sum.rx_accepted_err - sum.rx_accepted_unusual),
+	    (unsigned long long)sum.tx_bytes, (unsigned long long)sum.tx_frames,
+	    (unsigned long long)sum.tx_errors, (unsigned long long)sum.tx_frames,
+	    (unsigned long long)sum.conns_created, (unsigned long long)sum.conns_destroyed);
+}
+
 static void write_all(struct vm *vm, struct json_out *o, bool groups)
 {
 	/* The sums of the per-id groups, one per device type, in order of appearance. */
@@ -161,6 +205,7 @@ static void write_all(struct vm *vm, struct json_out *o, bool groups)
 	}
 	for (unsigned k = 0; k < nsums; k++)
 		write_group(o, sums[k].names->group, &sums[k].sum);
+	write_mmds(vm, o);
 }
 
 void virtio__write_metrics(struct vm *vm, struct json_out *o)

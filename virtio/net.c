@@ -16,6 +16,7 @@
 #include "devices.h"
 #include "event.h"
 #include "log.h"
+#include "mmds.h"
 
 #define VIRTIO_NET_F_CSUM	0
 #define VIRTIO_NET_F_GUEST_CSUM 1
@@ -27,8 +28,12 @@
 #define VIRTIO_NET_F_HOST_TSO6	12
 #define VIRTIO_NET_F_MRG_RXBUF	15
 
-#define NET_HDR_LEN	    12 /* struct virtio_net_hdr with num_buffers, as VERSION_1 has it */
-#define NET_HDR_NUM_BUFFERS 10
+#define NET_HDR_LEN	     12 /* struct virtio_net_hdr with num_buffers, as VERSION_1 has it */
+#define NET_HDR_NUM_BUFFERS  10
+#define NET_HDR_F_NEEDS_CSUM 1 /* virtio_net_hdr.flags: the L4 checksum is partial */
+/* Enough of a frame to tell whether it is for MMDS: an ARP's target address ends at
+ * 14 + 28, an IPv4 destination at 14 + 20. */
+#define NET_PEEK 42
 /* A GSO frame from the tap: header + 64 KiB of IP payload + Ethernet header. */
 #define NET_MAX_FRAME (NET_HDR_LEN + 65536 + 64)
 
@@ -62,8 +67,12 @@ struct net {
 
 	/* Frames, not buffers (a frame may take several) nor failed sends: what the
 	 * generic counters do not tell. */
-	uint64_t rx_frames, tx_frames, tap_events;
+	uint64_t rx_frames, tx_frames, tap_events, mmds_frames;
 	struct log_limit read_log, offload_log;
+	/* MMDS on this interface (mmds-config): frames for its address stop here. */
+	struct mmds_stack *mmds;
+	uint32_t mmds_ip;
+	uint8_t *tx_frame; /* NET_MAX_FRAME bytes: an MMDS frame made contiguous */
 	uint8_t frame[NET_MAX_FRAME];
 };
 
@@ -155,6 +164,17 @@ static void net_rx(struct net *n)
 				set_polling(n, false);
 				break;
 			}
+			/* MMDS's replies first: they answer what the guest just sent. */
+			size_t m = n->mmds ? mmds_stack__output(n->mmds, n->frame + NET_HDR_LEN,
+								sizeof(n->frame) - NET_HDR_LEN)
+					   : 0;
+			if (m) {
+				memset(n->frame, 0, NET_HDR_LEN);
+				n->frame_len = m + NET_HDR_LEN;
+				n->frame_pending = true;
+				n->frame_paid = false;
+				goto have_frame;
+			}
 			ssize_t r = read(n->tap, n->frame, sizeof(n->frame));
 			if (r < 0) {
 				if (errno != EAGAIN && errno != EINTR) {
@@ -173,6 +193,7 @@ static void net_rx(struct net *n)
 			n->frame_pending = true;
 			n->frame_paid = false;
 		}
+	have_frame:
 		if (!n->frame_paid) {
 			/* Over the rx rate: the frame waits here and the rest in the tap
 			 * (which stops being polled) until the limiter's timer. */
@@ -199,6 +220,29 @@ static void net_rx(struct net *n)
 		virtio_dev__flush(dev, RXQ);
 }
 
+/* Whether the guest's frame in chain c is for MMDS; if so it was handed to the
+ * stack (answered or dropped there) and must not reach the tap. */
+static bool to_mmds(struct net *n, const struct virtq_chain *c)
+{
+	uint8_t peek[NET_HDR_LEN + NET_PEEK];
+	size_t k = c->out_len < sizeof(peek) ? c->out_len : sizeof(peek);
+	iov__copy_from(c->iov, c->n_out, 0, peek, k);
+	const uint8_t *eth = peek + NET_HDR_LEN;
+	size_t el = k - NET_HDR_LEN;
+	uint8_t ip[4] = {(uint8_t)(n->mmds_ip >> 24), (uint8_t)(n->mmds_ip >> 16),
+			 (uint8_t)(n->mmds_ip >> 8), (uint8_t)n->mmds_ip};
+	bool arp = el >= 42 && eth[12] == 0x08 && eth[13] == 0x06 && !memcmp(eth + 38, ip, 4);
+	bool ipv4 = el >= 34 && eth[12] == 0x08 && eth[13] == 0x00 && !memcmp(eth + 30, ip, 4);
+	if (!arp && !ipv4)
+		return false;
+	size_t len = c->out_len - NET_HDR_LEN;
+	iov__copy_from(c->iov, c->n_out, NET_HDR_LEN, n->tx_frame, len);
+	bool partial = peek[0] & NET_HDR_F_NEEDS_CSUM;
+	/* The stack takes whatever is addressed to it; a frame it rejects is dropped. */
+	mmds_stack__input(n->mmds, n->tx_frame, len, partial);
+	return true;
+}
+
 static enum virtio_chain_result net_chain(struct virtio_dev *dev, unsigned q, struct virtq_chain *c,
 					  uint32_t *written, const char **why)
 {
@@ -206,6 +250,8 @@ static enum virtio_chain_result net_chain(struct virtio_dev *dev, unsigned q, st
 	*written = 0;
 	if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME) {
 		dev->stats.errors++;
+	} else if (n->mmds && to_mmds(n, c)) {
+		n->mmds_frames++;
 	} else if (writev(n->tap, c->iov, (int)c->n_out) < 0) {
 		/* A full tap queue (EAGAIN) drops the frame like a full NIC ring. */
 		if (errno == EAGAIN)
@@ -229,9 +275,12 @@ static uint64_t net_cost(struct virtio_dev *dev, unsigned q, const struct virtq_
 static void net_notify(struct virtio_dev *dev, unsigned q)
 {
 	struct net *n = (struct net *)dev;
-	if (q == TXQ)
+	if (q == TXQ) {
 		virtio_dev__serve(dev, TXQ);
-	else if (q == RXQ)
+		/* What the guest sent MMDS may have an answer waiting. */
+		if (n->mmds && mmds_stack__pending(n->mmds))
+			net_rx(n);
+	} else if (q == RXQ)
 		net_rx(n); /* new buffers: resumes polling the tap */
 }
 
@@ -270,6 +319,8 @@ static void net_reset(struct virtio_dev *dev)
 		dev->stats.dropped++;
 	n->frame_pending = false;
 	n->frame_paid = false;
+	if (n->mmds)
+		mmds_stack__reset(n->mmds);
 }
 
 static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaque)
@@ -278,6 +329,18 @@ static void net_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opaqu
 	fn(opaque, dev->name, "rx_packets_count", n->rx_frames);
 	fn(opaque, dev->name, "tx_packets_count", n->tx_frames);
 	fn(opaque, dev->name, "rx_tap_event_count", n->tap_events);
+	/* Always, zeros without MMDS: the "net" group sums the interfaces' counters by
+	 * position. */
+	struct mmds_stack_stats s = {0};
+	if (n->mmds)
+		mmds_stack__stats(n->mmds, &s);
+	fn(opaque, dev->name, "mmds_frames", n->mmds_frames);
+	fn(opaque, dev->name, "mmds_rx_accepted", s.rx_accepted);
+	fn(opaque, dev->name, "mmds_rx_accepted_err", s.rx_accepted_err);
+	fn(opaque, dev->name, "mmds_rx_accepted_unusual", s.rx_accepted_unusual);
+	fn(opaque, dev->name, "mmds_tx_frames", s.tx_frames);
+	fn(opaque, dev->name, "mmds_connections_created", s.conns_created);
+	fn(opaque, dev->name, "mmds_connections_destroyed", s.conns_destroyed);
 }
 
 static void net_destroy(struct virtio_dev *dev)
@@ -288,6 +351,8 @@ static void net_destroy(struct virtio_dev *dev)
 			event__del(dev->loop, n->tap);
 		close(n->tap);
 	}
+	mmds_stack__destroy(n->mmds);
+	free(n->tx_frame);
 	virtio_dev__release(dev);
 	free(n);
 }
@@ -424,4 +489,30 @@ struct virtio_dev *net__create(const struct net_config *nc, int tap_fd, const st
 		n->rx_polling = true;
 	}
 	return &n->vdev;
+}
+
+bool net__mmds_stats(struct virtio_dev *dev, struct mmds_stack_stats *s)
+{
+	struct net *n = (struct net *)dev;
+	if (dev->device_id != VIRTIO_ID_NET || !n->mmds)
+		return false;
+	mmds_stack__stats(n->mmds, s);
+	return true;
+}
+
+int net__enable_mmds(struct virtio_dev *dev, struct mmds_store *store, uint32_t ipv4, char *err,
+		     size_t errlen)
+{
+	struct net *n = (struct net *)dev;
+	if (n->mmds)
+		return 0;
+	n->tx_frame = malloc(NET_MAX_FRAME);
+	n->mmds = n->tx_frame ? mmds_stack__create(store, ipv4) : NULL;
+	if (!n->mmds) {
+		free(n->tx_frame);
+		n->tx_frame = NULL;
+		return error__set(err, errlen, "%s: MMDS: out of memory", dev->name);
+	}
+	n->mmds_ip = ipv4;
+	return 0;
 }

@@ -49,6 +49,9 @@ void cli__usage(void)
 	    "  --metrics-path PATH    append JSON metrics to PATH (flushed by FlushMetrics, at "
 	    "exit)\n"
 	    "  --metrics-interval S   also flush them every S seconds (default 60, 0: never)\n"
+	    "  --metadata FILE        JSON file that fills the MMDS data store at start\n"
+	    "  --mmds-size-limit N    most bytes the MMDS data store's JSON may take (default "
+	    "51200)\n"
 	    "  --kernel PATH          kernel image (ELF vmlinux or bzImage)\n"
 	    "  --initrd PATH          initial ramdisk\n"
 	    "  --cmdline STR          kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE
@@ -107,6 +110,8 @@ enum {
 	OPT_METRICS_INTERVAL,
 	OPT_NO_PIT,
 	OPT_MEM_MAX,
+	OPT_METADATA,
+	OPT_MMDS_SIZE_LIMIT,
 };
 
 static const struct option long_opts[] = {
@@ -137,6 +142,8 @@ static const struct option long_opts[] = {
     {"metrics-path", required_argument, NULL, OPT_METRICS_PATH},
     {"metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL},
     {"mem-max-mib", required_argument, NULL, OPT_MEM_MAX},
+    {"metadata", required_argument, NULL, OPT_METADATA},
+    {"mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -146,6 +153,7 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	config__init(&o->vm);
 	o->metrics_interval_s = 60; /* as Firecracker */
 	o->mem_max_mib = host_mem_mib();
+	o->mmds_size_limit = 51200; /* Firecracker's: its API payload limit */
 	struct vm_config *c = &o->vm;
 	unsigned long long n;
 	const char *mem_too_big = NULL;
@@ -310,6 +318,23 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 				return -1;
 			}
 			o->mem_max_mib = n;
+			break;
+		case OPT_METADATA:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "--metadata: must not be empty");
+				return -1;
+			}
+			o->metadata = optarg;
+			break;
+		case OPT_MMDS_SIZE_LIMIT:
+			/* The store is held in memory: at most 64 MiB of JSON. */
+			if (config__parse_u64(optarg, 64ull << 20, &n)) {
+				snprintf(err, errlen,
+					 "--mmds-size-limit: '%s' is not 0..67108864 bytes",
+					 optarg);
+				return -1;
+			}
+			o->mmds_size_limit = n;
 			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);

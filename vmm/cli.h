@@ -21,7 +21,9 @@ struct cli_options {
 	unsigned metrics_interval_s; /* periodic metrics flush; 0 = none */
 	const char *id;
 	bool no_api;
-	uint64_t mem_max_mib; /* the host's cap on guest memory; also set in config.c */
+	uint64_t mem_max_mib;	  /* the host's cap on guest memory; also set in config.c */
+	const char *metadata;	  /* --metadata FILE: the MMDS data store at start */
+	uint64_t mmds_size_limit; /* --mmds-size-limit: bytes of the store's JSON */
 };
 
 /* 0 on success; -1 with a one-line reason in err. */

@@ -251,6 +251,31 @@ int config__validate_pending(const struct vm_config *cfg, char *err, size_t errl
 				  cfg->nr_drives, cfg->nr_nets, cfg->vsock.present ? ", vsock" : "",
 				  cfg->entropy ? ", entropy" : "", virtio, CONFIG_MAX_VIRTIO);
 
+	if (cfg->mmds.present) {
+		const struct mmds_config *m = &cfg->mmds;
+		/* Firecracker's MmdsConfigError texts (its "MMMDS" included). */
+		if (!config__mmds_ipv4_ok(m->ipv4))
+			return error__set(
+			    err, errlen,
+			    "MMMDS config error: The MMDS IPv4 address is not link local.");
+		if (m->nr_ifaces == 0)
+			return error__set(err, errlen,
+					  "MMMDS config error: The list of network interface IDs "
+					  "that allow forwarding MMDS requests is empty.");
+		for (unsigned i = 0; i < m->nr_ifaces; i++) {
+			bool found = false;
+			for (unsigned j = 0; j < cfg->nr_nets; j++)
+				found |= strcmp(cfg->nets[j].id, m->ifaces[i]) == 0;
+			if (!found)
+				return error__set(
+				    err, errlen,
+				    "MMMDS config error: The list of network interface IDs "
+				    "provided "
+				    "contains at least one ID that does not correspond to any "
+				    "existing network interface.");
+		}
+	}
+
 	if (cfg->vsock.present) {
 		if (cfg->vsock.guest_cid < 3)
 			return error__set(err, errlen, "guest_cid: %u is reserved; use 3 or more",
@@ -383,4 +408,20 @@ int config__set_vsock_spec(struct vm_config *cfg, const char *spec, char *err, s
 		return error__set(err, errlen, "--vsock: cid= and uds= are required");
 	cfg->vsock = v;
 	return 0;
+}
+
+bool config__mmds_ipv4_ok(uint32_t ipv4)
+{
+	uint32_t third = ipv4 >> 8 & 0xff;
+	return (ipv4 >> 16) == 0xa9fe && third != 0 && third != 255;
+}
+
+bool config__mmds_iface(const struct vm_config *cfg, const char *id)
+{
+	if (!cfg->mmds.present)
+		return false;
+	for (unsigned i = 0; i < cfg->mmds.nr_ifaces; i++)
+		if (strcmp(cfg->mmds.ifaces[i], id) == 0)
+			return true;
+	return false;
 }

@@ -83,6 +83,17 @@ struct balloon_config {
 	bool free_page_reporting;	   /* the guest reports free pages, given back */
 };
 
+/* mmds-config (PUT /mmds/config): which interfaces answer the metadata address. The
+ * data store itself is not configuration (virtio/mmds.h). */
+struct mmds_config {
+	bool present;
+	uint32_t version; /* enum mmds_version: 0 V1, 1 V2 */
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
+	unsigned nr_ifaces;
+	uint32_t ipv4; /* host byte order; 169.254.169.254 unless given */
+	bool imds_compat;
+};
+
 struct vm_config {
 	char kernel_path[CONFIG_PATH_MAX];
 	char initrd_path[CONFIG_PATH_MAX]; /* "" = none */
@@ -109,6 +120,7 @@ struct vm_config {
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
+	struct mmds_config mmds;
 	bool track_dirty_pages; /* accepted and reported; ember tracks no dirty pages yet */
 	/* machine-config.cpu_template or PUT /cpu-config: whichever came last. */
 	struct cpu_template cpu_template;
@@ -178,6 +190,10 @@ int config__set_path(char *dst, size_t dstlen, const char *field, const char *va
 		     size_t errlen);
 int config__parse_mac(const char *s, uint8_t mac[6]);
 int config__check_id(const char *field, const char *id, char *err, size_t errlen);
+/* Firecracker's link-local rule for the MMDS address: 169.254.1.0 - 169.254.254.255. */
+bool config__mmds_ipv4_ok(uint32_t ipv4);
+/* Whether interface `id` answers for MMDS. */
+bool config__mmds_iface(const struct vm_config *cfg, const char *id);
 
 /* CLI device specs: "path=FILE[,ro][,root][,id=ID]", "tap=NAME[,mac=MAC][,id=ID][,mtu=N]",
  * "cid=N,uds=PATH". */

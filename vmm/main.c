@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/json.h"
+#include "api/mmds_api.h"
 #include "api/server.h"
 #include "cli.h"
 #include "event.h"
@@ -17,6 +18,7 @@
 #include "machine.h"
 #include "seccomp/seccomp.h"
 #include "version.h"
+#include "virtio/mmds.h"
 #include "vmm.h"
 
 struct signal_watch {
@@ -121,7 +123,8 @@ int main(int argc, char **argv)
 	 * ~100 KiB, every page touched by the parser: keep the few strings (they point
 	 * into argv) and give the rest back, a fifth of ember's resident memory. */
 	const char *api_sock = opts->api_sock, *config_file = opts->config_file;
-	const char *metrics_path = opts->metrics_path;
+	const char *metrics_path = opts->metrics_path, *metadata = opts->metadata;
+	uint64_t mmds_size_limit = opts->mmds_size_limit;
 	free(opts);
 	opts = NULL;
 	if (metrics_path && vmm__set_metrics_path(vmm, metrics_path, &e))
@@ -130,6 +133,13 @@ int main(int argc, char **argv)
 	struct api *api = api__create(vmm);
 	if (!api)
 		die(EXIT_ERROR, "out of memory");
+	/* The data store first, as Firecracker loads --metadata before the config file's
+	 * mmds-config. */
+	if (!mmds_store__default())
+		die(EXIT_ERROR, "MMDS: cannot make the data store (memory or getrandom)");
+	mmds_store__reset(mmds_store__default(), mmds_size_limit);
+	if (metadata && api__load_metadata(metadata, &e))
+		fail(&e);
 	if (config_file && api__load_config_file(api, config_file, &e))
 		fail(&e);
 

@@ -168,6 +168,47 @@ net)
 	fi
 	fail "ping $peer from $ip: $(echo "$out" | tail -2 | tr '\n' ' ')"
 	;;
+mmds)
+	# MMDS: ember answers 169.254.169.254 itself (ARP and HTTP) on eth0.
+	ip=$(arg ip) || fail "no ember.ip= (CIDR)"
+	ver=$(arg mmds_version) || ver=V1
+	want=$(arg mmds_want) || fail "no ember.mmds_want="
+	md=169.254.169.254
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e /sys/class/net/eth0 ] || fail "no eth0"
+	ip link set lo up
+	ip addr add "$ip" dev eth0 || fail "ip addr add $ip failed"
+	ip link set eth0 up || fail "ip link set eth0 up failed"
+	ip route add "$md/32" dev eth0 || fail "ip route add $md dev eth0 failed"
+	hdr=""
+	if [ "$ver" = V2 ]; then
+		if out=$(wget -q -O - "http://$md/latest/meta-data/ami-id" 2>&1); then
+			fail "V2: a GET without a token was answered: $out"
+		fi
+		# busybox wget cannot PUT: the token request goes through nc.
+		resp=$(printf 'PUT /latest/api/token HTTP/1.0\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n' |
+			nc -w 20 "$md" 80 2>&1)
+		echo "$resp" | head -1 | grep -q ' 200 ' || fail "V2: token request: $(echo "$resp" | head -1)"
+		tok=$(echo "$resp" | tail -n 1 | tr -d '\r')
+		[ ${#tok} -ge 16 ] || fail "V2: no token in '$resp'"
+		hdr="X-metadata-token: $tok"
+	fi
+	if [ -n "$hdr" ]; then
+		val=$(wget -q -O - --header "$hdr" "http://$md/latest/meta-data/ami-id" 2>&1) ||
+			fail "GET ami-id with a token: $val"
+		list=$(wget -q -O - --header "$hdr" "http://$md/latest/meta-data/" 2>&1) ||
+			fail "GET meta-data/ with a token: $list"
+	else
+		val=$(wget -q -O - "http://$md/latest/meta-data/ami-id" 2>&1) || fail "GET ami-id: $val"
+		list=$(wget -q -O - "http://$md/latest/meta-data/" 2>&1) || fail "GET meta-data/: $list"
+	fi
+	[ "$val" = "$want" ] || fail "ami-id is '$val', expected '$want'"
+	echo "$list" | grep -qx 'ami-id' || fail "meta-data/ lists '$(echo "$list" | tr '\n' ' ')'"
+	echo "$list" | grep -qx 'placement/' || fail "meta-data/ lists '$(echo "$list" | tr '\n' ' ')' (no placement/)"
+	mac=$(ip neigh show "$md" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
+	pass "$ver: ami-id=$val, listing ok, $md is at ${mac:-?}"
+	;;
 vsock)
 	port=$(arg vsock_port) || port=5000
 	mode=$(arg vsock_mode) || mode=listen

@@ -136,7 +136,7 @@ expect balloon-shrink-memory PUT /machine-config '{"vcpu_count":2,"mem_size_mib"
 expect vm-config-balloon GET /vm/config - 200 '"balloon":{"amount_mib":32,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
 expect balloon-hinting-unsupported PATCH /balloon/hinting/start '{}' 400 "not supported"
 expect snapshot-create-preboot PUT /snapshot/create '{"mem_file_path":"/m","snapshot_path":"/s"}' 400 "must be Paused"
-expect mmds-unsupported PUT /mmds '{}' 400 "not supported"
+expect mmds-put PUT /mmds '{}' 204
 expect cpu-config-good PUT /cpu-config '{"kvm_capabilities":["!56"],"cpuid_modifiers":[{"leaf":"0x1","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0bxxxx000000000011xx00011011110010"}]}],"msr_modifiers":[{"addr":"0x10a","bitmap":"0b0"}]}' 204
 expect cpu-config-empty PUT /cpu-config '{}' 204
 expect cpu-config-bad-bitmap PUT /cpu-config '{"cpuid_modifiers":[{"leaf":"0x1","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0b2"}]}]}' 400 "cpuid_modifiers[0].modifiers[0].bitmap"

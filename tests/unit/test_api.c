@@ -8,6 +8,7 @@
 #include "api/bodies.h"
 #include "vmm.h"
 #include "check.h"
+#include "virtio/mmds.h"
 
 static struct api *a;
 static struct vmm *vmm;
@@ -267,11 +268,122 @@ static void test_unknown_paths_and_methods(void)
 static void test_unsupported_endpoints(void)
 {
 	fresh();
-	const char *paths[] = {"/mmds", "/mmds/config", "/pmem/p1", "/hotplug/memory",
-			       "/balloon/hinting/start"};
+	const char *paths[] = {"/pmem/p1", "/hotplug/memory", "/balloon/hinting/start"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		CHECK_FAULT(PUT(paths[i], "{}"), 400, "not supported");
-	CHECK_FAULT(GET("/mmds"), 400, "not supported");
+}
+
+/* /mmds and /mmds/config as Firecracker answers them. */
+static void test_mmds(void)
+{
+	fresh();
+	struct mmds_store *s = mmds_store__default();
+	mmds_store__reset(s, 64);
+	CHECK_EQ(GET("/mmds"), 200);
+	CHECK_STR(last, "{}");
+	CHECK_FAULT(PATCH("/mmds", "{\"a\":1}"), 400,
+		    "MMDS error: The MMDS data store is not initialized.");
+	CHECK_EQ(PUT("/mmds", "{\"b\":{\"c\":\"d\"},\"a\":[1]}"), 204);
+	CHECK_EQ(GET("/mmds"), 200);
+	CHECK_STR(last, "{\"a\":[1],\"b\":{\"c\":\"d\"}}");
+	CHECK_EQ(PATCH("/mmds", "{\"a\":null,\"b\":{\"e\":\"f\"}}"), 204);
+	CHECK_EQ(GET("/mmds"), 200);
+	CHECK_STR(last, "{\"b\":{\"c\":\"d\",\"e\":\"f\"}}");
+	CHECK_FAULT(PUT("/mmds", "{\"x\":"), 400, "invalid JSON");
+	CHECK_FAULT(PUT("/mmds", NULL), 400, "needs a JSON body");
+	/* over --mmds-size-limit: Firecracker's 413, the store unchanged */
+	CHECK_FAULT(PUT("/mmds",
+			"{\"a\":\"0123456789012345678901234567890123456789012345678901234567"
+			"89\"}"),
+		    413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
+	CHECK_FAULT(
+	    PATCH("/mmds", "{\"a\":\"0123456789012345678901234567890123456789012345678901\"}"), 413,
+	    "doesn't fit");
+	CHECK_EQ(GET("/mmds"), 200);
+	CHECK_STR(last, "{\"b\":{\"c\":\"d\",\"e\":\"f\"}}");
+	CHECK_FAULT(PUT("/mmds/other", "{}"), 400, "Unrecognized PUT request path `other`.");
+	CHECK_FAULT(PATCH("/mmds/config", "{}"), 400, "Invalid request method and/or path");
+
+	/* /mmds/config: interfaces must exist, the address be link-local */
+	CHECK_FAULT(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"]}"), 400,
+		    "does not correspond to any existing network interface");
+	CHECK_EQ(
+	    PUT("/network-interfaces/eth0", "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}"),
+	    204);
+	CHECK_FAULT(PUT("/mmds/config", "{\"network_interfaces\":[]}"), 400,
+		    "forwarding MMDS requests is empty");
+	CHECK_FAULT(PUT("/mmds/config", "{\"version\":\"V2\"}"), 400,
+		    "missing field `network_interfaces`");
+	CHECK_FAULT(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"],\"x\":1}"), 400,
+		    "unknown field `x`");
+	CHECK_FAULT(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"],\"version\":\"V3\"}"),
+		    400, "unknown variant");
+	const char *bad_ips[] = {"169.254.0.1", "169.254.255.1", "10.0.0.1",
+				 "169.254.1",	"169.254.01.1",	 "169.254.1.256"};
+	for (size_t i = 0; i < sizeof(bad_ips) / sizeof(bad_ips[0]); i++) {
+		char b[200];
+		snprintf(b, sizeof(b),
+			 "{\"network_interfaces\":[\"eth0\"],\"ipv4_address\":\"%s\"}", bad_ips[i]);
+		CHECK_EQ(PUT("/mmds/config", b), 400);
+	}
+	CHECK(!cfg()->vm.mmds.present);
+	CHECK_EQ(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"]}"), 204);
+	CHECK(last_deprecated); /* V1 is deprecated in Firecracker */
+	CHECK_EQ(GET("/vm/config"), 200);
+	CHECK(strstr(last,
+		     "\"mmds-config\":{\"version\":\"V1\",\"network_interfaces\":["
+		     "\"eth0\"],\"ipv4_address\":\"169.254.169.254\",\"imds_compat\":false}"));
+	CHECK_EQ(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"],\"version\":\"V2\","
+				     "\"ipv4_address\":\"169.254.1.2\",\"imds_compat\":true}"),
+		 204);
+	CHECK(!last_deprecated);
+	CHECK_EQ(cfg()->vm.mmds.ipv4, 0xa9fe0102u);
+	CHECK_EQ(cfg()->vm.mmds.version, 1);
+	CHECK(cfg()->vm.mmds.imds_compat);
+	boot_source();
+	char err[256];
+	CHECK_EQ(start(err, sizeof(err)), 0);
+	/* after start: the store stays writable, its configuration does not */
+	CHECK_FAULT(PUT("/mmds/config", "{\"network_interfaces\":[\"eth0\"]}"), 400, "");
+	CHECK_EQ(PUT("/mmds", "{\"k\":\"v\"}"), 204);
+	CHECK_EQ(GET("/mmds"), 200);
+	CHECK_STR(last, "{\"k\":\"v\"}");
+	mmds_store__reset(s, MMDS_DEFAULT_SIZE_LIMIT);
+}
+
+/* A VM started without any use of MMDS has no store, as in Firecracker. */
+static void test_mmds_uninitialized_after_start(void)
+{
+	fresh();
+	mmds_store__reset(mmds_store__default(), MMDS_DEFAULT_SIZE_LIMIT);
+	boot_source();
+	char err[256];
+	CHECK_EQ(start(err, sizeof(err)), 0);
+	CHECK_FAULT(GET("/mmds"), 400, "MMDS error: The MMDS data store is not initialized.");
+	CHECK_FAULT(PUT("/mmds", "{}"), 400, "not initialized");
+}
+
+/* The config file's mmds-config section. */
+static void test_mmds_config_file(void)
+{
+	fresh();
+	char json[1024], err[512];
+	snprintf(json, sizeof(json),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"network-interfaces\":[{"
+		 "\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}],\"mmds-config\":{"
+		 "\"version\":\"V2\",\"network_interfaces\":[\"eth0\"]}}",
+		 kernel);
+	CHECK_EQ(load_config(json, strlen(json), err, sizeof(err)), 0);
+	CHECK(cfg()->vm.mmds.present);
+	CHECK_EQ(cfg()->vm.mmds.version, 1);
+	CHECK_EQ(cfg()->vm.mmds.ipv4, MMDS_DEFAULT_IPV4);
+	fresh();
+	snprintf(json, sizeof(json),
+		 "{\"boot-source\":{\"kernel_image_path\":\"%s\"},\"mmds-config\":{"
+		 "\"network_interfaces\":[\"eth9\"]}}",
+		 kernel);
+	CHECK(load_config(json, strlen(json), err, sizeof(err)) != 0);
+	CHECK(strstr(err, "does not correspond to any existing network interface"));
 }
 
 static void test_bodies_must_be_json_objects(void)
@@ -1313,8 +1425,9 @@ static void test_metrics_groups(void)
 CHECK_MAIN("api", CHECK_CASE(test_metrics_groups), CHECK_CASE(test_firecracker_vm_config_shape),
 	   CHECK_CASE(test_many_drives), CHECK_CASE(test_deprecation_and_firecracker_refusals),
 	   CHECK_CASE(test_info_and_version), CHECK_CASE(test_unknown_paths_and_methods),
-	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_bodies_must_be_json_objects),
-	   CHECK_CASE(test_machine_config),
+	   CHECK_CASE(test_unsupported_endpoints), CHECK_CASE(test_mmds),
+	   CHECK_CASE(test_mmds_uninitialized_after_start), CHECK_CASE(test_mmds_config_file),
+	   CHECK_CASE(test_bodies_must_be_json_objects), CHECK_CASE(test_machine_config),
 	   CHECK_CASE(test_machine_config_rejections_change_nothing), CHECK_CASE(test_boot_source),
 	   CHECK_CASE(test_drives), CHECK_CASE(test_network_interfaces),
 	   CHECK_CASE(test_vsock_entropy_serial), CHECK_CASE(test_logger_and_metrics),

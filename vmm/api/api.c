@@ -10,6 +10,7 @@
 #include "balloon.h"
 #include "bodies.h"
 #include "cpu_config.h"
+#include "mmds_api.h"
 #include "snapshot_api.h"
 #include "vmm.h"
 
@@ -315,6 +316,13 @@ static int dispatch(struct api *a, enum api_route route, enum http_method m, con
 		if (vmm__check_configurable(a->vmm, e) || parse_body(a, &d, body, len, e))
 			return 400;
 		return h_cpu_config(a, &d, e) ? 400 : 204;
+	case ROUTE_MMDS:
+		if (id && strcmp(id, "config") != 0) {
+			error__fail(e, EXIT_USAGE, "Unrecognized %s request path `%s`.",
+				    http__method_name(m), id);
+			return 400;
+		}
+		return api__mmds(a, m, id != NULL, body, len, out, deprecated, e);
 	case ROUTE_UNSUPPORTED:
 		error__fail(e, EXIT_USAGE, "%s is not supported by ember yet",
 			    id ? "/pmem" : "this endpoint");

@@ -12,6 +12,8 @@
 #include "file.h"
 #include "bodies.h"
 #include "cpu_config.h"
+#include "mmds_api.h"
+#include "virtio/mmds.h"
 #include "vmm.h"
 
 /* Sections Firecracker has and ember refuses unless null (or, for the pmem array,
@@ -19,8 +21,9 @@
  * "cpu-config" is taken (an object or a path) and, as in Firecracker, GET shows it
  * null. */
 static const char *const unsupported[] = {"mmds-config", "cpu-config", "pmem", "memory-hotplug"};
-#define CPU_CONFIG (BODY_COUNT + 1)
-#define PMEM	   (BODY_COUNT + 2)
+#define MMDS_CONFIG (BODY_COUNT + 0)
+#define CPU_CONFIG  (BODY_COUNT + 1)
+#define PMEM	    (BODY_COUNT + 2)
 enum { NR_UNSUPPORTED = sizeof(unsupported) / sizeof(unsupported[0]) };
 
 void api__put_vm_config(const struct api *a, struct json_out *o)
@@ -34,8 +37,9 @@ void api__put_vm_config(const struct api *a, struct json_out *o)
 		body__encode(&bodies[i], c, o);
 		first = false;
 	}
-	static const char unset[] =
-	    ",\"cpu-config\":null,\"mmds-config\":null,\"pmem\":[],\"memory-hotplug\":null}";
+	json_out__raw(o, ",\"cpu-config\":null,\"mmds-config\":", 33);
+	api__mmds_config_encode(&c->vm.mmds, o);
+	static const char unset[] = ",\"pmem\":[],\"memory-hotplug\":null}";
 	json_out__raw(o, unset, sizeof(unset) - 1);
 }
 
@@ -85,6 +89,11 @@ int api__parse_config(struct api *a, const char *json, size_t len, struct vmm_co
 		if (got != want)
 			return error__fail(e, EXIT_USAGE, "%s: expected %s, got %s", key,
 					   json__type_name(want), json__type_name(got));
+		if (i == MMDS_CONFIG) {
+			if (api__mmds_config_decode(&d, k + 1, &c->vm.mmds, e))
+				return error__wrap(e, "mmds-config");
+			continue;
+		}
 		if (i >= BODY_COUNT)
 			return error__fail(e, EXIT_USAGE, "%s: not supported by ember yet", key);
 		tok[i] = (int)k + 1;
@@ -126,7 +135,11 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 	char why[ERROR_MSG_MAX];
 	if (config__validate(&c->vm, why, sizeof(why)))
 		return error__from_text(e, EXIT_USAGE, why);
-	return vmm__configure(a->vmm, c, e);
+	if (vmm__configure(a->vmm, c, e))
+		return -1;
+	if (c->vm.mmds.present && mmds_store__default())
+		mmds_store__touch(mmds_store__default());
+	return 0;
 }
 
 int api__load_config_file(struct api *a, const char *path, struct error *e)

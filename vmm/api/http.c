@@ -218,6 +218,8 @@ const char *http__reason(int status)
 		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
 	case 500:
 		return "Internal Server Error";
 	case 503:

@@ -29,8 +29,8 @@ static const struct {
     {"/balloon/hinting/stop", ROUTE_UNSUPPORTED, false},
     {"/snapshot/create", ROUTE_SNAPSHOT_CREATE, false},
     {"/snapshot/load", ROUTE_SNAPSHOT_LOAD, false},
-    {"/mmds", ROUTE_UNSUPPORTED, false},
-    {"/mmds/config", ROUTE_UNSUPPORTED, false},
+    {"/mmds", ROUTE_MMDS, false},
+    {"/mmds", ROUTE_MMDS, true}, /* /mmds/config */
     {"/cpu-config", ROUTE_CPU_CONFIG, false},
     {"/pmem", ROUTE_UNSUPPORTED, true},
     {"/hotplug/memory", ROUTE_UNSUPPORTED, false},
@@ -56,6 +56,7 @@ static const char *const route_metric[ROUTE_COUNT] = {
     [ROUTE_BALLOON] = "balloon",
     [ROUTE_BALLOON_STATS] = "balloon_stats",
     [ROUTE_CPU_CONFIG] = "cpu_cfg",
+    [ROUTE_MMDS] = "mmds",
     [ROUTE_UNSUPPORTED] = "unsupported",
     [ROUTE_UNKNOWN] = "invalid_path",
 };

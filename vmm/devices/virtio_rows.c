@@ -11,6 +11,7 @@
 #include "table.h"
 #include "virtio/balloon.h"
 #include "virtio/devices.h"
+#include "virtio/mmds.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -74,11 +75,23 @@ int blk_device__swap(struct vm *vm, const char *id, const char *path, struct err
 static int net_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
 	char why[ERROR_MSG_MAX];
-	for (unsigned i = 0; i < cfg->nr_nets; i++)
-		if (attach(vm, &net_device,
-			   net__create(&cfg->nets[i], -1, &vm->mem, vm->loop, why, sizeof(why)),
-			   why, e))
+	struct mmds_store *store = cfg->mmds.present ? mmds_store__default() : NULL;
+	if (cfg->mmds.present && !store)
+		return error__fail(e, EXIT_ERROR, "MMDS: no data store (out of memory)");
+	if (store)
+		mmds_store__set_options(store, cfg->mmds.version ? MMDS_V2 : MMDS_V1,
+					cfg->mmds.imds_compat);
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		struct virtio_dev *dev =
+		    net__create(&cfg->nets[i], -1, &vm->mem, vm->loop, why, sizeof(why));
+		if (dev && store && config__mmds_iface(cfg, cfg->nets[i].id) &&
+		    net__enable_mmds(dev, store, cfg->mmds.ipv4, why, sizeof(why))) {
+			virtio_dev__destroy(dev);
+			dev = NULL;
+		}
+		if (attach(vm, &net_device, dev, why, e))
 			return -1;
+	}
 	return 0;
 }
 
