@@ -22,6 +22,10 @@ struct cli_options {
 	const char *id;
 	bool no_api;
 	uint64_t mem_max_mib; /* the host's cap on guest memory; also set in config.c */
+	/* --prepare vcpus=N,mem=M: a warm VM shell for a snapshot load (warm.h). */
+	bool prepare;
+	unsigned prepare_vcpus;
+	uint64_t prepare_mem_mib;
 };
 
 /* 0 on success; -1 with a one-line reason in err. */

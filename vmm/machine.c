@@ -1,6 +1,7 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 		     struct error *e)
 {
 	struct kvm_machine *k = ctx;
+	warm__discard(&k->warm, "a boot builds its own VM");
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
@@ -63,27 +65,47 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 		       struct error *e)
 {
 	struct kvm_machine *k = ctx;
-	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
+	struct vm *vm = NULL;
+	char why[ERROR_MSG_MAX];
+	if (k->warm.vm) {
+		if (warm__fits(&k->warm, cfg, why, sizeof(why))) {
+			vm = warm__take(&k->warm, cfg, e);
+			if (!vm)
+				return -1;
+		} else {
+			char msg[ERROR_MSG_MAX + 32];
+			snprintf(msg, sizeof(msg), "%s: a full load", why);
+			warm__discard(&k->warm, msg);
+		}
+	}
+	bool warm = vm != NULL;
+	if (!vm && !(vm = calloc(1, sizeof(*vm))))
 		return error__fail(e, EXIT_ERROR, "out of memory");
-	if (snapshot__restore(vm, cfg, l, k->loop, k->start_us, e)) {
+	if (snapshot__restore(vm, cfg, l, k->loop, k->start_us, warm, e)) {
 		teardown(vm);
 		return -1;
 	}
-	/* Parked before the first instruction: the controller resumes if asked to. */
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vm->vcpus[i]->pause = true;
-	if (vcpu__start_all(vm)) {
-		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
-		teardown(vm);
-		return -1;
+	if (!warm) {
+		/* Parked before the first instruction: the controller resumes if asked to. */
+		uint64_t t0 = now_us();
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			vm->vcpus[i]->pause = true;
+		if (vcpu__start_all(vm)) {
+			error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s",
+				    strerror(errno));
+			teardown(vm);
+			return -1;
+		}
+		vcpu__pause_all(vm);
+		l->times.start_vcpus = now_us() - t0;
 	}
-	vcpu__pause_all(vm);
 	k->vm = vm;
+	uint64_t t0 = now_us();
 	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
 		pr_err("cannot install the VMM thread's seccomp filter: %m");
 		event__stop(k->loop, EXIT_ERROR);
 	}
+	l->times.seccomp = now_us() - t0;
 	return 0;
 }
 
@@ -197,3 +219,14 @@ const struct vmm_machine kvm_machine_ops = {
     .metrics = kvm_metrics,
     .balloon = kvm_balloon,
 };
+
+int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib, bool no_pit,
+			 struct error *e)
+{
+	return warm__prepare(&k->warm, vcpus, mem_mib, no_pit, k->loop, k->start_us, e);
+}
+
+void kvm_machine__release(struct kvm_machine *k)
+{
+	warm__discard(&k->warm, "not used");
+}

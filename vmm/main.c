@@ -141,6 +141,11 @@ int main(int argc, char **argv)
 		pr_debug("API socket ready at %llu us", (unsigned long long)startup.wall_us);
 	}
 
+	/* The API socket already takes connections; a request waits for the shell. */
+	if (opts->prepare && kvm_machine__prepare(&kvm, opts->prepare_vcpus, opts->prepare_mem_mib,
+						  opts->vm.no_pit, &e))
+		fail(&e);
+
 	int rc = 0;
 	if ((!opts->api_sock || opts->config_file) && vmm__start(vmm, &e)) {
 		pr_err("%s", e.msg);
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
 		pr_warn("%s", e.msg);
 	api__destroy(api);
 	vmm__destroy(vmm);
+	kvm_machine__release(&kvm);
 	event__destroy(loop);
 	close(sw.fd);
 	free(opts);

@@ -326,8 +326,11 @@ void vcpu__resume_all(struct vm *vm)
 			continue;
 		pthread_mutex_lock(&v->lock);
 		v->pause = false;
-		pthread_cond_broadcast(&v->cond);
 		pthread_mutex_unlock(&v->lock);
+		/* After the unlock: a vCPU woken while the lock is still held would only
+		 * block on it again, and on a busy host this thread may not run again
+		 * before that vCPU's time slice ends. */
+		pthread_cond_broadcast(&v->cond);
 	}
 }
 

@@ -41,6 +41,7 @@ struct vmm {
 	struct {
 		uint64_t full_create_snapshot, diff_create_snapshot, load_snapshot;
 		uint64_t pause_vm, resume_vm;
+		struct snapshot_load_times load; /* the last load's steps */
 	} latencies;
 };
 
@@ -330,8 +331,8 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 	return 0;
 }
 
-int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l,
-		 bool resume, struct error *e)
+int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_load *l, bool resume,
+		 struct error *e)
 {
 	if (vmm__check_restorable(m, e))
 		return -1;
@@ -350,11 +351,27 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 		return error__wrap(e, "Cannot load the snapshot");
 	}
 	m->state = VMM_PAUSED;
-	m->latencies.load_snapshot = now_us() - t0;
-	pr_info("snapshot loaded in %llu us", (unsigned long long)m->latencies.load_snapshot);
-	if (resume)
-		return vmm__resume(m, e);
-	return 0;
+	struct snapshot_load_times *t = &l->times;
+	uint64_t t1 = now_us();
+	int rc = 0;
+	if (resume) {
+		rc = vmm__resume(m, e);
+		t->resume = now_us() - t1;
+	}
+	/* From the request on the VMM thread (the API's handler) to the vCPUs let run. */
+	m->latencies.load_snapshot = now_us() - (t->start_us ? t->start_us : t0);
+	m->latencies.load = *t;
+	pr_info("snapshot loaded in %llu us%s (open %llu, config %llu, create_vm %llu, "
+		"map_memory %llu, devices %llu, create_vcpus %llu, set_vcpu_state %llu, "
+		"set_vm_state %llu, start_vcpus %llu, seccomp %llu, resume %llu)",
+		(unsigned long long)m->latencies.load_snapshot,
+		t->warm ? " into the warm shell" : "", (unsigned long long)t->open,
+		(unsigned long long)t->config, (unsigned long long)t->create_vm,
+		(unsigned long long)t->map_memory, (unsigned long long)t->devices,
+		(unsigned long long)t->create_vcpus, (unsigned long long)t->set_vcpu_state,
+		(unsigned long long)t->set_vm_state, (unsigned long long)t->start_vcpus,
+		(unsigned long long)t->seccomp, (unsigned long long)t->resume);
+	return rc;
 }
 
 int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
@@ -567,6 +584,32 @@ static void put_zero_groups(struct json_out *o)
 	}
 }
 
+/* The last load's steps (snapshot.h), after Firecracker's load_snapshot: ember's own
+ * names, load_snapshot_<step>. */
+static void put_load_steps(const struct snapshot_load_times *t, struct json_out *o)
+{
+	const struct {
+		const char *name;
+		uint64_t us;
+	} steps[] = {
+	    {"open", t->open},
+	    {"config", t->config},
+	    {"create_vm", t->create_vm},
+	    {"map_memory", t->map_memory},
+	    {"devices", t->devices},
+	    {"create_vcpus", t->create_vcpus},
+	    {"set_vcpu_state", t->set_vcpu_state},
+	    {"set_vm_state", t->set_vm_state},
+	    {"start_vcpus", t->start_vcpus},
+	    {"seccomp", t->seccomp},
+	    {"resume", t->resume},
+	    {"warm", t->warm},
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		json_out__printf(o, ",\"load_snapshot_%s\":%llu", steps[i].name,
+				 (unsigned long long)steps[i].us);
+}
+
 int vmm__flush_metrics(struct vmm *m, struct error *e)
 {
 	if (m->metrics_fd < 0)
@@ -592,14 +635,16 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 			 (unsigned long long)file__dropped(FILE_SINK_METRICS),
 			 (unsigned long long)file__dropped(FILE_SINK_LOG));
 	put_vmm_group(m, &o);
-	json_out__printf(&o,
-			 ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
-			 "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu}",
-			 (unsigned long long)m->latencies.full_create_snapshot,
-			 (unsigned long long)m->latencies.diff_create_snapshot,
-			 (unsigned long long)m->latencies.load_snapshot,
-			 (unsigned long long)m->latencies.pause_vm,
-			 (unsigned long long)m->latencies.resume_vm);
+	json_out__printf(
+	    &o,
+	    ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
+	    "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu",
+	    (unsigned long long)m->latencies.full_create_snapshot,
+	    (unsigned long long)m->latencies.diff_create_snapshot,
+	    (unsigned long long)m->latencies.load_snapshot,
+	    (unsigned long long)m->latencies.pause_vm, (unsigned long long)m->latencies.resume_vm);
+	put_load_steps(&m->latencies.load, &o);
+	json_out__raw(&o, "}", 1);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
 	put_zero_groups(&o);

@@ -696,7 +696,7 @@ static int try_restore(const char *state, const char *mem, unsigned vcpus, uint6
 	cfg.mem_mib = mib;
 	struct vm vm;
 	struct event_loop *loop = event__create();
-	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, e);
+	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, false, e);
 	vcpu__destroy_all(&vm);
 	vm__destroy(&vm);
 	event__destroy(loop);
