@@ -41,8 +41,10 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 		goto fail;
 	uint64_t t2 = now_us();
 	/* Parked before their first KVM_RUN, the threads wait for a load's resume. */
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		vm->vcpus[i]->pause = true;
+		vm->vcpus[i]->defer_filter = true;
+	}
 	if (vcpu__start_all(vm)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		goto fail;
