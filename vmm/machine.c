@@ -31,7 +31,7 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 		     struct error *e)
 {
 	struct kvm_machine *k = ctx;
-	warm__discard(&k->warm, "a boot builds its own VM");
+	warm__discard_later(&k->warm, "a boot builds its own VM");
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
@@ -75,7 +75,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 		} else {
 			char msg[ERROR_MSG_MAX + 32];
 			snprintf(msg, sizeof(msg), "%s: a full load", why);
-			warm__discard(&k->warm, msg);
+			warm__discard_later(&k->warm, msg);
 		}
 	}
 	bool warm = vm != NULL;
@@ -100,6 +100,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 		l->times.start_vcpus = now_us() - t0;
 	}
 	k->vm = vm;
+	k->load_start_us = l->times.start_us;
 	uint64_t t0 = now_us();
 	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
 		pr_err("cannot install the VMM thread's seccomp filter: %m");
@@ -167,6 +168,12 @@ static void kvm_vmm_metrics(void *ctx, struct json_out *o)
 	struct kvm_machine *k = ctx;
 	json_out__printf(o, ",\"vcpu_count\":%u,\"boot_time_us\":%llu", k->vm->nr_vcpus,
 			 (unsigned long long)k->vm->boot_time_us);
+	/* A restored VM: from the load request to vCPU 0 leaving its pause for KVM_RUN
+	 * (where the guest's next instruction runs), as that thread saw it. */
+	uint64_t run = k->vm->vcpus ? atomic_load(&k->vm->vcpus[0]->resumed_us) : 0;
+	if (k->load_start_us && run > k->load_start_us)
+		json_out__printf(o, ",\"load_to_vcpu_run_us\":%llu",
+				 (unsigned long long)(run - k->load_start_us));
 }
 
 static void kvm_metrics(void *ctx, struct json_out *o)

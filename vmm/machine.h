@@ -19,6 +19,7 @@ struct kvm_machine {
 	bool boot_timer;	/* also time the kernel entry */
 	struct vm *vm;		/* NULL until started */
 	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
+	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
 };
 
 extern const struct vmm_machine kvm_machine_ops;

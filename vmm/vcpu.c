@@ -166,30 +166,12 @@ static void park_if_paused(struct vcpu *v)
 	if (v->pause) {
 		v->parked = true;
 		pthread_cond_broadcast(&v->cond);
-		while (v->pause && !atomic_load(&v->stop)) {
-			if (v->job) {
-				v->job_rc = v->job(v, v->job_arg);
-				v->job = NULL;
-				pthread_cond_broadcast(&v->cond);
-				continue;
-			}
+		while (v->pause && !atomic_load(&v->stop))
 			pthread_cond_wait(&v->cond, &v->lock);
-		}
 		v->parked = false;
 		atomic_store(&v->resumed_us, now_us());
 	}
 	pthread_mutex_unlock(&v->lock);
-}
-
-static int install_filter(struct vcpu *v)
-{
-	if (seccomp__install_vcpu(v->entry_trap, v->vm->vm_fd, v->fd) == 0)
-		return 0;
-	char why[120];
-	snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s", v->index,
-		 strerror(errno));
-	vm__request_exit(v->vm, EXIT_ERROR, why);
-	return -1;
 }
 
 static void *vcpu_loop(struct vcpu *v)
@@ -198,8 +180,13 @@ static void *vcpu_loop(struct vcpu *v)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	if (!v->defer_filter && install_filter(v))
+	if (seccomp__install_vcpu(v->entry_trap, v->vm->vm_fd, v->fd)) {
+		char why[120];
+		snprintf(why, sizeof(why), "vcpu %u: cannot install the seccomp filter: %s",
+			 v->index, strerror(errno));
+		vm__request_exit(v->vm, EXIT_ERROR, why);
 		return NULL;
+	}
 
 	int first = v->index == 0;
 	bool io_pending = false; /* the last exit was I/O or MMIO, handled but not completed */
@@ -222,11 +209,6 @@ static void *vcpu_loop(struct vcpu *v)
 		}
 		if (atomic_load(&v->stop))
 			break;
-		if (v->defer_filter) {
-			if (install_filter(v))
-				break;
-			v->defer_filter = false;
-		}
 		if (first) {
 			pr_info("first KVM_RUN at %llu us",
 				(unsigned long long)(now_us() - v->vm->start_us));
@@ -351,34 +333,6 @@ void vcpu__resume_all(struct vm *vm)
 		 * before that vCPU's time slice ends. */
 		pthread_cond_broadcast(&v->cond);
 	}
-}
-
-int vcpu__run_parked(struct vm *vm, int (*fn)(struct vcpu *v, void *arg), void *arg)
-{
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = vm->vcpus[i];
-		pthread_mutex_lock(&v->lock);
-		v->job = fn;
-		v->job_arg = arg;
-		v->job_rc = -1;
-		pthread_mutex_unlock(&v->lock);
-		pthread_cond_broadcast(&v->cond);
-	}
-	int rc = 0;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = vm->vcpus[i];
-		pthread_mutex_lock(&v->lock);
-		while (v->job && !v->exited)
-			pthread_cond_wait(&v->cond, &v->lock);
-		if (v->job) { /* the thread is gone: the job never ran */
-			v->job = NULL;
-			v->job_rc = -1;
-		}
-		if (v->job_rc && !rc)
-			rc = v->job_rc;
-		pthread_mutex_unlock(&v->lock);
-	}
-	return rc;
 }
 
 void vcpu__destroy_all(struct vm *vm)

@@ -29,14 +29,6 @@ struct vcpu {
 	pthread_cond_t cond;
 	atomic_bool pause;
 	bool parked, exited;
-	/* vcpu__run_parked(): work for this thread while it is parked, under `lock`. */
-	int (*job)(struct vcpu *v, void *arg);
-	void *job_arg;
-	int job_rc;
-	/* The seccomp filter goes on just before the first KVM_RUN instead of at thread
-	 * start: a warm shell's threads set their own restored state first (its requests
-	 * are not in the vCPU filter). */
-	bool defer_filter;
 	/* When this vCPU last left a pause for KVM_RUN (now_us()); 0 before. */
 	_Atomic uint64_t resumed_us;
 	/* Exit counters: written by this vCPU's thread only, read by the metrics. */
@@ -57,10 +49,6 @@ void vcpu__stop_all(struct vm *vm);
  * vcpu__resume_all() lets them run again. VMM thread only. */
 void vcpu__pause_all(struct vm *vm);
 void vcpu__resume_all(struct vm *vm);
-/* Runs fn(v, arg) on every vCPU's own thread at once, each parked (or started with
- * `pause` set and not yet run); returns once all are done: 0, or the first vCPU's
- * non-zero return. VMM thread only. */
-int vcpu__run_parked(struct vm *vm, int (*fn)(struct vcpu *v, void *arg), void *arg);
 /* Frees every vCPU (stopped first); vm->vcpus is NULL afterwards. */
 void vcpu__destroy_all(struct vm *vm);
 /* Appends Firecracker's "vcpu" metrics group: every vCPU's counters summed. */

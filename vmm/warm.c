@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "vcpu.h"
@@ -41,10 +44,8 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 		goto fail;
 	uint64_t t2 = now_us();
 	/* Parked before their first KVM_RUN, the threads wait for a load's resume. */
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vm->vcpus[i]->pause = true;
-		vm->vcpus[i]->defer_filter = true;
-	}
 	if (vcpu__start_all(vm)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		goto fail;
@@ -127,4 +128,43 @@ void warm__discard(struct warm_shell *w, const char *why)
 	destroy(w->vm);
 	w->vm = NULL;
 	pr_info("warm shell torn down in %llu us: %s", (unsigned long long)(now_us() - t0), why);
+}
+
+struct later {
+	struct vm *vm;
+	struct event_loop *loop;
+	int fd;
+	char why[ERROR_MSG_MAX];
+};
+
+static void on_later(void *opaque, uint32_t events)
+{
+	struct later *l = opaque;
+	event__del(l->loop, l->fd);
+	close(l->fd);
+	uint64_t t0 = now_us();
+	destroy(l->vm);
+	pr_info("warm shell torn down in %llu us: %s", (unsigned long long)(now_us() - t0), l->why);
+	free(l);
+}
+
+void warm__discard_later(struct warm_shell *w, const char *why)
+{
+	if (!w->vm)
+		return;
+	struct later *l = calloc(1, sizeof(*l));
+	int fd = l ? eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK) : -1; /* readable at once */
+	if (fd < 0 || event__add(w->vm->loop, fd, EPOLLIN, on_later, l) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(l);
+		warm__discard(w, why);
+		return;
+	}
+	l->vm = w->vm;
+	l->loop = w->vm->loop;
+	l->fd = fd;
+	snprintf(l->why, sizeof(l->why), "%s", why);
+	w->vm = NULL;
+	pr_info("warm shell dropped: %s", why);
 }

@@ -138,7 +138,7 @@ start mm --prepare vcpus=2,mem=$MEM
 A=$A1 STOPPED=$STOPPED1
 api "$t-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")"
 check "$t-logged" "no word of the dropped shell: $(cat "$ERR")" \
-	has "warm shell torn down in [0-9]* us: the VM has 1 vCPUs and $MEM MiB, the warm shell 2 and $MEM: a full load" "$ERR"
+	wait_for "$ERR" "warm shell torn down in [0-9]* us: the VM has 1 vCPUs and $MEM MiB, the warm shell 2 and $MEM: a full load" 10
 check "$t-full-path" "the load says it used the shell" sh -c "! grep -q 'into the warm shell' '$ERR'"
 continues "$t-continues"
 flush
@@ -147,7 +147,7 @@ check "$t-metrics" "latencies_us: $(grep -o '"latencies_us":{[^}]*}' "$W/mm.metr
 kill_ember
 start mm2 --prepare vcpus=1,mem=$((MEM * 2))
 api "$t-mem-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")"
-check "$t-mem-logged" "no word of the dropped shell" has "the warm shell 1 and $((MEM * 2)): a full load" "$ERR"
+check "$t-mem-logged" "no word of the dropped shell" wait_for "$ERR" "the warm shell 1 and $((MEM * 2)): a full load" 10
 continues "$t-mem-continues"
 kill_ember
 
@@ -159,7 +159,7 @@ api "$t-machine" PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": $((M
 		"{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.cpus=2\"}" &&
 	api "$t-start" PUT /actions '{"action_type": "InstanceStart"}'
 check "$t-counts" "the booted probe did not count: $(tail -c 300 "$OUT")" wait_for "$OUT" "^PROBE count 3$" 30
-check "$t-shell-dropped" "no word of the dropped shell" has "warm shell torn down .*a boot builds its own VM" "$ERR"
+check "$t-shell-dropped" "no word of the dropped shell" wait_for "$ERR" "warm shell torn down .*a boot builds its own VM" 10
 "$FC" "$S" GET /vm/config >"$W/reply" 2>&1
 check "$t-config" "GET /vm/config: $(head -c 300 "$W/reply")" has "\"vcpu_count\":2" "$W/reply"
 kill_ember
