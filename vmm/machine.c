@@ -101,13 +101,19 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 	}
 	k->vm = vm;
 	k->load_start_us = l->times.start_us;
+	return 0;
+}
+
+/* After the resume: the filter costs 0.1-0.2 ms, which the vCPUs need not wait for. */
+static void kvm_restored(void *ctx, struct snapshot_load *l)
+{
+	struct kvm_machine *k = ctx;
 	uint64_t t0 = now_us();
-	if (seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
+	if (seccomp__install_fds(SECCOMP_VMM, k->vm->vm_fd, -1)) {
 		pr_err("cannot install the VMM thread's seccomp filter: %m");
 		event__stop(k->loop, EXIT_ERROR);
 	}
 	l->times.seccomp = now_us() - t0;
-	return 0;
 }
 
 static int kvm_pause(void *ctx, struct error *e)
@@ -220,6 +226,7 @@ const struct vmm_machine kvm_machine_ops = {
     .patch_limiter = kvm_patch_limiter,
     .snapshot = kvm_snapshot,
     .restore = kvm_restore,
+    .restored = kvm_restored,
     .stop = kvm_stop,
     .destroy = kvm_destroy,
     .vmm_metrics = kvm_vmm_metrics,

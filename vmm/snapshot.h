@@ -93,7 +93,7 @@ struct snapshot_load_times {
 	uint64_t config;   /* the stored configuration parsed */
 	uint64_t create_vm, map_memory, devices, create_vcpus, set_vcpu_state, set_vm_state;
 	uint64_t start_vcpus; /* threads started, parked before their first KVM_RUN */
-	uint64_t seccomp;     /* the VMM thread's running-VM filter installed */
+	uint64_t seccomp;     /* the VMM thread's running-VM filter, after the resume */
 	uint64_t resume;      /* resume_vm: the parked vCPUs let go */
 	bool warm;	      /* the prepared shell was used (--prepare) */
 };

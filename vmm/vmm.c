@@ -360,17 +360,19 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 	}
 	/* From the request on the VMM thread (the API's handler) to the vCPUs let run. */
 	m->latencies.load_snapshot = now_us() - (t->start_us ? t->start_us : t0);
+	if (m->machine->restored)
+		m->machine->restored(m->p.machine_ctx, l);
 	m->latencies.load = *t;
 	pr_info("snapshot loaded in %llu us%s (open %llu, config %llu, create_vm %llu, "
 		"map_memory %llu, devices %llu, create_vcpus %llu, set_vcpu_state %llu, "
-		"set_vm_state %llu, start_vcpus %llu, seccomp %llu, resume %llu)",
+		"set_vm_state %llu, start_vcpus %llu, resume %llu; then seccomp %llu)",
 		(unsigned long long)m->latencies.load_snapshot,
 		t->warm ? " into the warm shell" : "", (unsigned long long)t->open,
 		(unsigned long long)t->config, (unsigned long long)t->create_vm,
 		(unsigned long long)t->map_memory, (unsigned long long)t->devices,
 		(unsigned long long)t->create_vcpus, (unsigned long long)t->set_vcpu_state,
 		(unsigned long long)t->set_vm_state, (unsigned long long)t->start_vcpus,
-		(unsigned long long)t->seccomp, (unsigned long long)t->resume);
+		(unsigned long long)t->resume, (unsigned long long)t->seccomp);
 	return rc;
 }
 
