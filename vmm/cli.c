@@ -89,6 +89,7 @@ static int parse_prepare(const char *arg, struct cli_options *o, char *err, size
 	o->prepare = true;
 	o->prepare_vcpus = 1;
 	o->prepare_mem_mib = 128;
+	const char *all = arg;
 	while (arg && *arg) {
 		size_t n = strcspn(arg, ",");
 		unsigned long long v;
@@ -107,12 +108,14 @@ static int parse_prepare(const char *arg, struct cli_options *o, char *err, size
 			o->prepare_mem_mib = v;
 		else
 			goto bad;
-		arg += n + (arg[n] == ',');
+		arg += n;
+		if (*arg == ',' && !*++arg)
+			goto bad; /* a trailing comma */
 	}
 	return 0;
 bad:
 	snprintf(err, errlen,
-		 "--prepare: '%s' is not vcpus=N,mem=M (N 1..%d vCPUs, M MiB of memory)", arg,
+		 "--prepare: '%s' is not vcpus=N,mem=M (N 1..%d vCPUs, M MiB of memory)", all,
 		 CONFIG_MAX_VCPUS);
 	return -1;
 }

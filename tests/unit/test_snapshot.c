@@ -379,6 +379,10 @@ static void load_restores_config(void)
 		close(fd);
 	CHECK(n > 0 && strstr(text, "\"latencies_us\":{\"full_create_snapshot\":0") != NULL);
 	CHECK(strstr(text, "\"load_snapshot\":") != NULL);
+	/* The load's steps beside it; this fake machine built no warm shell. */
+	CHECK(strstr(text, "\"load_snapshot_open\":") != NULL);
+	CHECK(strstr(text, "\"load_snapshot_set_vcpu_state\":") != NULL);
+	CHECK(strstr(text, "\"load_snapshot_warm\":0") != NULL);
 
 	/* Without resume_vm the VM stays paused. */
 	fresh();
