@@ -436,8 +436,10 @@ def snapshots(recs, facts):
     bad = [r for r in snap_recs(recs, "snap-clones") if not r.get("ok")]
     if crows or bad:
         lines += ["Clones: warm embers (`--prepare`) loading one snapshot of %s, File backend (MAP_PRIVATE of "
-                  "one memory file); wall time from the first ember's exec to the last 204, every clone then "
-                  "seen counting on; memory of each idle clone 0.5 s later:"
+                  "one memory file), each paused as soon as its load is answered (the probe spins between its "
+                  "lines: a running clone holds a CPU, a paused one stands for an idle guest); wall time from "
+                  "the first ember's exec to the last pause; then every clone resumed in turn, seen counting "
+                  "on and paused again; memory of each, all paused:"
                   % facts.get("snap_clone_guest", "the probe"), ""]
         lines += reportlib.md_table(["clones", "wall [ms]", "clones/s", "load, client [ms: min / median / p99]",
                                      "PSS median [MiB]", "private median / max [MiB]"], crows) + [""]

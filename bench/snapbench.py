@@ -12,10 +12,12 @@ restore comes at most MS ms after the vCPU runs). Then:
   cold (the full path) and warm (`--prepare vcpus=1,mem=M`, the load sent once the shell
   is ready); each restored probe must print a new count line;
 - boots: N fresh embers boot the same probe (InstanceStart), for boot vs restore;
-- clones: a second snapshot of a probe that counts rarely (--clone-period-ms, so that a
-  clone is mostly idle), loaded by K warm embers for each K of --clone-counts, back to
-  back (one after the other) and in parallel (all started, then all loads sent at once);
-  clones per second, every clone seen counting on, then PSS and private memory of each.
+- clones: a second snapshot (--clone-period-ms), loaded by K warm embers for each K of
+  --clone-counts, back to back (one after the other) and in parallel (all started, then
+  all loads sent at once), each clone paused as soon as its load is answered (the probe
+  spins between its lines, so a running clone holds a CPU; a paused one stands for an
+  idle guest that halts); clones per second up to the last pause; then each clone in turn
+  resumed, seen counting on, paused again; then PSS and private memory of each.
 Prints BENCH-JSON lines (tests snap-create, snap-load, snap-boot, snap-clones and
 snap-clone) and BENCH-NOTE lines for bench/hostreport.py.
 
@@ -335,9 +337,13 @@ def one_boot(a, i):
 
 
 def clones(a, n, how, state, memf, stopped):
-    """n warm clones of one snapshot, loaded back to back or in parallel; all must count on."""
+    """n warm clones of one snapshot, loaded back to back or in parallel, each paused as soon as
+    its load is answered; then each in turn resumed, seen counting on and paused again; then
+    the memory of each, all paused. The probe spins between its lines (time__delay_us), so a
+    running clone holds a CPU: a paused one stands for an idle guest that halts."""
     args = ["--prepare", "vcpus=1,mem=%d" % a.mem_mib]
     es, loads, errors = [], [], []
+    pause = ("PATCH", "/vm", '{"state": "Paused"}')
     try:
         t0 = now_us()
         if how == "serial":
@@ -345,6 +351,7 @@ def clones(a, n, how, state, memf, stopped):
                 e = Ember(a.ember, a.dir, "clone-%s-%d" % (how, i), args)
                 es.append(e)
                 loads.append(timed_load(e, state, memf, False)["client_us"])
+                api(e.sock, *pause)
         else:
             es = [Ember(a.ember, a.dir, "clone-%s-%d" % (how, i), args, wait=False) for i in range(n)]
 
@@ -352,6 +359,7 @@ def clones(a, n, how, state, memf, stopped):
                 try:
                     e.ready()
                     loads.append(timed_load(e, state, memf, False)["client_us"])
+                    api(e.sock, *pause)
                 except (Fail, OSError) as x:
                     errors.append(str(x))
             ts = [threading.Thread(target=go, args=(e,)) for e in es]
@@ -363,8 +371,11 @@ def clones(a, n, how, state, memf, stopped):
                 raise Fail(errors[0])
         wall = now_us() - t0
         for e in es:
-            e.wait_count(stopped, 60)
-        time.sleep(0.5)  # idle: the probe counts every --clone-period-ms
+            seen = max(e.counts() or [stopped])
+            api(e.sock, "PATCH", "/vm", '{"state": "Resumed"}')
+            e.wait_count(max(seen, stopped), 60)
+            api(e.sock, *pause)
+        time.sleep(0.3)
         mem = [e.smaps() for e in es]
         for i, m in enumerate(mem, 1):
             if how == "serial" and n == max(a.counts):
@@ -391,7 +402,7 @@ def main():
     ap.add_argument("--clone-counts", default="1 10 100")
     ap.add_argument("--mem-mib", type=int, default=128)
     ap.add_argument("--period-ms", type=int, default=1)
-    ap.add_argument("--clone-period-ms", type=int, default=500)
+    ap.add_argument("--clone-period-ms", type=int, default=10)
     a = ap.parse_args()
     a.counts = [int(x) for x in a.clone_counts.split()]
     print("BENCH-FACT snap_guest probe count mode probe.count=%d, 1 vCPU, %d MiB" % (a.period_ms, a.mem_mib))
