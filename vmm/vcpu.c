@@ -169,7 +169,8 @@ static void park_if_paused(struct vcpu *v)
 		while (v->pause && !atomic_load(&v->stop))
 			pthread_cond_wait(&v->cond, &v->lock);
 		v->parked = false;
-		atomic_store(&v->resumed_us, now_us());
+		uint64_t never = 0;
+		atomic_compare_exchange_strong(&v->resumed_us, &never, now_us());
 	}
 	pthread_mutex_unlock(&v->lock);
 }

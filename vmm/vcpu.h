@@ -29,7 +29,8 @@ struct vcpu {
 	pthread_cond_t cond;
 	atomic_bool pause;
 	bool parked, exited;
-	/* When this vCPU last left a pause for KVM_RUN (now_us()); 0 before. */
+	/* When this vCPU first left a pause for KVM_RUN (now_us()); 0 before: for a
+	 * restored VM, when it ran again. */
 	_Atomic uint64_t resumed_us;
 	/* Exit counters: written by this vCPU's thread only, read by the metrics. */
 	struct vcpu_counters {
