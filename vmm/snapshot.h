@@ -98,6 +98,12 @@ struct snapshot_load_times {
 	bool warm;	      /* the prepared shell was used (--prepare) */
 };
 
+struct json_out;
+/* Each step as `,"load_snapshot_<step>":N` (then load_snapshot_warm 0/1), for the
+ * metrics' latencies_us group; and as "step N, step N, ..." for the log. */
+void snapshot__times_json(const struct snapshot_load_times *t, struct json_out *o);
+void snapshot__times_text(const struct snapshot_load_times *t, char *buf, size_t len);
+
 /* A snapshot being loaded: its checked vmstate and its open memory file. */
 struct snapshot_load {
 	struct vmstate vs;

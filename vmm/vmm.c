@@ -363,16 +363,10 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 	if (m->machine->restored)
 		m->machine->restored(m->p.machine_ctx, l);
 	m->latencies.load = *t;
-	pr_info("snapshot loaded in %llu us%s (open %llu, config %llu, create_vm %llu, "
-		"map_memory %llu, devices %llu, create_vcpus %llu, set_vcpu_state %llu, "
-		"set_vm_state %llu, start_vcpus %llu, resume %llu; then seccomp %llu)",
-		(unsigned long long)m->latencies.load_snapshot,
-		t->warm ? " into the warm shell" : "", (unsigned long long)t->open,
-		(unsigned long long)t->config, (unsigned long long)t->create_vm,
-		(unsigned long long)t->map_memory, (unsigned long long)t->devices,
-		(unsigned long long)t->create_vcpus, (unsigned long long)t->set_vcpu_state,
-		(unsigned long long)t->set_vm_state, (unsigned long long)t->start_vcpus,
-		(unsigned long long)t->resume, (unsigned long long)t->seccomp);
+	char steps[512];
+	snapshot__times_text(t, steps, sizeof(steps));
+	pr_info("snapshot loaded in %llu us%s (%s)", (unsigned long long)m->latencies.load_snapshot,
+		t->warm ? " into the warm shell" : "", steps);
 	return rc;
 }
 
@@ -586,32 +580,6 @@ static void put_zero_groups(struct json_out *o)
 	}
 }
 
-/* The last load's steps (snapshot.h), after Firecracker's load_snapshot: ember's own
- * names, load_snapshot_<step>. */
-static void put_load_steps(const struct snapshot_load_times *t, struct json_out *o)
-{
-	const struct {
-		const char *name;
-		uint64_t us;
-	} steps[] = {
-	    {"open", t->open},
-	    {"config", t->config},
-	    {"create_vm", t->create_vm},
-	    {"map_memory", t->map_memory},
-	    {"devices", t->devices},
-	    {"create_vcpus", t->create_vcpus},
-	    {"set_vcpu_state", t->set_vcpu_state},
-	    {"set_vm_state", t->set_vm_state},
-	    {"start_vcpus", t->start_vcpus},
-	    {"seccomp", t->seccomp},
-	    {"resume", t->resume},
-	    {"warm", t->warm},
-	};
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		json_out__printf(o, ",\"load_snapshot_%s\":%llu", steps[i].name,
-				 (unsigned long long)steps[i].us);
-}
-
 int vmm__flush_metrics(struct vmm *m, struct error *e)
 {
 	if (m->metrics_fd < 0)
@@ -645,7 +613,7 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 	    (unsigned long long)m->latencies.diff_create_snapshot,
 	    (unsigned long long)m->latencies.load_snapshot,
 	    (unsigned long long)m->latencies.pause_vm, (unsigned long long)m->latencies.resume_vm);
-	put_load_steps(&m->latencies.load, &o);
+	snapshot__times_json(&m->latencies.load, &o);
 	json_out__raw(&o, "}", 1);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
