@@ -6,12 +6,15 @@
 # Prints the BENCH-FACT / BENCH-JSON / BENCH-NOTE lines that bench/hostreport.py reads.
 #
 #   host.sh [--iters N] [--rate-per N] [--rate-max P] [--mem-iters N] [--no-peer]
-#           [--no-trace] [--compare EMBER] [--snap-loads N] [--snap-clones K] [--smoke]
+#           [--no-trace] [--compare EMBER] [--snap-loads N] [--snap-boots N]
+#           [--snap-clones "K1 K2 ..."] [--snap-only] [--smoke]
 #
 # Snapshots (bench/snapbench.py): the probe guest in count mode, booted through the API,
 # paused and saved as a Full snapshot; then --snap-loads fresh embers each load it
-# (resume_vm) and must print a new count line; then --snap-clones embers loaded from it run
-# at once and their private memory is read.
+# (resume_vm), cold and into a warm shell (--prepare), and must print a new count line;
+# --snap-boots fresh embers boot the same probe (boot vs restore); then, for each K of
+# --snap-clones, K warm embers loaded from one snapshot, back to back and in parallel, all
+# seen counting on, and their PSS and private memory read. --snap-only: only this part.
 #
 # ember also runs as the row ember-nopit, the same command plus --no-pit (a machine without
 # the in-kernel i8254 PIT, whose teardown lengthens the process's exit: issue 16).
@@ -25,7 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b="" snap_loads=20 snap_clones=10
+iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b="" snap_loads=20 snap_boots=10
+snap_clones="1 10 100" snap_only=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -37,7 +41,9 @@ while [ $# -gt 0 ]; do
 	--compare) ember_b=$2; shift 2 ;;
 	--snap-loads) snap_loads=$2; shift 2 ;;
 	--snap-clones) snap_clones=$2; shift 2 ;;
-	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1 snap_loads=2 snap_clones=2; shift ;;
+	--snap-boots) snap_boots=$2; shift 2 ;;
+	--snap-only) snap_only=1; shift ;;
+	--smoke) iters=1 rate_per=2 rate_max=2 mem_iters=1 snap_loads=2 snap_boots=2 snap_clones="1 2"; shift ;;
 	*) echo "BENCH-FATAL host.sh: unknown option $1"; exit 2 ;;
 	esac
 done
@@ -121,6 +127,18 @@ fact ember_bytes "$(wc -c <"$EMBER")"
 out=$("$L" run --log "$LOGS/check-floor.log" -- ${CMD[floor]})
 if [[ $out != *'"ok":true'* ]]; then
 	echo "BENCH-UNUSABLE /dev/kvm cannot run the floor: $(tail -1 "$LOGS/check-floor.log" 2>/dev/null)"
+	exit 0
+fi
+
+# The snapshot part (4. below), alone with --snap-only.
+snapshots() {
+	mkdir -p "$T/snap"
+	python3 "$here/snapbench.py" --ember "$EMBER" --probe "$PROBE" --dir "$T/snap" --mem-mib $MEM \
+		--loads "$snap_loads" --boots "$snap_boots" --clone-counts "$snap_clones"
+	echo "BENCH-DONE"
+}
+if [ "$snap_only" = 1 ]; then
+	snapshots
 	exit 0
 fi
 
@@ -220,9 +238,6 @@ while [ $p -le "$rate_max" ]; do
 	p=$((p * 2))
 done
 
-# --- 4. snapshots: Full create, loads in fresh processes, clones alive at once --------------
+# --- 4. snapshots: Full create, loads in fresh processes, boots, clones alive at once ---------
 # After the rate runs, so no other VM is running; the memory file lives in $T.
-mkdir -p "$T/snap"
-python3 "$here/snapbench.py" --ember "$EMBER" --probe "$PROBE" --dir "$T/snap" --mem-mib $MEM \
-	--loads "$snap_loads" --clones "$snap_clones"
-echo "BENCH-DONE"
+snapshots

@@ -66,6 +66,10 @@ void cli__usage(void)
 	    "  --net tap=NAME[,mac=MAC][,id=ID][,mtu=N] virtio-net on a tap device (repeatable)\n"
 	    "  --vsock cid=N,uds=PATH                  virtio-vsock, Firecracker's hybrid model\n"
 	    "  --rng                  virtio-rng fed by getrandom()\n"
+	    "  --prepare [vcpus=N,mem=M]  with --api-sock and no config file: while waiting\n"
+	    "                         for requests, build a VM shell of N vCPUs and M MiB\n"
+	    "                         (default 1 and 128) that a snapshot load of that shape\n"
+	    "                         fills in (others, and a boot, drop it first)\n"
 	    "  --boot-timer           also log the kernel entry time\n"
 	    "  --no-pit               no i8254 PIT (faster exit; Linux needs kvmclock and the\n"
 	    "                         TSC-deadline LAPIC timer, which KVM must offer)\n"
@@ -80,6 +84,43 @@ void cli__usage(void)
 	    "configuration, 3 bad kernel or initrd image, 4 KVM unavailable, 5 guest fault,\n"
 	    "6 stopped by a signal.\n",
 	    stdout);
+}
+
+/* --prepare's "vcpus=N,mem=M", either part optional (NULL: both defaults). */
+static int parse_prepare(const char *arg, struct cli_options *o, char *err, size_t errlen)
+{
+	o->prepare = true;
+	o->prepare_vcpus = 1;
+	o->prepare_mem_mib = 128;
+	const char *all = arg;
+	while (arg && *arg) {
+		size_t n = strcspn(arg, ",");
+		unsigned long long v;
+		char num[32];
+		const char *eq = memchr(arg, '=', n);
+		size_t vlen = eq ? n - (size_t)(eq + 1 - arg) : 0;
+		if (!eq || vlen == 0 || vlen >= sizeof(num))
+			goto bad;
+		memcpy(num, eq + 1, vlen);
+		num[vlen] = 0;
+		if (!strncmp(arg, "vcpus=", 6) && eq == arg + 5 &&
+		    !config__parse_u64(num, CONFIG_MAX_VCPUS, &v) && v >= 1)
+			o->prepare_vcpus = (unsigned)v;
+		else if (!strncmp(arg, "mem=", 4) && eq == arg + 3 &&
+			 !config__parse_u64(num, CONFIG_MAX_MEM_MIB, &v) && v >= 1)
+			o->prepare_mem_mib = v;
+		else
+			goto bad;
+		arg += n;
+		if (*arg == ',' && !*++arg)
+			goto bad; /* a trailing comma */
+	}
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "--prepare: '%s' is not vcpus=N,mem=M (N 1..%d vCPUs, M MiB of memory)", all,
+		 CONFIG_MAX_VCPUS);
+	return -1;
 }
 
 enum {
@@ -112,6 +153,7 @@ enum {
 	OPT_MEM_MAX,
 	OPT_METADATA,
 	OPT_MMDS_SIZE_LIMIT,
+	OPT_PREPARE,
 };
 
 static const struct option long_opts[] = {
@@ -144,6 +186,7 @@ static const struct option long_opts[] = {
     {"mem-max-mib", required_argument, NULL, OPT_MEM_MAX},
     {"metadata", required_argument, NULL, OPT_METADATA},
     {"mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT},
+    {"prepare", optional_argument, NULL, OPT_PREPARE},
     {NULL, 0, NULL, 0},
 };
 
@@ -336,6 +379,15 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			}
 			o->mmds_size_limit = n;
 			break;
+		case OPT_PREPARE:
+			/* "--prepare vcpus=1" as well as "--prepare=vcpus=1": the shape is
+			 * the next word when it is not another flag. */
+			if (!optarg && optind < argc && strchr(argv[optind], '=') &&
+			    strncmp(argv[optind], "--", 2))
+				optarg = argv[optind++];
+			if (parse_prepare(optarg, o, err, errlen))
+				return -1;
+			break;
 		case ':':
 			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
 			return -1;
@@ -356,6 +408,10 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 	}
 	if (o->no_api && !o->config_file) {
 		snprintf(err, errlen, "--no-api needs --config-file");
+		return -1;
+	}
+	if (o->prepare && (!o->api_sock || o->config_file)) {
+		snprintf(err, errlen, "--prepare needs --api-sock and no --config-file");
 		return -1;
 	}
 	if (o->no_api && o->api_sock) {

@@ -24,6 +24,10 @@ struct cli_options {
 	uint64_t mem_max_mib;	  /* the host's cap on guest memory; also set in config.c */
 	const char *metadata;	  /* --metadata FILE: the MMDS data store at start */
 	uint64_t mmds_size_limit; /* --mmds-size-limit: bytes of the store's JSON */
+	/* --prepare vcpus=N,mem=M: a warm VM shell for a snapshot load (warm.h). */
+	bool prepare;
+	unsigned prepare_vcpus;
+	uint64_t prepare_mem_mib;
 };
 
 /* 0 on success; -1 with a one-line reason in err. */

@@ -8,17 +8,26 @@
 #include <stdint.h>
 
 #include "vmm.h"
+#include "warm.h"
 
 struct vm;
 struct event_loop;
 
 struct kvm_machine {
 	struct event_loop *loop;
-	uint64_t start_us; /* process start */
-	bool boot_timer;   /* also time the kernel entry */
-	struct vm *vm;	   /* NULL until started */
+	uint64_t start_us;	/* process start */
+	bool boot_timer;	/* also time the kernel entry */
+	struct vm *vm;		/* NULL until started */
+	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
+	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
 };
 
 extern const struct vmm_machine kvm_machine_ops;
+
+/* --prepare: builds the warm shell a snapshot load may use (warm.h). */
+int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib, bool no_pit,
+			 struct error *e);
+/* Drops a warm shell nothing used. */
+void kvm_machine__release(struct kvm_machine *k);
 
 #endif

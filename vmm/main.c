@@ -125,6 +125,9 @@ int main(int argc, char **argv)
 	const char *api_sock = opts->api_sock, *config_file = opts->config_file;
 	const char *metrics_path = opts->metrics_path, *metadata = opts->metadata;
 	uint64_t mmds_size_limit = opts->mmds_size_limit;
+	const bool prepare = opts->prepare, no_pit = opts->vm.no_pit;
+	const unsigned prepare_vcpus = opts->prepare_vcpus;
+	const uint64_t prepare_mem_mib = opts->prepare_mem_mib;
 	free(opts);
 	opts = NULL;
 	if (metrics_path && vmm__set_metrics_path(vmm, metrics_path, &e))
@@ -158,6 +161,10 @@ int main(int argc, char **argv)
 		pr_debug("API socket ready at %llu us", (unsigned long long)startup.wall_us);
 	}
 
+	/* The API socket already takes connections; a request waits for the shell. */
+	if (prepare && kvm_machine__prepare(&kvm, prepare_vcpus, prepare_mem_mib, no_pit, &e))
+		fail(&e);
+
 	int rc = 0;
 	if ((!api_sock || config_file) && vmm__start(vmm, &e)) {
 		pr_err("%s", e.msg);
@@ -176,6 +183,7 @@ int main(int argc, char **argv)
 		pr_warn("%s", e.msg);
 	api__destroy(api);
 	vmm__destroy(vmm);
+	kvm_machine__release(&kvm);
 	event__destroy(loop);
 	close(sw.fd);
 	return rc;

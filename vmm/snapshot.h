@@ -98,6 +98,25 @@ struct snapshot_load_params {
 int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, const char *config_json,
 		     const char *ember_version, struct error *e);
 
+/* Where a load's time went, in microseconds (the metrics' latencies_us group, as
+ * load_snapshot_<step>). Steps a prepared shell did before the request read 0. */
+struct snapshot_load_times {
+	uint64_t start_us; /* the request reached the VMM thread (now_us()) */
+	uint64_t open;	   /* vmstate read and checked, memory file opened */
+	uint64_t config;   /* the stored configuration parsed */
+	uint64_t create_vm, map_memory, devices, create_vcpus, set_vcpu_state, set_vm_state;
+	uint64_t start_vcpus; /* threads started, parked before their first KVM_RUN */
+	uint64_t seccomp;     /* the VMM thread's running-VM filter, after the resume */
+	uint64_t resume;      /* resume_vm: the parked vCPUs let go */
+	bool warm;	      /* the prepared shell was used (--prepare) */
+};
+
+struct json_out;
+/* Each step as `,"load_snapshot_<step>":N` (then load_snapshot_warm 0/1), for the
+ * metrics' latencies_us group; and as "step N, step N, ..." for the log. */
+void snapshot__times_json(const struct snapshot_load_times *t, struct json_out *o);
+void snapshot__times_text(const struct snapshot_load_times *t, char *buf, size_t len);
+
 /* A snapshot being loaded: its checked vmstate and its open memory file. */
 struct snapshot_load {
 	struct vmstate vs;
@@ -107,6 +126,7 @@ struct snapshot_load {
 	bool clock_realtime;
 	/* The Uffd backend's socket (mem_fd is then -1), or "" for a memory file. */
 	char uffd_path[SNAPSHOT_UFFD_PATH_MAX];
+	struct snapshot_load_times times;
 };
 /* Reads and checks the vmstate (container checks, then /config, /vm, every vCPU node)
  * and opens the memory file (which must cover every region; with the Uffd backend the
@@ -117,9 +137,12 @@ const char *snapshot__config_json(const struct snapshot_load *l);
 /* Builds vm for cfg (which must describe the snapshot's VM) from l: memory file mapped
  * in place of RAM, devices created then given their saved state, vCPUs created then
  * given theirs, irqchip, PIT and clock last. The vCPU threads are not started. The
- * caller tears down whatever was built either way (as after builder__build). */
+ * caller tears down whatever was built either way (as after builder__build).
+ * warm: vm is a prepared shell of cfg's shape (warm.h: VM, memory slots, irqchip,
+ * vCPUs and their parked threads exist); only the memory file is mapped over its
+ * RAM, at the same host address, and the state set. l->times gets each step. */
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
-		      struct event_loop *loop, uint64_t start_us, struct error *e);
+		      struct event_loop *loop, uint64_t start_us, bool warm, struct error *e);
 void snapshot__close(struct snapshot_load *l);
 #define SNAPSHOT_CPU_TEMPLATE "/cpu-template"
 void snapshot__save_cpu_template(struct vmstate_writer *w, const struct cpu_template *t);

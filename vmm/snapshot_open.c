@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/json.h"
 #include "file.h"
 #include "snapshot.h"
 
@@ -66,4 +67,32 @@ void snapshot__close(struct snapshot_load *l)
 	if (l->mem_fd >= 0)
 		close(l->mem_fd);
 	l->mem_fd = -1;
+}
+
+/* The steps in the order a load takes them; the VMM thread's filter comes after the
+ * resume. */
+#define TIMES(X)                                                                                   \
+	X(open)                                                                                    \
+	X(config) X(create_vm) X(map_memory) X(devices) X(create_vcpus) X(set_vcpu_state)          \
+	    X(set_vm_state) X(start_vcpus) X(resume) X(seccomp)
+
+void snapshot__times_json(const struct snapshot_load_times *t, struct json_out *o)
+{
+#define JSON_STEP(f)                                                                               \
+	json_out__printf(o, ",\"load_snapshot_" #f "\":%llu", (unsigned long long)t->f);
+	TIMES(JSON_STEP)
+#undef JSON_STEP
+	json_out__printf(o, ",\"load_snapshot_warm\":%d", t->warm ? 1 : 0);
+}
+
+void snapshot__times_text(const struct snapshot_load_times *t, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = 0;
+#define TEXT_STEP(f)                                                                               \
+	if (n < len)                                                                               \
+		n += (size_t)snprintf(buf + n, len - n, "%s" #f " %llu", n ? ", " : "",            \
+				      (unsigned long long)t->f);
+	TIMES(TEXT_STEP)
+#undef TEXT_STEP
 }

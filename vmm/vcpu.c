@@ -169,6 +169,8 @@ static void park_if_paused(struct vcpu *v)
 		while (v->pause && !atomic_load(&v->stop))
 			pthread_cond_wait(&v->cond, &v->lock);
 		v->parked = false;
+		uint64_t never = 0;
+		atomic_compare_exchange_strong(&v->resumed_us, &never, now_us());
 	}
 	pthread_mutex_unlock(&v->lock);
 }
@@ -326,8 +328,11 @@ void vcpu__resume_all(struct vm *vm)
 			continue;
 		pthread_mutex_lock(&v->lock);
 		v->pause = false;
-		pthread_cond_broadcast(&v->cond);
 		pthread_mutex_unlock(&v->lock);
+		/* After the unlock: a vCPU woken while the lock is still held would only
+		 * block on it again, and on a busy host this thread may not run again
+		 * before that vCPU's time slice ends. */
+		pthread_cond_broadcast(&v->cond);
 	}
 }
 

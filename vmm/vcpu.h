@@ -29,6 +29,9 @@ struct vcpu {
 	pthread_cond_t cond;
 	atomic_bool pause;
 	bool parked, exited;
+	/* When this vCPU first left a pause for KVM_RUN (now_us()); 0 before: for a
+	 * restored VM, when it ran again. */
+	_Atomic uint64_t resumed_us;
 	/* Exit counters: written by this vCPU's thread only, read by the metrics. */
 	struct vcpu_counters {
 		_Atomic uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write;

@@ -41,6 +41,7 @@ struct vmm {
 	struct {
 		uint64_t full_create_snapshot, diff_create_snapshot, load_snapshot;
 		uint64_t pause_vm, resume_vm;
+		struct snapshot_load_times load; /* the last load's steps */
 	} latencies;
 };
 
@@ -358,11 +359,23 @@ int vmm__restore(struct vmm *m, const struct vmm_config *next, struct snapshot_l
 		return error__wrap(e, "Cannot load the snapshot");
 	}
 	m->state = VMM_PAUSED;
-	m->latencies.load_snapshot = now_us() - t0;
-	pr_info("snapshot loaded in %llu us", (unsigned long long)m->latencies.load_snapshot);
-	if (resume)
-		return vmm__resume(m, e);
-	return 0;
+	struct snapshot_load_times *t = &l->times;
+	uint64_t t1 = now_us();
+	int rc = 0;
+	if (resume) {
+		rc = vmm__resume(m, e);
+		t->resume = now_us() - t1;
+	}
+	/* From the request on the VMM thread (the API's handler) to the vCPUs let run. */
+	m->latencies.load_snapshot = now_us() - (t->start_us ? t->start_us : t0);
+	if (m->machine->restored)
+		m->machine->restored(m->p.machine_ctx, l);
+	m->latencies.load = *t;
+	char steps[512];
+	snapshot__times_text(t, steps, sizeof(steps));
+	pr_info("snapshot loaded in %llu us%s (%s)", (unsigned long long)m->latencies.load_snapshot,
+		t->warm ? " into the warm shell" : "", steps);
+	return rc;
 }
 
 int vmm__ctrl_alt_del(struct vmm *m, struct error *e)
@@ -609,11 +622,13 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 	json_out__printf(
 	    &o,
 	    ",\"latencies_us\":{\"full_create_snapshot\":%llu,\"diff_create_snapshot\":%llu,"
-	    "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu}",
+	    "\"load_snapshot\":%llu,\"pause_vm\":%llu,\"resume_vm\":%llu",
 	    (unsigned long long)m->latencies.full_create_snapshot,
 	    (unsigned long long)m->latencies.diff_create_snapshot,
 	    (unsigned long long)m->latencies.load_snapshot,
 	    (unsigned long long)m->latencies.pause_vm, (unsigned long long)m->latencies.resume_vm);
+	snapshot__times_json(&m->latencies.load, &o);
+	json_out__raw(&o, "}", 1);
 	if (m->state != VMM_NOT_STARTED && m->machine->metrics)
 		m->machine->metrics(m->p.machine_ctx, &o);
 	put_zero_groups(&o);

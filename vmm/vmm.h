@@ -52,6 +52,10 @@ struct vmm_machine {
 			const char *version, struct error *e);
 	int (*restore)(void *ctx, const struct vm_config *cfg, struct snapshot_load *l,
 		       struct error *e);
+	/* After a restore and its resume (if asked for), before the load is answered: the
+	 * VMM thread's lock-down, which need not delay the vCPUs (no guest-driven work
+	 * reaches this thread before it returns to its loop). NULL: nothing. */
+	void (*restored)(void *ctx, struct snapshot_load *l);
 	/* Metrics, once started: members of the "vmm" group (`,"name":value`), then
 	 * whole groups (`,"group":{...}`: devices). NULL = none. */
 	void (*vmm_metrics)(void *ctx, struct json_out *o);

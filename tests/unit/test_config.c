@@ -72,6 +72,38 @@ static void cli_rejects(void)
 	CHECK_EQ(parse("--kernel", "/k", "--cmdline", longline), -1);
 }
 
+/* --prepare [vcpus=N,mem=M]: either part, both, neither (1 and 128), as the next word
+ * or after '='; only with --api-sock and no config file. */
+static void cli_prepare(void)
+{
+	CHECK_EQ(parse("--api-sock", "/s", NULL, NULL), 0);
+	CHECK(!opts.prepare);
+	CHECK_EQ(parse("--api-sock", "/s", "--prepare", "vcpus=2,mem=64"), 0);
+	CHECK(opts.prepare);
+	CHECK_EQ(opts.prepare_vcpus, 2);
+	CHECK_EQ(opts.prepare_mem_mib, 64);
+	CHECK_EQ(parse("--prepare", "--api-sock", "/s", NULL), 0);
+	CHECK(opts.prepare);
+	CHECK_EQ(opts.prepare_vcpus, 1);
+	CHECK_EQ(opts.prepare_mem_mib, 128);
+	CHECK_EQ(parse("--api-sock", "/s", "--prepare=mem=256", NULL), 0);
+	CHECK_EQ(opts.prepare_vcpus, 1);
+	CHECK_EQ(opts.prepare_mem_mib, 256);
+	CHECK_EQ(parse("--prepare", "vcpus=32", "--api-sock", "/s"), 0);
+	CHECK_EQ(opts.prepare_vcpus, 32);
+	static const char *const bad[] = {"vcpus=0",  "vcpus=33",    "mem=0",
+					  "vcpus=",   "vcpus=1,",    "cpus=1",
+					  "vcpus=1x", "mem=1,vcpus", "vcpusx=1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(parse("--api-sock", "/s", "--prepare", bad[i]), -1);
+		CHECK(strstr(err, "--prepare") != NULL);
+	}
+	CHECK_EQ(parse("--prepare", "vcpus=1", NULL, NULL), -1);
+	CHECK(strstr(err, "--api-sock") != NULL);
+	CHECK_EQ(parse("--api-sock", "/s", "--config-file", "/c"), 0);
+	CHECK_EQ(parse("--prepare", "--api-sock", "/s", "--config-file"), -1);
+}
+
 static void device_specs(void)
 {
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d.img,ro,root,id=rootfs"),
@@ -270,5 +302,6 @@ static void assign_touches_only_differences(void)
 }
 
 CHECK_MAIN("config", CHECK_CASE(root_device), CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects),
-	   CHECK_CASE(device_specs), CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
-	   CHECK_CASE(parse_u64_strict), CHECK_CASE(assign_touches_only_differences))
+	   CHECK_CASE(cli_prepare), CHECK_CASE(device_specs), CHECK_CASE(validate_duplicates),
+	   CHECK_CASE(validate_pending), CHECK_CASE(parse_u64_strict),
+	   CHECK_CASE(assign_touches_only_differences))

@@ -389,6 +389,10 @@ static void load_restores_config(void)
 		close(fd);
 	CHECK(n > 0 && strstr(text, "\"latencies_us\":{\"full_create_snapshot\":0") != NULL);
 	CHECK(strstr(text, "\"load_snapshot\":") != NULL);
+	/* The load's steps beside it; this fake machine built no warm shell. */
+	CHECK(strstr(text, "\"load_snapshot_open\":") != NULL);
+	CHECK(strstr(text, "\"load_snapshot_set_vcpu_state\":") != NULL);
+	CHECK(strstr(text, "\"load_snapshot_warm\":0") != NULL);
 
 	/* Without resume_vm the VM stays paused. */
 	fresh();
@@ -748,7 +752,7 @@ static int try_restore(const char *state, const char *mem, unsigned vcpus, uint6
 	cfg.mem_mib = mib;
 	struct vm vm;
 	struct event_loop *loop = event__create();
-	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, e);
+	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, false, e);
 	vcpu__destroy_all(&vm);
 	vm__destroy(&vm);
 	event__destroy(loop);

@@ -6,6 +6,7 @@
 
 #include "bodies.h"
 #include "cpu_config.h"
+#include "log.h"
 #include "vmm.h"
 
 static const char *const snapshot_types[] = {"Full", "Diff", NULL};
@@ -342,9 +343,12 @@ int snapshot_api__load(struct api *a, const struct json_doc *d, struct error *e)
 	static struct snapshot_load_params p; /* VMM thread only; 9 KiB */
 	if (snapshot_api__decode_load(d, &p, e) || vmm__check_restorable(a->vmm, e))
 		return -1;
+	uint64_t t0 = now_us();
 	struct snapshot_load l;
 	if (snapshot__open(&l, &p, e))
 		return -1;
+	l.times.start_us = t0;
+	l.times.open = now_us() - t0;
 	/* d's tokens are a->toks, which the configuration's parse reuses: p holds all. */
 	size_t len = strlen(snapshot__config_json(&l));
 	char *json = malloc(len + 1);
@@ -362,6 +366,7 @@ int snapshot_api__load(struct api *a, const struct json_doc *d, struct error *e)
 	}
 	if (snapshot_api__apply_overrides(&p, c, e))
 		goto out;
+	l.times.config = now_us() - t0 - l.times.open;
 	rc = vmm__restore(a->vmm, c, &l, p.resume_vm, e);
 out:
 	free(json);

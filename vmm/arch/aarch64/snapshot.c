@@ -10,7 +10,7 @@ int snapshot__create(struct vm *vm, const struct snapshot_create_params *p, cons
 }
 
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
-		      struct event_loop *loop, uint64_t start_us, struct error *e)
+		      struct event_loop *loop, uint64_t start_us, bool warm, struct error *e)
 {
 	return error__fail(e, EXIT_USAGE, "snapshot load: not supported on aarch64 yet");
 }

@@ -159,7 +159,9 @@ int vcpu_state__set(int fd, const struct vcpu_state *s, char *err, size_t errlen
 		return fail(err, errlen, "%u CPUID entries, at most %d", s->nr_cpuid,
 			    VCPU_STATE_MAX_CPUID);
 	if (s->nr_cpuid) {
-		static struct cpuid_buf cb;
+		/* On the stack: vCPU threads set their own state at once (10 KiB of their
+		 * 128). */
+		struct cpuid_buf cb;
 		memset(&cb, 0, sizeof(cb));
 		cb.hdr.nent = s->nr_cpuid;
 		memcpy(cb.e, s->cpuid, s->nr_cpuid * sizeof(cb.e[0]));
