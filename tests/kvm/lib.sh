@@ -87,3 +87,49 @@ probe_last_count() {
 	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
 }
 consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }
+
+# Scripts that run several embers through the API (snapshots, Uffd, warm shells, CPU
+# templates) share these.
+#   api_session NAME    W (a directory under TMPDIR), PIDS (embers and helpers killed at
+#                       exit, with W), CMD (the probe's base command line)
+#   start NAME [ARGS]   a new ember on $W/NAME.sock, ARGS after --api-sock; sets S, OUT,
+#                       ERR, EPID, and returns once the socket answers
+#   kill_ember          kills the ember EPID (a snapshot's source, say) and reaps it
+#   wait_for FILE ERE SECS   until a line of FILE matches
+#   load_body VMSTATE MEMFILE [EXTRA]   a File-backed load with resume_vm
+api_session() {
+	W=$(mktemp -d "$TMPDIR/$1.XXXXXX")
+	PIDS=""
+	trap 'api_session_cleanup' EXIT
+	CMD="console=ttyS0 reboot=k panic=1"
+}
+api_session_cleanup() {
+	for _p in $PIDS; do kill -9 "$_p" 2>/dev/null; done
+	rm -rf "$W"
+}
+start() {
+	_sn=$1
+	shift
+	S=$W/$_sn.sock OUT=$W/$_sn.out ERR=$W/$_sn.err
+	"$EMBER_DIR/ember" --api-sock "$S" "$@" >"$OUT" 2>"$ERR" </dev/null &
+	EPID=$!
+	PIDS="$PIDS $EPID"
+	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
+}
+kill_ember() {
+	kill -9 "$EPID" 2>/dev/null
+	wait "$EPID" 2>/dev/null
+	return 0
+}
+wait_for() {
+	_i=0
+	while ! grep -q -- "$2" "$1" 2>/dev/null; do
+		[ $_i -ge $(($3 * 10)) ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 0
+}
+load_body() {
+	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
+}

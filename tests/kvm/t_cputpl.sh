@@ -11,14 +11,7 @@
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
 need_files cputpl "$PROBE" "$FC" "$EMBER_DIR/ember"
-W=$(mktemp -d "$TMPDIR/cputpl.XXXXXX")
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$W"
-}
-trap cleanup EXIT
-CMD="console=ttyS0 reboot=k panic=1"
+api_session cputpl
 
 
 . "$(dirname "$0")/cputpl_lib.sh"
@@ -57,8 +50,7 @@ check cputpl/api-start-other-vendor "InstanceStart: $(head -c 300 "$W/reply")" \
 	has "^400 .*$OTHER is a template for $OTHER_VENDOR" "$W/reply"
 "$FC" "$S" GET / >"$W/reply" 2>&1
 check cputpl/api-still-serving "GET /: $(cat "$W/reply")" has '"state":"Not started"' "$W/reply"
-kill -9 "$EPID" 2>/dev/null
-wait "$EPID" 2>/dev/null
+kill_ember
 
 # --- custom templates KVM cannot honour -----------------------------------------------
 boot_cfg missing-leaf "" '{"cpuid_modifiers":[{"leaf":"0x4ffffff0","subleaf":"0x0","flags":0,"modifiers":[{"register":"eax","bitmap":"0b1"}]}]}'
@@ -115,21 +107,6 @@ else
 fi
 
 # --- snapshots: the template is recorded, restored, and checked -------------------------
-start() {
-	S=$W/$1.sock OUT=$W/$1.out ERR=$W/$1.err
-	"$EMBER_DIR/ember" --api-sock "$S" >"$OUT" 2>"$ERR" </dev/null &
-	EPID=$!
-	PIDS="$PIDS $EPID"
-	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
-}
-wait_for() {
-	_i=0
-	while ! grep -q -- "$2" "$1" 2>/dev/null; do
-		[ $_i -ge $(($3 * 10)) ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-}
 load() { # NAME VMSTATE
 	start "$1"
 	"$FC" "$S" PUT /snapshot/load "{\"snapshot_path\":\"$2\",\"mem_backend\":{\"backend_type\":\"File\",\"backend_path\":\"$W/mem\"},\"resume_vm\":true}" >"$W/reply" 2>&1
@@ -142,8 +119,7 @@ if api $t-machine PUT /machine-config "{\"vcpu_count\":1,\"mem_size_mib\":64,\"c
 	wait_for "$OUT" "^PROBE count 3$" 60 &&
 	api $t-pause PATCH /vm '{"state":"Paused"}' &&
 	api $t-create PUT /snapshot/create "{\"snapshot_path\":\"$W/vmstate\",\"mem_file_path\":\"$W/mem\"}"; then
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID" 2>/dev/null
+	kill_ember
 	check $t-recorded "no /cpu-template name $OWN in the vmstate" grep -aq "$OWN" "$W/vmstate"
 	load snap-b "$W/vmstate"
 	# The restored guest counts on (from wherever it stopped).
@@ -154,8 +130,7 @@ if api $t-machine PUT /machine-config "{\"vcpu_count\":1,\"mem_size_mib\":64,\"c
 	fi
 	"$FC" "$S" GET /vm/config >"$W/reply" 2>&1
 	check $t-vm-config "GET /vm/config: $(head -c 300 "$W/reply")" has "\"cpu_template\":\"$OWN\"" "$W/reply"
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID" 2>/dev/null
+	kill_ember
 	if ! command -v python3 >/dev/null; then
 		echo "SKIP kvm/$t-refusals: no python3 to edit the vmstate"
 		exit 0
@@ -196,8 +171,7 @@ EOF
 		load snap-c "$W/vmstate-bit"
 		check $t-lacking-bit-refused "load: $(head -c 300 "$W/reply")" \
 			has "^400 .*leaf 0x7 subleaf 0x0 edx bit 0, which KVM on this host does not offer" "$W/reply"
-		kill -9 "$EPID" 2>/dev/null
-		wait "$EPID" 2>/dev/null
+		kill_ember
 	else
 		fail $t-lacking-bit-refused "could not edit the vmstate"
 	fi
@@ -207,8 +181,7 @@ EOF
 		load snap-d "$W/vmstate-name"
 		check $t-record-mismatch-refused "load: $(head -c 300 "$W/reply")" \
 			has "^400 .*CPU template ($other_name" "$W/reply"
-		kill -9 "$EPID" 2>/dev/null
-		wait "$EPID" 2>/dev/null
+		kill_ember
 	else
 		fail $t-record-mismatch-refused "could not edit the vmstate"
 	fi

@@ -14,24 +14,9 @@ for f in "$PROBE" "$FC" "$EMBER_DIR/fnv1a"; do
 		exit 1
 	fi
 done
-W=$(mktemp -d "$TMPDIR/snap.XXXXXX")
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$W"
-}
-trap cleanup EXIT
-CMD="console=ttyS0 reboot=k panic=1"
+api_session snap
 PERIOD=20
 
-# start NAME: a new ember on $W/NAME.sock; sets S, OUT, ERR, EPID.
-start() {
-	S=$W/$1.sock OUT=$W/$1.out ERR=$W/$1.err
-	"$EMBER_DIR/ember" --api-sock "$S" >"$OUT" 2>"$ERR" </dev/null &
-	EPID=$!
-	PIDS="$PIDS $EPID"
-	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
-}
 # refused NAME WANT METHOD PATH BODY: must answer 400 with WANT in the fault message,
 # and ember must still answer GET / afterwards.
 refused() {
@@ -46,23 +31,6 @@ refused() {
 	else
 		pass "$_n"
 	fi
-}
-# wait_for FILE PATTERN SECS
-wait_for() {
-	_i=0
-	while ! grep -q -- "$2" "$1" 2>/dev/null; do
-		[ $_i -ge $(($3 * 10)) ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 0
-}
-kill_ember() {
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID" 2>/dev/null
-}
-load_body() { # VMSTATE MEMFILE [EXTRA]
-	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
 }
 # boot NAME VCPUS EXTRA_ARGS [MACHINE_EXTRA]: a counting probe, running.
 boot() {

@@ -13,27 +13,8 @@ OND=$EMBER_DIR/ember-uffd-ondemand
 PRE=$EMBER_DIR/ember-uffd-prefetch
 PEER=$EMBER_DIR/uffdpeer
 need_files uffd "$PROBE" "$FC" "$OND" "$PRE" "$PEER"
-W=$(mktemp -d "$TMPDIR/uffd.XXXXXX")
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$W"
-}
-trap cleanup EXIT
-CMD="console=ttyS0 reboot=k panic=1"
+api_session uffd
 
-# start NAME: a new ember on $W/NAME.sock; sets S, OUT, ERR, EPID.
-start() {
-	S=$W/$1.sock OUT=$W/$1.out ERR=$W/$1.err
-	"$EMBER_DIR/ember" --api-sock "$S" >"$OUT" 2>"$ERR" </dev/null &
-	EPID=$!
-	PIDS="$PIDS $EPID"
-	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
-}
-kill_ember() {
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID" 2>/dev/null
-}
 # handler NAME PROGRAM ARGS...: a handler in the background, its output in $W/NAME.h;
 # waits until it listens. Sets HPID and HOUT.
 handler() {
@@ -57,15 +38,6 @@ handler_exits() {
 		return 1
 	fi
 	wait "$HPID"
-}
-wait_for() {
-	_i=0
-	while ! grep -q -- "$2" "$1" 2>/dev/null; do
-		[ $_i -ge $(($3 * 10)) ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 0
 }
 uffd_body() { # VMSTATE SOCKET
 	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$2\"}, \"resume_vm\": true}"

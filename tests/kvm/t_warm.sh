@@ -9,54 +9,17 @@
 PROBE=$EMBER_DIR/probe.elf
 FC=$EMBER_DIR/fcclient
 need_files warm "$PROBE" "$FC"
-W=$(mktemp -d "$TMPDIR/warm.XXXXXX")
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$W"
-}
-trap cleanup EXIT
-CMD="console=ttyS0 reboot=k panic=1"
+api_session warm
 PERIOD=20
 MEM=64
 CLONES=${WARM_CLONES:-20}
 PRIVATE_MAX_KIB=8192 # generous: ember's own memory plus the pages the probe writes
 
-# start NAME [ARGS...]: a new ember on $W/NAME.sock; sets S, OUT, ERR, EPID.
-start() {
-	_n=$1
+# start_m NAME [ARGS...]: start, with a metrics file at $W/NAME.metrics.
+start_m() {
+	_mn=$1
 	shift
-	S=$W/$_n.sock OUT=$W/$_n.out ERR=$W/$_n.err
-	"$EMBER_DIR/ember" --api-sock "$S" --metrics-path "$W/$_n.metrics" "$@" >"$OUT" 2>"$ERR" </dev/null &
-	EPID=$!
-	PIDS="$PIDS $EPID"
-	"$FC" -w 10 "$S" GET / >/dev/null 2>&1
-}
-wait_for() { # FILE PATTERN SECS
-	_i=0
-	while ! grep -q -- "$2" "$1" 2>/dev/null; do
-		[ $_i -ge $(($3 * 10)) ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 0
-}
-kill_ember() {
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID" 2>/dev/null
-	return 0
-}
-last_count() {
-	for _f; do
-		if [ -n "$(tail -c 1 "$_f")" ]; then sed '$d' "$_f"; else cat "$_f"; fi
-	done | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p' | tail -1
-}
-# The count lines of the files given, in order; the last file's last line is left out,
-# as the running guest may be half-way through it.
-counts() { cat "$@" | sed '$d' | sed -n 's/^PROBE count \([0-9][0-9]*\)$/\1/p'; }
-consecutive() { awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; }
-load_body() { # VMSTATE MEMFILE [EXTRA]
-	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
+	start "$_mn" --metrics-path "$W/$_mn.metrics" "$@"
 }
 # metric NAME FILE: the last value of latencies_us's NAME in the metrics file.
 metric() { sed -n "s/.*\"latencies_us\":{[^}]*\"$1\":\([0-9]*\).*/\1/p" "$2" | tail -1; }
@@ -64,7 +27,7 @@ metric() { sed -n "s/.*\"latencies_us\":{[^}]*\"$1\":\([0-9]*\).*/\1/p" "$2" | t
 # snapshot NAME VCPUS: boots a counting probe, snapshots it to $W/NAME.s and $W/NAME.m;
 # sets STOPPED (its last count) and A (its console).
 snapshot() {
-	start "$1"
+	start_m "$1"
 	api "warm/$1-machine" PUT /machine-config "{\"vcpu_count\": $2, \"mem_size_mib\": $MEM}" &&
 		api "warm/$1-boot-source" PUT /boot-source \
 			"{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.cpus=$2\"}" &&
@@ -77,13 +40,13 @@ snapshot() {
 		api "warm/$1-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/$1.s\", \"mem_file_path\": \"$W/$1.m\"}" || return 1
 	sleep 0.2
 	A=$OUT
-	STOPPED=$(last_count "$A")
+	STOPPED=$(probe_last_count "$A")
 	kill_ember
 	return 0
 }
 # continues NAME: the ember just loaded counts on from $STOPPED with no gap after $A.
 continues() {
-	if wait_for "$OUT" "^PROBE count $((STOPPED + 5))$" 30 && counts $A "$OUT" | consecutive &&
+	if wait_for "$OUT" "^PROBE count $((STOPPED + 5))$" 30 && probe_counts $A "$OUT" | consecutive &&
 		! grep -q "PROBE hello" "$OUT"; then
 		pass "$1"
 	else
@@ -99,7 +62,7 @@ A2=$A STOPPED2=$STOPPED
 
 # --- a prepared shell takes the load ------------------------------------------------
 t=warm/restore
-start w1 --prepare vcpus=1,mem=$MEM
+start_m w1 --prepare vcpus=1,mem=$MEM
 check "$t-prepared" "no warm shell in the log" wait_for "$ERR" "warm shell: 1 vCPUs, $MEM MiB prepared" 10
 A=$A1 STOPPED=$STOPPED1
 api "$t-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")"
@@ -126,7 +89,7 @@ kill_ember
 
 # 2 vCPUs: both threads were prepared and parked.
 t=warm/restore-2vcpus
-start w2 --prepare vcpus=2,mem=$MEM
+start_m w2 --prepare vcpus=2,mem=$MEM
 A=$A2 STOPPED=$STOPPED2
 api "$t-load" PUT /snapshot/load "$(load_body "$W/two.s" "$W/two.m")"
 check "$t-used" "the load did not use the shell" has "into the warm shell" "$ERR"
@@ -136,7 +99,7 @@ kill_ember
 
 # --- another shape: the shell goes, the load takes the full path ------------------
 t=warm/mismatch
-start mm --prepare vcpus=2,mem=$MEM
+start_m mm --prepare vcpus=2,mem=$MEM
 A=$A1 STOPPED=$STOPPED1
 api "$t-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")"
 check "$t-logged" "no word of the dropped shell: $(cat "$ERR")" \
@@ -147,7 +110,7 @@ flush
 check "$t-metrics" "latencies_us: $(grep -o '"latencies_us":{[^}]*}' "$W/mm.metrics" | tail -1)" \
 	sh -c "[ '$(metric load_snapshot_warm "$W/mm.metrics")' = 0 ] && [ '$(metric load_snapshot_create_vm "$W/mm.metrics")' -gt 0 ]"
 kill_ember
-start mm2 --prepare vcpus=1,mem=$((MEM * 2))
+start_m mm2 --prepare vcpus=1,mem=$((MEM * 2))
 api "$t-mem-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")"
 check "$t-mem-logged" "no word of the dropped shell" wait_for "$ERR" "the warm shell 1 and $((MEM * 2)): a full load" 10
 continues "$t-mem-continues"
@@ -155,7 +118,7 @@ kill_ember
 
 # --- a boot with a shell prepared: its own VM, of the configured shape -------------
 t=warm/boot
-start bt --prepare vcpus=1,mem=$MEM
+start_m bt --prepare vcpus=1,mem=$MEM
 api "$t-machine" PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": $((MEM * 2))}" &&
 	api "$t-boot-source" PUT /boot-source \
 		"{\"kernel_image_path\": \"$PROBE\", \"boot_args\": \"$CMD probe.count=$PERIOD probe.cpus=2\"}" &&
@@ -168,7 +131,7 @@ kill_ember
 
 # --- a shell with dirty page logging: Diff after a warm load ----------------------
 t=warm/dirty
-start dl --prepare vcpus=1,mem=$MEM
+start_m dl --prepare vcpus=1,mem=$MEM
 A=$A1 STOPPED=$STOPPED1
 cp "$W/one.m" "$W/dl.m"
 api "$t-load" PUT /snapshot/load "$(load_body "$W/one.s" "$W/dl.m" ', "track_dirty_pages": true')"
@@ -178,9 +141,9 @@ if wait_for "$OUT" "^PROBE count $((STOPPED + 10))$" 30 &&
 	api "$t-diff" PUT /snapshot/create "{\"snapshot_path\": \"$W/dl.s\", \"mem_file_path\": \"$W/dl.m\", \"snapshot_type\": \"Diff\"}"; then
 	sleep 0.2
 	A="$A1 $OUT"
-	STOPPED=$(last_count "$OUT")
+	STOPPED=$(probe_last_count "$OUT")
 	kill_ember
-	start dl2 --prepare vcpus=1,mem=$MEM
+	start_m dl2 --prepare vcpus=1,mem=$MEM
 	api "$t-load-diff" PUT /snapshot/load "$(load_body "$W/dl.s" "$W/dl.m")"
 	continues "$t-diff-continues"
 fi
@@ -191,7 +154,7 @@ t=warm/clones
 CPIDS=""
 i=0
 while [ $i -lt "$CLONES" ]; do
-	start "c$i" --prepare vcpus=1,mem=$MEM
+	start_m "c$i" --prepare vcpus=1,mem=$MEM
 	CPIDS="$CPIDS $EPID"
 	"$FC" "$S" PUT /snapshot/load "$(load_body "$W/one.s" "$W/one.m")" >"$W/reply" 2>&1 ||
 		fail "$t-load-$i" "$(cat "$W/reply")"
