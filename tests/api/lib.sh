@@ -49,8 +49,9 @@ req() {
 	req_ms=$(($(now_ms) - t0))
 	printf '%s %s' "${out##*$'\n'}" "${out%$'\n'*}"
 }
-# expect_fast NAME MS METHOD PATH BODY|- STATUS [SUBSTRING]: one PASS/FAIL line; the
-# answer must have the status (and the substring) and come within MS ms.
+# expect_fast NAME MS METHOD PATH BODY|- STATUS [SUBSTRING|=BODY]: one PASS/FAIL line;
+# the answer must have the status (and hold the substring, or be exactly BODY) and come
+# within MS ms.
 expect_fast() {
 	local name=$1 ms=$2 m=$3 p=$4 b=$5 want=$6 sub=${7-}
 	if [ "$b" = "-" ]; then req "$m" "$p" >"$work/.out"; else req "$m" "$p" "$b" >"$work/.out"; fi
@@ -59,7 +60,9 @@ expect_fast() {
 	local status=${out%% *} body=${out#* }
 	if [ "$status" != "$want" ]; then
 		fail "$name" "$m $p -> $status (want $want) after $req_ms ms: $body"
-	elif [ -n "$sub" ] && [[ "$body" != *"$sub"* ]]; then
+	elif [ "${sub#=}" != "$sub" ] && [ "$body" != "${sub#=}" ]; then
+		fail "$name" "$m $p body '$body', want '${sub#=}'"
+	elif [ -n "$sub" ] && [ "${sub#=}" = "$sub" ] && [[ "$body" != *"$sub"* ]]; then
 		fail "$name" "$m $p body lacks '$sub': $body"
 	elif [ "$req_ms" -ge "$ms" ]; then
 		fail "$name" "$m $p took $req_ms ms (bound $ms ms)"

@@ -4,49 +4,10 @@
 #   tests/api/t_api_curl.sh [BUILD_DIR]
 # One PASS/FAIL/SKIP line per check.
 set -u
-build=${1:-${BUILD:-build}}
-ember=$(cd "$(dirname "$build/ember")" 2>/dev/null && pwd)/ember
 T=api
-for tool in curl python3; do
-	if ! command -v $tool >/dev/null; then
-		echo "SKIP $T/curl: $tool is missing (scripts/deps.sh installs it)"
-		exit 0
-	fi
-done
-if [ ! -x "$ember" ]; then
-	echo "FAIL $T/curl: $build/ember is not built"
-	exit 1
-fi
+. "$(dirname "$0")/lib.sh"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ember-api.XXXXXX")
-sock=$work/api.sock
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-failed=0
-pass() { echo "PASS $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; failed=1; }
-check() { # name condition-rc reason
-	if [ "$2" -eq 0 ]; then pass "$1"; else fail "$1" "$3"; fi
-}
-
-# curl wrapper: prints "STATUS BODY"
-req() { # METHOD PATH [BODY]
-	local out
-	if [ $# -ge 3 ]; then
-		out=$(curl -s -m 5 --unix-socket "$sock" -X "$1" -H 'Content-Type: application/json' \
-			-d "$3" -w '\n%{http_code}' "http://localhost$2")
-	else
-		out=$(curl -s -m 5 --unix-socket "$sock" -X "$1" -w '\n%{http_code}' "http://localhost$2")
-	fi
-	printf '%s %s' "${out##*$'\n'}" "${out%$'\n'*}"
-}
+# lib.sh's req, with this script's own expect: every error must carry fault_message.
 # expect NAME METHOD PATH BODY|- STATUS [SUBSTRING]
 expect() {
 	local name=$1 m=$2 p=$3 b=$4 want=$5 sub=${6-}
@@ -72,12 +33,6 @@ start_ember() { # extra args...
 	pids="$pids $epid"
 	wait_socket
 	ready_ms=$((($(date +%s%N) - t0) / 1000000))
-}
-wait_socket() { # up to 2 s for the API socket to answer
-	for _ in $(seq 1 200); do
-		curl -s -m 1 --unix-socket "$sock" http://localhost/ >/dev/null 2>&1 && break
-		sleep 0.01
-	done
 }
 
 touch "$work/vmlinux" "$work/initrd" "$work/rootfs.ext4"
@@ -129,7 +84,7 @@ expect balloon-too-large PUT /balloon '{"amount_mib":513,"deflate_on_oom":false}
 expect balloon PUT /balloon '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1}' 204
 expect balloon-get GET /balloon - 200 '{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":1,"free_page_reporting":false}'
 expect balloon-patch-preboot PATCH /balloon '{"amount_mib":32}' 204
-expect balloon-patch-unknown PATCH /balloon '{"amount_mib":32,"deflate_on_oom":false}' 400 "unknown field `deflate_on_oom`"
+expect balloon-patch-unknown PATCH /balloon '{"amount_mib":32,"deflate_on_oom":false}' 400 'unknown field `deflate_on_oom`'
 expect balloon-stats-preboot GET /balloon/statistics - 400 "before starting"
 expect balloon-stats-put PUT /balloon/statistics '{"stats_polling_interval_s":2}' 405 "not allowed"
 expect balloon-shrink-memory PUT /machine-config '{"vcpu_count":2,"mem_size_mib":16}' 400 "balloon.amount_mib"

@@ -3,89 +3,26 @@
 # against a running `ember --api-sock` before boot. Needs no KVM.
 #   tests/api/t_api_mmds.sh [BUILD_DIR]
 set -u
-build=${1:-${BUILD:-build}}
-ember=$(cd "$(dirname "$build/ember")" 2>/dev/null && pwd)/ember
-T=api/mmds
-if ! command -v curl >/dev/null; then
-	echo "SKIP $T: curl is missing (scripts/deps.sh installs it)"
-	exit 0
-fi
-if [ ! -x "$ember" ]; then
-	echo "FAIL $T: $build/ember is not built"
-	exit 1
-fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/ember-mmds.XXXXXX")
-sock=$work/api.sock
-epid=""
-cleanup() {
-	[ -n "$epid" ] && kill "$epid" 2>/dev/null && wait "$epid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-failed=0
-pass() { echo "PASS $T/$1"; }
-fail() { echo "FAIL $T/$1: $2"; failed=1; }
-check() { if [ "$2" -eq 0 ]; then pass "$1"; else fail "$1" "$3"; fi; }
-
-req() { # METHOD PATH [BODY] -> "STATUS BODY"
-	local out
-	if [ $# -ge 3 ]; then
-		out=$(curl -s -m 5 --unix-socket "$sock" -X "$1" -d "$3" -w '\n%{http_code}' "http://localhost$2")
-	else
-		out=$(curl -s -m 5 --unix-socket "$sock" -X "$1" -w '\n%{http_code}' "http://localhost$2")
-	fi
-	printf '%s %s' "${out##*$'\n'}" "${out%$'\n'*}"
-}
-expect() { # NAME METHOD PATH BODY|- STATUS [EXACT-BODY|~SUBSTRING]
-	local name=$1 m=$2 p=$3 b=$4 want=$5 body_want=${6-}
-	local out
-	if [ "$b" = "-" ]; then out=$(req "$m" "$p"); else out=$(req "$m" "$p" "$b"); fi
-	local status=${out%% *} body=${out#* }
-	if [ "$status" != "$want" ]; then
-		fail "$name" "$m $p -> $status (want $want): $body"
-	elif [ -n "$body_want" ] && [ "${body_want#\~}" != "$body_want" ] &&
-		[[ "$body" != *"${body_want#\~}"* ]]; then
-		fail "$name" "$m $p body lacks '${body_want#\~}': $body"
-	elif [ -n "$body_want" ] && [ "${body_want#\~}" = "$body_want" ] && [ "$body" != "$body_want" ]; then
-		fail "$name" "$m $p body '$body', want '$body_want'"
-	else
-		pass "$name"
-	fi
-}
-start_ember() {
-	rm -f "$sock"
-	"$ember" --api-sock "$sock" --log-path "$work/ember.log" "$@" &
-	epid=$!
-	for _ in $(seq 1 200); do
-		curl -s -m 1 --unix-socket "$sock" http://localhost/ >/dev/null 2>&1 && return
-		sleep 0.01
-	done
-}
-stop_ember() {
-	kill "$epid" 2>/dev/null
-	wait "$epid" 2>/dev/null
-	epid=""
-}
+T=api-mmds
+. "$(dirname "$0")/lib.sh"
 
 # --metadata fills the store; --mmds-size-limit bounds it (bytes of compact JSON).
 printf '{ "latest": {"meta-data": {"ami-id": "ami-12345678"}},\n "b": [1, 2] }\n' >"$work/md.json"
 start_ember --metadata "$work/md.json" --mmds-size-limit 100
-expect metadata-loaded GET /mmds - 200 '{"b":[1,2],"latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
+expect metadata-loaded GET /mmds - 200 '={"b":[1,2],"latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
 expect patch PATCH /mmds '{"b":null,"c":"d"}' 204
-expect patch-merged GET /mmds - 200 '{"c":"d","latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
+expect patch-merged GET /mmds - 200 '={"c":"d","latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
 long=$(printf 'x%.0s' $(seq 1 100))
-expect put-over-limit PUT /mmds "{\"a\":\"$long\"}" 413 "~MMDS limit exceeded error: The MMDS patch request doesn't fit."
-expect patch-over-limit PATCH /mmds "{\"a\":\"$long\"}" 413 "~doesn't fit"
-expect unchanged GET /mmds - 200 '{"c":"d","latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
+expect put-over-limit PUT /mmds "{\"a\":\"$long\"}" 413 "MMDS limit exceeded error: The MMDS patch request doesn't fit."
+expect patch-over-limit PATCH /mmds "{\"a\":\"$long\"}" 413 "doesn't fit"
+expect unchanged GET /mmds - 200 '={"c":"d","latest":{"meta-data":{"ami-id":"ami-12345678"}}}'
 expect put-array PUT /mmds '["x"]' 204
-expect put-bad-json PUT /mmds '{"a":' 400 "~invalid JSON"
-expect config-no-iface PUT /mmds/config '{"network_interfaces":["eth0"]}' 400 "~does not correspond to any existing network interface"
+expect put-bad-json PUT /mmds '{"a":' 400 "invalid JSON"
+expect config-no-iface PUT /mmds/config '{"network_interfaces":["eth0"]}' 400 "does not correspond to any existing network interface"
 expect net PUT /network-interfaces/eth0 '{"iface_id":"eth0","host_dev_name":"tap0"}' 204
-expect config-not-link-local PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"10.0.0.1"}' 400 "~not link local"
+expect config-not-link-local PUT /mmds/config '{"network_interfaces":["eth0"],"ipv4_address":"10.0.0.1"}' 400 "not link local"
 expect config-v2 PUT /mmds/config '{"version":"V2","network_interfaces":["eth0"],"ipv4_address":"169.254.170.1"}' 204
-expect vm-config GET /vm/config - 200 '~"mmds-config":{"version":"V2","network_interfaces":["eth0"],"ipv4_address":"169.254.170.1","imds_compat":false}'
+expect vm-config GET /vm/config - 200 '"mmds-config":{"version":"V2","network_interfaces":["eth0"],"ipv4_address":"169.254.170.1","imds_compat":false}'
 curl -s -i -m 5 --unix-socket "$sock" -X PUT -d '{"network_interfaces":["eth0"]}' http://localhost/mmds/config | grep -qi '^Deprecation: true'
 check config-v1-deprecated $? "PUT /mmds/config with V1 lacks Deprecation: true"
 stop_ember
