@@ -267,4 +267,7 @@ int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib
 void kvm_machine__release(struct kvm_machine *k)
 {
 	warm__discard(&k->warm, "not used");
+	/* Last: a shell dropped for later teardown kept pointing at it until then. */
+	free(k->warm.shape);
+	k->warm.shape = NULL;
 }

@@ -26,18 +26,24 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 		  struct event_loop *loop, uint64_t start_us, struct error *e)
 {
 	memset(w, 0, sizeof(*w));
-	config__init(&w->shape);
-	w->shape.vcpus = vcpus;
-	w->shape.mem_mib = mem_mib;
-	w->shape.no_pit = no_pit;
+	w->shape = calloc(1, sizeof(*w->shape));
+	if (!w->shape)
+		return error__fail(e, EXIT_ERROR, "out of memory");
+	config__init(w->shape);
+	w->shape->vcpus = vcpus;
+	w->shape->mem_mib = mem_mib;
+	w->shape->no_pit = no_pit;
 	char why[ERROR_MSG_MAX];
-	if (config__validate_pending(&w->shape, why, sizeof(why)))
+	if (config__validate_pending(w->shape, why, sizeof(why))) {
+		free(w->shape);
+		w->shape = NULL;
 		return error__fail(e, EXIT_USAGE, "--prepare: %s", why);
+	}
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	uint64_t t0 = now_us();
-	if (vm__init(vm, &w->shape, loop, start_us, e) || vm__create_kvm(vm, e))
+	if (vm__init(vm, w->shape, loop, start_us, e) || vm__create_kvm(vm, e))
 		goto fail;
 	uint64_t t1 = now_us();
 	if (vcpu__create_all(vm, 0, false, e))
@@ -71,15 +77,15 @@ bool warm__fits(const struct warm_shell *w, const struct vm_config *cfg, char *w
 		snprintf(why, len, "no warm shell");
 		return false;
 	}
-	if (cfg->vcpus != w->shape.vcpus || cfg->mem_mib != w->shape.mem_mib) {
+	if (cfg->vcpus != w->shape->vcpus || cfg->mem_mib != w->shape->mem_mib) {
 		snprintf(why, len, "the VM has %u vCPUs and %llu MiB, the warm shell %u and %llu",
-			 cfg->vcpus, (unsigned long long)cfg->mem_mib, w->shape.vcpus,
-			 (unsigned long long)w->shape.mem_mib);
+			 cfg->vcpus, (unsigned long long)cfg->mem_mib, w->shape->vcpus,
+			 (unsigned long long)w->shape->mem_mib);
 		return false;
 	}
-	if (cfg->no_pit != w->shape.no_pit) {
+	if (cfg->no_pit != w->shape->no_pit) {
 		snprintf(why, len, "the VM is made %s a PIT, the warm shell %s",
-			 cfg->no_pit ? "without" : "with", w->shape.no_pit ? "without" : "with");
+			 cfg->no_pit ? "without" : "with", w->shape->no_pit ? "without" : "with");
 		return false;
 	}
 	return true;

@@ -20,8 +20,11 @@ struct vm;
 struct event_loop;
 
 struct warm_shell {
-	struct vm_config shape; /* vcpus, mem_mib, no_pit; the shell's vm->cfg until used */
-	struct vm *vm;		/* NULL: no shell */
+	/* vcpus, mem_mib, no_pit; the shell's vm->cfg until used. On the heap: a
+	 * configuration is ~100 KiB, and the machine that holds the shell lives on main's
+	 * stack, whose every page would then be resident. */
+	struct vm_config *shape;
+	struct vm *vm; /* NULL: no shell */
 };
 
 /* Builds the shell for `vcpus` vCPUs and `mem_mib` MiB (no_pit: without the PIT).

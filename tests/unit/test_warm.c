@@ -9,14 +9,16 @@
 #include "warm.h"
 
 static struct vm fake_vm; /* only its address: fits never touches it */
+static struct vm_config shape;
 
 static void shell(struct warm_shell *w, unsigned vcpus, uint64_t mem, bool no_pit)
 {
 	memset(w, 0, sizeof(*w));
-	config__init(&w->shape);
-	w->shape.vcpus = vcpus;
-	w->shape.mem_mib = mem;
-	w->shape.no_pit = no_pit;
+	w->shape = &shape;
+	config__init(w->shape);
+	w->shape->vcpus = vcpus;
+	w->shape->mem_mib = mem;
+	w->shape->no_pit = no_pit;
 	w->vm = &fake_vm;
 }
 
