@@ -8,10 +8,13 @@
 # "e2e: N passed, N failed, N skipped"; exits 1 if anything failed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 DIR [boot|blk|fail|dev|compat|snapshot ...]" >&2; exit 2; }
+# The sections run when none is named; `run.sh --list` prints them (tests/e2e/host.sh).
+sections="boot blk fail dev compat snapshot cputpl mmds"
+[ "${1:-}" != --list ] || { echo "$sections"; exit 0; }
+[ $# -ge 1 ] || { echo "usage: $0 DIR [boot|blk|fail|dev|compat|snapshot ...] | --list" >&2; exit 2; }
 root=$(cd "$1" && pwd) || exit 2
 shift
-tests=${*:-"boot blk fail dev compat snapshot cputpl mmds"}
+tests=${*:-$sections}
 
 if [ ! -c /dev/kvm ]; then
 	echo "SKIP e2e: no /dev/kvm"
