@@ -3,7 +3,7 @@
 #   tests/e2e/run.sh DIR [TEST...]
 # DIR holds ember and guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
 # (build/ on a dev host, /payload inside the nested host). TEST = boot blk fail dev
-# compat snapshot cputpl mmds (default: all). Needs /dev/kvm. POSIX sh: runs under busybox inside the nested host.
+# compat snapshot cputpl mmds balloon (default: all). Needs /dev/kvm. POSIX sh: runs under busybox inside the nested host.
 # Prints one PASS/FAIL/SKIP line per check and ends with
 # "e2e: N passed, N failed, N skipped"; exits 1 if anything failed.
 set -u
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] || { echo "usage: $0 DIR [boot|blk|fail|dev|compat|snapshot ...]" >&2; exit 2; }
 root=$(cd "$1" && pwd) || exit 2
 shift
-tests=${*:-"boot blk fail dev compat snapshot cputpl mmds"}
+tests=${*:-"boot blk fail dev compat snapshot cputpl mmds balloon"}
 
 if [ ! -c /dev/kvm ]; then
 	echo "SKIP e2e: no /dev/kvm"
