@@ -239,6 +239,36 @@ rng)
 	case $hex in *[1-9a-f]*) ;; *) fail "64 bytes from /dev/hwrng are all zero" ;; esac
 	pass "read 64 bytes from /dev/hwrng via $cur"
 	;;
+balloon)
+	# The host inflates the balloon to ember.balloon_mib MiB (PATCH /balloon) once it
+	# sees the READY line; MemAvailable must fall by about that much. The host then
+	# says "done" on the console (its --serial-input FIFO) and this guest reboots.
+	want=$(arg balloon_mib) || fail "no ember.balloon_mib="
+	ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1 ||
+		fail "the virtio_balloon driver has no device (CONFIG_VIRTIO_BALLOON?)"
+	avail() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
+	before=$(avail)
+	echo "EMBER-BALLOON-READY avail_kb=$before"
+	# Every 0.5 s for 60 s: done at the full amount, or once at least half of it is
+	# gone and the value has not moved for 2 s (the driver inflates 1 MiB at a time).
+	last=$before same=0 i=0
+	while [ $i -lt 120 ]; do
+		sleep 0.5
+		i=$((i + 1))
+		now=$(avail)
+		drop=$((before - now))
+		[ $drop -lt $((want * 1024)) ] || break
+		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$now
+		[ $drop -lt $((want * 512)) ] || [ $same -lt 4 ] || break
+	done
+	after=$(avail)
+	echo "EMBER-BALLOON before_kb=$before after_kb=$after waited_ms=$((i * 500))"
+	read -r -t 300 _done </dev/console
+	drop=$((before - after))
+	[ $drop -gt 0 ] || fail "MemAvailable did not fall: $before -> $after kB in $((i * 500)) ms"
+	pass "MemAvailable $before -> $after kB (-$((drop / 1024)) MiB, balloon $want MiB)"
+	;;
 panic)
 	echo "EMBER-RESULT panic PASS triggering a kernel panic (sysrq c)"
 	echo 1 > /proc/sys/kernel/sysrq 2>/dev/null

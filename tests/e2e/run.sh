@@ -3,13 +3,13 @@
 #   tests/e2e/run.sh DIR [TEST...]
 # DIR holds ember and guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
 # (build/ on a dev host, /payload inside the nested host). TEST = boot blk fail dev
-# compat snapshot cputpl mmds (default: all). Needs /dev/kvm. POSIX sh: runs under busybox inside the nested host.
+# compat snapshot cputpl mmds balloon (default: all). Needs /dev/kvm. POSIX sh: runs under busybox inside the nested host.
 # Prints one PASS/FAIL/SKIP line per check and ends with
 # "e2e: N passed, N failed, N skipped"; exits 1 if anything failed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # The sections run when none is named; `run.sh --list` prints them (tests/e2e/host.sh).
-sections="boot blk fail dev compat snapshot cputpl mmds"
+sections="boot blk fail dev compat snapshot cputpl mmds balloon"
 [ "${1:-}" != --list ] || { echo "$sections"; exit 0; }
 [ $# -ge 1 ] || { echo "usage: $0 DIR [boot|blk|fail|dev|compat|snapshot ...] | --list" >&2; exit 2; }
 root=$(cd "$1" && pwd) || exit 2
