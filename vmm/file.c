@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -294,4 +295,50 @@ void file__unmap(struct file_map *m)
 {
 	munmap(m->data, m->size);
 	close(m->fd);
+}
+
+int file__read_small(const char *path, size_t max, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	int fd = file__open(path, FILE_IMAGE);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int rc = -1;
+	char *buf = NULL;
+	if (fstat(fd, &st) < 0) {
+		rc = fail_errno();
+		goto out;
+	}
+	/* Checked before reading, so that a huge file costs nothing. */
+	if ((uint64_t)st.st_size > max) {
+		rc = fail(EFBIG, "larger than %zu bytes", max);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = fail(ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? fail_errno() : fail(EIO, "short read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
 }

@@ -68,6 +68,11 @@ struct file_map {
 int file__map(const char *path, struct file_map *m);
 void file__unmap(struct file_map *m);
 
+/* Reads the small regular file at path (a config file, MMDS metadata) whole, opened
+ * as FILE_IMAGE: *out is a malloc'd copy with a NUL after its *len bytes. 0, or -1 with
+ * errno (EFBIG: more than max bytes) and the reason in file__error(). */
+int file__read_small(const char *path, size_t max, char **out, size_t *len);
+
 /* Sinks whose records are counted when dropped. */
 enum file_sink_id { FILE_SINK_LOG, FILE_SINK_METRICS, FILE_NR_SINKS };
 

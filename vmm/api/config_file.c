@@ -144,40 +144,18 @@ int api__load_config(struct api *a, const char *json, size_t len, struct error *
 
 int api__load_config_file(struct api *a, const char *path, struct error *e)
 {
-	int fd = file__open(path, FILE_IMAGE);
-	if (fd < 0)
-		return error__fail(e, EXIT_USAGE, "config file '%s': %s", path, file__error());
-	struct stat st;
-	char *buf = NULL;
-	int rc = -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		error__fail(e, EXIT_USAGE, "config file '%s': not a regular file", path);
-		goto out;
+	char *buf;
+	size_t len;
+	if (file__read_small(path, 1024 * 1024, &buf, &len)) {
+		if (errno == EFBIG)
+			return error__fail(e, EXIT_USAGE, "config file '%s': larger than 1 MiB",
+					   path);
+		return error__fail(e, errno == ENOMEM ? EXIT_ERROR : EXIT_USAGE,
+				   "config file '%s': %s", path, file__error());
 	}
-	if (st.st_size > 1024 * 1024) {
-		error__fail(e, EXIT_USAGE, "config file '%s': larger than 1 MiB", path);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		error__fail(e, EXIT_ERROR, "out of memory");
-		goto out;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n <= 0) {
-			error__fail(e, EXIT_USAGE, "config file '%s': %s", path,
-				    n < 0 ? strerror(errno) : "short read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	rc = api__load_config(a, buf, got, e);
+	int rc = api__load_config(a, buf, len, e);
 	if (rc)
 		error__wrap(e, "config file '%s'", path);
-out:
 	free(buf);
-	close(fd);
 	return rc;
 }

@@ -230,39 +230,20 @@ int api__load_metadata(const char *path, struct error *e)
 	struct mmds_store *s = mmds_store__default();
 	if (!s)
 		return error__fail(e, EXIT_ERROR, "MMDS: no data store (out of memory)");
-	int fd = file__open(path, FILE_IMAGE);
-	if (fd < 0)
-		return error__fail(e, EXIT_USAGE, "--metadata '%s': %s", path, file__error());
-	struct stat st;
-	char *buf = NULL;
-	int rc = -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		error__fail(e, EXIT_USAGE, "--metadata '%s': not a regular file", path);
-		goto out;
-	}
-	/* Bigger than the limit can only fail; the read stays bounded. */
-	if ((uint64_t)st.st_size > 4 * (uint64_t)mmds_store__limit(s) + 4096) {
-		error__fail(e, EXIT_USAGE,
-			    "--metadata '%s': MMDS limit exceeded error: The MMDS patch request "
-			    "doesn't fit.",
+	/* Bigger than this can only fail; the read stays bounded. */
+	char *buf;
+	size_t got;
+	if (file__read_small(path, 4 * (size_t)mmds_store__limit(s) + 4096, &buf, &got)) {
+		if (errno == EFBIG)
+			return error__fail(
+			    e, EXIT_USAGE,
+			    "--metadata '%s': MMDS limit exceeded error: The MMDS patch "
+			    "request doesn't fit.",
 			    path);
-		goto out;
+		return error__fail(e, errno == ENOMEM ? EXIT_ERROR : EXIT_USAGE,
+				   "--metadata '%s': %s", path, file__error());
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		error__fail(e, EXIT_ERROR, "out of memory");
-		goto out;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n <= 0) {
-			error__fail(e, EXIT_USAGE, "--metadata '%s': %s", path,
-				    n < 0 ? strerror(errno) : "short read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
+	int rc = -1;
 	char why[200] = "";
 	switch (mmds_store__put(s, buf, got, why, sizeof(why))) {
 	case MMDS_OK:
@@ -281,8 +262,6 @@ int api__load_metadata(const char *path, struct error *e)
 		error__fail(e, EXIT_ERROR, "--metadata '%s': out of memory", path);
 		break;
 	}
-out:
 	free(buf);
-	close(fd);
 	return rc;
 }
