@@ -110,6 +110,14 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 		FAIL(EXIT_KVM, "KVM_CREATE_VM: %s", strerror(errno));
 	/* Memory first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP/PIT2
 	 * took 4-7 ms on our hosts, made before them about 0.1 ms (issue 16). */
+	if (vm__register_memory(vm))
+		FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
+		     (unsigned long long)cfg->mem_mib, strerror(errno));
+	return arch__create_irqchip(vm, e);
+}
+
+int vm__register_memory(struct vm *vm)
+{
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		struct mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
@@ -120,10 +128,9 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 		    .flags = vm->track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
-			     (unsigned long long)cfg->mem_mib, strerror(errno));
+			return -1;
 	}
-	return arch__create_irqchip(vm, e);
+	return 0;
 }
 
 void vm__destroy(struct vm *vm)

@@ -101,6 +101,10 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 /* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip.
  * 0, or -1 with e. */
 int vm__create_kvm(struct vm *vm, struct error *e);
+/* Registers every region of vm->mem as a KVM memory slot, dirty-logged if
+ * vm->track_dirty; again on a registered slot, it changes only its flags.
+ * 0, or -1 with errno. */
+int vm__register_memory(struct vm *vm);
 /* Destroys the devices (newest first) and the VM. The vCPUs must be gone already
  * (vcpu__destroy_all), as they run device code. */
 void vm__destroy(struct vm *vm);

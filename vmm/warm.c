@@ -97,21 +97,10 @@ static int log_dirty_pages(struct vm *vm, struct error *e)
 {
 	if (guest_mem__track_dirty(&vm->mem))
 		return error__fail(e, EXIT_ERROR, "out of memory");
-	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		struct mem_region *r = &vm->mem.regions[i];
-		struct kvm_userspace_memory_region slot = {
-		    .slot = i,
-		    .guest_phys_addr = r->gpa,
-		    .memory_size = r->size,
-		    .userspace_addr = (uintptr_t)r->hva,
-		    .flags = KVM_MEM_LOG_DIRTY_PAGES,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-			return error__fail(e, EXIT_KVM,
-					   "track_dirty_pages: KVM_SET_USER_MEMORY_REGION: %s",
-					   strerror(errno));
-	}
 	vm->track_dirty = true;
+	if (vm__register_memory(vm))
+		return error__fail(e, EXIT_KVM, "track_dirty_pages: KVM_SET_USER_MEMORY_REGION: %s",
+				   strerror(errno));
 	return 0;
 }
 
