@@ -382,6 +382,18 @@ static void enter_jail_root(struct jail *j)
 
 /* --- step 8: device nodes and ownership --------------------------------------------- */
 
+/* A kernel without /dev/userfaultfd (before 6.1) leaves the jail without it, as
+ * Firecracker's jailer does; ember then uses userfaultfd(2). */
+static void find_userfaultfd(struct jail *j)
+{
+	struct stat st;
+	if (stat("/dev/userfaultfd", &st) == 0 && S_ISCHR(st.st_mode)) {
+		j->have_uffd = true;
+		j->uffd_major = major(st.st_rdev);
+		j->uffd_minor = minor(st.st_rdev);
+	}
+}
+
 static void make_node(const struct jail *j, int dir, const char *path, const char *name,
 		      unsigned major, unsigned minor)
 {
@@ -406,6 +418,8 @@ static void make_devices(const struct jail *j)
 	make_node(j, dev, "/dev/kvm", "kvm", 10, 232);
 	make_node(j, net, "/dev/net/tun", "tun", 10, 200);
 	make_node(j, dev, "/dev/urandom", "urandom", 1, 9);
+	if (j->have_uffd)
+		make_node(j, dev, "/dev/userfaultfd", "userfaultfd", j->uffd_major, j->uffd_minor);
 	const struct {
 		int fd;
 		const char *path;
@@ -534,6 +548,7 @@ int main(int argc, char **argv)
 	copy_exec_file(&j);	 /* 3 */
 	join_netns(&j);		 /* 4 */
 	jail__setup_cgroups(&j); /* 5 */
+	find_userfaultfd(&j);	 /* for 8, while the host's /dev is in sight */
 	enter_jail_root(&j);	 /* 6, 7 */
 	make_devices(&j);	 /* 8 */
 	daemonize(&j);		 /* 9 */

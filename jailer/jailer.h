@@ -67,6 +67,11 @@ struct jail {
 	int root_fd; /* the jail root, as found in step 2 (host mount namespace) */
 	int exec_fd; /* O_PATH of the copy made in step 3: what step 13 executes */
 	int jail_fd; /* "/" inside the jail, from step 7 on */
+	/* The host's /dev/userfaultfd, read before the host's /dev is out of sight: the
+	 * jail gets the same node (the Uffd snapshot backend needs it where unprivileged
+	 * userfaultfd(2) is off, vm.unprivileged_userfaultfd=0). */
+	bool have_uffd;
+	unsigned uffd_major, uffd_minor;
 };
 
 /* "ember-jailer: step 5 (cgroup): /sys/fs/cgroup/...: Permission denied", then exit 1. */

@@ -69,8 +69,9 @@ int main(int argc, char **argv)
 		printf("%s%s", i ? "," : "", names[i]);
 	printf("\n");
 
-	static const char *const devs[] = {"/dev/kvm", "/dev/net/tun", "/dev/urandom"};
-	for (int i = 0; i < 3; i++) {
+	static const char *const devs[] = {"/dev/kvm", "/dev/net/tun", "/dev/urandom",
+					   "/dev/userfaultfd"};
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
 		struct stat st;
 		if (stat(devs[i], &st) == 0 && S_ISCHR(st.st_mode))
 			printf("dev %s=%u:%u owner=%u:%u\n", devs[i], major(st.st_rdev),

@@ -108,6 +108,15 @@ else
 	grep -q '^dev /dev/kvm=10:232 owner=65534:65534' "$work/basic.out" || why="$why /dev/kvm"
 	grep -q '^dev /dev/net/tun=10:200 owner=65534:65534' "$work/basic.out" || why="$why /dev/net/tun"
 	grep -q '^dev /dev/urandom=1:9 owner=65534:65534' "$work/basic.out" || why="$why /dev/urandom"
+	# The host's /dev/userfaultfd, same numbers, when the host has one (Linux 6.1+).
+	if [ -c /dev/userfaultfd ]; then
+		uffd=$(stat -c '%t %T' /dev/userfaultfd)
+		uffd=$((0x${uffd% *})):$((0x${uffd#* }))
+		grep -q "^dev /dev/userfaultfd=$uffd owner=65534:65534" "$work/basic.out" ||
+			why="$why /dev/userfaultfd (want $uffd: $(grep '^dev /dev/userfaultfd' "$work/basic.out"))"
+	else
+		grep -q '^dev /dev/userfaultfd=missing' "$work/basic.out" || why="$why /dev/userfaultfd made without the host's"
+	fi
 	grep -q '^rlimit nofile=2048 ' "$work/basic.out" || why="$why default no-file"
 	[ "$(ns "$p" mnt)" != "$(ns $$ mnt)" ] || why="$why same mount ns"
 	[ "$(ns "$p" pid)" = "$(ns $$ pid)" ] || why="$why pid ns changed without --new-pid-ns"
