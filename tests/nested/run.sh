@@ -100,13 +100,10 @@ cat "$l1/base.cpio" "$work/payload.cpio" > "$work/initrd"
 rm -f "$work/payload.cpio"
 
 khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
-# tsc=reliable: under TCG, L1's TSC is the host's, steady whatever L1 is doing, but
-# L1's clocksource watchdog (checking it against emulated timers that lag when the
-# host is busy) can call it unstable. L1 then leaves TSC and its KVM loses the master
-# clock that keeps the kvmclock of its L2 guests in step across vCPUs. (L2 guests were
-# seen to hang in CI; whether this was the cause is not known: tests/nested/init
-# prints L1's clocksource at the end of every run to tell.)
-append="console=ttyS0 reboot=t panic=-1 quiet pci=off tsc=reliable"
+# (tsc=reliable was tried against L1s that stopped answering: two of about seven L1s
+# with it stopped, none of about ten without it that day; it is left out.
+# tests/nested/init prints L1's clocksource and any watchdog complaint at the end.)
+append="console=ttyS0 reboot=t panic=-1 quiet pci=off"
 [ -z "$khz" ] || append="$append tsc_early_khz=$khz"
 accel=tcg
 [ "$smp" -le 1 ] || accel=tcg,thread=multi
