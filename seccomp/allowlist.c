@@ -309,6 +309,8 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(UFFDIO_API),
     IOCTL(UFFDIO_REGISTER),
     IOCTL(UFFDIO_UNREGISTER),
+    IOCTL(UFFDIO_WAKE),
+    IOCTL(UFFDIO_ZEROPAGE),
     ALLOW(sendmsg),
     ALLOW(poll),
     /* Threads (the API server, the vCPUs): clone only with CLONE_THREAD (musl's

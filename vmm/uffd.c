@@ -87,11 +87,16 @@ static int uffd_register(int fd, const struct guest_mem *mem, struct error *e)
 
 static void uffd_unregister(int fd, const struct guest_mem *mem)
 {
-	/* Unregistering also wakes any fault waiting in the range (the probe's). */
+	/* Unregistering also wakes any fault waiting in the range (the probe's); the
+	 * explicit wakes around it make sure of that whichever comes first, the probe's
+	 * fault or the unregistration (a load once stayed stuck joining the probe after
+	 * a handler that closed at once, and was not reproduced since). */
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
 		struct uffdio_range r = {.start = (uintptr_t)mem->regions[i].hva,
 					 .len = mem->regions[i].size};
+		ioctl(fd, UFFDIO_WAKE, &r);
 		ioctl(fd, UFFDIO_UNREGISTER, &r);
+		ioctl(fd, UFFDIO_WAKE, &r);
 	}
 }
 
@@ -224,8 +229,15 @@ int uffd__attach(const struct guest_mem *mem, const char *sock_path, unsigned ti
 		goto fail;
 	}
 	int rc = probe_wait(efd, s, sock_path, timeout_ms, e);
-	if (rc)
+	if (rc) {
+		/* The handler failed us: serve the probe's page ourselves (a zero page, as
+		 * the guest's memory is thrown away anyway), which wakes its fault for sure.
+		 * Unregistering alone once left it asleep, and this thread waiting for it. */
+		struct uffdio_zeropage z = {.range = {.start = (uintptr_t)mem->base,
+						      .len = (uint64_t)sysconf(_SC_PAGESIZE)}};
+		ioctl(fd, UFFDIO_ZEROPAGE, &z);
 		uffd_unregister(fd, mem);
+	}
 	pthread_join(t, NULL);
 	if (rc)
 		goto fail;

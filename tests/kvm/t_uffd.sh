@@ -170,7 +170,7 @@ refused_uffd() {
 		fail "$_t" "wrong answer after $_d s: $(head -c 300 "$W/reply")"
 	elif [ $_d -gt 10 ]; then
 		fail "$_t" "the answer took $_d s"
-	elif ! "$FC" "$S" GET / >"$W/reply2" 2>&1; then
+	elif ! timeout 10 "$FC" "$S" GET / >"$W/reply2" 2>&1; then
 		fail "$_t" "ember no longer answers: $(cat "$W/reply2")"
 	else
 		pass "$_t"
@@ -191,7 +191,7 @@ peer silent
 refused_uffd silent "did not serve a page fault" "$W/silent.pf"
 peer noaccept
 refused_uffd noaccept "did not serve a page fault" "$W/noaccept.pf"
-"$FC" "$S" GET / >"$W/reply" 2>&1
+timeout 10 "$FC" "$S" GET / >"$W/reply" 2>&1
 check uffd/bad-still-not-started "GET /: $(cat "$W/reply")" grep -q '"state":"Not started"' "$W/reply"
 # The same ember then restores through a good handler.
 if handler late "$OND" "$W/late.pf" "$W/m"; then

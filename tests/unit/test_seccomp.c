@@ -721,7 +721,7 @@ static int uffd_calls(void)
 	long fd = syscall(SYS_userfaultfd, (long)(O_CLOEXEC | O_NONBLOCK));
 	if (fd < 0 && errno != EPERM)
 		return 1;
-	static const unsigned reqs[] = {UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER,
+	static const unsigned reqs[] = {UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER, UFFDIO_WAKE,
 					USERFAULTFD_IOC_NEW};
 	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
 		if (musl_ioctl(pipe_fds[0], reqs[i]) != -1 || errno != ENOTTY)
