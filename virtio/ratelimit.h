@@ -71,6 +71,16 @@ struct tbucket_state {
 	uint64_t burst, budget;
 	uint64_t elapsed_ns; /* since last_ns */
 };
+/* The snapshot fields of a tbucket_state b, as X(name, member), for every device that
+ * saves a limiter: its limits (size, one-time-burst, refill-time-ms) and where it stands
+ * (burst-left, budget, elapsed-ns since its last refill). */
+#define TBUCKET_STATE_FIELDS(X, b)                                                                 \
+	X("size", b.p.size)                                                                        \
+	X("one-time-burst", b.p.one_time_burst)                                                    \
+	X("refill-time-ms", b.p.refill_time)                                                       \
+	X("burst-left", b.burst)                                                                   \
+	X("budget", b.budget)                                                                      \
+	X("elapsed-ns", b.elapsed_ns)
 struct ratelimit_state {
 	struct tbucket_state bandwidth, ops;
 	uint64_t wait_ns; /* how long the limiter was still blocked */

@@ -455,13 +455,6 @@ static void serial_metrics(void *dev, struct json_out *o)
 /* Snapshots: the registers and the unread input; the files are the configuration's.
  * Since vmstate 1.1 also the output rate limiter's bucket (ratelimit.h), so that a
  * restore neither refills it nor gives its one-time burst back. */
-#define OUT_LIMIT_FIELDS(X, b)                                                                     \
-	X("size", b.p.size)                                                                        \
-	X("one-time-burst", b.p.one_time_burst)                                                    \
-	X("refill-time-ms", b.p.refill_time)                                                       \
-	X("burst-left", b.burst)                                                                   \
-	X("budget", b.budget)                                                                      \
-	X("elapsed-ns", b.elapsed_ns)
 
 static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
 {
@@ -479,7 +472,7 @@ static int serial_save(void *dev, struct snapshot_out *o, struct error *e)
 	snap_out__blob(o, "registers", regs, sizeof(regs));
 	snap_out__blob(o, "rx-fifo", rx, n);
 #define PUT(name, v) snap_out__u64(o, "out-limit-" name, v);
-	OUT_LIMIT_FIELDS(PUT, lim)
+	TBUCKET_STATE_FIELDS(PUT, lim)
 #undef PUT
 	return 0;
 }
@@ -502,7 +495,7 @@ static int serial_restore(void *dev, struct snapshot_in *in, struct error *e)
 #define GET(name, v)                                                                               \
 	if (has_limit && snap_in__u64(in, "out-limit-" name, &v, e))                               \
 		return -1;
-	OUT_LIMIT_FIELDS(GET, lim)
+	TBUCKET_STATE_FIELDS(GET, lim)
 #undef GET
 	struct tbucket bucket;
 	char why[200];

@@ -132,13 +132,6 @@ static void destroy(void *dev)
 /* A queue's rate limiter: queueN-limit-wait-ns, then per bucket (bw, ops) its limits
  * (size, one-time-burst, refill-time-ms) and where it stands (burst-left, budget,
  * elapsed-ns since its last refill). Written since vmstate 1.1. */
-#define LIMIT_FIELDS(X, b)                                                                         \
-	X("size", b.p.size)                                                                        \
-	X("one-time-burst", b.p.one_time_burst)                                                    \
-	X("refill-time-ms", b.p.refill_time)                                                       \
-	X("burst-left", b.burst)                                                                   \
-	X("budget", b.budget)                                                                      \
-	X("elapsed-ns", b.elapsed_ns)
 
 static void limit_name(char *n, size_t len, unsigned q, const char *bucket, const char *field)
 {
@@ -153,9 +146,9 @@ static void save_limit(struct snapshot_out *s, unsigned q, const struct ratelimi
 	snap_out__u64(s, n, l->wait_ns);
 #define PUT(field, v) (limit_name(n, sizeof(n), q, bucket, field), snap_out__u64(s, n, v));
 	const char *bucket = "bw";
-	LIMIT_FIELDS(PUT, l->bandwidth)
+	TBUCKET_STATE_FIELDS(PUT, l->bandwidth)
 	bucket = "ops";
-	LIMIT_FIELDS(PUT, l->ops)
+	TBUCKET_STATE_FIELDS(PUT, l->ops)
 #undef PUT
 }
 
@@ -180,9 +173,9 @@ static int load_limit(struct virtio_dev *dev, struct snapshot_in *s, unsigned q,
 	if (limit_name(n, sizeof(n), q, bucket, field), snap_in__u64(s, n, &v, e))                 \
 		return -1;
 	const char *bucket = "bw";
-	LIMIT_FIELDS(GET, l->bandwidth)
+	TBUCKET_STATE_FIELDS(GET, l->bandwidth)
 	bucket = "ops";
-	LIMIT_FIELDS(GET, l->ops)
+	TBUCKET_STATE_FIELDS(GET, l->ops)
 #undef GET
 	return 1;
 }
