@@ -59,7 +59,9 @@
 
 /* vCPU threads: KVM_RUN and the device models that run on the exiting vCPU.
  * - KVM_RUN and KVM_GET_REGS (a triple fault's report) on this vCPU's descriptor,
- *   KVM_IRQ_LINE (serial, i8042 and virtio interrupt lines) on the VM's only;
+ *   KVM_IRQ_LINE (serial, i8042 and virtio interrupt lines) on the VM's only, and
+ *   with a split irqchip KVM_SIGNAL_MSI (the same lines) and KVM_SET_GSI_ROUTING (the
+ *   guest reprogramming the user-space IOAPIC);
  * - write: serial output, log lines, eventfd/pipe wake-ups;
  * - the tap requests: queue notifications and interrupts are wired to eventfds when
  *   a device is attached, before any filter, but a driver's FEATURES_OK, written on
@@ -70,6 +72,8 @@
 	IOCTL_ON(SECCOMP_FD_VCPU, KVM_RUN),                                                        \
 	IOCTL_ON(SECCOMP_FD_VCPU, KVM_GET_REGS),                                                   \
 	IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),                                                     \
+	IOCTL_ON(SECCOMP_FD_VM, KVM_SIGNAL_MSI),                                                   \
+	IOCTL_ON(SECCOMP_FD_VM, KVM_SET_GSI_ROUTING),                                              \
 	ALLOW(write),                                                                              \
 	IOCTL(TUNSETOFFLOAD),                                                                      \
 	IOCTL(TUNSETVNETHDRSZ),                                                                    \
@@ -139,20 +143,22 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(timerfd_settime),
     ALLOW(eventfd2),
     ALLOW(close),
-    /* interrupts: level lines (eventfd-wired ones are set up before the filter) */
+    /* interrupts: level lines (eventfd-wired ones are set up before the filter);
+     * through a split irqchip's user-space IOAPIC, MSIs */
     IOCTL_ON(SECCOMP_FD_VM, KVM_IRQ_LINE),
+    IOCTL_ON(SECCOMP_FD_VM, KVM_SIGNAL_MSI),
     /* Taps: one per interface, their descriptors are not checked. */
     IOCTL(TUNSETOFFLOAD),
     IOCTL(TUNSETVNETHDRSZ),
     /* stopping: kick the vCPUs out of KVM_RUN (pthread_kill), join them */
     ALLOW_ARG(tkill, 1, SIGUSR1),
     ALLOW(mremap), /* realloc of large buffers */
-    /* PUT /snapshot/create (the VM paused): read KVM's state, write the vmstate and
-     * the memory file beside their targets and rename them over. The paths are
-     * behind pointers; the jail bounds what they can name. The vCPU state is read
-     * from this thread while the vCPUs are parked, on their descriptors, and only
-     * with the read-only GET requests. musl opens with open(2): openat stays
-     * refused. */
+		   /* PUT /snapshot/create (the VM paused): read KVM's state, write the vmstate and
+		    * the memory file beside their targets and rename them over. The paths are
+		    * behind pointers; the jail bounds what they can name. The vCPU state is read
+		    * from this thread while the vCPUs are parked, on their descriptors, and only
+		    * with the read-only GET requests. musl opens with open(2): openat stays
+		    * refused. */
 #ifndef SECCOMP_TARGET_AARCH64 /* snapshots are x86_64 only */
     ALLOW(ftruncate),
     ALLOW(rename),
@@ -255,6 +261,9 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(KVM_SET_IDENTITY_MAP_ADDR),
     IOCTL(KVM_CREATE_IRQCHIP),
     IOCTL(KVM_CREATE_PIT2),
+    IOCTL(KVM_ENABLE_CAP), /* KVM_CAP_SPLIT_IRQCHIP */
+    IOCTL(KVM_SET_GSI_ROUTING),
+    IOCTL(KVM_SIGNAL_MSI),
     IOCTL(KVM_SET_USER_MEMORY_REGION),
     IOCTL(KVM_CREATE_VCPU),
     IOCTL(KVM_IRQFD),

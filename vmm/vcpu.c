@@ -126,6 +126,9 @@ static int handle_exit(struct vcpu *v)
 			v->entry_trap = 0;
 		}
 		return 0;
+	case KVM_EXIT_IOAPIC_EOI:
+		arch__eoi(v->vm, r->eoi.vector);
+		return 0;
 	case KVM_EXIT_HLT:
 		/* Only reachable without an in-kernel LAPIC; nothing will wake us. */
 		fault(v, EXIT_GUEST_FAULT, "guest halted with interrupts off");

@@ -206,8 +206,7 @@ int vm__cmdline_append(struct vm *vm, const char *text)
 
 int vm__set_irq_line(struct vm *vm, uint32_t gsi, int level)
 {
-	struct kvm_irq_level irq = {.irq = arch__irq_line(gsi), .level = level};
-	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+	return arch__set_irq_line(vm, gsi, level);
 }
 
 int vm__irqfd(struct vm *vm, uint32_t gsi)

@@ -54,6 +54,13 @@ if need_files no-pit-boot "$VMLINUX" "$INITRD"; then
 		fail no-pit-lapic-timer "guest did not boot (see no-pit-boot)"
 	fi
 fi
+# --no-pit makes a split irqchip (the IOAPIC is ember's, vmm/arch/x86_64/ioapic.c): Linux
+# programs it and its root filesystem on virtio-blk interrupts through it.
+if need_files no-pit-rootfs "$VMLINUX" "$ROOTFS"; then
+	vm_run no-pit-rootfs "$VM_TIMEOUT" --kernel "$VMLINUX" --vcpus 2 --mem-mib "$VM_MEM" --no-pit \
+		--serial stdout --drive "path=$ROOTFS,root,ro" --cmdline "$CMDLINE_BASE root=/dev/vda ro ember.test=boot"
+	expect_pass no-pit-rootfs boot
+fi
 
 # the same through the bzImage loader
 if need_files bzimage-boot "$BZIMAGE" "$INITRD"; then

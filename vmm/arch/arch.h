@@ -1,7 +1,7 @@
 /* What the architecture-neutral VM code (vm.c, vcpu.c, builder.c) asks of the
  * architecture. One implementation per vmm/arch/<arch>/, chosen at build time; each
  * also provides arch_vm.h: the guest-physical layout (VM_* addresses and interrupt
- * numbers), struct arch_vm (its part of struct vm) and arch__irq_line(). */
+ * numbers) and struct arch_vm (its part of struct vm). */
 #ifndef EMBER_ARCH_H
 #define EMBER_ARCH_H
 
@@ -51,6 +51,10 @@ int arch__vcpus_ready(struct vm *vm, struct error *e);
  * and wires it to KVM later (arm64: KVM_IRQFD needs an initialised vGIC, which
  * needs every vCPU), 0 to wire it now, -1 with errno on failure. */
 int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi);
+/* A device's interrupt line (serial, i8042) to `level`. -1 with errno. */
+int arch__set_irq_line(struct vm *vm, uint32_t gsi, int level);
+/* KVM_EXIT_IOAPIC_EOI (x86's split irqchip): the guest ended `vector`. */
+void arch__eoi(struct vm *vm, uint8_t vector);
 /* What a KVM_EXIT_SHUTDOWN of v is, for the error that ends the VM. */
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len);
 /* One line each for the log of a stopped VM: where vCPU v was (run state, program

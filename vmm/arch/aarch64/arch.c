@@ -196,6 +196,18 @@ int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi)
 	return 1;
 }
 
+int arch__set_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = {.irq = arch__irq_line(gsi), .level = level};
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+void arch__eoi(struct vm *vm, uint8_t vector)
+{
+	(void)vm;
+	(void)vector; /* the vGIC never reports one */
+}
+
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
 {
 	/* Not an arm64 exit in practice; its registers are not read (the vCPU's seccomp

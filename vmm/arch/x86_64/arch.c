@@ -12,6 +12,7 @@
 
 #include "arch/x86_64/boot.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/ioapic.h"
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
 #include "log.h"
@@ -53,10 +54,14 @@ int arch__create_irqchip(struct vm *vm, struct error *e)
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
 		FAIL(EXIT_KVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	/* Without the PIT, KVM's PIC serves no purpose and its IOAPIC costs most of the
+	 * VM's teardown: a split irqchip (ioapic.h). */
+	if (vm->cfg->no_pit) {
+		vm->arch.ioapic = ioapic__create(vm, e);
+		return vm->arch.ioapic ? 0 : -1;
+	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		FAIL(EXIT_KVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-	if (vm->cfg->no_pit)
-		return 0;
 	/* The dummy speaker answers port 0x61 in the kernel, so probing it never exits. */
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
@@ -218,6 +223,20 @@ int arch__irqfd_defer(struct vm *vm, int fd, uint32_t gsi)
 	return 0; /* the in-kernel irqchip takes irqfds as soon as it exists */
 }
 
+int arch__set_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	if (vm->arch.ioapic)
+		return ioapic__set_line(vm->arch.ioapic, gsi, level);
+	struct kvm_irq_level irq = {.irq = gsi, .level = level}; /* IOAPIC pin = GSI */
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+void arch__eoi(struct vm *vm, uint8_t vector)
+{
+	if (vm->arch.ioapic)
+		ioapic__eoi(vm->arch.ioapic, vector);
+}
+
 void arch__shutdown_reason(struct vcpu *v, char *why, size_t len)
 {
 	struct kvm_regs regs = {0};
@@ -293,13 +312,15 @@ void arch__vcpu_describe(struct vcpu *v, char *buf, size_t len)
 void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
 {
 	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
-	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
+	if (vm->arch.ioapic) {
+		ioapic__get_state(vm->arch.ioapic, &chip.chip.ioapic);
+	} else if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
 		snprintf(buf, len, "KVM_GET_IRQCHIP: %s", strerror(errno));
 		return;
 	}
 	const struct kvm_ioapic_state *io = &chip.chip.ioapic;
 	/* Each unmasked pin: vector, and R when a level interrupt awaits its EOI. */
-	int n = snprintf(buf, len, "ioapic irr=0x%x", io->irr);
+	int n = snprintf(buf, len, "ioapic%s irr=0x%x", vm->arch.ioapic ? " (split)" : "", io->irr);
 	for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS && n >= 0 && (size_t)n < len; pin++) {
 		if (io->redirtbl[pin].fields.mask)
 			continue;
@@ -316,4 +337,6 @@ void arch__vm_destroy(struct vm *vm)
 	vm->arch.supported_cpuid = NULL;
 	free(vm->arch.tpl);
 	vm->arch.tpl = NULL;
+	ioapic__destroy(vm->arch.ioapic);
+	vm->arch.ioapic = NULL;
 }

@@ -23,6 +23,7 @@
 #define VM_HAS_I8042	 1
 
 struct kvm_cpuid2;
+struct ioapic;
 struct cpu_template;
 
 struct arch_vm {
@@ -33,6 +34,8 @@ struct arch_vm {
 	/* The configuration's CPU template resolved to bitmaps, while the vCPUs are set
 	 * up (its MSRs are per vCPU). */
 	struct cpu_template *tpl;
+	/* The user-space IOAPIC of a split irqchip (--no-pit), else NULL: KVM's own. */
+	struct ioapic *ioapic;
 };
 
 struct vm;
@@ -44,11 +47,5 @@ struct kvm_cpuid_entry2;
  * vCPU 0's CPUID as KVM reports it). 0, or -1 with e. */
 int arch__check_restore_cpuid(struct vm *vm, const struct kvm_cpuid_entry2 *saved, unsigned nsaved,
 			      struct error *e);
-
-/* KVM_IRQ_LINE takes the GSI itself: IOAPIC pins and PIC lines. */
-static inline uint32_t arch__irq_line(uint32_t gsi)
-{
-	return gsi;
-}
 
 #endif
