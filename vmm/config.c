@@ -18,13 +18,30 @@ static size_t page_chunk(const void *p, size_t n)
 	return left < n ? left : n;
 }
 
+bool config__equal(const void *a, const void *b, size_t n)
+{
+	/* Eight bytes at a time: musl's memcmp goes byte by byte, and comparing two
+	 * configurations that way took a fifth of ember's start-up (issue 16). */
+	const uint8_t *x = a, *y = b;
+	uint64_t diff = 0;
+	for (; n >= 8; n -= 8, x += 8, y += 8) {
+		uint64_t u, v;
+		memcpy(&u, x, 8);
+		memcpy(&v, y, 8);
+		diff |= u ^ v;
+	}
+	for (; n; n--)
+		diff |= (uint64_t)(*x++ ^ *y++);
+	return diff == 0;
+}
+
 void config__assign(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
 	while (n) {
 		size_t c = page_chunk(d, n);
-		if (memcmp(d, s, c))
+		if (!config__equal(d, s, c))
 			memcpy(d, s, c);
 		d += c;
 		s += c;
@@ -38,7 +55,7 @@ void config__zero(void *dst, size_t n)
 	uint8_t *d = dst;
 	while (n) {
 		size_t c = page_chunk(d, n);
-		if (memcmp(d, zeros, c))
+		if (!config__equal(d, zeros, c))
 			memset(d, 0, c);
 		d += c;
 		n -= c;

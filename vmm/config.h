@@ -158,6 +158,8 @@ void config__init(struct vm_config *cfg);
  * These write only the pages that differ (reading a never-touched page costs none). */
 void config__assign(void *dst, const void *src, size_t n);
 void config__zero(void *dst, size_t n);
+/* memcmp(a, b, n) == 0, word by word (configurations are large). */
+bool config__equal(const void *a, const void *b, size_t n);
 /* 0 if cfg can be built; else -1 and a one-line reason naming the field in err. */
 /* Strict decimal parse: no sign, no space, no junk, no overflow, value <= max; 0 or -1. */
 int config__parse_u64(const char *s, unsigned long long max, unsigned long long *out);

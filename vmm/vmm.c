@@ -153,7 +153,7 @@ static int open_files(struct vmm *m, const struct vmm_config *next, struct error
 					   next->metrics.path, file__error());
 	}
 	const struct logger_config *l = &next->logger;
-	if (l->configured && memcmp(l, &m->cfg.logger, sizeof(*l)) && !m->p.dry_files) {
+	if (l->configured && !config__equal(l, &m->cfg.logger, sizeof(*l)) && !m->p.dry_files) {
 		if (l->path[0] && log__set_path(l->path)) {
 			if (fd >= 0)
 				close(fd);
@@ -187,7 +187,7 @@ int vmm__configure(struct vmm *m, const struct vmm_config *next, struct error *e
 	if (config__validate_pending(&next->vm, why, sizeof(why)))
 		return error__from_text(e, EXIT_USAGE, why);
 	if (m->cfg.metrics.configured &&
-	    memcmp(&m->cfg.metrics, &next->metrics, sizeof(next->metrics)))
+	    !config__equal(&m->cfg.metrics, &next->metrics, sizeof(next->metrics)))
 		return error__fail(e, EXIT_USAGE,
 				   "metrics: the metrics system is already initialized");
 	if (check_serial_out(m, &next->vm, e) || open_files(m, next, e))
@@ -304,7 +304,7 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 	config__assign(fresh->serial_out_path, now->serial_out_path,
 		       sizeof(fresh->serial_out_path));
 	config__assign(fresh->serial_in_path, now->serial_in_path, sizeof(fresh->serial_in_path));
-	int differs = memcmp(fresh, now, sizeof(*fresh));
+	bool differs = !config__equal(fresh, now, sizeof(*fresh));
 	free(fresh);
 	if (differs)
 		return error__fail(e, EXIT_USAGE,
