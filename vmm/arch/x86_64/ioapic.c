@@ -207,18 +207,26 @@ void ioapic__mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 	pthread_mutex_unlock(&io->lock);
 }
 
-struct ioapic *ioapic__create(struct vm *vm, struct error *e)
+struct ioapic *ioapic__new(struct vm *vm)
 {
 	struct ioapic *io = calloc(1, sizeof(*io));
-	if (!io) {
-		error__fail(e, EXIT_ERROR, "out of memory");
+	if (!io)
 		return NULL;
-	}
 	io->vm = vm;
 	pthread_mutex_init(&io->lock, NULL);
 	io->s.base_address = VM_IOAPIC_ADDR;
 	for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++)
 		io->s.redirtbl[pin].fields.mask = 1;
+	return io;
+}
+
+struct ioapic *ioapic__create(struct vm *vm, struct error *e)
+{
+	struct ioapic *io = ioapic__new(vm);
+	if (!io) {
+		error__fail(e, EXIT_ERROR, "out of memory");
+		return NULL;
+	}
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {KVM_IOAPIC_NUM_PINS}};
 	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
 		error__fail(e, EXIT_KVM, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP): %s",

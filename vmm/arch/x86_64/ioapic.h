@@ -18,6 +18,9 @@ struct ioapic;
 /* Enables KVM_CAP_SPLIT_IRQCHIP (before any vCPU exists), with every pin masked and
  * routed nowhere, and claims the IOAPIC's MMIO window. NULL with e on failure. */
 struct ioapic *ioapic__create(struct vm *vm, struct error *e);
+/* The registers alone, at reset, not yet wired to KVM (ioapic__create's first step;
+ * the unit test and the fuzz target drive it with a VM that has no KVM). */
+struct ioapic *ioapic__new(struct vm *vm);
 void ioapic__destroy(struct ioapic *io);
 /* A device's interrupt line (serial, i8042): an edge pin fires on a rising level, a
  * level pin while high, once per EOI. Any thread. -1 with errno if KVM refused. */
@@ -28,7 +31,7 @@ void ioapic__eoi(struct ioapic *io, uint8_t vector);
  * kinds of machine alike. set rebuilds the routes; -1 with e. */
 void ioapic__get_state(struct ioapic *io, struct kvm_ioapic_state *s);
 int ioapic__set_state(struct ioapic *io, const struct kvm_ioapic_state *s, struct error *e);
-/* The guest's MMIO access at `offset` in the window (exported for the unit test). */
+/* The guest's MMIO access at `offset` in the window (a bus handler). */
 void ioapic__mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif
