@@ -133,3 +133,6 @@ wait_for() {
 load_body() {
 	echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}, \"resume_vm\": true$3}"
 }
+
+# make_tap NAME: a tap device, with busybox's tunctl (the nested test host) or iproute2.
+make_tap() { tunctl -t "$1" >/dev/null 2>&1 || ip tuntap add dev "$1" mode tap 2>/dev/null; }

@@ -144,7 +144,7 @@ check compat/fc-config-file-root "no root=/dev/vda rw on the guest command line"
 # --- network mtu: VIRTIO_NET_F_MTU for the guest, the tap set to match ---------------
 TAP=cmtu$$
 TAP=$(echo "$TAP" | cut -c1-15)
-if ip tuntap add dev "$TAP" mode tap 2>/dev/null; then
+if make_tap "$TAP"; then
 	ip addr add 172.16.9.1/24 dev "$TAP" && ip link set "$TAP" up
 	run_ember compat/net-mtu 120 --kernel "$PROBE" --mem-mib 64 --net tap="$TAP",mtu=1400 \
 		--cmdline "$CMD probe.virtio=net probe.net_ip=172.16.9.2 probe.net_peer=172.16.9.1"
@@ -157,5 +157,5 @@ if ip tuntap add dev "$TAP" mode tap 2>/dev/null; then
 		sh -c "ip link show '$TAP' | grep -q 'mtu 1400 '"
 	ip link del "$TAP" 2>/dev/null
 else
-	echo "SKIP kvm/compat/net-mtu: cannot create a tap"
+	echo "SKIP kvm/compat/net-mtu: cannot create a tap (tunctl / ip tuntap)"
 fi

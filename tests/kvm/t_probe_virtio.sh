@@ -47,7 +47,7 @@ probe_ok virtio/rng virtio-rng
 # net: a tap with the peer address; the probe ARPs and pings it.
 TAP=prbt$$
 TAP=$(echo "$TAP" | cut -c1-15)
-if tunctl -t "$TAP" >/dev/null 2>&1 || ip tuntap add dev "$TAP" mode tap 2>/dev/null; then
+if make_tap "$TAP"; then
 	ip addr add 172.16.0.1/24 dev "$TAP" && ip link set "$TAP" up
 	run_ember virtio/net 300 --kernel "$PROBE" --mem-mib 64 --net tap="$TAP" \
 		--cmdline "$CMD probe.virtio=net probe.net_ip=172.16.0.2 probe.net_peer=172.16.0.1"
