@@ -65,6 +65,11 @@ void config__zero(void *dst, size_t n)
 void config__init(struct vm_config *cfg)
 {
 	config__zero(cfg, sizeof(*cfg));
+	config__init_zeroed(cfg);
+}
+
+void config__init_zeroed(struct vm_config *cfg)
+{
 	cfg->vcpus = 1;
 	cfg->mem_mib = 128;
 	cfg->serial_out = SERIAL_OUT_STDOUT;

@@ -152,6 +152,9 @@ struct vmm_config {
 };
 
 void config__init(struct vm_config *cfg);
+/* config__init of memory known to be zero (calloc's): the pages it does not set stay
+ * untouched, where config__init would read each one (a page fault each). */
+void config__init_zeroed(struct vm_config *cfg);
 /* dst = src and dst = 0 for configurations: a configuration is ~100 KiB, mostly path
  * buffers of drives that do not exist, which stay zero. Plain memcpy and memset would
  * make every page resident, in the source and in the copy: a third of ember's memory.

@@ -46,7 +46,7 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 	}
 	m->p = *p;
 	m->machine = p->machine;
-	config__init(&m->cfg.vm);
+	config__init_zeroed(&m->cfg.vm);
 	m->cfg.logger.level = LOG_INFO;
 	if (p->initial) {
 		char why[ERROR_MSG_MAX];
@@ -294,7 +294,7 @@ int vmm__check_restorable(const struct vmm *m, struct error *e)
 	struct vm_config *fresh = calloc(1, sizeof(*fresh));
 	if (!fresh)
 		return error__fail(e, EXIT_ERROR, "out of memory");
-	config__init(fresh);
+	config__init_zeroed(fresh);
 	/* Not resources of the VM but of this process: the machine option --no-pit and
 	 * where the console goes (Firecracker's is the process's stdio). */
 	const struct vm_config *now = &m->cfg.vm;

@@ -19,6 +19,7 @@ static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
 	for (int i = 0; i < 4 && args[i]; i++)
 		argv[argc++] = (char *)args[i];
 	err[0] = 0;
+	memset(&opts, 0, sizeof(opts));
 	return cli__parse(argc, argv, &opts, err, sizeof(err));
 }
 
