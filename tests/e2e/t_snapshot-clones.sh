@@ -83,7 +83,7 @@ for i in 1 2 3; do
 		'mount --bind "$1" "$2" || { echo "clone: mount --bind $1 $2 failed" >&2; exit 97; }; shift 2; exec "$@"' \
 		clone "$E2E_WORK/copy-$i.ext4" "$disk" \
 		"$real_ember" --api-sock "$E2E_WORK/c$i.sock" --serial-input "$E2E_WORK/in-$i"
-	eval "PID_$i=\$VM_PID"
+	eval "PID_$i=\$VM_PID T0_$i=\$VM_T0"
 done
 EMBER=$real_ember
 for i in 1 2 3; do
@@ -93,8 +93,8 @@ for i in 1 2 3; do
 done
 # clone I: points lib.sh's VM_* at clone I.
 clone() {
-	VM_NAME=clone-$1 VM_OUT=$E2E_WORK/clone-$1.out VM_ERR=$E2E_WORK/clone-$1.err VM_RC=running VM_MS=?
-	eval "VM_PID=\$PID_$1"
+	VM_NAME=clone-$1 VM_OUT=$E2E_WORK/clone-$1.out VM_ERR=$E2E_WORK/clone-$1.err
+	eval "VM_PID=\$PID_$1 VM_T0=\$T0_$1"
 }
 
 # Each clone goes on from the snapshot's count, with no new boot.
@@ -102,6 +102,7 @@ bad=""
 for i in 1 2 3; do
 	clone "$i"
 	if ! wait_line "$VM_OUT" "^EMBER-COUNT $((stopped + 3))" "$VM_TIMEOUT"; then
+		vm_status
 		bad="$bad; clone $i: $(vm_why)"
 		vm_dump
 	elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
@@ -125,6 +126,7 @@ bad=""
 for i in 1 2 3; do
 	clone "$i"
 	if ! wait_line "$VM_OUT" "^EMBER-REPLY wrote-clone-$i" "$VM_TIMEOUT"; then
+		vm_status
 		bad="$bad; clone $i: $(vm_why)"
 		vm_dump
 	fi

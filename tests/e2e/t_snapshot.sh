@@ -134,6 +134,7 @@ uffd_restore() {
 		info "$_un: $(grep -o 'snapshot loaded in [0-9]* us' "$VM_ERR")"
 		# The counts after the load start right after the stopped one, as with File.
 		if ! wait_line "$VM_OUT" "^EMBER-COUNT $((stopped + 5))" "$VM_TIMEOUT"; then
+			vm_status
 			fail "$_uc" "stopped at $stopped; after the load: $(vm_why)"
 			vm_dump
 		elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
