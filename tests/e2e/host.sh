@@ -47,6 +47,10 @@ for f in vmlinux bzImage rootfs.ext4 initramfs.cpio.gz probe.elf ember-vsock; do
 done
 # The API client (busybox has no curl) for the tests that boot through the API.
 [ ! -e "$build/tests/bin/fcclient" ] || ln -s "$build/tests/bin/fcclient" "$payload/fcclient"
+# The page-fault handlers of the Uffd snapshot backend (t_snapshot.sh).
+for f in ember-uffd-ondemand ember-uffd-prefetch; do
+	[ ! -e "$build/$f" ] || ln -s "$build/$f" "$payload/$f"
+done
 ln -s "$here" "$payload/tests/e2e"
 [ ! -d "$root/tests/kvm" ] || ln -s "$root/tests/kvm" "$payload/tests/kvm"
 ln -s "$root/tests/lib" "$payload/tests/lib"

@@ -3,6 +3,7 @@
 #
 # Layout of $E2E_ROOT (the directory given to run.sh; build/ on a dev host):
 #   ember [ember-jailer] guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
+#   [fcclient ember-uffd-ondemand ember-uffd-prefetch] (tests/e2e/host.sh's payload)
 #
 # Output contract: one line per check, `PASS e2e/<name>`, `FAIL e2e/<name>: <reason>`
 # or `SKIP e2e/<name>: <reason>`. Other lines start with "  " (details) or "e2e:".
@@ -164,6 +165,16 @@ vm_why() {
 	_c=$(tr -d '\r' < "$VM_OUT" 2>/dev/null | grep -v '^$' | tail -1 | cut -c1-160)
 	[ -z "$_c" ] || _why="$_why; console: $_c"
 	echo "$_why"
+}
+
+# Sets VM_RC and VM_MS, for vm_why, of a VM from vm_start that may still run: "running",
+# or its exit status once it has ended.
+vm_status() {
+	if kill -0 "$VM_PID" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$VM_PID/status" 2>/dev/null; then
+		VM_RC=running VM_MS=$(($(now_ms) - VM_T0))
+	else
+		vm_wait 1
+	fi
 }
 
 # Dumps the tail of console and stderr (indented) after a failure.

@@ -33,15 +33,19 @@ for t in $tests; do
 		continue
 	fi
 	echo "e2e: --- $t ---"
-	# Streamed line by line, so that a section that hangs shows how far it got.
-	one=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-one.XXXXXX")
-	{ sh "$f" "$root" 2>&1; echo "$?" >"$one.rc"; } | tee "$one"
-	rc=$(cat "$one.rc")
-	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$one"; then
-		echo "FAIL e2e/$t: the script exited with status $rc" | tee -a "$one"
-	fi
-	cat "$one" >>"$out"
-	rm -f "$one" "$one.rc"
+	# A section is t_NAME.sh, then any t_NAME-*.sh (t_snapshot-clones.sh).
+	for f in "$f" "$here/t_$t"-*.sh; do
+		[ -f "$f" ] || continue
+		# Streamed line by line, so that a section that hangs shows how far it got.
+		one=$(mktemp "${TMPDIR:-/tmp}/ember-e2e-one.XXXXXX")
+		{ sh "$f" "$root" 2>&1; echo "$?" >"$one.rc"; } | tee "$one"
+		rc=$(cat "$one.rc")
+		if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$one"; then
+			echo "FAIL e2e/$t: $(basename "$f") exited with status $rc" | tee -a "$one"
+		fi
+		cat "$one" >>"$out"
+		rm -f "$one" "$one.rc"
+	done
 done
 p=$(grep -c '^PASS ' "$out")
 f=$(grep -c '^FAIL ' "$out")

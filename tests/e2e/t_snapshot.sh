@@ -3,6 +3,10 @@
 # PUT /snapshot/create, kill that ember, load the snapshot in a new one (resume_vm):
 # the count goes on with no new boot, a command typed on the console after the
 # restore runs and answers, and the root filesystem (mounted read-only) boots again.
+# The same snapshot then loads three times more with the Uffd backend, its memory served
+# by build/ember-uffd-ondemand, then by build/ember-uffd-prefetch recording a working set
+# and, once more, prefetching it: each time the count goes on from the snapshot's.
+# t_snapshot-clones.sh, run after this file, does the clones.
 # In run.sh's default list. Two runs in the nested host passed: 37 s for the whole
 # section on a quiet machine, 164 s on a loaded one (its final boot took 83 s of guest
 # time, well inside VM_TIMEOUT).
@@ -97,6 +101,98 @@ else
 	vm_dump
 fi
 vm_kill
+
+# --- the Uffd backend: the same snapshot again, its memory served by a page-fault handler
+# (tools/uffd): on demand; then REAP-style, a first restore recording the pages it
+# faulted in, a second one prefetching them. Each restore must go on counting from where
+# the snapshot stopped, and its handler must have done the serving.
+OND=$E2E_ROOT/ember-uffd-ondemand PRE=$E2E_ROOT/ember-uffd-prefetch
+# uffd_restore CHECK NAME HANDLER ARGS...: HANDLER (listening on $E2E_WORK/NAME.pf, which
+# ARGS name) serves the load of the snapshot in a new ember; then that ember is killed
+# and the handler must end by itself. Its output is in $H_OUT.
+uffd_restore() {
+	_uc=$1 _un=$2
+	shift 2
+	H_OUT=$E2E_WORK/$_un.h
+	"$@" >"$H_OUT" 2>&1 &
+	_hp=$!
+	E2E_PIDS="$E2E_PIDS $_hp"
+	_i=0
+	while ! grep -q listening "$H_OUT" && kill -0 "$_hp" 2>/dev/null && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if ! grep -q listening "$H_OUT"; then
+		fail "$_uc" "the handler did not listen: $(head -c 300 "$H_OUT")"
+		return 1
+	fi
+	_us=$E2E_WORK/$_un.sock
+	vm_start "snap-$_un" --api-sock "$_us"
+	"$FC" -w 10 "$_us" GET / >/dev/null 2>&1
+	if api "$_uc" "$_us" PUT /snapshot/load \
+		"{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$E2E_WORK/$_un.pf\"}, \"resume_vm\": true}"; then
+		info "$_un: $(grep -o 'snapshot loaded in [0-9]* us' "$VM_ERR")"
+		# The counts after the load start right after the stopped one, as with File.
+		if ! wait_line "$VM_OUT" "^EMBER-COUNT $((stopped + 5))" "$VM_TIMEOUT"; then
+			vm_status
+			fail "$_uc" "stopped at $stopped; after the load: $(vm_why)"
+			vm_dump
+		elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
+			fail "$_uc" "the restored guest printed boot output"
+		elif ! counts "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
+			fail "$_uc" "stopped at $stopped; counts after the load: $(counts "$VM_OUT" | tr '\n' ' ' | head -c 200)"
+		else
+			pass "$_uc"
+		fi
+	fi
+	vm_kill
+	_i=0
+	while kill -0 "$_hp" 2>/dev/null && [ $_i -lt 200 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if kill -0 "$_hp" 2>/dev/null; then
+		info "$_un: the handler outlived its VM by 20 s: $(head -c 300 "$H_OUT")"
+		kill -9 "$_hp" 2>/dev/null
+	fi
+	wait "$_hp" 2>/dev/null
+	forget_pid "$_hp"
+	grep -v listening "$H_OUT" | sed "s/^/  $_un: /"
+	return 0
+}
+# handler_number SED-ERE FILE: the number the handler's last words give for ERE's group.
+handler_number() { sed -n "s/.*$1.*/\1/p" "$2" | tail -1; }
+if [ ! -x "$OND" ] || [ ! -x "$PRE" ]; then
+	fail snapshot-uffd "$OND or $PRE missing (the payload links build/ember-uffd-*)"
+else
+	if uffd_restore snapshot-uffd-ondemand-continues ondemand "$OND" "$E2E_WORK/ondemand.pf" "$mem"; then
+		n=$(handler_number ' \([0-9][0-9]*\) faults served' "$H_OUT")
+		if [ "${n:-0}" -gt 0 ]; then
+			pass snapshot-uffd-ondemand-served
+		else
+			fail snapshot-uffd-ondemand-served "no fault served: $(head -c 300 "$H_OUT")"
+		fi
+	fi
+	ws=$E2E_WORK/ws
+	if uffd_restore snapshot-uffd-record-continues record "$PRE" --record "$ws" "$E2E_WORK/record.pf" "$mem"; then
+		n=$(handler_number 'recorded \([0-9][0-9]*\) pages' "$H_OUT")
+		if [ "${n:-0}" -gt 0 ] && [ -s "$ws" ]; then
+			pass snapshot-uffd-record-working-set
+		else
+			fail snapshot-uffd-record-working-set "recorded '$n' pages: $(head -c 300 "$H_OUT")"
+		fi
+	fi
+	if [ ! -s "$ws" ]; then
+		fail snapshot-uffd-prefetch-continues "no working set was recorded"
+	elif uffd_restore snapshot-uffd-prefetch-continues prefetch "$PRE" --prefetch "$ws" "$E2E_WORK/prefetch.pf" "$mem"; then
+		n=$(handler_number ' \([0-9][0-9]*\) pages prefetched' "$H_OUT")
+		if [ "${n:-0}" -gt 0 ]; then
+			pass snapshot-uffd-prefetch-copied
+		else
+			fail snapshot-uffd-prefetch-copied "nothing prefetched: $(head -c 300 "$H_OUT")"
+		fi
+	fi
+fi
 
 # The root filesystem was mounted read-only throughout: it boots again as it was.
 vm_run snap-reboot "$VM_TIMEOUT" --kernel "$VMLINUX" --vcpus 1 --mem-mib "$VM_MEM" \
