@@ -216,3 +216,15 @@ need_files() { # CHECK FILE...
 
 # A fresh random-ish token.
 token() { echo "t$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"; }
+
+# api_check CHECK SOCK METHOD PATH [BODY]: one request through $FC (fcclient, set by the
+# script) that must succeed; its reply in $E2E_WORK/reply, else a FAIL line naming CHECK.
+api_check() {
+	_c=$1 _s=$2
+	shift 2
+	if "$FC" "$_s" "$@" >"$E2E_WORK/reply" 2>&1; then return 0; fi
+	fail "$_c" "$1 $2 -> $(head -c 300 "$E2E_WORK/reply")"
+	return 1
+}
+# count_lines FILE...: the numbers the `count` scenario printed (EMBER-COUNT N), in order.
+count_lines() { cat "$@" | tr -d '\r' | sed -n 's/^EMBER-COUNT \([0-9][0-9]*\)$/\1/p'; }

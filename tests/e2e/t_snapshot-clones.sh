@@ -26,14 +26,6 @@ if ! command -v unshare >/dev/null 2>&1; then
 	exit 0
 fi
 
-api() { # CHECK SOCK METHOD PATH [BODY]: one request that must succeed
-	_c=$1 _s=$2
-	shift 2
-	if "$FC" "$_s" "$@" >"$E2E_WORK/reply" 2>&1; then return 0; fi
-	fail "$_c" "$1 $2 -> $(head -c 300 "$E2E_WORK/reply")"
-	return 1
-}
-counts() { cat "$@" | tr -d '\r' | sed -n 's/^EMBER-COUNT \([0-9][0-9]*\)$/\1/p'; }
 
 disk=$E2E_WORK/clone-rootfs.ext4
 cp "$ROOTFS" "$disk"
@@ -46,12 +38,12 @@ vm_start clone-base --api-sock "$sa"
 BASE_OUT=$VM_OUT BASE_PID=$VM_PID
 "$FC" -w 10 "$sa" GET / >/dev/null 2>&1
 ok=1
-api snapshot-clones-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
-api snapshot-clones-boot-source "$sa" PUT /boot-source \
+api_check snapshot-clones-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
+api_check snapshot-clones-boot-source "$sa" PUT /boot-source \
 	"{\"kernel_image_path\": \"$VMLINUX\", \"boot_args\": \"$CMDLINE_BASE root=/dev/vda rw ember.test=count\"}" || ok=0
-api snapshot-clones-drive "$sa" PUT /drives/rootfs \
+api_check snapshot-clones-drive "$sa" PUT /drives/rootfs \
 	"{\"drive_id\": \"rootfs\", \"path_on_host\": \"$disk\", \"is_root_device\": true, \"is_read_only\": false}" || ok=0
-api snapshot-clones-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+api_check snapshot-clones-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
 # Three boot bounds, as t_snapshot.sh: the count has taken 108 s of guest time there.
 if [ $ok -eq 0 ] || ! wait_line "$BASE_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3)); then
 	fail snapshot-clones-counting "the guest did not count; $(vm_why)"
@@ -59,11 +51,11 @@ if [ $ok -eq 0 ] || ! wait_line "$BASE_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3))
 	vm_kill
 	exit 0
 fi
-api snapshot-clones-pause "$sa" PATCH /vm '{"state": "Paused"}' || ok=0
-api snapshot-clones-create "$sa" PUT /snapshot/create \
+api_check snapshot-clones-pause "$sa" PATCH /vm '{"state": "Paused"}' || ok=0
+api_check snapshot-clones-create "$sa" PUT /snapshot/create \
 	"{\"snapshot_path\": \"$state\", \"mem_file_path\": \"$mem\"}" || ok=0
 sleep 1
-stopped=$(counts "$BASE_OUT" | tail -1)
+stopped=$(count_lines "$BASE_OUT" | tail -1)
 kill -9 "$BASE_PID" 2>/dev/null
 wait "$BASE_PID" 2>/dev/null
 forget_pid "$BASE_PID"
@@ -88,7 +80,7 @@ done
 EMBER=$real_ember
 for i in 1 2 3; do
 	"$FC" -w 10 "$E2E_WORK/c$i.sock" GET / >/dev/null 2>&1
-	api "snapshot-clones-load-$i" "$E2E_WORK/c$i.sock" PUT /snapshot/load \
+	api_check "snapshot-clones-load-$i" "$E2E_WORK/c$i.sock" PUT /snapshot/load \
 		"{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$mem\"}, \"resume_vm\": true}"
 done
 # clone I: points lib.sh's VM_* at clone I.
@@ -107,8 +99,8 @@ for i in 1 2 3; do
 		vm_dump
 	elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
 		bad="$bad; clone $i printed boot output"
-	elif ! counts "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
-		bad="$bad; clone $i counted $(counts "$VM_OUT" | tr '\n' ' ' | head -c 100)"
+	elif ! count_lines "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
+		bad="$bad; clone $i counted $(count_lines "$VM_OUT" | tr '\n' ' ' | head -c 100)"
 	fi
 done
 if [ -z "$bad" ]; then

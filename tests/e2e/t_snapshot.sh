@@ -19,15 +19,6 @@ if [ ! -x "$FC" ]; then
 	exit 0
 fi
 
-# api CHECK SOCK METHOD PATH [BODY]: one request that must succeed.
-api() {
-	_c=$1 _s=$2
-	shift 2
-	if "$FC" "$_s" "$@" >"$E2E_WORK/reply" 2>&1; then return 0; fi
-	fail "$_c" "$1 $2 -> $(head -c 300 "$E2E_WORK/reply")"
-	return 1
-}
-counts() { cat "$@" | tr -d '\r' | sed -n 's/^EMBER-COUNT \([0-9][0-9]*\)$/\1/p'; }
 
 disk=$E2E_WORK/snap-rootfs.ext4
 cp "$ROOTFS" "$disk"
@@ -40,12 +31,12 @@ vm_start snap-a --api-sock "$sa" --serial-input "$in_a"
 A_OUT=$VM_OUT A_PID=$VM_PID
 "$FC" -w 10 "$sa" GET / >/dev/null 2>&1
 ok=1
-api snapshot-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
-api snapshot-boot-source "$sa" PUT /boot-source \
+api_check snapshot-machine "$sa" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $VM_MEM}" || ok=0
+api_check snapshot-boot-source "$sa" PUT /boot-source \
 	"{\"kernel_image_path\": \"$VMLINUX\", \"boot_args\": \"$CMDLINE_BASE root=/dev/vda ro ember.test=count\"}" || ok=0
-api snapshot-drive "$sa" PUT /drives/rootfs \
+api_check snapshot-drive "$sa" PUT /drives/rootfs \
 	"{\"drive_id\": \"rootfs\", \"path_on_host\": \"$disk\", \"is_root_device\": true, \"is_read_only\": true}" || ok=0
-api snapshot-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
+api_check snapshot-start "$sa" PUT /actions '{"action_type": "InstanceStart"}' || ok=0
 # One measured run in the nested host (shared CPUs) reached the count only after 108 s
 # of guest time: wait three boot bounds.
 if [ $ok -eq 0 ] || ! wait_line "$A_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3)); then
@@ -55,12 +46,12 @@ if [ $ok -eq 0 ] || ! wait_line "$A_OUT" "^EMBER-COUNT 3" $((VM_TIMEOUT * 3)); t
 	exit 0
 fi
 pass snapshot-counting
-api snapshot-pause "$sa" PATCH /vm '{"state": "Paused"}' || ok=0
-api snapshot-create "$sa" PUT /snapshot/create \
+api_check snapshot-pause "$sa" PATCH /vm '{"state": "Paused"}' || ok=0
+api_check snapshot-create "$sa" PUT /snapshot/create \
 	"{\"snapshot_path\": \"$state\", \"mem_file_path\": \"$mem\"}" || ok=0
 info "$(grep -o 'snapshot created in [0-9]* us' "$VM_ERR")"
 sleep 1
-stopped=$(counts "$A_OUT" | tail -1)
+stopped=$(count_lines "$A_OUT" | tail -1)
 kill -9 "$A_PID" 2>/dev/null
 wait "$A_PID" 2>/dev/null
 forget_pid "$A_PID"
@@ -69,7 +60,7 @@ forget_pid "$A_PID"
 vm_start snap-b --api-sock "$sb" --serial-input "$in_b"
 B_OUT=$VM_OUT
 "$FC" -w 10 "$sb" GET / >/dev/null 2>&1
-api snapshot-load "$sb" PUT /snapshot/load \
+api_check snapshot-load "$sb" PUT /snapshot/load \
 	"{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$mem\"}, \"resume_vm\": true}" || {
 	vm_kill
 	exit 0
@@ -87,10 +78,10 @@ else
 	pass snapshot-no-boot
 fi
 # The console stream goes on where it stopped: 0, 1, 2, ... across both processes.
-if counts "$A_OUT" "$B_OUT" | awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
+if count_lines "$A_OUT" "$B_OUT" | awk 'NR - 1 != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
 	pass snapshot-no-gap
 else
-	fail snapshot-no-gap "counts across the restore: $(counts "$A_OUT" "$B_OUT" | tr '\n' ' ' | tail -c 200)"
+	fail snapshot-no-gap "counts across the restore: $(count_lines "$A_OUT" "$B_OUT" | tr '\n' ' ' | tail -c 200)"
 fi
 # A command over the console (the FIFO is ember's serial input): it runs and answers.
 (echo "echo restored-\$((6 * 7))" >"$in_b") &
@@ -129,7 +120,7 @@ uffd_restore() {
 	_us=$E2E_WORK/$_un.sock
 	vm_start "snap-$_un" --api-sock "$_us"
 	"$FC" -w 10 "$_us" GET / >/dev/null 2>&1
-	if api "$_uc" "$_us" PUT /snapshot/load \
+	if api_check "$_uc" "$_us" PUT /snapshot/load \
 		"{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$E2E_WORK/$_un.pf\"}, \"resume_vm\": true}"; then
 		info "$_un: $(grep -o 'snapshot loaded in [0-9]* us' "$VM_ERR")"
 		# The counts after the load start right after the stopped one, as with File.
@@ -139,8 +130,8 @@ uffd_restore() {
 			vm_dump
 		elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
 			fail "$_uc" "the restored guest printed boot output"
-		elif ! counts "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
-			fail "$_uc" "stopped at $stopped; counts after the load: $(counts "$VM_OUT" | tr '\n' ' ' | head -c 200)"
+		elif ! count_lines "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
+			fail "$_uc" "stopped at $stopped; counts after the load: $(count_lines "$VM_OUT" | tr '\n' ' ' | head -c 200)"
 		else
 			pass "$_uc"
 		fi
