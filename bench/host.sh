@@ -19,7 +19,8 @@
 # ember also runs as the row ember-nopit, the same command plus --no-pit (a machine without
 # the in-kernel i8254 PIT, whose teardown lengthens the process's exit: issue 16).
 # --compare EMBER adds another ember binary (e.g. the one before a change) as the column
-# "ember B", interleaved with the rest: a before/after measured in one run.
+# "ember B", and with --no-pit as "ember B --no-pit", interleaved with the rest: a
+# before/after measured in one run.
 #
 # Files: $BUILD/ember, $BUILD/bench/{launch,floor}, $BUILD/bench/guest/tiny-*.
 # Peers: qemu-system-x86_64 from PATH; kvmtool from $KVMTOOL, else `lkvm` from PATH.
@@ -94,6 +95,7 @@ if [ -n "$ember_b" ]; then
 	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
 	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none" \
 		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+	add_vmm ember-b-nopit 0 "${CMD[ember-b]} --no-pit" "${HANG[ember-b]} --no-pit"
 fi
 qemu=$(command -v qemu-system-x86_64 || true)
 lkvm=${KVMTOOL:-$(command -v lkvm || true)}
@@ -211,7 +213,7 @@ done
 # --- 2. RSS/PSS with a guest that halts: smaps 300 ms after exec, minus guest memory -------
 i=1
 while [ $i -le "$mem_iters" ]; do
-	for v in ember ember-nopit ember-b qemu kvmtool; do
+	for v in ember ember-nopit ember-b ember-b-nopit qemu kvmtool; do
 		[ -n "${HANG[$v]:-}" ] || continue
 		# shellcheck disable=SC2086
 		run1 mem "$v" $i --hold-ms 300 --guest-mib $MEM --timeout 20000 -- ${HANG[$v]}
