@@ -20,14 +20,6 @@
 #include "virtio/virtio.h"
 #include "vm.h"
 
-static void teardown(struct vm *vm)
-{
-	vcpu__stop_all(vm);
-	vcpu__destroy_all(vm);
-	vm__destroy(vm);
-	free(vm);
-}
-
 static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_start_us,
 		     struct error *e)
 {
@@ -37,13 +29,13 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	if (builder__build(vm, cfg, k->loop, k->start_us, k->boot_timer, e)) {
-		teardown(vm);
+		vcpu__teardown_vm(vm);
 		return -1;
 	}
 	vm->instance_start_us = instance_start_us;
 	if (vcpu__start_all(vm)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
-		teardown(vm);
+		vcpu__teardown_vm(vm);
 		return -1;
 	}
 	k->vm = vm;
@@ -83,7 +75,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 	if (!vm && !(vm = calloc(1, sizeof(*vm))))
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	if (snapshot__restore(vm, cfg, l, k->loop, k->start_us, warm, e)) {
-		teardown(vm);
+		vcpu__teardown_vm(vm);
 		return -1;
 	}
 	if (!warm) {
@@ -94,7 +86,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 		if (vcpu__start_all(vm)) {
 			error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s",
 				    strerror(errno));
-			teardown(vm);
+			vcpu__teardown_vm(vm);
 			return -1;
 		}
 		vcpu__pause_all(vm);
@@ -188,7 +180,7 @@ static void kvm_log_state(void *ctx)
 static void kvm_destroy(void *ctx)
 {
 	struct kvm_machine *k = ctx;
-	teardown(k->vm);
+	vcpu__teardown_vm(k->vm);
 	k->vm = NULL;
 }
 

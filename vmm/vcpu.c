@@ -375,3 +375,11 @@ void vcpu__metrics(const struct vm *vm, struct json_out *o)
 	    (unsigned long long)in, (unsigned long long)out, (unsigned long long)rd,
 	    (unsigned long long)wr, (unsigned long long)failures);
 }
+
+void vcpu__teardown_vm(struct vm *vm)
+{
+	vcpu__stop_all(vm);
+	vcpu__destroy_all(vm);
+	vm__destroy(vm);
+	free(vm);
+}

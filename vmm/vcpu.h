@@ -52,6 +52,9 @@ void vcpu__pause_all(struct vm *vm);
 void vcpu__resume_all(struct vm *vm);
 /* Frees every vCPU (stopped first); vm->vcpus is NULL afterwards. */
 void vcpu__destroy_all(struct vm *vm);
+/* The whole of a calloc'd VM: its vCPUs stopped and destroyed, then the VM, then vm
+ * itself freed. */
+void vcpu__teardown_vm(struct vm *vm);
 /* Appends Firecracker's "vcpu" metrics group: every vCPU's counters summed. */
 void vcpu__metrics(const struct vm *vm, struct json_out *o);
 

@@ -7,9 +7,6 @@
 #include <sys/mman.h>
 
 #include "vm.h"
-#if defined(__x86_64__)
-#include "arch/x86_64/ioapic.h"
-#endif
 
 /* The irqchip trio, the PIT and the PC's kvmclock are x86's (snapshots are x86_64
  * only so far; aarch64 refuses them in vmm/arch/aarch64/snapshot.c). */
@@ -28,13 +25,7 @@ int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e)
 	memset(s, 0, sizeof(*s));
 	for (unsigned i = 0; i < VM_NR_IRQCHIPS; i++) {
 		s->irqchip[i].chip_id = chips[i].id;
-		/* A split irqchip: no PIC (its records stay zero), the IOAPIC is ember's. */
-		if (vm->arch.ioapic) {
-			if (chips[i].id == KVM_IRQCHIP_IOAPIC)
-				ioapic__get_state(vm->arch.ioapic, &s->irqchip[i].chip.ioapic);
-			continue;
-		}
-		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->irqchip[i]) < 0)
+		if (arch__irqchip_get(vm, &s->irqchip[i]) < 0)
 			return error__fail(e, EXIT_KVM, "KVM_GET_IRQCHIP (%s): %s", chips[i].name,
 					   strerror(errno));
 	}
@@ -53,18 +44,8 @@ int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advanc
 		if (s->irqchip[i].chip_id != chips[i].id)
 			return error__fail(e, EXIT_USAGE, "irqchip %u: chip id %u, expected %u", i,
 					   s->irqchip[i].chip_id, chips[i].id);
-		struct kvm_irqchip c = s->irqchip[i];
-		/* Into a split irqchip (--no-pit): the PICs have nowhere to go and a guest
-		 * on an IOAPIC keeps them masked; the IOAPIC's registers are the same. */
-		if (vm->arch.ioapic) {
-			if (c.chip_id == KVM_IRQCHIP_IOAPIC &&
-			    ioapic__set_state(vm->arch.ioapic, &c.chip.ioapic, e))
-				return -1;
-			continue;
-		}
-		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &c) < 0)
-			return error__fail(e, EXIT_KVM, "KVM_SET_IRQCHIP (%s): %s", chips[i].name,
-					   strerror(errno));
+		if (arch__irqchip_set(vm, &s->irqchip[i], chips[i].name, e))
+			return -1;
 	}
 	if (s->has_pit != !vm->cfg->no_pit)
 		return error__fail(e, EXIT_USAGE,

@@ -14,14 +14,6 @@
 #include "vcpu.h"
 #include "vm.h"
 
-static void destroy(struct vm *vm)
-{
-	vcpu__stop_all(vm);
-	vcpu__destroy_all(vm);
-	vm__destroy(vm);
-	free(vm);
-}
-
 int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool no_pit,
 		  struct event_loop *loop, uint64_t start_us, struct error *e)
 {
@@ -29,7 +21,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 	w->shape = calloc(1, sizeof(*w->shape));
 	if (!w->shape)
 		return error__fail(e, EXIT_ERROR, "out of memory");
-	config__init(w->shape);
+	config__init_zeroed(w->shape);
 	w->shape->vcpus = vcpus;
 	w->shape->mem_mib = mem_mib;
 	w->shape->no_pit = no_pit;
@@ -67,7 +59,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 	return 0;
 fail:
 	error__wrap(e, "--prepare");
-	destroy(vm);
+	vcpu__teardown_vm(vm);
 	return -1;
 }
 
@@ -109,7 +101,7 @@ struct vm *warm__take(struct warm_shell *w, const struct vm_config *cfg, struct 
 	struct vm *vm = w->vm;
 	w->vm = NULL;
 	if (cfg->track_dirty_pages && log_dirty_pages(vm, e)) {
-		destroy(vm);
+		vcpu__teardown_vm(vm);
 		return NULL;
 	}
 	return vm;
@@ -120,7 +112,7 @@ void warm__discard(struct warm_shell *w, const char *why)
 	if (!w->vm)
 		return;
 	uint64_t t0 = now_us();
-	destroy(w->vm);
+	vcpu__teardown_vm(w->vm);
 	w->vm = NULL;
 	pr_info("warm shell torn down in %llu us: %s", (unsigned long long)(now_us() - t0), why);
 }
@@ -138,7 +130,7 @@ static void on_later(void *opaque, uint32_t events)
 	event__del(l->loop, l->fd);
 	close(l->fd);
 	uint64_t t0 = now_us();
-	destroy(l->vm);
+	vcpu__teardown_vm(l->vm);
 	pr_info("warm shell torn down in %llu us: %s", (unsigned long long)(now_us() - t0), l->why);
 	free(l);
 }

@@ -7,12 +7,11 @@ E2E_ROOT=$1
 FC=$E2E_ROOT/fcclient
 BOOT_ARGS="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"
 
-# api NAME METHOD PATH [BODY]: one request on $SOCK; FAIL line naming it on error.
+# api NAME METHOD PATH [BODY]: lib.sh's api_check on $SOCK.
 api() {
-	_an=$1; shift
-	"$FC" "$SOCK" "$@" >"$E2E_WORK/reply" 2>&1 && return 0
-	fail "$_an" "$1 $2 -> $(head -c 300 "$E2E_WORK/reply")"
-	return 1
+	_an=$1
+	shift
+	api_check "$_an" "$SOCK" "$@"
 }
 
 # guide_start NAME DISK RO ARGS: starts a VM the guide's way (1 if a request failed);

@@ -89,25 +89,30 @@ clone() {
 	eval "VM_PID=\$PID_$1 VM_T0=\$T0_$1"
 }
 
+# verdict CHECK WHY: PASS if no clone added to $bad, else FAIL with WHY and what they said.
+verdict() {
+	if [ -z "$bad" ]; then pass "$1"; else fail "$1" "$2${bad}"; fi
+}
+# stuck I: clone I did not get there; its state into $bad and the log.
+stuck() {
+	vm_status
+	bad="$bad; clone $1: $(vm_why)"
+	vm_dump
+}
+
 # Each clone goes on from the snapshot's count, with no new boot.
 bad=""
 for i in 1 2 3; do
 	clone "$i"
 	if ! wait_line "$VM_OUT" "^EMBER-COUNT $((stopped + 3))" "$VM_TIMEOUT"; then
-		vm_status
-		bad="$bad; clone $i: $(vm_why)"
-		vm_dump
+		stuck "$i"
 	elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
 		bad="$bad; clone $i printed boot output"
 	elif ! count_lines "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
 		bad="$bad; clone $i counted $(count_lines "$VM_OUT" | tr '\n' ' ' | head -c 100)"
 	fi
 done
-if [ -z "$bad" ]; then
-	pass snapshot-clones-continue
-else
-	fail snapshot-clones-continue "stopped at $stopped${bad}"
-fi
+verdict snapshot-clones-continue "stopped at $stopped"
 
 # Each clone writes /clone-I (its own token) on its root filesystem, then syncs: what is
 # on its disk file then is what a kill leaves.
@@ -118,16 +123,10 @@ bad=""
 for i in 1 2 3; do
 	clone "$i"
 	if ! wait_line "$VM_OUT" "^EMBER-REPLY wrote-clone-$i" "$VM_TIMEOUT"; then
-		vm_status
-		bad="$bad; clone $i: $(vm_why)"
-		vm_dump
+		stuck "$i"
 	fi
 done
-if [ -z "$bad" ]; then
-	pass snapshot-clones-write
-else
-	fail snapshot-clones-write "no answer to the write and sync${bad}"
-fi
+verdict snapshot-clones-write "no answer to the write and sync"
 for i in 1 2 3; do
 	clone "$i"
 	kill -9 "$VM_PID" 2>/dev/null
@@ -167,9 +166,6 @@ for i in 1 2 3; do
 done
 got=$(files "$disk" | tr '\n' ' ')
 [ -z "$got" ] || bad="$bad; the snapshot's own disk holds '$got'"
-if [ -z "$bad" ]; then
-	pass snapshot-clones-own-files
-else
-	fail snapshot-clones-own-files "${bad#; }"
-fi
+bad=${bad#; }
+verdict snapshot-clones-own-files ""
 exit 0

@@ -330,8 +330,8 @@ static void malformed_tree(void)
 
 static size_t seal_sw(uint8_t *buf);
 
-/* A tree made with libfdt's sequential writer, which does not stop twins, then sealed. */
-static size_t twins(uint8_t *buf, size_t cap, bool twin_nodes)
+/* The sequential writer's tree begun with a valid root header, the root node left open. */
+static void sw_header(uint8_t *buf, size_t cap)
 {
 	CHECK_EQ(fdt_create(buf, (int)cap - VMSTATE_TRAILER_SIZE), 0);
 	fdt_finish_reservemap(buf);
@@ -340,6 +340,12 @@ static size_t twins(uint8_t *buf, size_t cap, bool twin_nodes)
 	fdt_property_u64(buf, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
 	fdt_property_string(buf, "ember-version", "0");
 	fdt_property_string(buf, "host-cpu-vendor", "x");
+}
+
+/* A tree made with libfdt's sequential writer, which does not stop twins, then sealed. */
+static size_t twins(uint8_t *buf, size_t cap, bool twin_nodes)
+{
+	sw_header(buf, cap);
 	fdt_begin_node(buf, "vcpus");
 	for (int i = 0; i < 2; i++) {
 		if (i == 0 || twin_nodes)
@@ -388,13 +394,7 @@ static void slash_names(void)
 	static const char *const names[] = {"vcpu/0", ""};
 	for (size_t i = 0; i < 2; i++) {
 		static uint8_t buf[4096];
-		CHECK_EQ(fdt_create(buf, (int)sizeof(buf) - VMSTATE_TRAILER_SIZE), 0);
-		fdt_finish_reservemap(buf);
-		fdt_begin_node(buf, "");
-		fdt_property_string(buf, "compatible", VMSTATE_COMPATIBLE);
-		fdt_property_u64(buf, "format-version", (uint64_t)VMSTATE_MAJOR << 32);
-		fdt_property_string(buf, "ember-version", "0");
-		fdt_property_string(buf, "host-cpu-vendor", "x");
+		sw_header(buf, sizeof(buf));
 		fdt_begin_node(buf, "vcpus");
 		fdt_begin_node(buf, names[i]);
 		fdt_property_u32(buf, "mp-state", 0);

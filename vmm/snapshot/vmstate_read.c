@@ -148,12 +148,18 @@ struct seen {
 	int len;
 };
 
+/* The path of the node at off, for a message ("?" if it has none that fits). */
+static const char *node_path(const void *fdt, int off, char path[VMSTATE_MAX_PATH])
+{
+	if (fdt_get_path(fdt, off, path, VMSTATE_MAX_PATH) < 0)
+		snprintf(path, VMSTATE_MAX_PATH, "?");
+	return path;
+}
+
 static int node_path_error(const void *fdt, int off, const char *what, struct error *e)
 {
 	char path[VMSTATE_MAX_PATH];
-	if (fdt_get_path(fdt, off, path, sizeof(path)) < 0)
-		snprintf(path, sizeof(path), "?");
-	error__fail(e, EXIT_USAGE, what, path);
+	error__fail(e, EXIT_USAGE, what, node_path(fdt, off, path));
 	return -1;
 }
 
@@ -163,30 +169,22 @@ static int check_props(const void *fdt, int off, int *props, struct error *e)
 	int here = 0, p;
 	fdt_for_each_property_offset(p, fdt, off)
 	{
-		if (here >= VMSTATE_MAX_NODE_PROPS || ++*props > VMSTATE_MAX_PROPS) {
-			char path[VMSTATE_MAX_PATH];
-			if (fdt_get_path(fdt, off, path, sizeof(path)) < 0)
-				snprintf(path, sizeof(path), "?");
-			error__fail(e, EXIT_USAGE,
-				    "vmstate has more than %d properties in all or %d in node %s",
-				    VMSTATE_MAX_PROPS, VMSTATE_MAX_NODE_PROPS, path);
-			return -1;
-		}
+		char path[VMSTATE_MAX_PATH];
+		if (here >= VMSTATE_MAX_NODE_PROPS || ++*props > VMSTATE_MAX_PROPS)
+			return error__fail(
+			    e, EXIT_USAGE,
+			    "vmstate has more than %d properties in all or %d in node %s",
+			    VMSTATE_MAX_PROPS, VMSTATE_MAX_NODE_PROPS, node_path(fdt, off, path));
 		const char *name = NULL;
 		int len;
 		if (!fdt_getprop_by_offset(fdt, p, &name, &len) || !name)
 			return node_path_error(fdt, off,
 					       "vmstate node %s has a property without a name", e);
 		for (int i = 0; i < here; i++)
-			if (!strcmp(names[i], name)) {
-				char path[VMSTATE_MAX_PATH];
-				if (fdt_get_path(fdt, off, path, sizeof(path)) < 0)
-					snprintf(path, sizeof(path), "?");
-				error__fail(e, EXIT_USAGE,
-					    "vmstate node %s has two properties named %s", path,
-					    name);
-				return -1;
-			}
+			if (!strcmp(names[i], name))
+				return error__fail(e, EXIT_USAGE,
+						   "vmstate node %s has two properties named %s",
+						   node_path(fdt, off, path), name);
 		names[here++] = name;
 	}
 	return 0;

@@ -309,12 +309,32 @@ void arch__vcpu_describe(struct vcpu *v, char *buf, size_t len)
 			 lapic_reg(&l, LAPIC_TMICT), lapic_reg(&l, LAPIC_TMCCT));
 }
 
+int arch__irqchip_get(struct vm *vm, struct kvm_irqchip *c)
+{
+	if (!vm->arch.ioapic)
+		return ioctl(vm->vm_fd, KVM_GET_IRQCHIP, c) < 0 ? -1 : 0;
+	memset(&c->chip, 0, sizeof(c->chip));
+	if (c->chip_id == KVM_IRQCHIP_IOAPIC)
+		ioapic__get_state(vm->arch.ioapic, &c->chip.ioapic);
+	return 0;
+}
+
+int arch__irqchip_set(struct vm *vm, const struct kvm_irqchip *c, const char *name, struct error *e)
+{
+	if (vm->arch.ioapic)
+		return c->chip_id == KVM_IRQCHIP_IOAPIC
+			   ? ioapic__set_state(vm->arch.ioapic, &c->chip.ioapic, e)
+			   : 0;
+	struct kvm_irqchip copy = *c;
+	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &copy) < 0)
+		FAIL(EXIT_KVM, "KVM_SET_IRQCHIP (%s): %s", name, strerror(errno));
+	return 0;
+}
+
 void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
 {
 	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
-	if (vm->arch.ioapic) {
-		ioapic__get_state(vm->arch.ioapic, &chip.chip.ioapic);
-	} else if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
+	if (arch__irqchip_get(vm, &chip) < 0) {
 		snprintf(buf, len, "KVM_GET_IRQCHIP: %s", strerror(errno));
 		return;
 	}

@@ -41,6 +41,15 @@ struct arch_vm {
 struct vm;
 struct error;
 struct kvm_cpuid_entry2;
+struct kvm_irqchip;
+/* One record of the irqchip trio (c->chip_id: PIC master, PIC slave, IOAPIC) from either
+ * kind of machine: KVM's own; or, with a split irqchip (--no-pit), ember's IOAPIC, and
+ * PIC records that read zero and whose saved contents are dropped (a guest on an IOAPIC
+ * keeps the PICs masked). get: -1 with errno; set: -1 with e (`name` names the chip). */
+int arch__irqchip_get(struct vm *vm, struct kvm_irqchip *c);
+int arch__irqchip_set(struct vm *vm, const struct kvm_irqchip *c, const char *name,
+		      struct error *e);
+
 /* Once a snapshot's vCPUs are set up as for a boot, before they get their saved
  * CPUID: whether this host gives the guest every bit it had in the registers the
  * configuration's CPU template modifies (cpu.h's cpuid__template_missing, against

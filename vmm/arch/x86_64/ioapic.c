@@ -91,19 +91,20 @@ static int sync_routes(struct ioapic *io)
 	return 0;
 }
 
-/* Lock held. Sends pin's interrupt if its line asks for one now. */
-static void deliver(struct ioapic *io, unsigned pin)
+/* Lock held. Sends pin's interrupt if its line asks for one now. -1 with errno if KVM
+ * refused the MSI (0 from KVM_SIGNAL_MSI: a LAPIC that ignored it, as hardware may). */
+static int deliver(struct ioapic *io, unsigned pin)
 {
 	rte_t *r = &io->s.redirtbl[pin];
 	if (r->fields.mask || !(io->s.irr & (1u << pin)))
-		return;
+		return 0;
 	if (r->fields.trig_mode) {
 		if (r->fields.remote_irr)
-			return;
+			return 0;
 		r->fields.remote_irr = 1;
 	}
 	struct kvm_msi m = msi_of(r);
-	(void)ioctl(io->vm->vm_fd, KVM_SIGNAL_MSI, &m);
+	return ioctl(io->vm->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -1 : 0;
 }
 
 int ioapic__set_line(struct ioapic *io, uint32_t pin, int level)
@@ -119,10 +120,11 @@ int ioapic__set_line(struct ioapic *io, uint32_t pin, int level)
 		io->s.irr |= bit;
 	else
 		io->s.irr &= ~bit;
+	int rc = 0;
 	if (level && (!was || io->s.redirtbl[pin].fields.trig_mode))
-		deliver(io, pin);
+		rc = deliver(io, pin);
 	pthread_mutex_unlock(&io->lock);
-	return 0;
+	return rc;
 }
 
 void ioapic__eoi(struct ioapic *io, uint8_t vector)
@@ -133,7 +135,7 @@ void ioapic__eoi(struct ioapic *io, uint8_t vector)
 		if (r->fields.vector != vector || !r->fields.trig_mode || !r->fields.remote_irr)
 			continue;
 		r->fields.remote_irr = 0;
-		deliver(io, pin); /* a line still high interrupts again */
+		(void)deliver(io, pin); /* a line still high interrupts again */
 	}
 	pthread_mutex_unlock(&io->lock);
 }
@@ -178,7 +180,7 @@ static void write_reg(struct ioapic *io, uint32_t reg, uint32_t val)
 		vm__request_exit(io->vm, EXIT_KVM, "IOAPIC: KVM_SET_GSI_ROUTING failed");
 	/* Unmasking a level pin whose line is high interrupts at once. */
 	if (r->fields.trig_mode)
-		deliver(io, pin);
+		(void)deliver(io, pin);
 }
 
 void ioapic__mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
