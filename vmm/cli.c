@@ -192,11 +192,11 @@ static const struct option long_opts[] = {
 
 int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t errlen)
 {
-	config__init_zeroed(&o->vm);
+	config__init_zeroed(o->vm);
 	o->metrics_interval_s = 60; /* as Firecracker */
 	o->mem_max_mib = host_mem_mib();
 	o->mmds_size_limit = 51200; /* Firecracker's: its API payload limit */
-	struct vm_config *c = &o->vm;
+	struct vm_config *c = o->vm;
 	unsigned long long n;
 	const char *mem_too_big = NULL;
 	int opt;

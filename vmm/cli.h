@@ -9,7 +9,7 @@
 #include "config.h"
 
 struct cli_options {
-	struct vm_config vm;
+	struct vm_config *vm; /* the caller's, all zero (calloc's): filled in */
 	bool boot_timer; /* also time the kernel entry (one extra exit) */
 	bool help;
 	bool version;
@@ -30,8 +30,8 @@ struct cli_options {
 	uint64_t prepare_mem_mib;
 };
 
-/* 0 on success; -1 with a one-line reason in err. opts must be all zero (calloc's):
- * the parser touches only the pages it writes. */
+/* 0 on success; -1 with a one-line reason in err. opts->vm must point at an all-zero
+ * configuration (calloc's): the parser touches only the pages it writes. */
 int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_t errlen);
 void cli__usage(void);
 /* `ember --version`: the Firecracker API version first, in Firecracker's format

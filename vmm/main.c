@@ -60,29 +60,31 @@ int main(int argc, char **argv)
 	uint64_t start_us = now_us();
 	char why[ERROR_MSG_MAX];
 	struct error e = {0};
-	struct cli_options *opts = calloc(1, sizeof(*opts));
-	if (!opts)
+	/* The command line's machine goes to the controller as it is (vmm_params). */
+	struct vmm_config *boot_cfg = calloc(1, sizeof(*boot_cfg));
+	if (!boot_cfg)
 		die(EXIT_ERROR, "out of memory");
-	if (cli__parse(argc, argv, opts, why, sizeof(why))) {
+	struct cli_options opts = {.vm = &boot_cfg->vm};
+	if (cli__parse(argc, argv, &opts, why, sizeof(why))) {
 		pr_err("%s (see ember --help)", why);
 		return EXIT_USAGE;
 	}
-	if (opts->help) {
+	if (opts.help) {
 		cli__usage();
 		return EXIT_OK;
 	}
-	if (opts->version) {
+	if (opts.version) {
 		cli__print_version();
 		return EXIT_OK;
 	}
-	if (opts->seccomp_summary) {
+	if (opts.seccomp_summary) {
 		seccomp__print_summary(stdout);
 		return EXIT_OK;
 	}
 	/* With an API socket and no config file the VM waits for InstanceStart, so
 	 * the command line may leave the kernel out (PUT /boot-source may bring it). */
-	if (!opts->config_file && !opts->api_sock &&
-	    config__validate(&opts->vm, why, sizeof(why))) {
+	if (!opts.config_file && !opts.api_sock &&
+	    config__validate(opts.vm, why, sizeof(why))) {
 		pr_err("%s", why);
 		return EXIT_USAGE;
 	}
@@ -104,52 +106,49 @@ int main(int argc, char **argv)
 		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
 
 	struct kvm_machine kvm = {
-	    .loop = loop, .start_us = start_us, .boot_timer = opts->boot_timer};
+	    .loop = loop, .start_us = start_us, .boot_timer = opts.boot_timer};
 	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
-	    .initial = &opts->vm,
-	    .id = opts->id,
+	    .initial = boot_cfg,
+	    .id = opts.id,
 	    .version = EMBER_FIRECRACKER_API_VERSION,
 	    .start_us = start_us,
 	    .loop = loop,
-	    .metrics_interval_s = opts->metrics_interval_s,
+	    .metrics_interval_s = opts.metrics_interval_s,
 	    .machine = &kvm_machine_ops,
 	    .machine_ctx = &kvm,
 	};
+	const bool no_pit = boot_cfg->vm.no_pit; /* boot_cfg is the controller's from here */
 	struct vmm *vmm = vmm__create(&vp, &e);
 	if (!vmm)
 		fail(&e);
-	/* The controller has its own copy of the VM's configuration. The options are
-	 * ~100 KiB, every page touched by the parser: keep the few strings (they point
-	 * into argv) and give the rest back, a fifth of ember's resident memory. */
-	const char *api_sock = opts->api_sock, *config_file = opts->config_file;
-	const char *metrics_path = opts->metrics_path, *metadata = opts->metadata;
-	uint64_t mmds_size_limit = opts->mmds_size_limit;
-	const bool prepare = opts->prepare, no_pit = opts->vm.no_pit;
-	const unsigned prepare_vcpus = opts->prepare_vcpus;
-	const uint64_t prepare_mem_mib = opts->prepare_mem_mib;
-	free(opts);
-	opts = NULL;
-	if (metrics_path && vmm__set_metrics_path(vmm, metrics_path, &e))
+	if (opts.metrics_path && vmm__set_metrics_path(vmm, opts.metrics_path, &e))
 		die(EXIT_USAGE, "--metrics-path: %s", e.msg);
-	/* The API is also the config file's reader, so it exists even with --no-api. */
-	struct api *api = api__create(vmm);
-	if (!api)
-		die(EXIT_ERROR, "out of memory");
+	/* The API is also the config file's reader, so it exists even with --no-api. A
+	 * machine from the command line alone has neither, nor an MMDS (only the API or a
+	 * config file give one to a network interface): it skips both, ~0.1 ms. */
+	struct api *api = NULL;
+	if (opts.api_sock || opts.config_file) {
+		api = api__create(vmm);
+		if (!api)
+			die(EXIT_ERROR, "out of memory");
+	}
 	/* The data store first, as Firecracker loads --metadata before the config file's
 	 * mmds-config. */
-	if (!mmds_store__default())
-		die(EXIT_ERROR, "MMDS: cannot make the data store (memory or getrandom)");
-	mmds_store__reset(mmds_store__default(), mmds_size_limit);
-	if (metadata && api__load_metadata(metadata, &e))
+	if (api || opts.metadata) {
+		if (!mmds_store__default())
+			die(EXIT_ERROR, "MMDS: cannot make the data store (memory or getrandom)");
+		mmds_store__reset(mmds_store__default(), opts.mmds_size_limit);
+	}
+	if (opts.metadata && api__load_metadata(opts.metadata, &e))
 		fail(&e);
-	if (config_file && api__load_config_file(api, config_file, &e))
+	if (opts.config_file && api__load_config_file(api, opts.config_file, &e))
 		fail(&e);
 
 	struct api_server *srv = NULL;
 	static struct api_startup startup;
-	if (api_sock) {
-		struct api_server_opts so = {.path = api_sock};
+	if (opts.api_sock) {
+		struct api_server_opts so = {.path = opts.api_sock};
 		srv = api_server__create(&so, why, sizeof(why));
 		if (!srv || api_server__start(srv, api, loop, why, sizeof(why)))
 			die(EXIT_USAGE, "%s", why);
@@ -162,11 +161,12 @@ int main(int argc, char **argv)
 	}
 
 	/* The API socket already takes connections; a request waits for the shell. */
-	if (prepare && kvm_machine__prepare(&kvm, prepare_vcpus, prepare_mem_mib, no_pit, &e))
+	if (opts.prepare &&
+	    kvm_machine__prepare(&kvm, opts.prepare_vcpus, opts.prepare_mem_mib, no_pit, &e))
 		fail(&e);
 
 	int rc = 0;
-	if ((!api_sock || config_file) && vmm__start(vmm, &e)) {
+	if ((!opts.api_sock || opts.config_file) && vmm__start(vmm, &e)) {
 		pr_err("%s", e.msg);
 		rc = e.code;
 	}
@@ -177,8 +177,8 @@ int main(int argc, char **argv)
 	if (rc == EXIT_SIGNAL)
 		vmm__log_guest_state(vmm);
 	api_server__destroy(srv);
-	if (api_sock)
-		unlink(api_sock);
+	if (opts.api_sock)
+		unlink(opts.api_sock);
 	if (vmm__config(vmm)->metrics.configured && vmm__flush_metrics(vmm, &e))
 		pr_warn("%s", e.msg);
 	api__destroy(api);

@@ -70,8 +70,10 @@ struct vmm_machine {
 struct vmm_params {
 	/* The command line's machine (NULL: defaults), checked like any configuration
 	 * but without trying the files it names: the devices open them at start, as
-	 * they always did (a FIFO may get its reader only then). */
-	const struct vm_config *initial;
+	 * they always did (a FIFO may get its reader only then). A calloc'd
+	 * configuration whose vm the command line filled in (logger and metrics all
+	 * zero): vmm__create takes it over, and frees it if it fails. */
+	struct vmm_config *initial;
 	const char *id;	     /* NULL or "": "anonymous-instance" */
 	const char *version; /* reported by GET / and GET /version */
 	uint64_t start_us;   /* process start: the zero of every boot timing */

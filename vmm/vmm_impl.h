@@ -9,7 +9,8 @@
 #define VMM_MAX_METRICS_SOURCES 4
 
 struct vmm {
-	struct vmm_config cfg;
+	/* The command line's allocation, taken over (vmm_params.initial), or its own. */
+	struct vmm_config *cfg;
 	struct vmm_config scratch; /* a candidate being checked; too big for the stack */
 	enum vmm_state state;
 	char id[CONFIG_ID_MAX + 1];

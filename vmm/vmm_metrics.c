@@ -107,12 +107,12 @@ int vmm__flush_metrics(struct vmm *m, struct error *e)
 	json_out__printf(&o, "{\"utc_timestamp_ms\":%llu",
 			 (unsigned long long)ts.tv_sec * 1000ull +
 			     (unsigned long long)ts.tv_nsec / 1000000ull);
-	if (m->cfg.metrics.emit_id) {
+	if (m->cfg->metrics.emit_id) {
 		json_out__raw(&o, ",\"id\":", 6);
 		json_out__str(&o, m->id);
 	}
-	if (m->cfg.metrics.properties[0])
-		json_out__printf(&o, ",\"properties\":%s", m->cfg.metrics.properties);
+	if (m->cfg->metrics.properties[0])
+		json_out__printf(&o, ",\"properties\":%s", m->cfg->metrics.properties);
 	for (unsigned i = 0; i < m->nr_sources; i++)
 		m->sources[i].fn(m->sources[i].ctx, &o);
 	/* Lines that a full log or metrics pipe made ember drop (Firecracker's names). */

@@ -9,6 +9,7 @@
 #include "config.h"
 
 static struct cli_options opts;
+static struct vm_config parsed_vm; /* what opts.vm points at */
 static char err[512];
 
 static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
@@ -20,6 +21,8 @@ static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
 		argv[argc++] = (char *)args[i];
 	err[0] = 0;
 	memset(&opts, 0, sizeof(opts));
+	memset(&parsed_vm, 0, sizeof(parsed_vm));
+	opts.vm = &parsed_vm;
 	return cli__parse(argc, argv, &opts, err, sizeof(err));
 }
 
@@ -27,22 +30,22 @@ static int parse_and_validate(const char *a1, const char *a2, const char *a3, co
 {
 	if (parse(a1, a2, a3, a4))
 		return -1;
-	return config__validate(&opts.vm, err, sizeof(err));
+	return config__validate(opts.vm, err, sizeof(err));
 }
 
 static void cli_valid(void)
 {
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vcpus", "4"), 0);
-	CHECK_STR(opts.vm.kernel_path, "/k");
-	CHECK_EQ(opts.vm.vcpus, 4);
-	CHECK_EQ(opts.vm.mem_mib, 128);
-	CHECK_STR(config__cmdline(&opts.vm), CONFIG_DEFAULT_CMDLINE);
+	CHECK_STR(opts.vm->kernel_path, "/k");
+	CHECK_EQ(opts.vm->vcpus, 4);
+	CHECK_EQ(opts.vm->mem_mib, 128);
+	CHECK_STR(config__cmdline(opts.vm), CONFIG_DEFAULT_CMDLINE);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--cmdline", "console=ttyS0"), 0);
-	CHECK_STR(config__cmdline(&opts.vm), "console=ttyS0");
+	CHECK_STR(config__cmdline(opts.vm), "console=ttyS0");
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--serial", "none"), 0);
-	CHECK_EQ(opts.vm.serial_out, SERIAL_OUT_NONE);
+	CHECK_EQ(opts.vm->serial_out, SERIAL_OUT_NONE);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--serial", "/tmp/out"), 0);
-	CHECK_EQ(opts.vm.serial_out, SERIAL_OUT_FILE);
+	CHECK_EQ(opts.vm->serial_out, SERIAL_OUT_FILE);
 	CHECK_EQ(parse("--help", NULL, NULL, NULL), 0);
 	CHECK(opts.help);
 }
@@ -109,10 +112,10 @@ static void device_specs(void)
 {
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d.img,ro,root,id=rootfs"),
 		 0);
-	CHECK_EQ(opts.vm.nr_drives, 1);
-	CHECK_STR(opts.vm.drives[0].path, "/d.img");
-	CHECK_STR(opts.vm.drives[0].id, "rootfs");
-	CHECK(opts.vm.drives[0].read_only && opts.vm.drives[0].is_root_device);
+	CHECK_EQ(opts.vm->nr_drives, 1);
+	CHECK_STR(opts.vm->drives[0].path, "/d.img");
+	CHECK_STR(opts.vm->drives[0].id, "rootfs");
+	CHECK(opts.vm->drives[0].read_only && opts.vm->drives[0].is_root_device);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "ro"), -1);
 	CHECK(strstr(err, "path=") != NULL);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,colour=red"), -1);
@@ -120,13 +123,13 @@ static void device_specs(void)
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--drive", "path=/d,id=bad id"), -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:01"),
 		 0);
-	CHECK_EQ(opts.vm.nets[0].guest_mac[5], 1);
+	CHECK_EQ(opts.vm->nets[0].guest_mac[5], 1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00"), -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=tap0,mac=02:00:00:00:00:0g"),
 		 -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--net", "tap=a-very-long-tap-name-0"), -1);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=3,uds=/tmp/v.sock"), 0);
-	CHECK_EQ(opts.vm.vsock.guest_cid, 3);
+	CHECK_EQ(opts.vm->vsock.guest_cid, 3);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=2,uds=/tmp/v.sock"), -1);
 	CHECK(strstr(err, "guest_cid") != NULL);
 	CHECK_EQ(parse_and_validate("--kernel", "/k", "--vsock", "cid=x,uds=/v"), -1);
@@ -225,23 +228,23 @@ static void root_device(void)
 
 	/* --drive ...,root: the root drive moves to the front, the others keep their order. */
 	CHECK_EQ(parse("--kernel", "/k", "--drive", "path=/a,id=a"), 0);
-	CHECK_EQ(config__add_drive_spec(&opts.vm, "path=/b,id=b", err, sizeof(err)), 0);
-	CHECK_EQ(config__add_drive_spec(&opts.vm, "path=/r,id=r,root,ro", err, sizeof(err)), 0);
-	config__root_first(&opts.vm);
-	CHECK_STR(opts.vm.drives[0].id, "r");
-	CHECK(opts.vm.drives[0].is_root_device && opts.vm.drives[0].read_only);
-	CHECK_STR(opts.vm.drives[1].id, "a");
-	CHECK_STR(opts.vm.drives[2].id, "b");
-	config__root_first(&opts.vm);
-	CHECK_STR(opts.vm.drives[0].id, "r");
-	CHECK_STR(opts.vm.drives[1].id, "a");
+	CHECK_EQ(config__add_drive_spec(opts.vm, "path=/b,id=b", err, sizeof(err)), 0);
+	CHECK_EQ(config__add_drive_spec(opts.vm, "path=/r,id=r,root,ro", err, sizeof(err)), 0);
+	config__root_first(opts.vm);
+	CHECK_STR(opts.vm->drives[0].id, "r");
+	CHECK(opts.vm->drives[0].is_root_device && opts.vm->drives[0].read_only);
+	CHECK_STR(opts.vm->drives[1].id, "a");
+	CHECK_STR(opts.vm->drives[2].id, "b");
+	config__root_first(opts.vm);
+	CHECK_STR(opts.vm->drives[0].id, "r");
+	CHECK_STR(opts.vm->drives[1].id, "a");
 
 	/* A partuuid goes on the command line as one word. */
-	strcpy(opts.vm.drives[0].partuuid, "ab cd");
-	CHECK_EQ(config__validate(&opts.vm, err, sizeof(err)), -1);
+	strcpy(opts.vm->drives[0].partuuid, "ab cd");
+	CHECK_EQ(config__validate(opts.vm, err, sizeof(err)), -1);
 	CHECK(strstr(err, "partuuid") != NULL);
-	strcpy(opts.vm.drives[0].partuuid, "abcd-01");
-	CHECK_EQ(config__validate(&opts.vm, err, sizeof(err)), 0);
+	strcpy(opts.vm->drives[0].partuuid, "abcd-01");
+	CHECK_EQ(config__validate(opts.vm, err, sizeof(err)), 0);
 }
 
 /* Resident kB of the mapping that starts at p (/proc/self/smaps), or -1. */
