@@ -239,7 +239,9 @@ struct ioapic *ioapic__create(struct vm *vm, struct error *e)
 		error__fail(e, EXIT_ERROR, "cannot register the IOAPIC's MMIO window");
 		goto fail;
 	}
-	pr_info("split irqchip: KVM's local APICs, ember's IOAPIC, no PIC and no PIT");
+	/* Debug, not info: the first write to a fresh log file costs 0.05-0.15 ms on
+	 * ext4, and this one came on every --no-pit start's way to its first KVM_RUN. */
+	pr_debug("split irqchip: KVM's local APICs, ember's IOAPIC, no PIC and no PIT");
 	return io;
 fail:
 	ioapic__destroy(io);
