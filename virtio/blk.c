@@ -139,12 +139,20 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool punch, boo
 	if (!punch && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len) == 0)
 		return 0;
-	/* The slow way, still correct: write zeroes. */
-	static const uint8_t zeroes[65536];
+	/* The slow way, still correct: write zeroes, up to 64 KiB a call, all from one
+	 * zero page (a 64 KiB array was a sixth of ember's binary and, as read-only data
+	 * is mapped whole, of every ember's resident memory). */
+	static const uint8_t zero_page[4096];
 	while (len) {
-		size_t k = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
-		struct iovec v = {(void *)zeroes, k};
-		if (transfer(b->fd, &v, 1, off, true))
+		struct iovec v[16];
+		unsigned n = 0;
+		uint64_t k = 0;
+		for (; n < 16 && k < len; n++) {
+			uint64_t c = len - k < sizeof(zero_page) ? len - k : sizeof(zero_page);
+			v[n] = (struct iovec){(void *)zero_page, (size_t)c};
+			k += c;
+		}
+		if (transfer(b->fd, v, n, off, true))
 			return -1;
 		off += k;
 		len -= k;

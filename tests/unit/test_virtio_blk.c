@@ -1,8 +1,11 @@
 /* virtio-blk request handling on a temporary file. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "test_virtio_harness.h"
@@ -219,6 +222,41 @@ static void discard_write_zeroes(void)
 	close_disk(d);
 }
 
+/* A file system without fallocate (as some network ones): WRITE_ZEROES writes zeroes,
+ * here 150 KiB, more than one 64 KiB call. This test's fallocate stands in for libc's. */
+static bool fallocate_unsupported;
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (fallocate_unsupported) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+static void write_zeroes_without_fallocate(void)
+{
+	struct virtio_dev *d = open_disk(false, "w");
+	struct {
+		uint64_t sector;
+		uint32_t num, flags;
+	} seg = {3, 300, 0};
+	memcpy(gp(&mem, DATA, 16), &seg, 16);
+	uint32_t used;
+	fallocate_unsupported = true;
+	CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_OK);
+	seg = (typeof(seg)){400, 8, 0};
+	memcpy(gp(&mem, DATA, 16), &seg, 16);
+	CHECK_EQ(req(d, T_DISCARD, 0, 16, false, &used), S_OK); /* may leave anything */
+	fallocate_unsupported = false;
+	static uint8_t zero[300 * 512];
+	CHECK_EQ(file_cmp(3 * 512, zero, sizeof(zero)), 0);
+	CHECK(file_cmp(2 * 512, zero, 512) != 0);   /* the sector before untouched */
+	CHECK(file_cmp(303 * 512, zero, 512) != 0); /* and the one after */
+	close_disk(d);
+}
+
 static void host_io_error(void)
 {
 	/* RLIMIT_FSIZE makes writes beyond 64 KiB fail (EFBIG) like a full disk would. */
@@ -370,5 +408,5 @@ static void hot_swap(void)
 
 CHECK_MAIN("virtio-blk", CHECK_CASE(hot_swap), CHECK_CASE(read_write_flush),
 	   CHECK_CASE(header_split_and_indirect), CHECK_CASE(get_id), CHECK_CASE(read_only),
-	   CHECK_CASE(discard_write_zeroes), CHECK_CASE(host_io_error), CHECK_CASE(malformed),
+	   CHECK_CASE(discard_write_zeroes), CHECK_CASE(write_zeroes_without_fallocate), CHECK_CASE(host_io_error), CHECK_CASE(malformed),
 	   CHECK_CASE(transfer_longer_than_u32))
