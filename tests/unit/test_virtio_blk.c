@@ -198,27 +198,29 @@ static void read_only(void)
 	close_disk(d);
 }
 
-static void discard_write_zeroes(void)
+/* A DISCARD or WRITE_ZEROES of one segment; the request's status. */
+static int zeroes_req(struct virtio_dev *d, uint32_t type, uint64_t sector, uint32_t num)
 {
-	struct virtio_dev *d = open_disk(false, "z");
 	struct {
 		uint64_t sector;
 		uint32_t num, flags;
-	} seg = {8, 16, 0};
+	} seg = {sector, num, 0};
 	memcpy(gp(&mem, DATA, 16), &seg, 16);
 	uint32_t used;
+	return req(d, type, 0, 16, false, &used);
+}
+
+static void discard_write_zeroes(void)
+{
+	struct virtio_dev *d = open_disk(false, "z");
 	CHECK(dev_features(d) & VIRTIO_BIT(F_WRITE_ZEROES));
 	CHECK(dev_features(d) & VIRTIO_BIT(F_DISCARD));
-	CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_OK);
+	CHECK_EQ(zeroes_req(d, T_WRITE_ZEROES, 8, 16), S_OK);
 	static uint8_t zero[16 * 512];
 	CHECK_EQ(file_cmp(8 * 512, zero, sizeof(zero)), 0);
 	CHECK(file_cmp(24 * 512, zero, 512) != 0); /* the next sector untouched */
-	seg = (typeof(seg)){40, 8, 0};
-	memcpy(gp(&mem, DATA, 16), &seg, 16);
-	CHECK_EQ(req(d, T_DISCARD, 0, 16, false, &used), S_OK);
-	seg = (typeof(seg)){DISK / 512 - 4, 8, 0}; /* past the end */
-	memcpy(gp(&mem, DATA, 16), &seg, 16);
-	CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_UNSUPP);
+	CHECK_EQ(zeroes_req(d, T_DISCARD, 40, 8), S_OK);
+	CHECK_EQ(zeroes_req(d, T_WRITE_ZEROES, DISK / 512 - 4, 8), S_UNSUPP); /* past the end */
 	close_disk(d);
 }
 
@@ -238,17 +240,9 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 static void write_zeroes_without_fallocate(void)
 {
 	struct virtio_dev *d = open_disk(false, "w");
-	struct {
-		uint64_t sector;
-		uint32_t num, flags;
-	} seg = {3, 300, 0};
-	memcpy(gp(&mem, DATA, 16), &seg, 16);
-	uint32_t used;
 	fallocate_unsupported = true;
-	CHECK_EQ(req(d, T_WRITE_ZEROES, 0, 16, false, &used), S_OK);
-	seg = (typeof(seg)){400, 8, 0};
-	memcpy(gp(&mem, DATA, 16), &seg, 16);
-	CHECK_EQ(req(d, T_DISCARD, 0, 16, false, &used), S_OK); /* may leave anything */
+	CHECK_EQ(zeroes_req(d, T_WRITE_ZEROES, 3, 300), S_OK);
+	CHECK_EQ(zeroes_req(d, T_DISCARD, 400, 8), S_OK); /* may leave anything */
 	fallocate_unsupported = false;
 	static uint8_t zero[300 * 512];
 	CHECK_EQ(file_cmp(3 * 512, zero, sizeof(zero)), 0);
