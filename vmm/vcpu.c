@@ -194,7 +194,6 @@ static void *vcpu_loop(struct vcpu *v)
 
 	/* vCPU 0's first KVM_RUN is timed before it and logged after it: a log write
 	 * (0.01-0.1 ms to a file) would otherwise come first. */
-	uint64_t first_run_us = 0;
 	bool first = v->index == 0;
 	bool io_pending = false; /* the last exit was I/O or MMIO, handled but not completed */
 	while (!atomic_load(&v->stop)) {
@@ -216,8 +215,7 @@ static void *vcpu_loop(struct vcpu *v)
 		}
 		if (atomic_load(&v->stop))
 			break;
-		if (first && !first_run_us)
-			first_run_us = now_us() - v->vm->start_us;
+		uint64_t first_run_us = first ? now_us() - v->vm->start_us : 0;
 		int ran = ioctl(v->fd, KVM_RUN, 0);
 		if (first) {
 			int run_errno = errno;
