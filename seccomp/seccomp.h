@@ -17,7 +17,8 @@ enum seccomp_thread {
 	SECCOMP_VCPU_BOOT_TIMER,
 	/* The main thread from start-up until the VM runs (it parses a config file and
 	 * request bodies): what building, starting and restoring a VM needs. Every thread
-	 * it starts inherits it, and the filters installed later add to it. */
+	 * it starts inherits it, and the filters installed later add to it; a thread
+	 * already running gets it too (TSYNC). */
 	SECCOMP_VMM_PREBOOT,
 	SECCOMP_NR_THREADS,
 };

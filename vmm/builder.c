@@ -10,10 +10,11 @@
 #include "vm.h"
 
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,
-		   uint64_t start_us, bool trace_entry, struct error *e)
+		   uint64_t start_us, bool trace_entry, struct vm_early *early, struct error *e)
 {
 	if (vm__init(vm, cfg, loop, start_us, e))
 		return -1;
+	vm->early = early;
 
 	/* Images first: a bad kernel is reported as such, whatever the host's KVM. */
 	if (arch__load_images(vm, cfg, e))

@@ -10,10 +10,12 @@ struct vm;
 struct vm_config;
 struct event_loop;
 struct error;
+struct vm_early;
 
 /* Returns 0, or -1 with e; the caller tears down whatever was built
- * (vcpu__destroy_all, then vm__destroy) either way. */
+ * (vcpu__destroy_all, then vm__destroy) either way. early: a VM made at start-up
+ * to use (vm_early.h), or NULL. */
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,
-		   uint64_t start_us, bool trace_entry, struct error *e);
+		   uint64_t start_us, bool trace_entry, struct vm_early *early, struct error *e);
 
 #endif

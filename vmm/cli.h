@@ -10,7 +10,7 @@
 
 struct cli_options {
 	struct vm_config *vm; /* the caller's, all zero (calloc's): filled in */
-	bool boot_timer; /* also time the kernel entry (one extra exit) */
+	bool boot_timer;      /* also time the kernel entry (one extra exit) */
 	bool help;
 	bool version;
 	bool seccomp_summary; /* --print-seccomp-summary */

@@ -28,6 +28,8 @@ struct event_loop {
 	int stop_fd;
 	atomic_int stop_code;
 	atomic_bool stopping;
+	int (*before_fn)(void *opaque); /* event__before_dispatch, until it ran */
+	void *before_opaque;
 	struct event_handler handlers[EVENT_MAX_HANDLERS];
 };
 
@@ -120,6 +122,23 @@ int event__del(struct event_loop *loop, int fd)
 	return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+void event__before_dispatch(struct event_loop *loop, int (*fn)(void *opaque), void *opaque)
+{
+	loop->before_fn = fn;
+	loop->before_opaque = opaque;
+}
+
+/* False if the hook failed and the loop now stops. */
+static bool run_before_hook(struct event_loop *loop)
+{
+	int (*fn)(void *) = loop->before_fn;
+	loop->before_fn = NULL;
+	if (fn(loop->before_opaque) == 0)
+		return true;
+	event__stop(loop, EXIT_ERROR);
+	return false;
+}
+
 int event__run(struct event_loop *loop)
 {
 	struct epoll_event evs[32];
@@ -136,6 +155,8 @@ int event__run(struct event_loop *loop)
 			uint64_t t = evs[i].data.u64;
 			if (t == EVENT_STOP_TAG)
 				continue;
+			if (loop->before_fn && !run_before_hook(loop))
+				break;
 			struct event_handler *h = &loop->handlers[(uint32_t)t];
 			/* A handler earlier in this batch may have deleted this one, and even
 			 * given its slot to a new fd: the generation tells the events of the

@@ -15,6 +15,12 @@ void event__destroy(struct event_loop *loop);
 int event__add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, void *opaque);
 int event__mod(struct event_loop *loop, int fd, uint32_t events);
 int event__del(struct event_loop *loop, int fd);
+/* Runs fn(opaque) once on the VMM thread right before the next handler, wherever
+ * that handler's event comes from; nothing if the loop stops first. For what must
+ * precede the handling of any event without delaying what runs meanwhile: the VMM
+ * thread's own seccomp filter once the vCPUs run. A nonzero return stops the loop
+ * with EXIT_ERROR instead. One at a time: a second call replaces the first. */
+void event__before_dispatch(struct event_loop *loop, int (*fn)(void *opaque), void *opaque);
 /* Serves events until event__stop(); returns the code given to event__stop(). */
 int event__run(struct event_loop *loop);
 /* Thread-safe and async-signal-safe; the first code given wins. */

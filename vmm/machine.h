@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vm_early.h"
 #include "vmm.h"
 #include "warm.h"
 
@@ -20,6 +21,7 @@ struct kvm_machine {
 	struct vm *vm;		/* NULL until started */
 	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
 	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
+	struct vm_early early;	/* main's start-up VM for the first boot (vm_early.h) */
 };
 
 extern const struct vmm_machine kvm_machine_ops;
@@ -27,7 +29,7 @@ extern const struct vmm_machine kvm_machine_ops;
 /* --prepare: builds the warm shell a snapshot load may use (warm.h). */
 int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib, bool no_pit,
 			 struct error *e);
-/* Drops a warm shell nothing used. */
+/* Drops a warm shell and an early VM that nothing used. */
 void kvm_machine__release(struct kvm_machine *k);
 
 #endif

@@ -83,8 +83,7 @@ int main(int argc, char **argv)
 	}
 	/* With an API socket and no config file the VM waits for InstanceStart, so
 	 * the command line may leave the kernel out (PUT /boot-source may bring it). */
-	if (!opts.config_file && !opts.api_sock &&
-	    config__validate(opts.vm, why, sizeof(why))) {
+	if (!opts.config_file && !opts.api_sock && config__validate(opts.vm, why, sizeof(why))) {
 		pr_err("%s", why);
 		return EXIT_USAGE;
 	}
@@ -95,6 +94,12 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	struct kvm_machine kvm = {.start_us = start_us, .boot_timer = opts.boot_timer};
+	/* A boot from the command line or a config file starts now: its VM is made on
+	 * another CPU meanwhile. (An API-driven one waits for InstanceStart.) */
+	const bool boots_now = !opts.api_sock || opts.config_file;
+	if (boots_now)
+		vm_early__start(&kvm.early);
 	struct event_loop *loop = event__create();
 	struct signal_watch sw = {loop, signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)};
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
@@ -104,9 +109,7 @@ int main(int argc, char **argv)
 	 * and every thread it starts can only build, start and restore a VM. */
 	if (seccomp__install(SECCOMP_VMM_PREBOOT))
 		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
-
-	struct kvm_machine kvm = {
-	    .loop = loop, .start_us = start_us, .boot_timer = opts.boot_timer};
+	kvm.loop = loop;
 	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
 	    .initial = boot_cfg,
@@ -166,7 +169,7 @@ int main(int argc, char **argv)
 		fail(&e);
 
 	int rc = 0;
-	if ((!opts.api_sock || opts.config_file) && vmm__start(vmm, &e)) {
+	if (boots_now && vmm__start(vmm, &e)) {
 		pr_err("%s", e.msg);
 		rc = e.code;
 	}

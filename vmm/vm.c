@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "vm_early.h"
 
 #define FAIL(code, ...) return error__fail(e, (code), __VA_ARGS__)
 
@@ -62,8 +63,13 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 int vm__create_kvm(struct vm *vm, struct error *e)
 {
 	const struct vm_config *cfg = vm->cfg;
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int kvm_errno;
+	if (!vm->early || !vm_early__take(vm->early, &vm->kvm_fd, &kvm_errno, &vm->vm_fd)) {
+		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		kvm_errno = errno;
+	}
 	if (vm->kvm_fd < 0) {
+		errno = kvm_errno;
 		if (errno == ENOENT)
 			FAIL(EXIT_KVM,
 			     "/dev/kvm does not exist: KVM is not available on this host");
@@ -103,9 +109,13 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 	if (vm->vcpu_mmap_size <= 0)
 		FAIL(EXIT_KVM, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 
-	do
+	if (vm->vm_fd >= 0)
+		pr_debug("VM made at start-up on another CPU");
+	while (vm->vm_fd < 0) {
 		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	while (vm->vm_fd < 0 && errno == EINTR);
+		if (vm->vm_fd < 0 && errno != EINTR)
+			break;
+	}
 	if (vm->vm_fd < 0)
 		FAIL(EXIT_KVM, "KVM_CREATE_VM: %s", strerror(errno));
 	/* Memory first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP/PIT2

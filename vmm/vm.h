@@ -22,6 +22,7 @@
 
 struct vcpu;
 struct vm;
+struct vm_early;
 /* The snapshot container (the snapshot issue defines it). */
 struct snapshot_out;
 struct snapshot_in;
@@ -60,6 +61,8 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
+	/* A VM made at start-up (vm_early.h) for vm__create_kvm to take; NULL: none. */
+	struct vm_early *early;
 	struct guest_mem mem;
 	struct uffd_backend uffd; /* a snapshot's Uffd memory backend, else both -1 */
 	struct bus pio;

@@ -6,7 +6,8 @@ run_ember() {
 	shift 2
 	_f=$(echo "$_n" | tr / _)
 	OUT=$TMPDIR/$_f.out ERR=$TMPDIR/$_f.err
-	timeout "$_t" "$EMBER_DIR/ember" "$@" >"$OUT" 2>"$ERR" </dev/null
+	# EMBER_WRAP: a command to run ember under (taskset -c 0).
+	timeout "$_t" ${EMBER_WRAP:-} "$EMBER_DIR/ember" "$@" >"$OUT" 2>"$ERR" </dev/null
 	RC=$?
 }
 pass() { echo "PASS kvm/$1"; }

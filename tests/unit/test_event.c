@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "error.h"
 #include "event.h"
 
 struct reuse {
@@ -115,5 +116,87 @@ static void reused_slot_gets_new_events(void)
 	event__destroy(c.loop);
 }
 
+/* event__before_dispatch: once, before the first handler of the next batch and
+ * before a handler later in the current one. */
+struct before {
+	struct event_loop *loop;
+	unsigned hook_calls, handler_calls, calls_seen_by_hook;
+	int hook_result;
+};
+
+static int before_hook(void *opaque)
+{
+	struct before *b = opaque;
+	b->hook_calls++;
+	b->calls_seen_by_hook = b->handler_calls;
+	return b->hook_result;
+}
+
+/* The first handler sets the hook (as kvm_start does from an API request's handler);
+ * the second, queued in the same batch, must find it already run. */
+static void on_arm_hook(void *opaque, uint32_t events)
+{
+	struct before *b = opaque;
+	b->handler_calls++;
+	if (b->handler_calls == 1)
+		event__before_dispatch(b->loop, before_hook, b);
+	else
+		event__stop(b->loop, 3);
+}
+
+static void hook_runs_before_the_next_handler(void)
+{
+	struct before b = {.loop = event__create()};
+	CHECK(b.loop != NULL);
+	if (!b.loop)
+		return;
+	int x = ready_eventfd(), y = ready_eventfd();
+	CHECK_EQ(event__add(b.loop, x, EPOLLIN, on_arm_hook, &b), 0);
+	CHECK_EQ(event__add(b.loop, y, EPOLLIN, on_arm_hook, &b), 0);
+	CHECK_EQ(event__run(b.loop), 3);
+	CHECK_EQ(b.handler_calls, 2);
+	CHECK_EQ(b.hook_calls, 1);
+	CHECK_EQ(b.calls_seen_by_hook, 1);
+	event__destroy(b.loop);
+	close(x);
+	close(y);
+}
+
+static void on_count(void *opaque, uint32_t events)
+{
+	struct before *b = opaque;
+	b->handler_calls++;
+	event__stop(b->loop, 0);
+}
+
+/* A failing hook stops the loop with EXIT_ERROR before any handler runs; a loop that
+ * stops first never runs it. */
+static void failing_hook_stops_the_loop(void)
+{
+	struct before b = {.loop = event__create(), .hook_result = -1};
+	CHECK(b.loop != NULL);
+	if (!b.loop)
+		return;
+	int x = ready_eventfd();
+	CHECK_EQ(event__add(b.loop, x, EPOLLIN, on_count, &b), 0);
+	event__before_dispatch(b.loop, before_hook, &b);
+	CHECK_EQ(event__run(b.loop), EXIT_ERROR);
+	CHECK_EQ(b.hook_calls, 1);
+	CHECK_EQ(b.handler_calls, 0);
+	event__destroy(b.loop);
+
+	struct before s = {.loop = event__create()};
+	CHECK(s.loop != NULL);
+	if (!s.loop)
+		return;
+	event__before_dispatch(s.loop, before_hook, &s);
+	event__stop(s.loop, 5);
+	CHECK_EQ(event__run(s.loop), 5);
+	CHECK_EQ(s.hook_calls, 0);
+	event__destroy(s.loop);
+	close(x);
+}
+
 CHECK_MAIN("event", CHECK_CASE(stale_event_after_slot_reuse),
-	   CHECK_CASE(reused_slot_gets_new_events))
+	   CHECK_CASE(reused_slot_gets_new_events), CHECK_CASE(hook_runs_before_the_next_handler),
+	   CHECK_CASE(failing_hook_stops_the_loop))

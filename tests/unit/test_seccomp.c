@@ -3,6 +3,7 @@
  * is the filter, not what this test's libc happens to call. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/if_tun.h>
@@ -656,6 +657,52 @@ static void test_preboot_filter(void)
 	CHECK(EXITED_OK(run_child(SECCOMP_VMM_PREBOOT, disable, call_execve_fails)));
 }
 
+/* vmm_preboot also reaches a thread that was already running when it went in
+ * (TSYNC): the start-up VM creator (vmm/vm_early.c) starts before it. The thread
+ * waits for a byte, then makes a call outside vmm_preboot and reports back; the
+ * whole child must die of SIGSYS instead. */
+static int early_go[2] = {-1, -1}, early_done[2] = {-1, -1};
+static void *early_thread(void *unused)
+{
+	char c = 0;
+	(void)unused;
+	if (syscall(SYS_read, early_go[0], &c, 1L) == 1) {
+		syscall(SYS_getppid);
+		syscall(SYS_write, early_done[1], &c, 1L);
+	}
+	for (;;)
+		syscall(SYS_read, early_go[0], &c, 1L);
+	return NULL;
+}
+static void start_early_thread(void)
+{
+	pthread_t t;
+	if (pipe(early_go) || pipe(early_done) || pthread_create(&t, NULL, early_thread, NULL))
+		_exit(101);
+}
+static int release_early_thread(void)
+{
+	char c = 1;
+	if (syscall(SYS_write, early_go[1], &c, 1L) != 1)
+		return 1;
+	/* Only reached if the thread's call went through. */
+	return syscall(SYS_read, early_done[0], &c, 1L) == 1 ? 2 : 3;
+}
+static int getppid_call(void)
+{
+	syscall(SYS_getppid);
+	return 0;
+}
+static void test_preboot_reaches_running_threads(void)
+{
+	/* getppid is outside vmm_preboot: killed on the main thread as well. */
+	CHECK(KILLED_SIGSYS(run_child(SECCOMP_VMM_PREBOOT, NULL, getppid_call)));
+	CHECK(KILLED_SIGSYS(
+	    run_child(SECCOMP_VMM_PREBOOT, start_early_thread, release_early_thread)));
+	/* The other filters are each thread's own: the running thread is not touched. */
+	CHECK_EQ(exit_code(run_child(SECCOMP_VMM, start_early_thread, release_early_thread)), 2);
+}
+
 static void test_fewer_than_firecracker(void)
 {
 	CHECK(seccomp__nr_syscalls(SECCOMP_VMM) > 0 && seccomp__nr_syscalls(SECCOMP_VMM) < 50);
@@ -779,4 +826,4 @@ CHECK_MAIN("seccomp", CHECK_CASE(test_uffd_on_the_loading_thread_only),
 	   CHECK_CASE(test_bad_filter_files), CHECK_CASE(test_fewer_than_firecracker),
 	   CHECK_CASE(test_guest_debug_only_with_boot_timer),
 	   CHECK_CASE(test_vmm_unix_sockets_only), CHECK_CASE(test_ioctl_descriptors_checked),
-	   CHECK_CASE(test_preboot_filter))
+	   CHECK_CASE(test_preboot_filter), CHECK_CASE(test_preboot_reaches_running_threads))

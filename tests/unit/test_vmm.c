@@ -101,7 +101,7 @@ static void error_image_layer(void)
 	struct event_loop *loop = event__create();
 	struct vm vm;
 	struct error e = {0};
-	CHECK_EQ(builder__build(&vm, &cfg, loop, 0, false, &e), -1);
+	CHECK_EQ(builder__build(&vm, &cfg, loop, 0, false, NULL, &e), -1);
 	CHECK_EQ(e.code, EXIT_IMAGE);
 	CHECK(strstr(e.msg, "empty.elf") != NULL);
 	drop_vm(&vm);

@@ -1,0 +1,82 @@
+#include "vm_early.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static void *vm_create_thread(void *opaque)
+{
+	struct vm_early *ve = opaque;
+	/* Wait until main has moved this thread off its CPU (a new thread may start
+	 * on its creator's CPU and hold it for the whole KVM_CREATE_VM). */
+	pthread_mutex_lock(&ve->gate);
+	pthread_mutex_unlock(&ve->gate);
+	do
+		ve->vm_fd = ioctl(ve->kvm_fd, KVM_CREATE_VM, 0);
+	while (ve->vm_fd < 0 && errno == EINTR);
+	return NULL;
+}
+
+/* Every allowed CPU but this thread's own, or an empty set. */
+static bool other_cpus(cpu_set_t *set)
+{
+	int self = sched_getcpu();
+	if (self < 0 || sched_getaffinity(0, sizeof(*set), set))
+		return false;
+	CPU_CLR(self, set);
+	return CPU_COUNT(set) > 0;
+}
+
+void vm_early__start(struct vm_early *ve)
+{
+	*ve = (struct vm_early){.opened = true, .vm_fd = -1};
+	ve->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	ve->kvm_errno = ve->kvm_fd < 0 ? errno : 0;
+	cpu_set_t cpus;
+	/* On one CPU the helper would only take turns with the main thread. */
+	if (ve->kvm_fd < 0 || !other_cpus(&cpus))
+		return;
+	if (pthread_mutex_init(&ve->gate, NULL))
+		return;
+	pthread_mutex_lock(&ve->gate);
+	ve->started = pthread_create(&ve->thread, NULL, vm_create_thread, ve) == 0;
+	if (ve->started)
+		pthread_setaffinity_np(ve->thread, sizeof(cpus), &cpus);
+	pthread_mutex_unlock(&ve->gate);
+}
+
+static void join(struct vm_early *ve)
+{
+	if (!ve->started)
+		return;
+	pthread_join(ve->thread, NULL);
+	pthread_mutex_destroy(&ve->gate);
+	ve->started = false;
+}
+
+bool vm_early__take(struct vm_early *ve, int *kvm_fd, int *kvm_errno, int *vm_fd)
+{
+	if (!ve->opened)
+		return false;
+	join(ve);
+	*kvm_fd = ve->kvm_fd;
+	*kvm_errno = ve->kvm_errno;
+	*vm_fd = ve->vm_fd;
+	ve->opened = false;
+	return true;
+}
+
+void vm_early__release(struct vm_early *ve)
+{
+	if (!ve->opened)
+		return;
+	join(ve);
+	if (ve->vm_fd >= 0)
+		close(ve->vm_fd);
+	if (ve->kvm_fd >= 0)
+		close(ve->kvm_fd);
+	ve->opened = false;
+}

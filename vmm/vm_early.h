@@ -1,0 +1,35 @@
+/* KVM_CREATE_VM takes 0.3-0.4 ms on our hosts, the longest single step before a
+ * guest's first instruction, and it needs nothing from the configuration. When
+ * main() knows at start-up that it will build a VM, a helper thread makes it on
+ * another CPU while the main thread sets up its event loop and its filter and loads
+ * the guest's images; vm__create_kvm() then takes the descriptor (vm.h). */
+#ifndef EMBER_VM_EARLY_H
+#define EMBER_VM_EARLY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm_early {
+	bool opened;  /* vm_early__start ran: the descriptors below are meaningful */
+	bool started; /* a helper thread exists: join it */
+	pthread_t thread;
+	pthread_mutex_t gate;  /* held by main until the helper is moved to its CPU */
+	int kvm_fd, kvm_errno; /* /dev/kvm, opened by main before the helper starts */
+	int vm_fd;	       /* the helper's KVM_CREATE_VM, or -1 */
+};
+
+/* Opens /dev/kvm and, when another CPU is allowed, starts the helper there. Called
+ * once, before any other thread exists and before vmm_preboot is installed, which
+ * then covers the helper as well (seccomp.h): it reads no input, and by the time the
+ * main thread parses any it runs under the same filter. Never fails: whatever it
+ * could not do (no /dev/kvm, one CPU, no thread), vm__create_kvm does as it would
+ * have without it, with the same errors. */
+void vm_early__start(struct vm_early *ve);
+/* Ends the helper and hands over /dev/kvm's descriptor (or -1 and why) and the VM's
+ * (-1 if the helper made none: the caller's own KVM_CREATE_VM then reports why).
+ * False when vm_early__start never ran or the descriptors were already taken. */
+bool vm_early__take(struct vm_early *ve, int *kvm_fd, int *kvm_errno, int *vm_fd);
+/* Ends the helper and closes what nobody took. */
+void vm_early__release(struct vm_early *ve);
+
+#endif
