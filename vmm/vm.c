@@ -64,7 +64,7 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 {
 	const struct vm_config *cfg = vm->cfg;
 	int kvm_errno;
-	if (!vm->early || !vm_early__take(vm->early, &vm->kvm_fd, &kvm_errno, &vm->vm_fd)) {
+	if (!vm->early || !vm_early__take(vm->early, vm, &kvm_errno)) {
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 		kvm_errno = errno;
 	}
@@ -151,6 +151,7 @@ void vm__destroy(struct vm *vm)
 			vm->devices[i].ops->destroy(vm->devices[i].dev);
 	vm->nr_devices = 0;
 	arch__vm_destroy(vm);
+	arch__early_free(vm->early_query);
 	guest_mem__destroy(&vm->mem);
 	uffd__detach(&vm->uffd);
 	if (vm->vm_fd >= 0)

@@ -63,6 +63,9 @@ struct vm {
 	int vcpu_mmap_size;
 	/* A VM made at start-up (vm_early.h) for vm__create_kvm to take; NULL: none. */
 	struct vm_early *early;
+	/* What was asked of KVM while waiting for the start-up helper's VM
+	 * (arch__early_query), until the architecture takes it; NULL: nothing. */
+	void *early_query;
 	struct guest_mem mem;
 	struct uffd_backend uffd; /* a snapshot's Uffd memory backend, else both -1 */
 	struct bus pio;

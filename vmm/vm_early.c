@@ -7,6 +7,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
+#include "vm.h"
+
 static void *vm_create_thread(void *opaque)
 {
 	struct vm_early *ve = opaque;
@@ -57,14 +60,18 @@ static void join(struct vm_early *ve)
 	ve->started = false;
 }
 
-bool vm_early__take(struct vm_early *ve, int *kvm_fd, int *kvm_errno, int *vm_fd)
+bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno)
 {
 	if (!ve->opened)
 		return false;
+	/* The main thread usually gets here before the helper is done: it asks its own
+	 * questions meanwhile (on the helper's CPU they only made it finish later). */
+	if (ve->started)
+		vm->early_query = arch__early_query(ve->kvm_fd);
 	join(ve);
-	*kvm_fd = ve->kvm_fd;
+	vm->kvm_fd = ve->kvm_fd;
 	*kvm_errno = ve->kvm_errno;
-	*vm_fd = ve->vm_fd;
+	vm->vm_fd = ve->vm_fd;
 	ve->opened = false;
 	return true;
 }

@@ -2,7 +2,9 @@
  * guest's first instruction, and it needs nothing from the configuration. When
  * main() knows at start-up that it will build a VM, a helper thread makes it on
  * another CPU while the main thread sets up its event loop and its filter and loads
- * the guest's images; vm__create_kvm() then takes the descriptor (vm.h). */
+ * the guest's images; vm__create_kvm() then takes the descriptor (vm.h), and while it
+ * waits for it asks KVM what else needs no configuration (arch__early_query: x86's
+ * KVM_GET_SUPPORTED_CPUID, 0.1 ms). */
 #ifndef EMBER_VM_EARLY_H
 #define EMBER_VM_EARLY_H
 
@@ -25,10 +27,13 @@ struct vm_early {
  * could not do (no /dev/kvm, one CPU, no thread), vm__create_kvm does as it would
  * have without it, with the same errors. */
 void vm_early__start(struct vm_early *ve);
-/* Ends the helper and hands over /dev/kvm's descriptor (or -1 and why) and the VM's
- * (-1 if the helper made none: the caller's own KVM_CREATE_VM then reports why).
- * False when vm_early__start never ran or the descriptors were already taken. */
-bool vm_early__take(struct vm_early *ve, int *kvm_fd, int *kvm_errno, int *vm_fd);
+struct vm;
+/* Ends the helper and hands its results to vm: /dev/kvm's descriptor in kvm_fd (or
+ * -1, and why in *kvm_errno) and the VM's in vm_fd (-1 if the helper made none: the
+ * caller's own KVM_CREATE_VM then reports why); while a helper runs, also
+ * arch__early_query()'s answer in early_query. False when vm_early__start never ran
+ * or it was all taken already. */
+bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno);
 /* Ends the helper and closes what nobody took. */
 void vm_early__release(struct vm_early *ve);
 

@@ -29,7 +29,7 @@ struct cpu_template;
 struct arch_vm {
 	struct kernel_info ki;
 	uint64_t initrd_addr, initrd_size;
-	/* KVM_GET_SUPPORTED_CPUID's answer, while the vCPUs are set up. */
+	/* KVM_GET_SUPPORTED_CPUID's answer, from the vCPUs' set-up on. */
 	struct kvm_cpuid2 *supported_cpuid;
 	/* The configuration's CPU template resolved to bitmaps, while the vCPUs are set
 	 * up (its MSRs are per vCPU). */
