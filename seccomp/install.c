@@ -192,7 +192,10 @@ int seccomp__install_fds(enum seccomp_thread thread, int vm_fd, int vcpu_fd)
 	 * untrusted. Installing a filter costs ~0.1 ms, which the creator need not
 	 * spend on its own. */
 	unsigned flags = thread == SECCOMP_VMM_PREBOOT ? SECCOMP_FILTER_FLAG_TSYNC : 0;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != 0)
+	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (rc > 0) /* TSYNC: the id of a thread that has another filter already */
+		errno = EBUSY;
+	if (rc != 0)
 		return -1;
 	return 0;
 }
