@@ -14,13 +14,12 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 {
 	if (vm__init(vm, cfg, loop, start_us, e))
 		return -1;
-	vm->early = early;
 
 	/* Images first: a bad kernel is reported as such, whatever the host's KVM. */
 	if (arch__load_images(vm, cfg, e))
 		return -1;
 
-	if (vm__create_kvm(vm, e))
+	if (vm__create_kvm(vm, early, e))
 		return -1;
 	/* Devices announce themselves (x86: on the command line), so they come before the
 	 * boot information is written. */

@@ -201,7 +201,7 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 			    : vm__map_mem_file(vm, l->mem_fd, e))
 		goto out;
 	t->map_memory = lap(&clock);
-	if (!warm && vm__create_kvm(vm, e))
+	if (!warm && vm__create_kvm(vm, NULL, e))
 		goto out;
 	t->create_vm = warm ? 0 : lap(&clock);
 	for (size_t i = 0; i < device_table_len; i++)

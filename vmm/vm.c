@@ -60,11 +60,11 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	return 0;
 }
 
-int vm__create_kvm(struct vm *vm, struct error *e)
+int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e)
 {
 	const struct vm_config *cfg = vm->cfg;
 	int kvm_errno;
-	if (!vm->early || !vm_early__take(vm->early, vm, &kvm_errno)) {
+	if (!early || !vm_early__take(early, vm, &kvm_errno)) {
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 		kvm_errno = errno;
 	}
@@ -111,11 +111,8 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 
 	if (vm->vm_fd >= 0)
 		pr_debug("VM made at start-up on another CPU");
-	while (vm->vm_fd < 0) {
-		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-		if (vm->vm_fd < 0 && errno != EINTR)
-			break;
-	}
+	else
+		vm->vm_fd = vm__kvm_create_vm(vm->kvm_fd);
 	if (vm->vm_fd < 0)
 		FAIL(EXIT_KVM, "KVM_CREATE_VM: %s", strerror(errno));
 	/* Memory first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP/PIT2
@@ -124,6 +121,15 @@ int vm__create_kvm(struct vm *vm, struct error *e)
 		FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
 	return arch__create_irqchip(vm, e);
+}
+
+int vm__kvm_create_vm(int kvm_fd)
+{
+	int fd;
+	do
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	while (fd < 0 && errno == EINTR);
+	return fd;
 }
 
 int vm__register_memory(struct vm *vm)
@@ -151,7 +157,6 @@ void vm__destroy(struct vm *vm)
 			vm->devices[i].ops->destroy(vm->devices[i].dev);
 	vm->nr_devices = 0;
 	arch__vm_destroy(vm);
-	arch__early_free(vm->early_query);
 	guest_mem__destroy(&vm->mem);
 	uffd__detach(&vm->uffd);
 	if (vm->vm_fd >= 0)

@@ -61,11 +61,6 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
-	/* A VM made at start-up (vm_early.h) for vm__create_kvm to take; NULL: none. */
-	struct vm_early *early;
-	/* What was asked of KVM while waiting for the start-up helper's VM
-	 * (arch__early_query), until the architecture takes it; NULL: nothing. */
-	void *early_query;
 	struct guest_mem mem;
 	struct uffd_backend uffd; /* a snapshot's Uffd memory backend, else both -1 */
 	struct bus pio;
@@ -104,9 +99,12 @@ struct vm {
 /* Maps guest memory. 0, or -1 with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct error *e);
-/* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip.
+/* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip; with
+ * early (vm_early.h, else NULL), takes /dev/kvm and the VM made at start-up instead.
  * 0, or -1 with e. */
-int vm__create_kvm(struct vm *vm, struct error *e);
+int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e);
+/* KVM_CREATE_VM on kvm_fd, retried on EINTR: the VM's descriptor, or -1 with errno. */
+int vm__kvm_create_vm(int kvm_fd);
 /* Registers every region of vm->mem as a KVM memory slot, dirty-logged if
  * vm->track_dirty; again on a registered slot, it changes only its flags.
  * 0, or -1 with errno. */

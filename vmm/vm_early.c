@@ -2,9 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
 #include <sched.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -17,9 +15,7 @@ static void *vm_create_thread(void *opaque)
 	 * on its creator's CPU and hold it for the whole KVM_CREATE_VM). */
 	pthread_mutex_lock(&ve->gate);
 	pthread_mutex_unlock(&ve->gate);
-	do
-		ve->vm_fd = ioctl(ve->kvm_fd, KVM_CREATE_VM, 0);
-	while (ve->vm_fd < 0 && errno == EINTR);
+	ve->vm_fd = vm__kvm_create_vm(ve->kvm_fd);
 	return NULL;
 }
 
@@ -49,6 +45,8 @@ void vm_early__start(struct vm_early *ve)
 	if (ve->started)
 		pthread_setaffinity_np(ve->thread, sizeof(cpus), &cpus);
 	pthread_mutex_unlock(&ve->gate);
+	if (!ve->started)
+		pthread_mutex_destroy(&ve->gate);
 }
 
 static void join(struct vm_early *ve)
@@ -64,13 +62,13 @@ bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno)
 {
 	if (!ve->opened)
 		return false;
+	vm->kvm_fd = ve->kvm_fd;
+	*kvm_errno = ve->kvm_errno;
 	/* The main thread usually gets here before the helper is done: it asks its own
 	 * questions meanwhile (on the helper's CPU they only made it finish later). */
 	if (ve->started)
-		vm->early_query = arch__early_query(ve->kvm_fd);
+		arch__early_query(vm);
 	join(ve);
-	vm->kvm_fd = ve->kvm_fd;
-	*kvm_errno = ve->kvm_errno;
 	vm->vm_fd = ve->vm_fd;
 	ve->opened = false;
 	return true;

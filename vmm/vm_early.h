@@ -30,9 +30,9 @@ void vm_early__start(struct vm_early *ve);
 struct vm;
 /* Ends the helper and hands its results to vm: /dev/kvm's descriptor in kvm_fd (or
  * -1, and why in *kvm_errno) and the VM's in vm_fd (-1 if the helper made none: the
- * caller's own KVM_CREATE_VM then reports why); while a helper runs, also
- * arch__early_query()'s answer in early_query. False when vm_early__start never ran
- * or it was all taken already. */
+ * caller's own KVM_CREATE_VM then reports why). While a helper runs it first makes
+ * arch__early_query(vm). False when vm_early__start never ran or it was all taken
+ * already. */
 bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno);
 /* Ends the helper and closes what nobody took. */
 void vm_early__release(struct vm_early *ve);

@@ -27,13 +27,11 @@ struct arch_cap {
 extern const struct arch_cap arch_required_caps[];
 extern const size_t arch_nr_required_caps;
 
-/* What the main thread asks /dev/kvm while it waits for the start-up helper's VM
- * (vm_early.h): queries that need no configuration (x86: KVM_GET_SUPPORTED_CPUID).
- * Returns what arch__vcpus_prepare() takes from vm->early_query, or NULL (nothing
- * to ask, or it failed: the VM asks again itself). */
-void *arch__early_query(int kvm_fd);
-/* Frees what arch__early_query() returned; NULL is fine. */
-void arch__early_free(void *query);
+/* What the main thread asks vm->kvm_fd while it waits for the start-up helper's VM
+ * (vm_early.h): queries that need no configuration (x86: KVM_GET_SUPPORTED_CPUID),
+ * kept in vm->arch for arch__vcpus_prepare(). A failure is not reported: the VM then
+ * asks again itself. */
+void arch__early_query(struct vm *vm);
 /* Loads the kernel and initrd of cfg into guest memory, before KVM is opened (a bad
  * image is reported as such whatever the host's KVM), and checks that the memory
  * size fits the architecture. 0, or -1 with e. */

@@ -228,13 +228,9 @@ void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
 	snprintf(buf, len, "GICv3 (its state is not read here)");
 }
 
-void *arch__early_query(int kvm_fd)
+void arch__early_query(struct vm *vm)
 {
-	return NULL; /* nothing that needs no configuration takes long here */
-}
-
-void arch__early_free(void *query)
-{
+	/* nothing that needs no configuration takes long here */
 }
 
 void arch__vm_destroy(struct vm *vm)

@@ -113,14 +113,10 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 }
 
 /* 0.1 ms on our hosts, asked while the start-up helper makes the VM (vm_early.h). */
-void *arch__early_query(int kvm_fd)
+void arch__early_query(struct vm *vm)
 {
-	return supported_cpuid(kvm_fd);
-}
-
-void arch__early_free(void *query)
-{
-	free(query);
+	free(vm->arch.early_cpuid);
+	vm->arch.early_cpuid = supported_cpuid(vm->kvm_fd);
 }
 
 /* The CPUID every vCPU starts from: KVM's supported one (asked at start-up, or now),
@@ -130,8 +126,8 @@ void arch__early_free(void *query)
 static int prepare_cpuid(struct vm *vm, struct kvm_cpuid2 **out, struct error *e)
 {
 	struct arch_vm *a = &vm->arch;
-	struct kvm_cpuid2 *c = vm->early_query;
-	vm->early_query = NULL;
+	struct kvm_cpuid2 *c = a->early_cpuid;
+	a->early_cpuid = NULL;
 	if (!c && !(c = supported_cpuid(vm->kvm_fd)))
 		FAIL(errno == ENOMEM ? EXIT_ERROR : EXIT_KVM, "KVM_GET_SUPPORTED_CPUID: %s",
 		     strerror(errno));
@@ -385,6 +381,8 @@ void arch__vm_destroy(struct vm *vm)
 {
 	free(vm->arch.supported_cpuid);
 	vm->arch.supported_cpuid = NULL;
+	free(vm->arch.early_cpuid);
+	vm->arch.early_cpuid = NULL;
 	free(vm->arch.tpl);
 	vm->arch.tpl = NULL;
 	ioapic__destroy(vm->arch.ioapic);

@@ -31,6 +31,8 @@ struct arch_vm {
 	uint64_t initrd_addr, initrd_size;
 	/* KVM_GET_SUPPORTED_CPUID's answer, from the vCPUs' set-up on. */
 	struct kvm_cpuid2 *supported_cpuid;
+	/* The same, asked before the vCPUs' set-up takes it (arch__early_query). */
+	struct kvm_cpuid2 *early_cpuid;
 	/* The configuration's CPU template resolved to bitmaps, while the vCPUs are set
 	 * up (its MSRs are per vCPU). */
 	struct cpu_template *tpl;
