@@ -8,12 +8,14 @@
 #include "log.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "vm_early.h"
 
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,
 		   uint64_t start_us, bool trace_entry, struct vm_early *early, struct error *e)
 {
 	if (vm__init(vm, cfg, loop, start_us, e))
 		return -1;
+	vm_early__post_memory(early, &vm->mem, vm->track_dirty);
 
 	/* Images first: a bad kernel is reported as such, whatever the host's KVM. */
 	if (arch__load_images(vm, cfg, e))

@@ -64,7 +64,8 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e)
 {
 	const struct vm_config *cfg = vm->cfg;
 	int kvm_errno;
-	if (!early || !vm_early__take(early, vm, &kvm_errno)) {
+	bool mem_registered = false;
+	if (!early || !vm_early__take(early, vm, &kvm_errno, &mem_registered)) {
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 		kvm_errno = errno;
 	}
@@ -117,7 +118,10 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e)
 		FAIL(EXIT_KVM, "KVM_CREATE_VM: %s", strerror(errno));
 	/* Memory first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP/PIT2
 	 * took 4-7 ms on our hosts, made before them about 0.1 ms (issue 16). */
-	if (vm__register_memory(vm))
+	/* Where the helper could not, this thread tries again and reports why. */
+	if (mem_registered)
+		pr_debug("guest memory registered at start-up on another CPU");
+	else if (vm__register_memory(vm))
 		FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
 	return arch__create_irqchip(vm, e);
@@ -132,21 +136,26 @@ int vm__kvm_create_vm(int kvm_fd)
 	return fd;
 }
 
-int vm__register_memory(struct vm *vm)
+int vm__register_regions(int vm_fd, const struct mem_region *regions, unsigned n, bool dirty_log)
 {
-	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		struct mem_region *r = &vm->mem.regions[i];
+	for (unsigned i = 0; i < n; i++) {
 		struct kvm_userspace_memory_region slot = {
 		    .slot = i,
-		    .guest_phys_addr = r->gpa,
-		    .memory_size = r->size,
-		    .userspace_addr = (uintptr_t)r->hva,
-		    .flags = vm->track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		    .guest_phys_addr = regions[i].gpa,
+		    .memory_size = regions[i].size,
+		    .userspace_addr = (uintptr_t)regions[i].hva,
+		    .flags = dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+int vm__register_memory(struct vm *vm)
+{
+	return vm__register_regions(vm->vm_fd, vm->mem.regions, vm->mem.nr_regions,
+				    vm->track_dirty);
 }
 
 void vm__destroy(struct vm *vm)

@@ -109,6 +109,8 @@ int vm__kvm_create_vm(int kvm_fd);
  * vm->track_dirty; again on a registered slot, it changes only its flags.
  * 0, or -1 with errno. */
 int vm__register_memory(struct vm *vm);
+/* The same for n regions of a VM that has no struct vm yet (vm_early.h). */
+int vm__register_regions(int vm_fd, const struct mem_region *regions, unsigned n, bool dirty_log);
 /* Destroys the devices (newest first) and the VM. The vCPUs must be gone already
  * (vcpu__destroy_all), as they run device code. */
 void vm__destroy(struct vm *vm);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -16,6 +17,17 @@ static void *vm_create_thread(void *opaque)
 	pthread_mutex_lock(&ve->gate);
 	pthread_mutex_unlock(&ve->gate);
 	ve->vm_fd = vm__kvm_create_vm(ve->kvm_fd);
+	if (ve->vm_fd < 0)
+		return NULL;
+	/* Main usually posted the layout while the VM was being made. */
+	pthread_mutex_lock(&ve->gate);
+	while (ve->mem_state == VM_EARLY_MEM_AWAITED)
+		pthread_cond_wait(&ve->changed, &ve->gate);
+	const bool posted = ve->mem_state == VM_EARLY_MEM_POSTED;
+	pthread_mutex_unlock(&ve->gate);
+	if (posted)
+		ve->mem_registered = vm__register_regions(ve->vm_fd, ve->regions, ve->nr_regions,
+							  ve->dirty_log) == 0;
 	return NULL;
 }
 
@@ -40,25 +52,54 @@ void vm_early__start(struct vm_early *ve)
 		return;
 	if (pthread_mutex_init(&ve->gate, NULL))
 		return;
+	if (pthread_cond_init(&ve->changed, NULL)) {
+		pthread_mutex_destroy(&ve->gate);
+		return;
+	}
 	pthread_mutex_lock(&ve->gate);
 	ve->started = pthread_create(&ve->thread, NULL, vm_create_thread, ve) == 0;
 	if (ve->started)
 		pthread_setaffinity_np(ve->thread, sizeof(cpus), &cpus);
 	pthread_mutex_unlock(&ve->gate);
-	if (!ve->started)
+	if (!ve->started) {
+		pthread_cond_destroy(&ve->changed);
 		pthread_mutex_destroy(&ve->gate);
+	}
+}
+
+void vm_early__post_memory(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log)
+{
+	if (!ve || !ve->started)
+		return;
+	pthread_mutex_lock(&ve->gate);
+	if (ve->mem_state == VM_EARLY_MEM_AWAITED) {
+		memcpy(ve->regions, mem->regions, sizeof(ve->regions));
+		ve->nr_regions = mem->nr_regions;
+		ve->dirty_log = dirty_log;
+		ve->mem_state = VM_EARLY_MEM_POSTED;
+		pthread_cond_signal(&ve->changed);
+	}
+	pthread_mutex_unlock(&ve->gate);
 }
 
 static void join(struct vm_early *ve)
 {
 	if (!ve->started)
 		return;
+	/* A helper still waiting for memory gets none. */
+	pthread_mutex_lock(&ve->gate);
+	if (ve->mem_state == VM_EARLY_MEM_AWAITED) {
+		ve->mem_state = VM_EARLY_MEM_NONE;
+		pthread_cond_signal(&ve->changed);
+	}
+	pthread_mutex_unlock(&ve->gate);
 	pthread_join(ve->thread, NULL);
+	pthread_cond_destroy(&ve->changed);
 	pthread_mutex_destroy(&ve->gate);
 	ve->started = false;
 }
 
-bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno)
+bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno, bool *mem_registered)
 {
 	if (!ve->opened)
 		return false;
@@ -70,6 +111,7 @@ bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno)
 		arch__early_query(vm);
 	join(ve);
 	vm->vm_fd = ve->vm_fd;
+	*mem_registered = ve->mem_registered;
 	ve->opened = false;
 	return true;
 }

@@ -57,8 +57,8 @@ if boot_probe boot/with-pit 1 128; then
 	fi
 fi
 
-# The VM is made at start-up by a helper on another CPU while ember sets up
-# (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
+# The VM is made, and its memory registered, at start-up by a helper on another CPU
+# while ember sets up (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
 # helper and ember makes it itself. Both boot.
 # nproc counts the CPUs this process may use, as the helper's own check does.
 ncpu=$(nproc)
@@ -66,6 +66,8 @@ if boot_probe boot/early-vm 1 64 --level debug; then
 	if [ "$ncpu" -ge 2 ]; then
 		check boot/early-vm-helper "$ncpu allowed CPUs but no start-up VM in ember's debug log" \
 			has "VM made at start-up" "$ERR"
+		check boot/early-vm-helper-memory "the start-up helper did not register guest memory" \
+			has "guest memory registered at start-up" "$ERR"
 	elif has "VM made at start-up" "$ERR"; then
 		fail boot/early-vm-helper "one allowed CPU, yet a start-up helper made the VM"
 	else
@@ -75,7 +77,7 @@ fi
 if command -v taskset >/dev/null 2>&1; then
 	EMBER_WRAP="taskset -c 0"
 	if boot_probe boot/one-cpu 1 64 --level debug; then
-		if has "VM made at start-up" "$ERR"; then
+		if has "at start-up on another CPU" "$ERR"; then
 			fail boot/one-cpu-no-helper "a start-up helper ran with one allowed CPU"
 		else
 			pass boot/one-cpu-no-helper
