@@ -156,6 +156,26 @@ enum {
 	OPT_PREPARE,
 };
 
+/* --name or --name=VALUE. */
+static bool names_option(const char *arg, const char *name)
+{
+	if (strncmp(arg, "--", 2))
+		return false;
+	size_t n = strlen(name);
+	return !strncmp(arg + 2, name, n) && (arg[2 + n] == '\0' || arg[2 + n] == '=');
+}
+
+bool cli__boots_at_start_guess(int argc, char **argv)
+{
+	bool api = false, config = false, kernel = false;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		api |= names_option(argv[i], "api-sock");
+		config |= names_option(argv[i], "config-file");
+		kernel |= names_option(argv[i], "kernel");
+	}
+	return config || (kernel && !api);
+}
+
 static const struct option long_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
     {"initrd", required_argument, NULL, OPT_INITRD},

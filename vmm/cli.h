@@ -33,6 +33,10 @@ struct cli_options {
 /* 0 on success; -1 with a one-line reason in err. opts->vm must point at an all-zero
  * configuration (calloc's): the parser touches only the pages it writes. */
 int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_t errlen);
+/* Whether the command line builds a VM at start-up (a config file, or a kernel and no
+ * API socket), told from the option names alone, before cli__parse: main() starts
+ * making the VM on this guess (vm_early.h), and cli__parse's result settles it. */
+bool cli__boots_at_start_guess(int argc, char **argv);
 void cli__usage(void);
 /* `ember --version`: the Firecracker API version first, in Firecracker's format
  * ("Firecracker vX.Y.Z", which Kata parses), then ember's own. */

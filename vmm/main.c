@@ -58,6 +58,17 @@ noreturn static void fail(const struct error *e)
 int main(int argc, char **argv)
 {
 	uint64_t start_us = now_us();
+	/* SIGINT/SIGTERM arrive through the event loop; every later thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* The VM is made on another CPU meanwhile, from the first instruction on: the
+	 * chain of KVM calls before the guest's first instruction is the longest. */
+	struct kvm_machine kvm = {.start_us = start_us};
+	if (cli__boots_at_start_guess(argc, argv))
+		vm_early__start(&kvm.early);
 	char why[ERROR_MSG_MAX];
 	struct error e = {0};
 	/* The command line's machine goes to the controller as it is (vmm_params). */
@@ -88,18 +99,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	/* SIGINT/SIGTERM arrive through the event loop; every later thread inherits the mask. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	struct kvm_machine kvm = {.start_us = start_us, .boot_timer = opts.boot_timer};
-	/* A boot from the command line or a config file starts now: its VM is made on
-	 * another CPU meanwhile. (An API-driven one waits for InstanceStart.) */
+	kvm.boot_timer = opts.boot_timer;
+	/* A boot from the command line or a config file starts now (an API-driven one
+	 * waits for InstanceStart): where the guess was wrong, the helper follows. */
 	const bool boots_now = !opts.api_sock || opts.config_file;
-	if (boots_now)
+	if (boots_now && !kvm.early.opened)
 		vm_early__start(&kvm.early);
+	else if (!boots_now)
+		vm_early__release(&kvm.early);
 	struct event_loop *loop = event__create();
 	struct signal_watch sw = {loop, signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)};
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)

@@ -74,6 +74,17 @@ if boot_probe boot/early-vm 1 64 --level debug; then
 		pass boot/early-vm-helper
 	fi
 fi
+# The helper starts on a guess from the option names (vmm/cli.c); "--kern", getopt's
+# abbreviation of --kernel, escapes it, and the parse then starts the helper itself.
+run_ember boot/guess-missed 300 --kern "$PROBE" --mem-mib 64 --cmdline "$CMD" --level debug
+if [ "$RC" -ne 0 ] || ! has "PROBE DONE pass" "$OUT"; then
+	fail boot/guess-missed "ember exited $RC"
+elif [ "$ncpu" -ge 2 ]; then
+	check boot/guess-missed "$ncpu allowed CPUs but no start-up VM in ember's debug log" \
+		has "guest memory registered at start-up" "$ERR"
+else
+	pass boot/guess-missed
+fi
 if command -v taskset >/dev/null 2>&1; then
 	EMBER_WRAP="taskset -c 0"
 	if boot_probe boot/one-cpu 1 64 --level debug; then

@@ -1,4 +1,5 @@
 /* The shared config model and the CLI front end. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,7 +306,34 @@ static void assign_touches_only_differences(void)
 	munmap(dst, n);
 }
 
+/* main() starts making the VM on this guess before parsing (vm_early.h): for the
+ * usual shapes it must agree with what the parse decides. */
+static bool guess(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char *argv[8] = {"ember"};
+	int argc = 1;
+	const char *args[] = {a1, a2, a3, a4};
+	for (int i = 0; i < 4 && args[i]; i++)
+		argv[argc++] = (char *)args[i];
+	return cli__boots_at_start_guess(argc, argv);
+}
+
+static void cli_boot_guess(void)
+{
+	CHECK(guess("--kernel", "/k", NULL, NULL));
+	CHECK(guess("--kernel=/k", "--no-pit", NULL, NULL));
+	CHECK(guess("--no-api", "--config-file", "/c.json", NULL));
+	CHECK(guess("--api-sock", "/s", "--config-file=/c.json", NULL));
+	CHECK(!guess("--api-sock", "/s", "--kernel", "/k"));
+	CHECK(!guess("--api-sock=/s", NULL, NULL, NULL));
+	CHECK(!guess("--help", NULL, NULL, NULL));
+	CHECK(!guess("--version", NULL, NULL, NULL));
+	CHECK(!guess("--kernels", "/k", NULL, NULL));
+	/* After "--" nothing is an option. */
+	CHECK(!guess("--", "--kernel", "/k", NULL));
+}
+
 CHECK_MAIN("config", CHECK_CASE(root_device), CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects),
-	   CHECK_CASE(cli_prepare), CHECK_CASE(device_specs), CHECK_CASE(validate_duplicates),
-	   CHECK_CASE(validate_pending), CHECK_CASE(parse_u64_strict),
-	   CHECK_CASE(assign_touches_only_differences))
+	   CHECK_CASE(cli_boot_guess), CHECK_CASE(cli_prepare), CHECK_CASE(device_specs),
+	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
+	   CHECK_CASE(parse_u64_strict), CHECK_CASE(assign_touches_only_differences))
