@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch/arch.h"
 #include "devices/table.h"
@@ -15,23 +16,28 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 {
 	if (vm__init(vm, cfg, loop, start_us, e))
 		return -1;
-	vm_early__post_memory(early, &vm->mem, vm->track_dirty);
+	vm_early__post_machine(early, &vm->mem, vm->track_dirty, vm->nr_vcpus, cfg->no_pit);
 
 	/* Images first: a bad kernel is reported as such, whatever the host's KVM. */
 	if (arch__load_images(vm, cfg, e))
 		return -1;
 
-	if (vm__create_kvm(vm, early, e))
-		return -1;
+	struct vm_early_made made = {0};
+	int rc = -1;
+	if (vm__create_kvm(vm, early, &made, e))
+		goto out;
 	/* Devices announce themselves (x86: on the command line), so they come before the
 	 * boot information is written. */
 	for (size_t i = 0; i < device_table_len; i++)
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))
-			return -1;
+			goto out;
 
 	if (arch__write_boot(vm, e))
-		return -1;
-	if (vcpu__create_all(vm, arch__entry(vm), trace_entry, e))
-		return -1;
-	return 0;
+		goto out;
+	rc = vcpu__create_all(vm, arch__entry(vm), trace_entry, made.vcpu_fds, made.nr_vcpu_fds, e);
+	made.nr_vcpu_fds = 0; /* vcpu__create_all's now */
+out:
+	for (unsigned i = 0; i < made.nr_vcpu_fds; i++)
+		close(made.vcpu_fds[i]);
+	return rc;
 }

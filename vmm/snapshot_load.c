@@ -201,14 +201,14 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 			    : vm__map_mem_file(vm, l->mem_fd, e))
 		goto out;
 	t->map_memory = lap(&clock);
-	if (!warm && vm__create_kvm(vm, NULL, e))
+	if (!warm && vm__create_kvm(vm, NULL, NULL, e))
 		goto out;
 	t->create_vm = warm ? 0 : lap(&clock);
 	for (size_t i = 0; i < device_table_len; i++)
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))
 			goto out;
 	t->devices = lap(&clock);
-	if (!warm && vcpu__create_all(vm, 0, false, e))
+	if (!warm && vcpu__create_all(vm, 0, false, NULL, 0, e))
 		goto out;
 	t->create_vcpus = warm ? 0 : lap(&clock);
 	/* The guest keeps its saved CPUID: this host must offer what the template left

@@ -21,11 +21,13 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to make KVM_RUN return EINTR */
 }
 
-int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e)
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, const int *made_fds,
+		     unsigned nr_made, struct error *e)
 {
 	int rc = -1;
+	unsigned taken = 0; /* of made_fds */
 	if (arch__vcpus_prepare(vm, e))
-		return -1;
+		goto out;
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		error__fail(e, EXIT_ERROR, "out of memory");
@@ -43,7 +45,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 		v->fd = -1;
 		v->vm = vm;
 		v->index = i;
-		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		v->fd = i < nr_made ? made_fds[taken++]
+				    : ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (v->fd < 0) {
 			error__fail(e, EXIT_KVM, "vcpu %u: KVM_CREATE_VCPU: %s", i,
 				    strerror(errno));
@@ -71,6 +74,8 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct err
 	}
 	rc = arch__vcpus_ready(vm, e);
 out:
+	while (taken < nr_made)
+		close(made_fds[taken++]);
 	return rc;
 }
 

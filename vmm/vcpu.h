@@ -42,7 +42,8 @@ struct vcpu {
 /* Creates every vCPU and sets it up through arch__vcpu_init() (x86: CPUID, MSRs,
  * LAPIC and FPU; APs wait for INIT/SIPI); vCPU 0 gets the boot registers for
  * `entry`. */
-int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct error *e);
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, const int *made_fds,
+		     unsigned nr_made, struct error *e);
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);

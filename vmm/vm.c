@@ -60,17 +60,20 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	return 0;
 }
 
-int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e)
+int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *made,
+		   struct error *e)
 {
 	const struct vm_config *cfg = vm->cfg;
-	int kvm_errno;
-	bool mem_registered = false;
-	if (!early || !vm_early__take(early, vm, &kvm_errno, &mem_registered)) {
+	struct vm_early_made none = {.irqchip = 1};
+	if (!made)
+		made = &none;
+	if (!early || !vm_early__take(early, vm, made)) {
+		*made = none;
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		kvm_errno = errno;
+		made->kvm_errno = errno;
 	}
 	if (vm->kvm_fd < 0) {
-		errno = kvm_errno;
+		errno = made->kvm_errno;
 		if (errno == ENOENT)
 			FAIL(EXIT_KVM,
 			     "/dev/kvm does not exist: KVM is not available on this host");
@@ -119,12 +122,19 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e)
 	/* Memory first: KVM_SET_USER_MEMORY_REGION made after KVM_CREATE_IRQCHIP/PIT2
 	 * took 4-7 ms on our hosts, made before them about 0.1 ms (issue 16). */
 	/* Where the helper could not, this thread tries again and reports why. */
-	if (mem_registered)
+	if (made->mem_registered)
 		pr_debug("guest memory registered at start-up on another CPU");
 	else if (vm__register_memory(vm))
 		FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
-	return arch__create_irqchip(vm, e);
+	if (made->irqchip < 0) {
+		errno = made->irqchip_errno;
+		FAIL(EXIT_KVM, "%s: %s", made->irqchip_call, strerror(errno));
+	}
+	if (made->irqchip == 0)
+		pr_debug("irqchip and %u vCPU%s made at start-up on another CPU", made->nr_vcpu_fds,
+			 made->nr_vcpu_fds == 1 ? "" : "s");
+	return arch__create_irqchip(vm, made->irqchip == 0, e);
 }
 
 int vm__kvm_create_vm(int kvm_fd)

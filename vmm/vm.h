@@ -23,6 +23,7 @@
 struct vcpu;
 struct vm;
 struct vm_early;
+struct vm_early_made;
 /* The snapshot container (the snapshot issue defines it). */
 struct snapshot_out;
 struct snapshot_in;
@@ -100,9 +101,11 @@ struct vm {
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct error *e);
 /* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip; with
- * early (vm_early.h, else NULL), takes /dev/kvm and the VM made at start-up instead.
- * 0, or -1 with e. */
-int vm__create_kvm(struct vm *vm, struct vm_early *early, struct error *e);
+ * early (vm_early.h, else NULL), takes what the start-up helper made of these
+ * instead, and leaves in *made (if not NULL) the vCPUs it made, for
+ * vcpu__create_all(). 0, or -1 with e. */
+int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *made,
+		   struct error *e);
 /* KVM_CREATE_VM on kvm_fd, retried on EINTR: the VM's descriptor, or -1 with errno. */
 int vm__kvm_create_vm(int kvm_fd);
 /* Registers every region of vm->mem as a KVM memory slot, dirty-logged if

@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -25,9 +27,22 @@ static void *vm_create_thread(void *opaque)
 		pthread_cond_wait(&ve->changed, &ve->gate);
 	const bool posted = ve->mem_state == VM_EARLY_MEM_POSTED;
 	pthread_mutex_unlock(&ve->gate);
-	if (posted)
-		ve->mem_registered = vm__register_regions(ve->vm_fd, ve->regions, ve->nr_regions,
-							  ve->dirty_log) == 0;
+	if (!posted)
+		return NULL;
+	struct vm_early_made *m = &ve->made;
+	m->mem_registered =
+	    vm__register_regions(ve->vm_fd, ve->regions, ve->nr_regions, ve->dirty_log) == 0;
+	if (!m->mem_registered)
+		return NULL;
+	m->irqchip = arch__irqchip_kvm(ve->vm_fd, ve->no_pit, &m->irqchip_call);
+	if (m->irqchip < 0)
+		m->irqchip_errno = errno;
+	for (unsigned i = 0; m->irqchip == 0 && i < ve->nr_vcpus; i++) {
+		int fd = ioctl(ve->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (fd < 0)
+			break;
+		m->vcpu_fds[m->nr_vcpu_fds++] = fd;
+	}
 	return NULL;
 }
 
@@ -43,9 +58,9 @@ static bool other_cpus(cpu_set_t *set)
 
 void vm_early__start(struct vm_early *ve)
 {
-	*ve = (struct vm_early){.opened = true, .vm_fd = -1};
+	*ve = (struct vm_early){.opened = true, .vm_fd = -1, .made.irqchip = 1};
 	ve->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	ve->kvm_errno = ve->kvm_fd < 0 ? errno : 0;
+	ve->made.kvm_errno = ve->kvm_fd < 0 ? errno : 0;
 	cpu_set_t cpus;
 	/* On one CPU the helper would only take turns with the main thread. */
 	if (ve->kvm_fd < 0 || !other_cpus(&cpus))
@@ -67,7 +82,8 @@ void vm_early__start(struct vm_early *ve)
 	}
 }
 
-void vm_early__post_memory(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log)
+void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log,
+			    unsigned nr_vcpus, bool no_pit)
 {
 	if (!ve || !ve->started)
 		return;
@@ -76,6 +92,8 @@ void vm_early__post_memory(struct vm_early *ve, const struct guest_mem *mem, boo
 		memcpy(ve->regions, mem->regions, sizeof(ve->regions));
 		ve->nr_regions = mem->nr_regions;
 		ve->dirty_log = dirty_log;
+		ve->nr_vcpus = nr_vcpus < CONFIG_MAX_VCPUS ? nr_vcpus : CONFIG_MAX_VCPUS;
+		ve->no_pit = no_pit;
 		ve->mem_state = VM_EARLY_MEM_POSTED;
 		pthread_cond_signal(&ve->changed);
 	}
@@ -99,19 +117,19 @@ static void join(struct vm_early *ve)
 	ve->started = false;
 }
 
-bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno, bool *mem_registered)
+bool vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made)
 {
 	if (!ve->opened)
 		return false;
 	vm->kvm_fd = ve->kvm_fd;
-	*kvm_errno = ve->kvm_errno;
 	/* The main thread usually gets here before the helper is done: it asks its own
 	 * questions meanwhile (on the helper's CPU they only made it finish later). */
 	if (ve->started)
 		arch__early_query(vm);
 	join(ve);
 	vm->vm_fd = ve->vm_fd;
-	*mem_registered = ve->mem_registered;
+	*made = ve->made;
+	ve->made.nr_vcpu_fds = 0;
 	ve->opened = false;
 	return true;
 }
@@ -121,6 +139,8 @@ void vm_early__release(struct vm_early *ve)
 	if (!ve->opened)
 		return;
 	join(ve);
+	for (unsigned i = 0; i < ve->made.nr_vcpu_fds; i++)
+		close(ve->made.vcpu_fds[i]);
 	if (ve->vm_fd >= 0)
 		close(ve->vm_fd);
 	if (ve->kvm_fd >= 0)

@@ -1,17 +1,20 @@
-/* KVM_CREATE_VM takes 0.3-0.4 ms on our hosts and KVM_SET_USER_MEMORY_REGION another
- * 0.2 ms, the longest steps before a guest's first instruction, and neither needs the
- * guest's images. When main() knows at start-up that it will build a VM, a helper
- * thread makes it on another CPU while the main thread sets up its event loop and its
- * filter and reads the configuration; once the guest memory is mapped the helper
- * registers it, while the main thread loads the images. vm__create_kvm() then takes
- * both results (vm.h), and while it waits for them asks KVM what else needs no
- * configuration (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1 ms). */
+/* The chain of KVM requests before a guest's first instruction is the longest part
+ * of a start (KVM_CREATE_VM 0.3-0.4 ms on our hosts, KVM_SET_USER_MEMORY_REGION 0.2,
+ * KVM_CREATE_VCPU 0.1), and none of it needs the guest's images. When main() knows at
+ * start-up that it will build a VM, a helper thread makes the VM on another CPU while
+ * the main thread sets up its event loop and its filter and reads the configuration;
+ * once the guest memory is mapped the helper registers it and makes the interrupt
+ * controller and the vCPUs, while the main thread loads the images. vm__create_kvm()
+ * and vcpu__create_all() then take what it made (vm.h, vcpu.h), and while the helper
+ * works the main thread asks KVM what else needs no configuration
+ * (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1 ms). */
 #ifndef EMBER_VM_EARLY_H
 #define EMBER_VM_EARLY_H
 
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "config.h"
 #include "mem.h"
 
 enum vm_early_mem {
@@ -20,22 +23,34 @@ enum vm_early_mem {
 	VM_EARLY_MEM_NONE,    /* there will be none: the helper ends */
 };
 
+/* What the helper made, handed over by vm_early__take(). */
+struct vm_early_made {
+	int kvm_errno;	     /* why the VM's kvm_fd is -1 */
+	bool mem_registered; /* every region posted is a memory slot */
+	/* arch__irqchip_kvm()'s result (1: not made), and on failure why. */
+	int irqchip;
+	int irqchip_errno;
+	const char *irqchip_call;
+	int vcpu_fds[CONFIG_MAX_VCPUS]; /* vCPUs 0 to nr_vcpu_fds - 1, the caller's now */
+	unsigned nr_vcpu_fds;
+};
+
 struct vm_early {
 	bool opened;  /* vm_early__start ran: the descriptors below are meaningful */
 	bool started; /* a helper thread exists: join it */
 	pthread_t thread;
 	/* Held by main until the helper is moved to its CPU; then guards mem_state and
-	 * the layout, whose changes `changed` announces. */
+	 * the machine's shape, whose changes `changed` announces. */
 	pthread_mutex_t gate;
 	pthread_cond_t changed;
-	int kvm_fd, kvm_errno; /* /dev/kvm, opened by main before the helper starts */
-	int vm_fd;	       /* the helper's KVM_CREATE_VM, or -1 */
+	int kvm_fd; /* /dev/kvm, opened by main before the helper starts */
+	int vm_fd;  /* the helper's KVM_CREATE_VM, or -1 */
 	enum vm_early_mem mem_state;
 	/* A copy: a build that fails frees its own without waiting for the helper. */
 	struct mem_region regions[MEM_MAX_REGIONS];
-	unsigned nr_regions;
-	bool dirty_log;
-	bool mem_registered; /* by the helper, all of the layout posted */
+	unsigned nr_regions, nr_vcpus;
+	bool dirty_log, no_pit;
+	struct vm_early_made made;
 };
 
 /* Opens /dev/kvm and, when another CPU is allowed, starts the helper there. Called
@@ -45,17 +60,19 @@ struct vm_early {
  * could not do (no /dev/kvm, one CPU, no thread), vm__create_kvm does as it would
  * have without it, with the same errors. */
 void vm_early__start(struct vm_early *ve);
-/* Hands the helper guest memory's layout to register while the main thread goes on;
- * without a helper, nothing. */
-void vm_early__post_memory(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log);
+/* Hands the helper what it needs to go on while the main thread loads the images:
+ * guest memory's layout, the number of vCPUs and the irqchip's kind. Without a
+ * helper, nothing. */
+void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log,
+			    unsigned nr_vcpus, bool no_pit);
 struct vm;
-/* Ends the helper and hands its results to vm: /dev/kvm's descriptor in kvm_fd (or
- * -1, and why in *kvm_errno) and the VM's in vm_fd (-1 if the helper made none: the
- * caller's own KVM_CREATE_VM then reports why), and in *mem_registered whether the
- * helper registered all the memory posted (if not, the caller does). While
- * a helper runs it first makes arch__early_query(vm). False when vm_early__start
- * never ran or it was all taken already. */
-bool vm_early__take(struct vm_early *ve, struct vm *vm, int *kvm_errno, bool *mem_registered);
+/* Ends the helper and hands its results over: /dev/kvm's descriptor in vm->kvm_fd (or
+ * -1, and why in made->kvm_errno), the VM's in vm->vm_fd (-1 if the helper made none:
+ * the caller's own KVM_CREATE_VM then reports why), the rest in *made. Whatever the
+ * helper did not make, or failed to, the caller makes (or reports) itself. While a
+ * helper runs it first makes arch__early_query(vm). False when vm_early__start never
+ * ran or it was all taken already. */
+bool vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made);
 /* Ends the helper and closes what nobody took. */
 void vm_early__release(struct vm_early *ve);
 

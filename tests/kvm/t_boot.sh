@@ -57,8 +57,8 @@ if boot_probe boot/with-pit 1 128; then
 	fi
 fi
 
-# The VM is made, and its memory registered, at start-up by a helper on another CPU
-# while ember sets up (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
+# The VM, its memory slots, irqchip and vCPUs are made at start-up by a helper on
+# another CPU while ember sets up (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
 # helper and ember makes it itself. Both boot.
 # nproc counts the CPUs this process may use, as the helper's own check does.
 ncpu=$(nproc)
@@ -68,6 +68,8 @@ if boot_probe boot/early-vm 1 64 --level debug; then
 			has "VM made at start-up" "$ERR"
 		check boot/early-vm-helper-memory "the start-up helper did not register guest memory" \
 			has "guest memory registered at start-up" "$ERR"
+		check boot/early-vm-helper-vcpus "the start-up helper did not make the irqchip and vCPU" \
+			has "irqchip and 1 vCPU made at start-up" "$ERR"
 	elif has "VM made at start-up" "$ERR"; then
 		fail boot/early-vm-helper "one allowed CPU, yet a start-up helper made the VM"
 	else

@@ -5,6 +5,7 @@
 #ifndef EMBER_ARCH_H
 #define EMBER_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,9 +37,15 @@ void arch__early_query(struct vm *vm);
  * image is reported as such whatever the host's KVM), and checks that the memory
  * size fits the architecture. 0, or -1 with e. */
 int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *e);
-/* The in-kernel interrupt controller and timers, once guest memory is registered
- * and before any vCPU exists. 0, or -1 with e. */
-int arch__create_irqchip(struct vm *vm, struct error *e);
+/* The KVM requests that make the in-kernel interrupt controller and timers, once
+ * guest memory is registered and before any vCPU exists, on a VM that has no struct
+ * vm yet (the start-up helper, vm_early.h): 0; -1 with errno and the request's name
+ * in *failed; or 1 when this architecture makes them only with the VM (arm64: the
+ * vGIC's descriptor is kept in it). */
+int arch__irqchip_kvm(int vm_fd, bool no_pit, const char **failed);
+/* The interrupt controller and timers of vm; kvm_done: arch__irqchip_kvm() made its
+ * KVM part already. 0, or -1 with e. */
+int arch__create_irqchip(struct vm *vm, bool kvm_done, struct error *e);
 /* Boot information written once every device exists, before the vCPUs are made.
  * 0, or -1 with e. */
 int arch__write_boot(struct vm *vm, struct error *e);

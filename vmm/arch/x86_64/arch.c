@@ -47,25 +47,40 @@ int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *
 	return 0;
 }
 
-int arch__create_irqchip(struct vm *vm, struct error *e)
+int arch__irqchip_kvm(int vm_fd, bool no_pit, const char **failed)
 {
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
-		FAIL(EXIT_KVM, "KVM_SET_TSS_ADDR: %s", strerror(errno));
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
-		FAIL(EXIT_KVM, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
 	/* Without the PIT, KVM's PIC serves no purpose and its IOAPIC costs most of the
 	 * VM's teardown: a split irqchip (ioapic.h). */
+	struct kvm_enable_cap split = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {KVM_IOAPIC_NUM_PINS}};
+	/* The dummy speaker answers port 0x61 in the kernel, so probing it never exits. */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		*failed = "KVM_SET_TSS_ADDR";
+	else if (ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		*failed = "KVM_SET_IDENTITY_MAP_ADDR";
+	else if (no_pit)
+		return ioctl(vm_fd, KVM_ENABLE_CAP, &split) < 0
+			   ? (*failed = "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)", -1)
+			   : 0;
+	else if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		*failed = "KVM_CREATE_IRQCHIP";
+	else if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		*failed = "KVM_CREATE_PIT2";
+	else
+		return 0;
+	return -1;
+}
+
+int arch__create_irqchip(struct vm *vm, bool kvm_done, struct error *e)
+{
+	const char *failed;
+	if (!kvm_done && arch__irqchip_kvm(vm->vm_fd, vm->cfg->no_pit, &failed))
+		FAIL(EXIT_KVM, "%s: %s", failed, strerror(errno));
 	if (vm->cfg->no_pit) {
 		vm->arch.ioapic = ioapic__create(vm, e);
 		return vm->arch.ioapic ? 0 : -1;
 	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		FAIL(EXIT_KVM, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-	/* The dummy speaker answers port 0x61 in the kernel, so probing it never exits. */
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		FAIL(EXIT_KVM, "KVM_CREATE_PIT2: %s", strerror(errno));
 	return 0;
 }
 

@@ -229,12 +229,6 @@ struct ioapic *ioapic__create(struct vm *vm, struct error *e)
 		error__fail(e, EXIT_ERROR, "out of memory");
 		return NULL;
 	}
-	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {KVM_IOAPIC_NUM_PINS}};
-	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-		error__fail(e, EXIT_KVM, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP): %s",
-			    strerror(errno));
-		goto fail;
-	}
 	if (bus__register(&vm->mmio, VM_IOAPIC_ADDR, 0x1000, ioapic__mmio, io) < 0) {
 		error__fail(e, EXIT_ERROR, "cannot register the IOAPIC's MMIO window");
 		goto fail;

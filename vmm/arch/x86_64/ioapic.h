@@ -15,8 +15,8 @@ struct vm;
 struct error;
 struct ioapic;
 
-/* Enables KVM_CAP_SPLIT_IRQCHIP (before any vCPU exists), with every pin masked and
- * routed nowhere, and claims the IOAPIC's MMIO window. NULL with e on failure. */
+/* Every pin masked and routed nowhere, and the IOAPIC's MMIO window claimed, on a VM
+ * whose KVM_CAP_SPLIT_IRQCHIP is enabled (arch__irqchip_kvm). NULL with e on failure. */
 struct ioapic *ioapic__create(struct vm *vm, struct error *e);
 /* The registers alone, at reset, not yet wired to KVM (ioapic__create's first step;
  * the unit test and the fuzz target drive it with a VM that has no KVM). */
