@@ -67,13 +67,16 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *
 	struct vm_early_made none = {.irqchip = 1};
 	if (!made)
 		made = &none;
-	if (!early || !vm_early__take(early, vm, made)) {
-		*made = none;
+	*made = none;
+	int kvm_errno;
+	/* The helper goes on meanwhile: the checks below need only /dev/kvm. */
+	const bool helped = early && vm_early__kvm(early, &vm->kvm_fd, &kvm_errno);
+	if (!helped) {
 		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		made->kvm_errno = errno;
+		kvm_errno = errno;
 	}
 	if (vm->kvm_fd < 0) {
-		errno = made->kvm_errno;
+		errno = kvm_errno;
 		if (errno == ENOENT)
 			FAIL(EXIT_KVM,
 			     "/dev/kvm does not exist: KVM is not available on this host");
@@ -113,6 +116,8 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *
 	if (vm->vcpu_mmap_size <= 0)
 		FAIL(EXIT_KVM, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 
+	if (helped)
+		vm_early__take(early, vm, made);
 	if (vm->vm_fd >= 0)
 		pr_debug("VM made at start-up on another CPU");
 	else

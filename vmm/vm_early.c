@@ -1,5 +1,6 @@
 #include "vm_early.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -11,16 +12,30 @@
 #include "arch/arch.h"
 #include "vm.h"
 
+static void make(struct vm_early *ve);
+
 static void *vm_create_thread(void *opaque)
 {
 	struct vm_early *ve = opaque;
+	make(ve);
+	/* The main thread waits for this, not for the thread's end (its stack unmapped:
+	 * 0.02 ms more on the way to the guest's first instruction). */
+	pthread_mutex_lock(&ve->gate);
+	ve->done = true;
+	pthread_cond_broadcast(&ve->changed);
+	pthread_mutex_unlock(&ve->gate);
+	return NULL;
+}
+
+static void make(struct vm_early *ve)
+{
 	/* Wait until main has moved this thread off its CPU (a new thread may start
 	 * on its creator's CPU and hold it for the whole KVM_CREATE_VM). */
 	pthread_mutex_lock(&ve->gate);
 	pthread_mutex_unlock(&ve->gate);
 	ve->vm_fd = vm__kvm_create_vm(ve->kvm_fd);
 	if (ve->vm_fd < 0)
-		return NULL;
+		return;
 	/* Main usually posted the layout while the VM was being made. */
 	pthread_mutex_lock(&ve->gate);
 	while (ve->mem_state == VM_EARLY_MEM_AWAITED)
@@ -28,12 +43,12 @@ static void *vm_create_thread(void *opaque)
 	const bool posted = ve->mem_state == VM_EARLY_MEM_POSTED;
 	pthread_mutex_unlock(&ve->gate);
 	if (!posted)
-		return NULL;
+		return;
 	struct vm_early_made *m = &ve->made;
 	m->mem_registered =
 	    vm__register_regions(ve->vm_fd, ve->regions, ve->nr_regions, ve->dirty_log) == 0;
 	if (!m->mem_registered)
-		return NULL;
+		return;
 	m->irqchip = arch__irqchip_kvm(ve->vm_fd, ve->no_pit, &m->irqchip_call);
 	if (m->irqchip < 0)
 		m->irqchip_errno = errno;
@@ -43,7 +58,6 @@ static void *vm_create_thread(void *opaque)
 			break;
 		m->vcpu_fds[m->nr_vcpu_fds++] = fd;
 	}
-	return NULL;
 }
 
 /* Every allowed CPU but this thread's own, or an empty set. */
@@ -60,7 +74,7 @@ void vm_early__start(struct vm_early *ve)
 {
 	*ve = (struct vm_early){.opened = true, .vm_fd = -1, .made.irqchip = 1};
 	ve->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	ve->made.kvm_errno = ve->kvm_fd < 0 ? errno : 0;
+	ve->kvm_errno = ve->kvm_fd < 0 ? errno : 0;
 	cpu_set_t cpus;
 	/* On one CPU the helper would only take turns with the main thread. */
 	if (ve->kvm_fd < 0 || !other_cpus(&cpus))
@@ -104,24 +118,34 @@ static void join(struct vm_early *ve)
 {
 	if (!ve->started)
 		return;
-	/* A helper still waiting for memory gets none. */
 	pthread_mutex_lock(&ve->gate);
+	/* A helper still waiting for memory gets none. */
 	if (ve->mem_state == VM_EARLY_MEM_AWAITED) {
 		ve->mem_state = VM_EARLY_MEM_NONE;
 		pthread_cond_signal(&ve->changed);
 	}
+	while (!ve->done)
+		pthread_cond_wait(&ve->changed, &ve->gate);
 	pthread_mutex_unlock(&ve->gate);
-	pthread_join(ve->thread, NULL);
-	pthread_cond_destroy(&ve->changed);
-	pthread_mutex_destroy(&ve->gate);
+	/* It ends on its own; the lock and condition may still be in its hands for a few
+	 * instructions, so they are not destroyed (musl's destroy frees nothing). */
+	pthread_detach(ve->thread);
 	ve->started = false;
 }
 
-bool vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made)
+bool vm_early__kvm(struct vm_early *ve, int *kvm_fd, int *kvm_errno)
 {
-	if (!ve->opened)
+	if (!ve->opened || ve->kvm_taken)
 		return false;
-	vm->kvm_fd = ve->kvm_fd;
+	*kvm_fd = ve->kvm_fd;
+	*kvm_errno = ve->kvm_errno;
+	ve->kvm_taken = true;
+	return true;
+}
+
+void vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made)
+{
+	assert(ve->opened && ve->kvm_taken && vm->kvm_fd == ve->kvm_fd);
 	/* The main thread usually gets here before the helper is done: it asks its own
 	 * questions meanwhile (on the helper's CPU they only made it finish later). */
 	if (ve->started)
@@ -131,7 +155,6 @@ bool vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *ma
 	*made = ve->made;
 	ve->made.nr_vcpu_fds = 0;
 	ve->opened = false;
-	return true;
 }
 
 void vm_early__release(struct vm_early *ve)
@@ -143,7 +166,7 @@ void vm_early__release(struct vm_early *ve)
 		close(ve->made.vcpu_fds[i]);
 	if (ve->vm_fd >= 0)
 		close(ve->vm_fd);
-	if (ve->kvm_fd >= 0)
+	if (ve->kvm_fd >= 0 && !ve->kvm_taken)
 		close(ve->kvm_fd);
 	ve->opened = false;
 }

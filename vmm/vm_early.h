@@ -25,7 +25,6 @@ enum vm_early_mem {
 
 /* What the helper made, handed over by vm_early__take(). */
 struct vm_early_made {
-	int kvm_errno;	     /* why the VM's kvm_fd is -1 */
 	bool mem_registered; /* every region posted is a memory slot */
 	/* arch__irqchip_kvm()'s result (1: not made), and on failure why. */
 	int irqchip;
@@ -43,8 +42,10 @@ struct vm_early {
 	 * the machine's shape, whose changes `changed` announces. */
 	pthread_mutex_t gate;
 	pthread_cond_t changed;
-	int kvm_fd; /* /dev/kvm, opened by main before the helper starts */
-	int vm_fd;  /* the helper's KVM_CREATE_VM, or -1 */
+	int kvm_fd, kvm_errno; /* /dev/kvm, opened by main before the helper starts */
+	bool kvm_taken;	       /* ... and handed over by vm_early__kvm() */
+	int vm_fd;	       /* the helper's KVM_CREATE_VM, or -1 */
+	bool done;	       /* the helper has nothing left to do */
 	enum vm_early_mem mem_state;
 	/* A copy: a build that fails frees its own without waiting for the helper. */
 	struct mem_region regions[MEM_MAX_REGIONS];
@@ -66,13 +67,15 @@ void vm_early__start(struct vm_early *ve);
 void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log,
 			    unsigned nr_vcpus, bool no_pit);
 struct vm;
-/* Ends the helper and hands its results over: /dev/kvm's descriptor in vm->kvm_fd (or
- * -1, and why in made->kvm_errno), the VM's in vm->vm_fd (-1 if the helper made none:
- * the caller's own KVM_CREATE_VM then reports why), the rest in *made. Whatever the
- * helper did not make, or failed to, the caller makes (or reports) itself. While a
- * helper runs it first makes arch__early_query(vm). False when vm_early__start never
- * ran or it was all taken already. */
-bool vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made);
+/* Hands over /dev/kvm's descriptor (or -1, and why in *kvm_errno) while the helper
+ * goes on: false when vm_early__start never ran or it was handed over already. */
+bool vm_early__kvm(struct vm_early *ve, int *kvm_fd, int *kvm_errno);
+/* After vm_early__kvm() put /dev/kvm into vm->kvm_fd: asks arch__early_query(vm)
+ * while the helper works, waits for it, and hands over the rest: the VM's descriptor
+ * in vm->vm_fd (-1 if the helper made none: the caller's own KVM_CREATE_VM then
+ * reports why) and in *made what else it made. Whatever the helper did not make, or
+ * failed to, the caller makes (or reports) itself. */
+void vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made);
 /* Ends the helper and closes what nobody took. */
 void vm_early__release(struct vm_early *ve);
 

@@ -44,6 +44,9 @@ int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *
 	if (guest_mem__low_end(&vm->mem) < X86_MIN_MEM_BYTES)
 		return error__fail(e, EXIT_USAGE, "mem_size_mib: the guest needs at least %llu MiB",
 				   X86_MIN_MEM_BYTES >> 20);
+	/* The page tables and GDT depend on nothing else: written here, their first
+	 * touches of guest memory happen while the start-up helper still makes the VM. */
+	bootparams__write_tables(&vm->mem);
 	return 0;
 }
 
@@ -94,7 +97,6 @@ int arch__write_boot(struct vm *vm, struct error *e)
 		    "boot_args: the command line is %zu bytes with the device announcements; "
 		    "this kernel accepts at most %u",
 		    cmdlen, a->ki.cmdline_max);
-	bootparams__write_tables(&vm->mem);
 	if (bootparams__write(&vm->mem, &a->ki, vm->cmdline, a->initrd_addr, a->initrd_size) ||
 	    mptable__write(&vm->mem, vm->nr_vcpus))
 		return error__fail(e, EXIT_ERROR,
