@@ -13,13 +13,22 @@ static struct cli_options opts;
 static struct vm_config parsed_vm; /* what opts.vm points at */
 static char err[512];
 
-static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
+/* "ember" and up to four arguments (the first NULL ends them) into argv: argc. */
+static int make_argv(char **argv, const char *a1, const char *a2, const char *a3, const char *a4)
 {
-	char *argv[8] = {"ember"};
-	int argc = 1;
+	int argc = 0;
+	argv[argc++] = "ember";
 	const char *args[] = {a1, a2, a3, a4};
 	for (int i = 0; i < 4 && args[i]; i++)
 		argv[argc++] = (char *)args[i];
+	argv[argc] = NULL;
+	return argc;
+}
+
+static int parse(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char *argv[8];
+	int argc = make_argv(argv, a1, a2, a3, a4);
 	err[0] = 0;
 	memset(&opts, 0, sizeof(opts));
 	memset(&parsed_vm, 0, sizeof(parsed_vm));
@@ -310,12 +319,8 @@ static void assign_touches_only_differences(void)
  * usual shapes it must agree with what the parse decides. */
 static bool guess(const char *a1, const char *a2, const char *a3, const char *a4)
 {
-	char *argv[8] = {"ember"};
-	int argc = 1;
-	const char *args[] = {a1, a2, a3, a4};
-	for (int i = 0; i < 4 && args[i]; i++)
-		argv[argc++] = (char *)args[i];
-	return cli__boots_at_start_guess(argc, argv);
+	char *argv[8];
+	return cli__boots_at_start_guess(make_argv(argv, a1, a2, a3, a4), argv);
 }
 
 static void cli_boot_guess(void)
