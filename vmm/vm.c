@@ -132,14 +132,18 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *
 	else if (vm__register_memory(vm))
 		FAIL(EXIT_KVM, "mem_size_mib: KVM cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
-	if (made->irqchip < 0) {
+	/* The irqchip's KVM part, unless the helper made it; either's failure is told here. */
+	int chip = made->irqchip;
+	if (chip > 0)
+		chip = arch__irqchip_kvm(vm->vm_fd, cfg->no_pit, &made->irqchip_call);
+	else if (chip < 0)
 		errno = made->irqchip_errno;
-		FAIL(EXIT_KVM, "%s: %s", made->irqchip_call, strerror(errno));
-	}
-	if (made->irqchip == 0)
+	else
 		pr_debug("irqchip and %u vCPU%s made at start-up on another CPU", made->nr_vcpu_fds,
 			 made->nr_vcpu_fds == 1 ? "" : "s");
-	return arch__create_irqchip(vm, made->irqchip == 0, e);
+	if (chip < 0)
+		FAIL(EXIT_KVM, "%s: %s", made->irqchip_call, strerror(errno));
+	return arch__create_irqchip(vm, e);
 }
 
 int vm__kvm_create_vm(int kvm_fd)

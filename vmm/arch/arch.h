@@ -43,9 +43,9 @@ int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *
  * in *failed; or 1 when this architecture makes them only with the VM (arm64: the
  * vGIC's descriptor is kept in it). */
 int arch__irqchip_kvm(int vm_fd, bool no_pit, const char **failed);
-/* The interrupt controller and timers of vm; kvm_done: arch__irqchip_kvm() made its
- * KVM part already. 0, or -1 with e. */
-int arch__create_irqchip(struct vm *vm, bool kvm_done, struct error *e);
+/* The rest of vm's interrupt controller, once arch__irqchip_kvm() made its KVM part
+ * (x86 --no-pit: ember's own IOAPIC; arm64: the whole vGIC). 0, or -1 with e. */
+int arch__create_irqchip(struct vm *vm, struct error *e);
 /* Boot information written once every device exists, before the vCPUs are made.
  * 0, or -1 with e. */
 int arch__write_boot(struct vm *vm, struct error *e);

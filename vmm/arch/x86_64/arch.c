@@ -75,11 +75,8 @@ int arch__irqchip_kvm(int vm_fd, bool no_pit, const char **failed)
 	return -1;
 }
 
-int arch__create_irqchip(struct vm *vm, bool kvm_done, struct error *e)
+int arch__create_irqchip(struct vm *vm, struct error *e)
 {
-	const char *failed;
-	if (!kvm_done && arch__irqchip_kvm(vm->vm_fd, vm->cfg->no_pit, &failed))
-		FAIL(EXIT_KVM, "%s: %s", failed, strerror(errno));
 	if (vm->cfg->no_pit) {
 		vm->arch.ioapic = ioapic__create(vm, e);
 		return vm->arch.ioapic ? 0 : -1;
