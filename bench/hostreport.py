@@ -50,6 +50,11 @@ def derived(r):
     else:
         d["user_between_kvm_us"] = None
     d["exec_to_first_kvm_us"] = sub("first_kvm_ioctl_us", "exec_us")
+    # wait4's rusage covers every thread of the process to the end, the kernel's own
+    # included: a VMM that leaves the VM to exit is torn down in KVM's NX-recovery task,
+    # which ftrace's event-fork never follows, so sched_switch alone would favour it.
+    if r.get("user_us") is not None and r.get("sys_us") is not None:
+        d["rusage_cpu_us"] = r["user_us"] + r["sys_us"]
     return d
 
 
@@ -62,7 +67,8 @@ ROWS = [  # (field, label)
     ("exit_us", "process life: exec -> guest reset -> reaped"),
     ("reset_to_exit_group_us", "  guest reset (last KVM_RUN return) -> exit_group"),
     ("exit_group_to_reaped_us", "  exit_group -> reaped (kernel teardown)"),
-    ("cpu_us", "CPU per VM, on-CPU time from sched_switch"),
+    ("rusage_cpu_us", "CPU per VM, rusage of the reaped process (every thread, teardown at exit included)"),
+    ("cpu_us", "  on-CPU time ftrace sees (sched_switch: misses KVM's own thread, where a VM left to exit is torn down)"),
 ]
 
 
@@ -213,8 +219,8 @@ def main():
         return max(r.values(), key=lambda d: d["per_sec"]) if r else None
 
     def cpu_of(v):
-        c, how = med(v, "cpu_us"), "sched_switch"
-        if c is None:  # no tracing: the children's rusage, one at a time
+        c, how = med(v, "rusage_cpu_us"), "rusage of the whole process, one at a time"
+        if c is None:  # no tracing: the children's rusage over the rate run
             c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage"
         return c, how
 
@@ -254,7 +260,7 @@ def main():
                     "%s best %s" % (TITLE[v], "%.1f VMs/s (%d in parallel)" % (best_rate(v)["per_sec"],
                                                                              best_rate(v)["parallel"])
                                     if best_rate(v) else "-"))),
-        ("CPU per VM <= 1.5 ms",
+        ("CPU per VM <= 1.5 ms (the floor %s ms here)" % ms(cpu_of("floor")[0]),
          lambda v: (check(cpu_of(v)[0], lambda c: c <= 1500),
                     "%s %s ms (%s; rusage at 1 in parallel: %s ms)"
                     % (TITLE[v], ms(cpu_of(v)[0]), cpu_of(v)[1],
