@@ -12,6 +12,8 @@
 # build/nested/logs/<time>-<script>.log.
 # Exit: the script's rc; 97 = nested host did not come up; 98 = timed out after
 # NESTED-READY; 2 = usage.
+# An x86 L1 beats on a second serial port (tests/nested/init); one that beat and then
+# stays silent for NESTED_STALL_SECS (default 120) has stopped for good: 98 as well.
 # Defaults: --timeout 600 (whole run), --boot-timeout 120 (until NESTED-READY),
 # --mem 2048, --smp ${NESTED_SMP:-1}. More than 1 uses MTTCG, under which L1 has wedged
 # (both vCPUs spinning, no progress) twice in 4 full runs, so 1 is the default. One
@@ -112,7 +114,8 @@ if [ "$arch" = arm64 ]; then
 	machine=(-M virt,virtualization=on,gic-version=3 -cpu max)
 	append="console=ttyAMA0 panic=-1 quiet kvm-arm.mode=nvhe"
 else
-	machine=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -cpu EPYC,+svm)
+	machine=(-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on -cpu EPYC,+svm
+		-chardev "file,id=beat,path=$work/heartbeat" -device isa-serial,chardev=beat,iobase=0x2f8,irq=3)
 fi
 
 now_ms() { date +%s%3N; }
@@ -130,7 +133,23 @@ tpid=$!
 
 ready=0 rc="" partial="" up_ms=""
 deadline=$(( t0 + boot_timeout * 1000 ))
+stall=${NESTED_STALL_SECS:-120} beat_size=0 beat_ms="" beat_checked=0
+# After NESTED-READY, every 2 s: exit 98 if L1 has beaten once and not for $stall s.
+check_heartbeat() {
+	local now size
+	now=$(now_ms)
+	[ "$ready" = 1 ] && [ $((now - beat_checked)) -ge 2000 ] || return 0
+	beat_checked=$now
+	size=$(stat -c %s "$work/heartbeat" 2>/dev/null || echo 0)
+	if [ "$size" != "$beat_size" ]; then
+		beat_size=$size beat_ms=$now
+	elif [ -n "$beat_ms" ] && [ $((now - beat_ms)) -ge $((stall * 1000)) ]; then
+		echo "nested: L1 stopped: no heartbeat for ${stall}s, the last: $(tail -n 1 "$work/heartbeat" | tr -d '\r') (log: $log); killing QEMU pid $qpid"
+		exit 98
+	fi
+}
 while :; do
+	check_heartbeat
 	if IFS= read -r -t 1 line <&3; then
 		line=$partial$line; partial=""
 	else
