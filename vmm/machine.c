@@ -189,6 +189,7 @@ static void kvm_log_state(void *ctx)
 static void kvm_destroy(void *ctx)
 {
 	struct kvm_machine *k = ctx;
+	k->vm->process_exits = k->process_exits;
 	vcpu__teardown_vm(k->vm);
 	k->vm = NULL;
 }

@@ -22,6 +22,7 @@ struct kvm_machine {
 	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
 	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
 	struct vm_early early;	/* main's start-up VM for the first boot (vm_early.h) */
+	bool process_exits;	/* set by main before the last teardown (vm.h) */
 };
 
 extern const struct vmm_machine kvm_machine_ops;

@@ -192,6 +192,7 @@ int main(int argc, char **argv)
 	if (vmm__config(vmm)->metrics.configured && vmm__flush_metrics(vmm, &e))
 		pr_warn("%s", e.msg);
 	api__destroy(api);
+	kvm.process_exits = true;
 	vmm__destroy(vmm);
 	kvm_machine__release(&kvm);
 	event__destroy(loop);

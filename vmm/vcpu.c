@@ -357,9 +357,9 @@ void vcpu__destroy_all(struct vm *vm)
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
 			continue;
-		if (v->run)
+		if (v->run && !vm->process_exits)
 			munmap(v->run, (size_t)vm->vcpu_mmap_size);
-		if (v->fd >= 0)
+		if (v->fd >= 0 && !vm->process_exits)
 			close(v->fd);
 		free(v);
 	}

@@ -185,6 +185,10 @@ void vm__destroy(struct vm *vm)
 			vm->devices[i].ops->destroy(vm->devices[i].dev);
 	vm->nr_devices = 0;
 	arch__vm_destroy(vm);
+	if (vm->process_exits) {
+		vm->mem.base = NULL;
+		vm->vm_fd = vm->kvm_fd = -1;
+	}
 	guest_mem__destroy(&vm->mem);
 	uffd__detach(&vm->uffd);
 	if (vm->vm_fd >= 0)

@@ -71,6 +71,10 @@ struct vm {
 	const struct vm_config *cfg;
 	/* Register guest memory with KVM_MEM_LOG_DIRTY_PAGES (Diff snapshots). */
 	bool track_dirty;
+	/* The process exits right after vm__destroy(): guest memory and the KVM descriptors
+	 * are left to exit, which drops them in one pass (about 0.2 ms of CPU less than a
+	 * munmap that KVM must follow with the VM still alive, then the closes). */
+	bool process_exits;
 	uint64_t start_us; /* process start, the zero of every boot timing */
 	/* When InstanceStart arrived over the API (0 otherwise), and when the guest wrote
 	 * the boot timer (0 until then; read by the metrics on the VMM thread). */
