@@ -72,8 +72,8 @@ bool mmds_store__token_valid(struct mmds_store *s, const char *tok, size_t len);
 /* The network side, one per MMDS-enabled interface. */
 struct mmds_stack;
 struct mmds_stack_stats {
-	uint64_t rx_accepted, rx_accepted_err, rx_accepted_unusual, rx_bad_eth, tx_frames,
-	    tx_bytes, tx_errors, conns_created, conns_destroyed;
+	uint64_t rx_accepted, rx_accepted_err, rx_accepted_unusual, rx_bad_eth, tx_frames, tx_bytes,
+	    tx_errors, conns_created, conns_destroyed;
 };
 
 /* ipv4 in host byte order. NULL if out of memory. */

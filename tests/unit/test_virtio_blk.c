@@ -402,5 +402,5 @@ static void hot_swap(void)
 
 CHECK_MAIN("virtio-blk", CHECK_CASE(hot_swap), CHECK_CASE(read_write_flush),
 	   CHECK_CASE(header_split_and_indirect), CHECK_CASE(get_id), CHECK_CASE(read_only),
-	   CHECK_CASE(discard_write_zeroes), CHECK_CASE(write_zeroes_without_fallocate), CHECK_CASE(host_io_error), CHECK_CASE(malformed),
-	   CHECK_CASE(transfer_longer_than_u32))
+	   CHECK_CASE(discard_write_zeroes), CHECK_CASE(write_zeroes_without_fallocate),
+	   CHECK_CASE(host_io_error), CHECK_CASE(malformed), CHECK_CASE(transfer_longer_than_u32))
