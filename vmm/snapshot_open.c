@@ -76,8 +76,13 @@ void snapshot__close(struct snapshot_load *l)
 	X(config)                                                                                  \
 	X(create_vm)                                                                               \
 	X(map_memory)                                                                              \
-	X(devices) X(create_vcpus) X(set_vcpu_state) X(set_vm_state) X(start_vcpus) X(resume)      \
-	    X(seccomp)
+	X(devices)                                                                                 \
+	X(create_vcpus)                                                                            \
+	X(set_vcpu_state)                                                                          \
+	X(set_vm_state)                                                                            \
+	X(start_vcpus)                                                                             \
+	X(resume)                                                                                  \
+	X(seccomp)
 
 void snapshot__times_json(const struct snapshot_load_times *t, struct json_out *o)
 {
