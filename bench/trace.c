@@ -241,7 +241,11 @@ static void on_trace_line(struct trace_summary *s, char *line, long long t0_us)
 	char *br = strstr(line, " [");
 	if (!br || line[0] == '#')
 		return;
+	/* "comm-TID" is padded to a width ("ember-15184   [001]"): the TID ends at the
+	 * last digit before the padding, not at the " [". */
 	char *p = br;
+	while (p > line && p[-1] == ' ')
+		p--;
 	while (p > line && p[-1] >= '0' && p[-1] <= '9')
 		p--;
 	int tid = atoi(p);

@@ -35,3 +35,9 @@ bench: build-all guest
 
 bench-smoke: $(BUILD)/ember $(BENCH_BINS) $(BENCH_TINY) $(BUILD)/guest/probe.elf
 	@bash bench/run --smoke $(BENCH_ARGS)
+
+# The trace reader's unit test links it beside ember's objects (bench/trace.c decides
+# which thread made which ioctl).
+BENCH_TRACE_TEST_SRCS := bench/trace.c bench/common.c
+$(BUILD)/tests/unit/test_bench_trace: $(patsubst %.c,$(BUILD)/host/%.o,$(BENCH_TRACE_TEST_SRCS))
+$(BUILD)/tests/asan/test_bench_trace: $(patsubst %.c,$(BUILD)/asan/%.o,$(BENCH_TRACE_TEST_SRCS))
