@@ -357,10 +357,12 @@ void vcpu__destroy_all(struct vm *vm)
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
 			continue;
-		if (v->run && !vm->process_exits)
-			munmap(v->run, (size_t)vm->vcpu_mmap_size);
-		if (v->fd >= 0 && !vm->process_exits)
-			close(v->fd);
+		if (!vm->process_exits) { /* else exit drops them (vm.h) */
+			if (v->run)
+				munmap(v->run, (size_t)vm->vcpu_mmap_size);
+			if (v->fd >= 0)
+				close(v->fd);
+		}
 		free(v);
 	}
 	free(vm->vcpus);

@@ -39,12 +39,10 @@ fi
 check compat/kata-root-is-vda "d0 is not in the first virtio slot" \
 	has "PROBE virtio-blk addr=0xd0001000 id=d0 " "$OUT"
 # Every disk got the probe's pattern at sector 100 (its second half: the probe zeroes the
-# first). Counted in bytes: the first non-zero byte alone, through $(...), read as
-# nothing when it was a newline (about one run in thirty failed so).
+# first).
 i=0 written=0
 while [ $i -lt 9 ]; do
-	nonzero=$(dd if="$W/d$i.img" bs=512 skip=100 count=8 2>/dev/null | tr -d '\000' | wc -c)
-	[ "$((nonzero))" -eq 0 ] || written=$((written + 1))
+	[ "$(($(nonzero_bytes "$W/d$i.img" 100 8)))" -eq 0 ] || written=$((written + 1))
 	i=$((i + 1))
 done
 check compat/kata-9-drives-written "only $written of 9 disk images were written" [ "$written" -eq 9 ]

@@ -34,7 +34,7 @@ probe_ok virtio/blk virtio-blk
 check virtio/blk-write-zeroes "the probe did not zero and discard" \
 	has "PROBE virtio-blk write-zeroes ok discard=1" "$OUT"
 # The pattern really reached the file: sector 100 is no longer zero.
-if [ -n "$(dd if="$TMPDIR/pv-rw.img" bs=512 skip=100 count=8 2>/dev/null | tr -d '\000' | head -c 1)" ]; then
+if [ "$(($(nonzero_bytes "$TMPDIR/pv-rw.img" 100 8)))" -gt 0 ]; then
 	pass virtio/blk-persisted
 else
 	fail virtio/blk-persisted "sectors 100-107 of the disk image are still zero"

@@ -55,8 +55,8 @@ if probe_ok blk-rw blk; then
 	check virtio-dev/blk-announced "no virtio_mmio.device= on the guest command line" \
 		has "^PROBE cmdline .*virtio_mmio.device=4K@0xd0001000:5" "$OUT"
 	# What the guest wrote reached the file at the sector it named, and only there.
-	nz=$(dd if="$DISK" bs=512 skip=4096 count=8 2>/dev/null | tr -d '\000' | wc -c)
-	before=$(dd if="$DISK" bs=512 count=4096 2>/dev/null | tr -d '\000' | wc -c)
+	nz=$(($(nonzero_bytes "$DISK" 4096 8)))
+	before=$(($(nonzero_bytes "$DISK" 0 4096)))
 	if [ "$nz" -gt 0 ] && [ "$before" -eq 0 ]; then
 		pass virtio-dev/blk-data-on-disk
 	else

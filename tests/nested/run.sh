@@ -137,8 +137,9 @@ stall=${NESTED_STALL_SECS:-120} beat_size=0 beat_ms="" beat_checked=0
 # After NESTED-READY, every 2 s: exit 98 if L1 has beaten once and not for $stall s.
 check_heartbeat() {
 	local now size
+	[ "$ready" = 1 ] || return 0
 	now=$(now_ms)
-	[ "$ready" = 1 ] && [ $((now - beat_checked)) -ge 2000 ] || return 0
+	[ $((now - beat_checked)) -ge 2000 ] || return 0
 	beat_checked=$now
 	size=$(stat -c %s "$work/heartbeat" 2>/dev/null || echo 0)
 	if [ "$size" != "$beat_size" ]; then

@@ -16,7 +16,7 @@ static char dir[] = "/tmp/ember-test-trace.XXXXXX";
 /* Writes the fixture as DIR/trace and reads it for child 15183 with t0 at 85360.389000. */
 static int read_fixture(const char *text, struct trace_summary *s)
 {
-	if (!dir[0] || (strchr(dir, 'X') && !mkdtemp(dir)))
+	if (!mkdtemp(dir))
 		return -1;
 	char path[sizeof(dir) + 16];
 	snprintf(path, sizeof(path), "%s/trace", dir);
