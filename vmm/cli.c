@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
 #include "file.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
@@ -73,6 +74,9 @@ void cli__usage(void)
 	    "  --boot-timer           also log the kernel entry time\n"
 	    "  --no-pit               no i8254 PIT (faster exit; Linux needs kvmclock and the\n"
 	    "                         TSC-deadline LAPIC timer, which KVM must offer)\n"
+	    "  --cpuid-cache FILE     keep KVM's supported CPUID in FILE between runs (x86_64;\n"
+	    "                         0.3-0.4 ms less per start where CPUID traps to a "
+	    "hypervisor)\n"
 	    "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
 	    "  --log-path PATH        append logs to PATH instead of stderr\n"
 	    "  --no-seccomp           run without the per-thread seccomp filters\n"
@@ -154,6 +158,7 @@ enum {
 	OPT_METADATA,
 	OPT_MMDS_SIZE_LIMIT,
 	OPT_PREPARE,
+	OPT_CPUID_CACHE,
 };
 
 /* --name or --name=VALUE. */
@@ -207,6 +212,7 @@ static const struct option long_opts[] = {
     {"metadata", required_argument, NULL, OPT_METADATA},
     {"mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT},
     {"prepare", optional_argument, NULL, OPT_PREPARE},
+    {"cpuid-cache", required_argument, NULL, OPT_CPUID_CACHE},
     {NULL, 0, NULL, 0},
 };
 
@@ -334,6 +340,10 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			break;
 		case OPT_SECCOMP_FILTER:
 			if (seccomp__load_file(optarg, err, errlen))
+				return -1;
+			break;
+		case OPT_CPUID_CACHE:
+			if (arch__set_cpuid_cache(optarg, err, errlen))
 				return -1;
 			break;
 		case OPT_SECCOMP_SUMMARY:

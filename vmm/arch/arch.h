@@ -33,6 +33,11 @@ extern const size_t arch_nr_required_caps;
  * kept in vm->arch for arch__vcpus_prepare(). A failure is not reported: the VM then
  * asks again itself. */
 void arch__early_query(struct vm *vm);
+/* --cpuid-cache FILE: where x86_64 keeps KVM's supported CPUID between runs
+ * (arch/x86_64/cpuid_cache.h), set once before any thread exists. 0, or -1 with the
+ * reason in err: a path that exists and is not a regular file, or an architecture
+ * that asks KVM no such question. */
+int arch__set_cpuid_cache(const char *path, char *err, size_t errlen);
 /* Loads the kernel and initrd of cfg into guest memory, before KVM is opened (a bad
  * image is reported as such whatever the host's KVM), and checks that the memory
  * size fits the architecture. 0, or -1 with e. */

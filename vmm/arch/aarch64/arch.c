@@ -239,6 +239,13 @@ void arch__early_query(struct vm *vm)
 	/* nothing that needs no configuration takes long here */
 }
 
+int arch__set_cpuid_cache(const char *path, char *err, size_t errlen)
+{
+	(void)path;
+	snprintf(err, errlen, "--cpuid-cache: only x86_64 asks KVM for its supported CPUID");
+	return -1;
+}
+
 void arch__vm_destroy(struct vm *vm)
 {
 	if (vm->arch.gic_fd > 0)

@@ -1,0 +1,201 @@
+#include "cpuid_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "log.h"
+#include "snapshot/vmstate.h"
+
+/* The file: this header, nent entries as KVM returns them, then the CRC-64/XZ of every
+ * byte before it. Host byte order: the file never leaves the host that wrote it. */
+static const char cache_magic[8] = "EMBRCPU1";
+
+struct cache_head {
+	char magic[8];
+	uint32_t entry_size; /* sizeof(struct kvm_cpuid_entry2) */
+	uint32_t nent;
+	struct cpuid_cache_key key;
+};
+
+/* Process-wide on purpose: chosen once at start-up, before any thread exists, and
+ * only read afterwards (like the seccomp settings). */
+static const char *cache_path;
+
+void cpuid_cache__set_path(const char *path)
+{
+	cache_path = path;
+}
+
+int cpuid_cache__key(int kvm_fd, struct cpuid_cache_key *key)
+{
+	struct stat st;
+	if (fstat(kvm_fd, &st) < 0)
+		return -1;
+	*key = (struct cpuid_cache_key){.dev = st.st_dev,
+					.ino = st.st_ino,
+					.rdev = st.st_rdev,
+					.ctime_sec = st.st_ctim.tv_sec,
+					.ctime_nsec = st.st_ctim.tv_nsec};
+	return 0;
+}
+
+size_t cpuid_cache__size(unsigned nent)
+{
+	return sizeof(struct cache_head) + (size_t)nent * sizeof(struct kvm_cpuid_entry2) +
+	       sizeof(uint64_t);
+}
+
+void cpuid_cache__format(void *buf, const struct cpuid_cache_key *key, const struct kvm_cpuid2 *c)
+{
+	struct cache_head h = {.entry_size = sizeof(struct kvm_cpuid_entry2), .nent = c->nent};
+	memcpy(h.magic, cache_magic, sizeof(h.magic));
+	h.key = *key;
+	uint8_t *p = buf;
+	memcpy(p, &h, sizeof(h));
+	size_t body = (size_t)c->nent * sizeof(struct kvm_cpuid_entry2);
+	memcpy(p + sizeof(h), c->entries, body);
+	uint64_t crc = vmstate__crc64(p, sizeof(h) + body);
+	memcpy(p + sizeof(h) + body, &crc, sizeof(crc));
+}
+
+enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
+					    const struct cpuid_cache_key *key,
+					    struct kvm_cpuid2 *out, unsigned max, const char **why)
+{
+	struct cache_head h;
+	if (len < cpuid_cache__size(0)) {
+		*why = "too short to be a CPUID cache";
+		return CPUID_CACHE_BAD;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, cache_magic, sizeof(h.magic)) != 0) {
+		*why = "not a CPUID cache of this ember version";
+		return CPUID_CACHE_BAD;
+	}
+	if (h.entry_size != sizeof(struct kvm_cpuid_entry2)) {
+		*why = "entries of another size";
+		return CPUID_CACHE_BAD;
+	}
+	if (h.nent == 0 || h.nent > max) {
+		*why = "no entries, or more than KVM can return";
+		return CPUID_CACHE_BAD;
+	}
+	if (len != cpuid_cache__size(h.nent)) {
+		*why = "its size does not match its entry count";
+		return CPUID_CACHE_BAD;
+	}
+	uint64_t crc;
+	memcpy(&crc, (const uint8_t *)buf + len - sizeof(crc), sizeof(crc));
+	if (crc != vmstate__crc64(buf, len - sizeof(crc))) {
+		*why = "its checksum does not match";
+		return CPUID_CACHE_BAD;
+	}
+	if (memcmp(&h.key, key, sizeof(*key)) != 0) {
+		*why = "written for another KVM (/dev/kvm is a new node: a reboot or a reload)";
+		return CPUID_CACHE_STALE;
+	}
+	out->nent = h.nent;
+	memcpy(out->entries, (const uint8_t *)buf + sizeof(h),
+	       (size_t)h.nent * sizeof(struct kvm_cpuid_entry2));
+	*why = NULL;
+	return CPUID_CACHE_HIT;
+}
+
+int cpuid_cache__load(int kvm_fd, struct kvm_cpuid2 *c, unsigned max)
+{
+	struct cpuid_cache_key key;
+	if (!cache_path || cpuid_cache__key(kvm_fd, &key) < 0)
+		return -1;
+	char *buf;
+	size_t len;
+	/* One byte over the largest good file, so that a longer one is refused by its
+	 * size below rather than by the reader's limit. */
+	if (file__read_small(cache_path, cpuid_cache__size(max) + 1, &buf, &len) < 0) {
+		if (errno == ENOENT)
+			pr_debug("--cpuid-cache '%s': none yet; asking KVM", cache_path);
+		else
+			pr_warn("--cpuid-cache '%s': %s; asking KVM", cache_path, file__error());
+		return -1;
+	}
+	const char *why;
+	enum cpuid_cache_verdict v = cpuid_cache__parse(buf, len, &key, c, max, &why);
+	free(buf);
+	if (v == CPUID_CACHE_HIT) {
+		pr_debug("--cpuid-cache '%s': KVM's supported CPUID, %u entries", cache_path,
+			 c->nent);
+		return 0;
+	}
+	if (v == CPUID_CACHE_STALE)
+		pr_debug("--cpuid-cache '%s': %s; asking KVM", cache_path, why);
+	else
+		pr_warn("--cpuid-cache '%s': refused: %s; asking KVM", cache_path, why);
+	return -1;
+}
+
+void cpuid_cache__store(int kvm_fd, const struct kvm_cpuid2 *c)
+{
+	struct cpuid_cache_key key;
+	struct stat st;
+	if (!cache_path || cpuid_cache__key(kvm_fd, &key) < 0)
+		return;
+	/* Something that is not a regular file was refused when read; it stays. */
+	if (stat(cache_path, &st) == 0 && !S_ISREG(st.st_mode))
+		return;
+	uint64_t salt = 0;
+	char tmp[4096];
+	if (getrandom(&salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
+		salt = (uint64_t)(uintptr_t)&salt ^ (uint64_t)key.ctime_nsec;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%016llx", cache_path,
+			     (unsigned long long)salt) >= sizeof(tmp)) {
+		pr_warn("--cpuid-cache '%s': path too long", cache_path);
+		return;
+	}
+	size_t len = cpuid_cache__size(c->nent);
+	void *buf = malloc(len);
+	if (!buf)
+		return;
+	cpuid_cache__format(buf, &key, c);
+	const char *failed = "open";
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	bool ok = fd >= 0;
+	for (size_t done = 0; ok && done < len;) {
+		ssize_t n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			failed = "write";
+			ok = false;
+			if (n == 0)
+				errno = EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	int err = errno;
+	if (fd >= 0 && close(fd) < 0 && ok) {
+		failed = "close";
+		err = errno;
+		ok = false;
+	}
+	if (ok && rename(tmp, cache_path) < 0) {
+		failed = "rename";
+		err = errno;
+		ok = false;
+	}
+	if (!ok) {
+		if (fd >= 0)
+			unlink(tmp);
+		pr_warn("--cpuid-cache '%s': cannot write it (%s: %s); the next start asks KVM "
+			"again",
+			cache_path, failed, strerror(err));
+	}
+	free(buf);
+}
