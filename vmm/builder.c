@@ -14,7 +14,9 @@
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,
 		   uint64_t start_us, bool trace_entry, struct vm_early *early, struct error *e)
 {
-	if (vm__init(vm, cfg, loop, start_us, e))
+	struct guest_mem premapped;
+	const bool have = vm_early__take_memory(early, cfg->mem_mib << 20, &premapped);
+	if (vm__init(vm, cfg, loop, start_us, have ? &premapped : NULL, e))
 		return -1;
 	vm_early__post_machine(early, &vm->mem, vm->track_dirty, vm->nr_vcpus, cfg->no_pit);
 

@@ -107,6 +107,9 @@ int main(int argc, char **argv)
 		vm_early__start(&kvm.early);
 	else if (!boots_now)
 		vm_early__release(&kvm.early);
+	/* Flags alone make a final configuration: its memory can be registered now. */
+	if (boots_now && !opts.config_file)
+		vm_early__premap(&kvm.early, opts.vm);
 	struct event_loop *loop = event__create();
 	struct signal_watch sw = {loop, signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)};
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)

@@ -172,7 +172,7 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 		return -1;
 	if (warm)
 		vm->cfg = cfg; /* the shell was made for a configuration of the same shape */
-	else if (vm__init(vm, cfg, loop, start_us, e))
+	else if (vm__init(vm, cfg, loop, start_us, NULL, e))
 		return -1;
 	uint32_t nr_vcpus;
 	struct snapshot_in vmnode = {.vs = &l->vs, .node = "/vm"};

@@ -39,7 +39,7 @@ static bool cap_dropped(const struct vm_config *cfg, int cap)
 }
 
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
-	     struct error *e)
+	     struct guest_mem *premapped, struct error *e)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
@@ -52,7 +52,9 @@ int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop
 	vm->uffd.uffd = vm->uffd.sock = -1;
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", config__cmdline(cfg));
 	uint64_t bytes = cfg->mem_mib << 20;
-	if (guest_mem__init(&vm->mem, bytes) < 0)
+	if (premapped)
+		vm->mem = *premapped;
+	else if (guest_mem__init(&vm->mem, bytes) < 0)
 		FAIL(EXIT_USAGE, "mem_size_mib: cannot map %llu MiB of guest memory: %s",
 		     (unsigned long long)cfg->mem_mib, strerror(errno));
 	if (vm->track_dirty && guest_mem__track_dirty(&vm->mem))

@@ -101,9 +101,10 @@ struct vm {
 	struct error last_error;
 };
 
-/* Maps guest memory. 0, or -1 with e. vm__destroy() cleans up either way. */
+/* Maps guest memory, or takes premapped's (vm_early__take_memory; NULL: none). 0, or -1
+ * with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
-	     struct error *e);
+	     struct guest_mem *premapped, struct error *e);
 /* Opens /dev/kvm, creates the VM, registers guest memory, creates the irqchip; with
  * early (vm_early.h, else NULL), takes what the start-up helper made of these
  * instead, and leaves in *made (if not NULL) the vCPUs it made, for

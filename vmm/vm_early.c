@@ -114,6 +114,27 @@ void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bo
 	pthread_mutex_unlock(&ve->gate);
 }
 
+void vm_early__premap(struct vm_early *ve, const struct vm_config *cfg)
+{
+	if (!ve->started || ve->premapped.base)
+		return;
+	if (guest_mem__init(&ve->premapped, cfg->mem_mib << 20) < 0) {
+		ve->premapped.base = NULL;
+		return;
+	}
+	vm_early__post_machine(ve, &ve->premapped, cfg->track_dirty_pages, cfg->vcpus, cfg->no_pit);
+}
+
+bool vm_early__take_memory(struct vm_early *ve, uint64_t bytes, struct guest_mem *mem)
+{
+	if (!ve || !ve->premapped.base)
+		return false;
+	assert(ve->premapped.total == bytes);
+	*mem = ve->premapped;
+	ve->premapped = (struct guest_mem){0};
+	return true;
+}
+
 static void join(struct vm_early *ve)
 {
 	if (!ve->started)
@@ -168,5 +189,7 @@ void vm_early__release(struct vm_early *ve)
 		close(ve->vm_fd);
 	if (ve->kvm_fd >= 0 && !ve->kvm_taken)
 		close(ve->kvm_fd);
+	if (ve->premapped.base)
+		guest_mem__destroy(&ve->premapped);
 	ve->opened = false;
 }

@@ -7,7 +7,7 @@
  * controller and the vCPUs, while the main thread loads the images. vm__create_kvm()
  * and vcpu__create_all() then take what it made (vm.h, vcpu.h), and while the helper
  * works the main thread asks KVM what else needs no configuration
- * (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1 ms). */
+ * (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1-0.4 ms, or --cpuid-cache). */
 #ifndef EMBER_VM_EARLY_H
 #define EMBER_VM_EARLY_H
 
@@ -52,6 +52,8 @@ struct vm_early {
 	unsigned nr_regions, nr_vcpus;
 	bool dirty_log, no_pit;
 	struct vm_early_made made;
+	/* vm_early__premap()'s guest memory until the build takes it (base NULL: none). */
+	struct guest_mem premapped;
 };
 
 /* Opens /dev/kvm and, when another CPU is allowed, starts the helper there. Called
@@ -66,6 +68,17 @@ void vm_early__start(struct vm_early *ve);
  * helper, nothing. */
 void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log,
 			    unsigned nr_vcpus, bool no_pit);
+/* For a machine from the command line alone, whose configuration is final once
+ * parsed (no config file, no API): maps its guest memory and posts the machine at once,
+ * before the main thread sets up its event loop and its filter, so that the helper
+ * registers the memory as soon as its VM exists instead of waiting for the build
+ * (about 0.1 ms sooner to the guest's first instruction). The build takes the mapping
+ * with vm_early__take_memory(). Without a helper, or if the mapping fails (the build
+ * then maps and reports it itself), nothing. */
+void vm_early__premap(struct vm_early *ve, const struct vm_config *cfg);
+/* The mapping vm_early__premap() made, into *mem: true if there is one. It was made
+ * for the configuration the build uses, so its size is the build's. */
+bool vm_early__take_memory(struct vm_early *ve, uint64_t bytes, struct guest_mem *mem);
 struct vm;
 /* Hands over /dev/kvm's descriptor (or -1, and why in *kvm_errno) while the helper
  * goes on: false when vm_early__start never ran or it was handed over already. */

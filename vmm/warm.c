@@ -35,7 +35,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	uint64_t t0 = now_us();
-	if (vm__init(vm, w->shape, loop, start_us, e) || vm__create_kvm(vm, NULL, NULL, e))
+	if (vm__init(vm, w->shape, loop, start_us, NULL, e) || vm__create_kvm(vm, NULL, NULL, e))
 		goto fail;
 	uint64_t t1 = now_us();
 	if (vcpu__create_all(vm, 0, false, NULL, 0, e))

@@ -659,7 +659,7 @@ static void legacy_devices_round_trip(void)
 	/* 20 bytes per 100 s: spent below, and not back by the time it is restored. */
 	cfg.serial_rate_limiter = (struct token_bucket_config){.size = 20, .refill_time = 100000};
 	struct error e = {0};
-	if (vm__init(&vm, &cfg, loop, 0, &e) || vm__init(&vm2, &cfg, loop, 0, &e))
+	if (vm__init(&vm, &cfg, loop, 0, NULL, &e) || vm__init(&vm2, &cfg, loop, 0, NULL, &e))
 		abort();
 	const struct device_ops *rows[] = {&serial_device, &i8042_device, &boot_timer_device};
 	for (unsigned i = 0; i < 3; i++) {
