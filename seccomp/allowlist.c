@@ -249,6 +249,9 @@ static const struct sc_rule vmm_preboot_rules[] = {
     ALLOW(recvfrom),
     ALLOW(shutdown),
     ALLOW(getrandom),
+    /* The start-up helper gives itself back every CPU when it becomes vCPU 0's thread
+     * (vmm/vm_early.c); a thread's own affinity only (pid 0). */
+    ALLOW_ARG(sched_setaffinity, 0, 0),
     /* Building, starting and restoring a VM: the system, VM and vCPU requests,
      * including the state ones a snapshot sets and reads. */
     IOCTL(KVM_GET_API_VERSION),

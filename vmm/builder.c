@@ -36,10 +36,7 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 
 	if (arch__write_boot(vm, e))
 		goto out;
-	rc = vcpu__create_all(vm, arch__entry(vm), trace_entry, made.vcpu_fds, made.nr_vcpu_fds, e);
-	made.nr_vcpu_fds = 0; /* vcpu__create_all's now */
+	rc = vcpu__create_all(vm, arch__entry(vm), trace_entry, early, e);
 out:
-	for (unsigned i = 0; i < made.nr_vcpu_fds; i++)
-		close(made.vcpu_fds[i]);
 	return rc;
 }

@@ -208,7 +208,7 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))
 			goto out;
 	t->devices = lap(&clock);
-	if (!warm && vcpu__create_all(vm, 0, false, NULL, 0, e))
+	if (!warm && vcpu__create_all(vm, 0, false, NULL, e))
 		goto out;
 	t->create_vcpus = warm ? 0 : lap(&clock);
 	/* The guest keeps its saved CPUID: this host must offer what the template left

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "seccomp/seccomp.h"
 #include "vm.h"
+#include "vm_early.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -21,62 +22,80 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to make KVM_RUN return EINTR */
 }
 
-int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, const int *made_fds,
-		     unsigned nr_made, struct error *e)
+/* v->fd set: the run area, the registers and the entry trap. */
+static int setup_one(struct vcpu *v, uint64_t entry, bool trace_entry, struct error *e)
 {
-	int rc = -1;
-	unsigned taken = 0; /* of made_fds */
-	if (arch__vcpus_prepare(vm, e))
-		goto out;
-	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus) {
-		error__fail(e, EXIT_ERROR, "out of memory");
-		goto out;
+	struct vm *vm = v->vm;
+	v->run =
+	    mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return error__fail(e, EXIT_KVM, "vcpu %u: mmap kvm_run: %s", v->index,
+				   strerror(errno));
 	}
+	if (arch__vcpu_init(v, entry, e))
+		return -1;
+	if (v->index == 0 && trace_entry) {
+		/* Single-stepping the first instruction times "kernel entry" with one
+		 * extra exit; breakpoint registers are not emulated by every nested KVM. */
+		struct kvm_guest_debug dbg = {.control =
+						  KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP};
+		if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
+			v->entry_trap = 1;
+		else
+			pr_debug("kernel entry trap unavailable: %m");
+	}
+	return 0;
+}
+
+static int make_fd(struct vcpu *v, int fd, struct error *e)
+{
+	v->fd = fd >= 0 ? fd : ioctl(v->vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->index);
+	if (v->fd < 0)
+		return error__fail(e, EXIT_KVM, "vcpu %u: KVM_CREATE_VCPU: %s", v->index,
+				   strerror(errno));
+	return 0;
+}
+
+int vcpu__setup_given(struct vcpu *v, int fd, uint64_t entry, bool trace_entry, struct error *e)
+{
+	if (make_fd(v, fd, e))
+		return -1;
+	return setup_one(v, entry, trace_entry, e);
+}
+
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct vm_early *early,
+		     struct error *e)
+{
+	if (arch__vcpus_prepare(vm, e))
+		return -1;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return error__fail(e, EXIT_ERROR, "out of memory");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
-		if (!v) {
-			error__fail(e, EXIT_ERROR, "out of memory");
-			goto out;
-		}
+		if (!v)
+			return error__fail(e, EXIT_ERROR, "out of memory");
 		vm->vcpus[i] = v;
 		pthread_mutex_init(&v->lock, NULL);
 		pthread_cond_init(&v->cond, NULL);
 		v->fd = -1;
 		v->vm = vm;
 		v->index = i;
-		v->fd = i < nr_made ? made_fds[taken++]
-				    : ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
-		if (v->fd < 0) {
-			error__fail(e, EXIT_KVM, "vcpu %u: KVM_CREATE_VCPU: %s", i,
-				    strerror(errno));
-			goto out;
+		if (i == 0 && vm->cfg->cpu_template.kind == CPU_TPL_NONE &&
+		    vm_early__give_vcpu0(early, v, entry, trace_entry)) {
+			v->given_to = early;
+			pr_debug("vcpu 0 set up and run by the start-up helper");
+			continue;
 		}
-		v->run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			      v->fd, 0);
-		if (v->run == MAP_FAILED) {
-			v->run = NULL;
-			error__fail(e, EXIT_KVM, "vcpu %u: mmap kvm_run: %s", i, strerror(errno));
-			goto out;
-		}
-		if (arch__vcpu_init(v, entry, e))
-			goto out;
-		if (i == 0 && trace_entry) {
-			/* Single-stepping the first instruction times "kernel entry" with one
-			 * extra exit; breakpoint registers are not emulated by every nested KVM. */
-			struct kvm_guest_debug dbg = {.control = KVM_GUESTDBG_ENABLE |
-								 KVM_GUESTDBG_SINGLESTEP};
-			if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) == 0)
-				v->entry_trap = 1;
-			else
-				pr_debug("kernel entry trap unavailable: %m");
-		}
+		if (make_fd(v, vm_early__vcpu_fd(early, i), e) ||
+		    setup_one(v, entry, trace_entry, e))
+			return -1;
 	}
-	rc = arch__vcpus_ready(vm, e);
-out:
-	while (taken < nr_made)
-		close(made_fds[taken++]);
-	return rc;
+	/* A helper not given vCPU 0 would wait for it until the process ends. */
+	if (early && !vm->vcpus[0]->given_to)
+		vm_early__release(early);
+	return arch__vcpus_ready(vm, e);
 }
 
 static void handle_io(struct vcpu *v)
@@ -259,6 +278,19 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+void vcpu__run_given(struct vcpu *v, const struct error *failed)
+{
+	if (!failed) {
+		vcpu_thread(v);
+		return;
+	}
+	fault(v, failed->code, failed->msg);
+	pthread_mutex_lock(&v->lock);
+	v->exited = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
 int vcpu__start_all(struct vm *vm)
 {
 	struct sigaction sa = {.sa_handler = kick_handler};
@@ -273,6 +305,12 @@ int vcpu__start_all(struct vm *vm)
 	int rc = 0;
 	for (unsigned i = 0; i < vm->nr_vcpus && rc == 0; i++) {
 		struct vcpu *v = vm->vcpus[i];
+		if (v->given_to) { /* set up by now, or about to be: it runs when it is */
+			v->thread = vm_early__vcpu0_go(v->given_to);
+			v->given_to = NULL;
+			v->thread_started = 1;
+			continue;
+		}
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 128 * 1024);
@@ -290,6 +328,10 @@ void vcpu__stop_all(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;
+		if (v && v->given_to) { /* a build that failed after giving it away */
+			vm_early__vcpu0_end(v->given_to);
+			v->given_to = NULL;
+		}
 		if (!v || !v->thread_started)
 			continue;
 		atomic_store(&v->stop, true);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct vm;
+struct vm_early;
 struct kernel_info;
 struct error;
 struct json_out;
@@ -20,6 +21,9 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	int thread_started;
+	/* The start-up helper that sets this vCPU up and runs it (vm_early.h), until
+	 * vcpu__start_all lets it run or vcpu__stop_all ends it. */
+	struct vm_early *given_to;
 	atomic_bool stop;
 	int entry_trap; /* BSP: single-step the first instruction to time kernel entry */
 	/* Pause handshake with vcpu__pause_all(). `pause` is written under `lock` but
@@ -41,9 +45,17 @@ struct vcpu {
 
 /* Creates every vCPU and sets it up through arch__vcpu_init() (x86: CPUID, MSRs,
  * LAPIC and FPU; APs wait for INIT/SIPI); vCPU 0 gets the boot registers for
- * `entry`. */
-int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, const int *made_fds,
-		     unsigned nr_made, struct error *e);
+ * `entry`. With early (vm_early.h, else NULL), takes the vCPUs the start-up helper
+ * made, and gives vCPU 0 to it to set up and run (not with a CPU template: the
+ * resolved template goes once the vCPUs are set up). */
+int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct vm_early *early,
+		     struct error *e);
+/* On the start-up helper given v (vm_early__give_vcpu0): takes fd (or makes the
+ * descriptor if -1) and sets v up as vcpu__create_all would. 0, or -1 with e. */
+int vcpu__setup_given(struct vcpu *v, int fd, uint64_t entry, bool trace_entry, struct error *e);
+/* The helper runs v as its thread from here; with `failed` (its set-up's error) it
+ * stops the VM with that error instead. */
+void vcpu__run_given(struct vcpu *v, const struct error *failed);
 int vcpu__start_all(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);

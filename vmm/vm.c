@@ -141,8 +141,7 @@ int vm__create_kvm(struct vm *vm, struct vm_early *early, struct vm_early_made *
 	else if (chip < 0)
 		errno = made->irqchip_errno;
 	else
-		pr_debug("irqchip and %u vCPU%s made at start-up on another CPU", made->nr_vcpu_fds,
-			 made->nr_vcpu_fds == 1 ? "" : "s");
+		pr_debug("irqchip made at start-up on another CPU");
 	if (chip < 0)
 		FAIL(EXIT_KVM, "%s: %s", made->irqchip_call, strerror(errno));
 	return arch__create_irqchip(vm, e);

@@ -10,20 +10,30 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "error.h"
+#include "vcpu.h"
 #include "vm.h"
 
 static void make(struct vm_early *ve);
+static void run_vcpu0(struct vm_early *ve);
 
 static void *vm_create_thread(void *opaque)
 {
 	struct vm_early *ve = opaque;
 	make(ve);
-	/* The main thread waits for this, not for the thread's end (its stack unmapped:
-	 * 0.02 ms more on the way to the guest's first instruction). */
 	pthread_mutex_lock(&ve->gate);
+	ve->chip_stage = true;
 	ve->done = true;
 	pthread_cond_broadcast(&ve->changed);
+	/* A helper that made the irqchip is given vCPU 0, unless the build fails first. */
+	while (ve->made.irqchip == 0 && ve->vcpu0_state == VM_EARLY_VCPU0_NONE && !ve->released)
+		pthread_cond_wait(&ve->changed, &ve->gate);
+	/* Main may have let it run already (GO) while the vCPUs were still being made. */
+	const bool given =
+	    ve->vcpu0_state == VM_EARLY_VCPU0_GIVEN || ve->vcpu0_state == VM_EARLY_VCPU0_GO;
 	pthread_mutex_unlock(&ve->gate);
+	if (given)
+		run_vcpu0(ve);
 	return NULL;
 }
 
@@ -49,23 +59,53 @@ static void make(struct vm_early *ve)
 	    vm__register_regions(ve->vm_fd, ve->regions, ve->nr_regions, ve->dirty_log) == 0;
 	if (!m->mem_registered)
 		return;
-	m->irqchip = arch__irqchip_kvm(ve->vm_fd, ve->no_pit, &m->irqchip_call);
-	if (m->irqchip < 0)
-		m->irqchip_errno = errno;
-	for (unsigned i = 0; m->irqchip == 0 && i < ve->nr_vcpus; i++) {
+	int chip = arch__irqchip_kvm(ve->vm_fd, ve->no_pit, &m->irqchip_call);
+	int chip_errno = errno;
+	/* The main thread needs no more than this for the devices: it goes on while the
+	 * vCPUs are made. */
+	pthread_mutex_lock(&ve->gate);
+	m->irqchip = chip;
+	m->irqchip_errno = chip < 0 ? chip_errno : 0;
+	ve->chip_stage = true;
+	pthread_cond_broadcast(&ve->changed);
+	pthread_mutex_unlock(&ve->gate);
+	for (unsigned i = 0; chip == 0 && i < ve->nr_vcpus; i++) {
 		int fd = ioctl(ve->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (fd < 0)
 			break;
-		m->vcpu_fds[m->nr_vcpu_fds++] = fd;
+		ve->vcpu_fds[ve->nr_vcpu_fds++] = fd;
 	}
 }
 
-/* Every allowed CPU but this thread's own, or an empty set. */
-static bool other_cpus(cpu_set_t *set)
+/* On the helper, once given vCPU 0: its set-up, then its thread. */
+static void run_vcpu0(struct vm_early *ve)
+{
+	struct vcpu *v = ve->vcpu0;
+	/* Its own descriptor is no longer the helper's to hand out. */
+	int fd = ve->nr_vcpu_fds > 0 ? ve->vcpu_fds[0] : -1;
+	if (ve->nr_vcpu_fds > 0)
+		ve->vcpu_fds[0] = -1;
+	struct error e = {0};
+	const int rc = vcpu__setup_given(v, fd, ve->vcpu0_entry, ve->vcpu0_trace_entry, &e);
+	pthread_mutex_lock(&ve->gate);
+	while (ve->vcpu0_state == VM_EARLY_VCPU0_GIVEN)
+		pthread_cond_wait(&ve->changed, &ve->gate);
+	const bool go = ve->vcpu0_state == VM_EARLY_VCPU0_GO;
+	pthread_mutex_unlock(&ve->gate);
+	if (!go)
+		return;
+	/* main() kept this thread off its own CPU at start-up; a vCPU may run on any. */
+	sched_setaffinity(0, sizeof(ve->cpus), &ve->cpus);
+	vcpu__run_given(v, rc ? &e : NULL);
+}
+
+/* Every allowed CPU but this thread's own, or an empty set; *all: every allowed CPU. */
+static bool other_cpus(cpu_set_t *set, cpu_set_t *all)
 {
 	int self = sched_getcpu();
 	if (self < 0 || sched_getaffinity(0, sizeof(*set), set))
 		return false;
+	*all = *set;
 	CPU_CLR(self, set);
 	return CPU_COUNT(set) > 0;
 }
@@ -77,7 +117,7 @@ void vm_early__start(struct vm_early *ve)
 	ve->kvm_errno = ve->kvm_fd < 0 ? errno : 0;
 	cpu_set_t cpus;
 	/* On one CPU the helper would only take turns with the main thread. */
-	if (ve->kvm_fd < 0 || !other_cpus(&cpus))
+	if (ve->kvm_fd < 0 || !other_cpus(&cpus, &ve->cpus))
 		return;
 	if (pthread_mutex_init(&ve->gate, NULL))
 		return;
@@ -135,23 +175,18 @@ bool vm_early__take_memory(struct vm_early *ve, uint64_t bytes, struct guest_mem
 	return true;
 }
 
-static void join(struct vm_early *ve)
+/* Waits for the helper to get past `stage` (chip_stage or done). */
+static void wait_for(struct vm_early *ve, const bool *stage)
 {
-	if (!ve->started)
-		return;
 	pthread_mutex_lock(&ve->gate);
 	/* A helper still waiting for memory gets none. */
 	if (ve->mem_state == VM_EARLY_MEM_AWAITED) {
 		ve->mem_state = VM_EARLY_MEM_NONE;
-		pthread_cond_signal(&ve->changed);
+		pthread_cond_broadcast(&ve->changed);
 	}
-	while (!ve->done)
+	while (!*stage)
 		pthread_cond_wait(&ve->changed, &ve->gate);
 	pthread_mutex_unlock(&ve->gate);
-	/* It ends on its own; the lock and condition may still be in its hands for a few
-	 * instructions, so they are not destroyed (musl's destroy frees nothing). */
-	pthread_detach(ve->thread);
-	ve->started = false;
 }
 
 bool vm_early__kvm(struct vm_early *ve, int *kvm_fd, int *kvm_errno)
@@ -169,22 +204,87 @@ void vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *ma
 	assert(ve->opened && ve->kvm_taken && vm->kvm_fd == ve->kvm_fd);
 	/* The main thread usually gets here before the helper is done: it asks its own
 	 * questions meanwhile (on the helper's CPU they only made it finish later). */
-	if (ve->started)
+	if (ve->started) {
 		arch__early_query(vm);
-	join(ve);
+		wait_for(ve, &ve->chip_stage);
+	}
 	vm->vm_fd = ve->vm_fd;
+	ve->vm_fd = -1;
 	*made = ve->made;
-	ve->made.nr_vcpu_fds = 0;
-	ve->opened = false;
+}
+
+bool vm_early__give_vcpu0(struct vm_early *ve, struct vcpu *v, uint64_t entry, bool trace_entry)
+{
+	if (!ve || !ve->started || ve->made.irqchip != 0)
+		return false;
+	pthread_mutex_lock(&ve->gate);
+	const bool take = ve->vcpu0_state == VM_EARLY_VCPU0_NONE && !ve->released;
+	if (take) {
+		ve->vcpu0 = v;
+		ve->vcpu0_entry = entry;
+		ve->vcpu0_trace_entry = trace_entry;
+		ve->vcpu0_state = VM_EARLY_VCPU0_GIVEN;
+		pthread_cond_broadcast(&ve->changed);
+	}
+	pthread_mutex_unlock(&ve->gate);
+	return take;
+}
+
+static void vcpu0_tell(struct vm_early *ve, enum vm_early_vcpu0 state)
+{
+	pthread_mutex_lock(&ve->gate);
+	assert(ve->vcpu0_state == VM_EARLY_VCPU0_GIVEN);
+	ve->vcpu0_state = state;
+	pthread_cond_broadcast(&ve->changed);
+	pthread_mutex_unlock(&ve->gate);
+}
+
+pthread_t vm_early__vcpu0_go(struct vm_early *ve)
+{
+	vcpu0_tell(ve, VM_EARLY_VCPU0_GO);
+	ve->started = false; /* the thread is vCPU 0's now: its stop joins it */
+	return ve->thread;
+}
+
+void vm_early__vcpu0_end(struct vm_early *ve)
+{
+	vcpu0_tell(ve, VM_EARLY_VCPU0_END);
+	pthread_join(ve->thread, NULL);
+	ve->started = false;
+}
+
+int vm_early__vcpu_fd(struct vm_early *ve, unsigned i)
+{
+	if (!ve || !ve->opened)
+		return -1;
+	if (ve->started)
+		wait_for(ve, &ve->done);
+	if (i >= ve->nr_vcpu_fds)
+		return -1;
+	int fd = ve->vcpu_fds[i];
+	ve->vcpu_fds[i] = -1;
+	return fd;
 }
 
 void vm_early__release(struct vm_early *ve)
 {
 	if (!ve->opened)
 		return;
-	join(ve);
-	for (unsigned i = 0; i < ve->made.nr_vcpu_fds; i++)
-		close(ve->made.vcpu_fds[i]);
+	if (ve->started) {
+		/* Not given vCPU 0 (else vm_early__vcpu0_go or _end took the thread). */
+		pthread_mutex_lock(&ve->gate);
+		if (ve->mem_state == VM_EARLY_MEM_AWAITED)
+			ve->mem_state = VM_EARLY_MEM_NONE;
+		ve->released = true;
+		pthread_cond_broadcast(&ve->changed);
+		pthread_mutex_unlock(&ve->gate);
+		pthread_join(ve->thread, NULL);
+		ve->started = false;
+	}
+	for (unsigned i = 0; i < ve->nr_vcpu_fds; i++)
+		if (ve->vcpu_fds[i] >= 0)
+			close(ve->vcpu_fds[i]);
+	ve->nr_vcpu_fds = 0;
 	if (ve->vm_fd >= 0)
 		close(ve->vm_fd);
 	if (ve->kvm_fd >= 0 && !ve->kvm_taken)

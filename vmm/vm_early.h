@@ -7,12 +7,20 @@
  * controller and the vCPUs, while the main thread loads the images. vm__create_kvm()
  * and vcpu__create_all() then take what it made (vm.h, vcpu.h), and while the helper
  * works the main thread asks KVM what else needs no configuration
- * (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1-0.4 ms, or --cpuid-cache). */
+ * (arch__early_query: x86's KVM_GET_SUPPORTED_CPUID, 0.1-0.4 ms, or --cpuid-cache).
+ *
+ * The main thread waits only for the VM, its memory and its irqchip: the helper makes
+ * the vCPUs meanwhile, and is then given vCPU 0 (vm_early__give_vcpu0): it sets up its
+ * registers as soon as its KVM_CREATE_VCPU returns, and once the build is done it
+ * becomes vCPU 0's thread (vm_early__vcpu0_go) instead of waking the main thread to do
+ * both and then starting a thread (about 0.1 ms to the guest's first instruction). */
 #ifndef EMBER_VM_EARLY_H
 #define EMBER_VM_EARLY_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "mem.h"
@@ -30,9 +38,17 @@ struct vm_early_made {
 	int irqchip;
 	int irqchip_errno;
 	const char *irqchip_call;
-	int vcpu_fds[CONFIG_MAX_VCPUS]; /* vCPUs 0 to nr_vcpu_fds - 1, the caller's now */
-	unsigned nr_vcpu_fds;
 };
+
+/* vCPU 0 and the helper (vm_early__give_vcpu0). */
+enum vm_early_vcpu0 {
+	VM_EARLY_VCPU0_NONE,  /* not given: the helper ends once told to */
+	VM_EARLY_VCPU0_GIVEN, /* the helper sets it up, then waits for one of: */
+	VM_EARLY_VCPU0_GO,    /* ... run it as its thread */
+	VM_EARLY_VCPU0_END,   /* ... end: the VM is being torn down */
+};
+
+struct vcpu;
 
 struct vm_early {
 	bool opened;  /* vm_early__start ran: the descriptors below are meaningful */
@@ -45,15 +61,26 @@ struct vm_early {
 	int kvm_fd, kvm_errno; /* /dev/kvm, opened by main before the helper starts */
 	bool kvm_taken;	       /* ... and handed over by vm_early__kvm() */
 	int vm_fd;	       /* the helper's KVM_CREATE_VM, or -1 */
-	bool done;	       /* the helper has nothing left to do */
+	bool chip_stage;       /* the helper is past its irqchip (or stopped before it) */
+	bool done;	       /* ... and past its vCPUs: vcpu_fds are final */
+	bool released;	       /* vm_early__release: a helper waiting for vCPU 0 ends */
 	enum vm_early_mem mem_state;
 	/* A copy: a build that fails frees its own without waiting for the helper. */
 	struct mem_region regions[MEM_MAX_REGIONS];
 	unsigned nr_regions, nr_vcpus;
 	bool dirty_log, no_pit;
 	struct vm_early_made made;
+	/* The helper's vCPUs 0 to nr_vcpu_fds - 1; -1 once handed over. */
+	int vcpu_fds[CONFIG_MAX_VCPUS];
+	unsigned nr_vcpu_fds;
 	/* vm_early__premap()'s guest memory until the build takes it (base NULL: none). */
 	struct guest_mem premapped;
+	/* vCPU 0, given to the helper, and how to run it. */
+	enum vm_early_vcpu0 vcpu0_state;
+	struct vcpu *vcpu0;
+	uint64_t vcpu0_entry;
+	bool vcpu0_trace_entry;
+	cpu_set_t cpus; /* the process's CPUs: the helper's again when it runs vCPU 0 */
 };
 
 /* Opens /dev/kvm and, when another CPU is allowed, starts the helper there. Called
@@ -84,12 +111,25 @@ struct vm;
  * goes on: false when vm_early__start never ran or it was handed over already. */
 bool vm_early__kvm(struct vm_early *ve, int *kvm_fd, int *kvm_errno);
 /* After vm_early__kvm() put /dev/kvm into vm->kvm_fd: asks arch__early_query(vm)
- * while the helper works, waits for it, and hands over the rest: the VM's descriptor
- * in vm->vm_fd (-1 if the helper made none: the caller's own KVM_CREATE_VM then
- * reports why) and in *made what else it made. Whatever the helper did not make, or
- * failed to, the caller makes (or reports) itself. */
+ * while the helper works, waits until it is past the irqchip, and hands over the VM's
+ * descriptor in vm->vm_fd (-1 if the helper made none: the caller's own KVM_CREATE_VM
+ * then reports why) and in *made what else it made. Whatever the helper did not make,
+ * or failed to, the caller makes (or reports) itself. The vCPUs come later. */
 void vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *made);
-/* Ends the helper and closes what nobody took. */
+/* Gives vCPU 0 (v, allocated, its descriptor -1) to a helper that made the irqchip:
+ * it takes its own KVM_CREATE_VCPU's descriptor (or makes one), maps the run area and
+ * sets the registers (vcpu__setup_given), then waits for vm_early__vcpu0_go() or
+ * vm_early__vcpu0_end(), one of which must follow. false (nothing given) without such
+ * a helper, or ve NULL. */
+bool vm_early__give_vcpu0(struct vm_early *ve, struct vcpu *v, uint64_t entry, bool trace_entry);
+/* The helper becomes vCPU 0's thread: its handle, for joining like any vCPU thread. */
+pthread_t vm_early__vcpu0_go(struct vm_early *ve);
+/* The helper leaves vCPU 0 (set up or not) and ends; joined before this returns. */
+void vm_early__vcpu0_end(struct vm_early *ve);
+/* vCPU i's descriptor as the helper made it (waiting for its vCPUs), now the caller's;
+ * -1 if it made none (ve NULL, no helper, a failure: the caller makes it). */
+int vm_early__vcpu_fd(struct vm_early *ve, unsigned i);
+/* Ends a helper that was not given vCPU 0 and closes what nobody took. */
 void vm_early__release(struct vm_early *ve);
 
 #endif

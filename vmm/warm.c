@@ -38,7 +38,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 	if (vm__init(vm, w->shape, loop, start_us, NULL, e) || vm__create_kvm(vm, NULL, NULL, e))
 		goto fail;
 	uint64_t t1 = now_us();
-	if (vcpu__create_all(vm, 0, false, NULL, 0, e))
+	if (vcpu__create_all(vm, 0, false, NULL, e))
 		goto fail;
 	uint64_t t2 = now_us();
 	/* Parked before their first KVM_RUN, the threads wait for a load's resume. */

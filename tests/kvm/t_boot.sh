@@ -68,8 +68,10 @@ if boot_probe boot/early-vm 1 64 --level debug; then
 			has "VM made at start-up" "$ERR"
 		check boot/early-vm-helper-memory "the start-up helper did not register guest memory" \
 			has "guest memory registered at start-up" "$ERR"
-		check boot/early-vm-helper-vcpus "the start-up helper did not make the irqchip and vCPU" \
-			has "irqchip and 1 vCPU made at start-up" "$ERR"
+		check boot/early-vm-helper-irqchip "the start-up helper did not make the irqchip" \
+			has "irqchip made at start-up" "$ERR"
+		check boot/early-vm-helper-vcpu0 "the start-up helper did not set up and run vCPU 0" \
+			has "vcpu 0 set up and run by the start-up helper" "$ERR"
 	elif has "VM made at start-up" "$ERR"; then
 		fail boot/early-vm-helper "one allowed CPU, yet a start-up helper made the VM"
 	else

@@ -135,7 +135,7 @@ static void error_kvm_layer_in_vcpus(void)
 	struct vm_config cfg;
 	fake_vm(&vm, &cfg, loop);
 	struct error e = {0};
-	CHECK_EQ(vcpu__create_all(&vm, 0x100000, false, NULL, 0, &e), -1);
+	CHECK_EQ(vcpu__create_all(&vm, 0x100000, false, NULL, &e), -1);
 	CHECK_EQ(e.code, EXIT_KVM);
 	CHECK(strstr(e.msg, "KVM_GET_SUPPORTED_CPUID") != NULL);
 	drop_vm(&vm);
