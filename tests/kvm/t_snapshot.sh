@@ -86,6 +86,49 @@ for n in 1 2; do
 	kill_ember
 done
 
+# --- a VM booted at start-up from a config file: its vCPU 0 runs on the start-up helper's
+# thread (vmm/vm_early.c). It pauses, is saved, resumes and counts on, and its snapshot
+# loads in a new ember. ------------------------------------------------------------------
+t=snapshot/helper-vcpu0
+for n in 1 2; do
+	cat >"$W/h$n.json" <<EOF2
+{"boot-source":{"kernel_image_path":"$PROBE","boot_args":"$CMD probe.count=$PERIOD probe.cpus=$n"},
+ "machine-config":{"vcpu_count":$n,"mem_size_mib":64}}
+EOF2
+	start "h$n" --config-file "$W/h$n.json" --level debug
+	if ! wait_for "$OUT" "^PROBE count 5$" 60; then
+		fail "$t-$n" "the probe did not count: $(tail -c 300 "$OUT")"
+		kill_ember
+		continue
+	fi
+	if [ "$(nproc)" -ge 2 ] && ! has "vcpu 0 set up and run by the start-up helper" "$ERR"; then
+		fail "$t-$n" "$(nproc) allowed CPUs, but vCPU 0 was not the start-up helper's"
+		kill_ember
+		continue
+	fi
+	api "$t-$n-pause" PATCH /vm '{"state": "Paused"}' &&
+		api "$t-$n-create" PUT /snapshot/create "{\"snapshot_path\": \"$W/hs$n\", \"mem_file_path\": \"$W/hm$n\"}" &&
+		api "$t-$n-resume" PATCH /vm '{"state": "Resumed"}' || {
+		kill_ember
+		continue
+	}
+	paused_at=$(probe_last_count "$OUT")
+	if wait_for "$OUT" "^PROBE count $((paused_at + 5))$" 30; then
+		pass "$t-$n-resumed"
+	else
+		fail "$t-$n-resumed" "paused at $paused_at, then: $(tail -c 200 "$OUT")"
+	fi
+	kill_ember
+	start "hl$n"
+	api "$t-$n-load" PUT /snapshot/load "$(load_body "$W/hs$n" "$W/hm$n")" &&
+		if wait_for "$OUT" "^PROBE count $((paused_at + 5))$" 30; then
+			pass "$t-$n-loaded"
+		else
+			fail "$t-$n-loaded" "saved at $paused_at; after load: $(tail -c 200 "$OUT")"
+		fi
+	kill_ember
+done
+
 # --- a snapshot of a restored VM, taken while the guest mostly prints ---------------
 # At 1 ms per line the vCPU is usually in the middle of a console write when it is
 # paused: the state saved must be the one after that I/O instruction completed (an
