@@ -96,6 +96,15 @@ else
 	fail boot/helper-ended "want exit 4 after vCPU 0 was given and vCPU 1 failed, got $RC"
 fi
 
+# Guest memory that cannot be mapped (ulimit -v 64 MiB, 128 MiB asked): the early mapping
+# for the start-up helper (vm_early__premap) fails quietly, the build's own fails and is
+# reported, exit 2.
+sh -c "ulimit -v 65536 && exec timeout 60 \"$EMBER_DIR/ember\" --kernel \"$PROBE\" --mem-mib 128" \
+	>"$TMPDIR/unmappable.out" 2>"$TMPDIR/unmappable.err" </dev/null
+RC=$? ERR=$TMPDIR/unmappable.err OUT=$TMPDIR/unmappable.out
+check boot/mem-unmappable "want exit 2 and the mapping named, got $RC" \
+	eval '[ "$RC" -eq 2 ] && has "cannot map 128 MiB of guest memory" "$ERR"'
+
 # The helper starts on a guess from the option names (vmm/cli.c); "--kern", getopt's
 # abbreviation of --kernel, escapes it, and the parse then starts the helper itself.
 run_ember boot/guess-missed 300 --kern "$PROBE" --mem-mib 64 --cmdline "$CMD" --level debug
