@@ -89,9 +89,13 @@ add_vmm() {
 add_vmm floor 0 "$build/bench/floor --mem-mib $MEM $G/tiny-reset.elf"
 # ember keeps KVM's supported CPUID in a file, as a host that starts many VMs would
 # (--cpuid-cache): one untimed start writes it before any figure is taken.
+# warm_cpuid_cache EMBER FILE: the untimed start that writes FILE.
+warm_cpuid_cache() {
+	"$1" --kernel "$G/tiny-reset.elf" --mem-mib "$MEM" --serial none --cpuid-cache "$2" \
+		>/dev/null 2>&1
+}
 CPUID_CACHE=$T/kvm-cpuid
-"$EMBER" --kernel "$G/tiny-reset.elf" --mem-mib "$MEM" --serial none \
-	--cpuid-cache "$CPUID_CACHE" >/dev/null 2>&1
+warm_cpuid_cache "$EMBER" "$CPUID_CACHE"
 add_vmm ember 0 "$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none --cpuid-cache $CPUID_CACHE" \
 	"$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none --cpuid-cache $CPUID_CACHE"
 # The tiny guest needs no timer at all, so the machine without a PIT runs it unchanged.
@@ -102,7 +106,7 @@ if [ -n "$ember_b" ]; then
 	b_cache=""
 	if "$ember_b" --help 2>&1 | grep -q -- --cpuid-cache; then
 		b_cache="--cpuid-cache $T/kvm-cpuid-b"
-		"$ember_b" --kernel "$G/tiny-reset.elf" --mem-mib "$MEM" --serial none $b_cache >/dev/null 2>&1
+		warm_cpuid_cache "$ember_b" "$T/kvm-cpuid-b"
 	fi
 	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none $b_cache" \
 		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none $b_cache"

@@ -25,18 +25,15 @@ int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop
 		return -1;
 
 	struct vm_early_made made = {0};
-	int rc = -1;
 	if (vm__create_kvm(vm, early, &made, e))
-		goto out;
+		return -1;
 	/* Devices announce themselves (x86: on the command line), so they come before the
 	 * boot information is written. */
 	for (size_t i = 0; i < device_table_len; i++)
 		if (device_table[i]->setup && device_table[i]->setup(vm, cfg, e))
-			goto out;
+			return -1;
 
 	if (arch__write_boot(vm, e))
-		goto out;
-	rc = vcpu__create_all(vm, arch__entry(vm), trace_entry, early, e);
-out:
-	return rc;
+		return -1;
+	return vcpu__create_all(vm, arch__entry(vm), trace_entry, early, e);
 }

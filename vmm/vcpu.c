@@ -267,28 +267,30 @@ static void *vcpu_loop(struct vcpu *v)
 	return NULL;
 }
 
-static void *vcpu_thread(void *arg)
+/* The thread's end, for vcpu__pause_all, which waits for parked or exited vCPUs. */
+static void mark_exited(struct vcpu *v)
 {
-	struct vcpu *v = arg;
-	vcpu_loop(v);
 	pthread_mutex_lock(&v->lock);
 	v->exited = true;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	vcpu_loop(v);
+	mark_exited(v);
 	return NULL;
 }
 
 void vcpu__run_given(struct vcpu *v, const struct error *failed)
 {
-	if (!failed) {
-		vcpu_thread(v);
-		return;
-	}
-	fault(v, failed->code, failed->msg);
-	pthread_mutex_lock(&v->lock);
-	v->exited = true;
-	pthread_cond_broadcast(&v->cond);
-	pthread_mutex_unlock(&v->lock);
+	if (failed)
+		fault(v, failed->code, failed->msg);
+	else
+		vcpu_loop(v);
+	mark_exited(v);
 }
 
 int vcpu__start_all(struct vm *vm)

@@ -158,10 +158,8 @@ void vm_early__premap(struct vm_early *ve, const struct vm_config *cfg)
 {
 	if (!ve->started || ve->premapped.base)
 		return;
-	if (guest_mem__init(&ve->premapped, cfg->mem_mib << 20) < 0) {
-		ve->premapped.base = NULL;
-		return;
-	}
+	if (guest_mem__init(&ve->premapped, cfg->mem_mib << 20) < 0)
+		return; /* it left premapped empty: the build maps and reports */
 	vm_early__post_machine(ve, &ve->premapped, cfg->track_dirty_pages, cfg->vcpus, cfg->no_pit);
 }
 
