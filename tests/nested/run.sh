@@ -102,10 +102,19 @@ cat "$l1/base.cpio" "$work/payload.cpio" > "$work/initrd"
 rm -f "$work/payload.cpio"
 
 khz=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
-# (tsc=reliable was tried against L1s that stopped answering: two of about seven L1s
-# with it stopped, none of about ten without it that day; it is left out.
-# tests/nested/init prints L1's clocksource and any watchdog complaint at the end.)
-append="console=ttyS0 reboot=t panic=-1 quiet pci=off"
+# nohz=off highres=off: L1's local APIC timer ticks periodically. L1s that stopped
+# (2026-12-01, QEMU 7.2, the monitor's "info lapic") had their one-shot timer expired,
+# vector 236 waiting in the IRR above the PPR and nothing in service, while the vCPU ran
+# an L2 spinning with interrupts on (Linux's LAPIC calibration, waiting for L1's PIT):
+# TCG had lost the request to take the interrupt, and a one-shot timer is re-armed only
+# by the handler that never ran. A periodic tick raises the request again within 4 ms:
+# 0 stops in 75 e2e sections so, against 7 in about 50 that day without it. describe_stall
+# prints that state if an L1 stops all the same.
+# tsc=reliable: with ticks counted one by one, a late one made L1's clocksource watchdog
+# mark the TSC unstable (8 of 30 sections); L1 then falls back to jiffies, and KVM's
+# kvmclock for L2 with it (no master clock, ms-coarse). The TSC is the host's here.
+# tests/nested/init prints L1's clocksource and any watchdog complaint at the end.
+append="console=ttyS0 reboot=t panic=-1 quiet pci=off nohz=off highres=off tsc=reliable"
 [ -z "$khz" ] || append="$append tsc_early_khz=$khz"
 accel=tcg
 [ "$smp" -le 1 ] || accel=tcg,thread=multi
@@ -122,7 +131,7 @@ now_ms() { date +%s%3N; }
 t0=$(now_ms)
 $qemu \
 	"${machine[@]}" -accel "$accel" \
-	-m "$mem" -smp "$smp" -nodefaults -no-user-config -nographic -serial stdio \
+	-m "$mem" -smp "$smp" -monitor "unix:$work/monitor,server=on,wait=off" -nodefaults -no-user-config -nographic -serial stdio \
 	-kernel "$l1/$kfile" -initrd "$work/initrd" -no-reboot -append "$append" \
 	</dev/null >"$log" 2>&1 &
 qpid=$!
@@ -135,6 +144,14 @@ ready=0 rc="" partial="" up_ms=""
 deadline=$(( t0 + boot_timeout * 1000 ))
 stall=${NESTED_STALL_SECS:-120} beat_size=0 beat_ms="" beat_checked=0
 # After NESTED-READY, every 2 s: exit 98 if L1 has beaten once and not for $stall s.
+# What a stopped L1 was doing, from QEMU's monitor: where its vCPU is and, on x86, its
+# local APIC's timer and pending and in-service vectors.
+describe_stall() {
+	command -v socat >/dev/null || return 0
+	{ echo "info registers"; [ "$arch" = arm64 ] || echo "info lapic"; sleep 1; } |
+		timeout 5 socat - "UNIX-CONNECT:$work/monitor" 2>/dev/null | tr -d '\r' |
+		grep -E '^(RIP|PC)=| PC=|^Timer|^IRR|^ISR|PPR' | sed 's/^/  L1 state: /'
+}
 check_heartbeat() {
 	local now size
 	[ "$ready" = 1 ] || return 0
@@ -146,6 +163,7 @@ check_heartbeat() {
 		beat_size=$size beat_ms=$now
 	elif [ -n "$beat_ms" ] && [ $((now - beat_ms)) -ge $((stall * 1000)) ]; then
 		echo "nested: L1 stopped: no heartbeat for ${stall}s, the last: $(tail -n 1 "$work/heartbeat" | tr -d '\r') (log: $log); killing QEMU pid $qpid"
+		describe_stall
 		exit 98
 	fi
 }
