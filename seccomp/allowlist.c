@@ -178,6 +178,7 @@ static const struct sc_rule vmm_rules[] = {
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_PIT2),
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_CLOCK),
     IOCTL_ON(SECCOMP_FD_VM, KVM_GET_DIRTY_LOG),
+    IOCTL(KVM_GET_DEVICE_ATTR), /* a vCPU's TSC offset, to pair its TSC with kvmclock */
 #endif
     LIBC_MEMORY,
     LIBC_THREAD,
@@ -300,6 +301,10 @@ static const struct sc_rule vmm_preboot_rules[] = {
     IOCTL(KVM_GET_PIT2),
     IOCTL(KVM_SET_CLOCK),
     IOCTL(KVM_GET_CLOCK),
+    /* a restored vCPU's TSC offset, set to go on with kvmclock (snapshot_load.c) */
+    IOCTL(KVM_GET_DEVICE_ATTR),
+    IOCTL(KVM_SET_DEVICE_ATTR),
+    IOCTL(KVM_GET_TSC_KHZ),
     IOCTL(KVM_GET_DIRTY_LOG),
     IOCTL(KVM_RUN),		/* vCPU threads inherit this filter */
     IOCTL(KVM_SET_GUEST_DEBUG), /* --boot-timer's entry trap */

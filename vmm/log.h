@@ -63,5 +63,7 @@ int error__set(char *err, size_t errlen, const char *fmt, ...)
 
 /* Microseconds on CLOCK_MONOTONIC. */
 uint64_t now_us(void);
+/* Nanoseconds on CLOCK_MONOTONIC. */
+uint64_t now_ns(void);
 
 #endif

@@ -75,19 +75,44 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 	struct vcpu_state *s = malloc(sizeof(*s));
 	if (!s)
 		return error__fail(e, EXIT_ERROR, "out of memory");
+	/* A paused guest's TSC and kvmclock both run on, and the guest's clocksource
+	 * watchdog compares them: they are saved as of one instant (snapshot-tsc-stable). */
+	struct vm_state vs;
+	if (vm__get_state(vm, &vs, e)) {
+		free(s);
+		return -1;
+	}
 	snapshot__indexed_parent(w, "/vcpus");
+	uint64_t tsc_read_at_ns = 0;
+	bool paired = vs.clock.flags & KVM_CLOCK_HOST_TSC;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (vcpu_state__get(vm->vcpus[i]->fd, msrs, nr_msrs, s, why, sizeof(why))) {
 			free(s);
 			return error__fail(e, EXIT_KVM, "vcpu %u: %s", i, why);
 		}
+		/* Exact where KVM says which host TSC its clock was read at (Linux 5.16):
+		 * the guest's TSC then was that plus this vCPU's offset. */
+		uint64_t offset = 0;
+		int tsc = vcpu_state__tsc_slot(s);
+		if (i == 0)
+			paired = paired && tsc >= 0 &&
+				 !vcpu_state__get_tsc_offset(vm->vcpus[0]->fd, &offset);
+		else if (paired &&
+			 (tsc < 0 || vcpu_state__get_tsc_offset(vm->vcpus[i]->fd, &offset))) {
+			free(s);
+			return error__fail(e, EXIT_KVM, "vcpu %u: KVM_VCPU_TSC_OFFSET: %s", i,
+					   tsc < 0 ? "no TSC among the MSRs" : strerror(errno));
+		}
+		if (paired)
+			s->msrs[tsc].data = vs.clock.host_tsc + offset;
+		if (i == 0)
+			tsc_read_at_ns = s->msrs_at_ns;
 		save_vcpu(w, i, s);
 	}
 	free(s);
-
-	struct vm_state vs;
-	if (vm__get_state(vm, &vs, e))
-		return -1;
+	/* Else by the clock: kvmclock moved on to when vCPU 0's TSC was read. */
+	if (!paired && tsc_read_at_ns > vs.clock_at_ns)
+		vs.clock.clock += tsc_read_at_ns - vs.clock_at_ns;
 	vmstate_writer__set_blob(w, "/vm", "irqchip-pic-master", &vs.irqchip[0],
 				 sizeof(vs.irqchip[0]));
 	vmstate_writer__set_blob(w, "/vm", "irqchip-pic-slave", &vs.irqchip[1],

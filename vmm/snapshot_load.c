@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,12 +147,50 @@ static int restore_devices(struct vm *vm, const struct vmstate *vs, struct error
 /* On this thread, one vCPU after the other. Each vCPU's thread setting its own
  * (parked, its filter deferred) measured slower on 1 and on 2 vCPUs: the hand-over to
  * and back from each thread cost more than the 0.1 ms that one vCPU's state takes. */
-static int set_vcpu_states(struct vm *vm, const struct vcpu_state *states, struct error *e)
+/* *tsc_set_at_ns: when vCPU 0's TSC was written; KVM matches the others' to it (their
+ * writes land within a second of it). */
+static int set_vcpu_states(struct vm *vm, const struct vcpu_state *states, uint64_t *tsc_set_at_ns,
+			   struct error *e)
 {
 	char why[256];
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vcpu_state__set(vm->vcpus[i]->fd, &states[i], why, sizeof(why)))
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		uint64_t at;
+		if (vcpu_state__set(vm->vcpus[i]->fd, &states[i], &at, why, sizeof(why)))
 			return error__fail(e, EXIT_KVM, "vcpu %u: %s", i, why);
+		if (i == 0)
+			*tsc_set_at_ns = at;
+	}
+	return 0;
+}
+
+/* Each vCPU's TSC set to go on from kvmclock's instant: KVM reads its clock with the host
+ * TSC it was read at (Linux 5.16, in its master-clock mode), and the vCPU's offset is set
+ * so that its TSC then is the saved one plus the time kvmclock has run since it was
+ * clock_base (the saved clock, advanced), at the vCPU's TSC rate. Where KVM gives no
+ * host TSC or has no offset attribute, vm__set_state's timing stands (the TSC written
+ * first, kvmclock advanced by the time since). */
+static int align_tsc(struct vm *vm, const struct vcpu_state *states, uint64_t clock_base,
+		     struct error *e)
+{
+	struct kvm_clock_data now = {0};
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) < 0)
+		return error__fail(e, EXIT_KVM, "KVM_GET_CLOCK: %s", strerror(errno));
+	if (!(now.flags & KVM_CLOCK_HOST_TSC) || now.clock < clock_base)
+		return 0;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int tsc = vcpu_state__tsc_slot(&states[i]);
+		int khz = ioctl(vm->vcpus[i]->fd, KVM_GET_TSC_KHZ, 0);
+		if (tsc < 0 || khz <= 0)
+			return 0;
+		uint64_t ran = (now.clock - clock_base) * (uint64_t)khz / 1000000u;
+		if (vcpu_state__set_tsc_offset(vm->vcpus[i]->fd,
+					       states[i].msrs[tsc].data + ran - now.host_tsc)) {
+			if ((errno == ENXIO || errno == ENOTTY) && i == 0)
+				return 0;
+			return error__fail(e, EXIT_KVM, "vcpu %u: setting KVM_VCPU_TSC_OFFSET: %s",
+					   i, strerror(errno));
+		}
+	}
 	return 0;
 }
 
@@ -213,8 +252,9 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 	t->create_vcpus = warm ? 0 : lap(&clock);
 	/* The guest keeps its saved CPUID: this host must offer what the template left
 	 * it (vCPUs differ only in topology, which no template fixes). */
+	uint64_t tsc_set_at_ns = 0;
 	if (arch__check_restore_cpuid(vm, states[0].cpuid, states[0].nr_cpuid, e) ||
-	    set_vcpu_states(vm, states, e))
+	    set_vcpu_states(vm, states, &tsc_set_at_ns, e))
 		goto out;
 	t->set_vcpu_state = lap(&clock);
 	uint64_t advance = 0;
@@ -226,7 +266,8 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 			advance = now - saved_ns;
 	}
 	/* After the vCPUs (their LAPICs) and before the devices, which may raise lines. */
-	if (vm__set_state(vm, &vs, advance, e))
+	if (vm__set_state(vm, &vs, advance, tsc_set_at_ns, e) ||
+	    align_tsc(vm, states, vs.clock.clock + advance, e))
 		goto out;
 	t->set_vm_state = lap(&clock);
 	if (restore_devices(vm, &l->vs, e))

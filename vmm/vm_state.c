@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include "log.h"
 #include "vm.h"
 
 /* The irqchip trio, the PIT and the PC's kvmclock are x86's (snapshots are x86_64
@@ -32,13 +33,15 @@ int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e)
 	s->has_pit = !vm->cfg->no_pit;
 	if (s->has_pit && ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_GET_PIT2: %s", strerror(errno));
+	uint64_t before = now_ns();
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &s->clock) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_GET_CLOCK: %s", strerror(errno));
+	s->clock_at_ns = before + (now_ns() - before) / 2;
 	return 0;
 }
 
 int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advance_ns,
-		  struct error *e)
+		  uint64_t tsc_set_at_ns, struct error *e)
 {
 	for (unsigned i = 0; i < VM_NR_IRQCHIPS; i++) {
 		if (s->irqchip[i].chip_id != chips[i].id)
@@ -59,6 +62,12 @@ int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advanc
 	/* Only the clock value is ours to set; the other flags GET reported (TSC_STABLE,
 	 * REALTIME, HOST_TSC) describe the old host. */
 	struct kvm_clock_data c = {.clock = s->clock.clock + clock_advance_ns};
+	/* The TSC has run since it was written; without this, Linux's clocksource
+	 * watchdog saw the two differ by that time (0.9 ms inside the nested test host)
+	 * and marked the TSC unstable, its message cutting into the console. */
+	uint64_t now = now_ns();
+	if (tsc_set_at_ns && now > tsc_set_at_ns)
+		c.clock += now - tsc_set_at_ns;
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_SET_CLOCK: %s", strerror(errno));
 	return 0;

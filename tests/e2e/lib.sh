@@ -228,3 +228,8 @@ api_check() {
 }
 # count_lines FILE...: the numbers the `count` scenario printed (EMBER-COUNT N), in order.
 count_lines() { cat "$@" | tr -d '\r' | sed -n 's/^EMBER-COUNT \([0-9][0-9]*\)$/\1/p'; }
+# The kernel's lines about a TSC it marked unstable, if any (exit 1 if none): tsc_unstable FILE
+tsc_unstable() { tr -d '\r' <"$1" | grep -A2 "clocksource 'tsc' as unstable" | tr '\n' ' ' | cut -c1-400 | grep .; }
+# Bytes of a console made visible for a failure message (od -c, one line):
+# bytes_seen head|tail N FILE
+bytes_seen() { "$1" -c "$2" "$3" | od -An -c | tr -s ' ' | tr '\n' '/'; }

@@ -108,8 +108,10 @@ for i in 1 2 3; do
 		stuck "$i"
 	elif tr -d '\r' <"$VM_OUT" | grep -q "Linux version\|EMBER-RESULT\|ember-init"; then
 		bad="$bad; clone $i printed boot output"
+	elif tsc_unstable "$VM_OUT" >/dev/null; then
+		bad="$bad; clone $i marked its TSC unstable: $(tsc_unstable "$VM_OUT")"
 	elif ! count_lines "$VM_OUT" | awk -v s="$stopped" 'NR + s != $1 { bad = 1 } END { exit bad || NR == 0 }'; then
-		bad="$bad; clone $i counted $(count_lines "$VM_OUT" | tr '\n' ' ' | head -c 100)"
+		bad="$bad; clone $i counted $(count_lines "$VM_OUT" | tr '\n' ' ' | head -c 100), its console began: $(bytes_seen head 160 "$VM_OUT")"
 	fi
 done
 verdict snapshot-clones-continue "stopped at $stopped"

@@ -24,6 +24,9 @@ struct vcpu_state {
 	struct kvm_mp_state mp_state;
 	uint32_t nr_msrs;
 	struct kvm_msr_entry msrs[VCPU_STATE_MAX_MSRS];
+	/* When KVM_GET_MSRS began reading msrs (now_ns()): the instant of the guest TSC,
+	 * the first of them, which kvmclock is saved at too (snapshot.c). Not saved. */
+	uint64_t msrs_at_ns;
 	bool has_xsave, has_xcrs; /* else the FPU is in fpu */
 	struct kvm_fpu fpu;
 	/* What the guest was given: restored as it was, not made anew for this host. */
@@ -38,11 +41,20 @@ unsigned vcpu_state__filter_msrs(const uint32_t *offered, unsigned n, uint32_t *
 /* The MSR indices to save, computed once per VM from kvm_fd; -1 with a reason. */
 int vcpu_state__msr_list(int kvm_fd, uint32_t *out, unsigned *n, char *err, size_t errlen);
 
+/* The vCPU's TSC offset from the host's TSC (KVM_VCPU_TSC_OFFSET, Linux 5.16): -1 with
+ * errno where KVM has no such attribute. */
+int vcpu_state__get_tsc_offset(int vcpu_fd, uint64_t *offset);
+int vcpu_state__set_tsc_offset(int vcpu_fd, uint64_t offset);
+/* The guest TSC's slot in s->msrs, or -1 if the list has none. */
+int vcpu_state__tsc_slot(const struct vcpu_state *s);
+
 /* Reads every piece; on failure err names the ioctl and errno. */
 int vcpu_state__get(int vcpu_fd, const uint32_t *msr_idx, unsigned nr_msrs, struct vcpu_state *s,
 		    char *err, size_t errlen);
 /* Writes it back (CPUID first, before the vCPU ever ran) in the order KVM needs (sregs before regs,
- * LAPIC after sregs, MSRs, vcpu events last). */
-int vcpu_state__set(int vcpu_fd, const struct vcpu_state *s, char *err, size_t errlen);
+ * LAPIC after sregs, MSRs, vcpu events last). *msrs_at_ns: when KVM_SET_MSRS began, which
+ * writes the guest TSC first (now_ns()). */
+int vcpu_state__set(int vcpu_fd, const struct vcpu_state *s, uint64_t *msrs_at_ns, char *err,
+		    size_t errlen);
 
 #endif
