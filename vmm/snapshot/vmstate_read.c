@@ -259,6 +259,15 @@ static int check_file(struct vmstate *vs, struct error *e)
 		error__fail(e, EXIT_USAGE, "not a vmstate: no device-tree magic at the start");
 		return -1;
 	}
+	/* ember writes version 17 trees. libfdt reads older ones by other paths (no
+	 * size_dt_struct before 17, unaligned properties before 16), and fdt_check_full
+	 * read address 0 on a version 9 header that fuzz/vmstate made. */
+	if (fdt_version(b) != FDT_LAST_SUPPORTED_VERSION) {
+		error__fail(e, EXIT_USAGE,
+			    "vmstate tree has device-tree version %u; this ember reads version %d",
+			    fdt_version(b), FDT_LAST_SUPPORTED_VERSION);
+		return -1;
+	}
 	uint64_t t = vmstate__be32(b + 4); /* totalsize */
 	if (t < HEADER_SIZE || t + VMSTATE_TRAILER_SIZE > len) {
 		error__fail(e, EXIT_USAGE,
