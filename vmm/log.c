@@ -180,18 +180,16 @@ void die(enum ember_exit code, const char *fmt, ...)
 	exit(code);
 }
 
-uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_us(void)
+{
+	return now_ns() / 1000u;
 }
 
 int error__set(char *err, size_t errlen, const char *fmt, ...)

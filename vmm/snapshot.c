@@ -83,27 +83,23 @@ static int save_cpus_and_vm(struct vm *vm, struct vmstate_writer *w, struct erro
 		return -1;
 	}
 	snapshot__indexed_parent(w, "/vcpus");
+	/* Exact where KVM says which host TSC its clock was read at (Linux 5.16): each
+	 * guest TSC then was that plus its vCPU's offset. */
+	uint64_t offset;
+	bool paired = (vs.clock.flags & KVM_CLOCK_HOST_TSC) &&
+		      !vcpu_state__get_tsc_offset(vm->vcpus[0]->fd, &offset);
 	uint64_t tsc_read_at_ns = 0;
-	bool paired = vs.clock.flags & KVM_CLOCK_HOST_TSC;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vcpu_state__get(vm->vcpus[i]->fd, msrs, nr_msrs, s, why, sizeof(why))) {
+		int bad = vcpu_state__get(vm->vcpus[i]->fd, msrs, nr_msrs, s, why, sizeof(why));
+		if (!bad && paired && i && vcpu_state__get_tsc_offset(vm->vcpus[i]->fd, &offset))
+			bad =
+			    snprintf(why, sizeof(why), "KVM_VCPU_TSC_OFFSET: %s", strerror(errno));
+		if (bad) {
 			free(s);
 			return error__fail(e, EXIT_KVM, "vcpu %u: %s", i, why);
 		}
-		/* Exact where KVM says which host TSC its clock was read at (Linux 5.16):
-		 * the guest's TSC then was that plus this vCPU's offset. */
-		uint64_t offset = 0;
 		int tsc = vcpu_state__tsc_slot(s);
-		if (i == 0)
-			paired = paired && tsc >= 0 &&
-				 !vcpu_state__get_tsc_offset(vm->vcpus[0]->fd, &offset);
-		else if (paired &&
-			 (tsc < 0 || vcpu_state__get_tsc_offset(vm->vcpus[i]->fd, &offset))) {
-			free(s);
-			return error__fail(e, EXIT_KVM, "vcpu %u: KVM_VCPU_TSC_OFFSET: %s", i,
-					   tsc < 0 ? "no TSC among the MSRs" : strerror(errno));
-		}
-		if (paired)
+		if (paired && tsc >= 0)
 			s->msrs[tsc].data = vs.clock.host_tsc + offset;
 		if (i == 0)
 			tsc_read_at_ns = s->msrs_at_ns;

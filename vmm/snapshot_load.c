@@ -166,9 +166,9 @@ static int set_vcpu_states(struct vm *vm, const struct vcpu_state *states, uint6
 /* Each vCPU's TSC set to go on from kvmclock's instant: KVM reads its clock with the host
  * TSC it was read at (Linux 5.16, in its master-clock mode), and the vCPU's offset is set
  * so that its TSC then is the saved one plus the time kvmclock has run since it was
- * clock_base (the saved clock, advanced), at the vCPU's TSC rate. Where KVM gives no
- * host TSC or has no offset attribute, vm__set_state's timing stands (the TSC written
- * first, kvmclock advanced by the time since). */
+ * clock_base (the saved clock, advanced), at the TSC rate (ember gives every vCPU the
+ * host's). Where KVM gives no host TSC or has no offset attribute, the timed pairing
+ * stands (kvmclock advanced by the time since the TSC was written). */
 static int align_tsc(struct vm *vm, const struct vcpu_state *states, uint64_t clock_base,
 		     struct error *e)
 {
@@ -177,12 +177,14 @@ static int align_tsc(struct vm *vm, const struct vcpu_state *states, uint64_t cl
 		return error__fail(e, EXIT_KVM, "KVM_GET_CLOCK: %s", strerror(errno));
 	if (!(now.flags & KVM_CLOCK_HOST_TSC) || now.clock < clock_base)
 		return 0;
+	int khz = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
+	if (khz <= 0)
+		return 0;
+	uint64_t ran = (now.clock - clock_base) * (uint64_t)khz / 1000000u;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int tsc = vcpu_state__tsc_slot(&states[i]);
-		int khz = ioctl(vm->vcpus[i]->fd, KVM_GET_TSC_KHZ, 0);
-		if (tsc < 0 || khz <= 0)
-			return 0;
-		uint64_t ran = (now.clock - clock_base) * (uint64_t)khz / 1000000u;
+		if (tsc < 0)
+			continue; /* not saved, so not written either: KVM's own stands */
 		if (vcpu_state__set_tsc_offset(vm->vcpus[i]->fd,
 					       states[i].msrs[tsc].data + ran - now.host_tsc)) {
 			if ((errno == ENXIO || errno == ENOTTY) && i == 0)
@@ -265,8 +267,11 @@ int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapsho
 		if (now > saved_ns)
 			advance = now - saved_ns;
 	}
+	/* The TSC has run since it was written: kvmclock goes on from that instant too
+	 * (align_tsc makes it exact where KVM can). */
+	uint64_t since_tsc = now_ns() - tsc_set_at_ns;
 	/* After the vCPUs (their LAPICs) and before the devices, which may raise lines. */
-	if (vm__set_state(vm, &vs, advance, tsc_set_at_ns, e) ||
+	if (vm__set_state(vm, &vs, advance + since_tsc, e) ||
 	    align_tsc(vm, states, vs.clock.clock + advance, e))
 		goto out;
 	t->set_vm_state = lap(&clock);

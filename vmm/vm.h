@@ -151,11 +151,10 @@ struct vm_state {
 	uint64_t clock_at_ns; /* when KVM_GET_CLOCK read it (now_ns(), mid-call); not saved */
 };
 int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e);
-/* clock_advance_ns: added to the saved kvmclock (clock_realtime). tsc_set_at_ns: when
- * the vCPUs' TSC was written (now_ns()); kvmclock is set to go on from that instant
- * too, the time since added, so the guest's two clocks keep the distance they had. */
+/* clock_advance_ns: added to the saved kvmclock (clock_realtime, and the time the TSC has
+ * run since it was written: snapshot_load.c). */
 int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advance_ns,
-		  uint64_t tsc_set_at_ns, struct error *e);
+		  struct error *e);
 #endif
 /* Maps fd privately over all of guest memory (before KVM sees the memory). */
 int vm__map_mem_file(struct vm *vm, int fd, struct error *e);

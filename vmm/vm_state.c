@@ -41,7 +41,7 @@ int vm__get_state(struct vm *vm, struct vm_state *s, struct error *e)
 }
 
 int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advance_ns,
-		  uint64_t tsc_set_at_ns, struct error *e)
+		  struct error *e)
 {
 	for (unsigned i = 0; i < VM_NR_IRQCHIPS; i++) {
 		if (s->irqchip[i].chip_id != chips[i].id)
@@ -62,12 +62,6 @@ int vm__set_state(struct vm *vm, const struct vm_state *s, uint64_t clock_advanc
 	/* Only the clock value is ours to set; the other flags GET reported (TSC_STABLE,
 	 * REALTIME, HOST_TSC) describe the old host. */
 	struct kvm_clock_data c = {.clock = s->clock.clock + clock_advance_ns};
-	/* The TSC has run since it was written; without this, Linux's clocksource
-	 * watchdog saw the two differ by that time (0.9 ms inside the nested test host)
-	 * and marked the TSC unstable, its message cutting into the console. */
-	uint64_t now = now_ns();
-	if (tsc_set_at_ns && now > tsc_set_at_ns)
-		c.clock += now - tsc_set_at_ns;
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0)
 		return error__fail(e, EXIT_KVM, "KVM_SET_CLOCK: %s", strerror(errno));
 	return 0;

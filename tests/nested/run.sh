@@ -143,7 +143,6 @@ tpid=$!
 ready=0 rc="" partial="" up_ms=""
 deadline=$(( t0 + boot_timeout * 1000 ))
 stall=${NESTED_STALL_SECS:-120} beat_size=0 beat_ms="" beat_checked=0
-# After NESTED-READY, every 2 s: exit 98 if L1 has beaten once and not for $stall s.
 # What a stopped L1 was doing, from QEMU's monitor: where its vCPU is and, on x86, its
 # local APIC's timer and pending and in-service vectors.
 describe_stall() {
@@ -152,6 +151,7 @@ describe_stall() {
 		timeout 5 socat - "UNIX-CONNECT:$work/monitor" 2>/dev/null | tr -d '\r' |
 		grep -E '^(RIP|PC)=| PC=|^Timer|^IRR|^ISR|PPR' | sed 's/^/  L1 state: /'
 }
+# After NESTED-READY, every 2 s: exit 98 if L1 has beaten once and not for $stall s.
 check_heartbeat() {
 	local now size
 	[ "$ready" = 1 ] || return 0
