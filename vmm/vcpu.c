@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "event.h"
 #include "log.h"
 #include "seccomp/seccomp.h"
 #include "vm.h"
@@ -260,6 +261,10 @@ static void *vcpu_loop(struct vcpu *v)
 		}
 		io_pending = false;
 		if (handle_exit(v))
+			break;
+		/* A device asked the VMM to end (the guest's reset through i8042): the
+		 * process is ending, so the guest runs no further. */
+		if (event__stopping(v->vm->loop))
 			break;
 		io_pending =
 		    v->run->exit_reason == KVM_EXIT_IO || v->run->exit_reason == KVM_EXIT_MMIO;

@@ -23,6 +23,7 @@ check() {
 	if "$@"; then pass "$_n"; else fail "$_n" "$_d"; fi
 }
 has() { grep -q -- "$1" "$2"; }
+lacks() { ! grep -q -- "$1" "$2"; }
 # nonzero_bytes FILE SECTOR COUNT: how many bytes of COUNT 512-byte sectors from SECTOR
 # are not zero. A count, not the first such byte through $(...), which reads a newline
 # as nothing (kata-9-drives-written failed about one run in thirty so).

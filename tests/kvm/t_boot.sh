@@ -139,8 +139,13 @@ for m in 16 128 3072 5000; do
 done
 
 # The same boot, checked for what ember itself promises around it.
-if boot_probe boot/exit 1 64; then
+if boot_probe boot/exit 1 64 --level debug; then
 	check boot/reboot-exit-code "no 'guest reboot' in ember's log" has "guest reboot" "$ERR"
+	# The reset ends the VM: its vCPU does not enter the guest again.
+	check boot/reset-is-last "the guest ran on after its i8042 reset" \
+		lacks "unclaimed MMIO write at 0xc0000000" "$ERR"
+	check boot/reset-is-last-output "console output after the probe's last line" \
+		test "$(tail -n 1 "$OUT")" = "PROBE DONE pass"
 	check boot/boot-timer "no boot time logged" has "guest boot time: [0-9]* us" "$ERR"
 	check boot/first-kvm-run "no first KVM_RUN time logged" has "first KVM_RUN at [0-9]* us" "$ERR"
 	check boot/irq-serial "serial interrupts not seen by the probe" has "PROBE check irq-serial ok" "$OUT"
