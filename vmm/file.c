@@ -173,7 +173,8 @@ static int open_existing(const char *path, enum file_use use, const struct stat 
 	return fd;
 }
 
-int file__open(const char *path, enum file_use use)
+/* file__open, which also gives the open file's fstat (*after). */
+static int open_stat(const char *path, enum file_use use, struct stat *after_out)
 {
 	last_error[0] = '\0';
 	struct stat before, after;
@@ -217,12 +218,19 @@ int file__open(const char *path, enum file_use use)
 			goto fail;
 		}
 	}
+	*after_out = after;
 	return fd;
 fail:;
 	int saved = errno;
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int file__open(const char *path, enum file_use use)
+{
+	struct stat st;
+	return open_stat(path, use, &st);
 }
 
 static _Atomic uint64_t dropped[FILE_NR_SINKS];
@@ -268,15 +276,10 @@ uint64_t file__dropped(enum file_sink_id sink)
 
 int file__map(const char *path, struct file_map *m)
 {
-	m->fd = file__open(path, FILE_IMAGE);
+	struct stat st;
+	m->fd = open_stat(path, FILE_IMAGE, &st);
 	if (m->fd < 0)
 		return -1;
-	struct stat st;
-	if (fstat(m->fd, &st) < 0) {
-		int rc = fail_errno();
-		close(m->fd);
-		return rc;
-	}
 	m->size = (size_t)st.st_size;
 	if (m->size == 0) {
 		close(m->fd);
@@ -297,48 +300,77 @@ void file__unmap(struct file_map *m)
 	close(m->fd);
 }
 
+/* Reads the st_size bytes of fd into buf. */
+static int read_whole(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? fail_errno() : fail(EIO, "short read");
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Opens path as FILE_IMAGE and checks its size against max before anything is read,
+ * so that a huge file costs nothing. */
+static int open_small(const char *path, size_t max, size_t *size)
+{
+	struct stat st;
+	int fd = open_stat(path, FILE_IMAGE, &st);
+	if (fd < 0)
+		return -1;
+	if ((uint64_t)st.st_size > max) {
+		fail(EFBIG, "larger than %zu bytes", max);
+		close(fd);
+		errno = EFBIG;
+		return -1;
+	}
+	*size = (size_t)st.st_size;
+	return fd;
+}
+
 int file__read_small(const char *path, size_t max, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	int fd = file__open(path, FILE_IMAGE);
+	size_t size;
+	int fd = open_small(path, max, &size);
 	if (fd < 0)
 		return -1;
-	struct stat st;
 	int rc = -1;
-	char *buf = NULL;
-	if (fstat(fd, &st) < 0) {
-		rc = fail_errno();
-		goto out;
-	}
-	/* Checked before reading, so that a huge file costs nothing. */
-	if ((uint64_t)st.st_size > max) {
-		rc = fail(EFBIG, "larger than %zu bytes", max);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
+	char *buf = malloc(size + 1);
+	if (!buf)
 		rc = fail(ENOMEM, "out of memory");
-		goto out;
+	else if (read_whole(fd, buf, size) == 0) {
+		buf[size] = 0;
+		*out = buf;
+		*len = size;
+		buf = NULL;
+		rc = 0;
 	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? fail_errno() : fail(EIO, "short read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = 0;
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	rc = 0;
-out:
 	free(buf);
+	int saved = errno;
 	close(fd);
+	errno = saved;
+	return rc;
+}
+
+int file__read_into(const char *path, void *buf, size_t cap, size_t *len)
+{
+	*len = 0;
+	size_t size;
+	int fd = open_small(path, cap, &size);
+	if (fd < 0)
+		return -1;
+	int rc = read_whole(fd, buf, size);
+	if (rc == 0)
+		*len = size;
+	int saved = errno;
+	close(fd);
+	errno = saved;
 	return rc;
 }

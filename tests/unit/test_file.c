@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -304,6 +305,42 @@ static void test_cut_record_ends_its_line(void)
 	close(p[1]);
 }
 
+/* The whole-file readers: sizes at and past the limit, and kinds they refuse. The
+ * FIFO case returns at once only because the open is O_NONBLOCK and refused after. */
+static void test_read_whole(void)
+{
+	setup();
+	char buf[16] = {0};
+	size_t len = 99;
+	CHECK_EQ(file__read_into(tmp("reg"), buf, 10, &len), 0);
+	CHECK_EQ(len, 10);
+	CHECK(memcmp(buf, "0123456789", 10) == 0);
+	len = 99;
+	CHECK_EQ(file__read_into(tmp("reg"), buf, 9, &len), -1);
+	CHECK_EQ(errno, EFBIG);
+	CHECK_EQ(len, 0);
+	CHECK(strstr(file__error(), "larger than 9 bytes") != NULL);
+	CHECK_EQ(file__read_into(tmp("dir"), buf, sizeof(buf), &len), -1);
+	CHECK_EQ(errno, EISDIR);
+	CHECK_EQ(file__read_into(tmp("nowhere"), buf, sizeof(buf), &len), -1);
+	CHECK_EQ(errno, ENOENT);
+	struct outcome o = open_bounded(tmp("fifo"), FILE_IMAGE);
+	CHECK(!o.blocked && !o.fd_ok);
+	CHECK_EQ(file__read_into(tmp("fifo"), buf, sizeof(buf), &len), -1);
+	CHECK(strstr(file__error(), "is a FIFO") != NULL);
+
+	char *out = NULL;
+	CHECK_EQ(file__read_small(tmp("reg"), 10, &out, &len), 0);
+	CHECK(out != NULL);
+	CHECK_EQ(len, 10);
+	CHECK_STR(out, "0123456789"); /* NUL-terminated */
+	free(out);
+	out = (char *)1;
+	CHECK_EQ(file__read_small(tmp("reg"), 9, &out, &len), -1);
+	CHECK_EQ(errno, EFBIG);
+	CHECK(out == NULL);
+}
+
 static void test_kind_names(void)
 {
 	CHECK_STR(file__kind(S_IFIFO), "a FIFO");
@@ -334,4 +371,4 @@ CHECK_MAIN("file", CHECK_CASE(test_image_regular), CHECK_CASE(test_image_fifo_re
 	   CHECK_CASE(test_sink_dangling_link_not_followed),
 	   CHECK_CASE(test_console_in_fifo_without_writer), CHECK_CASE(test_check),
 	   CHECK_CASE(test_full_pipe_drops_and_counts), CHECK_CASE(test_cut_record_ends_its_line),
-	   CHECK_CASE(test_kind_names), CHECK_CASE(test_zz_cleanup))
+	   CHECK_CASE(test_read_whole), CHECK_CASE(test_kind_names), CHECK_CASE(test_zz_cleanup))
