@@ -38,5 +38,7 @@ struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct gue
 
 /* Frees a device made by one of the above. */
 void virtio_dev__destroy(struct virtio_dev *dev);
+/* The process ends instead: undoes what outlives it (device_ops.leave). */
+void virtio_dev__leave(struct virtio_dev *dev);
 
 #endif

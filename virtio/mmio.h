@@ -131,6 +131,8 @@ struct virtio_dev_ops {
 	const struct virtio_metric_names *metric_names;
 	/* Lock not held; the VM is gone. Frees the device. */
 	void (*destroy)(struct virtio_dev *dev);
+	/* The process ends instead (device_ops.leave): undo what outlives it only. */
+	void (*leave)(struct virtio_dev *dev);
 };
 
 /* Counters every device keeps; a device keeps its own only for what these do not

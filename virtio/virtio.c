@@ -17,10 +17,22 @@ static void destroy(void *dev)
 	virtio_dev__destroy(dev);
 }
 
+void virtio_dev__leave(struct virtio_dev *dev)
+{
+	if (dev && dev->ops->leave)
+		dev->ops->leave(dev);
+}
+
+static void leave(void *dev)
+{
+	virtio_dev__leave(dev);
+}
+
 /* vm->devices holds every device module; this ops table marks the virtio ones. */
 const struct device_ops virtio_device_ops = {
     .name = "virtio",
     .destroy = destroy,
+    .leave = leave,
     .metrics = virtio__device_metrics,
 };
 

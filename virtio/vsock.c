@@ -287,6 +287,14 @@ static void vsock_destroy(struct virtio_dev *dev)
 	free(v);
 }
 
+/* The socket file outlives the process; the rest goes with it. */
+static void vsock_leave(struct virtio_dev *dev)
+{
+	struct vsock *v = (struct vsock *)dev;
+	if (v->listen_fd >= 0)
+		unlink(v->uds_path);
+}
+
 /* Packets are chains: the core counts them per queue. */
 static const struct virtio_metric_names vsock_names = {
     .group = "vsock",
@@ -305,6 +313,7 @@ static const struct virtio_dev_ops vsock_ops = {
     .metric_names = &vsock_names,
     .metrics = vsock_metrics,
     .destroy = vsock_destroy,
+    .leave = vsock_leave,
 };
 
 struct virtio_dev *vsock__create(const struct vsock_config *vc, const struct guest_mem *mem,

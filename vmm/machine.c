@@ -189,9 +189,14 @@ static void kvm_log_state(void *ctx)
 static void kvm_destroy(void *ctx)
 {
 	struct kvm_machine *k = ctx;
-	k->vm->process_exits = k->process_exits;
 	vcpu__teardown_vm(k->vm);
 	k->vm = NULL;
+}
+
+static void kvm_leave(void *ctx)
+{
+	struct kvm_machine *k = ctx;
+	vm__leave(k->vm);
 }
 
 static void kvm_vmm_metrics(void *ctx, struct json_out *o)
@@ -255,6 +260,7 @@ const struct vmm_machine kvm_machine_ops = {
     .stop = kvm_stop,
     .log_state = kvm_log_state,
     .destroy = kvm_destroy,
+    .leave = kvm_leave,
     .vmm_metrics = kvm_vmm_metrics,
     .metrics = kvm_metrics,
     .balloon = kvm_balloon,
@@ -264,13 +270,4 @@ int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib
 			 struct error *e)
 {
 	return warm__prepare(&k->warm, vcpus, mem_mib, no_pit, k->loop, k->start_us, e);
-}
-
-void kvm_machine__release(struct kvm_machine *k)
-{
-	warm__discard(&k->warm, "not used");
-	vm_early__release(&k->early);
-	/* Last: a shell dropped for later teardown kept pointing at it until then. */
-	free(k->warm.shape);
-	k->warm.shape = NULL;
 }

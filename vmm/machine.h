@@ -22,7 +22,6 @@ struct kvm_machine {
 	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
 	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
 	struct vm_early early;	/* main's start-up VM for the first boot (vm_early.h) */
-	bool process_exits;	/* set by main before the last teardown (vm.h) */
 };
 
 extern const struct vmm_machine kvm_machine_ops;
@@ -30,7 +29,5 @@ extern const struct vmm_machine kvm_machine_ops;
 /* --prepare: builds the warm shell a snapshot load may use (warm.h). */
 int kvm_machine__prepare(struct kvm_machine *k, unsigned vcpus, uint64_t mem_mib, bool no_pit,
 			 struct error *e);
-/* Drops a warm shell and an early VM that nothing used. */
-void kvm_machine__release(struct kvm_machine *k);
 
 #endif

@@ -196,11 +196,8 @@ int main(int argc, char **argv)
 		unlink(opts.api_sock);
 	if (vmm__config(vmm)->metrics.configured && vmm__flush_metrics(vmm, &e))
 		pr_warn("%s", e.msg);
-	api__destroy(api);
-	kvm.process_exits = true;
-	vmm__destroy(vmm);
-	kvm_machine__release(&kvm);
-	event__destroy(loop);
-	close(sw.fd);
+	/* The process ends here: what would outlive it is undone, and the exit drops
+	 * the rest (vmm__leave). */
+	vmm__leave(vmm);
 	return rc;
 }

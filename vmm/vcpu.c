@@ -406,12 +406,10 @@ void vcpu__destroy_all(struct vm *vm)
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
 			continue;
-		if (!vm->process_exits) { /* else exit drops them (vm.h) */
-			if (v->run)
-				munmap(v->run, (size_t)vm->vcpu_mmap_size);
-			if (v->fd >= 0)
-				close(v->fd);
-		}
+		if (v->run)
+			munmap(v->run, (size_t)vm->vcpu_mmap_size);
+		if (v->fd >= 0)
+			close(v->fd);
 		free(v);
 	}
 	free(vm->vcpus);

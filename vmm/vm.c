@@ -186,16 +186,19 @@ void vm__destroy(struct vm *vm)
 			vm->devices[i].ops->destroy(vm->devices[i].dev);
 	vm->nr_devices = 0;
 	arch__vm_destroy(vm);
-	if (vm->process_exits) {
-		vm->mem.base = NULL;
-		vm->vm_fd = vm->kvm_fd = -1;
-	}
 	guest_mem__destroy(&vm->mem);
 	uffd__detach(&vm->uffd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+}
+
+void vm__leave(struct vm *vm)
+{
+	for (unsigned i = vm->nr_devices; i-- > 0;)
+		if (vm->devices[i].ops->leave)
+			vm->devices[i].ops->leave(vm->devices[i].dev);
 }
 
 int vm__add_device(struct vm *vm, const struct device_ops *ops, void *dev)

@@ -111,6 +111,15 @@ void vmm__destroy(struct vmm *m)
 	free(m);
 }
 
+void vmm__leave(struct vmm *m)
+{
+	if (!m || m->state == VMM_NOT_STARTED)
+		return;
+	vmm__stop(m);
+	if (m->machine->leave)
+		m->machine->leave(m->p.machine_ctx);
+}
+
 const struct vmm_config *vmm__config(const struct vmm *m)
 {
 	return m->cfg;

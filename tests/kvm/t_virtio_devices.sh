@@ -135,6 +135,9 @@ else
 	if probe_ok vsock-guest-connect vsock; then
 		check virtio-dev/vsock-guest-connect-peer "host peer failed (rc=$prc): $(cat "$W/peer1.out")" \
 			test "$prc" -eq 0
+		# The guest's reset ended the process: its listening socket file went with it.
+		check virtio-dev/vsock-socket-file-removed "$UDS is still there after ember exited" \
+			test ! -e "$UDS"
 	fi
 
 	# Host -> guest: "CONNECT 6000\n" on <uds>, answered "OK <port>\n".

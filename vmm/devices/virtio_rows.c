@@ -129,6 +129,11 @@ static void destroy(void *dev)
 	virtio_dev__destroy(dev);
 }
 
+static void leave(void *dev)
+{
+	virtio_dev__leave(dev);
+}
+
 /* A queue's rate limiter: queueN-limit-wait-ns, then per bucket (bw, ops) its limits
  * (size, one-time-burst, refill-time-ms) and where it stands (burst-left, budget,
  * elapsed-ns since its last refill). Written since vmstate 1.1. */
@@ -301,24 +306,28 @@ static int vsock_load(void *dev, struct snapshot_in *s, struct error *e)
 const struct device_ops blk_device = {.name = "block",
 				      .setup = blk_setup,
 				      .destroy = destroy,
+				      .leave = leave,
 				      .metrics = virtio__device_metrics,
 				      .save = save,
 				      .restore = load};
 const struct device_ops net_device = {.name = "net",
 				      .setup = net_setup,
 				      .destroy = destroy,
+				      .leave = leave,
 				      .metrics = virtio__device_metrics,
 				      .save = save,
 				      .restore = load};
 const struct device_ops vsock_device = {.name = "vsock",
 					.setup = vsock_setup,
 					.destroy = destroy,
+					.leave = leave,
 					.metrics = virtio__device_metrics,
 					.save = save,
 					.restore = vsock_load};
 const struct device_ops rng_device = {.name = "entropy",
 				      .setup = rng_setup,
 				      .destroy = destroy,
+				      .leave = leave,
 				      .metrics = virtio__device_metrics,
 				      .save = save,
 				      .restore = load};
@@ -392,6 +401,7 @@ static int balloon_load(void *dev, struct snapshot_in *s, struct error *e)
 const struct device_ops balloon_device = {.name = "balloon",
 					  .setup = balloon_setup,
 					  .destroy = destroy,
+					  .leave = leave,
 					  .metrics = virtio__device_metrics,
 					  .save = balloon_save,
 					  .restore = balloon_load};
