@@ -358,19 +358,3 @@ int file__read_small(const char *path, size_t max, char **out, size_t *len)
 	errno = saved;
 	return rc;
 }
-
-int file__read_into(const char *path, void *buf, size_t cap, size_t *len)
-{
-	*len = 0;
-	size_t size;
-	int fd = open_small(path, cap, &size);
-	if (fd < 0)
-		return -1;
-	int rc = read_whole(fd, buf, size);
-	if (rc == 0)
-		*len = size;
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}

@@ -72,10 +72,6 @@ void file__unmap(struct file_map *m);
  * as FILE_IMAGE: *out is a malloc'd copy with a NUL after its *len bytes. 0, or -1 with
  * errno (EFBIG: more than max bytes) and the reason in file__error(). */
 int file__read_small(const char *path, size_t max, char **out, size_t *len);
-/* The same into the caller's buf of cap bytes (no NUL added; EFBIG: more than cap).
- * For a file read at every start, whose buffer would otherwise be mapped and unmapped
- * by malloc while the start-up helper runs (each unmap then interrupts its CPU). */
-int file__read_into(const char *path, void *buf, size_t cap, size_t *len);
 
 /* Sinks whose records are counted when dropped. */
 enum file_sink_id { FILE_SINK_LOG, FILE_SINK_METRICS, FILE_NR_SINKS };

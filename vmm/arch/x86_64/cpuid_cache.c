@@ -1,6 +1,5 @@
 #include "cpuid_cache.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -11,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arch/x86_64/cpu.h"
 #include "file.h"
 #include "log.h"
 #include "snapshot/vmstate.h"
@@ -116,15 +114,12 @@ int cpuid_cache__load(int kvm_fd, struct kvm_cpuid2 *c, unsigned max)
 	struct cpuid_cache_key key;
 	if (!cache_path || cpuid_cache__key(kvm_fd, &key) < 0)
 		return -1;
-	/* On the stack, not malloc'd: a buffer this size is a mapping of its own, made and
-	 * unmapped at every start while the start-up helper runs (file__read_into). One
-	 * byte over the largest good file, so that a longer one is refused by its size in
-	 * the parser rather than by the reader's limit. */
-	char buf[sizeof(struct cache_head) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2) +
-		 sizeof(uint64_t) + 1];
-	assert(max <= CPUID_MAX_ENTRIES);
+	char *buf;
 	size_t len;
-	if (file__read_into(cache_path, buf, cpuid_cache__size(max) + 1, &len) < 0) {
+	/* One byte over the largest good file, so that a longer one is refused by its
+	 * size below rather than by the reader's limit. (A buffer on the stack instead
+	 * saved a mapping and its unmap per start, but kept 12 KiB of stack resident.) */
+	if (file__read_small(cache_path, cpuid_cache__size(max) + 1, &buf, &len) < 0) {
 		if (errno == ENOENT)
 			pr_debug("--cpuid-cache '%s': none yet; asking KVM", cache_path);
 		else
@@ -133,6 +128,7 @@ int cpuid_cache__load(int kvm_fd, struct kvm_cpuid2 *c, unsigned max)
 	}
 	const char *why;
 	enum cpuid_cache_verdict v = cpuid_cache__parse(buf, len, &key, c, max, &why);
+	free(buf);
 	if (v == CPUID_CACHE_HIT) {
 		pr_debug("--cpuid-cache '%s': KVM's supported CPUID, %u entries", cache_path,
 			 c->nent);
