@@ -249,18 +249,6 @@ int cpu__setup_cpuid(int vcpu_fd, const struct kvm_cpuid2 *supported, unsigned i
 	return ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 }
 
-#define MSR_IA32_SYSENTER_CS  0x174
-#define MSR_IA32_SYSENTER_ESP 0x175
-#define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_MISC_ENABLE  0x1a0
-#define MSR_MTRR_DEF_TYPE     0x2ff
-#define MSR_STAR	      0xc0000081
-#define MSR_LSTAR	      0xc0000082
-#define MSR_CSTAR	      0xc0000083
-#define MSR_SYSCALL_MASK      0xc0000084
-#define MSR_KERNEL_GS_BASE    0xc0000102
-#define MSR_IA32_TSC	      0x10
-
 int cpu__setup_msrs(int vcpu_fd)
 {
 	static const struct {

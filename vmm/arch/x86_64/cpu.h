@@ -11,6 +11,25 @@
 
 #define CPUID_MAX_ENTRIES 256
 
+/* Architectural MSR numbers (Intel SDM vol. 4), which no UAPI header exports; KVM's
+ * paravirtual ones are <asm/kvm_para.h>'s. */
+#define MSR_IA32_TSC	      0x00000010
+#define MSR_IA32_TSC_ADJUST   0x0000003b
+#define MSR_IA32_SYSENTER_CS  0x00000174
+#define MSR_IA32_SYSENTER_ESP 0x00000175
+#define MSR_IA32_SYSENTER_EIP 0x00000176
+#define MSR_IA32_MISC_ENABLE  0x000001a0
+#define MSR_IA32_CR_PAT	      0x00000277
+#define MSR_MTRR_DEF_TYPE     0x000002ff
+#define MSR_IA32_TSC_DEADLINE 0x000006e0
+#define MSR_EFER	      0xc0000080
+#define MSR_STAR	      0xc0000081
+#define MSR_LSTAR	      0xc0000082
+#define MSR_CSTAR	      0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_TSC_AUX	      0xc0000103
+
 /* Reshapes KVM's supported CPUID for vCPU `index` of `nr_vcpus`, grouped
  * threads_per_core (1, or 2 with smt) to a core: APIC ids, topology, the hypervisor
  * bit and KVM's signature leaves. Pure: unit-tested without KVM. */

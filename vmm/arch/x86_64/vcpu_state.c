@@ -1,7 +1,9 @@
 #include "vcpu_state.h"
 
+#include "arch/x86_64/cpu.h"
 #include "log.h"
 
+#include <asm/kvm_para.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,35 +11,32 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-/* MSR numbers (Intel SDM vol. 4; arch/x86/include/asm/msr-index.h and the kvm_para
- * UAPI header for the paravirtual ones). */
-#define IA32_TSC 0x00000010
 static const uint32_t msr_wanted[] = {
-    IA32_TSC,	/* first: vcpu_state__get and __set time their MSR calls by it */
-    0x0000003b, /* IA32_TSC_ADJUST */
-    0x00000174, /* IA32_SYSENTER_CS */
-    0x00000175, /* IA32_SYSENTER_ESP */
-    0x00000176, /* IA32_SYSENTER_EIP */
-    0x000001a0, /* IA32_MISC_ENABLE */
-    0x00000277, /* IA32_PAT */
-    0x000006e0, /* IA32_TSC_DEADLINE */
-    0x000002ff, /* MTRR default type */
-    0xc0000080, /* EFER */
-    0xc0000081, /* STAR */
-    0xc0000082, /* LSTAR */
-    0xc0000083, /* CSTAR */
-    0xc0000084, /* SYSCALL_MASK */
-    0xc0000102, /* KERNEL_GS_BASE */
-    0xc0000103, /* TSC_AUX */
-    0x00000011, /* MSR_KVM_WALL_CLOCK */
-    0x00000012, /* MSR_KVM_SYSTEM_TIME */
-    0x4b564d00, /* MSR_KVM_WALL_CLOCK_NEW */
-    0x4b564d01, /* MSR_KVM_SYSTEM_TIME_NEW */
-    0x4b564d02, /* MSR_KVM_ASYNC_PF_EN */
-    0x4b564d03, /* MSR_KVM_STEAL_TIME */
-    0x4b564d04, /* MSR_KVM_PV_EOI_EN */
-    0x4b564d05, /* MSR_KVM_POLL_CONTROL */
-    0x4b564d06, /* MSR_KVM_ASYNC_PF_INT */
+    MSR_IA32_TSC, /* first: vcpu_state__get and __set time their MSR calls by it */
+    MSR_IA32_TSC_ADJUST,
+    MSR_IA32_SYSENTER_CS,
+    MSR_IA32_SYSENTER_ESP,
+    MSR_IA32_SYSENTER_EIP,
+    MSR_IA32_MISC_ENABLE,
+    MSR_IA32_CR_PAT,
+    MSR_IA32_TSC_DEADLINE,
+    MSR_MTRR_DEF_TYPE,
+    MSR_EFER,
+    MSR_STAR,
+    MSR_LSTAR,
+    MSR_CSTAR,
+    MSR_SYSCALL_MASK,
+    MSR_KERNEL_GS_BASE,
+    MSR_TSC_AUX,
+    MSR_KVM_WALL_CLOCK,
+    MSR_KVM_SYSTEM_TIME,
+    MSR_KVM_WALL_CLOCK_NEW,
+    MSR_KVM_SYSTEM_TIME_NEW,
+    MSR_KVM_ASYNC_PF_EN,
+    MSR_KVM_STEAL_TIME,
+    MSR_KVM_PV_EOI_EN,
+    MSR_KVM_POLL_CONTROL,
+    MSR_KVM_ASYNC_PF_INT,
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -98,7 +97,7 @@ int vcpu_state__set_tsc_offset(int fd, uint64_t offset)
 int vcpu_state__tsc_slot(const struct vcpu_state *s)
 {
 	for (unsigned i = 0; i < s->nr_msrs && i < VCPU_STATE_MAX_MSRS; i++)
-		if (s->msrs[i].index == IA32_TSC)
+		if (s->msrs[i].index == MSR_IA32_TSC)
 			return (int)i;
 	return -1;
 }
