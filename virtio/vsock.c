@@ -271,28 +271,28 @@ static void vsock_metrics(struct virtio_dev *dev, virtio_metric_fn fn, void *opa
 	fn(opaque, dev->name, "conns_killed", v->conns_reset);
 }
 
+/* Like Firecracker, leave no socket file behind for the next microVM: it outlives the
+ * process, the rest goes with it. */
+static void vsock_leave(struct virtio_dev *dev)
+{
+	struct vsock *v = (struct vsock *)dev;
+	if (v->listen_fd >= 0)
+		unlink(v->uds_path);
+}
+
 static void vsock_destroy(struct virtio_dev *dev)
 {
 	struct vsock *v = (struct vsock *)dev;
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (v->conns[i].state != CONN_FREE)
 			conn__close(&v->conns[i], false);
-	/* Like Firecracker, leave no socket file behind for the next microVM. */
+	vsock_leave(dev);
 	if (v->listen_fd >= 0) {
 		event__del(dev->loop, v->listen_fd);
 		close(v->listen_fd);
-		unlink(v->uds_path);
 	}
 	virtio_dev__release(dev);
 	free(v);
-}
-
-/* The socket file outlives the process; the rest goes with it. */
-static void vsock_leave(struct virtio_dev *dev)
-{
-	struct vsock *v = (struct vsock *)dev;
-	if (v->listen_fd >= 0)
-		unlink(v->uds_path);
 }
 
 /* Packets are chains: the core counts them per queue. */

@@ -300,60 +300,45 @@ void file__unmap(struct file_map *m)
 	close(m->fd);
 }
 
-/* Reads the st_size bytes of fd into buf. */
-static int read_whole(int fd, char *buf, size_t size)
-{
-	size_t got = 0;
-	while (got < size) {
-		ssize_t n = read(fd, buf + got, size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? fail_errno() : fail(EIO, "short read");
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-/* Opens path as FILE_IMAGE and checks its size against max before anything is read,
- * so that a huge file costs nothing. */
-static int open_small(const char *path, size_t max, size_t *size)
-{
-	struct stat st;
-	int fd = open_stat(path, FILE_IMAGE, &st);
-	if (fd < 0)
-		return -1;
-	if ((uint64_t)st.st_size > max) {
-		fail(EFBIG, "larger than %zu bytes", max);
-		close(fd);
-		errno = EFBIG;
-		return -1;
-	}
-	*size = (size_t)st.st_size;
-	return fd;
-}
-
 int file__read_small(const char *path, size_t max, char **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	size_t size;
-	int fd = open_small(path, max, &size);
+	struct stat st;
+	int fd = open_stat(path, FILE_IMAGE, &st);
 	if (fd < 0)
 		return -1;
 	int rc = -1;
-	char *buf = malloc(size + 1);
-	if (!buf)
-		rc = fail(ENOMEM, "out of memory");
-	else if (read_whole(fd, buf, size) == 0) {
-		buf[size] = 0;
-		*out = buf;
-		*len = size;
-		buf = NULL;
-		rc = 0;
+	char *buf = NULL;
+	/* Checked before reading, so that a huge file costs nothing. */
+	if ((uint64_t)st.st_size > max) {
+		rc = fail(EFBIG, "larger than %zu bytes", max);
+		goto out;
 	}
-	free(buf);
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = fail(ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? fail_errno() : fail(EIO, "short read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+out:;
 	int saved = errno;
+	free(buf);
 	close(fd);
 	errno = saved;
 	return rc;

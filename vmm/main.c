@@ -67,16 +67,14 @@ int main(int argc, char **argv)
 	/* The VM is made on another CPU meanwhile, from the first instruction on: the
 	 * chain of KVM calls before the guest's first instruction is the longest. */
 	struct kvm_machine kvm = {.start_us = start_us};
-	/* The command line's machine goes to the controller as it is (vmm_params). Made
-	 * before the helper: malloc reads, then writes the fresh mapping it is in, and
-	 * such a write is a TLB flush that, with the helper running, interrupts its CPU. */
-	struct vmm_config *boot_cfg = calloc(1, sizeof(*boot_cfg));
-	if (!boot_cfg)
-		die(EXIT_ERROR, "out of memory");
 	if (cli__boots_at_start_guess(argc, argv))
 		vm_early__start(&kvm.early);
 	char why[ERROR_MSG_MAX];
 	struct error e = {0};
+	/* The command line's machine goes to the controller as it is (vmm_params). */
+	struct vmm_config *boot_cfg = calloc(1, sizeof(*boot_cfg));
+	if (!boot_cfg)
+		die(EXIT_ERROR, "out of memory");
 	struct cli_options opts = {.vm = &boot_cfg->vm};
 	if (cli__parse(argc, argv, &opts, why, sizeof(why))) {
 		pr_err("%s (see ember --help)", why);

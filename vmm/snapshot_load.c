@@ -146,8 +146,8 @@ static int restore_devices(struct vm *vm, const struct vmstate *vs, struct error
 
 /* On this thread, one vCPU after the other. Each vCPU's thread setting its own
  * (parked, its filter deferred) measured slower on 1 and on 2 vCPUs: the hand-over to
- * and back from each thread cost more than the 0.1 ms that one vCPU's state takes. */
-/* *tsc_set_at_ns: when vCPU 0's TSC was written; KVM matches the others' to it (their
+ * and back from each thread cost more than the 0.1 ms that one vCPU's state takes.
+ * *tsc_set_at_ns: when vCPU 0's TSC was written; KVM matches the others' to it (their
  * writes land within a second of it). */
 static int set_vcpu_states(struct vm *vm, const struct vcpu_state *states, uint64_t *tsc_set_at_ns,
 			   struct error *e)

@@ -238,7 +238,9 @@ static void *vcpu_loop(struct vcpu *v)
 			}
 			park_if_paused(v);
 		}
-		if (atomic_load(&v->stop))
+		/* Nor once the VMM is ending, whichever thread asked (a device on a guest's
+		 * reset through i8042): the guest runs no further. */
+		if (atomic_load(&v->stop) || event__stopping(v->vm->loop))
 			break;
 		uint64_t first_run_us = first ? now_us() - v->vm->start_us : 0;
 		int ran = ioctl(v->fd, KVM_RUN, 0);
@@ -261,10 +263,6 @@ static void *vcpu_loop(struct vcpu *v)
 		}
 		io_pending = false;
 		if (handle_exit(v))
-			break;
-		/* A device asked the VMM to end (the guest's reset through i8042): the
-		 * process is ending, so the guest runs no further. */
-		if (event__stopping(v->vm->loop))
 			break;
 		io_pending =
 		    v->run->exit_reason == KVM_EXIT_IO || v->run->exit_reason == KVM_EXIT_MMIO;
