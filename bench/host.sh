@@ -130,6 +130,14 @@ if [ "$peer" = 1 ]; then
 fi
 # The floor with the irqchip and PIT a PC-like VMM creates: what they add at start and exit.
 add_vmm floor-irqchip 0 "$build/bench/floor --irqchip --mem-mib $MEM $G/tiny-reset.elf"
+# The least an x86 VMM that boots Linux does: the floor plus a local APIC in the kernel
+# (the split irqchip, as ember --no-pit) and the supported CPUID set on the vCPU, read
+# once untimed like ember's --cpuid-cache. The measure for ember --no-pit's own cost.
+if "$build/bench/floor" --save-cpuid "$T/floor-cpuid"; then
+	add_vmm floor-x86 0 "$build/bench/floor --split-irqchip --cpuid $T/floor-cpuid --mem-mib $MEM $G/tiny-reset.elf"
+else
+	note "floor-x86 not measured: floor --save-cpuid failed"
+fi
 
 fact cpus "$(nproc)"
 fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
