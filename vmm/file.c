@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,30 +273,37 @@ uint64_t file__dropped(enum file_sink_id sink)
 	return atomic_load(&dropped[sink]);
 }
 
-int file__map(const char *path, struct file_map *m)
+int file__open_image(const char *path, struct file_image *img)
 {
 	struct stat st;
-	m->fd = open_stat(path, FILE_IMAGE, &st);
-	if (m->fd < 0)
+	img->fd = open_stat(path, FILE_IMAGE, &st);
+	if (img->fd < 0)
 		return -1;
-	m->size = (size_t)st.st_size;
-	if (m->size == 0) {
-		close(m->fd);
+	img->size = (uint64_t)st.st_size;
+	if (img->size == 0) {
+		close(img->fd);
+		img->fd = -1;
 		return fail(EINVAL, "file is empty");
-	}
-	m->data = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
-	if (m->data == MAP_FAILED) {
-		int rc = fail_errno();
-		close(m->fd);
-		return rc;
 	}
 	return 0;
 }
 
-void file__unmap(struct file_map *m)
+int file__read_at(int fd, void *buf, size_t len, uint64_t off)
 {
-	munmap(m->data, m->size);
-	close(m->fd);
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail_errno();
+		if (n == 0)
+			return fail(EIO, "the file ended early (was it truncated while loading?)");
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int file__read_small(const char *path, size_t max, char **out, size_t *len)

@@ -57,17 +57,20 @@ const char *file__error(void);
 /* "a FIFO", "a directory", ... for a stat mode. */
 const char *file__kind(mode_t mode);
 
-/* A kernel or initrd opened as FILE_IMAGE and mapped read-only whole, for parsing and
- * for mapping into guest memory (guest_mem__map_file). */
-struct file_map {
+/* A kernel or initrd opened as FILE_IMAGE for loading: its headers are read
+ * (file__read_at) and its contents read or mapped into guest memory
+ * (guest_mem__map_file), never mapped whole. Unmapping a parse mapping afterwards
+ * interrupted every other CPU the process ran on (a TLB shootdown), while the start-up
+ * helper was building the VM on one of them. */
+struct file_image {
 	int fd;
-	uint8_t *data;
-	size_t size;
+	uint64_t size;
 };
 /* 0, or -1 with errno and the reason in file__error() ("file is empty" among them). */
-int file__map(const char *path, struct file_map *m);
-void file__unmap(struct file_map *m);
-
+int file__open_image(const char *path, struct file_image *img);
+/* Reads len bytes at offset off whole: 0, or -1 with errno (EIO: the file is shorter
+ * than it was when opened) and the reason in file__error(). */
+int file__read_at(int fd, void *buf, size_t len, uint64_t off);
 /* Reads the small regular file at path (a config file, MMDS metadata) whole, opened
  * as FILE_IMAGE: *out is a malloc'd copy with a NUL after its *len bytes. 0, or -1 with
  * errno (EFBIG: more than max bytes) and the reason in file__error(). */

@@ -34,7 +34,7 @@ static void header(uint64_t text_offset, uint64_t image_size, uint64_t flags)
 
 static int parse(size_t size, uint64_t ram_size, struct arm64_image *img, char *err)
 {
-	return arm64_image__parse(file, size, RAM_BASE, ram_size, img, err, 200);
+	return arm64_image__parse(file, size, size, RAM_BASE, ram_size, img, err, 200);
 }
 
 static void good(void)
@@ -101,7 +101,8 @@ static void hostile(void)
 	struct arm64_image img;
 	char err[200];
 	header(0, 4 * MiB, 0);
-	CHECK_EQ(arm64_image__parse(file, sizeof(file), RAM_BASE + 4096, 64 * MiB, &img, err, 200),
+	CHECK_EQ(arm64_image__parse(file, sizeof(file), sizeof(file), RAM_BASE + 4096, 64 * MiB,
+				    &img, err, 200),
 		 -1);
 }
 

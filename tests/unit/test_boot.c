@@ -9,6 +9,7 @@
 #include "arch/x86_64/boot.h"
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
+#include "bootfile.h"
 #include "check.h"
 
 #define MiB (1ull << 20)
@@ -51,7 +52,7 @@ static void elf_valid(void)
 	struct kernel_info ki;
 	char err[256] = "";
 	size_t n = make_elf(image, sizeof(image), 16 * MiB, 8192, 12288);
-	CHECK_EQ(loader__parse_elf(image, n, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_elf(image, n, n, 64 * MiB, &ki, err, sizeof(err)), 0);
 	CHECK_EQ(ki.entry, 16 * MiB);
 	CHECK_EQ(ki.nr_segs, 1);
 	CHECK_EQ(ki.load_end, 16 * MiB + 12288);
@@ -64,7 +65,7 @@ static void elf_virtual_entry(void)
 	size_t n = make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)image;
 	eh->e_entry = 0xffffffff80000000ull + 16 * MiB + 0x40;
-	CHECK_EQ(loader__parse_elf(image, n, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_elf(image, n, n, 64 * MiB, &ki, err, sizeof(err)), 0);
 	CHECK_EQ(ki.entry, 16 * MiB + 0x40);
 }
 
@@ -72,7 +73,7 @@ static int elf_rejects(size_t n, uint64_t mem_end, const char *needle)
 {
 	struct kernel_info ki;
 	char err[256] = "";
-	int rc = loader__parse_elf(image, n, mem_end, &ki, err, sizeof(err));
+	int rc = loader__parse_elf(image, n, n, mem_end, &ki, err, sizeof(err));
 	return rc == -1 && strstr(err, needle) != NULL;
 }
 
@@ -83,7 +84,7 @@ static void elf_hostile(void)
 	for (size_t cut = 0; cut < n; cut += 97) {
 		struct kernel_info ki;
 		char err[256];
-		CHECK(loader__parse_elf(image, cut, 64 * MiB, &ki, err, sizeof(err)) == -1);
+		CHECK(loader__parse_elf(image, cut, cut, 64 * MiB, &ki, err, sizeof(err)) == -1);
 	}
 	CHECK(elf_rejects(n, 16 * MiB + 4096, "does not fit"));
 
@@ -112,6 +113,29 @@ static void elf_hostile(void)
 	make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
 	image[EI_CLASS] = ELFCLASS32;
 	CHECK(elf_rejects(n, 64 * MiB, "64-bit"));
+}
+
+/* The loader parses the first BOOTFILE_HEAD_MAX bytes of a file that may be longer:
+ * program headers within them are enough, past them the image is refused by name. */
+static void elf_head_only(void)
+{
+	size_t n = make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	struct kernel_info ki;
+	char err[256] = "";
+	CHECK_EQ(loader__parse_elf(image, BOOTFILE_HEAD_MAX, n, 64 * MiB, &ki, err, sizeof(err)),
+		 0);
+	CHECK_EQ(ki.segs[0].filesz, 8192);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)image;
+	memcpy(image + 5000, image + sizeof(*eh), sizeof(Elf64_Phdr));
+	eh->e_phoff = 5000;
+	CHECK_EQ(loader__parse_elf(image, n, n, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_elf(image, BOOTFILE_HEAD_MAX, n, 64 * MiB, &ki, err, sizeof(err)),
+		 -1);
+	CHECK(strstr(err, "past the file's first 4096 bytes") != NULL);
+	/* A head longer than the file is the file. */
+	n = make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	CHECK_EQ(loader__parse_elf(image, n, n - 1, 64 * MiB, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "truncated") != NULL);
 }
 
 static void elf_overlapping_segments(void)
@@ -154,7 +178,7 @@ static void bzimage_valid(void)
 	struct kernel_info ki;
 	char err[256] = "";
 	size_t n = make_bzimage(image, sizeof(image));
-	CHECK_EQ(loader__parse_bzimage(image, n, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_bzimage(image, n, n, 64 * MiB, &ki, err, sizeof(err)), 0);
 	CHECK_EQ(ki.entry, X86_HIMEM_START + 0x200);
 	CHECK_EQ(ki.segs[0].file_offset, 4 * 512);
 	CHECK_EQ(ki.segs[0].filesz, n - 4 * 512);
@@ -168,7 +192,7 @@ static int bz_rejects(size_t n, uint64_t mem_end, const char *needle)
 {
 	struct kernel_info ki;
 	char err[256] = "";
-	return loader__parse_bzimage(image, n, mem_end, &ki, err, sizeof(err)) == -1 &&
+	return loader__parse_bzimage(image, n, n, mem_end, &ki, err, sizeof(err)) == -1 &&
 	       strstr(err, needle) != NULL;
 }
 
@@ -196,7 +220,7 @@ static void bzimage_hostile(void)
 	image[0x201] = 0xff; /* setup header claims more than we keep: clamped, not overrun */
 	struct kernel_info ki;
 	char err[256];
-	CHECK_EQ(loader__parse_bzimage(image, n, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_bzimage(image, n, n, 64 * MiB, &ki, err, sizeof(err)), 0);
 	CHECK(ki.setup_header_len <= sizeof(ki.setup_header));
 }
 
@@ -230,6 +254,20 @@ static void load_kernel_and_initrd(void)
 	for (size_t i = 6000; k && i < 9000; i++)
 		tail_zero &= k[i] == 0;
 	CHECK(tail_zero);
+
+	/* A segment whose address is not page-aligned is read, not mapped. */
+	make_elf(image, sizeof(image), 16 * MiB + 0x123, 6000, 9000);
+	write_file(kpath, image, sizeof(image));
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
+	k = guest_mem__ptr(&mem, 16 * MiB + 0x123, 6000);
+	CHECK(k && memcmp(k, image + 4096, 6000) == 0);
+	/* A file that ends before a segment it names is refused, never read past. */
+	write_file(kpath, image, 4096 + 100);
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "truncated") != NULL);
+	make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
+	write_file(kpath, image, sizeof(image));
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
 
 	char ipath[] = "/tmp/ember-test-initrd-XXXXXX";
 	fd = mkstemp(ipath);
@@ -404,7 +442,8 @@ static void guest_mem_bounds(void)
 }
 
 CHECK_MAIN("boot", CHECK_CASE(elf_valid), CHECK_CASE(elf_virtual_entry), CHECK_CASE(elf_hostile),
-	   CHECK_CASE(elf_overlapping_segments), CHECK_CASE(bzimage_valid),
-	   CHECK_CASE(bzimage_hostile), CHECK_CASE(load_kernel_and_initrd),
-	   CHECK_CASE(e820_small_and_large), CHECK_CASE(boot_params_fields),
-	   CHECK_CASE(mptable_contents), CHECK_CASE(guest_mem_bounds))
+	   CHECK_CASE(elf_head_only), CHECK_CASE(elf_overlapping_segments),
+	   CHECK_CASE(bzimage_valid), CHECK_CASE(bzimage_hostile),
+	   CHECK_CASE(load_kernel_and_initrd), CHECK_CASE(e820_small_and_large),
+	   CHECK_CASE(boot_params_fields), CHECK_CASE(mptable_contents),
+	   CHECK_CASE(guest_mem_bounds))

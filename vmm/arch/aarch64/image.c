@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bootfile.h"
 #include "log.h"
@@ -20,13 +21,13 @@ static uint64_t rd64(const uint8_t *p)
 	return v;
 }
 
-int arm64_image__parse(const uint8_t *file, size_t size, uint64_t ram_base, uint64_t ram_size,
-		       struct arm64_image *img, char *err, size_t errlen)
+int arm64_image__parse(const uint8_t *file, size_t len, uint64_t size, uint64_t ram_base,
+		       uint64_t ram_size, struct arm64_image *img, char *err, size_t errlen)
 {
 	memset(img, 0, sizeof(*img));
-	if (size < ARM64_IMAGE_HDR_SIZE)
-		return error__set(err, errlen, "%zu bytes: too small for an arm64 Image header",
-				  size);
+	if (size < ARM64_IMAGE_HDR_SIZE || len < ARM64_IMAGE_HDR_SIZE)
+		return error__set(err, errlen, "%llu bytes: too small for an arm64 Image header",
+				  (unsigned long long)size);
 	uint32_t magic = (uint32_t)rd64(file + 56);
 	if (magic != ARM64_IMAGE_MAGIC)
 		return error__set(err, errlen, "not an arm64 Image (no \"ARM\\x64\" magic)");
@@ -50,8 +51,8 @@ int arm64_image__parse(const uint8_t *file, size_t size, uint64_t ram_base, uint
 				  (unsigned long long)img->text_offset);
 	if (img->image_size < size)
 		return error__set(err, errlen,
-				  "image_size %llu is smaller than the file (%zu bytes)",
-				  (unsigned long long)img->image_size, size);
+				  "image_size %llu is smaller than the file (%llu bytes)",
+				  (unsigned long long)img->image_size, (unsigned long long)size);
 	/* Written so that no sum overflows: text_offset and image_size are the file's. */
 	if (ram_base & (ARM64_IMAGE_ALIGN - 1) || img->image_size > ram_size ||
 	    img->text_offset > ram_size - img->image_size)
@@ -69,19 +70,21 @@ int arm64_image__parse(const uint8_t *file, size_t size, uint64_t ram_base, uint
 int arm64_image__load(struct guest_mem *mem, const char *path, uint64_t limit,
 		      struct arm64_image *img, char *err, size_t errlen)
 {
-	struct file_map mf;
-	if (bootfile__map(path, "kernel image", &mf, err, errlen))
+	struct file_image fi;
+	uint8_t head[BOOTFILE_HEAD_MAX];
+	size_t len;
+	if (bootfile__open(path, "kernel image", &fi, head, &len, err, errlen))
 		return -1;
 	char why[200];
 	uint64_t base = mem->regions[0].gpa;
 	uint64_t room = limit > base ? limit - base : 0;
-	int rc = arm64_image__parse(mf.data, mf.size, base, room, img, why, sizeof(why));
+	int rc = arm64_image__parse(head, len, fi.size, base, room, img, why, sizeof(why));
 	if (rc)
 		rc = error__set(err, errlen, "kernel image '%s': %s", path, why);
-	else if (guest_mem__map_file(mem, mf.fd, 0, mf.size, img->load_addr))
+	else if (guest_mem__map_file(mem, fi.fd, 0, fi.size, img->load_addr))
 		rc = error__set(err, errlen, "kernel image '%s': loading failed: %s", path,
 				strerror(errno));
-	file__unmap(&mf);
+	close(fi.fd);
 	return rc;
 }
 

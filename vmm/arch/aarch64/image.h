@@ -21,11 +21,11 @@ struct arm64_image {
 	uint64_t load_end;
 };
 
-/* Checks a whole Image file (size bytes) and places it in RAM [ram_base, ram_base +
- * ram_size), ram_base 2 MiB aligned. Pure and safe on hostile input: 0, or -1 with
- * err saying what is wrong. */
-int arm64_image__parse(const uint8_t *file, size_t size, uint64_t ram_base, uint64_t ram_size,
-		       struct arm64_image *img, char *err, size_t errlen);
+/* Checks an Image file of size bytes from its first len bytes (its header) and places
+ * it in RAM [ram_base, ram_base + ram_size), ram_base 2 MiB aligned. Pure and safe on
+ * hostile input: 0, or -1 with err saying what is wrong. */
+int arm64_image__parse(const uint8_t *file, size_t len, uint64_t size, uint64_t ram_base,
+		       uint64_t ram_size, struct arm64_image *img, char *err, size_t errlen);
 
 struct guest_mem;
 

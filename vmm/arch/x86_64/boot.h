@@ -34,11 +34,12 @@ struct kernel_info {
 	uint32_t cmdline_max;
 };
 
-/* Image parsers: pure functions over the file's bytes, safe on hostile input.
- * mem_end is the end of low RAM: segments must fit below it and above 1 MiB. */
-int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct kernel_info *ki,
-		      char *err, size_t errlen);
-int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
+/* Image parsers: pure functions over the first len bytes of a file of size bytes (the
+ * loader reads BOOTFILE_HEAD_MAX), safe on hostile input. mem_end is the end of low RAM:
+ * segments must fit below it and above 1 MiB. */
+int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
+		      struct kernel_info *ki, char *err, size_t errlen);
+int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
 			  struct kernel_info *ki, char *err, size_t errlen);
 
 /* Loads a kernel image into guest memory. Page-aligned ELF segments are mapped

@@ -35,12 +35,14 @@ static int in_file(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
-int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct kernel_info *ki,
-		      char *err, size_t errlen)
+int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
+		      struct kernel_info *ki, char *err, size_t errlen)
 {
 	memset(ki, 0, sizeof(*ki));
 	ki->kind = KERNEL_ELF;
-	if (size < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0)
+	if (len > size)
+		len = (size_t)size;
+	if (len < sizeof(Elf64_Ehdr) || memcmp(file, ELFMAG, SELFMAG) != 0)
 		return error__set(err, errlen, "not an ELF file");
 	Elf64_Ehdr eh;
 	memcpy(&eh, file, sizeof(eh));
@@ -53,6 +55,11 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    !in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), size))
 		return error__set(err, errlen, "ELF program headers are missing or truncated");
+	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len))
+		return error__set(err, errlen,
+				  "ELF program headers end past the file's first %zu bytes: not "
+				  "supported",
+				  len);
 
 	uint64_t entry = eh.e_entry;
 	int entry_found = 0;
@@ -66,8 +73,8 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 					  LOADER_MAX_SEGMENTS);
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
 			return error__set(err, errlen,
-					  "ELF segment %u is truncated (file is %zu bytes)", i,
-					  size);
+					  "ELF segment %u is truncated (file is %llu bytes)", i,
+					  (unsigned long long)size);
 		if (ph.p_filesz > ph.p_memsz)
 			return error__set(err, errlen,
 					  "ELF segment %u: file size exceeds memory size", i);
@@ -119,12 +126,15 @@ int loader__parse_elf(const uint8_t *file, size_t size, uint64_t mem_end, struct
 #define XLF_KERNEL_64 (1u << 0)
 #define LOADED_HIGH   (1u << 0)
 
-int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
+int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
 			  struct kernel_info *ki, char *err, size_t errlen)
 {
 	memset(ki, 0, sizeof(*ki));
 	ki->kind = KERNEL_BZIMAGE;
-	if (size < 0x1000 || rd16(file + BP_BOOT_FLAG) != 0xaa55 ||
+	/* Every header field read below lies in the first 4 KiB, which a bzImage has. */
+	if (len > size)
+		len = (size_t)size;
+	if (size < 0x1000 || len < 0x1000 || rd16(file + BP_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(file + BP_HEADER, "HdrS", 4) != 0)
 		return error__set(err, errlen, "not a bzImage (no boot flag / HdrS setup header)");
 	uint16_t version = rd16(file + BP_VERSION);
@@ -185,55 +195,41 @@ int loader__parse_bzimage(const uint8_t *file, size_t size, uint64_t mem_end,
 	return 0;
 }
 
-static int copy_into_guest(struct guest_mem *mem, const struct file_map *mf, uint64_t off,
-			   uint64_t len, uint64_t gpa)
-{
-	uint8_t *hva = guest_mem__ptr(mem, gpa, len);
-	if (!hva)
-		return -1;
-	memcpy(hva, mf->data + off, len);
-	return 0;
-}
-
-static int place_segment(struct guest_mem *mem, const struct file_map *mf,
-			 const struct load_segment *s, int mapped_pass)
-{
-	int aligned = !(s->paddr & PAGE_MASK) && !(s->file_offset & PAGE_MASK) && s->filesz;
-	if (aligned != mapped_pass || !s->filesz)
-		return 0;
-	if (aligned)
-		return guest_mem__map_file(mem, mf->fd, s->file_offset, s->filesz, s->paddr);
-	return copy_into_guest(mem, mf, s->file_offset, s->filesz, s->paddr);
-}
-
 int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_info *ki, char *err,
 			size_t errlen)
 {
-	struct file_map mf;
-	if (bootfile__map(path, "kernel image", &mf, err, errlen))
+	struct file_image img;
+	uint8_t head[BOOTFILE_HEAD_MAX];
+	size_t len;
+	if (bootfile__open(path, "kernel image", &img, head, &len, err, errlen))
 		return -1;
 	uint64_t mem_end = guest_mem__low_end(mem);
 	char why[200];
 	int rc;
-	if (mf.size >= SELFMAG && memcmp(mf.data, ELFMAG, SELFMAG) == 0)
-		rc = loader__parse_elf(mf.data, mf.size, mem_end, ki, why, sizeof(why));
-	else if (mf.size > BP_HEADER + 4 && memcmp(mf.data + BP_HEADER, "HdrS", 4) == 0)
-		rc = loader__parse_bzimage(mf.data, mf.size, mem_end, ki, why, sizeof(why));
+	if (len >= SELFMAG && memcmp(head, ELFMAG, SELFMAG) == 0)
+		rc = loader__parse_elf(head, len, img.size, mem_end, ki, why, sizeof(why));
+	else if (len > BP_HEADER + 4 && memcmp(head + BP_HEADER, "HdrS", 4) == 0)
+		rc = loader__parse_bzimage(head, len, img.size, mem_end, ki, why, sizeof(why));
 	else
 		rc = error__set(why, sizeof(why),
 				"not a kernel image (neither ELF vmlinux nor bzImage)");
 	if (rc) {
-		file__unmap(&mf);
+		close(img.fd);
 		return error__set(err, errlen, "kernel image '%s': %s", path, why);
 	}
-	/* Mapped segments first: their zeroed page tails must not clobber copied ones. */
+	/* Mapped segments first: their zeroed page tails must not clobber read ones. */
 	for (int pass = 1; pass >= 0 && rc == 0; pass--)
-		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++)
-			rc = place_segment(mem, &mf, &ki->segs[i], pass);
+		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++) {
+			const struct load_segment *s = &ki->segs[i];
+			int mapped = !((s->paddr | s->file_offset) & PAGE_MASK);
+			if (s->filesz && mapped == pass)
+				rc =
+				    bootfile__place(mem, &img, s->file_offset, s->filesz, s->paddr);
+		}
 	if (rc)
 		rc = error__set(err, errlen, "kernel image '%s': loading failed: %s", path,
 				strerror(errno));
-	file__unmap(&mf);
+	close(img.fd);
 	return rc;
 }
 
