@@ -17,7 +17,9 @@
 # seen counting on, and their PSS and private memory read. --snap-only: only this part.
 #
 # ember also runs as the row ember-nopit, the same command plus --no-pit (a machine without
-# the in-kernel i8254 PIT, whose teardown lengthens the process's exit: issue 16).
+# the in-kernel i8254 PIT, whose teardown lengthens the process's exit: issue 16), and as
+# ember-nohelper, that plus --start-helper off (no start-up helper: less CPU, a later
+# first KVM_RUN). The floor also runs as floor-irqchip and floor-x86 (bench/floor.c).
 # --compare EMBER adds another ember binary (e.g. the one before a change) as the column
 # "ember B", and with --no-pit as "ember B --no-pit", interleaved with the rest: a
 # before/after measured in one run.
@@ -100,6 +102,8 @@ add_vmm ember 0 "$EMBER --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none 
 	"$EMBER --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none --cpuid-cache $CPUID_CACHE"
 # The tiny guest needs no timer at all, so the machine without a PIT runs it unchanged.
 add_vmm ember-nopit 0 "${CMD[ember]} --no-pit" "${HANG[ember]} --no-pit"
+# Without the start-up helper: a later first KVM_RUN for less CPU (vmm/vm_early.h).
+add_vmm ember-nohelper 0 "${CMD[ember-nopit]} --start-helper off" "${HANG[ember-nopit]} --start-helper off"
 if [ -n "$ember_b" ]; then
 	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
 	# The same cache when B knows the flag (a binary from before it does not).
@@ -236,7 +240,7 @@ done
 # --- 2. RSS/PSS with a guest that halts: smaps 300 ms after exec, minus guest memory -------
 i=1
 while [ $i -le "$mem_iters" ]; do
-	for v in ember ember-nopit ember-b ember-b-nopit qemu kvmtool; do
+	for v in ember ember-nopit ember-nohelper ember-b ember-b-nopit qemu kvmtool; do
 		[ -n "${HANG[$v]:-}" ] || continue
 		# shellcheck disable=SC2086
 		run1 mem "$v" $i --hold-ms 300 --guest-mib $MEM --timeout 20000 -- ${HANG[$v]}

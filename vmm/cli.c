@@ -77,6 +77,9 @@ void cli__usage(void)
 	    "  --cpuid-cache FILE     keep KVM's supported CPUID in FILE between runs (x86_64;\n"
 	    "                         0.3-0.4 ms less per start where CPUID traps to a "
 	    "hypervisor)\n"
+	    "  --start-helper on|auto|off  make the VM on another CPU while the main thread\n"
+	    "                         reads the configuration: a sooner first instruction for\n"
+	    "                         more CPU time (default on; auto: when a CPU is idle)\n"
 	    "  --level LEVEL          log level: error, warn, info, debug (default info)\n"
 	    "  --log-path PATH        append logs to PATH instead of stderr\n"
 	    "  --no-seccomp           run without the per-thread seccomp filters\n"
@@ -159,6 +162,7 @@ enum {
 	OPT_MMDS_SIZE_LIMIT,
 	OPT_PREPARE,
 	OPT_CPUID_CACHE,
+	OPT_START_HELPER,
 };
 
 /* --name or --name=VALUE. */
@@ -179,6 +183,32 @@ bool cli__boots_at_start_guess(int argc, char **argv)
 		kernel |= names_option(argv[i], "kernel");
 	}
 	return config || (kernel && !api);
+}
+
+/* "auto", "on" or "off"; -1 for anything else. */
+static int start_helper_mode(const char *name)
+{
+	static const char *const names[] = {
+	    [START_HELPER_AUTO] = "auto", [START_HELPER_ON] = "on", [START_HELPER_OFF] = "off"};
+	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
+enum start_helper cli__start_helper_guess(int argc, char **argv)
+{
+	int mode = START_HELPER_ON;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!names_option(argv[i], "start-helper"))
+			continue;
+		const char *eq = strchr(argv[i], '=');
+		const char *v = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : "";
+		mode = start_helper_mode(v);
+		if (mode < 0)
+			mode = START_HELPER_ON;
+	}
+	return (enum start_helper)mode;
 }
 
 static const struct option long_opts[] = {
@@ -213,6 +243,7 @@ static const struct option long_opts[] = {
     {"mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT},
     {"prepare", optional_argument, NULL, OPT_PREPARE},
     {"cpuid-cache", required_argument, NULL, OPT_CPUID_CACHE},
+    {"start-helper", required_argument, NULL, OPT_START_HELPER},
     {NULL, 0, NULL, 0},
 };
 
@@ -346,6 +377,16 @@ int cli__parse(int argc, char **argv, struct cli_options *o, char *err, size_t e
 			if (arch__set_cpuid_cache(optarg, err, errlen))
 				return -1;
 			break;
+		case OPT_START_HELPER: {
+			int mode = start_helper_mode(optarg);
+			if (mode < 0) {
+				snprintf(err, errlen, "--start-helper: '%s' is not auto, on or off",
+					 optarg);
+				return -1;
+			}
+			o->start_helper = (enum start_helper)mode;
+			break;
+		}
 		case OPT_SECCOMP_SUMMARY:
 			o->seccomp_summary = true;
 			break;

@@ -7,10 +7,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "vm_early.h"
 
 struct cli_options {
 	struct vm_config *vm; /* the caller's, all zero (calloc's): filled in */
 	bool boot_timer;      /* also time the kernel entry (one extra exit) */
+	enum start_helper start_helper;
 	bool help;
 	bool version;
 	bool seccomp_summary; /* --print-seccomp-summary */
@@ -37,6 +39,9 @@ int cli__parse(int argc, char **argv, struct cli_options *opts, char *err, size_
  * API socket), told from the option names alone, before cli__parse: main() starts
  * making the VM on this guess (vm_early.h), and cli__parse's result settles it. */
 bool cli__boots_at_start_guess(int argc, char **argv);
+/* --start-helper's mode, read the same way (ON where it is absent or not a mode:
+ * cli__parse then refuses the latter; an abbreviation getopt would take is not seen). */
+enum start_helper cli__start_helper_guess(int argc, char **argv);
 void cli__usage(void);
 /* `ember --version`: the Firecracker API version first, in Firecracker's format
  * ("Firecracker vX.Y.Z", which Kata parses), then ember's own. */

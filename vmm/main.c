@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	 * chain of KVM calls before the guest's first instruction is the longest. */
 	struct kvm_machine kvm = {.start_us = start_us};
 	if (cli__boots_at_start_guess(argc, argv))
-		vm_early__start(&kvm.early);
+		vm_early__start(&kvm.early, cli__start_helper_guess(argc, argv));
 	char why[ERROR_MSG_MAX];
 	struct error e = {0};
 	/* The command line's machine goes to the controller as it is (vmm_params). */
@@ -104,9 +104,10 @@ int main(int argc, char **argv)
 	 * waits for InstanceStart): where the guess was wrong, the helper follows. */
 	const bool boots_now = !opts.api_sock || opts.config_file;
 	if (boots_now && !kvm.early.opened)
-		vm_early__start(&kvm.early);
+		vm_early__start(&kvm.early, opts.start_helper);
 	else if (!boots_now)
 		vm_early__release(&kvm.early);
+	vm_early__log_choice(&kvm.early);
 	/* Flags alone make a final configuration: its memory can be registered now. */
 	if (boots_now && !opts.config_file)
 		vm_early__premap(&kvm.early, opts.vm);

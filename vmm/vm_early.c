@@ -3,14 +3,17 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
 #include "error.h"
+#include "log.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -110,14 +113,48 @@ static bool other_cpus(cpu_set_t *set, cpu_set_t *all)
 	return CPU_COUNT(set) > 0;
 }
 
-void vm_early__start(struct vm_early *ve)
+int vm_early__runnable(const char *loadavg)
 {
-	*ve = (struct vm_early){.opened = true, .vm_fd = -1, .made.irqchip = 1};
+	const char *p = loadavg;
+	for (int field = 0; field < 3; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		return -1;
+	char *end;
+	long n = strtol(p, &end, 10);
+	return *end == '/' && n >= 1 && n <= INT_MAX ? (int)n : -1;
+}
+
+/* Whether an allowed CPU other than this thread's is idle now: fewer tasks are runnable
+ * (this one included) than there are allowed CPUs. A jail without /proc cannot tell:
+ * the helper runs, as with START_HELPER_ON. */
+static bool other_cpu_idle(const cpu_set_t *allowed, int *runnable)
+{
+	char text[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	*runnable = vm_early__runnable(text);
+	return *runnable < 0 || *runnable < CPU_COUNT(allowed);
+}
+
+void vm_early__start(struct vm_early *ve, enum start_helper mode)
+{
+	*ve = (struct vm_early){
+	    .opened = true, .vm_fd = -1, .made.irqchip = 1, .mode = mode, .runnable = -1};
 	ve->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	ve->kvm_errno = ve->kvm_fd < 0 ? errno : 0;
 	cpu_set_t cpus;
 	/* On one CPU the helper would only take turns with the main thread. */
-	if (ve->kvm_fd < 0 || !other_cpus(&cpus, &ve->cpus))
+	if (ve->kvm_fd < 0 || mode == START_HELPER_OFF || !other_cpus(&cpus, &ve->cpus))
+		return;
+	if (mode == START_HELPER_AUTO && !other_cpu_idle(&ve->cpus, &ve->runnable))
 		return;
 	if (pthread_mutex_init(&ve->gate, NULL))
 		return;
@@ -134,6 +171,19 @@ void vm_early__start(struct vm_early *ve)
 		pthread_cond_destroy(&ve->changed);
 		pthread_mutex_destroy(&ve->gate);
 	}
+}
+
+void vm_early__log_choice(const struct vm_early *ve)
+{
+	if (!ve->opened || ve->mode != START_HELPER_AUTO)
+		return;
+	if (ve->runnable < 0)
+		pr_debug("start-up helper: %s (--start-helper auto; /proc/loadavg unread)",
+			 ve->started ? "on" : "off");
+	else
+		pr_debug("start-up helper: %s (--start-helper auto; %d task(s) runnable, %d "
+			 "CPU(s) allowed)",
+			 ve->started ? "on" : "off", ve->runnable, CPU_COUNT(&ve->cpus));
 }
 
 void vm_early__post_machine(struct vm_early *ve, const struct guest_mem *mem, bool dirty_log,

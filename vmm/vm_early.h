@@ -48,11 +48,27 @@ enum vm_early_vcpu0 {
 	VM_EARLY_VCPU0_END,   /* ... end: the VM is being torn down */
 };
 
+/* --start-helper: whether a boot at start-up uses the helper. On kvm_pvm it brought the
+ * first KVM_RUN from 1.56x the floor's time to 1.17x, and cost ~0.35 ms of CPU per VM
+ * (the other CPU's work, and the interruptions between the two): VMs created and
+ * reaped one at a time came ~20% fewer per second with it, two at a time ~25% fewer. */
+enum start_helper {
+	START_HELPER_ON,   /* whenever another CPU is allowed (the default) */
+	START_HELPER_AUTO, /* only when another allowed CPU is idle at that moment */
+	START_HELPER_OFF,
+};
+
+/* The number of runnable tasks in /proc/loadavg's text ("0.61 0.58 0.64 1/86 19252":
+ * the 1 counts the reader), or -1 if the text is not of that form. */
+int vm_early__runnable(const char *loadavg);
+
 struct vcpu;
 
 struct vm_early {
 	bool opened;  /* vm_early__start ran: the descriptors below are meaningful */
 	bool started; /* a helper thread exists: join it */
+	enum start_helper mode;
+	int runnable; /* what START_HELPER_AUTO read (-1: could not) */
 	pthread_t thread;
 	/* Held by main until the helper is moved to its CPU; then guards mem_state and
 	 * the machine's shape, whose changes `changed` announces. */
@@ -83,13 +99,16 @@ struct vm_early {
 	cpu_set_t cpus; /* the process's CPUs: the helper's again when it runs vCPU 0 */
 };
 
-/* Opens /dev/kvm and, when another CPU is allowed, starts the helper there. Called
+/* Opens /dev/kvm and, when `mode` and the allowed CPUs let it, starts the helper on
+ * another CPU. Called
  * once, before any other thread exists and before vmm_preboot is installed, which
  * then covers the helper as well (seccomp.h): it reads no input, and by the time the
  * main thread parses any it runs under the same filter. Never fails: whatever it
  * could not do (no /dev/kvm, one CPU, no thread), vm__create_kvm does as it would
  * have without it, with the same errors. */
-void vm_early__start(struct vm_early *ve);
+void vm_early__start(struct vm_early *ve, enum start_helper mode);
+/* Logs (debug) what START_HELPER_AUTO chose and why, once the log level is known. */
+void vm_early__log_choice(const struct vm_early *ve);
 /* Hands the helper what it needs to go on while the main thread loads the images:
  * guest memory's layout, the number of vCPUs and the irqchip's kind. Without a
  * helper, nothing. */

@@ -59,10 +59,11 @@ fi
 
 # The VM, its memory slots, irqchip and vCPUs are made at start-up by a helper on
 # another CPU while ember sets up (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
-# helper and ember makes it itself. Both boot.
+# helper and ember makes it itself. Both boot. --start-helper on is the default, named
+# here because these checks are about the helper.
 # nproc counts the CPUs this process may use, as the helper's own check does.
 ncpu=$(nproc)
-if boot_probe boot/early-vm 1 64 --level debug; then
+if boot_probe boot/early-vm 1 64 --level debug --start-helper on; then
 	if [ "$ncpu" -ge 2 ]; then
 		check boot/early-vm-helper "$ncpu allowed CPUs but no start-up VM in ember's debug log" \
 			has "VM made at start-up" "$ERR"
@@ -83,7 +84,7 @@ fi
 # Descriptors 3-8 the shell may have inherited are closed first: ember numbers its own
 # from 3.
 sh -c "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&-; ulimit -n 9 && exec timeout 60 \"$EMBER_DIR/ember\" --kernel \"$PROBE\" --vcpus 2 \
-	--mem-mib 64 --level debug --cmdline 'console=ttyS0 reboot=k panic=1 probe.cpus=2'" \
+	--mem-mib 64 --level debug --start-helper on --cmdline 'console=ttyS0 reboot=k panic=1 probe.cpus=2'" \
 	>"$TMPDIR/ended.out" 2>"$TMPDIR/ended.err" </dev/null
 RC=$?
 ERR=$TMPDIR/ended.err OUT=$TMPDIR/ended.out
@@ -107,7 +108,8 @@ check boot/mem-unmappable "want exit 2 and the mapping named, got $RC" \
 
 # The helper starts on a guess from the option names (vmm/cli.c); "--kern", getopt's
 # abbreviation of --kernel, escapes it, and the parse then starts the helper itself.
-run_ember boot/guess-missed 300 --kern "$PROBE" --mem-mib 64 --cmdline "$CMD" --level debug
+run_ember boot/guess-missed 300 --kern "$PROBE" --mem-mib 64 --cmdline "$CMD" --level debug \
+	--start-helper on
 if [ "$RC" -ne 0 ] || ! has "PROBE DONE pass" "$OUT"; then
 	fail boot/guess-missed "ember exited $RC"
 elif [ "$ncpu" -ge 2 ]; then
@@ -116,9 +118,61 @@ elif [ "$ncpu" -ge 2 ]; then
 else
 	pass boot/guess-missed
 fi
+# --start-helper off: no helper whatever the CPUs; auto: one only while the host has
+# fewer runnable tasks than allowed CPUs, counting ember's own (/proc/loadavg: another
+# CPU is idle), which ember logs with its choice. CPU-bound loops, one more than the
+# CPUs, make the host busy.
+if boot_probe boot/start-helper-off 1 64 --level debug --start-helper off; then
+	check boot/start-helper-off "a start-up helper made the VM under --start-helper off" \
+		eval '! has "at start-up" "$ERR" && ! has "start-up helper" "$ERR"'
+fi
+# The choice auto logged agrees with its rule (on: runnable < CPUs), whatever the load.
+if boot_probe boot/start-helper-auto 1 64 --level debug --start-helper auto; then
+	line=$(grep "start-up helper: " "$ERR" | head -1)
+	set -- $(echo "$line" | sed -n 's/.*start-up helper: \(o[nf]*\) (--start-helper auto; \([0-9]*\) task(s) runnable, \([0-9]*\) CPU(s) allowed).*/\1 \2 \3/p')
+	if [ "$ncpu" -lt 2 ]; then
+		check boot/start-helper-auto "one CPU, yet auto logged a choice: $line" eval '[ -z "$line" ]'
+	elif [ $# -ne 3 ]; then
+		fail boot/start-helper-auto "no choice logged: $(tail -c 300 "$ERR")"
+	elif { [ "$1" = on ] && [ "$2" -lt "$3" ]; } || { [ "$1" = off ] && [ "$2" -ge "$3" ]; }; then
+		if [ "$1" = on ]; then
+			check boot/start-helper-auto "auto chose the helper, which did not run vCPU 0" \
+				has "vcpu 0 set up and run by the start-up helper" "$ERR"
+		else
+			check boot/start-helper-auto "auto chose no helper, yet one made the VM" \
+				eval '! has "at start-up" "$ERR"'
+		fi
+	else
+		fail boot/start-helper-auto "the choice contradicts its rule: $line"
+	fi
+fi
+if [ "$ncpu" -ge 2 ]; then
+	spinners=""
+	i=0
+	while [ $i -le "$ncpu" ]; do
+		sh -c 'while :; do :; done' &
+		spinners="$spinners $!"
+		i=$((i + 1))
+	done
+	sleep 1
+	boot_probe boot/start-helper-auto-busy 1 64 --level debug --start-helper auto
+	rc_busy=$?
+	kill $spinners 2>/dev/null
+	wait $spinners 2>/dev/null
+	if [ $rc_busy -eq 0 ]; then
+		check boot/start-helper-auto-busy "auto started a helper on a busy host: $(grep 'start-up helper' "$ERR")" \
+			eval 'has "start-up helper: off (--start-helper auto" "$ERR" && ! has "at start-up" "$ERR"'
+	fi
+else
+	echo "SKIP kvm/boot/start-helper-auto-busy: one CPU, no start-up helper"
+fi
+run_ember boot/start-helper-bad 30 --kernel "$PROBE" --mem-mib 64 --start-helper sometimes
+check boot/start-helper-bad "want exit 2 naming the value, got $RC: $(tail -c 200 "$ERR")" \
+	eval '[ "$RC" -eq 2 ] && has "start-helper: '"'"'sometimes'"'"' is not auto, on or off" "$ERR"'
+
 if command -v taskset >/dev/null 2>&1; then
 	EMBER_WRAP="taskset -c 0"
-	if boot_probe boot/one-cpu 1 64 --level debug; then
+	if boot_probe boot/one-cpu 1 64 --level debug --start-helper on; then
 		if has "at start-up on another CPU" "$ERR"; then
 			fail boot/one-cpu-no-helper "a start-up helper ran with one allowed CPU"
 		else

@@ -107,7 +107,7 @@ for byte in b[:-8]:
 struct.pack_into("<Q", b, len(b) - 8, crc ^ 0xFFFFFFFFFFFFFFFF)
 open(path, "wb").write(b)
 PY
-	run_ember cpuid-cache/kvm-refuses 60 --kernel "$PROBE" --mem-mib 64 --level debug \
+	run_ember cpuid-cache/kvm-refuses 60 --kernel "$PROBE" --mem-mib 64 --level debug --start-helper on \
 		--cmdline "console=ttyS0 reboot=k panic=1 probe.mem_mib=64" --cpuid-cache "$CACHE"
 	if [ "$RC" -ne 4 ] || ! has "vcpu 0: setting up CPUID: Invalid argument" "$ERR"; then
 		fail cpuid-cache/kvm-refuses "want exit 4 and the CPUID set-up named, got $RC"

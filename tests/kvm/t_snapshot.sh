@@ -95,7 +95,7 @@ for n in 1 2; do
 {"boot-source":{"kernel_image_path":"$PROBE","boot_args":"$CMD probe.count=$PERIOD probe.cpus=$n"},
  "machine-config":{"vcpu_count":$n,"mem_size_mib":64}}
 EOF2
-	start "h$n" --config-file "$W/h$n.json" --level debug
+	start "h$n" --config-file "$W/h$n.json" --level debug --start-helper on
 	if ! wait_for "$OUT" "^PROBE count 5$" 60; then
 		fail "$t-$n" "the probe did not count: $(tail -c 300 "$OUT")"
 		kill_ember

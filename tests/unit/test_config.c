@@ -338,7 +338,53 @@ static void cli_boot_guess(void)
 	CHECK(!guess("--", "--kernel", "/k", NULL));
 }
 
+/* --start-helper: parsed, guessed the same way before the parse, and refused by value. */
+static enum start_helper helper_guess(const char *a1, const char *a2, const char *a3,
+				      const char *a4)
+{
+	char *argv[8];
+	return cli__start_helper_guess(make_argv(argv, a1, a2, a3, a4), argv);
+}
+
+static void cli_start_helper(void)
+{
+	CHECK_EQ(parse("--kernel", "/k", NULL, NULL), 0);
+	CHECK_EQ(opts.start_helper, START_HELPER_ON);
+	CHECK_EQ(parse("--kernel", "/k", "--start-helper", "auto"), 0);
+	CHECK_EQ(opts.start_helper, START_HELPER_AUTO);
+	CHECK_EQ(parse("--kernel", "/k", "--start-helper", "off"), 0);
+	CHECK_EQ(opts.start_helper, START_HELPER_OFF);
+	CHECK_EQ(parse("--kernel", "/k", "--start-helper=on", NULL), 0);
+	CHECK_EQ(opts.start_helper, START_HELPER_ON);
+	CHECK_EQ(parse("--kernel", "/k", "--start-helper", "On"), -1);
+	CHECK(strstr(err, "'On' is not auto, on or off") != NULL);
+	CHECK_EQ(parse("--kernel", "/k", "--start-helper", ""), -1);
+	CHECK_EQ(helper_guess("--kernel", "/k", NULL, NULL), START_HELPER_ON);
+	CHECK_EQ(helper_guess("--start-helper=auto", "--kernel", "/k", NULL), START_HELPER_AUTO);
+	CHECK_EQ(helper_guess("--start-helper", "off", "--kernel", "/k"), START_HELPER_OFF);
+	CHECK_EQ(helper_guess("--kernel", "/k", "--start-helper=on", NULL), START_HELPER_ON);
+	CHECK_EQ(helper_guess("--kernel", "/k", "--start-helper", "sometimes"), START_HELPER_ON);
+	CHECK_EQ(helper_guess("--kernel", "/k", "--start-helper", NULL), START_HELPER_ON);
+	CHECK_EQ(helper_guess("--", "--start-helper", "off", NULL), START_HELPER_ON);
+}
+
+/* /proc/loadavg's runnable count, as auto reads it; anything else is -1 (auto then
+ * runs the helper, as on does). */
+static void loadavg_runnable(void)
+{
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 1/86 19252\n"), 1);
+	CHECK_EQ(vm_early__runnable("12.00 9.50 3.25 17/1204 4000"), 17);
+	CHECK_EQ(vm_early__runnable(""), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64"), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 /86 1"), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 -1/86 1"), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 0/86 1"), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 3 86"), -1);
+	CHECK_EQ(vm_early__runnable("0.61 0.58 0.64 99999999999999999999/86 1"), -1);
+}
+
 CHECK_MAIN("config", CHECK_CASE(root_device), CHECK_CASE(cli_valid), CHECK_CASE(cli_rejects),
-	   CHECK_CASE(cli_boot_guess), CHECK_CASE(cli_prepare), CHECK_CASE(device_specs),
-	   CHECK_CASE(validate_duplicates), CHECK_CASE(validate_pending),
-	   CHECK_CASE(parse_u64_strict), CHECK_CASE(assign_touches_only_differences))
+	   CHECK_CASE(cli_boot_guess), CHECK_CASE(cli_start_helper), CHECK_CASE(loadavg_runnable),
+	   CHECK_CASE(cli_prepare), CHECK_CASE(device_specs), CHECK_CASE(validate_duplicates),
+	   CHECK_CASE(validate_pending), CHECK_CASE(parse_u64_strict),
+	   CHECK_CASE(assign_touches_only_differences))
