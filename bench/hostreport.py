@@ -224,9 +224,12 @@ def main():
         return max(r.values(), key=lambda d: d["per_sec"]) if r else None
 
     def cpu_of(v):
-        c, how = med(v, "rusage_cpu_us"), "rusage of the whole process, one at a time"
-        if c is None:  # no tracing: the children's rusage over the rate run
-            c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage"
+        # Untraced: the start-up runs' syscall tracing costs each VMM per system call, and
+        # ember makes ~5 times the floor's. The children's rusage over the rate run at 1
+        # in parallel, else (no rate run) the traced runs' own.
+        c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage, untraced, one at a time"
+        if c is None:
+            c, how = med(v, "rusage_cpu_us"), "rusage of the whole process, traced"
         return c, how
 
     def mem_med(v, key):
@@ -268,9 +271,8 @@ def main():
         ("CPU per VM <= 1.5 ms (the floor %s ms here, the x86 floor %s ms)"
          % (ms(cpu_of("floor")[0]), ms(cpu_of("floor-x86")[0])),
          lambda v: (check(cpu_of(v)[0], lambda c: c <= 1500),
-                    "%s %s ms (%s; rusage at 1 in parallel: %s ms)"
-                    % (TITLE[v], ms(cpu_of(v)[0]), cpu_of(v)[1],
-                       ms(rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"))))),
+                    "%s %s ms (%s; traced runs: %s ms)"
+                    % (TITLE[v], ms(cpu_of(v)[0]), cpu_of(v)[1], ms(med(v, "rusage_cpu_us"))))),
         ("RSS <= 0.5 MiB",
          lambda v: (check(mem_med(v, "overhead_rss_kb"), lambda k: k <= 512),
                     "%s %s MiB without guest memory (PSS %s MiB)"
