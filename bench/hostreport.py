@@ -225,7 +225,7 @@ def main():
 
     def cpu_of(v):
         # Untraced: the start-up runs' syscall tracing costs each VMM per system call, and
-        # ember makes ~5 times the floor's. The children's rusage over the rate run at 1
+        # ember makes ~6 times the floor's. The children's rusage over the rate run at 1
         # in parallel, else (no rate run) the traced runs' own.
         c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage, untraced, one at a time"
         if c is None:
