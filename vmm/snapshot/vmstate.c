@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,7 +22,7 @@
 
 #define WRITER_INITIAL_CAP (64u << 10)
 #define WRITER_MAX_CAP	   (VMSTATE_MAX_FILE - VMSTATE_TRAILER_SIZE)
-uint64_t vmstate__crc64(const void *data, size_t len)
+uint64_t vmstate__crc64v(const struct iovec *piece, unsigned n)
 {
 	/* Built per call, nothing shared between threads: 16 KiB of tables, 2048 bit steps
 	 * and 1792 lookups. Eight bytes a step (slicing by 8): byte by byte, a 15 KB vmstate
@@ -36,20 +37,31 @@ uint64_t vmstate__crc64(const void *data, size_t len)
 	for (unsigned i = 0; i < 256; i++)
 		for (int k = 1; k < 8; k++)
 			t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
-	const uint8_t *p = data;
 	uint64_t crc = ~0ull;
-	for (; len >= 8; p += 8, len -= 8) {
-		uint64_t w = 0;
-		for (int k = 0; k < 8; k++) /* the bytes in stream order, whatever the host's */
-			w |= (uint64_t)p[k] << (8 * k);
-		crc ^= w;
-		crc = t[7][crc & 0xff] ^ t[6][(crc >> 8) & 0xff] ^ t[5][(crc >> 16) & 0xff] ^
-		      t[4][(crc >> 24) & 0xff] ^ t[3][(crc >> 32) & 0xff] ^
-		      t[2][(crc >> 40) & 0xff] ^ t[1][(crc >> 48) & 0xff] ^ t[0][crc >> 56];
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *p = piece[i].iov_base;
+		size_t len = piece[i].iov_len;
+		for (; len >= 8; p += 8, len -= 8) {
+			uint64_t w = 0;
+			for (int k = 0; k < 8;
+			     k++) /* the bytes in stream order, whatever the host's */
+				w |= (uint64_t)p[k] << (8 * k);
+			crc ^= w;
+			crc = t[7][crc & 0xff] ^ t[6][(crc >> 8) & 0xff] ^
+			      t[5][(crc >> 16) & 0xff] ^ t[4][(crc >> 24) & 0xff] ^
+			      t[3][(crc >> 32) & 0xff] ^ t[2][(crc >> 40) & 0xff] ^
+			      t[1][(crc >> 48) & 0xff] ^ t[0][crc >> 56];
+		}
+		for (; len; p++, len--)
+			crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	}
-	for (; len; p++, len--)
-		crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	return ~crc;
+}
+
+uint64_t vmstate__crc64(const void *data, size_t len)
+{
+	struct iovec one = {.iov_base = (void *)data, .iov_len = len};
+	return vmstate__crc64v(&one, 1);
 }
 
 void vmstate__host_cpu_vendor(char out[13])

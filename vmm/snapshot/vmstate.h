@@ -90,6 +90,9 @@ struct vmstate_region {
 
 /* CRC-64/XZ (ECMA-182 polynomial, reflected, init and xorout all ones). */
 uint64_t vmstate__crc64(const void *data, size_t len);
+/* The same over the bytes of n pieces in turn, as if they were one buffer. */
+struct iovec;
+uint64_t vmstate__crc64v(const struct iovec *piece, unsigned n);
 /* The host's CPUID vendor string ("" where there is no CPUID); out holds 13 bytes. */
 void vmstate__host_cpu_vendor(char out[13]);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "file.h"
@@ -66,16 +67,15 @@ void cpuid_cache__format(void *buf, const struct cpuid_cache_key *key, const str
 	memcpy(p + sizeof(h) + body, &crc, sizeof(crc));
 }
 
-enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
-					    const struct cpuid_cache_key *key,
-					    struct kvm_cpuid2 *out, unsigned max, const char **why)
+enum cpuid_cache_verdict cpuid_cache__check_head(const void *head, size_t len, unsigned max,
+						 unsigned *nent, const char **why)
 {
 	struct cache_head h;
 	if (len < cpuid_cache__size(0)) {
 		*why = "too short to be a CPUID cache";
 		return CPUID_CACHE_BAD;
 	}
-	memcpy(&h, buf, sizeof(h));
+	memcpy(&h, head, sizeof(h));
 	if (memcmp(h.magic, cache_magic, sizeof(h.magic)) != 0) {
 		*why = "not a CPUID cache of this ember version";
 		return CPUID_CACHE_BAD;
@@ -92,21 +92,82 @@ enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
 		*why = "its size does not match its entry count";
 		return CPUID_CACHE_BAD;
 	}
-	uint64_t crc;
-	memcpy(&crc, (const uint8_t *)buf + len - sizeof(crc), sizeof(crc));
-	if (crc != vmstate__crc64(buf, len - sizeof(crc))) {
+	*nent = h.nent;
+	*why = NULL;
+	return CPUID_CACHE_HIT;
+}
+
+enum cpuid_cache_verdict cpuid_cache__check_body(const void *head, const void *entries,
+						 unsigned nent, uint64_t crc,
+						 const struct cpuid_cache_key *key,
+						 const char **why)
+{
+	const struct iovec pieces[] = {
+	    {.iov_base = (void *)head, .iov_len = sizeof(struct cache_head)},
+	    {.iov_base = (void *)entries,
+	     .iov_len = (size_t)nent * sizeof(struct kvm_cpuid_entry2)}};
+	if (crc != vmstate__crc64v(pieces, 2)) {
 		*why = "its checksum does not match";
 		return CPUID_CACHE_BAD;
 	}
+	struct cache_head h;
+	memcpy(&h, head, sizeof(h));
 	if (memcmp(&h.key, key, sizeof(*key)) != 0) {
 		*why = "written for another KVM (/dev/kvm is a new node: a reboot or a reload)";
 		return CPUID_CACHE_STALE;
 	}
-	out->nent = h.nent;
-	memcpy(out->entries, (const uint8_t *)buf + sizeof(h),
-	       (size_t)h.nent * sizeof(struct kvm_cpuid_entry2));
 	*why = NULL;
 	return CPUID_CACHE_HIT;
+}
+
+enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
+					    const struct cpuid_cache_key *key,
+					    struct kvm_cpuid2 *out, unsigned max, const char **why)
+{
+	unsigned nent;
+	enum cpuid_cache_verdict v = cpuid_cache__check_head(buf, len, max, &nent, why);
+	if (v != CPUID_CACHE_HIT)
+		return v;
+	const uint8_t *entries = (const uint8_t *)buf + sizeof(struct cache_head);
+	size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
+	uint64_t crc;
+	memcpy(&crc, entries + body, sizeof(crc));
+	v = cpuid_cache__check_body(buf, entries, nent, crc, key, why);
+	if (v != CPUID_CACHE_HIT)
+		return v;
+	out->nent = nent;
+	memcpy(out->entries, entries, body);
+	return CPUID_CACHE_HIT;
+}
+
+/* Reads the file at path straight into c's entries (no buffer of its own: a heap one was
+ * a fresh mapping per start, unmapped again while the start-up helper ran). CPUID_CACHE_HIT
+ * with c->nent set; otherwise *why, or NULL and errno with file__error() when the file
+ * could not be read. */
+static enum cpuid_cache_verdict read_file(const char *path, const struct cpuid_cache_key *key,
+					  struct kvm_cpuid2 *c, unsigned max, const char **why)
+{
+	struct file_image img;
+	*why = NULL;
+	if (file__open_image(path, &img))
+		return CPUID_CACHE_BAD;
+	struct cache_head head;
+	unsigned nent = 0;
+	uint64_t crc = 0;
+	enum cpuid_cache_verdict v = CPUID_CACHE_BAD;
+	size_t want = img.size < sizeof(head) ? (size_t)img.size : sizeof(head);
+	if (file__read_at(img.fd, &head, want, 0) == 0)
+		v = cpuid_cache__check_head(&head, (size_t)img.size, max, &nent, why);
+	size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
+	if (v == CPUID_CACHE_HIT && (file__read_at(img.fd, c->entries, body, sizeof(head)) ||
+				     file__read_at(img.fd, &crc, sizeof(crc), sizeof(head) + body)))
+		v = CPUID_CACHE_BAD;
+	else if (v == CPUID_CACHE_HIT)
+		v = cpuid_cache__check_body(&head, c->entries, nent, crc, key, why);
+	close(img.fd);
+	if (v == CPUID_CACHE_HIT)
+		c->nent = nent;
+	return v;
 }
 
 int cpuid_cache__load(int kvm_fd, struct kvm_cpuid2 *c, unsigned max)
@@ -114,27 +175,18 @@ int cpuid_cache__load(int kvm_fd, struct kvm_cpuid2 *c, unsigned max)
 	struct cpuid_cache_key key;
 	if (!cache_path || cpuid_cache__key(kvm_fd, &key) < 0)
 		return -1;
-	char *buf;
-	size_t len;
-	/* One byte over the largest good file, so that a longer one is refused by its
-	 * size below rather than by the reader's limit. (A buffer on the stack instead
-	 * saved a mapping and its unmap per start, but kept 12 KiB of stack resident.) */
-	if (file__read_small(cache_path, cpuid_cache__size(max) + 1, &buf, &len) < 0) {
-		if (errno == ENOENT)
-			pr_debug("--cpuid-cache '%s': none yet; asking KVM", cache_path);
-		else
-			pr_warn("--cpuid-cache '%s': %s; asking KVM", cache_path, file__error());
-		return -1;
-	}
 	const char *why;
-	enum cpuid_cache_verdict v = cpuid_cache__parse(buf, len, &key, c, max, &why);
-	free(buf);
+	enum cpuid_cache_verdict v = read_file(cache_path, &key, c, max, &why);
 	if (v == CPUID_CACHE_HIT) {
 		pr_debug("--cpuid-cache '%s': KVM's supported CPUID, %u entries", cache_path,
 			 c->nent);
 		return 0;
 	}
-	if (v == CPUID_CACHE_STALE)
+	if (!why && errno == ENOENT)
+		pr_debug("--cpuid-cache '%s': none yet; asking KVM", cache_path);
+	else if (!why)
+		pr_warn("--cpuid-cache '%s': %s; asking KVM", cache_path, file__error());
+	else if (v == CPUID_CACHE_STALE)
 		pr_debug("--cpuid-cache '%s': %s; asking KVM", cache_path, why);
 	else
 		pr_warn("--cpuid-cache '%s': refused: %s; asking KVM", cache_path, why);

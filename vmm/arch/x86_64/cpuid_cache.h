@@ -46,6 +46,16 @@ enum cpuid_cache_verdict {
 enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
 					    const struct cpuid_cache_key *key,
 					    struct kvm_cpuid2 *out, unsigned max, const char **why);
+/* The two halves of cpuid_cache__parse, for a reader that reads the file in pieces:
+ * the head (the bytes before the first entry) against the file's length, which gives
+ * the number of entries; then the head, the entries and the file's last 8 bytes (its
+ * CRC-64) against the key. HIT where the next step may go on, else *why. */
+enum cpuid_cache_verdict cpuid_cache__check_head(const void *head, size_t len, unsigned max,
+						 unsigned *nent, const char **why);
+enum cpuid_cache_verdict cpuid_cache__check_body(const void *head, const void *entries,
+						 unsigned nent, uint64_t crc,
+						 const struct cpuid_cache_key *key,
+						 const char **why);
 
 /* The file, for every VM of this process: set once from the command line before any
  * thread exists, read afterwards. NULL (the default): no file. */
