@@ -31,7 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD:-$root/build}
 case $build in /*) ;; *) build=$root/$build ;; esac
-iters=20 rate_per=10 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b="" snap_loads=20 snap_boots=10
+iters=20 rate_per=50 rate_max=8 mem_iters=3 peer=1 use_trace=1 ember_b="" snap_loads=20 snap_boots=10
 snap_clones="1 10 100" snap_only=0
 while [ $# -gt 0 ]; do
 	case $1 in
