@@ -154,7 +154,8 @@ void vm_early__start(struct vm_early *ve, enum start_helper mode)
 	/* On one CPU the helper would only take turns with the main thread. */
 	if (ve->kvm_fd < 0 || mode == START_HELPER_OFF || !other_cpus(&cpus, &ve->cpus))
 		return;
-	if (mode == START_HELPER_AUTO && !other_cpu_idle(&ve->cpus, &ve->runnable))
+	ve->idle_checked = mode == START_HELPER_AUTO;
+	if (ve->idle_checked && !other_cpu_idle(&ve->cpus, &ve->runnable))
 		return;
 	if (pthread_mutex_init(&ve->gate, NULL))
 		return;
@@ -175,7 +176,7 @@ void vm_early__start(struct vm_early *ve, enum start_helper mode)
 
 void vm_early__log_choice(const struct vm_early *ve)
 {
-	if (!ve->opened || ve->mode != START_HELPER_AUTO)
+	if (!ve->opened || !ve->idle_checked)
 		return;
 	if (ve->runnable < 0)
 		pr_debug("start-up helper: %s (--start-helper auto; /proc/loadavg unread)",

@@ -68,7 +68,8 @@ struct vm_early {
 	bool opened;  /* vm_early__start ran: the descriptors below are meaningful */
 	bool started; /* a helper thread exists: join it */
 	enum start_helper mode;
-	int runnable; /* what START_HELPER_AUTO read (-1: could not) */
+	bool idle_checked; /* START_HELPER_AUTO looked for an idle CPU: */
+	int runnable;	   /* ... and read this many runnable tasks (-1: could not) */
 	pthread_t thread;
 	/* Held by main until the helper is moved to its CPU; then guards mem_state and
 	 * the machine's shape, whose changes `changed` announces. */

@@ -179,6 +179,11 @@ if command -v taskset >/dev/null 2>&1; then
 			pass boot/one-cpu-no-helper
 		fi
 	fi
+	# auto has nothing to choose on one CPU: no helper, and no choice logged.
+	if boot_probe boot/one-cpu-auto 1 64 --level debug --start-helper auto; then
+		check boot/one-cpu-auto "a helper or a choice on one allowed CPU: $(grep 'start-up' "$ERR")" \
+			eval '! has "at start-up on another CPU" "$ERR" && ! has "start-up helper: " "$ERR"'
+	fi
 	EMBER_WRAP=
 else
 	echo "SKIP kvm/boot/one-cpu: no taskset"
