@@ -212,6 +212,17 @@ static void bzimage_hostile(void)
 	make_bzimage(image, sizeof(image));
 	image[BP_SETUP_SECTS] = 200; /* protected-mode code would start past the end */
 	CHECK(bz_rejects(n, 64 * MiB, "truncated"));
+	/* Protected-mode code that ends before the 64-bit entry at 0x200 into it (found by
+	 * fuzz/kernel_image: the entry was then outside what is loaded). */
+	make_bzimage(image, sizeof(image));
+	image[BP_SETUP_SECTS] = 7; /* protected-mode code from 4 KiB on */
+	CHECK(bz_rejects(8 * 512 + 0x200, 64 * MiB, "ends before its 64-bit entry"));
+	CHECK(!bz_rejects(8 * 512 + 0x201, 64 * MiB, "ends before"));
+	struct kernel_info k1;
+	char e1[256];
+	CHECK_EQ(loader__parse_bzimage(image, BOOTFILE_HEAD_MAX, 8 * 512 + 0x201, 64 * MiB, &k1, e1,
+				       sizeof(e1)),
+		 0);
 	make_bzimage(image, sizeof(image));
 	uint32_t huge = 0xffffffffu;
 	memcpy(image + BP_INIT_SIZE, &huge, 4);

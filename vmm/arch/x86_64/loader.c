@@ -123,8 +123,9 @@ int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t m
 	return 0;
 }
 
-#define XLF_KERNEL_64 (1u << 0)
-#define LOADED_HIGH   (1u << 0)
+#define XLF_KERNEL_64	 (1u << 0)
+#define BZIMAGE_ENTRY_64 0x200u
+#define LOADED_HIGH	 (1u << 0)
 
 int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
 			  struct kernel_info *ki, char *err, size_t errlen)
@@ -161,6 +162,13 @@ int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64
 				  "sectors",
 				  setup_sects);
 	uint64_t pm_size = size - pm_offset;
+	/* The 64-bit entry (startup_64) is 0x200 bytes into the protected-mode code. */
+	if (pm_size <= BZIMAGE_ENTRY_64)
+		return error__set(
+		    err, errlen,
+		    "bzImage's protected-mode code (%llu bytes) ends before its 64-bit "
+		    "entry at offset 0x%x",
+		    (unsigned long long)pm_size, BZIMAGE_ENTRY_64);
 
 	size_t hdr_end = 0x202 + file[0x201];
 	size_t hdr_len = hdr_end - BP_SETUP_SECTS;
@@ -189,7 +197,7 @@ int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64
 				  (unsigned long long)end);
 	ki->segs[0] = (struct load_segment){pm_offset, pm_size, X86_HIMEM_START, pm_size};
 	ki->nr_segs = 1;
-	ki->entry = X86_HIMEM_START + 0x200;
+	ki->entry = X86_HIMEM_START + BZIMAGE_ENTRY_64;
 	ki->load_end = end;
 	ki->initrd_addr_max = rd32(file + BP_INITRD_MAX);
 	return 0;
