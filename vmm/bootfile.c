@@ -30,10 +30,15 @@ int bootfile__open(const char *path, const char *what, struct file_image *img,
 	return -1;
 }
 
+bool bootfile__maps(uint64_t off, uint64_t gpa)
+{
+	return !((gpa | off) & PAGE_MASK);
+}
+
 int bootfile__place(struct guest_mem *mem, const struct file_image *img, uint64_t off, uint64_t len,
 		    uint64_t gpa)
 {
-	if (!((gpa | off) & PAGE_MASK))
+	if (bootfile__maps(off, gpa))
 		return guest_mem__map_file(mem, img->fd, off, len, gpa);
 	uint8_t *hva = guest_mem__ptr(mem, gpa, len);
 	if (!hva) {

@@ -5,6 +5,7 @@
 #ifndef EMBER_BOOTFILE_H
 #define EMBER_BOOTFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,9 @@ struct guest_mem;
 int bootfile__open(const char *path, const char *what, struct file_image *img,
 		   uint8_t head[BOOTFILE_HEAD_MAX], size_t *head_len, char *err, size_t errlen);
 
+/* Whether bootfile__place maps [off, ...) at gpa (both page-aligned) rather than reads
+ * it: a mapping zeroes the rest of its last page, so a loader places these first. */
+bool bootfile__maps(uint64_t off, uint64_t gpa);
 /* Puts [off, off+len) of the image at gpa: mapped when both are page-aligned, else
  * read. 0, or -1 with errno. */
 int bootfile__place(struct guest_mem *mem, const struct file_image *img, uint64_t off, uint64_t len,

@@ -57,7 +57,7 @@ const char *file__error(void);
 /* "a FIFO", "a directory", ... for a stat mode. */
 const char *file__kind(mode_t mode);
 
-/* A kernel or initrd opened as FILE_IMAGE for loading: its headers are read
+/* A kernel, initrd or CPUID cache opened as FILE_IMAGE for loading: its headers are read
  * (file__read_at) and its contents read or mapped into guest memory
  * (guest_mem__map_file), never mapped whole. Unmapping a parse mapping afterwards
  * interrupted every other CPU the process ran on (a TLB shootdown), while the start-up

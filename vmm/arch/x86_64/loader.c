@@ -13,9 +13,6 @@
 #include "mem.h"
 #include "log.h"
 
-#define PAGE_SIZE 4096ull
-#define PAGE_MASK (PAGE_SIZE - 1)
-
 static uint16_t rd16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
@@ -229,8 +226,7 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 	for (int pass = 1; pass >= 0 && rc == 0; pass--)
 		for (unsigned i = 0; i < ki->nr_segs && rc == 0; i++) {
 			const struct load_segment *s = &ki->segs[i];
-			int mapped = !((s->paddr | s->file_offset) & PAGE_MASK);
-			if (s->filesz && mapped == pass)
+			if (s->filesz && bootfile__maps(s->file_offset, s->paddr) == pass)
 				rc =
 				    bootfile__place(mem, &img, s->file_offset, s->filesz, s->paddr);
 		}
