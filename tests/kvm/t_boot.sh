@@ -150,7 +150,7 @@ if [ "$ncpu" -ge 2 ]; then
 	spinners=""
 	i=0
 	while [ $i -le "$ncpu" ]; do
-		sh -c 'while :; do :; done' &
+		timeout 120 sh -c 'while :; do :; done' & # ends by itself if this script is killed
 		spinners="$spinners $!"
 		i=$((i + 1))
 	done
