@@ -232,6 +232,7 @@ else
 fi
 # The jailer: Firecracker's command line (--id --exec-file --uid --gid --chroot-base-dir
 # -- ARGS); the chroot is <base>/ember/<id>/root and the guest files are linked in first.
+# An unprivileged uid and gid, as in production: the jailer refuses to run the VMM as root.
 jail_ok=0
 if [ -n "$rg" ] && [ -x "$B/ember-jailer" ]; then
 	JB=$T/jail
@@ -242,6 +243,8 @@ if [ -n "$rg" ] && [ -x "$B/ember-jailer" ]; then
 			mkdir -p "$_r"
 			for f in "$PROBE" "$KERNEL" "$INITRD"; do
 				[ ! -f "$f" ] || ln "$f" "$_r/$(basename "$f")" 2>/dev/null || cp "$f" "$_r/"
+				# The VMM runs as uid 123 in the jail: the images need only be readable.
+				[ ! -f "$f" ] || chmod a+r "$_r/$(basename "$f")"
 			done
 			_n=$((_n + 1))
 		done
@@ -254,7 +257,7 @@ if [ -n "$rg" ] && [ -x "$B/ember-jailer" ]; then
 	fi
 	# shellcheck disable=SC2086
 	"$BT" run --timeout 120000 --log "$T/jail-try.log" -- "$B/ember-jailer" --id b0 \
-		--exec-file "$EMBER" --uid 0 --gid 0 --chroot-base-dir "$JB" -- $jargs >"$T/jail-try.json"
+		--exec-file "$EMBER" --uid 123 --gid 123 --chroot-base-dir "$JB" -- $jargs >"$T/jail-try.json"
 	if grep -q '"rc":0,' "$T/jail-try.json"; then
 		jail_ok=1
 	else
@@ -274,7 +277,7 @@ while [ -n "$rg" ] && [ $p -le "$rate_max" ]; do
 		jail_setup $n
 		# shellcheck disable=SC2086
 		out=$("$BT" rate --parallel $p --count $n --timeout $rate_timeout -- "$B/ember-jailer" \
-			--id 'b{i}' --exec-file "$EMBER" --uid 0 --gid 0 --chroot-base-dir "$JB" -- $jargs)
+			--id 'b{i}' --exec-file "$EMBER" --uid 123 --gid 123 --chroot-base-dir "$JB" -- $jargs)
 		emit rate ember "$rg" 1 ",\"jailer\":true" "$out"
 		rm -rf "$JB"
 	fi
