@@ -326,20 +326,11 @@ int file__read_small(const char *path, size_t max, char **out, size_t *len)
 		rc = fail(ENOMEM, "out of memory");
 		goto out;
 	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? fail_errno() : fail(EIO, "short read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = 0;
+	if (file__read_at(fd, buf, (size_t)st.st_size, 0))
+		goto out;
+	buf[st.st_size] = 0;
 	*out = buf;
-	*len = got;
+	*len = (size_t)st.st_size;
 	buf = NULL;
 	rc = 0;
 out:;
