@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pagealloc.h"
 
 #define EVENT_MAX_HANDLERS 256
 
@@ -35,7 +36,7 @@ struct event_loop {
 
 struct event_loop *event__create(void)
 {
-	struct event_loop *loop = calloc(1, sizeof(*loop));
+	struct event_loop *loop = pagealloc__zalloc(sizeof(*loop));
 	if (!loop)
 		return NULL;
 	for (int i = 0; i < EVENT_MAX_HANDLERS; i++)
@@ -62,7 +63,7 @@ void event__destroy(struct event_loop *loop)
 		close(loop->epfd);
 	if (loop->stop_fd >= 0)
 		close(loop->stop_fd);
-	free(loop);
+	pagealloc__free(loop);
 }
 
 /* What epoll hands back for a handler: its slot and the generation that owns it. */

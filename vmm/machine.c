@@ -12,6 +12,7 @@
 #include "devices/table.h"
 #include "event.h"
 #include "log.h"
+#include "pagealloc.h"
 #include "seccomp/seccomp.h"
 #include "snapshot.h"
 #include "vcpu.h"
@@ -34,7 +35,7 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 {
 	struct kvm_machine *k = ctx;
 	warm__discard_later(&k->warm, "a boot builds its own VM");
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm *vm = pagealloc__zalloc(sizeof(*vm));
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	if (builder__build(vm, cfg, k->loop, k->start_us, k->boot_timer, &k->early, e)) {
@@ -81,7 +82,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 		}
 	}
 	bool warm = vm != NULL;
-	if (!vm && !(vm = calloc(1, sizeof(*vm))))
+	if (!vm && !(vm = pagealloc__zalloc(sizeof(*vm))))
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	if (snapshot__restore(vm, cfg, l, k->loop, k->start_us, warm, e)) {
 		vcpu__teardown_vm(vm);

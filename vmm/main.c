@@ -16,6 +16,7 @@
 #include "event.h"
 #include "log.h"
 #include "machine.h"
+#include "pagealloc.h"
 #include "seccomp/seccomp.h"
 #include "version.h"
 #include "virtio/mmds.h"
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 	char why[ERROR_MSG_MAX];
 	struct error e = {0};
 	/* The command line's machine goes to the controller as it is (vmm_params). */
-	struct vmm_config *boot_cfg = calloc(1, sizeof(*boot_cfg));
+	struct vmm_config *boot_cfg = pagealloc__zalloc(sizeof(*boot_cfg));
 	if (!boot_cfg)
 		die(EXIT_ERROR, "out of memory");
 	struct cli_options opts = {.vm = &boot_cfg->vm};

@@ -12,6 +12,7 @@
 #include "arch/arch.h"
 #include "event.h"
 #include "log.h"
+#include "pagealloc.h"
 #include "seccomp/seccomp.h"
 #include "vm.h"
 #include "vm_early.h"
@@ -438,5 +439,5 @@ void vcpu__teardown_vm(struct vm *vm)
 	vcpu__stop_all(vm);
 	vcpu__destroy_all(vm);
 	vm__destroy(vm);
-	free(vm);
+	pagealloc__free(vm);
 }

@@ -15,6 +15,7 @@
 #include "api/json.h"
 #include "event.h"
 #include "log.h"
+#include "pagealloc.h"
 #include "snapshot.h"
 
 #define ERR_AFTER_START	 "The requested operation is not supported after starting the microVM."
@@ -65,14 +66,14 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 	 * hosts (issue 16). */
 	char why[ERROR_MSG_MAX];
 	if (p->initial && config__validate_pending(&p->initial->vm, why, sizeof(why))) {
-		free(p->initial);
+		pagealloc__free(p->initial);
 		error__from_text(e, EXIT_USAGE, why);
 		return NULL;
 	}
-	struct vmm_config *cfg = p->initial ? p->initial : calloc(1, sizeof(*cfg));
-	struct vmm *m = cfg ? calloc(1, sizeof(*m)) : NULL;
+	struct vmm_config *cfg = p->initial ? p->initial : pagealloc__zalloc(sizeof(*cfg));
+	struct vmm *m = cfg ? pagealloc__zalloc(sizeof(*m)) : NULL;
 	if (!m) {
-		free(cfg);
+		pagealloc__free(cfg);
 		error__fail(e, EXIT_ERROR, "out of memory");
 		return NULL;
 	}
@@ -107,8 +108,8 @@ void vmm__destroy(struct vmm *m)
 	}
 	if (m->metrics_fd >= 0)
 		close(m->metrics_fd);
-	free(m->cfg);
-	free(m);
+	pagealloc__free(m->cfg);
+	pagealloc__free(m);
 }
 
 void vmm__leave(struct vmm *m)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pagealloc.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -31,7 +32,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 		w->shape = NULL;
 		return error__fail(e, EXIT_USAGE, "--prepare: %s", why);
 	}
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm *vm = pagealloc__zalloc(sizeof(*vm));
 	if (!vm)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	uint64_t t0 = now_us();

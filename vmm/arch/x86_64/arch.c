@@ -18,6 +18,7 @@
 #include "arch/x86_64/mptable.h"
 #include "file.h"
 #include "log.h"
+#include "pagealloc.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -116,7 +117,7 @@ uint64_t arch__entry(const struct vm *vm)
 static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-	struct kvm_cpuid2 *c = calloc(1, sz);
+	struct kvm_cpuid2 *c = pagealloc__zalloc(sz);
 	if (!c)
 		return NULL;
 	if (cpuid_cache__load(kvm_fd, c, CPUID_MAX_ENTRIES) == 0)
@@ -127,7 +128,7 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 		return c;
 	}
 	int err = errno;
-	free(c);
+	pagealloc__free(c);
 	errno = err;
 	return NULL;
 }
@@ -136,7 +137,7 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
  * (vm_early.h). */
 void arch__early_query(struct vm *vm)
 {
-	free(vm->arch.early_cpuid);
+	pagealloc__free(vm->arch.early_cpuid);
 	vm->arch.early_cpuid = supported_cpuid(vm->kvm_fd);
 }
 
@@ -196,7 +197,7 @@ static int prepare_cpuid(struct vm *vm, struct kvm_cpuid2 **out, struct error *e
 int arch__vcpus_prepare(struct vm *vm, struct error *e)
 {
 	struct arch_vm *a = &vm->arch;
-	free(a->supported_cpuid);
+	pagealloc__free(a->supported_cpuid);
 	a->supported_cpuid = NULL;
 	if (prepare_cpuid(vm, &a->supported_cpuid, e))
 		return -1;
@@ -412,9 +413,9 @@ void arch__irqchip_describe(struct vm *vm, char *buf, size_t len)
 
 void arch__vm_destroy(struct vm *vm)
 {
-	free(vm->arch.supported_cpuid);
+	pagealloc__free(vm->arch.supported_cpuid);
 	vm->arch.supported_cpuid = NULL;
-	free(vm->arch.early_cpuid);
+	pagealloc__free(vm->arch.early_cpuid);
 	vm->arch.early_cpuid = NULL;
 	free(vm->arch.tpl);
 	vm->arch.tpl = NULL;

@@ -1,0 +1,51 @@
+#include "pagealloc.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PAGEALLOC_FROM_CALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PAGEALLOC_FROM_CALLOC 1
+#endif
+#endif
+
+/* Before each object: its mapping's length, keeping the object as aligned as malloc's. */
+union pagealloc_head {
+	size_t len;
+	max_align_t align;
+};
+
+void *pagealloc__zalloc(size_t bytes)
+{
+#ifdef PAGEALLOC_FROM_CALLOC
+	return calloc(1, bytes);
+#else
+	if (bytes > SIZE_MAX / 2) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t len = bytes + sizeof(union pagealloc_head);
+	union pagealloc_head *h =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h == MAP_FAILED)
+		return NULL;
+	h->len = len;
+	return h + 1;
+#endif
+}
+
+void pagealloc__free(void *p)
+{
+#ifdef PAGEALLOC_FROM_CALLOC
+	free(p);
+#else
+	if (!p)
+		return;
+	union pagealloc_head *h = (union pagealloc_head *)p - 1;
+	munmap(h, h->len);
+#endif
+}

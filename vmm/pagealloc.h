@@ -1,0 +1,23 @@
+/* Zeroed objects of a page or more, each mapped on its own.
+ *
+ * Why not calloc: musl's malloc reads the header of a group it has just mapped before
+ * it writes it (a bitfield), so the first touch maps the shared zero page and the write
+ * right after replaces it. Replacing a mapping flushes the TLB of every CPU that runs
+ * this process; while the start-up helper runs on another CPU (vm_early.h) that is an
+ * interrupt to that CPU, waited for, per new group. The objects made during a start
+ * (the configuration, the controller, the event loop, the VM, its CPUID table) caused 5
+ * of the 7 such flushes of a start on kvm_pvm. Here the first touch is a write (the
+ * size), and pages stay untouched until used, as calloc's fresh ones did.
+ *
+ * Under AddressSanitizer they come from calloc, which it watches. */
+#ifndef EMBER_PAGEALLOC_H
+#define EMBER_PAGEALLOC_H
+
+#include <stddef.h>
+
+/* NULL (errno ENOMEM) if it cannot be mapped. */
+void *pagealloc__zalloc(size_t bytes);
+/* p from pagealloc__zalloc, or NULL. */
+void pagealloc__free(void *p);
+
+#endif
