@@ -21,13 +21,13 @@ union pagealloc_head {
 
 void *pagealloc__zalloc(size_t bytes)
 {
-#ifdef PAGEALLOC_FROM_CALLOC
-	return calloc(1, bytes);
-#else
 	if (bytes > SIZE_MAX / 2) {
 		errno = ENOMEM;
 		return NULL;
 	}
+#ifdef PAGEALLOC_FROM_CALLOC
+	return calloc(1, bytes);
+#else
 	size_t len = bytes + sizeof(union pagealloc_head);
 	union pagealloc_head *h =
 	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
