@@ -5,6 +5,7 @@
 API_FUZZ      := $(BUILD)/fuzz/fuzz_api
 API_FUZZ_SRCS := tests/fuzz/fuzz_api.c $(filter-out vmm/api/server.c,$(wildcard vmm/api/*.c)) \
                  vmm/vmm.c vmm/vmm_metrics.c vmm/error.c vmm/config.c vmm/cpu_template.c vmm/log.c vmm/event.c vmm/file.c \
+                 vmm/pagealloc.c \
                  vmm/snapshot_open.c vmm/snapshot/vmstate.c vmm/snapshot/vmstate_read.c \
                  virtio/mmds_store.c virtio/mmds_tree.c virtio/mmds_token.c
 # built by mk/tests.mk's rule for tests/kvm/*.c, next to the other kvm-tier tools

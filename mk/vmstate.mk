@@ -29,3 +29,16 @@ $(VMSTATE_FUZZ): $(VMSTATE_FUZZ_SRCS) $(wildcard vmm/snapshot/*.h) vmm/error.h v
 		-fno-sanitize-recover=all -o $@ $(VMSTATE_FUZZ_SRCS) $(LIBFDT_A)
 
 $(eval $(call fuzz_runs,vmstate,vmstate,$(VMSTATE_FUZZ),65536,tests/fuzz/vmstate_seeds))
+
+# CRC-64/XZ's tables, generated on the build host (the same for every target).
+CRC64_TABLE := $(BUILD)/gen/crc64_table.h
+CRC64_TOOL  := $(BUILD)/tools/crc64-table
+$(CRC64_TOOL): tools/crc64_table.c
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(CSTD) $(WARN) -O1 -o $@ $<
+$(CRC64_TABLE): $(CRC64_TOOL)
+	@mkdir -p $(dir $@)
+	$(Q)$(CRC64_TOOL) > $@.tmp && mv $@.tmp $@
+# Everything that compiles vmstate.c (the objects' .d files name it only after a build).
+$(foreach f,musl host asan,$(BUILD)/$(f)/vmm/snapshot/vmstate.o) $(VMSTATE_FUZZ) $(API_FUZZ) \
+	$(CPUID_CACHE_FUZZ): $(CRC64_TABLE)
