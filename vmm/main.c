@@ -117,17 +117,10 @@ int main(int argc, char **argv)
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
 		die(EXIT_ERROR, "cannot set up the event loop: %m");
 
-	/* Before a config file, a metadata file or any request body is parsed: from here
-	 * on this thread and every thread it starts can only build, start and restore a
-	 * VM. A boot from the command line alone parses none of them (its images are the
-	 * operator's, which Firecracker's build reads unfiltered too): it goes without, and
-	 * this thread installs its own filter before the guest's first instruction instead
-	 * of at its first event (kvm_machine.unfiltered_build), one filter fewer to compile
-	 * per start. */
-	const bool untrusted_input = opts.api_sock || opts.config_file || opts.metadata;
-	if (untrusted_input && seccomp__install(SECCOMP_VMM_PREBOOT))
+	/* Before a config file or any request body is parsed: from here on this thread
+	 * and every thread it starts can only build, start and restore a VM. */
+	if (seccomp__install(SECCOMP_VMM_PREBOOT))
 		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
-	kvm.unfiltered_build = !untrusted_input;
 	kvm.loop = loop;
 	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
