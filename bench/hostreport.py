@@ -35,6 +35,27 @@ OPTIONAL_RATIO = ("ember-nopit", "ember-b", "ember-b-nopit", "floor-x86", "ember
 GOAL_VMMS = ["ember", "ember-nopit", "ember-nohelper"]
 
 
+
+def merge_rounds(rs):
+    """Rounds of one VMM's rate run at one parallelism, as one record: the VMs, the wall
+    and CPU time summed (VMs/s over all of them), and the CPU per VM of the median round,
+    which a minute of a slower host does not move (host.sh: --rate-rounds)."""
+    if len(rs) == 1:
+        return rs[0]
+    out = dict(rs[0])
+    for k in ("count", "ok", "failed", "wall_us", "cpu_us"):
+        out[k] = sum(x.get(k, 0) or 0 for x in rs)
+    out["timed_out"] = any(x.get("timed_out") for x in rs)
+    out["per_sec"] = out["ok"] * 1e6 / out["wall_us"] if out["wall_us"] else 0.0
+    per_round = sorted(x["cpu_per_vm_us"] for x in rs if x.get("cpu_per_vm_us") is not None)
+    out["cpu_rounds_us"] = per_round
+    out["rounds"] = len(rs)
+    if per_round:
+        mid = len(per_round) // 2
+        out["cpu_per_vm_us"] = (per_round[mid] if len(per_round) % 2
+                                else (per_round[mid - 1] + per_round[mid]) / 2.0)
+    return out
+
 def parse(path):
     facts, recs, notes, lists = reportlib.parse(path, ("UNUSABLE", "DONE"), fact_lists=("vmm",))
     vmm_cmds = dict(v.partition(" ")[::2] for v in lists["vmm"])
@@ -133,9 +154,13 @@ def main():
     api = [r["r"] for r in recs if r["test"] == "api" and r["r"].get("ok")]
     mem = {v: [r["r"] for r in recs if r["test"] == "mem" and r["vmm"] == v and r["r"].get("ok")] for v in vmms}
     rate = {}
+    rounds = {}
     for r in recs:
         if r["test"] == "rate":
-            rate.setdefault(r["vmm"], {})[r["r"].get("parallel")] = r["r"]
+            rounds.setdefault(r["vmm"], {}).setdefault(r["r"].get("parallel"), []).append(r["r"])
+    for v, by_p in rounds.items():
+        for p, rs in by_p.items():
+            rate.setdefault(v, {})[p] = merge_rounds(rs)
     failed = [r for r in recs if r["test"] in ("start", "api", "mem") and not r["r"].get("ok")]
 
     st = {v: {f: stats([x.get(f) for x in start[v]]) for f, _ in ROWS} for v in vmms}
@@ -186,7 +211,9 @@ def main():
             {v: d["per_sec"] for v, d in at.items()})
     for p in ps:
         at = {v: rate[v][p] for v in cols if p in rate.get(v, {})}
-        row("CPU per VM, rusage of the children, %d in parallel [ms]" % p,
+        n = max([d.get("rounds", 1) for d in at.values()] or [1])
+        row("CPU per VM, rusage of the children, %d in parallel [ms%s]"
+            % (p, ", the median of %d interleaved rounds" % n if n > 1 else ""),
             {v: ms(d.get("cpu_per_vm_us")) for v, d in at.items()},
             {v: d.get("cpu_per_vm_us") for v, d in at.items()})
 
@@ -227,7 +254,10 @@ def main():
         # Untraced: the start-up runs' syscall tracing costs each VMM per system call, and
         # ember makes ~6 times the floor's. The children's rusage over the rate run at 1
         # in parallel, else (no rate run) the traced runs' own.
-        c, how = rate.get(v, {}).get(1, {}).get("cpu_per_vm_us"), "rusage, untraced, one at a time"
+        one = rate.get(v, {}).get(1, {})
+        c, how = one.get("cpu_per_vm_us"), "rusage, untraced, one at a time"
+        if one.get("rounds", 1) > 1:
+            how += ", median of %d rounds: %s ms" % (one["rounds"], " ".join(ms(x) for x in one["cpu_rounds_us"]))
         if c is None:
             c, how = med(v, "rusage_cpu_us"), "rusage of the whole process, traced"
         return c, how
