@@ -35,7 +35,6 @@ OPTIONAL_RATIO = ("ember-nopit", "ember-b", "ember-b-nopit", "floor-x86", "ember
 GOAL_VMMS = ["ember", "ember-nopit", "ember-nohelper"]
 
 
-
 def merge_rounds(rs):
     """Rounds of one VMM's rate run at one parallelism, as one record: the VMs, the wall
     and CPU time summed (VMs/s over all of them), and the CPU per VM of the median round,
@@ -55,6 +54,7 @@ def merge_rounds(rs):
         out["cpu_per_vm_us"] = (per_round[mid] if len(per_round) % 2
                                 else (per_round[mid - 1] + per_round[mid]) / 2.0)
     return out
+
 
 def parse(path):
     facts, recs, notes, lists = reportlib.parse(path, ("UNUSABLE", "DONE"), fact_lists=("vmm",))

@@ -73,9 +73,9 @@ struct vmm_machine {
 struct vmm_params {
 	/* The command line's machine (NULL: defaults), checked like any configuration
 	 * but without trying the files it names: the devices open them at start, as
-	 * they always did (a FIFO may get its reader only then). A calloc'd
-	 * configuration whose vm the command line filled in (logger and metrics all
-	 * zero): vmm__create takes it over, and frees it if it fails. */
+	 * they always did (a FIFO may get its reader only then). A configuration from
+	 * pagealloc__zalloc (pagealloc.h) whose vm the command line filled in (logger and
+	 * metrics all zero): vmm__create takes it over, and frees it if it fails. */
 	struct vmm_config *initial;
 	const char *id;	     /* NULL or "": "anonymous-instance" */
 	const char *version; /* reported by GET / and GET /version */
