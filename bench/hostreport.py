@@ -50,9 +50,7 @@ def merge_rounds(rs):
     out["cpu_rounds_us"] = per_round
     out["rounds"] = len(rs)
     if per_round:
-        mid = len(per_round) // 2
-        out["cpu_per_vm_us"] = (per_round[mid] if len(per_round) % 2
-                                else (per_round[mid - 1] + per_round[mid]) / 2.0)
+        out["cpu_per_vm_us"] = stats(per_round)["median"]
     return out
 
 

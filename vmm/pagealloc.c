@@ -5,14 +5,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PAGEALLOC_FROM_CALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PAGEALLOC_FROM_CALLOC 1
-#endif
-#endif
-
 /* Before each object: its mapping's length, keeping the object as aligned as malloc's. */
 union pagealloc_head {
 	size_t len;

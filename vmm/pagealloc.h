@@ -9,11 +9,20 @@
  * of the 7 such flushes of a start on kvm_pvm. Here the first touch is a write (the
  * size), and pages stay untouched until used, as calloc's fresh ones did.
  *
- * Under AddressSanitizer they come from calloc, which it watches. */
+ * Under AddressSanitizer they come from calloc, which it watches
+ * (PAGEALLOC_FROM_CALLOC is then defined). */
 #ifndef EMBER_PAGEALLOC_H
 #define EMBER_PAGEALLOC_H
 
 #include <stddef.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PAGEALLOC_FROM_CALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PAGEALLOC_FROM_CALLOC 1
+#endif
+#endif
 
 /* NULL (errno ENOMEM) if it cannot be mapped. */
 void *pagealloc__zalloc(size_t bytes);

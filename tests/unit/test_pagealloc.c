@@ -31,7 +31,7 @@ static void zeroed_and_aligned(void)
 
 static void freed_is_unmapped(void)
 {
-#if !defined(__SANITIZE_ADDRESS__)
+#ifndef PAGEALLOC_FROM_CALLOC
 	uint8_t *p = pagealloc__zalloc(3 * 4096);
 	CHECK(p != NULL);
 	uintptr_t page = (uintptr_t)p & ~(uintptr_t)4095;
