@@ -16,7 +16,6 @@
 #include "seccomp/seccomp.h"
 #include "snapshot.h"
 #include "vcpu.h"
-#include "devices/table.h"
 #include "virtio/balloon.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -43,16 +42,36 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 		return -1;
 	}
 	vm->instance_start_us = instance_start_us;
+	/* A build without the pre-boot filter: every thread is filtered before the guest's
+	 * first instruction, this one too, since a vCPU thread the guest took over could
+	 * reach an unfiltered thread through the memory they share. The vCPUs start
+	 * parked, each installs its own filter and waits; this thread then installs its
+	 * own (it needs no more thread starts) and lets them run. */
+	const bool park = k->unfiltered_build;
+	for (unsigned i = 0; park && i < vm->nr_vcpus; i++)
+		vm->vcpus[i]->pause = true;
 	if (vcpu__start_all(vm)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		vcpu__teardown_vm(vm);
 		return -1;
 	}
 	k->vm = vm;
-	/* From here on the event loop serves guest-driven devices: its filter goes in
-	 * before it handles the first event. Not now: the vCPU threads just started
-	 * usually wait for this CPU until this thread blocks, and a filter costs about
-	 * 0.1 ms (the first KVM_RUN came that much later). */
+	if (park) {
+		if (install_vmm_filter(k)) {
+			k->vm = NULL;
+			error__fail(e, EXIT_ERROR,
+				    "cannot install the VMM thread's seccomp filter: %s",
+				    strerror(errno));
+			vcpu__teardown_vm(vm);
+			return -1;
+		}
+		vcpu__resume_all(vm);
+		return 0;
+	}
+	/* Under the pre-boot filter: from here on the event loop serves guest-driven
+	 * devices, and its filter goes in before it handles the first event. Not now: the
+	 * vCPU threads just started usually wait for this CPU until this thread blocks,
+	 * and a filter costs about 0.1 ms (the first KVM_RUN came that much later). */
 	event__before_dispatch(k->loop, install_vmm_filter, k);
 	return 0;
 }

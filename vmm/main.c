@@ -117,10 +117,20 @@ int main(int argc, char **argv)
 	if (!loop || sw.fd < 0 || event__add(loop, sw.fd, EPOLLIN, on_signal, &sw) < 0)
 		die(EXIT_ERROR, "cannot set up the event loop: %m");
 
-	/* Before a config file or any request body is parsed: from here on this thread
-	 * and every thread it starts can only build, start and restore a VM. */
-	if (seccomp__install(SECCOMP_VMM_PREBOOT))
+	/* Before a config file, a metadata file or any request body is parsed: from here
+	 * on this thread and every thread it starts can only build, start and restore a
+	 * VM. A boot from the command line alone parses none of them (its images are the
+	 * operator's, which Firecracker's build reads unfiltered too). Without the start-up
+	 * helper it goes without, as Firecracker does: each thread installs its own filter
+	 * before the guest's first instruction (kvm_machine.unfiltered_build), one program
+	 * fewer to compile and 0.1 ms less before the first KVM_RUN. With the helper the
+	 * pre-boot filter stays: it goes in while the helper makes the VM, where it costs
+	 * no wait, and the VMM thread's own would then delay vCPU 0. */
+	const bool untrusted_input = opts.api_sock || opts.config_file || opts.metadata;
+	const bool preboot = untrusted_input || kvm.early.started;
+	if (preboot && seccomp__install(SECCOMP_VMM_PREBOOT))
 		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
+	kvm.unfiltered_build = !preboot;
 	kvm.loop = loop;
 	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
