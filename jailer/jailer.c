@@ -383,14 +383,19 @@ static void enter_jail_root(struct jail *j)
 /* --- step 8: device nodes and ownership --------------------------------------------- */
 
 /* A kernel without /dev/userfaultfd (before 6.1) leaves the jail without it, as
- * Firecracker's jailer does; ember then uses userfaultfd(2). */
-static void find_userfaultfd(struct jail *j)
+ * Firecracker's jailer does; ember then uses userfaultfd(2). A host /dev/kvm that is
+ * missing or another device leaves the jail's node with its own time. */
+static void find_host_nodes(struct jail *j)
 {
 	struct stat st;
 	if (stat("/dev/userfaultfd", &st) == 0 && S_ISCHR(st.st_mode)) {
 		j->have_uffd = true;
 		j->uffd_major = major(st.st_rdev);
 		j->uffd_minor = minor(st.st_rdev);
+	}
+	if (stat("/dev/kvm", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(10, 232)) {
+		j->have_kvm_mtime = true;
+		j->kvm_mtime = st.st_mtim;
 	}
 }
 
@@ -416,6 +421,10 @@ static void make_devices(const struct jail *j)
 	int net = open_subdir(dev, "net", 0755, STEP_DEVICES, "/dev/net");
 	int run = open_subdir(j->jail_fd, "run", 0755, STEP_DEVICES, "/run");
 	make_node(j, dev, "/dev/kvm", "kvm", 10, 232);
+	const struct timespec kvm_times[2] = {{.tv_nsec = UTIME_OMIT}, j->kvm_mtime};
+	if (j->have_kvm_mtime && utimensat(dev, "kvm", kvm_times, AT_SYMLINK_NOFOLLOW) < 0)
+		jail__step_fail(STEP_DEVICES, "/dev/kvm", errno,
+				"set the host node's modification time");
 	make_node(j, net, "/dev/net/tun", "tun", 10, 200);
 	make_node(j, dev, "/dev/urandom", "urandom", 1, 9);
 	if (j->have_uffd)
@@ -548,7 +557,7 @@ int main(int argc, char **argv)
 	copy_exec_file(&j);	 /* 3 */
 	join_netns(&j);		 /* 4 */
 	jail__setup_cgroups(&j); /* 5 */
-	find_userfaultfd(&j);	 /* for 8, while the host's /dev is in sight */
+	find_host_nodes(&j);	 /* for 8, while the host's /dev is in sight */
 	enter_jail_root(&j);	 /* 6, 7 */
 	make_devices(&j);	 /* 8 */
 	daemonize(&j);		 /* 9 */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define JAILER_EXIT_USAGE 2 /* a bad argument; nothing was done */
 #define JAILER_EXIT_STEP  1 /* a step failed; see README.md for what stays behind */
@@ -72,6 +73,11 @@ struct jail {
 	 * userfaultfd(2) is off, vm.unprivileged_userfaultfd=0). */
 	bool have_uffd;
 	unsigned uffd_major, uffd_minor;
+	/* The host's /dev/kvm modification time, given to the jail's node: ember keys its
+	 * --cpuid-cache file on the node's device number and modification time, so that a
+	 * file written outside or in another jail serves this one. */
+	bool have_kvm_mtime;
+	struct timespec kvm_mtime;
 };
 
 /* "ember-jailer: step 5 (cgroup): /sys/fs/cgroup/...: Permission denied", then exit 1. */

@@ -123,9 +123,9 @@ int main(int argc, char **argv)
 	 * operator's, which Firecracker's build reads unfiltered too). Without the start-up
 	 * helper it goes without, as Firecracker does: each thread installs its own filter
 	 * before the guest's first instruction (kvm_machine.unfiltered_build), one program
-	 * fewer to compile and 0.1 ms less before the first KVM_RUN. With the helper the
-	 * pre-boot filter stays: it goes in while the helper makes the VM, where it costs
-	 * no wait, and the VMM thread's own would then delay vCPU 0. */
+	 * fewer to compile per start. With the helper the pre-boot filter stays: it goes in
+	 * while the helper makes the VM, where it costs no wait, and the VMM thread's own
+	 * would then delay vCPU 0. */
 	const bool untrusted_input = opts.api_sock || opts.config_file || opts.metadata;
 	const bool preboot = untrusted_input || kvm.early.started;
 	if (preboot && seccomp__install(SECCOMP_VMM_PREBOOT))

@@ -91,7 +91,7 @@ if command -v python3 >/dev/null 2>&1; then
 import struct, sys
 path = sys.argv[1]
 b = bytearray(open(path, "rb").read())
-head, size = 56, 40
+head, size = 40, 40
 nent = struct.unpack_from("<I", b, 12)[0]
 for i in range(nent):
     off = head + i * size

@@ -143,6 +143,33 @@ else
 	fail jail/jailer-boot "ember-jailer exited $RC"
 fi
 
+# A --cpuid-cache file written outside any jail serves a jailed VM: the jail's /dev/kvm
+# is a node of its own, which ember-jailer gives the host node's modification time, and
+# the file is keyed on the node's device number and that time (x86_64 only).
+if [ "$(uname -m)" = x86_64 ]; then
+	timeout 120 "$EMBER_DIR/ember" --kernel "$PROBE" --mem-mib 64 --cpuid-cache "$W/host.cpuid" \
+		--cmdline "console=ttyS0 reboot=k panic=1 probe.mem_mib=64" \
+		>"$W/cache-host.out" 2>"$W/cache-host.err" </dev/null
+	mkdir -p "$W/jail/ember/t3/root"
+	cp "$PROBE" "$W/jail/ember/t3/root/probe.elf"
+	cp "$W/host.cpuid" "$W/jail/ember/t3/root/cpuid.cache" 2>/dev/null
+	OUT=$W/jailer3.out ERR=$W/jailer3.err
+	timeout 300 "$JAILER" --id t3 --exec-file "$EMBER_DIR/ember" --uid 65534 --gid 65534 \
+		--chroot-base-dir "$W/jail" -- --kernel /probe.elf --mem-mib 64 --level debug \
+		--cmdline "console=ttyS0 reboot=k panic=1 probe.mem_mib=64" \
+		--cpuid-cache /cpuid.cache >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	if [ ! -s "$W/host.cpuid" ]; then
+		fail jail/jailer-cpuid-cache "the unjailed start wrote no file"
+	elif [ "$RC" -ne 0 ] || ! has "PROBE DONE pass" "$OUT"; then
+		fail jail/jailer-cpuid-cache "ember-jailer exited $RC"
+	elif ! has "'/cpuid.cache': KVM's supported CPUID" "$ERR"; then
+		fail jail/jailer-cpuid-cache "the jailed VM did not use the file: $(grep -- --cpuid-cache "$ERR" | head -c 200)"
+	else
+		pass jail/jailer-cpuid-cache
+	fi
+fi
+
 # The same with a pid namespace and a cgroup v2 limit (L1 has no cgroup2 mounted: mount one).
 CG2=$W/cg2
 mkdir -p "$CG2"

@@ -17,7 +17,7 @@
 
 /* The file: this header, nent entries as KVM returns them, then the CRC-64/XZ of every
  * byte before it. Host byte order: the file never leaves the host that wrote it. */
-static const char cache_magic[8] = "EMBRCPU1";
+static const char cache_magic[8] = "EMBRCPU2";
 
 struct cache_head {
 	char magic[8];
@@ -40,11 +40,8 @@ int cpuid_cache__key(int kvm_fd, struct cpuid_cache_key *key)
 	struct stat st;
 	if (fstat(kvm_fd, &st) < 0)
 		return -1;
-	*key = (struct cpuid_cache_key){.dev = st.st_dev,
-					.ino = st.st_ino,
-					.rdev = st.st_rdev,
-					.ctime_sec = st.st_ctim.tv_sec,
-					.ctime_nsec = st.st_ctim.tv_nsec};
+	*key = (struct cpuid_cache_key){
+	    .rdev = st.st_rdev, .mtime_sec = st.st_mtim.tv_sec, .mtime_nsec = st.st_mtim.tv_nsec};
 	return 0;
 }
 
@@ -205,7 +202,7 @@ void cpuid_cache__store(int kvm_fd, const struct kvm_cpuid2 *c)
 	uint64_t salt = 0;
 	char tmp[4096];
 	if (getrandom(&salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
-		salt = (uint64_t)(uintptr_t)&salt ^ (uint64_t)key.ctime_nsec;
+		salt = (uint64_t)(uintptr_t)&salt ^ (uint64_t)key.mtime_nsec;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%016llx", cache_path,
 			     (unsigned long long)salt) >= sizeof(tmp)) {
 		pr_warn("--cpuid-cache '%s': path too long", cache_path);

@@ -5,9 +5,11 @@
  * the hypervisor below: 0.3-0.4 ms per VM start on such hosts, the largest single
  * step before the guest's first instruction. The answer depends only on the host's
  * CPU and on the KVM module that is loaded, so it is kept keyed on the /dev/kvm device
- * node that was opened: its device, inode and change time. Booting again or loading
- * KVM again makes a new node (devtmpfs), so either one makes the file stale, and it is
- * then asked again and rewritten.
+ * node that was opened: its device number and modification time. Booting again or
+ * loading KVM again makes a new node (devtmpfs), so either one makes the file stale,
+ * and it is then asked again and rewritten. Not its inode or change time: ember-jailer
+ * makes each jail a node of its own, and gives it the host node's modification time,
+ * so that one file serves every jail.
  *
  * The file is input like any other: it is refused, with a warning and a fresh answer
  * from KVM, unless it is a regular file of exactly the expected size, with this
@@ -23,8 +25,8 @@
 
 /* What identifies the KVM whose answer a file holds. */
 struct cpuid_cache_key {
-	uint64_t dev, ino, rdev;
-	int64_t ctime_sec, ctime_nsec;
+	uint64_t rdev;
+	int64_t mtime_sec, mtime_nsec;
 };
 
 /* The key of the KVM behind kvm_fd (an opened /dev/kvm). 0, or -1 with errno. */
