@@ -10,24 +10,9 @@ for f in "$PROBE" "$FC"; do
 		exit 1
 	fi
 done
-W=$(mktemp -d "$TMPDIR/api.XXXXXX")
-EPID=""
-cleanup() {
-	[ -n "$EPID" ] && kill -9 "$EPID" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
+work_dir api
 CMD="console=ttyS0 reboot=k panic=1"
 
-# wait_exit SECS: waits for ember to end; RC is its exit code (137 = killed by us).
-wait_exit() {
-	_j=0
-	while kill -0 "$EPID" 2>/dev/null && [ $_j -lt "$1" ]; do sleep 1; _j=$((_j + 1)); done
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID"
-	RC=$?
-	EPID=""
-}
 
 # --- a probe boot done entirely over the API ----------------------------------------
 S=$W/a.sock OUT=$W/a.out ERR=$W/a.err
@@ -44,7 +29,7 @@ api api/boot-source PUT /boot-source "{\"kernel_image_path\": \"$PROBE\", \"boot
 api api/instance-start PUT /actions '{"action_type": "InstanceStart"}' || ok=0
 "$FC" "$S" PUT /actions '{"action_type": "InstanceStart"}' >"$W/reply" 2>&1
 twice=$(cat "$W/reply")
-wait_exit 300
+reap_ember 300
 if [ $ok -eq 1 ] && [ "$RC" -eq 0 ] && has "PROBE DONE pass" "$OUT"; then
 	pass api/boot
 else
@@ -76,7 +61,7 @@ S=$W/g.sock OUT=$W/g.out ERR=$W/g.err
 EPID=$!
 if "$FC" -w 10 "$S" GET / >"$W/reply" && has '"state":"Not started"' "$W/reply" &&
 	api api/guess-missed-start PUT /actions '{"action_type": "InstanceStart"}'; then
-	wait_exit 300
+	reap_ember 300
 	if [ "$RC" -ne 0 ] || ! has "PROBE DONE pass" "$OUT"; then
 		fail api/guess-missed-boot "ember exited $RC"
 	elif has "at start-up on another CPU" "$ERR"; then
@@ -86,7 +71,7 @@ if "$FC" -w 10 "$S" GET / >"$W/reply" && has '"state":"Not started"' "$W/reply" 
 	fi
 else
 	fail api/guess-missed-start "not waiting for InstanceStart: $(cat "$W/reply")"
-	wait_exit 1
+	reap_ember 1
 fi
 
 # --- pause, resume, Ctrl-Alt-Del and metrics on a guest that waits on vsock ---------
@@ -116,7 +101,7 @@ if [ $ok -eq 1 ]; then
 		check api/metrics-file "no metrics line" has '"put_api_requests"' "$W/metrics.json"
 	api api/ctrl-alt-del PUT /actions '{"action_type": "SendCtrlAltDel"}' && pass api/ctrl-alt-del
 fi
-wait_exit 120
+reap_ember 120
 # The probe gives up on vsock after its timeout and reboots.
 if [ "$RC" -eq 0 ] && has "PROBE DONE" "$OUT"; then
 	pass api/paused-guest-finishes
@@ -140,7 +125,7 @@ check api/start-error-answered "InstanceStart answered: $(cat "$W/reply")" \
 "$FC" "$S" GET / >"$W/reply" 2>&1
 check api/start-error-survived "GET / after the failed start: $(cat "$W/reply")" \
 	has '"state":"Not started"' "$W/reply"
-wait_exit 0
+reap_ember 0
 
 # --- --no-api --config-file ------------------------------------------------------------
 cat >"$W/vm.json" <<JSON

@@ -49,13 +49,7 @@ filtered_boot() { # HELPER_MODE NAME_SUFFIX
 		fi
 		i=$((i + 1))
 	done
-	# Let the guest finish (bounded).
-	j=0
-	while kill -0 "$EPID" 2>/dev/null && [ $j -lt 300 ]; do sleep 1; j=$((j + 1)); done
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID"
-	RC=$?
-	EPID=""
+	reap_ember 300 # let the guest finish (bounded)
 	OUT=$W/seccomp.out ERR=$W/seccomp.err
 	case " $best" in
 	*" 0 "* | " ") fail "jail/seccomp-threads$2" "not every thread filtered: Seccomp modes '$best'" ;;
@@ -103,12 +97,7 @@ if [ -x "$FC" ]; then
 		sleep 1
 	done
 	[ $g = 0 ] || ok="$ok GET:/machine-config(rc $g)"
-	j=0
-	while kill -0 "$EPID" 2>/dev/null && [ $j -lt 60 ]; do sleep 1; j=$((j + 1)); done
-	kill -9 "$EPID" 2>/dev/null
-	wait "$EPID"
-	RC=$?
-	EPID=""
+	reap_ember 60
 	OUT=$W/api.out ERR=$W/api.err
 	n=$(echo $modes | wc -w)
 	case " $modes" in
