@@ -382,6 +382,10 @@ static void enter_jail_root(struct jail *j)
 
 /* --- step 8: device nodes and ownership --------------------------------------------- */
 
+/* /dev/kvm's numbers: the misc major, and KVM's fixed minor (kernel-internal, no UAPI
+ * header names it). */
+enum { KVM_NODE_MAJOR = 10, KVM_NODE_MINOR = 232 };
+
 /* A kernel without /dev/userfaultfd (before 6.1) leaves the jail without it, as
  * Firecracker's jailer does; ember then uses userfaultfd(2). A host /dev/kvm that is
  * missing or another device leaves the jail's node with its own time. */
@@ -393,7 +397,8 @@ static void find_host_nodes(struct jail *j)
 		j->uffd_major = major(st.st_rdev);
 		j->uffd_minor = minor(st.st_rdev);
 	}
-	if (stat("/dev/kvm", &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(10, 232)) {
+	if (stat("/dev/kvm", &st) == 0 && S_ISCHR(st.st_mode) &&
+	    st.st_rdev == makedev(KVM_NODE_MAJOR, KVM_NODE_MINOR)) {
 		j->have_kvm_mtime = true;
 		j->kvm_mtime = st.st_mtim;
 	}
@@ -420,7 +425,7 @@ static void make_devices(const struct jail *j)
 	int dev = open_subdir(j->jail_fd, "dev", 0755, STEP_DEVICES, "/dev");
 	int net = open_subdir(dev, "net", 0755, STEP_DEVICES, "/dev/net");
 	int run = open_subdir(j->jail_fd, "run", 0755, STEP_DEVICES, "/run");
-	make_node(j, dev, "/dev/kvm", "kvm", 10, 232);
+	make_node(j, dev, "/dev/kvm", "kvm", KVM_NODE_MAJOR, KVM_NODE_MINOR);
 	const struct timespec kvm_times[2] = {{.tv_nsec = UTIME_OMIT}, j->kvm_mtime};
 	if (j->have_kvm_mtime && utimensat(dev, "kvm", kvm_times, AT_SYMLINK_NOFOLLOW) < 0)
 		jail__step_fail(STEP_DEVICES, "/dev/kvm", errno,

@@ -48,31 +48,28 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 	 * parked, each installs its own filter and waits; this thread then installs its
 	 * own (it needs no more thread starts) and lets them run. */
 	const bool park = k->unfiltered_build;
-	for (unsigned i = 0; park && i < vm->nr_vcpus; i++)
-		vm->vcpus[i]->pause = true;
-	if (vcpu__start_all(vm)) {
+	if (vcpu__start_all(vm, park)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		vcpu__teardown_vm(vm);
 		return -1;
 	}
-	k->vm = vm;
-	if (park) {
-		if (install_vmm_filter(k)) {
-			k->vm = NULL;
-			error__fail(e, EXIT_ERROR,
-				    "cannot install the VMM thread's seccomp filter: %s",
-				    strerror(errno));
-			vcpu__teardown_vm(vm);
-			return -1;
-		}
-		vcpu__resume_all(vm);
-		return 0;
+	/* Not install_vmm_filter, which logs: the failure goes back in e. */
+	if (park && seccomp__install_fds(SECCOMP_VMM, vm->vm_fd, -1)) {
+		error__fail(e, EXIT_ERROR, "cannot install the VMM thread's seccomp filter: %s",
+			    strerror(errno));
+		vcpu__teardown_vm(vm);
+		return -1;
 	}
-	/* Under the pre-boot filter: from here on the event loop serves guest-driven
-	 * devices, and its filter goes in before it handles the first event. Not now: the
-	 * vCPU threads just started usually wait for this CPU until this thread blocks,
-	 * and a filter costs about 0.1 ms (the first KVM_RUN came that much later). */
-	event__before_dispatch(k->loop, install_vmm_filter, k);
+	k->vm = vm;
+	if (park)
+		vcpu__resume_all(vm);
+	else
+		/* Under the pre-boot filter: from here on the event loop serves guest-driven
+		 * devices, and its filter goes in before it handles the first event. Not now:
+		 * the vCPU threads just started usually wait for this CPU until this thread
+		 * blocks, and a filter costs about 0.1 ms (the first KVM_RUN came that much
+		 * later). */
+		event__before_dispatch(k->loop, install_vmm_filter, k);
 	return 0;
 }
 
@@ -110,9 +107,7 @@ static int kvm_restore(void *ctx, const struct vm_config *cfg, struct snapshot_l
 	if (!warm) {
 		/* Parked before the first instruction: the controller resumes if asked to. */
 		uint64_t t0 = now_us();
-		for (unsigned i = 0; i < vm->nr_vcpus; i++)
-			vm->vcpus[i]->pause = true;
-		if (vcpu__start_all(vm)) {
+		if (vcpu__start_all(vm, true)) {
 			error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s",
 				    strerror(errno));
 			vcpu__teardown_vm(vm);

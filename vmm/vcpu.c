@@ -297,8 +297,10 @@ void vcpu__run_given(struct vcpu *v, const struct error *failed)
 	mark_exited(v);
 }
 
-int vcpu__start_all(struct vm *vm)
+int vcpu__start_all(struct vm *vm, bool parked)
 {
+	for (unsigned i = 0; parked && i < vm->nr_vcpus; i++)
+		vm->vcpus[i]->pause = true;
 	struct sigaction sa = {.sa_handler = kick_handler};
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)

@@ -56,7 +56,9 @@ int vcpu__setup_given(struct vcpu *v, int fd, uint64_t entry, bool trace_entry, 
 /* The helper runs v as its thread from here; with `failed` (its set-up's error) it
  * stops the VM with that error instead. */
 void vcpu__run_given(struct vcpu *v, const struct error *failed);
-int vcpu__start_all(struct vm *vm);
+/* Starts every vCPU's thread; parked: each waits before its first KVM_RUN (its filter
+ * installed) until vcpu__resume_all(). */
+int vcpu__start_all(struct vm *vm, bool parked);
 /* Kicks every vCPU out of KVM_RUN and joins its thread. */
 void vcpu__stop_all(struct vm *vm);
 /* Parks every vCPU outside KVM_RUN and returns once all are parked (or gone);

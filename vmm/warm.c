@@ -43,9 +43,7 @@ int warm__prepare(struct warm_shell *w, unsigned vcpus, uint64_t mem_mib, bool n
 		goto fail;
 	uint64_t t2 = now_us();
 	/* Parked before their first KVM_RUN, the threads wait for a load's resume. */
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vm->vcpus[i]->pause = true;
-	if (vcpu__start_all(vm)) {
+	if (vcpu__start_all(vm, true)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		goto fail;
 	}

@@ -13,7 +13,6 @@ done
 work_dir api
 CMD="console=ttyS0 reboot=k panic=1"
 
-
 # --- a probe boot done entirely over the API ----------------------------------------
 S=$W/a.sock OUT=$W/a.out ERR=$W/a.err
 "$EMBER_DIR/ember" --api-sock "$S" --id api-boot >"$OUT" 2>"$ERR" </dev/null &
