@@ -4,12 +4,12 @@
 ifneq ($(VMM_ARCH),aarch64)
 CPUID_CACHE_FUZZ      := $(BUILD)/fuzz/fuzz_cpuid_cache
 CPUID_CACHE_FUZZ_SRCS := tests/fuzz/fuzz_cpuid_cache.c vmm/arch/x86_64/cpuid_cache.c \
-	vmm/snapshot/vmstate.c vmm/file.c vmm/log.c vmm/error.c
+	vmm/file.c vmm/log.c vmm/error.c
 
-$(CPUID_CACHE_FUZZ): $(CPUID_CACHE_FUZZ_SRCS) vmm/arch/x86_64/cpuid_cache.h vmm/snapshot/vmstate.h
+$(CPUID_CACHE_FUZZ): $(CPUID_CACHE_FUZZ_SRCS) vmm/arch/x86_64/cpuid_cache.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all -o $@ $(CPUID_CACHE_FUZZ_SRCS) $(LIBFDT_A) -lpthread
+		-fno-sanitize-recover=all -o $@ $(CPUID_CACHE_FUZZ_SRCS) -lpthread
 
 $(eval $(call fuzz_runs,cpuid-cache,cpuid_cache,$(CPUID_CACHE_FUZZ),16384,tests/fuzz/cpuid_cache_seeds))
 endif

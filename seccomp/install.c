@@ -45,6 +45,11 @@ void seccomp__disable(void)
 	seccomp_cfg.disabled = true;
 }
 
+bool seccomp__enabled(void)
+{
+	return !seccomp_cfg.disabled;
+}
+
 int seccomp__load_file(const char *path, char *err, size_t errlen)
 {
 	struct stat st;

@@ -26,6 +26,8 @@ enum seccomp_thread {
 /* Start-up configuration, called before any thread starts. The setting is process-wide
  * (like the log) and read-only once threads run. Default: the built-in filters. */
 void seccomp__disable(void);
+/* False after seccomp__disable(): no thread installs anything. */
+bool seccomp__enabled(void);
 /* Loads FILE, raw `struct sock_filter` records, to be installed on every thread instead
  * of the built-in filters. Returns 0, or -1 with a one-line reason in err. */
 int seccomp__load_file(const char *path, char *err, size_t errlen);

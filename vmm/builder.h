@@ -12,7 +12,7 @@ struct event_loop;
 struct error;
 struct vm_early;
 
-/* Returns 0, or -1 with e; the caller tears down whatever was built
+/* vm: zeroed (vm__init). Returns 0, or -1 with e; the caller tears down whatever was built
  * (vcpu__destroy_all, then vm__destroy) either way. early: a VM made at start-up
  * to use (vm_early.h), or NULL. */
 int builder__build(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop,

@@ -41,6 +41,12 @@ int error__from_text(struct error *e, enum ember_exit code, const char *text)
 	return error__fail(e, code, "%s", text);
 }
 
+int error__coded(struct error *e, enum ember_exit code)
+{
+	e->code = code;
+	return -1;
+}
+
 void error__clear(struct error *e)
 {
 	e->code = EXIT_OK;

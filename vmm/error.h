@@ -23,6 +23,9 @@ int error__wrap(struct error *e, const char *fmt, ...) __attribute__((format(pri
 /* For a layer that still reports through a text buffer (virtio/ until its merge):
  * the code is the caller's knowledge of what that layer does. Returns -1. */
 int error__from_text(struct error *e, enum ember_exit code, const char *text);
+/* The same for a layer given e->msg itself as its buffer (e not NULL): only the code is
+ * set. Each caller's own 4 KiB buffer was a stack page a start faulted in (issue 16). */
+int error__coded(struct error *e, enum ember_exit code);
 void error__clear(struct error *e);
 
 #endif

@@ -48,6 +48,8 @@ static int kvm_start(void *ctx, const struct vm_config *cfg, uint64_t instance_s
 	 * parked, each installs its own filter and waits; this thread then installs its
 	 * own (it needs no more thread starts) and lets them run. */
 	const bool park = k->unfiltered_build;
+	if (park)
+		pr_debug("vCPUs start parked until every thread has its seccomp filter");
 	if (vcpu__start_all(vm, park)) {
 		error__fail(e, EXIT_ERROR, "cannot start vCPU threads: %s", strerror(errno));
 		vcpu__teardown_vm(vm);

@@ -22,9 +22,9 @@ struct kvm_machine {
 	struct warm_shell warm; /* --prepare's shell, until a load or boot uses or drops it */
 	uint64_t load_start_us; /* when the snapshot load arrived (0: no load) */
 	struct vm_early early;	/* main's start-up VM for the first boot (vm_early.h) */
-	/* No pre-boot filter on this thread (a boot from the command line alone without
-	 * the start-up helper, main.c): a boot's vCPUs start parked and run once the VMM
-	 * thread's filter is in. */
+	/* Seccomp on but no pre-boot filter on this thread (a boot from the command line
+	 * alone without the start-up helper, main.c): a boot's vCPUs start parked and run
+	 * once the VMM thread's filter is in. */
 	bool unfiltered_build;
 };
 

@@ -70,15 +70,15 @@ int main(int argc, char **argv)
 	struct kvm_machine kvm = {.start_us = start_us};
 	if (cli__boots_at_start_guess(argc, argv))
 		vm_early__start(&kvm.early, cli__start_helper_guess(argc, argv));
-	char why[ERROR_MSG_MAX];
+	/* Its msg is also the text buffer of the layers that report in text. */
 	struct error e = {0};
 	/* The command line's machine goes to the controller as it is (vmm_params). */
 	struct vmm_config *boot_cfg = pagealloc__zalloc(sizeof(*boot_cfg));
 	if (!boot_cfg)
 		die(EXIT_ERROR, "out of memory");
 	struct cli_options opts = {.vm = &boot_cfg->vm};
-	if (cli__parse(argc, argv, &opts, why, sizeof(why))) {
-		pr_err("%s (see ember --help)", why);
+	if (cli__parse(argc, argv, &opts, e.msg, sizeof(e.msg))) {
+		pr_err("%s (see ember --help)", e.msg);
 		return EXIT_USAGE;
 	}
 	if (opts.help) {
@@ -95,8 +95,9 @@ int main(int argc, char **argv)
 	}
 	/* With an API socket and no config file the VM waits for InstanceStart, so
 	 * the command line may leave the kernel out (PUT /boot-source may bring it). */
-	if (!opts.config_file && !opts.api_sock && config__validate(opts.vm, why, sizeof(why))) {
-		pr_err("%s", why);
+	if (!opts.config_file && !opts.api_sock &&
+	    config__validate(opts.vm, e.msg, sizeof(e.msg))) {
+		pr_err("%s", e.msg);
 		return EXIT_USAGE;
 	}
 
@@ -130,7 +131,8 @@ int main(int argc, char **argv)
 	const bool preboot = untrusted_input || kvm.early.started;
 	if (preboot && seccomp__install(SECCOMP_VMM_PREBOOT))
 		die(EXIT_ERROR, "cannot install the pre-boot seccomp filter: %m");
-	kvm.unfiltered_build = !preboot;
+	/* With --no-seccomp there is no filter to wait for: the vCPUs start unparked. */
+	kvm.unfiltered_build = !preboot && seccomp__enabled();
 	kvm.loop = loop;
 	/* The command line is the first configuration; a config file or the API adds to it. */
 	struct vmm_params vp = {
@@ -174,9 +176,9 @@ int main(int argc, char **argv)
 	static struct api_startup startup;
 	if (opts.api_sock) {
 		struct api_server_opts so = {.path = opts.api_sock};
-		srv = api_server__create(&so, why, sizeof(why));
-		if (!srv || api_server__start(srv, api, loop, why, sizeof(why)))
-			die(EXIT_USAGE, "%s", why);
+		srv = api_server__create(&so, e.msg, sizeof(e.msg));
+		if (!srv || api_server__start(srv, api, loop, e.msg, sizeof(e.msg)))
+			die(EXIT_USAGE, "%s", e.msg);
 		struct timespec cpu;
 		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
 		startup.wall_us = now_us() - start_us;

@@ -41,3 +41,30 @@ void pagealloc__free(void *p)
 	munmap(h, h->len);
 #endif
 }
+
+int pagealloc__thread_stack(pthread_attr_t *attr, size_t bytes, struct thread_stack *s)
+{
+	const size_t guard = 4096;
+	*s = (struct thread_stack){0};
+	void *map = mmap(NULL, guard + bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	int err = mprotect(map, guard, PROT_NONE) ? errno : 0;
+	if (!err)
+		err = pthread_attr_setstack(attr, (char *)map + guard, bytes);
+	if (err) {
+		munmap(map, guard + bytes);
+		errno = err;
+		return -1;
+	}
+	*s = (struct thread_stack){.map = map, .len = guard + bytes};
+	return 0;
+}
+
+void pagealloc__free_thread_stack(struct thread_stack *s)
+{
+	if (s->map)
+		munmap(s->map, s->len);
+	*s = (struct thread_stack){0};
+}

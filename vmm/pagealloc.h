@@ -14,6 +14,7 @@
 #ifndef EMBER_PAGEALLOC_H
 #define EMBER_PAGEALLOC_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -28,5 +29,19 @@
 void *pagealloc__zalloc(size_t bytes);
 /* p from pagealloc__zalloc, or NULL. */
 void pagealloc__free(void *p);
+
+/* A thread's stack of our own mapping, for the threads that are joined (the vCPUs):
+ * pthread_join unmaps a stack musl made, and that unmapping, after the thread ran on
+ * another CPU, flushes that CPU's TLB with an interrupt, at the end of every VM, just
+ * before the exit would drop the mapping anyway. This one stays until its owner frees
+ * it (a VM torn down while the process goes on). */
+struct thread_stack {
+	void *map; /* NULL: none */
+	size_t len;
+};
+/* Maps `bytes` of stack above a guard page and sets it in attr; -1 with errno. */
+int pagealloc__thread_stack(pthread_attr_t *attr, size_t bytes, struct thread_stack *s);
+/* After the thread is joined, or if it never started; a zeroed s is none. */
+void pagealloc__free_thread_stack(struct thread_stack *s);
 
 #endif

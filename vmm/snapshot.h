@@ -140,7 +140,8 @@ const char *snapshot__config_json(const struct snapshot_load *l);
  * caller tears down whatever was built either way (as after builder__build).
  * warm: vm is a prepared shell of cfg's shape (warm.h: VM, memory slots, irqchip,
  * vCPUs and their parked threads exist); only the memory file is mapped over its
- * RAM, at the same host address, and the state set. l->times gets each step. */
+ * RAM, at the same host address, and the state set; otherwise vm is zeroed (vm__init).
+ * l->times gets each step. */
 int snapshot__restore(struct vm *vm, const struct vm_config *cfg, struct snapshot_load *l,
 		      struct event_loop *loop, uint64_t start_us, bool warm, struct error *e);
 void snapshot__close(struct snapshot_load *l);

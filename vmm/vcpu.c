@@ -314,20 +314,26 @@ int vcpu__start_all(struct vm *vm, bool parked)
 	for (unsigned i = 0; i < vm->nr_vcpus && rc == 0; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (v->given_to) { /* set up by now, or about to be: it runs when it is */
-			v->thread = vm_early__vcpu0_go(v->given_to);
+			v->thread = vm_early__vcpu0_go(v->given_to, &v->stack);
 			v->given_to = NULL;
 			v->thread_started = 1;
 			continue;
 		}
+		/* A stack of its own (pagealloc.h): freed with the vCPU, if it fails too. */
 		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, 128 * 1024);
-		errno = pthread_create(&v->thread, &attr, vcpu_thread, v);
-		pthread_attr_destroy(&attr);
-		if (errno)
+		int err = pthread_attr_init(&attr);
+		if (!err) {
+			err = pagealloc__thread_stack(&attr, VCPU_STACK_BYTES, &v->stack)
+				  ? errno
+				  : pthread_create(&v->thread, &attr, vcpu_thread, v);
+			pthread_attr_destroy(&attr);
+		}
+		if (err) {
+			errno = err;
 			rc = -1;
-		else
+		} else {
 			v->thread_started = 1;
+		}
 	}
 	return rc;
 }
@@ -411,6 +417,7 @@ void vcpu__destroy_all(struct vm *vm)
 			munmap(v->run, (size_t)vm->vcpu_mmap_size);
 		if (v->fd >= 0)
 			close(v->fd);
+		pagealloc__free_thread_stack(&v->stack);
 		free(v);
 	}
 	free(vm->vcpus);

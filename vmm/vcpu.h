@@ -8,11 +8,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pagealloc.h"
+
 struct vm;
 struct vm_early;
 struct kernel_info;
 struct error;
 struct json_out;
+
+/* A vCPU thread's stack (the start-up helper's too, which may become vCPU 0's). */
+#define VCPU_STACK_BYTES (128u << 10)
 
 struct vcpu {
 	struct vm *vm;
@@ -21,6 +26,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	int thread_started;
+	struct thread_stack stack; /* freed with the vCPU, after its thread is joined */
 	/* The start-up helper that sets this vCPU up and runs it (vm_early.h), until
 	 * vcpu__start_all lets it run or vcpu__stop_all ends it. */
 	struct vm_early *given_to;

@@ -41,7 +41,6 @@ static bool cap_dropped(const struct vm_config *cfg, int cap)
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct guest_mem *premapped, struct error *e)
 {
-	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
 	vm->loop = loop;
 	vm->start_us = start_us;

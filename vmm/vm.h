@@ -100,7 +100,8 @@ struct vm {
 	struct error last_error;
 };
 
-/* Maps guest memory, or takes premapped's (vm_early__take_memory; NULL: none). 0, or -1
+/* vm is zeroed, as pagealloc__zalloc gives it (zeroing it again faulted in its pages).
+ * Maps guest memory, or takes premapped's (vm_early__take_memory; NULL: none). 0, or -1
  * with e. vm__destroy() cleans up either way. */
 int vm__init(struct vm *vm, const struct vm_config *cfg, struct event_loop *loop, uint64_t start_us,
 	     struct guest_mem *premapped, struct error *e);

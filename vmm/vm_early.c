@@ -163,12 +163,19 @@ void vm_early__start(struct vm_early *ve, enum start_helper mode)
 		pthread_mutex_destroy(&ve->gate);
 		return;
 	}
+	pthread_attr_t attr;
 	pthread_mutex_lock(&ve->gate);
-	ve->started = pthread_create(&ve->thread, NULL, vm_create_thread, ve) == 0;
+	if (pthread_attr_init(&attr) == 0) {
+		/* vCPU 0's thread, if it is given vCPU 0: the same stack as a vCPU's. */
+		ve->started = pagealloc__thread_stack(&attr, VCPU_STACK_BYTES, &ve->stack) == 0 &&
+			      pthread_create(&ve->thread, &attr, vm_create_thread, ve) == 0;
+		pthread_attr_destroy(&attr);
+	}
 	if (ve->started)
 		pthread_setaffinity_np(ve->thread, sizeof(cpus), &cpus);
 	pthread_mutex_unlock(&ve->gate);
 	if (!ve->started) {
+		pagealloc__free_thread_stack(&ve->stack);
 		pthread_cond_destroy(&ve->changed);
 		pthread_mutex_destroy(&ve->gate);
 	}
@@ -288,10 +295,12 @@ static void vcpu0_tell(struct vm_early *ve, enum vm_early_vcpu0 state)
 	pthread_mutex_unlock(&ve->gate);
 }
 
-pthread_t vm_early__vcpu0_go(struct vm_early *ve)
+pthread_t vm_early__vcpu0_go(struct vm_early *ve, struct thread_stack *stack)
 {
 	vcpu0_tell(ve, VM_EARLY_VCPU0_GO);
 	ve->started = false; /* the thread is vCPU 0's now: its stop joins it */
+	*stack = ve->stack;
+	ve->stack = (struct thread_stack){0};
 	return ve->thread;
 }
 
@@ -299,6 +308,7 @@ void vm_early__vcpu0_end(struct vm_early *ve)
 {
 	vcpu0_tell(ve, VM_EARLY_VCPU0_END);
 	pthread_join(ve->thread, NULL);
+	pagealloc__free_thread_stack(&ve->stack);
 	ve->started = false;
 }
 
@@ -328,6 +338,7 @@ void vm_early__release(struct vm_early *ve)
 		pthread_cond_broadcast(&ve->changed);
 		pthread_mutex_unlock(&ve->gate);
 		pthread_join(ve->thread, NULL);
+		pagealloc__free_thread_stack(&ve->stack);
 		ve->started = false;
 	}
 	for (unsigned i = 0; i < ve->nr_vcpu_fds; i++)

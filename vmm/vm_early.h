@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "mem.h"
+#include "pagealloc.h"
 
 enum vm_early_mem {
 	VM_EARLY_MEM_AWAITED, /* the helper waits for the memory's layout */
@@ -71,6 +72,7 @@ struct vm_early {
 	bool idle_checked; /* START_HELPER_AUTO looked for an idle CPU: */
 	int runnable;	   /* ... and read this many runnable tasks (-1: could not) */
 	pthread_t thread;
+	struct thread_stack stack; /* the helper's, vCPU 0's once given (pagealloc.h) */
 	/* Held by main until the helper is moved to its CPU; then guards mem_state and
 	 * the machine's shape, whose changes `changed` announces. */
 	pthread_mutex_t gate;
@@ -142,8 +144,9 @@ void vm_early__take(struct vm_early *ve, struct vm *vm, struct vm_early_made *ma
  * vm_early__vcpu0_end(), one of which must follow. false (nothing given) without such
  * a helper, or ve NULL. */
 bool vm_early__give_vcpu0(struct vm_early *ve, struct vcpu *v, uint64_t entry, bool trace_entry);
-/* The helper becomes vCPU 0's thread: its handle, for joining like any vCPU thread. */
-pthread_t vm_early__vcpu0_go(struct vm_early *ve);
+/* The helper becomes vCPU 0's thread: its handle, for joining like any vCPU thread, and
+ * its stack (*stack), freed like a vCPU thread's. */
+pthread_t vm_early__vcpu0_go(struct vm_early *ve, struct thread_stack *stack);
 /* The helper leaves vCPU 0 (set up or not) and ends; joined before this returns. */
 void vm_early__vcpu0_end(struct vm_early *ve);
 /* vCPU i's descriptor as the helper made it (waiting for its vCPUs), now the caller's;

@@ -64,10 +64,9 @@ struct vmm *vmm__create(const struct vmm_params *p, struct error *e)
 	/* The command line's configuration is taken over, not copied: a copy of the ~100 KiB
 	 * configuration read every page of both, ~50 first-touch faults at 3 us each on our
 	 * hosts (issue 16). */
-	char why[ERROR_MSG_MAX];
-	if (p->initial && config__validate_pending(&p->initial->vm, why, sizeof(why))) {
+	if (p->initial && config__validate_pending(&p->initial->vm, e->msg, sizeof(e->msg))) {
 		pagealloc__free(p->initial);
-		error__from_text(e, EXIT_USAGE, why);
+		error__coded(e, EXIT_USAGE);
 		return NULL;
 	}
 	struct vmm_config *cfg = p->initial ? p->initial : pagealloc__zalloc(sizeof(*cfg));
@@ -248,9 +247,8 @@ int vmm__start(struct vmm *m, struct error *e)
 {
 	if (vmm__check_configurable(m, e))
 		return -1;
-	char why[ERROR_MSG_MAX];
-	if (config__validate(&m->cfg->vm, why, sizeof(why)))
-		return error__from_text(e, EXIT_USAGE, why);
+	if (config__validate(&m->cfg->vm, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_USAGE);
 	m->instance_start_us = now_us();
 	if (m->machine->start(m->p.machine_ctx, &m->cfg->vm, m->instance_start_us, e))
 		return error__wrap(e, "Failed to start the microVM");

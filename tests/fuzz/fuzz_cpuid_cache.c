@@ -11,7 +11,6 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cpuid_cache.h"
-#include "snapshot/vmstate.h"
 
 /* Where the format puts the key and the first entry (cpuid_cache.c's header). */
 #define KEY_OFFSET     16
@@ -32,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cpuid_cache_key key = {1, 2, 3};
 	if (mend && len >= cpuid_cache__size(0)) {
 		memcpy(&key, buf + KEY_OFFSET, sizeof(key));
-		uint64_t crc = vmstate__crc64(buf, len - sizeof(crc));
-		memcpy(buf + len - sizeof(crc), &crc, sizeof(crc));
+		uint64_t sum = cpuid_cache__sum(buf, len - sizeof(sum));
+		memcpy(buf + len - sizeof(sum), &sum, sizeof(sum));
 	}
 	unsigned max = mend ? CPUID_MAX_ENTRIES : 1 + data[0] % CPUID_MAX_ENTRIES;
 	const char *why = NULL;

@@ -99,12 +99,15 @@ for i in range(nent):
     if fn == 0x80000008 and idx == 0:
         eax = struct.unpack_from("<I", b, off + 12)[0]
         struct.pack_into("<I", b, off + 12, (eax & ~0xff00) | (50 << 8))
-crc = 0xFFFFFFFFFFFFFFFF
-for byte in b[:-8]:
-    crc ^= byte
-    for _ in range(8):
-        crc = (crc >> 1) ^ (0xC96C5795D7870F42 if crc & 1 else 0)
-struct.pack_into("<Q", b, len(b) - 8, crc ^ 0xFFFFFFFFFFFFFFFF)
+# cpuid_cache__sum (vmm/arch/x86_64/cpuid_cache.c) of every byte before the last 8
+M = (1 << 64) - 1
+def mix(h, w):
+    h = ((h ^ w) * 0x9E3779B97F4A7C15) & M
+    return h ^ (h >> 29)
+h = 0x243F6A8885A308D3
+for off in range(0, len(b) - 8, 8):
+    h = mix(h, struct.unpack_from("<Q", b, off)[0])
+struct.pack_into("<Q", b, len(b) - 8, mix(h, len(b) - 8))
 open(path, "wb").write(b)
 PY
 	run_ember cpuid-cache/kvm-refuses 60 --kernel "$PROBE" --mem-mib 64 --level debug --start-helper on \

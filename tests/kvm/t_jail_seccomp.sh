@@ -86,6 +86,22 @@ for mode in on off; do
 	fi
 done
 
+# Without the helper a filtered boot parks its vCPUs until every thread has its filter;
+# with --no-seccomp there is none to wait for, so they start running at once.
+for sc in on off; do
+	set -- --kernel "$PROBE" --mem-mib 64 --start-helper off --level debug
+	[ "$sc" = on ] || set -- "$@" --no-seccomp
+	run_ember "jail/seccomp-park-$sc" 60 "$@"
+	parked=$(grep -c "vCPUs start parked" "$ERR")
+	want=1
+	[ "$sc" = on ] || want=0
+	if [ "$RC" -eq 0 ] && [ "$parked" -eq "$want" ] && has "PROBE DONE pass" "$OUT"; then
+		pass "jail/seccomp-park-$sc"
+	else
+		fail "jail/seccomp-park-$sc" "want exit 0, a passing probe and $want park line(s), got $RC and $parked"
+	fi
+done
+
 # --- the API thread too: configure and start over the socket, then keep asking -------
 FC=$EMBER_DIR/fcclient
 if [ -x "$FC" ]; then

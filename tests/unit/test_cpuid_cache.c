@@ -36,6 +36,49 @@ static bool same_entries(void)
 
 static const struct cpuid_cache_key key_a = {1, 2, 3}, key_b = {1, 2, 4};
 
+/* The checksum: the values the kvm-tier's Python writer (t_cpuid_cache.sh) computes the
+ * same way, then every flipped bit and every swap of two different words of a file-sized
+ * buffer changes it, as does a zero word more. */
+static void checksum(void)
+{
+	CHECK_EQ(cpuid_cache__sum("123456789", 9), 0x27b75d58149ecbdfull);
+	CHECK_EQ(cpuid_cache__sum("", 0), 0xf7e27bed97b0321eull);
+	uint8_t words[40];
+	for (unsigned i = 0; i < sizeof(words); i++)
+		words[i] = (uint8_t)i;
+	CHECK_EQ(cpuid_cache__sum(words, sizeof(words)), 0x455ca391b4f86d7eull);
+
+	fill_answer(75);
+	size_t len = cpuid_cache__size(75) - 8;
+	uint8_t *buf = malloc(len + 8);
+	cpuid_cache__format(buf, &key_a, &answer.head);
+	const uint64_t sum = cpuid_cache__sum(buf, len);
+	unsigned same = 0;
+	for (size_t bit = 0; bit < len * 8; bit++) {
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		same += cpuid_cache__sum(buf, len) == sum;
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	CHECK_EQ(same, 0u);
+	for (size_t a = 0; a + 8 <= len; a += 8)
+		for (size_t b = a + 8; b + 8 <= len; b += 8) {
+			uint64_t wa, wb;
+			memcpy(&wa, buf + a, 8);
+			memcpy(&wb, buf + b, 8);
+			if (wa == wb)
+				continue;
+			memcpy(buf + a, &wb, 8);
+			memcpy(buf + b, &wa, 8);
+			same += cpuid_cache__sum(buf, len) == sum;
+			memcpy(buf + a, &wa, 8);
+			memcpy(buf + b, &wb, 8);
+		}
+	CHECK_EQ(same, 0u);
+	memset(buf + len, 0, 8);
+	CHECK(cpuid_cache__sum(buf, len + 8) != sum);
+	free(buf);
+}
+
 static void round_trip_and_refusals(void)
 {
 	fill_answer(75);
@@ -169,4 +212,5 @@ static void load_and_store(void)
 	CHECK_EQ(rmdir(dir), 0); /* no temporary file left behind */
 }
 
-CHECK_MAIN("cpuid_cache", CHECK_CASE(round_trip_and_refusals), CHECK_CASE(load_and_store))
+CHECK_MAIN("cpuid_cache", CHECK_CASE(checksum), CHECK_CASE(round_trip_and_refusals),
+	   CHECK_CASE(load_and_store))

@@ -651,7 +651,7 @@ static void vsock_reset_event(void)
 static void legacy_devices_round_trip(void)
 {
 	struct event_loop *loop = event__create();
-	struct vm vm, vm2;
+	struct vm vm = {0}, vm2 = {0}; /* zeroed, as vm__init wants it */
 	struct vm_config cfg;
 	config__init(&cfg);
 	cfg.mem_mib = 16;
@@ -750,7 +750,7 @@ static int try_restore(const char *state, const char *mem, unsigned vcpus, uint6
 	config__init(&cfg);
 	cfg.vcpus = vcpus;
 	cfg.mem_mib = mib;
-	struct vm vm;
+	struct vm vm = {0}; /* zeroed, as vm__init wants it */
 	struct event_loop *loop = event__create();
 	int rc = snapshot__restore(&vm, &cfg, &l, loop, 0, false, e);
 	vcpu__destroy_all(&vm);

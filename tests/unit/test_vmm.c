@@ -56,6 +56,7 @@ static void fake_vm(struct vm *vm, struct vm_config *cfg, struct event_loop *loo
 	config__init(cfg);
 	cfg->mem_mib = 16;
 	struct error e = {0};
+	memset(vm, 0, sizeof(*vm)); /* as vm__init wants it */
 	if (vm__init(vm, cfg, loop, 0, NULL, &e))
 		abort();
 }

@@ -36,14 +36,13 @@ const size_t arch_nr_required_caps = sizeof(arch_required_caps) / sizeof(arch_re
 /* The loaders still report in text; everything they refuse is about the image. */
 int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
-	char why[ERROR_MSG_MAX];
 	struct arch_vm *a = &vm->arch;
-	if (loader__load_kernel(&vm->mem, cfg->kernel_path, &a->ki, why, sizeof(why)))
-		return error__from_text(e, EXIT_IMAGE, why);
+	if (loader__load_kernel(&vm->mem, cfg->kernel_path, &a->ki, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_IMAGE);
 	if (cfg->initrd_path[0] &&
 	    loader__load_initrd(&vm->mem, cfg->initrd_path, &a->ki, &a->initrd_addr,
-				&a->initrd_size, why, sizeof(why)))
-		return error__from_text(e, EXIT_IMAGE, why);
+				&a->initrd_size, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_IMAGE);
 	if (guest_mem__low_end(&vm->mem) < X86_MIN_MEM_BYTES)
 		return error__fail(e, EXIT_USAGE, "mem_size_mib: the guest needs at least %llu MiB",
 				   X86_MIN_MEM_BYTES >> 20);

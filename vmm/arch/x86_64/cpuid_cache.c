@@ -8,16 +8,14 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "file.h"
 #include "log.h"
-#include "snapshot/vmstate.h"
 
-/* The file: this header, nent entries as KVM returns them, then the CRC-64/XZ of every
- * byte before it. Host byte order: the file never leaves the host that wrote it. */
-static const char cache_magic[8] = "EMBRCPU2";
+/* The file: this header, nent entries as KVM returns them, then cpuid_cache__sum of
+ * every byte before it. Host byte order: the file never leaves the host that wrote it. */
+static const char cache_magic[8] = "EMBRCPU3";
 
 struct cache_head {
 	char magic[8];
@@ -25,6 +23,38 @@ struct cache_head {
 	uint32_t nent;
 	struct cpuid_cache_key key;
 };
+/* So that the head and the entries sum as pieces as they do as one buffer. */
+_Static_assert(sizeof(struct cache_head) % 8 == 0, "the head is whole words");
+
+/* Each 8-byte word (the last one padded with zeros) is folded in with a multiply and a
+ * shift, and the length last: a changed, lost or moved word changes the sum. */
+static uint64_t sum_mix(uint64_t h, uint64_t word)
+{
+	h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t sum_words(uint64_t h, const uint8_t *p, size_t len)
+{
+	uint64_t w;
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = sum_mix(h, w);
+	}
+	if (len) {
+		w = 0;
+		memcpy(&w, p, len);
+		h = sum_mix(h, w);
+	}
+	return h;
+}
+
+#define SUM_SEED 0x243f6a8885a308d3ull
+
+uint64_t cpuid_cache__sum(const void *buf, size_t len)
+{
+	return sum_mix(sum_words(SUM_SEED, buf, len), len);
+}
 
 /* Process-wide on purpose: chosen once at start-up, before any thread exists, and
  * only read afterwards (like the seccomp settings). */
@@ -60,8 +90,8 @@ void cpuid_cache__format(void *buf, const struct cpuid_cache_key *key, const str
 	memcpy(p, &h, sizeof(h));
 	size_t body = (size_t)c->nent * sizeof(struct kvm_cpuid_entry2);
 	memcpy(p + sizeof(h), c->entries, body);
-	uint64_t crc = vmstate__crc64(p, sizeof(h) + body);
-	memcpy(p + sizeof(h) + body, &crc, sizeof(crc));
+	uint64_t sum = cpuid_cache__sum(p, sizeof(h) + body);
+	memcpy(p + sizeof(h) + body, &sum, sizeof(sum));
 }
 
 enum cpuid_cache_verdict cpuid_cache__check_head(const void *head, size_t len, unsigned max,
@@ -95,15 +125,13 @@ enum cpuid_cache_verdict cpuid_cache__check_head(const void *head, size_t len, u
 }
 
 enum cpuid_cache_verdict cpuid_cache__check_body(const void *head, const void *entries,
-						 unsigned nent, uint64_t crc,
+						 unsigned nent, uint64_t sum,
 						 const struct cpuid_cache_key *key,
 						 const char **why)
 {
-	const struct iovec pieces[] = {
-	    {.iov_base = (void *)head, .iov_len = sizeof(struct cache_head)},
-	    {.iov_base = (void *)entries,
-	     .iov_len = (size_t)nent * sizeof(struct kvm_cpuid_entry2)}};
-	if (crc != vmstate__crc64v(pieces, 2)) {
+	const size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
+	uint64_t acc = sum_words(SUM_SEED, head, sizeof(struct cache_head));
+	if (sum != sum_mix(sum_words(acc, entries, body), sizeof(struct cache_head) + body)) {
 		*why = "its checksum does not match";
 		return CPUID_CACHE_BAD;
 	}
@@ -127,9 +155,9 @@ enum cpuid_cache_verdict cpuid_cache__parse(const void *buf, size_t len,
 		return v;
 	const uint8_t *entries = (const uint8_t *)buf + sizeof(struct cache_head);
 	size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
-	uint64_t crc;
-	memcpy(&crc, entries + body, sizeof(crc));
-	v = cpuid_cache__check_body(buf, entries, nent, crc, key, why);
+	uint64_t sum;
+	memcpy(&sum, entries + body, sizeof(sum));
+	v = cpuid_cache__check_body(buf, entries, nent, sum, key, why);
 	if (v != CPUID_CACHE_HIT)
 		return v;
 	out->nent = nent;
@@ -150,17 +178,17 @@ static enum cpuid_cache_verdict read_file(const char *path, const struct cpuid_c
 		return CPUID_CACHE_BAD;
 	struct cache_head head;
 	unsigned nent = 0;
-	uint64_t crc = 0;
+	uint64_t sum = 0;
 	enum cpuid_cache_verdict v = CPUID_CACHE_BAD;
 	size_t want = img.size < sizeof(head) ? (size_t)img.size : sizeof(head);
 	if (file__read_at(img.fd, &head, want, 0) == 0)
 		v = cpuid_cache__check_head(&head, (size_t)img.size, max, &nent, why);
 	size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
 	if (v == CPUID_CACHE_HIT && (file__read_at(img.fd, c->entries, body, sizeof(head)) ||
-				     file__read_at(img.fd, &crc, sizeof(crc), sizeof(head) + body)))
+				     file__read_at(img.fd, &sum, sizeof(sum), sizeof(head) + body)))
 		v = CPUID_CACHE_BAD;
 	else if (v == CPUID_CACHE_HIT)
-		v = cpuid_cache__check_body(&head, c->entries, nent, crc, key, why);
+		v = cpuid_cache__check_body(&head, c->entries, nent, sum, key, why);
 	close(img.fd);
 	if (v == CPUID_CACHE_HIT)
 		c->nent = nent;
