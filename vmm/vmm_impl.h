@@ -11,7 +11,6 @@
 struct vmm {
 	/* The command line's allocation, taken over (vmm_params.initial), or its own. */
 	struct vmm_config *cfg;
-	struct vmm_config scratch; /* a candidate being checked; too big for the stack */
 	enum vmm_state state;
 	char id[CONFIG_ID_MAX + 1];
 	struct vmm_params p;
@@ -30,6 +29,9 @@ struct vmm {
 		uint64_t pause_vm, resume_vm;
 		struct snapshot_load_times load; /* the last load's steps */
 	} latencies;
+	/* A candidate being checked; too big for the stack. Last: the fields above share
+	 * a page, and a start touches none of this one's (issue 16). */
+	struct vmm_config scratch;
 };
 
 #endif

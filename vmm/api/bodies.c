@@ -73,6 +73,9 @@ static const struct field boot_source_fields[] = {
      STR_AT(VM, cmdline, struct vm_config, cmdline),
      .flag_off = VM(has_cmdline)},
 };
+/* A flag at offset 0 would read as none (fields.h): a reordered struct must not put one
+ * there (boot_args' flag once was, and every PUT /boot-source lost its command line). */
+_Static_assert(VM(has_cmdline) != FIELD_NO_FLAG, "has_cmdline is not a body's first member");
 
 static const char *const none_only[] = {"None", NULL};
 
@@ -155,6 +158,7 @@ static const struct field net_fields[] = {
     {.name = "rx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(rx_rate_limiter)},
     {.name = "tx_rate_limiter", .kind = FIELD_RATE_LIMITER, .off = NET(tx_rate_limiter)},
 };
+_Static_assert(NET(has_mac) != FIELD_NO_FLAG, "has_mac is not a body's first member");
 
 static const struct field vsock_fields[] = {
     {.name = "guest_cid",
@@ -201,6 +205,7 @@ static const struct field logger_fields[] = {
     /* Accepted for Firecracker clients; ember has no modules to filter. */
     {.name = "module", .kind = FIELD_IGNORED, .size = 128},
 };
+_Static_assert(LOGGER(off) != FIELD_NO_FLAG, "off is not a body's first member");
 
 static const struct field metrics_fields[] = {
     {.name = "metrics_path",
