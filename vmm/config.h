@@ -95,8 +95,8 @@ struct mmds_config {
 };
 
 /* The small fields first and the path buffers after them: every start reads or writes
- * most of the former, so they share the first page, where spread among the buffers they
- * were four pages faulted in per start (issue 16). */
+ * most of the former, which now share the first page; spread among the buffers they cost
+ * each start two page faults more (issue 16). */
 struct vm_config {
 	unsigned vcpus; /* not a flag: a field's flag at offset 0 means none (api/fields.h) */
 	bool has_cmdline;
