@@ -42,24 +42,27 @@ void pagealloc__free(void *p)
 #endif
 }
 
-int pagealloc__thread_stack(pthread_attr_t *attr, size_t bytes, struct thread_stack *s)
+int pagealloc__start_thread(pthread_t *thread, struct thread_stack *s, size_t bytes,
+			    void *(*fn)(void *), void *arg)
 {
 	const size_t guard = 4096;
 	*s = (struct thread_stack){0};
 	void *map = mmap(NULL, guard + bytes, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (map == MAP_FAILED)
-		return -1;
-	int err = mprotect(map, guard, PROT_NONE) ? errno : 0;
-	if (!err)
-		err = pthread_attr_setstack(attr, (char *)map + guard, bytes);
-	if (err) {
-		munmap(map, guard + bytes);
-		errno = err;
-		return -1;
-	}
+		return errno;
 	*s = (struct thread_stack){.map = map, .len = guard + bytes};
-	return 0;
+	if (mprotect(map, guard, PROT_NONE))
+		return errno;
+	pthread_attr_t attr;
+	int err = pthread_attr_init(&attr);
+	if (err)
+		return err;
+	err = pthread_attr_setstack(&attr, (char *)map + guard, bytes);
+	if (!err)
+		err = pthread_create(thread, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return err;
 }
 
 void pagealloc__free_thread_stack(struct thread_stack *s)

@@ -39,8 +39,10 @@ struct thread_stack {
 	void *map; /* NULL: none */
 	size_t len;
 };
-/* Maps `bytes` of stack above a guard page and sets it in attr; -1 with errno. */
-int pagealloc__thread_stack(pthread_attr_t *attr, size_t bytes, struct thread_stack *s);
+/* Starts fn(arg) as *thread on `bytes` of stack above a guard page, kept in *s. 0, or an
+ * error number (pthread_create's way); *s may hold the stack either way. */
+int pagealloc__start_thread(pthread_t *thread, struct thread_stack *s, size_t bytes,
+			    void *(*fn)(void *), void *arg);
 /* After the thread is joined, or if it never started; a zeroed s is none. */
 void pagealloc__free_thread_stack(struct thread_stack *s);
 

@@ -320,14 +320,8 @@ int vcpu__start_all(struct vm *vm, bool parked)
 			continue;
 		}
 		/* A stack of its own (pagealloc.h): freed with the vCPU, if it fails too. */
-		pthread_attr_t attr;
-		int err = pthread_attr_init(&attr);
-		if (!err) {
-			err = pagealloc__thread_stack(&attr, VCPU_STACK_BYTES, &v->stack)
-				  ? errno
-				  : pthread_create(&v->thread, &attr, vcpu_thread, v);
-			pthread_attr_destroy(&attr);
-		}
+		int err = pagealloc__start_thread(&v->thread, &v->stack, VCPU_STACK_BYTES,
+						  vcpu_thread, v);
 		if (err) {
 			errno = err;
 			rc = -1;

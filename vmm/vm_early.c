@@ -163,14 +163,10 @@ void vm_early__start(struct vm_early *ve, enum start_helper mode)
 		pthread_mutex_destroy(&ve->gate);
 		return;
 	}
-	pthread_attr_t attr;
 	pthread_mutex_lock(&ve->gate);
-	if (pthread_attr_init(&attr) == 0) {
-		/* vCPU 0's thread, if it is given vCPU 0: the same stack as a vCPU's. */
-		ve->started = pagealloc__thread_stack(&attr, VCPU_STACK_BYTES, &ve->stack) == 0 &&
-			      pthread_create(&ve->thread, &attr, vm_create_thread, ve) == 0;
-		pthread_attr_destroy(&attr);
-	}
+	/* vCPU 0's thread, if it is given vCPU 0: the same stack as a vCPU's. */
+	ve->started = pagealloc__start_thread(&ve->thread, &ve->stack, VCPU_STACK_BYTES,
+					      vm_create_thread, ve) == 0;
 	if (ve->started)
 		pthread_setaffinity_np(ve->thread, sizeof(cpus), &cpus);
 	pthread_mutex_unlock(&ve->gate);

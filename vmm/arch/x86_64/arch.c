@@ -177,9 +177,8 @@ static int prepare_cpuid(struct vm *vm, struct kvm_cpuid2 **out, struct error *e
 				"without timer interrupts");
 	}
 	const struct cpu_template *t = &vm->cfg->cpu_template;
-	char why[ERROR_MSG_MAX];
-	if (cpuid__check_vendor(c->entries, c->nent, t->kind, why, sizeof(why)))
-		return error__from_text(e, EXIT_USAGE, why);
+	if (cpuid__check_vendor(c->entries, c->nent, t->kind, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_USAGE);
 	/* None changes nothing: no need to resolve (and zero) a 28 KiB template. */
 	if (t->kind == CPU_TPL_NONE)
 		return 0;
@@ -188,8 +187,8 @@ static int prepare_cpuid(struct vm *vm, struct kvm_cpuid2 **out, struct error *e
 	if (!a->tpl)
 		FAIL(EXIT_ERROR, "out of memory");
 	cpu_templates__resolve(t, a->tpl);
-	if (cpuid__apply_template(c->entries, c->nent, a->tpl, why, sizeof(why)))
-		return error__from_text(e, EXIT_USAGE, why);
+	if (cpuid__apply_template(c->entries, c->nent, a->tpl, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_USAGE);
 	return 0;
 }
 
@@ -249,13 +248,12 @@ int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
 	unsigned i = v->index;
 	unsigned threads_per_core = vm->cfg->smt && vm->nr_vcpus > 1 ? 2 : 1;
 	const char *step = NULL;
-	char why[ERROR_MSG_MAX];
 	if (cpu__setup_cpuid(v->fd, a->supported_cpuid, i, vm->nr_vcpus, threads_per_core))
 		step = "CPUID";
 	else if (cpu__setup_msrs(v->fd))
 		step = "MSRs";
-	else if (a->tpl && cpu__apply_template_msrs(v->fd, a->tpl, why, sizeof(why)))
-		return error__from_text(e, EXIT_USAGE, why);
+	else if (a->tpl && cpu__apply_template_msrs(v->fd, a->tpl, e->msg, sizeof(e->msg)))
+		return error__coded(e, EXIT_USAGE);
 	else if (cpu__setup_lapic(v->fd))
 		step = "local APIC";
 	else if (cpu__setup_fpu(v->fd))

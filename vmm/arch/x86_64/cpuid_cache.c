@@ -49,11 +49,16 @@ static uint64_t sum_words(uint64_t h, const uint8_t *p, size_t len)
 	return h;
 }
 
-#define SUM_SEED 0x243f6a8885a308d3ull
+/* The sum of a then b, as of one buffer (a's length a multiple of 8). */
+static uint64_t sum_two(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uint64_t h = sum_words(0x243f6a8885a308d3ull, a, alen);
+	return sum_mix(sum_words(h, b, blen), alen + blen);
+}
 
 uint64_t cpuid_cache__sum(const void *buf, size_t len)
 {
-	return sum_mix(sum_words(SUM_SEED, buf, len), len);
+	return sum_two(NULL, 0, buf, len);
 }
 
 /* Process-wide on purpose: chosen once at start-up, before any thread exists, and
@@ -129,9 +134,8 @@ enum cpuid_cache_verdict cpuid_cache__check_body(const void *head, const void *e
 						 const struct cpuid_cache_key *key,
 						 const char **why)
 {
-	const size_t body = (size_t)nent * sizeof(struct kvm_cpuid_entry2);
-	uint64_t acc = sum_words(SUM_SEED, head, sizeof(struct cache_head));
-	if (sum != sum_mix(sum_words(acc, entries, body), sizeof(struct cache_head) + body)) {
+	if (sum != sum_two(head, sizeof(struct cache_head), entries,
+			   (size_t)nent * sizeof(struct kvm_cpuid_entry2))) {
 		*why = "its checksum does not match";
 		return CPUID_CACHE_BAD;
 	}
