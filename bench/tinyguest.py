@@ -3,7 +3,8 @@
 
   tinyguest.py OUTDIR
 
-OUTDIR/tiny-reset.elf  ELF64 (ember: Linux 64-bit entry; QEMU: PVH 32-bit entry; the floor)
+OUTDIR/tiny-reset.elf  ELF64 with a PVH note (ember, QEMU: the PVH 32-bit entry; the floor)
+OUTDIR/tiny-reset-linux.elf  the same without the note: ember's Linux 64-bit entry
 OUTDIR/tiny-reset.bin  the same code as a flat binary (kvmtool loads it at 0x1000:0 in real mode)
 OUTDIR/tiny-hang.elf, tiny-hang.bin  a guest that halts with interrupts off, for RSS/PSS
 
@@ -35,7 +36,7 @@ def code_hang():
     return bytes([0xFA, 0xF4, 0xEB, 0xFD])                       # cli; hlt; jmp back to hlt
 
 
-def elf(code_fn):
+def elf(code_fn, pvh=True):
     ehdr_size, phdr_size = 64, 56
     note_off = ehdr_size + 2 * phdr_size
     name = b"Xen\0"
@@ -51,7 +52,9 @@ def elf(code_fn):
     load = struct.pack("<IIQQQQQQ", PT_LOAD, 7, 0, LOAD, LOAD, size, size, 0x1000)
     note = struct.pack("<IIQQQQQQ", PT_NOTE, 4, note_off, LOAD + note_off, LOAD + note_off,
                        note_len, note_len, 4)
-    nt = struct.pack("<III", len(name), 4, XEN_ELFNOTE_PHYS32_ENTRY) + name + struct.pack("<I", entry)
+    # Without PVH the note stays, of a type no loader looks for, so the bytes line up.
+    note_type = XEN_ELFNOTE_PHYS32_ENTRY if pvh else XEN_ELFNOTE_PHYS32_ENTRY - 1
+    nt = struct.pack("<III", len(name), 4, note_type) + name + struct.pack("<I", entry)
     img = eh + load + note + nt + code
     assert len(img) == size
     return img
@@ -65,6 +68,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     files = {
         "tiny-reset.elf": elf(code_reset),
+        "tiny-reset-linux.elf": elf(code_reset, pvh=False),
         "tiny-hang.elf": elf(code_hang),
         "tiny-reset.bin": code_reset(),
         "tiny-hang.bin": code_hang(),

@@ -73,6 +73,7 @@ kvm_payload() {
 	for f in probe.elf probe-vsock-peer; do
 		[ -f "$build/guest/$f" ] && cp "$build/guest/$f" "$p/bin/"
 	done
+	cp "$build"/bench/guest/tiny-reset*.elf "$p/bin/" 2>/dev/null
 	[ -d "$build/tests/bin" ] && cp "$build"/tests/bin/* "$p/bin/" 2>/dev/null
 	echo "$p"
 }

@@ -42,7 +42,13 @@ rm -rf "$payload"
 mkdir -p "$payload/guest" "$payload/tests"
 ln -s "$build/ember" "$payload/ember"
 [ ! -e "$build/ember-jailer" ] || ln -s "$build/ember-jailer" "$payload/ember-jailer"
-for f in vmlinux bzImage rootfs.ext4 initramfs.cpio.gz probe.elf ember-vsock; do
+# vmlinux has a PVH entry note, which ember enters by; a copy without it boots through
+# Linux's 64-bit entry (t_boot.sh runs both).
+if [ "$build/guest/vmlinux" -nt "$build/guest/vmlinux-nopvh" ] &&
+	! python3 "$here/nopvh.py" "$build/guest/vmlinux" "$build/guest/vmlinux-nopvh"; then
+	rm -f "$build/guest/vmlinux-nopvh"
+fi
+for f in vmlinux vmlinux-nopvh bzImage rootfs.ext4 initramfs.cpio.gz probe.elf ember-vsock; do
 	[ ! -e "$build/guest/$f" ] || ln -s "$build/guest/$f" "$payload/guest/$f"
 done
 # The API client (busybox has no curl) for the tests that boot through the API.

@@ -2,7 +2,8 @@
 # nested host). Sourced by tests/e2e/t_*.sh after setting E2E_ROOT.
 #
 # Layout of $E2E_ROOT (the directory given to run.sh; build/ on a dev host):
-#   ember [ember-jailer] guest/{vmlinux,bzImage,rootfs.ext4,initramfs.cpio.gz,ember-vsock}
+#   ember [ember-jailer] guest/{vmlinux,vmlinux-nopvh,bzImage,rootfs.ext4,initramfs.cpio.gz,
+#   ember-vsock}
 #   [fcclient ember-uffd-ondemand ember-uffd-prefetch] (tests/e2e/host.sh's payload)
 #
 # Output contract: one line per check, `PASS e2e/<name>`, `FAIL e2e/<name>: <reason>`
@@ -12,6 +13,7 @@ E2E_ROOT=${E2E_ROOT:?E2E_ROOT not set}
 EMBER=${EMBER:-$E2E_ROOT/ember}
 GUEST=$E2E_ROOT/guest
 VMLINUX=$GUEST/vmlinux
+VMLINUX_NOPVH=$GUEST/vmlinux-nopvh
 BZIMAGE=$GUEST/bzImage
 ROOTFS=$GUEST/rootfs.ext4
 INITRD=$GUEST/initramfs.cpio.gz

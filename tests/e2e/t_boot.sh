@@ -6,8 +6,15 @@ E2E_ROOT=$1
 # initrd-only boot of the ELF vmlinux
 if need_files initrd-boot "$VMLINUX" "$INITRD"; then
 	vm_run initrd-boot "$VM_TIMEOUT" --kernel "$VMLINUX" --initrd "$INITRD" --vcpus 1 --mem-mib "$VM_MEM" \
-		--serial stdout --cmdline "$CMDLINE_BASE ember.test=boot"
+		--serial stdout --cmdline "$CMDLINE_BASE ember.test=boot" --level debug
 	expect_pass initrd-boot boot
+	# vmlinux (CONFIG_PVH) carries the PVH entry note: entered there, as Firecracker
+	# does, with the initrd as start_info's module and the command line it names.
+	if grep -q 'kernel entry 0x[0-9a-f]* (PVH)' "$VM_ERR"; then
+		pass pvh-entry
+	else
+		fail pvh-entry "vmlinux not entered through PVH: $(grep -m1 'kernel entry' "$VM_ERR")"
+	fi
 	# clean reboot (reboot -f with reboot=k -> i8042 reset) must make ember exit 0
 	if [ "$VM_RC" = 0 ]; then
 		pass reboot-exit-code
@@ -28,6 +35,18 @@ if need_files initrd-boot "$VMLINUX" "$INITRD"; then
 	fi
 	kr=$(grep -i 'first KVM_RUN' "$VM_ERR" | head -1)
 	[ -z "$kr" ] || info "$kr"
+fi
+
+# The same vmlinux without its PVH note: Linux's 64-bit entry (zero page, page tables).
+if need_files linux-entry-boot "$VMLINUX_NOPVH" "$INITRD"; then
+	vm_run linux-entry-boot "$VM_TIMEOUT" --kernel "$VMLINUX_NOPVH" --initrd "$INITRD" --vcpus 2 \
+		--mem-mib "$VM_MEM" --serial stdout --cmdline "$CMDLINE_BASE ember.test=boot" --level debug
+	expect_pass linux-entry-boot boot
+	if grep -q 'kernel entry 0x[0-9a-f]* (64-bit boot protocol)' "$VM_ERR"; then
+		pass linux-entry
+	else
+		fail linux-entry "not entered through the 64-bit boot protocol: $(grep -m1 'kernel entry' "$VM_ERR")"
+	fi
 fi
 
 # --no-pit: Linux boots with kvmclock and the LAPIC timer alone, 2 vCPUs

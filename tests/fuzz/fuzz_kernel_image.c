@@ -3,9 +3,13 @@
  * first input byte picks the parser (even: ELF, odd: bzImage); the rest is the file.
  * Whatever the bytes, a parser either refuses them or describes segments that lie
  * inside the file and inside guest memory above 1 MiB, apart from each other, with the
- * entry point inside what is loaded. Anything else, or a sanitizer report, is a finding. */
+ * entry point inside what is loaded. An ELF's note segments, which the loader reads
+ * whole from the file, then go through loader__parse_notes: a PVH entry it takes lies
+ * below 4 GiB inside what the file gives a segment. Anything else, or a sanitizer
+ * report, is a finding. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arch/x86_64/boot.h"
 #include "arch/x86_64/layout.h"
@@ -28,8 +32,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc)
 		return 0;
 	if (ki.nr_segs == 0 || ki.nr_segs > LOADER_MAX_SEGMENTS || ki.load_end > MEM_END ||
-	    ki.setup_header_len > sizeof(ki.setup_header))
+	    ki.setup_header_len > sizeof(ki.setup_header) || ki.nr_notes > LOADER_MAX_NOTES ||
+	    (bzimage && ki.nr_notes))
 		abort();
+	for (unsigned i = 0; i < ki.nr_notes && !ki.pvh; i++) {
+		const struct note_segment *n = &ki.notes[i];
+		if (n->file_offset > fsize || n->filesz > fsize - n->file_offset ||
+		    n->filesz > LOADER_NOTES_MAX || (n->align != 4 && n->align != 8))
+			abort();
+		/* A copy of exactly the segment's bytes, so reads past it are reported. */
+		uint8_t *copy = malloc(n->filesz ? n->filesz : 1);
+		if (!copy)
+			return 0;
+		memcpy(copy, file + n->file_offset, n->filesz);
+		int nrc = loader__parse_notes(&ki, copy, n->filesz, n->align, err, sizeof(err));
+		free(copy);
+		if (nrc)
+			return 0;
+	}
+	if (ki.pvh) {
+		int from_file = 0;
+		for (unsigned i = 0; i < ki.nr_segs; i++)
+			from_file |= ki.entry >= ki.segs[i].paddr &&
+				     ki.entry - ki.segs[i].paddr < ki.segs[i].filesz;
+		if (ki.entry >> 32 || !from_file)
+			abort();
+	}
 	int entry_in = 0;
 	for (unsigned i = 0; i < ki.nr_segs; i++) {
 		const struct load_segment *s = &ki.segs[i];

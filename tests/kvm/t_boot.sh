@@ -57,6 +57,35 @@ if boot_probe boot/with-pit 1 128; then
 	fi
 fi
 
+# The PVH entry: an ELF kernel with Xen's PHYS32_ENTRY note is entered there in 32-bit
+# protected mode with the start_info in EBX, as under Firecracker; the same image
+# without the note takes the Linux 64-bit entry. Both reach the tiny guest's reset
+# (bench/tinyguest.py), through the entry ember's debug log names. Real Linux boots
+# through PVH in the e2e tier (its vmlinux has the note).
+# boot_tiny NAME IMAGE ENTRY-WORDS [extra ember args...]
+boot_tiny() {
+	_name=$1 _img=$2 _words=$3
+	shift 3
+	if [ ! -f "$EMBER_DIR/$_img" ]; then
+		fail "$_name" "$_img missing from $EMBER_DIR"
+		return
+	fi
+	run_ember "$_name" 60 --kernel "$EMBER_DIR/$_img" --mem-mib 64 --serial none \
+		--level debug "$@"
+	if [ "$RC" -ne 0 ]; then
+		fail "$_name" "ember exited $RC: $(tail -1 "$ERR")"
+	elif ! has "kernel entry 0x[0-9a-f]* ($_words)" "$ERR"; then
+		fail "$_name" "not entered through the $_words entry: $(grep 'kernel entry' "$ERR")"
+	elif ! has "guest reboot" "$ERR"; then
+		fail "$_name" "the guest did not reach its reset"
+	else
+		pass "$_name"
+	fi
+}
+boot_tiny boot/pvh-entry tiny-reset.elf PVH
+boot_tiny boot/pvh-entry-no-pit tiny-reset.elf PVH --no-pit
+boot_tiny boot/pvh-absent tiny-reset-linux.elf "64-bit boot protocol"
+
 # The VM, its memory slots, irqchip and vCPUs are made at start-up by a helper on
 # another CPU while ember sets up (vmm/vm_early.c); with one allowed CPU (the nested test host has one) there is no
 # helper and ember makes it itself. Both boot. --start-helper on is the default, named

@@ -235,6 +235,166 @@ static void bzimage_hostile(void)
 	CHECK(ki.setup_header_len <= sizeof(ki.setup_header));
 }
 
+/* Appends one ELF note (4-byte padding) at buf+off; returns the offset after it. */
+static size_t put_note(uint8_t *buf, size_t off, const char *name, uint32_t type, const void *desc,
+		       uint32_t descsz)
+{
+	uint32_t namesz = (uint32_t)strlen(name) + 1;
+	uint32_t hdr[3] = {namesz, descsz, type};
+	memcpy(buf + off, hdr, sizeof(hdr));
+	off += sizeof(hdr);
+	memset(buf + off, 0, (namesz + 3) & ~3u);
+	memcpy(buf + off, name, namesz);
+	off += (namesz + 3) & ~3u;
+	memset(buf + off, 0, (descsz + 3) & ~3u);
+	memcpy(buf + off, desc, descsz);
+	return off + ((descsz + 3) & ~3u);
+}
+
+/* make_elf's image with a second program header: a PT_NOTE segment of `len` bytes at
+ * file offset `off` (the notes themselves are the caller's). */
+static void add_note_phdr(uint64_t off, uint64_t len)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)image;
+	Elf64_Phdr ph = {.p_type = PT_NOTE, .p_offset = off, .p_filesz = len, .p_align = 4};
+	memcpy(image + sizeof(*eh) + eh->e_phnum * sizeof(ph), &ph, sizeof(ph));
+	eh->e_phnum++;
+}
+
+/* Notes as vmlinux has them: a build id, then Xen's PHYS32_ENTRY; the PVH entry is
+ * taken, as a pointer (Linux) or a .long (others); without the note, e_entry. */
+static void pvh_note(void)
+{
+	struct kernel_info ki;
+	char err[256] = "";
+	uint8_t notes[256];
+	const uint8_t build_id[20] = {1, 2, 3};
+	uint64_t entry64 = 16 * MiB + 0x4a0;
+	size_t n = put_note(notes, 0, "GNU", 3, build_id, sizeof(build_id));
+	n = put_note(notes, n, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry64, 8);
+	make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	add_note_phdr(4096 + 100, n);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(ki.nr_notes, 1);
+	CHECK_EQ(ki.notes[0].file_offset, 4096 + 100);
+	CHECK_EQ(ki.notes[0].filesz, n);
+	CHECK(!ki.pvh);
+	CHECK_EQ(loader__parse_notes(&ki, notes, n, 4, err, sizeof(err)), 0);
+	CHECK(ki.pvh);
+	CHECK_EQ(ki.entry, entry64);
+
+	uint32_t entry32 = 16 * MiB + 0x10;
+	n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 4);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_notes(&ki, notes, n, 4, err, sizeof(err)), 0);
+	CHECK(ki.pvh);
+	CHECK_EQ(ki.entry, entry32);
+
+	/* Other owners' notes of the same type, and no note at all, change nothing. */
+	n = put_note(notes, 0, "Linux", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 4);
+	n = put_note(notes, n, "Xen", 17, &entry32, 4);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), 0);
+	CHECK_EQ(loader__parse_notes(&ki, notes, n, 4, err, sizeof(err)), 0);
+	CHECK(!ki.pvh);
+	CHECK_EQ(ki.entry, 16 * MiB);
+	CHECK_EQ(loader__parse_notes(&ki, notes, 0, 4, err, sizeof(err)), 0);
+	CHECK(!ki.pvh);
+}
+
+static int notes_reject(const uint8_t *notes, size_t n, const char *needle)
+{
+	struct kernel_info ki;
+	char err[256] = "";
+	make_elf(image, sizeof(image), 16 * MiB, 8192, 12288);
+	if (loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)))
+		return 0;
+	int rc = loader__parse_notes(&ki, notes, n, 4, err, sizeof(err));
+	return rc == -1 && strstr(err, needle) != NULL && !ki.pvh && ki.entry == 16 * MiB;
+}
+
+static void pvh_note_hostile(void)
+{
+	uint8_t notes[256];
+	uint32_t entry32 = 16 * MiB + 0x10;
+	size_t n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 4);
+	/* Every truncation inside the note is refused; none reads past the bytes given. */
+	for (size_t cut = 12; cut < n; cut++)
+		CHECK(notes_reject(notes, cut, "overruns"));
+	uint32_t *hdr = (uint32_t *)notes;
+	hdr[0] = UINT32_MAX; /* name size */
+	CHECK(notes_reject(notes, n, "overruns"));
+	hdr[0] = 4;
+	hdr[1] = UINT32_MAX; /* value size */
+	CHECK(notes_reject(notes, n, "overruns"));
+	n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 2);
+	CHECK(notes_reject(notes, n, "not 4 or 8"));
+	uint64_t high = (1ull << 32) + 16 * MiB;
+	n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &high, 8);
+	CHECK(notes_reject(notes, n, "above 4 GiB"));
+	/* Inside the segment's memory but past what the file gives it (its bss). */
+	entry32 = 16 * MiB + 8192 + 16;
+	n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 4);
+	CHECK(notes_reject(notes, n, "outside what the ELF loads"));
+	entry32 = 0x7000; /* the zero page */
+	n = put_note(notes, 0, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &entry32, 4);
+	CHECK(notes_reject(notes, n, "outside what the ELF loads"));
+
+	/* Note segments themselves: past the file, too large, too many. */
+	struct kernel_info ki;
+	char err[256] = "";
+	make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	add_note_phdr(4096 + 8000, 1000);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "note segment 1 is truncated") != NULL);
+	make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	add_note_phdr(4096, LOADER_NOTES_MAX + 1);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "at most") != NULL);
+	make_elf(image, sizeof(image), 16 * MiB, 8192, 8192);
+	for (int i = 0; i <= LOADER_MAX_NOTES; i++)
+		add_note_phdr(4096, 16);
+	CHECK_EQ(loader__parse_elf(image, 4096, 4096 + 8192, 64 * MiB, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "note segments") != NULL);
+}
+
+/* The start_info the PVH entry gets: magic, version 1, the command line, the e820 map
+ * as its memory map, and the initrd as its one module only when there is one. */
+static void pvh_start_info(void)
+{
+	struct guest_mem mem;
+	CHECK_EQ(guest_mem__init(&mem, 64 * MiB), 0);
+	const char *cmdline = "console=ttyS0 pvh=1";
+	CHECK_EQ(bootparams__write_pvh(&mem, cmdline, 0x3000000, 0x1234), 0);
+	struct pvh_start_info *si = guest_mem__ptr(&mem, X86_PVH_INFO_ADDR, sizeof(*si));
+	CHECK(si != NULL);
+	if (!si)
+		return;
+	CHECK_EQ(si->magic, PVH_START_MAGIC);
+	CHECK_EQ(si->version, 1);
+	CHECK_EQ(si->cmdline_paddr, X86_CMDLINE_ADDR);
+	CHECK_STR((const char *)guest_mem__ptr(&mem, X86_CMDLINE_ADDR, 1), cmdline);
+	CHECK_EQ(si->nr_modules, 1);
+	CHECK_EQ(si->modlist_paddr, X86_PVH_MODS_ADDR);
+	struct pvh_modlist_entry *mod = guest_mem__ptr(&mem, si->modlist_paddr, sizeof(*mod));
+	CHECK(mod && mod->paddr == 0x3000000 && mod->size == 0x1234 && mod->cmdline_paddr == 0);
+	struct e820_entry map[E820_MAX];
+	unsigned n = bootparams__e820(&mem, map, E820_MAX);
+	CHECK_EQ(si->memmap_entries, n);
+	CHECK_EQ(si->memmap_paddr, X86_PVH_MEMMAP_ADDR);
+	struct pvh_memmap_entry *mm = guest_mem__ptr(&mem, si->memmap_paddr, n * sizeof(*mm));
+	for (unsigned i = 0; mm && i < n; i++) {
+		CHECK_EQ(mm[i].addr, map[i].addr);
+		CHECK_EQ(mm[i].size, map[i].size);
+		CHECK_EQ(mm[i].type, map[i].type);
+	}
+	CHECK_EQ(si->rsdp_paddr, 0);
+
+	CHECK_EQ(bootparams__write_pvh(&mem, cmdline, 0, 0), 0);
+	CHECK_EQ(si->nr_modules, 0);
+	CHECK_EQ(si->modlist_paddr, 0);
+	guest_mem__destroy(&mem);
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -279,6 +439,26 @@ static void load_kernel_and_initrd(void)
 	make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
 	write_file(kpath, image, sizeof(image));
 	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
+
+	/* Notes past the head the parser sees, as in vmlinux: read from the file. */
+	make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
+	uint32_t pvh_entry = 16 * MiB + 0x20;
+	size_t notes_at = 4096 + 6000 + 1000;
+	size_t notes_len =
+	    put_note(image, notes_at, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &pvh_entry, 4) - notes_at;
+	add_note_phdr(notes_at, notes_len);
+	write_file(kpath, image, sizeof(image));
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
+	CHECK(ki.pvh);
+	CHECK_EQ(ki.entry, pvh_entry);
+	/* A file cut inside its notes is refused. */
+	write_file(kpath, image, notes_at + notes_len - 1);
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), -1);
+	CHECK(strstr(err, "note segment 1 is truncated") != NULL);
+	make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
+	write_file(kpath, image, sizeof(image));
+	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
+	CHECK(!ki.pvh);
 
 	char ipath[] = "/tmp/ember-test-initrd-XXXXXX";
 	fd = mkstemp(ipath);
@@ -457,4 +637,5 @@ CHECK_MAIN("boot", CHECK_CASE(elf_valid), CHECK_CASE(elf_virtual_entry), CHECK_C
 	   CHECK_CASE(bzimage_valid), CHECK_CASE(bzimage_hostile),
 	   CHECK_CASE(load_kernel_and_initrd), CHECK_CASE(e820_small_and_large),
 	   CHECK_CASE(boot_params_fields), CHECK_CASE(mptable_contents),
-	   CHECK_CASE(guest_mem_bounds))
+	   CHECK_CASE(guest_mem_bounds), CHECK_CASE(pvh_note), CHECK_CASE(pvh_note_hostile),
+	   CHECK_CASE(pvh_start_info))

@@ -1,6 +1,6 @@
 /* x86_64 behind vmm/arch/arch.h: the PC's in-kernel irqchip and PIT, the Linux 64-bit
- * boot protocol (zero page, GDT, page tables, MP table) and per-vCPU CPUID, MSRs,
- * LAPIC and FPU. */
+ * boot protocol (zero page, GDT, page tables) or the PVH entry (start_info), the MP
+ * table, and per-vCPU CPUID, MSRs, LAPIC and FPU. */
 #include "arch/arch.h"
 
 #include <errno.h>
@@ -47,8 +47,10 @@ int arch__load_images(struct vm *vm, const struct vm_config *cfg, struct error *
 		return error__fail(e, EXIT_USAGE, "mem_size_mib: the guest needs at least %llu MiB",
 				   X86_MIN_MEM_BYTES >> 20);
 	/* The page tables and GDT depend on nothing else: written here, their first
-	 * touches of guest memory happen while the start-up helper still makes the VM. */
-	bootparams__write_tables(&vm->mem);
+	 * touches of guest memory happen while the start-up helper still makes the VM.
+	 * The PVH entry needs neither. */
+	if (!a->ki.pvh)
+		bootparams__write_tables(&vm->mem);
 	return 0;
 }
 
@@ -96,13 +98,17 @@ int arch__write_boot(struct vm *vm, struct error *e)
 		    "boot_args: the command line is %zu bytes with the device announcements; "
 		    "this kernel accepts at most %u",
 		    cmdlen, a->ki.cmdline_max);
-	if (bootparams__write(&vm->mem, &a->ki, vm->cmdline, a->initrd_addr, a->initrd_size) ||
-	    mptable__write(&vm->mem, vm->nr_vcpus))
+	int rc =
+	    a->ki.pvh
+		? bootparams__write_pvh(&vm->mem, vm->cmdline, a->initrd_addr, a->initrd_size)
+		: bootparams__write(&vm->mem, &a->ki, vm->cmdline, a->initrd_addr, a->initrd_size);
+	if (rc || mptable__write(&vm->mem, vm->nr_vcpus))
 		return error__fail(e, EXIT_ERROR,
 				   "cannot write the boot structures into guest memory");
-	pr_debug("kernel entry 0x%llx, initrd %llu bytes at 0x%llx, cmdline: %s",
-		 (unsigned long long)a->ki.entry, (unsigned long long)a->initrd_size,
-		 (unsigned long long)a->initrd_addr, vm->cmdline);
+	pr_debug("kernel entry 0x%llx (%s), initrd %llu bytes at 0x%llx, cmdline: %s",
+		 (unsigned long long)a->ki.entry, a->ki.pvh ? "PVH" : "64-bit boot protocol",
+		 (unsigned long long)a->initrd_size, (unsigned long long)a->initrd_addr,
+		 vm->cmdline);
 	return 0;
 }
 
@@ -258,7 +264,7 @@ int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
 		step = "local APIC";
 	else if (cpu__setup_fpu(v->fd))
 		step = "FPU";
-	else if (i == 0 && cpu__setup_boot_regs(v->fd, entry))
+	else if (i == 0 && cpu__setup_boot_regs(v->fd, entry, a->ki.pvh))
 		step = "boot registers";
 	if (step)
 		FAIL(EXIT_KVM, "vcpu %u: setting up %s: %s", i, step, strerror(errno));

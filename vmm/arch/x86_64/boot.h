@@ -1,7 +1,10 @@
-/* Linux x86 64-bit boot protocol: kernel and initrd loaders, boot_params, boot page tables. */
+/* The x86 boot protocols: kernel and initrd loaders; Linux's 64-bit entry (boot_params,
+ * boot page tables) and the PVH entry (start_info), which an ELF kernel that carries
+ * Xen's PHYS32_ENTRY note gets, as under Firecracker. */
 #ifndef EMBER_X86_BOOT_H
 #define EMBER_X86_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,12 +13,21 @@
 enum kernel_kind { KERNEL_ELF, KERNEL_BZIMAGE };
 
 #define LOADER_MAX_SEGMENTS 16
+#define LOADER_MAX_NOTES    8
+/* The most of one PT_NOTE segment the loader reads (vmlinux's is about 0x100 bytes). */
+#define LOADER_NOTES_MAX 4096u
 
 struct load_segment {
 	uint64_t file_offset;
 	uint64_t filesz;
 	uint64_t paddr;
 	uint64_t memsz;
+};
+
+struct note_segment {
+	uint64_t file_offset;
+	uint64_t filesz;
+	uint64_t align; /* 4 or 8: what each note's name and value are padded to */
 };
 
 /* What a kernel image says about itself, before anything is loaded. */
@@ -32,6 +44,13 @@ struct kernel_info {
 	/* Longest command line the kernel accepts, without the NUL (bzImage: its header's
 	 * cmdline_size, which the loader must not overwrite). */
 	uint32_t cmdline_max;
+	/* ELF only: its PT_NOTE segments, which vmlinux keeps past the head the parser
+	 * sees; the loader reads them for loader__parse_notes. */
+	struct note_segment notes[LOADER_MAX_NOTES];
+	unsigned nr_notes;
+	/* Entered at `entry` through the PVH boot ABI (32-bit protected mode, paging off,
+	 * EBX = the start_info) instead of Linux's 64-bit entry. */
+	bool pvh;
 };
 
 /* Image parsers: pure functions over the first len bytes of a file of size bytes (the
@@ -41,6 +60,12 @@ int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t m
 		      struct kernel_info *ki, char *err, size_t errlen);
 int loader__parse_bzimage(const uint8_t *file, size_t len, uint64_t size, uint64_t mem_end,
 			  struct kernel_info *ki, char *err, size_t errlen);
+/* Scans the `len` bytes of one of ki's note segments (`align`: its padding) for Xen's
+ * XEN_ELFNOTE_PHYS32_ENTRY note; one that names an entry inside what the parsed ELF loads from its
+ * file, below 4 GiB, makes it the entry with ki->pvh set. Pure and safe on hostile input: a
+ * malformed note list or PVH note is refused. */
+int loader__parse_notes(struct kernel_info *ki, const uint8_t *notes, size_t len, uint64_t align,
+			char *err, size_t errlen);
 
 /* Loads a kernel image into guest memory. Page-aligned ELF segments are mapped
  * MAP_PRIVATE|MAP_FIXED straight from the file, so loading costs the same whatever
@@ -68,6 +93,43 @@ int bootparams__write(struct guest_mem *mem, const struct kernel_info *ki, const
 		      uint64_t initrd_addr, uint64_t initrd_size);
 /* GDT and identity page tables for the 64-bit entry. */
 void bootparams__write_tables(struct guest_mem *mem);
+/* The PVH entry's start_info with the memory map, the initrd as its one module, and
+ * the command line. */
+int bootparams__write_pvh(struct guest_mem *mem, const char *cmdline, uint64_t initrd_addr,
+			  uint64_t initrd_size);
+
+/* The PVH boot ABI's structures (Xen's public arch-x86/hvm/start_info.h, which no UAPI
+ * header carries): version 1, the first with the memory map a non-Xen guest needs. */
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define PVH_START_MAGIC		 0x336ec578u
+#define PVH_START_INFO_VERSION	 1
+struct pvh_start_info {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint32_t nr_modules;
+	uint64_t modlist_paddr;
+	uint64_t cmdline_paddr;
+	uint64_t rsdp_paddr;
+	uint64_t memmap_paddr;
+	uint32_t memmap_entries;
+	uint32_t reserved;
+};
+struct pvh_modlist_entry {
+	uint64_t paddr;
+	uint64_t size;
+	uint64_t cmdline_paddr;
+	uint64_t reserved;
+};
+struct pvh_memmap_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type; /* the e820 types */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct pvh_start_info) == 56, "start_info.h layout");
+_Static_assert(sizeof(struct pvh_modlist_entry) == 32, "start_info.h layout");
+_Static_assert(sizeof(struct pvh_memmap_entry) == 24, "start_info.h layout");
 
 /* boot_params offsets we use (Documentation/arch/x86/zero-page.rst). */
 #define BP_E820_ENTRIES	     0x1e8

@@ -1,6 +1,8 @@
 /* boot_params ("zero page"), e820 map, GDT and identity page tables for the
- * 64-bit boot protocol (Documentation/arch/x86/boot.rst). */
+ * 64-bit boot protocol (Documentation/arch/x86/boot.rst); the start_info of the PVH
+ * entry (Xen's docs/misc/pvh.pandoc). */
 #include <string.h>
+#include <sys/types.h>
 
 #include "boot.h"
 #include "layout.h"
@@ -36,16 +38,25 @@ unsigned bootparams__e820(const struct guest_mem *mem, struct e820_entry *map, u
 	return n;
 }
 
+/* The command line with its NUL at X86_CMDLINE_ADDR; its length without, or -1. */
+static ssize_t write_cmdline(struct guest_mem *mem, const char *cmdline)
+{
+	size_t cmdlen = strlen(cmdline) + 1;
+	uint8_t *cl = guest_mem__ptr(mem, X86_CMDLINE_ADDR, cmdlen);
+	if (!cl)
+		return -1;
+	memcpy(cl, cmdline, cmdlen);
+	return (ssize_t)cmdlen - 1;
+}
+
 int bootparams__write(struct guest_mem *mem, const struct kernel_info *ki, const char *cmdline,
 		      uint64_t initrd_addr, uint64_t initrd_size)
 {
 	uint8_t *zp = guest_mem__ptr(mem, X86_ZERO_PAGE_ADDR, 4096);
-	size_t cmdlen = strlen(cmdline) + 1;
-	uint8_t *cl = guest_mem__ptr(mem, X86_CMDLINE_ADDR, cmdlen);
-	if (!zp || !cl)
+	ssize_t cmdlen = write_cmdline(mem, cmdline);
+	if (!zp || cmdlen < 0)
 		return -1;
 	memset(zp, 0, 4096);
-	memcpy(cl, cmdline, cmdlen);
 
 	if (ki->kind == KERNEL_BZIMAGE) {
 		/* The header as the kernel wrote it; cmdline_size in it is read-only. */
@@ -55,7 +66,7 @@ int bootparams__write(struct guest_mem *mem, const struct kernel_info *ki, const
 		memcpy(zp + BP_HEADER, "HdrS", 4);
 		wr16(zp + BP_VERSION, 0x020f);
 		wr32(zp + BP_KERNEL_ALIGN, 0x1000000);
-		wr32(zp + BP_CMDLINE_SIZE, (uint32_t)(cmdlen - 1));
+		wr32(zp + BP_CMDLINE_SIZE, (uint32_t)cmdlen);
 	}
 	zp[BP_TYPE_OF_LOADER] = 0xff;
 	zp[BP_LOADFLAGS] |= 1; /* LOADED_HIGH */
@@ -88,4 +99,42 @@ void bootparams__write_tables(struct guest_mem *mem)
 		pdpt[i] = (X86_PD_ADDR + i * 4096) | 0x7;
 	for (uint64_t i = 0; i < 4 * 512; i++)
 		pd[i] = (i << 21) | 0x87; /* 2 MiB page, present, writable, user */
+}
+
+_Static_assert(X86_PVH_MODS_ADDR >= X86_PVH_INFO_ADDR + sizeof(struct pvh_start_info) &&
+		   X86_PVH_MEMMAP_ADDR >= X86_PVH_MODS_ADDR + sizeof(struct pvh_modlist_entry) &&
+		   X86_PVH_MEMMAP_ADDR + E820_MAX * sizeof(struct pvh_memmap_entry) <=
+		       X86_ZERO_PAGE_ADDR,
+	       "the PVH structures fit below the zero page, apart");
+
+int bootparams__write_pvh(struct guest_mem *mem, const char *cmdline, uint64_t initrd_addr,
+			  uint64_t initrd_size)
+{
+	/* One page holds all three: one page of guest memory touched, not the zero page,
+	 * the GDT and five page tables of the 64-bit entry. */
+	struct pvh_start_info *si =
+	    guest_mem__ptr(mem, X86_PVH_INFO_ADDR, X86_ZERO_PAGE_ADDR - X86_PVH_INFO_ADDR);
+	if (!si || write_cmdline(mem, cmdline) < 0)
+		return -1;
+	struct e820_entry map[E820_MAX];
+	unsigned n = bootparams__e820(mem, map, E820_MAX);
+	struct pvh_memmap_entry *mm =
+	    (void *)((uint8_t *)si + (X86_PVH_MEMMAP_ADDR - X86_PVH_INFO_ADDR));
+	for (unsigned i = 0; i < n; i++)
+		mm[i] = (struct pvh_memmap_entry){map[i].addr, map[i].size, map[i].type, 0};
+	*si = (struct pvh_start_info){
+	    .magic = PVH_START_MAGIC,
+	    .version = PVH_START_INFO_VERSION,
+	    .cmdline_paddr = X86_CMDLINE_ADDR,
+	    .memmap_paddr = X86_PVH_MEMMAP_ADDR,
+	    .memmap_entries = n,
+	};
+	if (initrd_size) {
+		struct pvh_modlist_entry *mod =
+		    (void *)((uint8_t *)si + (X86_PVH_MODS_ADDR - X86_PVH_INFO_ADDR));
+		*mod = (struct pvh_modlist_entry){.paddr = initrd_addr, .size = initrd_size};
+		si->nr_modules = 1;
+		si->modlist_paddr = X86_PVH_MODS_ADDR;
+	}
+	return 0;
 }

@@ -378,21 +378,34 @@ static struct kvm_segment flat_segment(uint16_t sel, uint8_t type, int code64)
 	};
 }
 
-int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry)
+int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry, bool pvh)
 {
 	struct kvm_sregs s;
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return -1;
-	s.cs = flat_segment(X86_BOOT_CS, 0xb, 1);
+	s.cs = flat_segment(X86_BOOT_CS, 0xb, !pvh);
 	s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(X86_BOOT_DS, 0x3, 0);
-	s.gdt.base = X86_GDT_ADDR;
-	s.gdt.limit = 4 * 8 - 1;
 	s.idt.base = 0;
 	s.idt.limit = 0;
-	s.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
-	s.cr3 = X86_PML4_ADDR;
-	s.cr4 = X86_CR4_PAE;
-	s.efer = X86_EFER_LME | X86_EFER_LMA;
+	if (pvh) {
+		/* pvh.pandoc: flat 32-bit segments, CR0.PE alone, CR4 clear, a busy
+		 * 32-bit TSS at 0 of 0x67 bytes (the reset TR but for its limit); the
+		 * kernel loads its own GDT first, so none is written. */
+		s.tr = (struct kvm_segment){.limit = 0x67, .type = 0xb, .present = 1};
+		s.gdt.base = 0;
+		s.gdt.limit = 0;
+		s.cr0 = X86_CR0_PE | X86_CR0_ET;
+		s.cr3 = 0;
+		s.cr4 = 0;
+		s.efer = 0;
+	} else {
+		s.gdt.base = X86_GDT_ADDR;
+		s.gdt.limit = 4 * 8 - 1;
+		s.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG;
+		s.cr3 = X86_PML4_ADDR;
+		s.cr4 = X86_CR4_PAE;
+		s.efer = X86_EFER_LME | X86_EFER_LMA;
+	}
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0)
 		return -1;
 
@@ -400,7 +413,11 @@ int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry)
 	memset(&r, 0, sizeof(r));
 	r.rflags = 0x2;
 	r.rip = entry;
-	r.rsi = X86_ZERO_PAGE_ADDR;
-	r.rsp = r.rbp = X86_BOOT_STACK;
+	if (pvh) {
+		r.rbx = X86_PVH_INFO_ADDR;
+	} else {
+		r.rsi = X86_ZERO_PAGE_ADDR;
+		r.rsp = r.rbp = X86_BOOT_STACK;
+	}
 	return ioctl(vcpu_fd, KVM_SET_REGS, &r);
 }

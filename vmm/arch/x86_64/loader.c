@@ -63,6 +63,25 @@ int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t m
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, file + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_NOTE && ph.p_filesz > 0) {
+			if (ki->nr_notes == LOADER_MAX_NOTES)
+				return error__set(err, errlen, "ELF has more than %d note segments",
+						  LOADER_MAX_NOTES);
+			if (!in_file(ph.p_offset, ph.p_filesz, size))
+				return error__set(err, errlen,
+						  "ELF note segment %u is truncated (file is %llu "
+						  "bytes)",
+						  i, (unsigned long long)size);
+			if (ph.p_filesz > LOADER_NOTES_MAX)
+				return error__set(
+				    err, errlen,
+				    "ELF note segment %u is %llu bytes; at most %u are "
+				    "supported",
+				    i, (unsigned long long)ph.p_filesz, LOADER_NOTES_MAX);
+			ki->notes[ki->nr_notes++] = (struct note_segment){ph.p_offset, ph.p_filesz,
+									  ph.p_align == 8 ? 8 : 4};
+			continue;
+		}
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ki->nr_segs == LOADER_MAX_SEGMENTS)
@@ -117,6 +136,61 @@ int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t m
 	ki->entry = entry;
 	ki->cmdline_max = UINT32_MAX; /* no header to say otherwise; ember's own limit applies */
 	ki->initrd_addr_max = MEM_32BIT_GAP_START - 1;
+	return 0;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+int loader__parse_notes(struct kernel_info *ki, const uint8_t *notes, size_t len, uint64_t align,
+			char *err, size_t errlen)
+{
+	if (align != 4 && align != 8)
+		align = 4;
+	size_t off = 0;
+	/* Fewer bytes than a note header left: the segment's padding. */
+	while (len - off >= 12) {
+		const size_t at = off;
+		uint64_t namesz = rd32(notes + off), descsz = rd32(notes + off + 4);
+		uint32_t type = rd32(notes + off + 8);
+		off += 12;
+		if (align_up(namesz, align) > len - off)
+			return error__set(err, errlen,
+					  "ELF note at offset %zu overruns its segment", at);
+		const uint8_t *name = notes + off;
+		off += align_up(namesz, align);
+		if (descsz > len - off)
+			return error__set(err, errlen,
+					  "ELF note at offset %zu overruns its segment", at);
+		const uint8_t *desc = notes + off;
+		uint64_t padded = align_up(descsz, align);
+		off += padded < len - off ? padded : len - off;
+		if (namesz != 4 || memcmp(name, "Xen", 4) != 0 || type != XEN_ELFNOTE_PHYS32_ENTRY)
+			continue;
+		/* Linux writes the entry as a pointer (8 bytes on x86_64), others as .long. */
+		if (descsz != 4 && descsz != 8)
+			return error__set(err, errlen,
+					  "PVH entry note has a %llu-byte value, not 4 or 8",
+					  (unsigned long long)descsz);
+		uint64_t entry = descsz == 4 ? rd32(desc) : rd64(desc);
+		if (entry >> 32)
+			return error__set(err, errlen,
+					  "PVH entry 0x%llx is above 4 GiB: the entry is 32-bit",
+					  (unsigned long long)entry);
+		for (unsigned i = 0; i < ki->nr_segs; i++) {
+			const struct load_segment *s = &ki->segs[i];
+			if (entry >= s->paddr && entry - s->paddr < s->filesz) {
+				ki->entry = entry;
+				ki->pvh = true;
+				return 0;
+			}
+		}
+		return error__set(err, errlen,
+				  "PVH entry 0x%llx is outside what the ELF loads from its file",
+				  (unsigned long long)entry);
+	}
 	return 0;
 }
 
@@ -218,6 +292,17 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 	else
 		rc = error__set(why, sizeof(why),
 				"not a kernel image (neither ELF vmlinux nor bzImage)");
+	/* The head is parsed: it holds each note segment in turn. A kernel whose notes
+	 * name a PVH entry is entered there, as Firecracker does. */
+	for (unsigned i = 0; rc == 0 && i < ki->nr_notes; i++) {
+		const struct note_segment *n = &ki->notes[i];
+		if (file__read_at(img.fd, head, (size_t)n->filesz, n->file_offset))
+			rc = error__set(why, sizeof(why), "cannot read its notes: %s",
+					file__error());
+		else
+			rc = loader__parse_notes(ki, head, (size_t)n->filesz, n->align, why,
+						 sizeof(why));
+	}
 	if (rc) {
 		close(img.fd);
 		return error__set(err, errlen, "kernel image '%s': %s", path, why);
