@@ -240,11 +240,17 @@ static void *vcpu_loop(struct vcpu *v)
 			park_if_paused(v);
 		}
 		/* Nor once the VMM is ending, whichever thread asked (a device on a guest's
-		 * reset through i8042): the guest runs no further. */
-		if (atomic_load(&v->stop) || event__stopping(v->vm->loop))
+		 * reset through i8042): the guest runs no further. in_run is announced
+		 * before stop is tested, both sequentially consistent: vcpu__stop_all
+		 * either is seen here or sees in_run and kicks. */
+		atomic_store(&v->in_run, true);
+		if (atomic_load(&v->stop) || event__stopping(v->vm->loop)) {
+			atomic_store(&v->in_run, false);
 			break;
+		}
 		uint64_t first_run_us = first ? now_us() - v->vm->start_us : 0;
 		int ran = ioctl(v->fd, KVM_RUN, 0);
+		atomic_store(&v->in_run, false);
 		if (first) {
 			int run_errno = errno;
 			pr_info("first KVM_RUN at %llu us", (unsigned long long)first_run_us);
@@ -343,11 +349,20 @@ void vcpu__stop_all(struct vm *vm)
 		if (!v || !v->thread_started)
 			continue;
 		atomic_store(&v->stop, true);
-		v->run->immediate_exit = 1;
-		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
-		pthread_mutex_lock(&v->lock);
-		pthread_cond_broadcast(&v->cond); /* wakes a parked vCPU */
-		pthread_mutex_unlock(&v->lock);
+		/* Only a vCPU in or about to enter KVM_RUN needs the signal (immediate_exit
+		 * covers one between its test of stop and the ioctl), and only a paused one
+		 * the wake-up. When a guest's reset ends the VM, its vCPU is past both:
+		 * neither a signal nor the lock then meets its exit, each of which cost an
+		 * interrupt or a wake-up on another CPU. Pauses are asked on this thread. */
+		if (atomic_load(&v->in_run)) {
+			v->run->immediate_exit = 1;
+			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+		}
+		if (atomic_load(&v->pause)) {
+			pthread_mutex_lock(&v->lock);
+			pthread_cond_broadcast(&v->cond); /* wakes a parked vCPU */
+			pthread_mutex_unlock(&v->lock);
+		}
 	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus ? vm->vcpus[i] : NULL;

@@ -31,6 +31,9 @@ struct vcpu {
 	 * vcpu__start_all lets it run or vcpu__stop_all ends it. */
 	struct vm_early *given_to;
 	atomic_bool stop;
+	/* Set by its thread from just before it tests `stop` ahead of a KVM_RUN until that
+	 * KVM_RUN returns: only then does vcpu__stop_all need to signal it. */
+	atomic_bool in_run;
 	int entry_trap; /* BSP: single-step the first instruction to time kernel entry */
 	/* Pause handshake with vcpu__pause_all(). `pause` is written under `lock` but
 	 * atomic, so the exit path can test it without taking the lock; `lock` guards
