@@ -440,17 +440,24 @@ static void load_kernel_and_initrd(void)
 	write_file(kpath, image, sizeof(image));
 	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
 
-	/* Notes past the head the parser sees, as in vmlinux: read from the file. */
-	make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
+	/* Notes within the head, parsed where they lie, then past it, as in vmlinux: read
+	 * from the file. The image is left with the latter. */
 	uint32_t pvh_entry = 16 * MiB + 0x20;
-	size_t notes_at = 4096 + 6000 + 1000;
-	size_t notes_len =
-	    put_note(image, notes_at, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &pvh_entry, 4) - notes_at;
-	add_note_phdr(notes_at, notes_len);
-	write_file(kpath, image, sizeof(image));
-	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
-	CHECK(ki.pvh);
-	CHECK_EQ(ki.entry, pvh_entry);
+	const size_t notes_where[] = {sizeof(Elf64_Ehdr) + 4 * sizeof(Elf64_Phdr),
+				      4096 + 6000 + 1000};
+	size_t notes_at = 0, notes_len = 0;
+	for (unsigned w = 0; w < 2; w++) {
+		notes_at = notes_where[w];
+		make_elf(image, sizeof(image), 16 * MiB, 6000, 9000);
+		notes_len =
+		    put_note(image, notes_at, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &pvh_entry, 4) -
+		    notes_at;
+		add_note_phdr(notes_at, notes_len);
+		write_file(kpath, image, sizeof(image));
+		CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), 0);
+		CHECK(ki.pvh);
+		CHECK_EQ(ki.entry, pvh_entry);
+	}
 	/* A file cut inside its notes is refused. */
 	write_file(kpath, image, notes_at + notes_len - 1);
 	CHECK_EQ(loader__load_kernel(&mem, kpath, &ki, err, sizeof(err)), -1);

@@ -139,6 +139,9 @@ int loader__parse_elf(const uint8_t *file, size_t len, uint64_t size, uint64_t m
 	return 0;
 }
 
+/* A note segment is read whole into the loader's head buffer. */
+_Static_assert(LOADER_NOTES_MAX <= BOOTFILE_HEAD_MAX, "a note segment fits the head buffer");
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
@@ -156,11 +159,12 @@ int loader__parse_notes(struct kernel_info *ki, const uint8_t *notes, size_t len
 		uint64_t namesz = rd32(notes + off), descsz = rd32(notes + off + 4);
 		uint32_t type = rd32(notes + off + 8);
 		off += 12;
-		if (align_up(namesz, align) > len - off)
+		const uint64_t name_padded = align_up(namesz, align);
+		if (name_padded > len - off)
 			return error__set(err, errlen,
 					  "ELF note at offset %zu overruns its segment", at);
 		const uint8_t *name = notes + off;
-		off += align_up(namesz, align);
+		off += name_padded;
 		if (descsz > len - off)
 			return error__set(err, errlen,
 					  "ELF note at offset %zu overruns its segment", at);
@@ -292,16 +296,24 @@ int loader__load_kernel(struct guest_mem *mem, const char *path, struct kernel_i
 	else
 		rc = error__set(why, sizeof(why),
 				"not a kernel image (neither ELF vmlinux nor bzImage)");
-	/* The head is parsed: it holds each note segment in turn. A kernel whose notes
-	 * name a PVH entry is entered there, as Firecracker does. */
-	for (unsigned i = 0; rc == 0 && i < ki->nr_notes; i++) {
+	/* A kernel whose notes name a PVH entry is entered there, as Firecracker does; the
+	 * first such note counts. Notes within the head are parsed where they lie; one past
+	 * it (vmlinux's) is read into the head, which is parsed already. */
+	bool head_intact = true;
+	for (unsigned i = 0; rc == 0 && !ki->pvh && i < ki->nr_notes; i++) {
 		const struct note_segment *n = &ki->notes[i];
-		if (file__read_at(img.fd, head, (size_t)n->filesz, n->file_offset))
-			rc = error__set(why, sizeof(why), "cannot read its notes: %s",
-					file__error());
-		else
-			rc = loader__parse_notes(ki, head, (size_t)n->filesz, n->align, why,
-						 sizeof(why));
+		const uint8_t *notes = head;
+		if (head_intact && n->file_offset + n->filesz <= len) {
+			notes += n->file_offset;
+		} else {
+			head_intact = false;
+			if (file__read_at(img.fd, head, (size_t)n->filesz, n->file_offset)) {
+				rc = error__set(why, sizeof(why), "cannot read its notes: %s",
+						file__error());
+				break;
+			}
+		}
+		rc = loader__parse_notes(ki, notes, (size_t)n->filesz, n->align, why, sizeof(why));
 	}
 	if (rc) {
 		close(img.fd);
