@@ -54,6 +54,35 @@ static void report_cpuid(void)
 
 void probe_main(uint64_t boot_params);
 
+#define CR4_OSFXSR (1ull << 9)
+
+/* The FPU state a vCPU starts with is KVM's own (FINIT's control word, MXCSR's reset
+ * value), which ember does not set again: a guest that uses the FPU before its own
+ * FNINIT sees what it sees under Firecracker, which sets these values. */
+static uint64_t read_fpu_control(void *arg)
+{
+	(void)arg;
+	uint16_t fcw;
+	uint32_t mxcsr;
+	asm volatile("fnstcw %0\n\tstmxcsr %1" : "=m"(fcw), "=m"(mxcsr));
+	return (uint64_t)mxcsr << 16 | fcw;
+}
+
+static void check_fpu_reset(struct probe *p)
+{
+	/* Read in ring 3, which kvm_pvm runs natively (its ring 0 emulator has no
+	 * stmxcsr); nothing in the probe touches either register before (it is built
+	 * with -mgeneral-regs-only). */
+	uint64_t cr4;
+	asm volatile("mov %%cr4, %0" : "=r"(cr4));
+	asm volatile("mov %0, %%cr4" : : "r"(cr4 | CR4_OSFXSR));
+	uint64_t v = user__call(read_fpu_control, NULL, false);
+	uint16_t fcw = (uint16_t)v;
+	uint32_t mxcsr = (uint32_t)(v >> 16);
+	probe__check(p, "fpu-reset", fcw == 0x37f && mxcsr == 0x1f80,
+		     "fcw=0x%x mxcsr=0x%x (want 0x37f, 0x1f80)", fcw, mxcsr);
+}
+
 static void check_irq_serial(struct probe *p)
 {
 	static const char line[] = "PROBE irq-serial this line went out through THRE interrupts\n";
@@ -141,6 +170,7 @@ void probe_main(uint64_t boot_params)
 	    1000;
 
 	report_cpuid();
+	check_fpu_reset(&p);
 	boot__e820(&p);
 	boot__initrd(&p);
 	unsigned mp_cpus = boot__mptable(&p);

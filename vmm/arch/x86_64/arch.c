@@ -262,8 +262,8 @@ int arch__vcpu_init(struct vcpu *v, uint64_t entry, struct error *e)
 		return error__coded(e, EXIT_USAGE);
 	else if (cpu__setup_lapic(v->fd))
 		step = "local APIC";
-	else if (cpu__setup_fpu(v->fd))
-		step = "FPU";
+	/* No KVM_SET_FPU: KVM makes a vCPU with FINIT's control word and MXCSR's reset
+	 * value, the state Firecracker sets (the probe's fpu-reset check). */
 	else if (i == 0 && cpu__setup_boot_regs(v->fd, entry, a->ki.pvh))
 		step = "boot registers";
 	if (step)

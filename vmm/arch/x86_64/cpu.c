@@ -345,15 +345,6 @@ int cpu__setup_lapic(int vcpu_fd)
 	return ioctl(vcpu_fd, KVM_SET_LAPIC, &l);
 }
 
-int cpu__setup_fpu(int vcpu_fd)
-{
-	struct kvm_fpu fpu;
-	memset(&fpu, 0, sizeof(fpu));
-	fpu.fcw = 0x37f;
-	fpu.mxcsr = 0x1f80;
-	return ioctl(vcpu_fd, KVM_SET_FPU, &fpu);
-}
-
 #define X86_CR0_PE     0x1ull
 #define X86_CR0_ET     0x10ull
 #define X86_CR0_PG     0x80000000ull

@@ -78,7 +78,6 @@ int cpu__setup_msrs(int vcpu_fd);
  * MsrNotSupported when KVM has no such MSR). 0, or -1 with a reason in err. */
 int cpu__apply_template_msrs(int vcpu_fd, const struct cpu_template *t, char *err, size_t errlen);
 int cpu__setup_lapic(int vcpu_fd);
-int cpu__setup_fpu(int vcpu_fd);
 /* Registers and segments of the Linux 64-bit boot protocol, or with pvh of the PVH
  * entry (BSP only). */
 int cpu__setup_boot_regs(int vcpu_fd, uint64_t entry, bool pvh);
