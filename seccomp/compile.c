@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "seccomp/allowlist.h"
+#include "seccomp/bpfopt.h"
 
 /* The filters are for the architecture ember is built for, which is not always the
  * build host's: an aarch64 build compiles this tool for x86_64 with arm64's asm/
@@ -96,8 +97,98 @@ static scmp_filter_ctx build(const struct sc_list *list, uint32_t def_action, co
 	return ctx;
 }
 
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Argument values worth trying: every value and mask the rules compare with, each also
+ * with a bit flipped and with upper bits set, and the edges. */
+static unsigned arg_pool(const struct sc_list *list, uint64_t *pool, unsigned max)
+{
+	unsigned n = 0;
+	static const uint64_t edges[] = {0, 1, 0xffffffffull, 1ull << 32, ~0ull};
+	for (unsigned i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		pool[n++] = edges[i];
+	for (unsigned i = 0; i < list->nr_rules; i++) {
+		for (unsigned c = 0; c < list->rules[i].nr_cmps && n + 4 <= max; c++) {
+			uint64_t v = list->rules[i].cmps[c].value;
+			pool[n++] = v;
+			pool[n++] = v ^ 1;
+			pool[n++] = v | 1ull << 32;
+			pool[n++] = v ^ list->rules[i].cmps[c].mask;
+		}
+	}
+	return n;
+}
+
+/* Runs both programs on one call; any difference means the rewrite is wrong. */
+static void same_verdict(const struct sock_filter *a, unsigned alen, const struct sock_filter *b,
+			 unsigned blen, const struct seccomp_data *d, const char *name)
+{
+	uint32_t ra, rb;
+	if (!bpfopt__run(a, alen, d, &ra))
+		fail("%s: libseccomp's program has an instruction the checker does not know", name);
+	if (!bpfopt__run(b, blen, d, &rb) || ra != rb)
+		fail("%s: the rewritten program decides nr %d (args %#llx %#llx %#llx) differently",
+		     name, d->nr, (unsigned long long)d->args[0], (unsigned long long)d->args[1],
+		     (unsigned long long)d->args[2]);
+}
+
+/* Proves on a large sample of calls that `opt` decides as libseccomp's `orig` does:
+ * every number with and without the x32 bit under three architectures, arguments drawn
+ * from the values the rules compare with, and calls built to satisfy each rule. */
+static void check_rewrite(const struct sock_filter *orig, unsigned olen,
+			  const struct sock_filter *opt, unsigned nlen, const struct sc_list *list,
+			  const char *name)
+{
+	static const uint32_t arches[] = {TARGET_ARCH, SCMP_ARCH_X86_64, SCMP_ARCH_X86,
+					  SCMP_ARCH_AARCH64};
+	uint64_t pool[4 * SC_MAX_CMPS * 512 + 8];
+	unsigned npool = arg_pool(list, pool, sizeof(pool) / sizeof(pool[0]));
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	struct seccomp_data d;
+	for (unsigned a = 0; a < sizeof(arches) / sizeof(arches[0]); a++) {
+		for (int nr = 0; nr < 1024; nr++) {
+			for (unsigned x32 = 0; x32 < 2; x32++) {
+				for (unsigned k = 0; k < 24; k++) {
+					memset(&d, 0, sizeof(d));
+					d.arch = arches[a];
+					d.nr = (int)((unsigned)nr | (x32 ? 0x40000000u : 0));
+					for (unsigned g = 0; g < 6 && k; g++)
+						d.args[g] = pool[xorshift(&seed) % npool];
+					same_verdict(orig, olen, opt, nlen, &d, name);
+				}
+			}
+		}
+	}
+	for (unsigned i = 0; i < list->nr_rules; i++) {
+		const struct sc_rule *r = &list->rules[i];
+		int nr = seccomp_syscall_resolve_name_arch(TARGET_ARCH, r->syscall);
+		for (unsigned k = 0; k < 64; k++) {
+			memset(&d, 0, sizeof(d));
+			d.arch = TARGET_ARCH;
+			d.nr = nr;
+			for (unsigned g = 0; g < 6; g++)
+				d.args[g] = pool[xorshift(&seed) % npool];
+			/* Satisfy every comparison, then break one of them in half the runs. */
+			for (unsigned c = 0; c < r->nr_cmps; c++) {
+				uint64_t m = r->cmps[c].mask;
+				d.args[r->cmps[c].arg] =
+				    (d.args[r->cmps[c].arg] & ~m) | r->cmps[c].value;
+			}
+			if (r->nr_cmps && k % 2)
+				d.args[r->cmps[k / 2 % r->nr_cmps].arg] ^= 1ull << (k / 2 % 64);
+			same_verdict(orig, olen, opt, nlen, &d, name);
+		}
+	}
+}
+
 /* Writes the program as a C array; returns its length in instructions. */
-static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name)
+static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name, const struct sc_list *list)
 {
 	FILE *tmp = tmpfile();
 	if (!tmp)
@@ -106,22 +197,29 @@ static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name)
 	if (rc)
 		fail("seccomp_export_bpf: %s", strerror(-rc));
 	rewind(tmp);
+	static struct sock_filter orig[BPF_MAXINSNS], prog[BPF_MAXINSNS];
+	unsigned olen = (unsigned)fread(orig, sizeof(orig[0]), BPF_MAXINSNS, tmp);
+	if (olen == 0 || olen >= BPF_MAXINSNS || (!feof(tmp) && fgetc(tmp) != EOF))
+		fail("%s: %u instructions", name, olen);
+	fclose(tmp);
+	memcpy(prog, orig, olen * sizeof(orig[0]));
+	unsigned n = bpfopt__drop_dead_upper_tests(prog, olen);
+	check_rewrite(orig, olen, prog, n, list, name);
+
+	fprintf(out, "/* %u instructions; libseccomp's %u less its dead upper-half tests */\n", n,
+		olen);
 	fprintf(out, "static const struct sock_filter %s[] = {\n", name);
-	unsigned n = 0;
-	struct sock_filter insn;
-	while (fread(&insn, sizeof(insn), 1, tmp) == 1) {
+	for (unsigned i = 0; i < n; i++) {
+		const struct sock_filter *insn = &prog[i];
 		/* install.c patches descriptor stand-ins in JEQ instructions only. */
-		if ((insn.k == SECCOMP_FD_VM || insn.k == SECCOMP_FD_VCPU) &&
-		    insn.code != (BPF_JMP | BPF_JEQ | BPF_K))
+		if ((insn->k == SECCOMP_FD_VM || insn->k == SECCOMP_FD_VCPU) &&
+		    insn->code != (BPF_JMP | BPF_JEQ | BPF_K))
 			fail("%s: a descriptor stand-in outside a BPF_JEQ (code 0x%04x)", name,
-			     insn.code);
-		fprintf(out, "\t{0x%04x, %u, %u, 0x%08x},\n", insn.code, insn.jt, insn.jf, insn.k);
-		n++;
+			     insn->code);
+		fprintf(out, "\t{0x%04x, %u, %u, 0x%08x},\n", insn->code, insn->jt, insn->jf,
+			insn->k);
 	}
 	fprintf(out, "};\n\n");
-	fclose(tmp);
-	if (n == 0 || n > BPF_MAXINSNS)
-		fail("%s: %u instructions", name, n);
 	return n;
 }
 
@@ -148,7 +246,7 @@ int main(int argc, char **argv)
 
 		scmp_filter_ctx ctx = build(list, SCMP_ACT_KILL_PROCESS, thread_names[t]);
 		snprintf(name, sizeof(name), "%s_kill", thread_names[t]);
-		kill_len[t] = emit(out, ctx, name);
+		kill_len[t] = emit(out, ctx, name, list);
 		fprintf(pfc, "# thread %s\n", thread_names[t]);
 		fflush(pfc);
 		seccomp_export_pfc(ctx, fileno(pfc));
@@ -156,7 +254,7 @@ int main(int argc, char **argv)
 
 		ctx = build(list, SCMP_ACT_TRAP, thread_names[t]);
 		snprintf(name, sizeof(name), "%s_trap", thread_names[t]);
-		trap_len[t] = emit(out, ctx, name);
+		trap_len[t] = emit(out, ctx, name, list);
 		seccomp_release(ctx);
 
 		/* Distinct system calls, in allowlist order: what the summary counts. */
