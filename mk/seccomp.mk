@@ -8,7 +8,7 @@ SECCOMP_TOOL := $(BUILD)/tools/seccomp-compile
 EMBER_SRCS     += seccomp/install.c
 EMBER_GEN_SRCS += $(SECCOMP_GEN)
 
-$(SECCOMP_TOOL): seccomp/compile.c seccomp/allowlist.c seccomp/allowlist.h seccomp/seccomp.h \
+$(SECCOMP_TOOL): seccomp/compile.c seccomp/allowlist.c seccomp/allowlist.h seccomp/seccomp.h seccomp/filters.h \
 		seccomp/bpfopt.c seccomp/bpfopt.h
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(CSTD) $(WARN) $(INCLUDES) $(SECCOMP_TOOL_FLAGS) -O1 -o $@ seccomp/compile.c seccomp/allowlist.c seccomp/bpfopt.c -lseccomp

@@ -205,6 +205,9 @@ static unsigned emit(FILE *out, scmp_filter_ctx ctx, const char *name, const str
 	memcpy(prog, orig, olen * sizeof(orig[0]));
 	unsigned n = bpfopt__drop_dead_upper_tests(prog, olen);
 	check_rewrite(orig, olen, prog, n, list, name);
+	if (n > SECCOMP_MAX_PROGRAM)
+		fail("%s: %u instructions, more than SECCOMP_MAX_PROGRAM (%u, seccomp/filters.h)",
+		     name, n, SECCOMP_MAX_PROGRAM);
 
 	fprintf(out, "/* %u instructions; libseccomp's %u less its dead upper-half tests */\n", n,
 		olen);

@@ -14,6 +14,11 @@
 #define SECCOMP_FD_VM	0x7ffe0001u
 #define SECCOMP_FD_VCPU 0x7ffe0002u
 
+/* The longest built-in program may have (seccomp-compile refuses a longer one): a
+ * thread patches its copy on its stack, whose pages it touches only as deep as this
+ * array reaches. */
+#define SECCOMP_MAX_PROGRAM 256
+
 struct seccomp_program {
 	const char *thread;
 	/* Default action SECCOMP_RET_KILL_PROCESS; `trap` is the same list with

@@ -133,9 +133,6 @@ static void patch_fds(struct sock_filter *out, const struct sock_filter *src, un
 	}
 }
 
-/* The longest built-in program is about 120 instructions. */
-#define MAX_PROGRAM 1024
-
 int seccomp__install(enum seccomp_thread thread)
 {
 	return seccomp__install_fds(thread, -1, -1);
@@ -177,8 +174,8 @@ int seccomp__install_fds(enum seccomp_thread thread, int vm_fd, int vcpu_fd)
 	if (sigaction(SIGSYS, &sa, NULL) < 0)
 		return -1;
 #endif
-	struct sock_filter patched[MAX_PROGRAM];
-	if (len > MAX_PROGRAM) {
+	struct sock_filter patched[SECCOMP_MAX_PROGRAM];
+	if (len > SECCOMP_MAX_PROGRAM) {
 		errno = E2BIG;
 		return -1;
 	}
