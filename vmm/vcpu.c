@@ -71,11 +71,11 @@ int vcpu__create_all(struct vm *vm, uint64_t entry, bool trace_entry, struct vm_
 {
 	if (arch__vcpus_prepare(vm, e))
 		return -1;
-	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	vm->vcpus = vm__zalloc(vm, vm->nr_vcpus * sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return error__fail(e, EXIT_ERROR, "out of memory");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = calloc(1, sizeof(*v));
+		struct vcpu *v = vm__zalloc(vm, sizeof(*v));
 		if (!v)
 			return error__fail(e, EXIT_ERROR, "out of memory");
 		vm->vcpus[i] = v;
@@ -427,9 +427,9 @@ void vcpu__destroy_all(struct vm *vm)
 		if (v->fd >= 0)
 			close(v->fd);
 		pagealloc__free_thread_stack(&v->stack);
-		free(v);
+		vm__free(vm, v);
 	}
-	free(vm->vcpus);
+	vm__free(vm, vm->vcpus);
 	vm->vcpus = NULL;
 }
 

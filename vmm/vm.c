@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pagealloc.h" /* PAGEALLOC_FROM_CALLOC: the sanitizer build */
 #include "vm_early.h"
 
 #define FAIL(code, ...) return error__fail(e, (code), __VA_ARGS__)
@@ -198,6 +200,31 @@ void vm__leave(struct vm *vm)
 	for (unsigned i = vm->nr_devices; i-- > 0;)
 		if (vm->devices[i].ops->leave)
 			vm->devices[i].ops->leave(vm->devices[i].dev);
+}
+
+void *vm__zalloc(struct vm *vm, size_t bytes)
+{
+#ifndef PAGEALLOC_FROM_CALLOC
+	const size_t align = _Alignof(max_align_t);
+	if (bytes && bytes <= VM_ARENA_BYTES) {
+		size_t need = (bytes + align - 1) & ~(align - 1);
+		size_t at = atomic_fetch_add(&vm->arena_used, need);
+		if (at <= VM_ARENA_BYTES - need) {
+			/* Zeroed here, whatever made vm: the first touch is a write. */
+			return memset(vm->arena + at, 0, bytes);
+		}
+		/* Full: arena_used stays past the end, so later requests skip it too. */
+	}
+#endif
+	return calloc(1, bytes ? bytes : 1);
+}
+
+void vm__free(struct vm *vm, void *p)
+{
+	uintptr_t a = (uintptr_t)p, base = (uintptr_t)vm->arena;
+	if (a >= base && a < base + VM_ARENA_BYTES)
+		return;
+	free(p);
 }
 
 int vm__add_device(struct vm *vm, const struct device_ops *ops, void *dev)

@@ -9,6 +9,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api/json.h"  /* struct json_out, for the metrics hook */
@@ -61,6 +62,9 @@ struct device_ops {
 
 #define VM_MAX_DEVICES 32
 
+/* Room in struct vm for vm__zalloc: the legacy devices, the IOAPIC and a few vCPUs. */
+#define VM_ARENA_BYTES 4096
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
@@ -98,6 +102,11 @@ struct vm {
 	/* The last failure of a vm__ helper below, with its exit code: callers that go
 	 * through a layer reporting in text (virtio/) recover the code from here. */
 	struct error last_error;
+
+	/* vm__zalloc's bytes handed out so far (atomic: the start-up helper makes the
+	 * IOAPIC while the main thread makes devices), then its memory. */
+	_Atomic size_t arena_used;
+	_Alignas(max_align_t) unsigned char arena[VM_ARENA_BYTES];
 };
 
 /* vm is zeroed, as pagealloc__zalloc gives it (zeroing it again faulted in its pages).
@@ -125,6 +134,18 @@ void vm__destroy(struct vm *vm);
 /* The process ends with the vCPUs stopped: each device's leave hook, and nothing
  * freed (vmm__leave). */
 void vm__leave(struct vm *vm);
+
+/* Zeroed memory for an object that lives as long as the VM (a device's state, a vCPU),
+ * from the VM's own mapping while it lasts, else calloc; NULL if neither has room.
+ * Why not calloc alone: musl's malloc maps its metadata and groups with five system
+ * calls on its first use, and reads each fresh group's header before writing it, a
+ * fault that maps the zero page and a second that replaces it, which flushes the TLB
+ * of every CPU that runs the process (while the start-up helper runs on another CPU,
+ * an interrupt to it, waited for). Here the first touch of each page is a write.
+ * Under AddressSanitizer always calloc, so that it watches each object. */
+void *vm__zalloc(struct vm *vm, size_t bytes);
+/* p from vm__zalloc(vm, ...), or NULL: what came from the VM's mapping goes with it. */
+void vm__free(struct vm *vm, void *p);
 
 int vm__add_device(struct vm *vm, const struct device_ops *ops, void *dev);
 /* The first device made by table row `ops`, or NULL. */

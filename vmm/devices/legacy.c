@@ -193,7 +193,7 @@ static void i8042_pio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 
 static int i8042_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
-	struct i8042_dev *d = calloc(1, sizeof(*d));
+	struct i8042_dev *d = vm__zalloc(vm, sizeof(*d));
 	if (!d)
 		return error__fail(e, EXIT_ERROR, "i8042: out of memory");
 	d->vm = vm;
@@ -201,7 +201,7 @@ static int i8042_setup(struct vm *vm, const struct vm_config *cfg, struct error 
 	/* Ports 0x60..0x64 as one range; 0x61..0x63 read as 0xff and ignore writes. */
 	if (bus__register(&vm->pio, I8042_DATA_PORT, 5, i8042_pio, d) < 0 ||
 	    vm__add_device(vm, &i8042_device, d) < 0) {
-		free(d);
+		vm__free(vm, d);
 		return error__fail(e, EXIT_ERROR, "i8042: cannot register the device");
 	}
 	return 0;
@@ -243,10 +243,16 @@ static int i8042_restore(void *dev, struct snapshot_in *in, struct error *e)
 	return 0;
 }
 
+static void i8042_destroy(void *dev)
+{
+	struct i8042_dev *d = dev;
+	vm__free(d->vm, d);
+}
+
 const struct device_ops i8042_device = {
     .name = "i8042",
     .setup = i8042_setup,
-    .destroy = free,
+    .destroy = i8042_destroy,
     .save = i8042_save,
     .restore = i8042_restore,
 };
@@ -285,12 +291,12 @@ static void boot_timer_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32
 
 static int boot_timer_setup(struct vm *vm, const struct vm_config *cfg, struct error *e)
 {
-	struct boot_timer *t = calloc(1, sizeof(*t));
+	struct boot_timer *t = vm__zalloc(vm, sizeof(*t));
 	if (!t)
 		return error__fail(e, EXIT_ERROR, "boot timer: out of memory");
 	t->vm = vm;
 	if (vm__add_device(vm, &boot_timer_device, t) < 0) {
-		free(t);
+		vm__free(vm, t);
 		return error__fail(e, EXIT_ERROR, "boot timer: too many devices");
 	}
 	/* From here vm__destroy() frees t. */
@@ -317,10 +323,16 @@ static int boot_timer_restore(void *dev, struct snapshot_in *in, struct error *e
 	return 0;
 }
 
+static void boot_timer_destroy(void *dev)
+{
+	struct boot_timer *t = dev;
+	vm__free(t->vm, t);
+}
+
 const struct device_ops boot_timer_device = {
     .name = "boot-timer",
     .setup = boot_timer_setup,
-    .destroy = free,
+    .destroy = boot_timer_destroy,
     .save = boot_timer_save,
     .restore = boot_timer_restore,
 };

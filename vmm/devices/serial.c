@@ -337,14 +337,14 @@ static void serial_destroy(void *dev)
 		close(d->wake_fd);
 		close(d->wake_wr);
 	}
-	free(d);
+	vm__free(d->vm, d);
 }
 
 /* The console opens the files cfg names; it still reports in text, and every failure
  * it has is about those files or the host. */
 static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-	struct serial_dev *d = calloc(1, sizeof(*d));
+	struct serial_dev *d = vm__zalloc(vm, sizeof(*d));
 	if (!d) {
 		snprintf(err, errlen, "serial: out of memory");
 		return -1;
@@ -359,7 +359,7 @@ static int serial_setup(struct vm *vm, const struct vm_config *cfg, char *err, s
 		if (out < 0) {
 			snprintf(err, errlen, "serial output '%s': %s", cfg->serial_out_path,
 				 file__error());
-			free(d);
+			vm__free(vm, d);
 			return -1;
 		}
 	}

@@ -211,7 +211,7 @@ void ioapic__mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 
 struct ioapic *ioapic__new(struct vm *vm)
 {
-	struct ioapic *io = calloc(1, sizeof(*io));
+	struct ioapic *io = vm__zalloc(vm, sizeof(*io));
 	if (!io)
 		return NULL;
 	io->vm = vm;
@@ -247,7 +247,7 @@ void ioapic__destroy(struct ioapic *io)
 	if (!io)
 		return;
 	pthread_mutex_destroy(&io->lock);
-	free(io);
+	vm__free(io->vm, io);
 }
 
 void ioapic__get_state(struct ioapic *io, struct kvm_ioapic_state *s)
