@@ -21,8 +21,8 @@
 # ember-nohelper, that plus --start-helper off (no start-up helper: less CPU, a later
 # first KVM_RUN). The floor also runs as floor-irqchip and floor-x86 (bench/floor.c).
 # --compare EMBER adds another ember binary (e.g. the one before a change) as the column
-# "ember B", and with --no-pit as "ember B --no-pit", interleaved with the rest: a
-# before/after measured in one run.
+# "ember B", and with --no-pit as "ember B --no-pit" if B has that flag, interleaved with
+# the rest: a before/after measured in one run.
 #
 # Files: $BUILD/ember, $BUILD/bench/{launch,floor}, $BUILD/bench/guest/tiny-*.
 # Peers: qemu-system-x86_64 from PATH; kvmtool from $KVMTOOL, else `lkvm` from PATH.
@@ -115,7 +115,10 @@ if [ -n "$ember_b" ]; then
 	fi
 	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none $b_cache" \
 		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none $b_cache"
-	add_vmm ember-b-nopit 0 "${CMD[ember-b]} --no-pit" "${HANG[ember-b]} --no-pit"
+	# A binary from before --no-pit has only the PIT machine.
+	if "$ember_b" --help 2>&1 | grep -q -- --no-pit; then
+		add_vmm ember-b-nopit 0 "${CMD[ember-b]} --no-pit" "${HANG[ember-b]} --no-pit"
+	fi
 fi
 qemu=$(command -v qemu-system-x86_64 || true)
 lkvm=${KVMTOOL:-$(command -v lkvm || true)}
