@@ -103,8 +103,8 @@ struct vm {
 	 * through a layer reporting in text (virtio/) recover the code from here. */
 	struct error last_error;
 
-	/* vm__zalloc's bytes handed out so far (atomic: the start-up helper makes the
-	 * IOAPIC while the main thread makes devices), then its memory. */
+	/* vm__zalloc's bytes handed out so far (atomic, so that an object made on another
+	 * thread than the builder's needs no lock), then its memory. */
 	_Atomic size_t arena_used;
 	_Alignas(max_align_t) unsigned char arena[VM_ARENA_BYTES];
 };
