@@ -108,15 +108,16 @@ add_vmm ember-nohelper 0 "${CMD[ember-nopit]} --start-helper off" "${HANG[ember-
 if [ -n "$ember_b" ]; then
 	[ -x "$ember_b" ] || { echo "BENCH-FATAL --compare $ember_b: not an executable"; exit 1; }
 	# The same cache when B knows the flag (a binary from before it does not).
+	b_help=$("$ember_b" --help 2>&1 || true)
 	b_cache=""
-	if "$ember_b" --help 2>&1 | grep -q -- --cpuid-cache; then
+	if grep -q -- --cpuid-cache <<<"$b_help"; then
 		b_cache="--cpuid-cache $T/kvm-cpuid-b"
 		warm_cpuid_cache "$ember_b" "$T/kvm-cpuid-b"
 	fi
 	add_vmm ember-b 0 "$ember_b --kernel $G/tiny-reset.elf --mem-mib $MEM --serial none $b_cache" \
 		"$ember_b --kernel $G/tiny-hang.elf --mem-mib $MEM --serial none $b_cache"
 	# A binary from before --no-pit has only the PIT machine.
-	if "$ember_b" --help 2>&1 | grep -q -- --no-pit; then
+	if grep -q -- --no-pit <<<"$b_help"; then
 		add_vmm ember-b-nopit 0 "${CMD[ember-b]} --no-pit" "${HANG[ember-b]} --no-pit"
 	fi
 fi

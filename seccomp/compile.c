@@ -44,14 +44,21 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-static int resolve(const char *name)
+/* The system call's number on the architecture the filters are for. */
+static int target_nr(const char *name)
 {
 	int nr = seccomp_syscall_resolve_name_arch(TARGET_ARCH, name);
 	if (nr == __NR_SCMP_ERROR || nr < 0)
 		fail("unknown system call '%s' in the allowlist", name);
+	return nr;
+}
+
+static int resolve(const char *name)
+{
+	target_nr(name);
 	/* libseccomp takes rule numbers in the build host's numbering and translates
 	 * them, by name, for each architecture of the filter. */
-	nr = seccomp_syscall_resolve_name(name);
+	int nr = seccomp_syscall_resolve_name(name);
 	if (nr == __NR_SCMP_ERROR || nr < 0)
 		fail("system call '%s' has no number on the build host", name);
 	return nr;
@@ -145,8 +152,8 @@ static void check_rewrite(const struct sock_filter *orig, unsigned olen,
 			  const struct sock_filter *opt, unsigned nlen, const struct sc_list *list,
 			  const char *name)
 {
-	static const uint32_t arches[] = {TARGET_ARCH, SCMP_ARCH_X86_64, SCMP_ARCH_X86,
-					  SCMP_ARCH_AARCH64};
+	/* TARGET_ARCH is one of them. */
+	static const uint32_t arches[] = {SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_AARCH64};
 	uint64_t pool[4 * SC_MAX_CMPS * 512 + 8];
 	unsigned npool = arg_pool(list, pool, sizeof(pool) / sizeof(pool[0]));
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -167,7 +174,7 @@ static void check_rewrite(const struct sock_filter *orig, unsigned olen,
 	}
 	for (unsigned i = 0; i < list->nr_rules; i++) {
 		const struct sc_rule *r = &list->rules[i];
-		int nr = seccomp_syscall_resolve_name_arch(TARGET_ARCH, r->syscall);
+		int nr = target_nr(r->syscall);
 		for (unsigned k = 0; k < 64; k++) {
 			memset(&d, 0, sizeof(d));
 			d.arch = TARGET_ARCH;
